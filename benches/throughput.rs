@@ -1,0 +1,156 @@
+//! End-to-end throughput against a release-built broker, with librdkafka as
+//! the client: produce then consume 1,000,000 × 100 B and 200,000 × 1 KiB
+//! records with acks=1 and acks=all; prints records/s and MB/s, the broker's
+//! idle RSS, and the machine's loopback bandwidth (iperf3) for scale.
+//!
+//! Run: `cargo bench --bench throughput` (GREGOR_BENCH_SCALE=0.1 for a quick pass).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+struct Broker {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_broker() -> Broker {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["server-start", "--override", "listeners=PLAINTEXT://127.0.0.1:0"])
+        .arg("--override")
+        .arg(format!("log.dirs={}", dir.path().join("logs").display()))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn broker");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("broker exited").expect("read");
+        if let Some(i) = line.find("listener=") {
+            let rest = &line[i + 9..];
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Broker { child, addr, _dir: dir }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn produce(addr: &str, topic: &str, count: usize, size: usize, acks: &str) -> Duration {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("compression.codec", "none")
+        .create()
+        .expect("producer");
+    let payload = vec![b'x'; size];
+    let start = Instant::now();
+    for _ in 0..count {
+        loop {
+            match p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    p.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce failed: {e}"),
+            }
+        }
+    }
+    p.flush(Duration::from_secs(300)).expect("flush");
+    start.elapsed()
+}
+
+fn consume(addr: &str, topic: &str, count: usize) -> Duration {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let start = Instant::now();
+    let mut seen = 0;
+    while seen < count {
+        if let Some(m) = c.poll(Duration::from_secs(10)) {
+            m.expect("message");
+            seen += 1;
+        } else {
+            panic!("consume stalled at {seen}/{count}");
+        }
+    }
+    start.elapsed()
+}
+
+fn iperf3_gbits() -> Option<f64> {
+    let mut server = Command::new("iperf3").args(["-s", "-1", "-p", "5299"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let out = Command::new("iperf3").args(["-c", "127.0.0.1", "-p", "5299", "-t", "3", "-J"]).output().ok()?;
+    let _ = server.wait();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    json["end"]["sum_received"]["bits_per_second"].as_f64().map(|b| b / 1e9)
+}
+
+fn main() {
+    let scale: f64 = std::env::var("GREGOR_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let broker = start_broker();
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = rss_kib(broker.child.id());
+    match iperf3_gbits() {
+        Some(g) => println!("loopback bandwidth (iperf3, 1 stream): {g:.1} Gbit/s = {:.0} MB/s", g * 1e9 / 8.0 / 1e6),
+        None => println!("loopback bandwidth: iperf3 not installed (apt-get install iperf3)"),
+    }
+    if let Some(kib) = idle {
+        println!("idle broker RSS: {:.1} MB", kib as f64 / 1024.0);
+    }
+    println!("{:<28} {:>12} {:>10} {:>12} {:>10}", "workload", "produce r/s", "MB/s", "consume r/s", "MB/s");
+    for (count, size) in [(1_000_000usize, 100usize), (200_000, 1024)] {
+        let count = ((count as f64) * scale) as usize;
+        for acks in ["1", "all"] {
+            let topic = format!("bench-{size}-{acks}");
+            let pt = produce(&broker.addr, &topic, count, size, acks);
+            let ct = consume(&broker.addr, &topic, count);
+            let mb = (count * size) as f64 / 1e6;
+            println!(
+                "{:<28} {:>12.0} {:>10.1} {:>12.0} {:>10.1}",
+                format!("{count} x {size} B acks={acks}"),
+                count as f64 / pt.as_secs_f64(),
+                mb / pt.as_secs_f64(),
+                count as f64 / ct.as_secs_f64(),
+                mb / ct.as_secs_f64()
+            );
+        }
+    }
+    if let Some(kib) = rss_kib(broker.child.id()) {
+        println!("broker RSS after the run: {:.1} MB", kib as f64 / 1024.0);
+    }
+}

@@ -1,0 +1,104 @@
+//! Fetch (1): read whole batches from each requested partition up to the high
+//! watermark, honouring the response and per-partition byte limits (the first
+//! batch of the first non-empty partition is returned whole even when it is
+//! larger, KIP-74). When less than min_bytes is available the request waits
+//! until an append anywhere wakes it or max_wait_ms passes. No incremental
+//! fetch sessions: session_id 0 tells clients to send full requests.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+
+use crate::broker::Broker;
+use crate::protocol::{errors, ErrorCode};
+use crate::storage::StorageError;
+
+/// Waiting is capped so a request cannot pin a connection forever.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(300);
+
+pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+    let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_bytes = if version >= 3 { usize::try_from(req.max_bytes).unwrap_or(0) } else { usize::MAX };
+    let read_committed = req.isolation_level == 1;
+    let mut arrivals = broker.data_arrived();
+    loop {
+        arrivals.borrow_and_update();
+        let (responses, bytes, any_error) = read_all(broker, &req, max_bytes, read_committed);
+        let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
+        if done {
+            return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
+        }
+        tokio::select! {
+            changed = arrivals.changed() => {
+                if changed.is_err() {
+                    return FetchResponse::default().with_responses(responses);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+fn read_all(
+    broker: &Broker,
+    req: &FetchRequest,
+    max_bytes: usize,
+    read_committed: bool,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for topic in &req.topics {
+        let name = topic.topic.0.as_str();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for fp in &topic.partitions {
+            let mut pd = PartitionData::default()
+                .with_partition_index(fp.partition)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_records(Some(Bytes::new()))
+                .with_aborted_transactions(read_committed.then(Vec::new));
+            let Some(partition) = broker.partition(name, fp.partition) else {
+                any_error = true;
+                partitions.push(
+                    pd.with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1),
+                );
+                continue;
+            };
+            let remaining = max_bytes.saturating_sub(total);
+            let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
+            let min_one = total == 0;
+            match partition.read(fp.fetch_offset, limit, min_one) {
+                Ok(read) => {
+                    total += read.records.len();
+                    pd = pd
+                        .with_error_code(0)
+                        .with_high_watermark(read.high_watermark)
+                        .with_last_stable_offset(read.high_watermark)
+                        .with_log_start_offset(read.log_start_offset)
+                        .with_records(Some(read.records));
+                }
+                Err(err) => {
+                    any_error = true;
+                    if !matches!(err, StorageError::OffsetOutOfRange { .. }) {
+                        tracing::error!(partition = %partition.tp, error = %err, "read failed");
+                    }
+                    pd = pd
+                        .with_error_code(errors::from_storage(&err).code())
+                        .with_high_watermark(partition.high_watermark())
+                        .with_last_stable_offset(partition.high_watermark())
+                        .with_log_start_offset(partition.log_start_offset());
+                }
+            }
+            partitions.push(pd);
+        }
+        topics.push(FetchableTopicResponse::default().with_topic(topic.topic.clone()).with_topic_id(topic.topic_id).with_partitions(partitions));
+    }
+    (topics, total, any_error)
+}

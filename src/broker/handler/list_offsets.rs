@@ -1,0 +1,51 @@
+//! ListOffsets (2): earliest (-2) is the log start offset, latest (-1) the
+//! high watermark (also the last stable offset: no transactions yet),
+//! max-timestamp (-3, v7) the record with the largest timestamp, and any
+//! other value the first record whose timestamp is at least that value,
+//! found through the time index. No match answers offset -1, as Kafka does.
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::protocol::{errors, ErrorCode};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.as_str();
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_leader_epoch(-1);
+                    let Some(partition) = broker.partition(name, p.partition_index) else {
+                        return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code()).with_offset(-1).with_timestamp(-1);
+                    };
+                    let found = match p.timestamp {
+                        LATEST => Ok(Some((partition.high_watermark(), -1))),
+                        EARLIEST => Ok(Some((partition.log_start_offset(), -1))),
+                        MAX_TIMESTAMP => Ok(partition.max_timestamp_and_offset().map(|(ts, off)| (off, ts))),
+                        ts => partition.offset_for_timestamp(ts),
+                    };
+                    match found {
+                        Ok(Some((offset, timestamp))) => resp.with_error_code(0).with_offset(offset).with_timestamp(timestamp),
+                        Ok(None) => resp.with_error_code(0).with_offset(-1).with_timestamp(-1),
+                        Err(err) => {
+                            tracing::error!(partition = %partition.tp, error = %err, "offset lookup failed");
+                            resp.with_error_code(errors::from_storage(&err).code()).with_offset(-1).with_timestamp(-1)
+                        }
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,92 @@
+//! Request dispatch: one file per Kafka API. The dispatcher peeks at the
+//! header, answers ApiVersions for unknown versions with the KIP-511 v0
+//! fallback, refuses (by closing the connection) anything we do not serve,
+//! decodes, routes, and encodes the response.
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_configs;
+mod fetch;
+mod find_coordinator;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Broker;
+use crate::network::{Outcome, RequestHandler};
+use crate::protocol::{frame, versions};
+
+impl RequestHandler for Broker {
+    async fn handle(&self, payload: Bytes, peer: SocketAddr) -> Outcome {
+        let peek = match frame::peek_header(&payload) {
+            Ok(p) => p,
+            Err(err) => return Outcome::Close(err.to_string()),
+        };
+        let Ok(api) = ApiKey::try_from(peek.api_key) else {
+            return Outcome::Close(format!("unknown API key {}", peek.api_key));
+        };
+        if !versions::is_served(api, peek.api_version) {
+            if api == ApiKey::ApiVersions {
+                // KIP-511: answer an unknown ApiVersions version at v0 with error 35 and our ranges.
+                let body = ResponseKind::ApiVersions(versions::api_versions_response(35));
+                return encode(api, 0, peek.correlation_id, &body);
+            }
+            return Outcome::Close(format!("{api:?} v{} is not supported", peek.api_version));
+        }
+        let request = match frame::decode_request(payload) {
+            Ok(r) => r,
+            Err(err) => return Outcome::Close(err.to_string()),
+        };
+        let version = request.version;
+        tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
+        let body = match request.body {
+            RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
+            RequestKind::Produce(r) => match produce::handle(self, r, version).await {
+                Some(resp) => ResponseKind::Produce(resp),
+                None => return Outcome::NoResponse,
+            },
+            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
+            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
+            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version).await),
+            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version).await),
+            RequestKind::CreatePartitions(r) => {
+                ResponseKind::CreatePartitions(create_partitions::handle(self, r, version).await)
+            }
+            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version)),
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r)),
+            RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version)),
+            _ => return Outcome::Close(format!("{api:?} is not supported")),
+        };
+        encode(api, version, peek.correlation_id, &body)
+    }
+}
+
+fn encode(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Outcome {
+    match frame::encode_response(api, version, correlation_id, body) {
+        Ok(bytes) => Outcome::Respond(bytes),
+        Err(err) => {
+            tracing::error!(%err, "cannot encode response");
+            Outcome::Close(err.to_string())
+        }
+    }
+}
+
+/// `StrBytes` from an owned string.
+pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// `TopicName` from an owned string.
+pub(crate) fn topic_name(s: impl Into<String>) -> TopicName {
+    TopicName(sb(s))
+}

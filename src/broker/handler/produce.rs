@@ -1,0 +1,108 @@
+//! Produce (0): validate each partition's batch header (magic, CRC-32C,
+//! record count, size) without decompressing, append the client's bytes with
+//! only baseOffset and partitionLeaderEpoch patched, and answer — or, with
+//! acks=0, answer nothing at all.
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::sb;
+use crate::broker::{now_ms, Broker};
+use crate::protocol::batch::{self, BatchError, Compression};
+use crate::protocol::ErrorCode;
+
+pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let acks_valid = matches!(acks, 0 | 1 | -1);
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut appended_any = false;
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let resp = if acks_valid {
+                let result = append_partition(broker, &name, pd.index, pd.records, version);
+                appended_any |= result.is_ok();
+                result.unwrap_or_else(|(code, message)| error_response(pd.index, code, message))
+            } else {
+                error_response(pd.index, ErrorCode::InvalidRequiredAcks, None)
+            };
+            partition_responses.push(resp);
+        }
+        responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
+    }
+    if appended_any {
+        broker.notify_data_arrived();
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+type PartitionError = (ErrorCode, Option<String>);
+
+fn append_partition(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<bytes::Bytes>,
+    version: i16,
+) -> Result<PartitionProduceResponse, PartitionError> {
+    let partition = broker.partition(topic, index).ok_or((ErrorCode::UnknownTopicOrPartition, None))?;
+    let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".into())))?;
+    let config = partition.config();
+    if records.len() as u64 > u64::from(config.max_message_bytes) {
+        return Err((
+            ErrorCode::MessageTooLarge,
+            Some(format!(
+                "The request included a message larger than the max message size the server will accept ({} > {}).",
+                records.len(),
+                config.max_message_bytes
+            )),
+        ));
+    }
+    let headers = batch::validate(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
+    let [header] = headers.as_slice() else {
+        let code = if version >= 8 { ErrorCode::InvalidRecord } else { ErrorCode::CorruptMessage };
+        return Err((code, Some(format!("Produce v{version} requests must carry exactly one record batch per partition"))));
+    };
+    if header.compression() == Compression::Zstd && version < 7 {
+        return Err((ErrorCode::UnsupportedCompressionType, None));
+    }
+    // The one copy of the record bytes: into a buffer we may patch.
+    let mut buf = records.to_vec();
+    let now = now_ms();
+    let multi_thread =
+        tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+    let appended = if config.flush_messages < 1000 && multi_thread {
+        // Frequent fsyncs: keep them off the async worker.
+        tokio::task::block_in_place(|| partition.append(&mut buf, header, now))
+    } else {
+        partition.append(&mut buf, header, now)
+    }
+    .map_err(|code| (code, None))?;
+    Ok(PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(0)
+        .with_base_offset(appended.base_offset)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(appended.log_start_offset))
+}
+
+fn batch_error_code(err: &BatchError) -> ErrorCode {
+    match err {
+        BatchError::UnsupportedMagic { .. } => ErrorCode::UnsupportedForMessageFormat,
+        _ => ErrorCode::CorruptMessage,
+    }
+}
+
+fn error_response(index: i32, code: ErrorCode, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message.map(sb))
+}

@@ -1,0 +1,268 @@
+//! Topic administration shared by CreateTopics, DeleteTopics,
+//! CreatePartitions and Metadata's auto-creation: checks, replica assignment,
+//! the durable metadata change, then the logs.
+
+use std::collections::BTreeMap;
+
+use super::{Broker, BrokerError};
+use crate::config::topic::validate_topic_configs;
+use crate::metadata::{validate_topic_name, MetadataError, TopicMetadata};
+use crate::protocol::ErrorCode;
+
+/// A refused admin operation: the Kafka error and a message for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> AdminError {
+        AdminError { code, message: message.into() }
+    }
+}
+
+impl From<BrokerError> for AdminError {
+    fn from(err: BrokerError) -> AdminError {
+        tracing::error!(%err, "topic administration failed");
+        AdminError::new(ErrorCode::KafkaStorageError, err.to_string())
+    }
+}
+
+impl From<MetadataError> for AdminError {
+    fn from(err: MetadataError) -> AdminError {
+        match err {
+            MetadataError::TopicExists(name) => {
+                AdminError::new(ErrorCode::TopicAlreadyExists, format!("Topic '{name}' already exists."))
+            }
+            MetadataError::UnknownTopic(name) => AdminError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("This server does not host this topic-partition: {name}"),
+            ),
+            other => {
+                tracing::error!(err = %other, "metadata update failed");
+                AdminError::new(ErrorCode::UnknownServerError, other.to_string())
+            }
+        }
+    }
+}
+
+/// What a topic creation asks for.
+#[derive(Clone, Debug, Default)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1 = num.partitions.
+    pub partitions: i32,
+    /// -1 = default.replication.factor.
+    pub replication_factor: i16,
+    /// Explicit replica assignment, partition index → brokers (empty = automatic).
+    pub assignments: BTreeMap<i32, Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Kafka's rack-unaware assignment over the sorted broker list: partition
+/// p's first replica is broker (start + p) mod n; followers follow at a shift
+/// of 1 + (shift + j) mod (n - 1), and the shift grows by one every n
+/// partitions so that followers spread too.
+pub fn assign_replicas(
+    brokers: &[i32],
+    partitions: usize,
+    replication_factor: usize,
+    start: usize,
+    shift: usize,
+    first_partition: usize,
+) -> Vec<Vec<i32>> {
+    let mut sorted = brokers.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut shift = shift;
+    (first_partition..first_partition + partitions)
+        .map(|p| {
+            if p > 0 && p % n == 0 {
+                shift += 1;
+            }
+            let first = (p + start) % n;
+            let mut replicas = vec![sorted[first]];
+            for j in 0..replication_factor.saturating_sub(1) {
+                let step = 1 + (shift + j) % (n - 1).max(1);
+                replicas.push(sorted[(first + step) % n]);
+            }
+            replicas
+        })
+        .collect()
+}
+
+impl Broker {
+    /// Validates and (unless `validate_only`) creates a topic.
+    pub async fn create_topic(&self, req: NewTopic, validate_only: bool) -> Result<TopicMetadata, AdminError> {
+        validate_topic_name(&req.name).map_err(|m| AdminError::new(ErrorCode::InvalidTopicException, m))?;
+        let _guard = self.topic_admin.lock().await;
+        if self.metadata.topic(&req.name).is_some() {
+            return Err(AdminError::new(ErrorCode::TopicAlreadyExists, format!("Topic '{}' already exists.", req.name)));
+        }
+        validate_topic_configs(&req.configs).map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+        let live = self.live_brokers();
+        let partitions = if req.assignments.is_empty() {
+            let count = if req.partitions == -1 { self.config.num_partitions } else { req.partitions };
+            if count <= 0 {
+                return Err(AdminError::new(ErrorCode::InvalidPartitions, "Number of partitions must be larger than 0."));
+            }
+            let rf = if req.replication_factor == -1 {
+                i32::from(self.config.default_replication_factor)
+            } else {
+                i32::from(req.replication_factor)
+            };
+            if rf <= 0 {
+                return Err(AdminError::new(ErrorCode::InvalidReplicationFactor, "Replication factor must be larger than 0."));
+            }
+            if rf as usize > live.len() {
+                return Err(AdminError::new(
+                    ErrorCode::InvalidReplicationFactor,
+                    format!("Replication factor: {rf} larger than available brokers: {}.", live.len()),
+                ));
+            }
+            let start = rand_index(live.len());
+            assign_replicas(&live, count as usize, rf as usize, start, rand_index(live.len()), 0)
+        } else {
+            if req.partitions != -1 || req.replication_factor != -1 {
+                return Err(AdminError::new(
+                    ErrorCode::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                ));
+            }
+            let expected: Vec<i32> = (0..req.assignments.len() as i32).collect();
+            if req.assignments.keys().copied().collect::<Vec<_>>() != expected {
+                return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence"));
+            }
+            let parts: Vec<Vec<i32>> = req.assignments.values().cloned().collect();
+            check_assignment(&parts, &live)?;
+            parts
+        };
+        let topic = TopicMetadata { name: req.name, topic_id: uuid::Uuid::new_v4(), partitions, configs: req.configs };
+        if validate_only {
+            return Ok(topic);
+        }
+        self.metadata.create_topic(topic.clone())?;
+        self.open_topic_partitions(&topic, 0)?;
+        tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic, its metadata and its logs.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicMetadata, AdminError> {
+        if !self.config.delete_topic_enable {
+            return Err(AdminError::new(ErrorCode::TopicDeletionDisabled, "Topic deletion is disabled."));
+        }
+        let _guard = self.topic_admin.lock().await;
+        let topic = self.metadata.delete_topic(name)?;
+        self.remove_topic_partitions(&topic)?;
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<TopicMetadata, AdminError> {
+        let _guard = self.topic_admin.lock().await;
+        let topic = self.metadata.topic(name).ok_or_else(|| {
+            AdminError::new(ErrorCode::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
+        })?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            let message = if count == current {
+                format!("Topic already has {current} partitions.")
+            } else {
+                format!("Topic currently has {current} partitions, which is higher than the requested {count}.")
+            };
+            return Err(AdminError::new(ErrorCode::InvalidPartitions, message));
+        }
+        let live = self.live_brokers();
+        let added = (count - current) as usize;
+        let new_parts = match assignments {
+            Some(a) => {
+                if a.len() != added {
+                    return Err(AdminError::new(
+                        ErrorCode::InvalidReplicaAssignment,
+                        format!("Increasing the number of partitions by {added} but {} assignments provided.", a.len()),
+                    ));
+                }
+                check_assignment(&a, &live)?;
+                a
+            }
+            None => {
+                let rf = topic.replication_factor().max(1);
+                if rf > live.len() {
+                    return Err(AdminError::new(
+                        ErrorCode::InvalidReplicationFactor,
+                        format!("Replication factor: {rf} larger than available brokers: {}.", live.len()),
+                    ));
+                }
+                assign_replicas(&live, added, rf, rand_index(live.len()), rand_index(live.len()), current as usize)
+            }
+        };
+        if validate_only {
+            let mut t = topic;
+            t.partitions.extend(new_parts);
+            return Ok(t);
+        }
+        let updated = self.metadata.add_partitions(name, new_parts)?;
+        self.open_topic_partitions(&updated, current as usize)?;
+        Ok(updated)
+    }
+}
+
+fn check_assignment(parts: &[Vec<i32>], live: &[i32]) -> Result<(), AdminError> {
+    let rf = parts.first().map_or(0, Vec::len);
+    for replicas in parts {
+        if replicas.is_empty() || replicas.len() != rf {
+            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, "All partitions should have the same number of replicas"));
+        }
+        let mut seen = replicas.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != replicas.len() {
+            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, format!("Duplicate brokers not allowed in replica assignment: {replicas:?}")));
+        }
+        if let Some(b) = replicas.iter().find(|b| !live.contains(b)) {
+            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, format!("Unknown broker {b} in replica assignment")));
+        }
+    }
+    Ok(())
+}
+
+/// A random start index, as Kafka picks a random first broker.
+fn rand_index(n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assign_replicas;
+
+    #[test]
+    fn assignment_spreads_leaders_and_has_distinct_replicas() {
+        let brokers = [0, 1, 2];
+        let a = assign_replicas(&brokers, 6, 3, 0, 0, 0);
+        assert_eq!(a.len(), 6);
+        for r in &a {
+            let mut s = r.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(s.len(), 3, "{r:?}");
+        }
+        let leaders: Vec<i32> = a.iter().map(|r| r[0]).collect();
+        assert_eq!(leaders, vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(assign_replicas(&[5], 2, 1, 0, 0, 0), vec![vec![5], vec![5]]);
+    }
+}

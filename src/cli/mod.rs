@@ -1,0 +1,54 @@
+//! The multi-call toolkit. One registry maps each tool's name (and the Kafka
+//! script names it answers to) to its clap command builder and its run
+//! function; the same registry feeds dispatch, `gregor --list`, and later man
+//! pages and completions.
+//!
+//! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
+//! stdout carries data, stderr diagnostics.
+
+mod dispatch;
+mod server_start;
+
+use std::process::ExitCode;
+
+pub use dispatch::{main, tool_for_program};
+
+/// One tool of the multi-call binary.
+pub struct Tool {
+    /// The subcommand name (`gregor server-start`).
+    pub name: &'static str,
+    /// Script names that invoke it through argv[0] (without `.sh`).
+    pub scripts: &'static [&'static str],
+    /// The clap command (name, flags, help).
+    pub command: fn() -> clap::Command,
+    /// Runs the tool with parsed arguments.
+    pub run: fn(&clap::ArgMatches) -> anyhow::Result<ExitCode>,
+}
+
+/// Every tool, in `--list` order.
+pub fn registry() -> &'static [Tool] {
+    &[Tool {
+        name: "server-start",
+        scripts: &["kafka-server-start"],
+        command: server_start::command,
+        run: server_start::run,
+    }]
+}
+
+/// Exit code for a runtime error.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code after SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Sets up logging to stderr (`RUST_LOG` overrides the default level).
+pub(crate) fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}

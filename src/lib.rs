@@ -1,0 +1,27 @@
+//! gregor — an Apache-Kafka-compatible streaming platform in one binary.
+//!
+//! Module map (dependencies point one way, top to bottom):
+//!
+//! - [`cli`]: the multi-call toolkit (`server-start`, …); the only place with
+//!   clap, terminal output and `anyhow`.
+//! - [`broker`]: broker wiring and lifecycle; one handler file per Kafka API;
+//!   partition state (log end, high watermark), delayed fetches, periodic tasks.
+//! - [`network`]: the TCP listener with a connection cap and framed connections.
+//! - [`protocol`]: Kafka wire glue with no I/O — frames, the advertised API
+//!   version table, record-batch validation and patching, error codes.
+//! - [`storage`]: the partition log — segments, indexes, crash recovery,
+//!   retention, and the log manager that owns every log of a broker.
+//! - [`metadata`]: cluster metadata (topics, partitions, configs, ids), kept
+//!   durable behind one interface so it can move into ZooKeeper.
+//! - [`config`]: Java properties → validated, typed broker and topic configs,
+//!   with every Kafka default in one place.
+//! - [`zk`]: a ZooKeeper-compatible coordinator server.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod metadata;
+pub mod network;
+pub mod protocol;
+pub mod storage;
+

@@ -1,0 +1,101 @@
+//! One client connection: read length-prefixed frames, hand each to the
+//! handler strictly in order (Kafka answers a connection's requests in the
+//! order they were sent), and write the answers from a separate task so that
+//! reading and handling the next request overlaps with sending this answer.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::shutdown::Shutdown;
+use crate::protocol::frame;
+
+/// What the handler wants done with a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send these bytes (a whole framed response).
+    Respond(Bytes),
+    /// Send nothing (Produce with acks=0).
+    NoResponse,
+    /// Log the reason and close this connection; everyone else carries on.
+    Close(String),
+}
+
+/// Turns one request payload (without its length prefix) into an outcome.
+pub trait RequestHandler: Send + Sync + 'static {
+    fn handle(&self, payload: Bytes, peer: SocketAddr) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Responses waiting to be written; bounds memory held per connection.
+const MAX_QUEUED_RESPONSES: usize = 16;
+
+/// Serves one connection until EOF, a protocol error, or shutdown.
+pub async fn run<H: RequestHandler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: Arc<H>,
+    max_frame_bytes: usize,
+    mut shutdown: Shutdown,
+) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %err, "set_nodelay failed");
+    }
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_RESPONSES);
+
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if let Err(err) = write_half.write_all(&bytes).await {
+                tracing::debug!(%peer, %err, "write failed; closing");
+                return;
+            }
+        }
+        let _ = write_half.shutdown().await;
+    });
+
+    loop {
+        let mut prefix = [0u8; 4];
+        let read = tokio::select! {
+            _ = shutdown.wait() => break,
+            r = reader.read_exact(&mut prefix) => r,
+        };
+        if let Err(err) = read {
+            if err.kind() != std::io::ErrorKind::UnexpectedEof {
+                tracing::debug!(%peer, %err, "read failed");
+            }
+            break;
+        }
+        let size = match frame::frame_size(prefix, max_frame_bytes) {
+            Ok(size) => size,
+            Err(err) => {
+                tracing::warn!(%peer, %err, "closing connection");
+                break;
+            }
+        };
+        let mut payload = BytesMut::zeroed(size);
+        if let Err(err) = reader.read_exact(&mut payload).await {
+            tracing::debug!(%peer, %err, "connection closed mid-frame");
+            break;
+        }
+        match handler.handle(payload.freeze(), peer).await {
+            Outcome::Respond(bytes) => {
+                if tx.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+            Outcome::NoResponse => {}
+            Outcome::Close(reason) => {
+                tracing::warn!(%peer, "closing connection: {reason}");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}

@@ -1,0 +1,62 @@
+//! The accept loop: bounded by a semaphore (max.connections), backing off on
+//! accept errors instead of spinning, stopping on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use super::connection::{self, RequestHandler};
+use super::shutdown::Shutdown;
+
+/// Limits a listener enforces on its connections.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_frame_bytes: usize,
+}
+
+/// Accepts connections until `shutdown`, serving each on its own task.
+pub async fn serve<H: RequestHandler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: Limits,
+    mut shutdown: Shutdown,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.wait() => return,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.wait() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                let handler = handler.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    connection::run(stream, peer, handler, limits.max_frame_bytes, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => {
+                // Typically EMFILE: wait for descriptors to free up rather than spin.
+                tracing::warn!(%err, "accept failed; retrying in {backoff:?}");
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}

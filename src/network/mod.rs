@@ -1,0 +1,13 @@
+//! TCP plumbing shared by the broker: a listener with a connection cap and
+//! accept backoff, framed connections that hand each request to a
+//! [`RequestHandler`] in order, and the shutdown signal.
+//!
+//! It knows nothing of Kafka semantics beyond the length-prefixed frame.
+
+pub mod connection;
+pub mod listener;
+pub mod shutdown;
+
+pub use connection::{Outcome, RequestHandler};
+pub use listener::serve;
+pub use shutdown::Shutdown;

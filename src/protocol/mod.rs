@@ -1,0 +1,14 @@
+//! Kafka wire glue with no I/O: bytes in, typed requests out, typed responses
+//! back to bytes. The message codecs themselves come from the `kafka-protocol`
+//! crate; this module owns framing, the table of API versions we advertise,
+//! record-batch validation/patching and the mapping of errors to Kafka codes.
+//!
+//! It must not touch sockets, files or broker state.
+
+pub mod batch;
+pub mod errors;
+pub mod frame;
+pub mod versions;
+
+pub use errors::ErrorCode;
+pub use frame::{FrameError, RequestFrame};

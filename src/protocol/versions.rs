@@ -1,0 +1,81 @@
+//! The API versions this broker advertises (protocol-notes §3) and the
+//! ApiVersions answer built from them.
+//!
+//! Produce advertises v0 although v0–2 are refused on receipt: librdkafka
+//! before 2.11.1 only compresses when the broker's Produce range includes v0.
+//! Every other minimum is what the codec crate can decode.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+/// `(api, min advertised, max advertised)`.
+pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 5),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+];
+
+/// The lowest Produce version we actually accept (v3 carries record batch v2).
+pub const MIN_ACCEPTED_PRODUCE: i16 = 3;
+
+/// The advertised range of an API, if we serve it at all.
+pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
+    ADVERTISED.iter().find(|(a, _, _)| *a == api).map(|&(_, min, max)| (min, max))
+}
+
+/// Whether a request of this API and version is served.
+pub fn is_served(api: ApiKey, version: i16) -> bool {
+    match advertised(api) {
+        Some((min, max)) => {
+            let min = if api == ApiKey::Produce { MIN_ACCEPTED_PRODUCE } else { min };
+            version >= min && version <= max
+        }
+        None => false,
+    }
+}
+
+/// The ApiVersions response body. `error_code` 35 (UNSUPPORTED_VERSION) is the
+/// KIP-511 answer to a version we do not know; it is then encoded at v0.
+/// The v3 top-level tagged fields stay empty: librdkafka 2.0 misreads them.
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    let api_keys = ADVERTISED
+        .iter()
+        .map(|&(api, min, max)| {
+            ApiVersion::default().with_api_key(api as i16).with_min_version(min).with_max_version(max)
+        })
+        .collect();
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(api_keys)
+        .with_finalized_features_epoch(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_ranges_are_decodable() {
+        for &(api, min, max) in ADVERTISED {
+            let range = api.valid_versions();
+            let min = if api == ApiKey::Produce { MIN_ACCEPTED_PRODUCE } else { min };
+            assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
+        }
+    }
+
+    #[test]
+    fn produce_v0_advertised_but_not_served() {
+        assert_eq!(advertised(ApiKey::Produce), Some((0, 9)));
+        assert!(!is_served(ApiKey::Produce, 2));
+        assert!(is_served(ApiKey::Produce, 3));
+        assert!(!is_served(ApiKey::JoinGroup, 0));
+    }
+}

@@ -1,0 +1,634 @@
+//! The log of one partition: an ordered list of segments, the last one active.
+//!
+//! Owns offset assignment, segment rolling, flushing (and so the recovery point),
+//! reads, timestamp lookups and truncation. Retention lives in `retention.rs`, the
+//! loading/recovery of existing files in `recovery.rs`. A `Log` is not internally
+//! synchronised: the manager hands it out as `Arc<Mutex<Log>>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::error::{IoContext, StorageError};
+use super::io::FileIo;
+use super::manager::TopicPartition;
+use super::recovery;
+use super::segment::{BatchMeta, Segment};
+use crate::protocol::batch::{self, BatchError, BatchIter};
+
+/// Per-log configuration, with Kafka's names and defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes` / `log.segment.bytes`; clamped to `[1, i32::MAX]` when used.
+    pub segment_bytes: u64,
+    /// `segment.ms` / `log.roll.ms`.
+    pub segment_ms: i64,
+    /// `retention.ms`; -1 keeps forever.
+    pub retention_ms: i64,
+    /// `retention.bytes`; -1 is unlimited.
+    pub retention_bytes: i64,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: u32,
+    /// `flush.messages`: fsync after this many messages (u64::MAX: never).
+    pub flush_interval_messages: u64,
+    /// `flush.ms`: fsync when this long has passed since the last flush (None: never).
+    pub flush_interval_ms: Option<u64>,
+}
+
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_ms: DEFAULT_SEGMENT_MS,
+            retention_ms: DEFAULT_RETENTION_MS,
+            retention_bytes: -1,
+            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            flush_interval_messages: u64::MAX,
+            flush_interval_ms: None,
+        }
+    }
+}
+
+impl LogConfig {
+    fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes.clamp(1, i32::MAX as u64)
+    }
+}
+
+/// What an append did (feeds the Produce response).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Largest batch max timestamp of the append.
+    pub max_timestamp: i64,
+    /// Always -1: the broker keeps CreateTime (LogAppendTime is not implemented).
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub bytes: usize,
+    pub records: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogState {
+    Open,
+    /// An I/O error left the files in an unknown state; writes are refused.
+    Offline,
+    Closed,
+}
+
+/// The log of one partition.
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) tp: TopicPartition,
+    pub(crate) config: LogConfig,
+    pub(crate) io: Arc<dyn FileIo>,
+    /// Sorted by base offset; never empty while the log is open.
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) recovery_point: i64,
+    unflushed_messages: u64,
+    last_flush_ms: Option<i64>,
+    state: LogState,
+}
+
+pub(crate) fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Log {
+    /// Opens (creating the directory if needed) the log in `dir`. With
+    /// `clean_shutdown` false, segments holding offsets >= `recovery_point` are
+    /// scanned and truncated at the first invalid batch; see `recovery.rs`.
+    pub fn open(
+        dir: PathBuf,
+        tp: TopicPartition,
+        config: LogConfig,
+        io: Arc<dyn FileIo>,
+        recovery_point: i64,
+        clean_shutdown: bool,
+    ) -> Result<Log, StorageError> {
+        let segments = recovery::load(
+            io.as_ref(),
+            &dir,
+            &config,
+            recovery_point,
+            clean_shutdown,
+            wall_clock_ms(),
+        )?;
+        let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
+        let log_end = segments.last().map_or(0, |s| s.next_offset);
+        tracing::debug!(
+            partition = %tp,
+            log_start_offset,
+            log_end,
+            segments = segments.len(),
+            "opened log"
+        );
+        Ok(Log {
+            dir,
+            tp,
+            config,
+            io,
+            segments,
+            log_start_offset,
+            // Recovery synced whatever it scanned and a clean shutdown flushed all.
+            recovery_point: log_end,
+            unflushed_messages: 0,
+            last_flush_ms: None,
+            state: LogState::Open,
+        })
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.segments
+            .last()
+            .map_or(self.log_start_offset, |s| s.next_offset)
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Bytes in `.log` files (indexes not counted, as Kafka's `Log.size`).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(|s| s.base_offset).collect()
+    }
+
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// True after an I/O failure; the log must be reopened (and so recovered).
+    pub fn is_offline(&self) -> bool {
+        self.state == LogState::Offline
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<(), StorageError> {
+        match self.state {
+            LogState::Open => Ok(()),
+            LogState::Offline => Err(StorageError::LogOffline {
+                path: self.dir.clone(),
+            }),
+            LogState::Closed => Err(StorageError::Closed {
+                path: self.dir.clone(),
+            }),
+        }
+    }
+
+    /// Marks the log offline when `result` failed on I/O (file state unknown).
+    pub(crate) fn guard<T>(&mut self, result: Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Err(e @ (StorageError::Io { .. } | StorageError::Corrupt { .. })) = &result {
+            tracing::error!(partition = %self.tp, error = %e, "log is now offline");
+            self.state = LogState::Offline;
+        }
+        result
+    }
+
+    pub(crate) fn active(&mut self) -> Result<&mut Segment, StorageError> {
+        let path = self.dir.clone();
+        self.segments
+            .last_mut()
+            .ok_or(StorageError::Closed { path })
+    }
+
+    /// Appends client batches as the leader: assigns offsets from the log end by
+    /// patching each batch's baseOffset and partitionLeaderEpoch in place, then writes
+    /// the bytes verbatim. The caller must have validated the batches (CRC, magic,
+    /// counts: `batch::validate`); only the header structure is re-checked here.
+    pub fn append_as_leader(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.check_writable()?;
+        let mut next = self.log_end_offset();
+        let mut metas = scan_batches(batches)?;
+        for meta in &mut metas {
+            let span = meta.last_offset - meta.base_offset;
+            let last = next.checked_add(span).ok_or(StorageError::AppendTooLarge {
+                bytes: batches.len(),
+                offsets: span,
+            })?;
+            let at = &mut batches[meta.position..];
+            batch::patch_base_offset(at, next)?;
+            batch::patch_leader_epoch(at, leader_epoch)?;
+            meta.base_offset = next;
+            meta.last_offset = last;
+            next = last + 1;
+        }
+        let result = self.append_metas(batches, &metas, now_ms);
+        self.guard(result)
+    }
+
+    /// Appends batches whose offsets were assigned by the leader (replication). The
+    /// first batch must start at the log end offset and offsets must increase.
+    pub fn append_as_follower(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        self.check_writable()?;
+        let metas = scan_batches(batches)?;
+        let mut expected = self.log_end_offset();
+        for (i, meta) in metas.iter().enumerate() {
+            let ok = if i == 0 {
+                meta.base_offset == expected
+            } else {
+                meta.base_offset >= expected
+            };
+            if !ok {
+                return Err(StorageError::UnexpectedOffset {
+                    expected,
+                    found: meta.base_offset,
+                });
+            }
+            expected = meta.last_offset + 1;
+        }
+        let result = self.append_metas(batches, &metas, now_ms);
+        self.guard(result)
+    }
+
+    fn append_metas(
+        &mut self,
+        data: &[u8],
+        metas: &[BatchMeta],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let (Some(first), Some(last)) = (metas.first(), metas.last()) else {
+            return Err(BatchError::Empty.into());
+        };
+        let (first_offset, last_offset) = (first.base_offset, last.last_offset);
+        let max_timestamp = metas.iter().map(|m| m.max_timestamp).max().unwrap_or(-1);
+        if data.len() > i32::MAX as usize {
+            return Err(StorageError::AppendTooLarge {
+                bytes: data.len(),
+                offsets: last_offset - first_offset + 1,
+            });
+        }
+        if self.should_roll(data.len(), last_offset, max_timestamp, now_ms) {
+            self.roll(first_offset, now_ms)?;
+        }
+        let interval = self.config.index_interval_bytes;
+        let active = self.active()?;
+        if !active.can_hold_offset(last_offset) || !active.can_hold_offset(first_offset) {
+            return Err(StorageError::AppendTooLarge {
+                bytes: data.len(),
+                offsets: last_offset - first_offset + 1,
+            });
+        }
+        active.append(data, metas, interval)?;
+        let records: u64 = metas
+            .iter()
+            .map(|m| (m.last_offset - m.base_offset + 1) as u64)
+            .sum();
+        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
+        if self.unflushed_messages >= self.config.flush_interval_messages {
+            self.flush_inner()?;
+        }
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            bytes: data.len(),
+            records,
+        })
+    }
+
+    fn should_roll(&self, bytes: usize, last_offset: i64, max_timestamp: i64, now_ms: i64) -> bool {
+        let Some(seg) = self.segments.last() else {
+            return false;
+        };
+        if seg.size == 0 {
+            return false;
+        }
+        let full = seg.size + bytes as u64 > self.config.effective_segment_bytes();
+        // Kafka: with timestamps, compare the incoming max timestamp with the first
+        // batch's; without, the wall-clock age of the segment.
+        let waited = match seg.rolling_timestamp {
+            Some(first) if first >= 0 => max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(seg.created_ms),
+        };
+        let old = waited > self.config.segment_ms;
+        full || old || !seg.can_hold_offset(last_offset)
+    }
+
+    /// Closes the active segment (final time index entry, fsync) and starts a new one
+    /// at `new_base`. Every older segment was synced at its own roll, so the recovery
+    /// point moves to `new_base`.
+    pub(crate) fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<(), StorageError> {
+        let active = self.active()?;
+        if active.size == 0 && active.base_offset == new_base {
+            return Ok(());
+        }
+        active.finish_time_index()?;
+        active.sync()?;
+        let segment = Segment::create(self.io.as_ref(), &self.dir, new_base, now_ms)?;
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
+        tracing::debug!(partition = %self.tp, base_offset = new_base, "rolled segment");
+        self.segments.push(segment);
+        self.recovery_point = self.recovery_point.max(new_base);
+        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Whole batches starting with the one containing `offset`: at most `max_bytes`,
+    /// except that with `min_one` a first batch bigger than `max_bytes` is returned
+    /// alone (KIP-74); never a batch whose base offset is >= `max_offset`. Data comes
+    /// from one segment only. `offset == log_end_offset` gives empty bytes.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<Bytes, StorageError> {
+        let log_end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end,
+            });
+        }
+        if offset == log_end {
+            return Ok(Bytes::new());
+        }
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        for segment in &self.segments[first..] {
+            if let Some(bytes) = segment.read(
+                offset,
+                max_bytes,
+                max_offset,
+                min_one,
+                self.config.index_interval_bytes,
+            )? {
+                return Ok(bytes);
+            }
+        }
+        Ok(Bytes::new())
+    }
+
+    /// ListOffsets by timestamp: `(offset, timestamp)` of the earliest record whose
+    /// timestamp is >= `ts` (for compressed batches: the batch's base offset and max
+    /// timestamp). `None` if there is none.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        for segment in &self.segments {
+            if segment.size == 0 || segment.max_timestamp < ts {
+                continue;
+            }
+            if let Some(found) = segment.find_offset_by_timestamp(ts, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `(offset, timestamp)` of the record with the largest timestamp (the earliest
+    /// one on ties; for compressed batches the batch's base offset), or `None` if no
+    /// record has a timestamp. Note the order: offset first, as `offset_for_timestamp`.
+    pub fn max_timestamp_and_offset(&self) -> Option<(i64, i64)> {
+        let mut best: Option<&Segment> = None;
+        for segment in &self.segments {
+            if segment.offset_of_max_timestamp < 0 {
+                continue;
+            }
+            if best.map_or(true, |b| segment.max_timestamp > b.max_timestamp) {
+                best = Some(segment);
+            }
+        }
+        let segment = best?;
+        match segment.max_timestamp_record() {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(partition = %self.tp, error = %e, "max timestamp lookup failed");
+                Some((segment.offset_of_max_timestamp, segment.max_timestamp))
+            }
+        }
+    }
+
+    /// fsyncs the active segment and moves the recovery point to the log end.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        match self.state {
+            LogState::Closed => return Ok(()),
+            LogState::Offline => self.check_writable()?,
+            LogState::Open => {}
+        }
+        let result = self.flush_inner();
+        self.guard(result)
+    }
+
+    fn flush_inner(&mut self) -> Result<(), StorageError> {
+        let log_end = self.log_end_offset();
+        let active = self.active()?;
+        active.finish_time_index()?;
+        active.sync()?;
+        self.recovery_point = log_end;
+        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Flushes when `flush_interval_ms` has passed since the last flush (the first
+    /// call only starts the clock).
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let Some(interval) = self.config.flush_interval_ms else {
+            return Ok(());
+        };
+        if self.state != LogState::Open {
+            return Ok(());
+        }
+        match self.last_flush_ms {
+            None => self.last_flush_ms = Some(now_ms),
+            Some(last) if now_ms.saturating_sub(last) >= i64::try_from(interval).unwrap_or(i64::MAX) => {
+                if self.unflushed_messages > 0 || self.recovery_point < self.log_end_offset() {
+                    self.flush()?;
+                }
+                self.last_flush_ms = Some(now_ms);
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Drops every record at or above `offset` (replication: follower truncation).
+    /// A batch straddling `offset` is dropped whole, so the log end may end up below
+    /// `offset`. Below the first segment the log is emptied and restarts at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.check_writable()?;
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let result = self.truncate_inner(offset);
+        self.guard(result)
+    }
+
+    fn truncate_inner(&mut self, offset: i64) -> Result<(), StorageError> {
+        let first_base = self.segments.first().map_or(0, |s| s.base_offset);
+        if offset <= first_base || offset < self.log_start_offset {
+            return self.truncate_fully(offset);
+        }
+        while self.segments.len() > 1
+            && self.segments.last().is_some_and(|s| s.base_offset >= offset)
+        {
+            if let Some(segment) = self.segments.pop() {
+                segment.delete_files(self.io.as_ref())?;
+            }
+        }
+        self.active()?.truncate_to(offset)?;
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
+        self.recovery_point = self.recovery_point.min(self.log_end_offset());
+        Ok(())
+    }
+
+    /// Deletes every segment and starts an empty one at `offset`.
+    pub(crate) fn truncate_fully(&mut self, offset: i64) -> Result<(), StorageError> {
+        for segment in std::mem::take(&mut self.segments) {
+            segment.delete_files(self.io.as_ref())?;
+        }
+        let segment = Segment::create(self.io.as_ref(), &self.dir, offset, wall_clock_ms())?;
+        segment.sync()?;
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
+        self.segments.push(segment);
+        self.log_start_offset = offset;
+        self.recovery_point = offset;
+        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Flushes and closes; later writes fail with `Closed`. Fails (leaving the log
+    /// closed) if the log was offline, so no clean-shutdown marker is written for it.
+    pub fn close(&mut self) -> Result<(), StorageError> {
+        match self.state {
+            LogState::Closed => Ok(()),
+            LogState::Offline => {
+                self.state = LogState::Closed;
+                Err(StorageError::LogOffline {
+                    path: self.dir.clone(),
+                })
+            }
+            LogState::Open => {
+                let result = self.flush_inner();
+                let result = self.guard(result);
+                self.state = LogState::Closed;
+                result
+            }
+        }
+    }
+
+    /// Removes the partition directory and every file in it.
+    pub fn delete(mut self) -> Result<(), StorageError> {
+        self.delete_in_place()
+    }
+
+    /// As [`Log::delete`], for a log shared behind a lock: the log is left closed and
+    /// empty, so other holders get `Closed` errors.
+    pub fn delete_in_place(&mut self) -> Result<(), StorageError> {
+        self.state = LogState::Closed;
+        self.segments.clear();
+        match self.io.remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io(&self.dir, e)),
+        }
+        if let Some(parent) = self.dir.parent() {
+            self.io.sync_dir(parent).at(parent)?;
+        }
+        tracing::info!(partition = %self.tp, dir = %self.dir.display(), "deleted log");
+        Ok(())
+    }
+
+    /// Removes the oldest `n` segments (never the last one) and advances the log
+    /// start offset.
+    pub(crate) fn delete_oldest(&mut self, n: usize) -> Result<usize, StorageError> {
+        let n = n.min(self.segments.len().saturating_sub(1));
+        if n == 0 {
+            return Ok(0);
+        }
+        let removed: Vec<Segment> = self.segments.drain(..n).collect();
+        if let Some(first) = self.segments.first() {
+            self.log_start_offset = self.log_start_offset.max(first.base_offset);
+        }
+        self.recovery_point = self.recovery_point.max(self.log_start_offset);
+        for segment in removed {
+            tracing::info!(partition = %self.tp, segment = %segment.log_path().display(), "deleting segment");
+            segment.delete_files(self.io.as_ref())?;
+        }
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
+        Ok(n)
+    }
+}
+
+/// Header walk of an append buffer: whole batches, structurally sound, offsets
+/// increasing. No CRC check (the caller validated).
+fn scan_batches(buf: &[u8]) -> Result<Vec<BatchMeta>, StorageError> {
+    let mut iter = BatchIter::new(buf);
+    let mut metas = Vec::with_capacity(1);
+    for (header, range) in iter.by_ref() {
+        batch::check_header(&header)?;
+        metas.push(BatchMeta {
+            position: range.start,
+            size: range.len(),
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+        });
+    }
+    if let Some(e) = iter.error() {
+        return Err(e.clone().into());
+    }
+    if !iter.is_exhausted() {
+        let rest = &buf[iter.position()..];
+        let needed = batch::peek_batch_length(rest)
+            .map_or(batch::LOG_OVERHEAD, |l| l.max(0) as usize + batch::LOG_OVERHEAD);
+        return Err(BatchError::Truncated {
+            needed,
+            available: rest.len(),
+        }
+        .into());
+    }
+    if metas.is_empty() {
+        return Err(BatchError::Empty.into());
+    }
+    Ok(metas)
+}

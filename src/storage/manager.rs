@@ -1,0 +1,393 @@
+//! All partition logs of a broker, spread over its log dirs, and the per-dir files:
+//! `recovery-point-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
+//!
+//! Locking: the manager's map lock is held only to look up, insert or remove an
+//! entry (and while creating a new partition's directory); it is never held while a
+//! `Log` lock is taken, and a caller holding a `Log` lock must not call back into the
+//! manager. Periodic work (flush, retention, checkpoints) snapshots the list of logs
+//! first, then locks each log in turn.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::error::{IoContext, StorageError};
+use super::io::FileIo;
+use super::log::{Log, LogConfig};
+
+/// Per log dir: last flushed offset of every partition (Kafka's text format).
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Per log dir: present only between a clean shutdown and the next start.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
+
+/// A topic partition; its directory is named `topic-partition`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// The directory name, `topic-partition`.
+    pub fn dir_name(&self) -> String {
+        self.to_string()
+    }
+
+    /// Parses a directory name, splitting at the LAST '-' (topics may contain '-').
+    /// Names such as `t-0.<uuid>-delete` or `t-0-future` give `None`.
+    pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if topic.is_empty()
+            || partition.is_empty()
+            || !partition.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(TopicPartition::new(topic, partition.parse().ok()?))
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    dir_index: usize,
+    log: Arc<Mutex<Log>>,
+}
+
+/// Every partition log of the broker.
+#[derive(Debug)]
+pub struct LogManager {
+    dirs: Vec<PathBuf>,
+    io: Arc<dyn FileIo>,
+    default_config: LogConfig,
+    logs: Mutex<BTreeMap<TopicPartition, Entry>>,
+}
+
+/// A poisoned lock means a panic in another thread while it held the lock; the
+/// storage structures stay usable (every mutation either completes or errors
+/// before changing in-memory state), so the guard is taken over.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LogManager {
+    /// Opens every `topic-partition` directory of each log dir (creating the dirs),
+    /// recovering logs from their checkpointed recovery point when the dir has no
+    /// clean-shutdown marker, then removes the marker.
+    pub fn open(
+        log_dirs: &[PathBuf],
+        default_config: LogConfig,
+        io: Arc<dyn FileIo>,
+    ) -> Result<LogManager, StorageError> {
+        let mut logs: BTreeMap<TopicPartition, Entry> = BTreeMap::new();
+        for (dir_index, dir) in log_dirs.iter().enumerate() {
+            io.create_dir_all(dir).at(dir)?;
+            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+            let clean = io.exists(&marker);
+            let checkpoint_path = dir.join(RECOVERY_POINT_CHECKPOINT);
+            let recovery_points = match read_checkpoint(io.as_ref(), &checkpoint_path) {
+                Ok(points) => points,
+                Err(e @ StorageError::CorruptCheckpoint { .. }) => {
+                    tracing::warn!(error = %e, "ignoring malformed checkpoint; logs recover from offset 0");
+                    BTreeMap::new()
+                }
+                Err(e) => return Err(e),
+            };
+            let mut names: Vec<_> = io
+                .list_dir(dir)
+                .at(dir)?
+                .into_iter()
+                .filter(|e| e.is_dir)
+                .map(|e| e.name)
+                .collect();
+            names.sort();
+            for name in names {
+                let path = dir.join(&name);
+                if name.ends_with("-delete") {
+                    tracing::info!(dir = %path.display(), "removing partition dir left by a delete");
+                    io.remove_dir_all(&path).at(&path)?;
+                    continue;
+                }
+                let Some(tp) = TopicPartition::parse_dir_name(&name) else {
+                    continue;
+                };
+                if let Some(existing) = logs.get(&tp) {
+                    return Err(StorageError::DuplicatePartition {
+                        partition: tp.to_string(),
+                        first: log_dirs[existing.dir_index].join(&name),
+                        second: path,
+                    });
+                }
+                let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
+                let log = Log::open(
+                    path,
+                    tp.clone(),
+                    default_config.clone(),
+                    Arc::clone(&io),
+                    recovery_point,
+                    clean,
+                )?;
+                logs.insert(
+                    tp,
+                    Entry {
+                        dir_index,
+                        log: Arc::new(Mutex::new(log)),
+                    },
+                );
+            }
+            if clean {
+                // From here on a crash must be detected: remove the marker durably.
+                io.remove_file(&marker).at(&marker)?;
+                io.sync_dir(dir).at(dir)?;
+            } else {
+                tracing::info!(dir = %dir.display(), "no clean-shutdown marker: logs were recovered");
+            }
+        }
+        Ok(LogManager {
+            dirs: log_dirs.to_vec(),
+            io,
+            default_config,
+            logs: Mutex::new(logs),
+        })
+    }
+
+    pub fn log_dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    pub fn default_config(&self) -> &LogConfig {
+        &self.default_config
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Mutex<Log>>> {
+        lock(&self.logs).get(tp).map(|e| Arc::clone(&e.log))
+    }
+
+    /// The log of `tp`, creating it (in the log dir holding the fewest partitions)
+    /// with `config` if absent. An existing log keeps its config.
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<Mutex<Log>>, StorageError> {
+        let mut logs = lock(&self.logs);
+        if let Some(entry) = logs.get(tp) {
+            return Ok(Arc::clone(&entry.log));
+        }
+        let mut counts = vec![0usize; self.dirs.len()];
+        for entry in logs.values() {
+            counts[entry.dir_index] += 1;
+        }
+        let dir_index = (0..self.dirs.len())
+            .min_by_key(|&i| counts[i])
+            .ok_or_else(|| StorageError::Corrupt {
+                path: PathBuf::new(),
+                detail: "no log dirs configured".into(),
+            })?;
+        let dir = &self.dirs[dir_index];
+        let log = Log::open(
+            dir.join(tp.dir_name()),
+            tp.clone(),
+            config,
+            Arc::clone(&self.io),
+            0,
+            true,
+        )?;
+        self.io.sync_dir(dir).at(dir)?;
+        let log = Arc::new(Mutex::new(log));
+        logs.insert(
+            tp.clone(),
+            Entry {
+                dir_index,
+                log: Arc::clone(&log),
+            },
+        );
+        Ok(log)
+    }
+
+    /// Removes the partition's log and its directory. Holders of the log's `Arc` see
+    /// it closed afterwards. Unknown partitions are not an error.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<(), StorageError> {
+        let entry = lock(&self.logs).remove(tp);
+        match entry {
+            Some(entry) => lock(&entry.log).delete_in_place(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        lock(&self.logs).keys().cloned().collect()
+    }
+
+    fn snapshot(&self) -> Vec<(TopicPartition, Entry)> {
+        lock(&self.logs)
+            .iter()
+            .map(|(tp, e)| (tp.clone(), e.clone()))
+            .collect()
+    }
+
+    /// Writes every dir's `recovery-point-offset-checkpoint` atomically (temporary
+    /// file, fsync, rename, fsync of the dir).
+    pub fn checkpoint_recovery_points(&self) -> Result<(), StorageError> {
+        let mut per_dir: Vec<BTreeMap<TopicPartition, i64>> = vec![BTreeMap::new(); self.dirs.len()];
+        for (tp, entry) in self.snapshot() {
+            let recovery_point = lock(&entry.log).recovery_point();
+            per_dir[entry.dir_index].insert(tp, recovery_point);
+        }
+        for (dir, points) in self.dirs.iter().zip(per_dir) {
+            write_checkpoint(self.io.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT), &points)?;
+        }
+        Ok(())
+    }
+
+    /// `Log::flush_if_due` on every log; returns the first error after trying all.
+    pub fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for (tp, entry) in self.snapshot() {
+            if let Err(e) = lock(&entry.log).flush_if_due(now_ms) {
+                tracing::error!(partition = %tp, error = %e, "flush failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `Log::enforce_retention` on every log; returns the number of segments deleted,
+    /// or the first error after trying all.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let mut deleted = 0;
+        let mut first_error = None;
+        for (tp, entry) in self.snapshot() {
+            match lock(&entry.log).enforce_retention(now_ms) {
+                Ok(n) => deleted += n,
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "retention failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(deleted), Err)
+    }
+
+    /// Closes (flushing) every log, checkpoints recovery points and writes the
+    /// clean-shutdown marker in every dir whose logs all closed cleanly.
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        let mut failed = vec![false; self.dirs.len()];
+        let mut first_error = None;
+        for (tp, entry) in self.snapshot() {
+            if let Err(e) = lock(&entry.log).close() {
+                tracing::error!(partition = %tp, error = %e, "closing log failed");
+                failed[entry.dir_index] = true;
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.checkpoint_recovery_points() {
+            failed.iter_mut().for_each(|f| *f = true);
+            first_error.get_or_insert(e);
+        }
+        for (dir, failed) in self.dirs.iter().zip(failed) {
+            if failed {
+                continue;
+            }
+            let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+            let result = self
+                .io
+                .open(&marker, true)
+                .and_then(|f| f.sync())
+                .and_then(|()| self.io.sync_dir(dir))
+                .at(&marker);
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Reads a Kafka offset checkpoint: `0`, the entry count, then `topic partition
+/// offset` lines. A missing file is an empty checkpoint.
+pub fn read_checkpoint(
+    io: &dyn FileIo,
+    path: &Path,
+) -> Result<BTreeMap<TopicPartition, i64>, StorageError> {
+    if !io.exists(path) {
+        return Ok(BTreeMap::new());
+    }
+    let file = io.open(path, false).at(path)?;
+    let len = file.len().at(path)?;
+    let mut raw = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX).min(64 << 20)];
+    file.read_exact_at(&mut raw, 0).at(path)?;
+    let bad = |detail: String| StorageError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = String::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?;
+    let mut lines = text.lines();
+    match lines.next() {
+        Some("0") => {}
+        other => return Err(bad(format!("unsupported version line {other:?}"))),
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| bad("missing or invalid entry count".into()))?;
+    let mut points = BTreeMap::new();
+    for (i, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let parsed = match fields.as_slice() {
+            [topic, partition, offset] => partition
+                .parse::<i32>()
+                .ok()
+                .zip(offset.parse::<i64>().ok())
+                .map(|(p, o)| (TopicPartition::new(*topic, p), o)),
+            _ => None,
+        };
+        let (tp, offset) = parsed.ok_or_else(|| bad(format!("invalid entry line {}: {line:?}", i + 3)))?;
+        points.insert(tp, offset);
+    }
+    if points.len() != count {
+        return Err(bad(format!(
+            "header says {count} entries, found {}",
+            points.len()
+        )));
+    }
+    Ok(points)
+}
+
+/// Writes a checkpoint atomically: `<path>.tmp`, fsync, rename over `path`, fsync dir.
+pub fn write_checkpoint(
+    io: &dyn FileIo,
+    path: &Path,
+    points: &BTreeMap<TopicPartition, i64>,
+) -> Result<(), StorageError> {
+    let mut text = format!("0\n{}\n", points.len());
+    for (tp, offset) in points {
+        text.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, offset));
+    }
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let file = io.open(&tmp, true).at(&tmp)?;
+    file.set_len(0).at(&tmp)?;
+    file.write_all_at(text.as_bytes(), 0).at(&tmp)?;
+    file.sync().at(&tmp)?;
+    drop(file);
+    io.rename(&tmp, path).at(path)?;
+    if let Some(dir) = path.parent() {
+        io.sync_dir(dir).at(dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The partition log: segment files, indexes, recovery, retention and the manager of
+//! all logs of a broker.
+//!
+//! Owns everything under the configured `log.dirs`. Does not decode records (batches
+//! are stored verbatim; only v2 headers are read, via `crate::protocol::batch`), does
+//! not know about leaders, high watermarks or the network: callers pass bounds such
+//! as the high watermark into [`Log::read`].
+//!
+//! # On-disk format
+//!
+//! Kafka's layout, so operators and Kafka's tools recognise it.
+//!
+//! ```text
+//! <log.dir>/
+//!   recovery-point-offset-checkpoint    per-dir recovery points (text, see below)
+//!   .kafka_cleanshutdown                empty; present only after a clean shutdown
+//!   <topic>-<partition>/                one dir per partition; the partition is the
+//!                                       number after the LAST '-' (topics may hold
+//!                                       '-' and '.')
+//!     00000000000000000000.log          segment: base offset, 20 digits, zero-padded
+//!     00000000000000000000.index
+//!     00000000000000000000.timeindex
+//!     00000000000000001234.log          next segment: its first batch's base offset
+//!     ...
+//! ```
+//!
+//! **`.log`**: record batches v2 exactly as received (after the leader patched
+//! `baseOffset` and `partitionLeaderEpoch`, which the CRC does not cover), back to
+//! back, no framing of our own. The file's name is the base offset of its first batch;
+//! offsets increase strictly through the segment and across segments. A segment is at
+//! most `segment.bytes` long (clamped to `i32::MAX`) unless a single append is bigger,
+//! and every offset in it is within `i32::MAX` of its base.
+//!
+//! **`.index`** (sparse offset index): 8-byte big-endian entries
+//! `(relative_offset: u32, position: u32)`. `relative_offset` is the LAST offset of the
+//! batch starting at byte `position` of the `.log`, minus the segment's base offset.
+//! An entry is written before a batch when more than `index.interval.bytes` of log were
+//! written since the previous entry (so the first batch of a segment has none, and
+//! position 0 is implicit). Both fields strictly increase. Lookup: the last entry
+//! with `relative_offset <= target`, then walk batch headers from its position.
+//!
+//! **`.timeindex`**: 12-byte big-endian entries `(timestamp: i64, relative_offset: u32)`
+//! meaning "the largest timestamp among records up to this offset is `timestamp`, and
+//! this offset is the last offset of the batch carrying it". Written at the same points
+//! as `.index` entries when the largest timestamp grew since the last entry, and once
+//! more whenever the segment is synced (roll, flush, close), so the last entry always
+//! gives the segment's largest timestamp. Timestamps strictly increase, offsets never
+//! decrease.
+//!
+//! Index files are written with plain appends (no preallocation, no mmap) and are
+//! mirrored in memory. They are derived data: any that is missing or fails the sanity
+//! check (size a multiple of the entry size, entries increasing, positions inside the
+//! segment, offsets below the next segment) is rebuilt from the `.log`.
+//!
+//! **`recovery-point-offset-checkpoint`**: Kafka's offset checkpoint text format,
+//! written atomically (`.tmp`, fsync, rename, fsync of the dir):
+//!
+//! ```text
+//! 0                      version
+//! 2                      number of entries
+//! my-topic 0 1234        topic, partition, offset: every record below the offset
+//! other.topic 3 0        is known to be on disk (fsynced)
+//! ```
+//!
+//! # Durability and recovery
+//!
+//! Appends are not fsynced unless `flush.messages`/`flush.ms` say so; rolling a segment
+//! fsyncs the old one (its log and indexes), and `flush` fsyncs the active one, each
+//! advancing the recovery point. So only segments at or after the recovery point can
+//! hold torn or lost writes. On start without the clean-shutdown marker those
+//! segments are scanned (length, magic, CRC-32C, increasing offsets), the first bad
+//! batch truncates its segment and removes every later segment, and indexes are
+//! rebuilt; see `recovery.rs`. A failed write or fsync takes the log offline (writes
+//! refused) until it is reopened, as redb and Kafka do, because the kernel may have
+//! dropped the dirty pages.
+
+mod error;
+mod index;
+mod io;
+mod log;
+mod manager;
+mod recovery;
+mod retention;
+mod segment;
+
+pub use error::StorageError;
+pub use io::{CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
+pub use log::{AppendInfo, Log, LogConfig};
+pub use manager::{
+    read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER,
+    RECOVERY_POINT_CHECKPOINT,
+};
+
+#[cfg(test)]
+mod tests;

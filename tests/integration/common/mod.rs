@@ -1,0 +1,151 @@
+//! Test harness: real `gregor` processes on 127.0.0.1 with ephemeral ports and
+//! temp dirs. Nothing here mocks the broker.
+
+#![allow(dead_code)]
+
+pub mod wire;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub fn gregor_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gregor"))
+}
+
+/// A broker process with its own log dir.
+pub struct TestBroker {
+    pub child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub overrides: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestBroker {
+    /// Starts a broker on an ephemeral port with `overrides` (key=value).
+    pub fn start(overrides: &[&str]) -> TestBroker {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut b = TestBroker {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            dir,
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            _tmp: Some(tmp),
+        };
+        b.spawn("127.0.0.1:0");
+        b
+    }
+
+    fn spawn(&mut self, listen: &str) {
+        let logs = self.dir.join("logs");
+        let mut cmd = Command::new(gregor_bin());
+        cmd.arg("server-start")
+            .arg("--override")
+            .arg(format!("listeners=PLAINTEXT://{listen}"))
+            .arg("--override")
+            .arg(format!("log.dirs={}", logs.display()))
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for o in &self.overrides {
+            cmd.arg("--override").arg(o);
+        }
+        let mut child = cmd.spawn().expect("spawn gregor");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        let log_path = self.dir.join("broker.log");
+        std::thread::spawn(move || {
+            let mut sent = false;
+            let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
+                if !sent {
+                    if let Some(addr) = parse_listener(&line) {
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
+            panic!("broker did not start; its log:\n{log}")
+        });
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// `host:port` for clients.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Starts again on the same port and log dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = self.addr.to_string();
+        self.spawn(&listen);
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn parse_listener(line: &str) -> Option<SocketAddr> {
+    if !line.contains("started") {
+        return None;
+    }
+    let start = line.find("listener=")? + "listener=".len();
+    let rest = &line[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The shared fixtures directory.
+pub fn fixtures() -> PathBuf {
+    if let Ok(p) = std::env::var("GREGOR_FIXTURES") {
+        return PathBuf::from(p);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("/work/shared/fixtures")
+}

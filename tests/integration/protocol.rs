@@ -1,0 +1,184 @@
+//! Wire-level behaviour: ApiVersions (and its v0 fallback), malformed,
+//! truncated, oversized and unknown requests close only their own connection,
+//! and captured requests from real clients are served.
+
+use std::io::Write;
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
+    MetadataResponse,
+};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::common::wire::Wire;
+use crate::common::{fixtures, TestBroker};
+
+fn topic(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+#[test]
+fn api_versions_and_unknown_version_fallback() {
+    let broker = TestBroker::start(&[]);
+    let mut w = Wire::connect(broker.addr);
+    let resp: ApiVersionsResponse = w.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("t"))
+        .with_client_software_version(StrBytes::from_static_str("1")));
+    assert_eq!(resp.error_code, 0);
+    let produce = resp.api_keys.iter().find(|k| k.api_key == 0).expect("produce advertised");
+    assert_eq!((produce.min_version, produce.max_version), (0, 9));
+    assert!(resp.api_keys.iter().any(|k| k.api_key == 1 && k.max_version == 12));
+    // No group APIs until the coordinator exists.
+    assert!(!resp.api_keys.iter().any(|k| k.api_key == 11));
+
+    // Version 99: answered at v0 with UNSUPPORTED_VERSION and our ranges (KIP-511).
+    let mut raw = Vec::new();
+    raw.extend_from_slice(&18i16.to_be_bytes());
+    raw.extend_from_slice(&99i16.to_be_bytes());
+    raw.extend_from_slice(&42i32.to_be_bytes());
+    raw.extend_from_slice(&(-1i16).to_be_bytes());
+    let mut framed = (raw.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&raw);
+    w.send_raw(&framed);
+    let mut frame = w.read_frame().expect("fallback response");
+    use bytes::Buf;
+    assert_eq!(frame.get_i32(), 42);
+    let v0: ApiVersionsResponse = kafka_protocol::protocol::Decodable::decode(&mut frame, 0).expect("v0 body");
+    assert_eq!(v0.error_code, 35);
+    assert!(v0.api_keys.iter().any(|k| k.api_key == 3));
+}
+
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let broker = TestBroker::start(&["socket.request.max.bytes=1048576"]);
+    let mut healthy = Wire::connect(broker.addr);
+
+    // Oversized: refused from the prefix alone.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&(512 * 1024 * 1024i32).to_be_bytes());
+    assert!(w.is_closed(), "oversized frame must close the connection");
+
+    // Unknown API key.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&[0, 0, 0, 10, 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
+    assert!(w.is_closed(), "unknown api key must close the connection");
+
+    // Truncated Metadata body.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&[0, 0, 0, 11, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x00]);
+    assert!(w.is_closed(), "malformed request must close the connection");
+
+    // Negative size.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&(-5i32).to_be_bytes());
+    assert!(w.is_closed());
+
+    // Produce v2 is advertised (for old librdkafka) but refused.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&[0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff]);
+    assert!(w.is_closed());
+
+    // The first connection still works.
+    let md: MetadataResponse = healthy.call(ApiKey::Metadata, 1, &MetadataRequest::default().with_topics(Some(vec![])));
+    assert_eq!(md.brokers.len(), 1);
+    assert_eq!(md.brokers[0].port, i32::from(broker.addr.port()));
+}
+
+#[test]
+fn create_topics_validation() {
+    let broker = TestBroker::start(&["num.partitions=3"]);
+    let mut w = Wire::connect(broker.addr);
+    let mk = |name: &str, p: i32, rf: i16| CreatableTopic::default().with_name(topic(name)).with_num_partitions(p).with_replication_factor(rf);
+    let req = CreateTopicsRequest::default().with_timeout_ms(5000).with_topics(vec![
+        mk("good", -1, -1),
+        mk("bad name!", 1, 1),
+        mk("rf-too-big", 1, 3),
+        mk("zero", 0, 1),
+    ]);
+    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
+    let codes: Vec<(String, i16)> = resp.topics.iter().map(|t| (t.name.0.to_string(), t.error_code)).collect();
+    assert_eq!(codes, vec![("good".into(), 0), ("bad name!".into(), 17), ("rf-too-big".into(), 38), ("zero".into(), 37)]);
+    assert_eq!(resp.topics[0].num_partitions, 3);
+    let msg = resp.topics[2].error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    assert!(msg.contains("larger than available brokers: 1"), "{msg}");
+    // Duplicate.
+    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![mk("good", 1, 1)]));
+    assert_eq!(resp.topics[0].error_code, 36);
+    // validate_only creates nothing.
+    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_validate_only(true).with_topics(vec![mk("ghost", 2, 1)]));
+    assert_eq!(resp.topics[0].error_code, 0);
+    let md: MetadataResponse = w.call(ApiKey::Metadata, 4, &MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic("ghost")))]))
+        .with_allow_auto_topic_creation(false));
+    assert_eq!(md.topics[0].error_code, 3, "validate_only must not create the topic");
+    // Bad config.
+    let bad = mk("badcfg", 1, 1).with_configs(vec![kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+        .with_name(StrBytes::from_static_str("retention.ms"))
+        .with_value(Some(StrBytes::from_static_str("soon")))]);
+    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![bad]));
+    assert_eq!(resp.topics[0].error_code, 40);
+}
+
+/// Every captured Produce/Metadata/ApiVersions/ListOffsets/Fetch/CreateTopics
+/// request from real clients decodes on the broker and gets a response on
+/// the same connection.
+#[test]
+fn captured_client_requests_are_answered() {
+    let broker = TestBroker::start(&["num.partitions=1"]);
+    let dir = fixtures().join("kafka/requests");
+    let served = ["ApiVersions", "Metadata", "Produce", "ListOffsets", "Fetch", "CreateTopics", "DescribeConfigs", "InitProducerId", "FindCoordinator", "DeleteTopics"];
+    let mut answered = 0;
+    let mut clients: Vec<_> = std::fs::read_dir(&dir).expect("fixtures").filter_map(Result::ok).map(|e| e.path()).collect();
+    clients.sort();
+    for client in clients {
+        let mut files: Vec<_> = std::fs::read_dir(&client).expect("client dir").filter_map(Result::ok).map(|e| e.path()).collect();
+        files.sort();
+        for f in files {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let api = name.split('_').next().unwrap_or_default();
+            if !served.contains(&api) {
+                continue;
+            }
+            let bytes = std::fs::read(&f).expect("read fixture");
+            let version = i16::from_be_bytes([bytes[2], bytes[3]]);
+            let acks0 = api == "Produce" && is_acks_zero(&bytes);
+            // Versions above what we advertise are not sent by real clients to us.
+            let max = match api { "Produce" => 9, "Fetch" => 12, "ListOffsets" => 7, "Metadata" => 12, "CreateTopics" => 5, "DeleteTopics" => 5, "InitProducerId" => 4, "FindCoordinator" => 3, _ => 3 };
+            let max = if api == "DescribeConfigs" { 4 } else { max };
+            if version > max {
+                continue;
+            }
+            let mut w = Wire::connect(broker.addr);
+            let mut framed = (bytes.len() as i32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            w.stream.write_all(&framed).expect("send");
+            if acks0 {
+                continue;
+            }
+            let resp = w.read_frame().unwrap_or_else(|| panic!("no response to {}", f.display()));
+            assert_eq!(&resp[..4], &bytes[4..8], "correlation id of {}", f.display());
+            answered += 1;
+        }
+    }
+    assert!(answered >= 20, "only {answered} fixtures answered");
+}
+
+fn is_acks_zero(request: &[u8]) -> bool {
+    // header v1/v2: key, version, correlation, client_id (i16 len + bytes), [tagged], then transactional_id, acks
+    let version = i16::from_be_bytes([request[2], request[3]]);
+    let client_len = i16::from_be_bytes([request[8], request[9]]).max(0) as usize;
+    let mut pos = 10 + client_len;
+    if version >= 9 {
+        pos += 1; // empty header tagged fields
+        // compact nullable string: varint length+1
+        let len = request[pos] as usize;
+        pos += 1 + len.saturating_sub(1);
+    } else {
+        let len = i16::from_be_bytes([request[pos], request[pos + 1]]);
+        pos += 2 + len.max(0) as usize;
+    }
+    i16::from_be_bytes([request[pos], request[pos + 1]]) == 0
+}
