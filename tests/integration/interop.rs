@@ -185,7 +185,7 @@ async fn idempotent_producer_writes_each_record_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_created_topic_gets_num_partitions() {
-    let b = TestBroker::start(&["num.partitions=4"]);
+    let mut b = TestBroker::start(&["num.partitions=4"]);
     let p = producer(&b, &[]);
     p.send(BaseRecord::<(), _>::to("auto-topic").payload("hello")).map_err(|(e, _)| e).expect("send");
     p.flush(TIMEOUT).expect("flush");
