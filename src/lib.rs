@@ -24,4 +24,3 @@ pub mod metadata;
 pub mod network;
 pub mod protocol;
 pub mod storage;
-

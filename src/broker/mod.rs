@@ -93,13 +93,13 @@ impl Broker {
         let listener_cfg = config.listeners.first().cloned().ok_or(BrokerError::NoListener)?;
         let bind_host = if listener_cfg.host.is_empty() { "0.0.0.0".to_string() } else { listener_cfg.host.clone() };
         let bind = format!("{bind_host}:{}", listener_cfg.port);
-        let listener = TcpListener::bind(&bind)
-            .await
-            .map_err(|source| BrokerError::Bind { listener: bind.clone(), source })?;
+        let listener =
+            TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { listener: bind.clone(), source })?;
         let local = listener.local_addr().map_err(|source| BrokerError::Bind { listener: bind, source })?;
         let advertised = match config.advertised_listeners.first() {
             Some(adv) if adv.port != 0 => {
-                let host = if adv.host.is_empty() || adv.host == "0.0.0.0" { "127.0.0.1".into() } else { adv.host.clone() };
+                let host =
+                    if adv.host.is_empty() || adv.host == "0.0.0.0" { "127.0.0.1".into() } else { adv.host.clone() };
                 (host, adv.port)
             }
             _ => {

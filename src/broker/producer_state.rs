@@ -71,7 +71,11 @@ impl ProducerStateMap {
             return Err(ErrorCode::InvalidProducerEpoch);
         }
         if h.producer_epoch > entry.epoch {
-            return if h.base_sequence == 0 { Ok(SequenceCheck::Append) } else { Err(ErrorCode::OutOfOrderSequenceNumber) };
+            return if h.base_sequence == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(ErrorCode::OutOfOrderSequenceNumber)
+            };
         }
         let last = last_seq(h);
         if let Some(dup) = entry.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last) {
@@ -93,7 +97,12 @@ impl ProducerStateMap {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
-        entry.batches.push_back(CachedBatch { first_seq: h.base_sequence, last_seq: last_seq(h), first_offset, last_offset });
+        entry.batches.push_back(CachedBatch {
+            first_seq: h.base_sequence,
+            last_seq: last_seq(h),
+            first_offset,
+            last_offset,
+        });
         while entry.batches.len() > CACHED_BATCHES {
             entry.batches.pop_front();
         }

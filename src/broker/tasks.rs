@@ -25,7 +25,9 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
             Ok(())
         }),
         spawn("log-flusher", flush, broker.clone(), shutdown.clone(), |b| Ok(b.logs.flush_due(now_ms())?)),
-        spawn("recovery-point-checkpoint", checkpoint, broker, shutdown, |b| Ok(b.logs.checkpoint_recovery_points()?)),
+        spawn("recovery-point-checkpoint", checkpoint, broker, shutdown, |b| {
+            Ok(b.logs.checkpoint_recovery_points()?)
+        }),
     ]
 }
 

@@ -101,14 +101,20 @@ impl Broker {
         validate_topic_name(&req.name).map_err(|m| AdminError::new(ErrorCode::InvalidTopicException, m))?;
         let _guard = self.topic_admin.lock().await;
         if self.metadata.topic(&req.name).is_some() {
-            return Err(AdminError::new(ErrorCode::TopicAlreadyExists, format!("Topic '{}' already exists.", req.name)));
+            return Err(AdminError::new(
+                ErrorCode::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", req.name),
+            ));
         }
         validate_topic_configs(&req.configs).map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
         let live = self.live_brokers();
         let partitions = if req.assignments.is_empty() {
             let count = if req.partitions == -1 { self.config.num_partitions } else { req.partitions };
             if count <= 0 {
-                return Err(AdminError::new(ErrorCode::InvalidPartitions, "Number of partitions must be larger than 0."));
+                return Err(AdminError::new(
+                    ErrorCode::InvalidPartitions,
+                    "Number of partitions must be larger than 0.",
+                ));
             }
             let rf = if req.replication_factor == -1 {
                 i32::from(self.config.default_replication_factor)
@@ -116,7 +122,10 @@ impl Broker {
                 i32::from(req.replication_factor)
             };
             if rf <= 0 {
-                return Err(AdminError::new(ErrorCode::InvalidReplicationFactor, "Replication factor must be larger than 0."));
+                return Err(AdminError::new(
+                    ErrorCode::InvalidReplicationFactor,
+                    "Replication factor must be larger than 0.",
+                ));
             }
             if rf as usize > live.len() {
                 return Err(AdminError::new(
@@ -135,7 +144,10 @@ impl Broker {
             }
             let expected: Vec<i32> = (0..req.assignments.len() as i32).collect();
             if req.assignments.keys().copied().collect::<Vec<_>>() != expected {
-                return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence"));
+                return Err(AdminError::new(
+                    ErrorCode::InvalidReplicaAssignment,
+                    "Partitions should be a consecutive 0-based integer sequence",
+                ));
             }
             let parts: Vec<Vec<i32>> = req.assignments.values().cloned().collect();
             check_assignment(&parts, &live)?;
@@ -223,16 +235,25 @@ fn check_assignment(parts: &[Vec<i32>], live: &[i32]) -> Result<(), AdminError> 
     let rf = parts.first().map_or(0, Vec::len);
     for replicas in parts {
         if replicas.is_empty() || replicas.len() != rf {
-            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, "All partitions should have the same number of replicas"));
+            return Err(AdminError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                "All partitions should have the same number of replicas",
+            ));
         }
         let mut seen = replicas.clone();
         seen.sort_unstable();
         seen.dedup();
         if seen.len() != replicas.len() {
-            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, format!("Duplicate brokers not allowed in replica assignment: {replicas:?}")));
+            return Err(AdminError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("Duplicate brokers not allowed in replica assignment: {replicas:?}"),
+            ));
         }
         if let Some(b) = replicas.iter().find(|b| !live.contains(b)) {
-            return Err(AdminError::new(ErrorCode::InvalidReplicaAssignment, format!("Unknown broker {b} in replica assignment")));
+            return Err(AdminError::new(
+                ErrorCode::InvalidReplicaAssignment,
+                format!("Unknown broker {b} in replica assignment"),
+            ));
         }
     }
     Ok(())

@@ -24,7 +24,9 @@ fn top_level_help() -> String {
         let about = (t.command)().get_about().map(|a| a.to_string()).unwrap_or_default();
         s.push_str(&format!("  {:<18} {}\n", t.name, about));
     }
-    s.push_str("\nOptions:\n  --list     list the tools and the script names they answer to\n  -h, --help\n  -V, --version\n");
+    s.push_str(
+        "\nOptions:\n  --list     list the tools and the script names they answer to\n  -h, --help\n  -V, --version\n",
+    );
     s
 }
 

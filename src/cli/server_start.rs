@@ -15,7 +15,12 @@ pub fn command() -> Command {
     Command::new("server-start")
         .about("Start a Kafka-compatible broker")
         .override_usage("server-start [server.properties] [--override property=value]...")
-        .arg(Arg::new("config").value_name("server.properties").value_parser(clap::value_parser!(PathBuf)).help("Broker properties file (Kafka's keys); defaults apply without one"))
+        .arg(
+            Arg::new("config")
+                .value_name("server.properties")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Broker properties file (Kafka's keys); defaults apply without one"),
+        )
         .arg(
             Arg::new("override")
                 .long("override")
@@ -37,7 +42,11 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("gregor-broker").build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gregor-broker")
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = Broker::start(config).await?;
         let interrupted = wait_for_signal().await?;

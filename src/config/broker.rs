@@ -45,16 +45,10 @@ pub struct CleanupPolicy {
 }
 
 impl CleanupPolicy {
-    pub const DELETE: CleanupPolicy = CleanupPolicy {
-        delete: true,
-        compact: false,
-    };
+    pub const DELETE: CleanupPolicy = CleanupPolicy { delete: true, compact: false };
 
     pub(crate) fn from_items(items: &[String]) -> CleanupPolicy {
-        CleanupPolicy {
-            delete: items.iter().any(|i| i == "delete"),
-            compact: items.iter().any(|i| i == "compact"),
-        }
+        CleanupPolicy { delete: items.iter().any(|i| i == "delete"), compact: items.iter().any(|i| i == "compact") }
     }
 }
 
@@ -275,9 +269,7 @@ impl BrokerConfig {
                     }
                 }
                 None if is_listener_prefixed(key) => {}
-                None => warnings.push(format!(
-                    "The configuration '{key}' was supplied but isn't a known config."
-                )),
+                None => warnings.push(format!("The configuration '{key}' was supplied but isn't a known config.")),
             }
         }
         for w in &warnings {
@@ -288,10 +280,7 @@ impl BrokerConfig {
     }
 
     /// Reads `path` (if any), applies `--override key=value` strings, and validates.
-    pub fn load(
-        path: Option<&Path>,
-        overrides: &[String],
-    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
         let mut raw = match path {
             Some(p) => RawConfig::from_file(p)?,
             None => RawConfig::new(),
@@ -376,23 +365,18 @@ impl BrokerConfig {
 
     /// The security protocol of a listener name (case-insensitive).
     pub fn security_protocol(&self, listener_name: &str) -> Option<SecurityProtocol> {
-        self.listener_security_protocol_map
-            .get(&listener_name.to_ascii_uppercase())
-            .copied()
+        self.listener_security_protocol_map.get(&listener_name.to_ascii_uppercase()).copied()
     }
 
     /// The advertised endpoint of a listener name, if any.
     pub fn advertised_listener(&self, listener_name: &str) -> Option<&Listener> {
-        self.advertised_listeners
-            .iter()
-            .find(|l| l.name.eq_ignore_ascii_case(listener_name))
+        self.advertised_listeners.iter().find(|l| l.name.eq_ignore_ascii_case(listener_name))
     }
 
     /// Effective flush interval: `log.flush.interval.ms`, else
     /// `log.flush.scheduler.interval.ms` (Kafka's `logFlushIntervalMs`).
     pub fn log_flush_ms(&self) -> u64 {
-        self.log_flush_interval_ms
-            .unwrap_or(self.log_flush_scheduler_interval_ms)
+        self.log_flush_interval_ms.unwrap_or(self.log_flush_scheduler_interval_ms)
     }
 }
 
@@ -404,11 +388,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
 
     let configured_id = r.number("broker.id")?;
     let broker_id_defaulted = configured_id == -1;
-    let broker_id = if broker_id_defaulted {
-        0
-    } else {
-        to::<i32>("broker.id", configured_id)?
-    };
+    let broker_id = if broker_id_defaulted { 0 } else { to::<i32>("broker.id", configured_id)? };
 
     let zookeeper_connect = r.opt_string("zookeeper.connect")?.filter(|s| !s.is_empty());
     let zookeeper_session_timeout_ms = r.u64("zookeeper.session.timeout.ms")?;
@@ -432,28 +412,15 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
     };
     let jitter = match r.opt_number("log.roll.jitter.ms")? {
         Some(ms) => ms,
-        None => r
-            .number("log.roll.jitter.hours")?
-            .saturating_mul(MS_PER_HOUR),
+        None => r.number("log.roll.jitter.hours")?.saturating_mul(MS_PER_HOUR),
     };
 
     let timestamp_name = r.string("log.message.timestamp.type")?;
-    let log_message_timestamp_type =
-        TimestampType::from_name(&timestamp_name).ok_or_else(|| {
-            ConfigError::invalid(
-                "log.message.timestamp.type",
-                &timestamp_name,
-                "unknown timestamp type",
-            )
-        })?;
+    let log_message_timestamp_type = TimestampType::from_name(&timestamp_name)
+        .ok_or_else(|| ConfigError::invalid("log.message.timestamp.type", &timestamp_name, "unknown timestamp type"))?;
     let compression_name = r.string("compression.type")?;
-    let compression_type = CompressionType::from_name(&compression_name).ok_or_else(|| {
-        ConfigError::invalid(
-            "compression.type",
-            &compression_name,
-            "unknown compression type",
-        )
-    })?;
+    let compression_type = CompressionType::from_name(&compression_name)
+        .ok_or_else(|| ConfigError::invalid("compression.type", &compression_name, "unknown compression type"))?;
 
     Ok(BrokerConfig {
         broker_id,
@@ -498,8 +465,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
             None => None,
         },
         log_flush_scheduler_interval_ms: r.u64("log.flush.scheduler.interval.ms")?,
-        log_flush_offset_checkpoint_interval_ms: r
-            .u64("log.flush.offset.checkpoint.interval.ms")?,
+        log_flush_offset_checkpoint_interval_ms: r.u64("log.flush.offset.checkpoint.interval.ms")?,
         log_segment_delete_delay_ms: r.u64("log.segment.delete.delay.ms")?,
         log_cleanup_policy: CleanupPolicy::from_items(&r.list("log.cleanup.policy")?),
         log_cleaner_enable: r.bool("log.cleaner.enable")?,
@@ -509,8 +475,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         log_cleaner_min_cleanable_ratio: r.f64("log.cleaner.min.cleanable.ratio")?,
         log_preallocate: r.bool("log.preallocate")?,
         log_message_timestamp_type,
-        log_message_timestamp_difference_max_ms: r
-            .u64("log.message.timestamp.difference.max.ms")?,
+        log_message_timestamp_difference_max_ms: r.u64("log.message.timestamp.difference.max.ms")?,
         log_message_downconversion_enable: r.bool("log.message.downconversion.enable")?,
         log_message_format_version: r.string("log.message.format.version")?,
         message_max_bytes: r.u32("message.max.bytes")?,
@@ -528,8 +493,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         replica_fetch_wait_max_ms: r.u64("replica.fetch.wait.max.ms")?,
         replica_fetch_backoff_ms: r.u64("replica.fetch.backoff.ms")?,
         replica_socket_timeout_ms: r.u64("replica.socket.timeout.ms")?,
-        replica_high_watermark_checkpoint_interval_ms: r
-            .u64("replica.high.watermark.checkpoint.interval.ms")?,
+        replica_high_watermark_checkpoint_interval_ms: r.u64("replica.high.watermark.checkpoint.interval.ms")?,
 
         group_initial_rebalance_delay_ms: r.u64("group.initial.rebalance.delay.ms")?,
         group_min_session_timeout_ms: r.u64("group.min.session.timeout.ms")?,
@@ -543,8 +507,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         offset_metadata_max_bytes: r.u32("offset.metadata.max.bytes")?,
 
         transaction_state_log_num_partitions: r.i32("transaction.state.log.num.partitions")?,
-        transaction_state_log_replication_factor: r
-            .i16("transaction.state.log.replication.factor")?,
+        transaction_state_log_replication_factor: r.i16("transaction.state.log.replication.factor")?,
         transaction_state_log_min_isr: r.u32("transaction.state.log.min.isr")?,
         transaction_max_timeout_ms: r.u64("transaction.max.timeout.ms")?,
         transactional_id_expiration_ms: r.u64("transactional.id.expiration.ms")?,
@@ -563,20 +526,15 @@ struct Network {
 fn read_listeners(r: &Reader<'_>) -> Result<Network, ConfigError> {
     const MAP: &str = "listener.security.protocol.map";
     let protocol_map = listener::parse_protocol_map(MAP, &r.string(MAP)?)?;
-    let check_protocols = |key: &str, value: &str, list: &[Listener]| match list
-        .iter()
-        .find(|l| !protocol_map.contains_key(&l.name))
-    {
-        Some(l) => Err(ConfigError::invalid(
-            key,
-            value,
-            format!(
-                "No security protocol defined for listener {} (add it to {MAP})",
-                l.name
-            ),
-        )),
-        None => Ok(()),
-    };
+    let check_protocols =
+        |key: &str, value: &str, list: &[Listener]| match list.iter().find(|l| !protocol_map.contains_key(&l.name)) {
+            Some(l) => Err(ConfigError::invalid(
+                key,
+                value,
+                format!("No security protocol defined for listener {} (add it to {MAP})", l.name),
+            )),
+            None => Ok(()),
+        };
 
     let listeners_value = r.string("listeners")?;
     let mut listeners = listener::parse_listener_list("listeners", &listeners_value)?;
@@ -620,11 +578,7 @@ fn read_listeners(r: &Reader<'_>) -> Result<Network, ConfigError> {
         None => listeners
             .iter()
             .map(|l| Listener {
-                host: if l.is_wildcard_host() {
-                    "127.0.0.1".to_string()
-                } else {
-                    l.host.clone()
-                },
+                host: if l.is_wildcard_host() { "127.0.0.1".to_string() } else { l.host.clone() },
                 ..l.clone()
             })
             .collect(),
@@ -634,11 +588,7 @@ fn read_listeners(r: &Reader<'_>) -> Result<Network, ConfigError> {
     const SIBP: &str = "security.inter.broker.protocol";
     let (key, inter_broker) = match r.opt_string(IBL)? {
         Some(name) if r.raw.contains_key(SIBP) => {
-            return Err(ConfigError::invalid(
-                IBL,
-                name,
-                format!("Only one of {IBL} and {SIBP} should be set."),
-            ))
+            return Err(ConfigError::invalid(IBL, name, format!("Only one of {IBL} and {SIBP} should be set.")))
         }
         Some(name) => (IBL, name.to_ascii_uppercase()),
         None => (SIBP, r.string(SIBP)?),
@@ -655,12 +605,7 @@ fn read_listeners(r: &Reader<'_>) -> Result<Network, ConfigError> {
         ));
     }
 
-    Ok(Network {
-        listeners,
-        advertised,
-        protocol_map,
-        inter_broker,
-    })
+    Ok(Network { listeners, advertised, protocol_map, inter_broker })
 }
 
 fn read_log_dirs(r: &Reader<'_>) -> Result<Vec<PathBuf>, ConfigError> {
@@ -672,20 +617,12 @@ fn read_log_dirs(r: &Reader<'_>) -> Result<Vec<PathBuf>, ConfigError> {
     for item in value::split_list(&value) {
         let dir = PathBuf::from(item);
         if dirs.contains(&dir) {
-            return Err(ConfigError::invalid(
-                key,
-                &value,
-                format!("Duplicate log directory found: {}", dir.display()),
-            ));
+            return Err(ConfigError::invalid(key, &value, format!("Duplicate log directory found: {}", dir.display())));
         }
         dirs.push(dir);
     }
     if dirs.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            &value,
-            "At least one log directory must be defined",
-        ));
+        return Err(ConfigError::invalid(key, &value, "At least one log directory must be defined"));
     }
     Ok(dirs)
 }
@@ -698,19 +635,15 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn def(&self, key: &str) -> Result<&'static KeyDef, ConfigError> {
-        broker_key(key).ok_or_else(|| {
-            ConfigError::invalid(key, "null", "not a known broker configuration (gregor bug)")
-        })
+        broker_key(key)
+            .ok_or_else(|| ConfigError::invalid(key, "null", "not a known broker configuration (gregor bug)"))
     }
 
     fn value(&self, key: &str) -> Result<Option<Value>, ConfigError> {
         let def = self.def(key)?;
         match self.raw.get(key) {
             Some(v) => value::parse(def, v).map(Some),
-            None => def
-                .default_string()
-                .map(|d| value::parse(def, &d))
-                .transpose(),
+            None => def.default_string().map(|d| value::parse(def, &d)).transpose(),
         }
     }
 
@@ -803,11 +736,7 @@ fn type_mismatch(key: &str, value: &Value) -> ConfigError {
 /// Converts a validated Kafka number to the field's Rust type.
 pub(crate) fn to<T: TryFrom<i64>>(key: &str, n: i64) -> Result<T, ConfigError> {
     T::try_from(n).map_err(|_| {
-        let reason = if n < 0 {
-            "Value must be at least 0".to_string()
-        } else {
-            "Value is too large".to_string()
-        };
+        let reason = if n < 0 { "Value must be at least 0".to_string() } else { "Value is too large".to_string() };
         ConfigError::invalid(key, n.to_string(), reason)
     })
 }
@@ -824,17 +753,12 @@ fn ignored_key_warning(key: &str) -> Option<String> {
 
 /// `listener.name.<listener>.<config>`: per-listener SSL/SASL settings.
 fn is_listener_prefixed(key: &str) -> bool {
-    key.strip_prefix("listener.name.").is_some_and(|rest| {
-        rest.split_once('.')
-            .is_some_and(|(l, c)| !l.is_empty() && !c.is_empty())
-    })
+    key.strip_prefix("listener.name.")
+        .is_some_and(|rest| rest.split_once('.').is_some_and(|(l, c)| !l.is_empty() && !c.is_empty()))
 }
 
 fn is_sensitive_listener_key(key: &str) -> bool {
-    key.ends_with("password")
-        || BROKER_KEYS
-            .iter()
-            .any(|d| d.sensitive() && key.ends_with(&format!(".{}", d.name)))
+    key.ends_with("password") || BROKER_KEYS.iter().any(|d| d.sensitive() && key.ends_with(&format!(".{}", d.name)))
 }
 
 /// Looks a broker key up in [`BROKER_KEYS`].
@@ -860,8 +784,7 @@ const PW: ValueType = ValueType::Password;
 const INT_MAX: &str = "2147483647";
 const LONG_MAX: &str = "9223372036854775807";
 const PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
-pub(crate) const COMPRESSION_TYPES: &[&str] =
-    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+pub(crate) const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 pub(crate) const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 pub(crate) const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
 
@@ -1143,9 +1066,7 @@ mod tests {
             Err(e @ ConfigError::InvalidValue { .. }) => {
                 let display = e.to_string();
                 match e {
-                    ConfigError::InvalidValue { key, value, reason } => {
-                        (key, value, reason, display)
-                    }
+                    ConfigError::InvalidValue { key, value, reason } => (key, value, reason, display),
                     _ => unreachable!(),
                 }
             }
@@ -1235,20 +1156,10 @@ delete.topic.enable=true
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(c.broker_id, 0);
         assert!(c.broker_id_defaulted);
-        assert_eq!(
-            c.listeners,
-            [Listener {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: 9092
-            }]
-        );
+        assert_eq!(c.listeners, [Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 }]);
         assert_eq!(c.advertised_listeners, c.listeners);
         assert_eq!(c.inter_broker_listener_name, "PLAINTEXT");
-        assert_eq!(
-            c.security_protocol("plaintext"),
-            Some(SecurityProtocol::Plaintext)
-        );
+        assert_eq!(c.security_protocol("plaintext"), Some(SecurityProtocol::Plaintext));
         assert_eq!(c.listener_security_protocol_map.len(), 4);
         assert_eq!(c.log_dirs.len(), 1);
         assert!(c.log_dirs[0].ends_with("kafka-logs"), "{:?}", c.log_dirs);
@@ -1338,10 +1249,7 @@ delete.topic.enable=true
         let (c, _) = BrokerConfig::load(Some(&path), &overrides).unwrap();
         assert_eq!(c.broker_id, 3);
         assert_eq!(c.listeners[0].port, 0);
-        assert_eq!(
-            c.log_dirs,
-            [PathBuf::from("/tmp/a"), PathBuf::from("/tmp/b")]
-        );
+        assert_eq!(c.log_dirs, [PathBuf::from("/tmp/a"), PathBuf::from("/tmp/b")]);
         assert_eq!(c.raw().source("broker.id"), ValueSource::Override);
         assert!(matches!(
             BrokerConfig::load(Some(&path), &["broker.id".to_string()]),
@@ -1353,13 +1261,9 @@ delete.topic.enable=true
     fn retention_precedence_ms_minutes_hours() {
         let hours = from_text("log.retention.hours=1\n").unwrap().0;
         assert_eq!(hours.log_retention_ms, Some(3_600_000));
-        let minutes = from_text("log.retention.hours=1\nlog.retention.minutes=2\n")
-            .unwrap()
-            .0;
+        let minutes = from_text("log.retention.hours=1\nlog.retention.minutes=2\n").unwrap().0;
         assert_eq!(minutes.log_retention_ms, Some(120_000));
-        let ms = from_text("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=5\n")
-            .unwrap()
-            .0;
+        let ms = from_text("log.retention.hours=1\nlog.retention.minutes=2\nlog.retention.ms=5\n").unwrap().0;
         assert_eq!(ms.log_retention_ms, Some(5));
         let unlimited = from_text("log.retention.ms=-1\n").unwrap().0;
         assert_eq!(unlimited.log_retention_ms, None);
@@ -1373,16 +1277,12 @@ delete.topic.enable=true
     fn roll_and_flush_precedence() {
         let c = from_text("log.roll.hours=2\n").unwrap().0;
         assert_eq!(c.log_roll_ms, 7_200_000);
-        let c = from_text("log.roll.hours=2\nlog.roll.ms=10\nlog.roll.jitter.hours=1\n")
-            .unwrap()
-            .0;
+        let c = from_text("log.roll.hours=2\nlog.roll.ms=10\nlog.roll.jitter.hours=1\n").unwrap().0;
         assert_eq!(c.log_roll_ms, 10);
         assert_eq!(c.log_roll_jitter_ms, 3_600_000);
         let c = from_text("log.flush.scheduler.interval.ms=50\n").unwrap().0;
         assert_eq!(c.log_flush_ms(), 50);
-        let c = from_text("log.flush.scheduler.interval.ms=50\nlog.flush.interval.ms=7\n")
-            .unwrap()
-            .0;
+        let c = from_text("log.flush.scheduler.interval.ms=50\nlog.flush.interval.ms=7\n").unwrap().0;
         assert_eq!(c.log_flush_interval_ms, Some(7));
         assert_eq!(c.log_flush_ms(), 7);
     }
@@ -1391,13 +1291,9 @@ delete.topic.enable=true
     fn unknown_key_warns_naming_it() {
         let (c, warnings) = from_text("num.partitions=2\nnum.partitons=3\n").unwrap();
         assert_eq!(c.num_partitions, 2);
-        assert_eq!(
-            warnings,
-            ["The configuration 'num.partitons' was supplied but isn't a known config."]
-        );
+        assert_eq!(warnings, ["The configuration 'num.partitons' was supplied but isn't a known config."]);
         // Per-listener security settings are accepted; old listener keys warn.
-        let (_, warnings) =
-            from_text("listener.name.plaintext.ssl.keystore.location=/x\nport=9093\n").unwrap();
+        let (_, warnings) = from_text("listener.name.plaintext.ssl.keystore.location=/x\nport=9093\n").unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("'port'"), "{warnings:?}");
     }
@@ -1413,10 +1309,7 @@ delete.topic.enable=true
         assert_eq!(c.value_of("metric.reporters").as_deref(), Some("a.B,c.D"));
         assert_eq!(c.value_of("log.cleaner.threads").as_deref(), Some("2"));
         let (key, value, ..) = invalid("log.cleaner.threads=many\n");
-        assert_eq!(
-            (key.as_str(), value.as_str()),
-            ("log.cleaner.threads", "many")
-        );
+        assert_eq!((key.as_str(), value.as_str()), ("log.cleaner.threads", "many"));
     }
 
     #[test]
@@ -1424,22 +1317,13 @@ delete.topic.enable=true
         let (key, value, reason, display) = invalid("num.partitions=abc\n");
         assert_eq!((key.as_str(), value.as_str()), ("num.partitions", "abc"));
         assert_eq!(reason, "Not a number of type INT");
-        assert_eq!(
-            display,
-            "Invalid value abc for configuration num.partitions: Not a number of type INT"
-        );
+        assert_eq!(display, "Invalid value abc for configuration num.partitions: Not a number of type INT");
 
         let (_, _, _, display) = invalid("num.partitions=0\n");
-        assert_eq!(
-            display,
-            "Invalid value 0 for configuration num.partitions: Value must be at least 1"
-        );
+        assert_eq!(display, "Invalid value 0 for configuration num.partitions: Value must be at least 1");
 
         let (key, value, _, display) = invalid("delete.topic.enable=yes\n");
-        assert_eq!(
-            (key.as_str(), value.as_str()),
-            ("delete.topic.enable", "yes")
-        );
+        assert_eq!((key.as_str(), value.as_str()), ("delete.topic.enable", "yes"));
         assert_eq!(
             display,
             "Invalid value yes for configuration delete.topic.enable: Expected value to be either true or false"
@@ -1489,15 +1373,10 @@ delete.topic.enable=true
     fn advertised_listeners_rules() {
         let (c, _) = from_text("listeners=PLAINTEXT://0.0.0.0:9092\n").unwrap();
         assert_eq!(c.listener_addrs(), ["0.0.0.0:9092"]);
-        assert_eq!(
-            c.advertised_listeners[0].to_string(),
-            "PLAINTEXT://127.0.0.1:9092"
-        );
+        assert_eq!(c.advertised_listeners[0].to_string(), "PLAINTEXT://127.0.0.1:9092");
 
-        let (c, _) = from_text(
-            "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://broker1.example:19092\n",
-        )
-        .unwrap();
+        let (c, _) =
+            from_text("listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://broker1.example:19092\n").unwrap();
         assert_eq!(c.advertised_listeners[0].host, "broker1.example");
         assert_eq!(c.advertised_listeners[0].port, 19092);
 
@@ -1506,8 +1385,7 @@ delete.topic.enable=true
         assert_eq!(key, "advertised.listeners");
         assert!(reason.contains("nonroutable"), "{reason}");
 
-        let (key, _, reason, _) =
-            invalid("listeners=PLAINTEXT://:9092\nadvertised.listeners=SSL://host:9093\n");
+        let (key, _, reason, _) = invalid("listeners=PLAINTEXT://:9092\nadvertised.listeners=SSL://host:9093\n");
         assert_eq!(key, "advertised.listeners");
         assert!(reason.contains("subset"), "{reason}");
     }
@@ -1516,10 +1394,7 @@ delete.topic.enable=true
     fn listener_needs_a_security_protocol() {
         let (key, _, reason, _) = invalid("listeners=CLIENT://:9092\n");
         assert_eq!(key, "listeners");
-        assert!(
-            reason.contains("No security protocol defined for listener CLIENT"),
-            "{reason}"
-        );
+        assert!(reason.contains("No security protocol defined for listener CLIENT"), "{reason}");
 
         let (key, _, reason, _) =
             invalid("listeners=CLIENT://:9092\nlistener.security.protocol.map=CLIENT:PLAINTEXT\n");
@@ -1532,9 +1407,7 @@ delete.topic.enable=true
         .unwrap();
         assert_eq!(c.inter_broker_listener_name, "REPL");
 
-        let (key, ..) = invalid(
-            "inter.broker.listener.name=PLAINTEXT\nsecurity.inter.broker.protocol=PLAINTEXT\n",
-        );
+        let (key, ..) = invalid("inter.broker.listener.name=PLAINTEXT\nsecurity.inter.broker.protocol=PLAINTEXT\n");
         assert_eq!(key, "inter.broker.listener.name");
     }
 
@@ -1552,13 +1425,8 @@ delete.topic.enable=true
 
     #[test]
     fn zookeeper_connect_is_stored() {
-        let c = from_text("zookeeper.connect=zk1:2181,zk2:2181/kafka\n")
-            .unwrap()
-            .0;
-        assert_eq!(
-            c.zookeeper_connect.as_deref(),
-            Some("zk1:2181,zk2:2181/kafka")
-        );
+        let c = from_text("zookeeper.connect=zk1:2181,zk2:2181/kafka\n").unwrap().0;
+        assert_eq!(c.zookeeper_connect.as_deref(), Some("zk1:2181,zk2:2181/kafka"));
         let c = from_text("zookeeper.connect=\n").unwrap().0;
         assert_eq!(c.zookeeper_connect, None);
     }
@@ -1571,10 +1439,7 @@ delete.topic.enable=true
         .unwrap();
         let entries = c.describe();
         let get = |name: &str| entries.iter().find(|e| e.name == name).cloned().unwrap();
-        assert!(
-            entries.windows(2).all(|w| w[0].name < w[1].name),
-            "sorted, no duplicates"
-        );
+        assert!(entries.windows(2).all(|w| w[0].name < w[1].name), "sorted, no duplicates");
         assert_eq!(entries.len(), BROKER_KEYS.len() + 1);
 
         let id = get("broker.id");
@@ -1607,10 +1472,7 @@ delete.topic.enable=true
         assert!(jaas.sensitive);
         assert_eq!(jaas.value, None);
 
-        assert_eq!(
-            get("listeners").value.as_deref(),
-            Some("PLAINTEXT://127.0.0.1:9092")
-        );
+        assert_eq!(get("listeners").value.as_deref(), Some("PLAINTEXT://127.0.0.1:9092"));
         assert!(get("log.dir").value.unwrap().ends_with("kafka-logs"));
     }
 
@@ -1620,8 +1482,7 @@ delete.topic.enable=true
         for def in BROKER_KEYS {
             assert!(names.insert(def.name), "duplicate key {}", def.name);
             if let Some(d) = def.default_string() {
-                value::parse(def, &d)
-                    .unwrap_or_else(|e| panic!("default of {} does not validate: {e}", def.name));
+                value::parse(def, &d).unwrap_or_else(|e| panic!("default of {} does not validate: {e}", def.name));
             }
         }
         for key in [
@@ -1660,10 +1521,7 @@ delete.topic.enable=true
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(c.listener_addrs(), ["0.0.0.0:9092", "0.0.0.0:9093"]);
         assert_eq!(c.advertised_listeners.len(), 1);
-        assert_eq!(
-            c.value_of("process.roles").as_deref(),
-            Some("broker,controller")
-        );
+        assert_eq!(c.value_of("process.roles").as_deref(), Some("broker,controller"));
     }
 
     #[test]

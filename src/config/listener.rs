@@ -49,9 +49,7 @@ impl SecurityProtocol {
 
     /// Looks a protocol up by name, ignoring case as Kafka does.
     pub fn from_name(name: &str) -> Option<SecurityProtocol> {
-        SecurityProtocol::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+        SecurityProtocol::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
     }
 }
 
@@ -100,38 +98,23 @@ fn parse_endpoint(s: &str) -> Result<Listener, String> {
     let unparsable = || format!("Unable to parse {s} to a broker endpoint");
     let (name, rest) = s.split_once("://").ok_or_else(unparsable)?;
     let name = name.trim();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(format!(
-            "{}: the listener name must be letters, digits, '_' or '-'",
-            unparsable()
-        ));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("{}: the listener name must be letters, digits, '_' or '-'", unparsable()));
     }
     let (host, port) = rest.rsplit_once(':').ok_or_else(unparsable)?;
     let host = match host.strip_prefix('[') {
         Some(inner) => inner.strip_suffix(']').ok_or_else(unparsable)?,
         None => host,
     };
-    let host_ok = host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '%' | '.' | '_' | ':'));
+    let host_ok = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '%' | '.' | '_' | ':'));
     if !host_ok {
         return Err(unparsable());
     }
     if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
         return Err(unparsable());
     }
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| format!("{}: port must be between 0 and 65535", unparsable()))?;
-    Ok(Listener {
-        name: name.to_ascii_uppercase(),
-        host: host.to_string(),
-        port,
-    })
+    let port = port.parse::<u16>().map_err(|_| format!("{}: port must be between 0 and 65535", unparsable()))?;
+    Ok(Listener { name: name.to_ascii_uppercase(), host: host.to_string(), port })
 }
 
 /// Parses a comma-separated listener list for `key`. Names must be unique and so must
@@ -139,45 +122,30 @@ fn parse_endpoint(s: &str) -> Result<Listener, String> {
 pub(crate) fn parse_listener_list(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
     let mut listeners: Vec<Listener> = Vec::new();
     for item in super::value::split_list(value) {
-        let listener = parse_endpoint(&item)
-            .map_err(|reason| ConfigError::invalid(key, value.trim(), reason))?;
+        let listener = parse_endpoint(&item).map_err(|reason| ConfigError::invalid(key, value.trim(), reason))?;
         if listeners.iter().any(|l| l.name == listener.name) {
             return Err(ConfigError::invalid(
                 key,
                 value.trim(),
-                format!(
-                    "Each listener must have a different name; {} appears more than once",
-                    listener.name
-                ),
+                format!("Each listener must have a different name; {} appears more than once", listener.name),
             ));
         }
         listeners.push(listener);
     }
     if listeners.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            value.trim(),
-            "At least one listener must be defined",
-        ));
+        return Err(ConfigError::invalid(key, value.trim(), "At least one listener must be defined"));
     }
     Ok(listeners)
 }
 
 /// Rejects two listeners on the same non-zero port.
-pub(crate) fn check_unique_ports(
-    key: &str,
-    value: &str,
-    listeners: &[Listener],
-) -> Result<(), ConfigError> {
+pub(crate) fn check_unique_ports(key: &str, value: &str, listeners: &[Listener]) -> Result<(), ConfigError> {
     for (i, a) in listeners.iter().enumerate() {
         if a.port != 0 && listeners[..i].iter().any(|b| b.port == a.port) {
             return Err(ConfigError::invalid(
                 key,
                 value.trim(),
-                format!(
-                    "Each listener must have a different port; {} is used twice",
-                    a.port
-                ),
+                format!("Each listener must have a different port; {} is used twice", a.port),
             ));
         }
     }
@@ -185,10 +153,7 @@ pub(crate) fn check_unique_ports(
 }
 
 /// Parses `listener.security.protocol.map` (`NAME:PROTOCOL,...`).
-pub(crate) fn parse_protocol_map(
-    key: &str,
-    value: &str,
-) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
+pub(crate) fn parse_protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
     let mut map = BTreeMap::new();
     for item in super::value::split_list(value) {
         let (name, protocol) = item.rsplit_once(':').ok_or_else(|| {
@@ -228,16 +193,8 @@ mod tests {
 
     #[test]
     fn parses_endpoints() {
-        let l =
-            parse_listener_list("listeners", "plaintext://127.0.0.1:9092, SSL://:9093").unwrap();
-        assert_eq!(
-            l[0],
-            Listener {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: 9092
-            }
-        );
+        let l = parse_listener_list("listeners", "plaintext://127.0.0.1:9092, SSL://:9093").unwrap();
+        assert_eq!(l[0], Listener { name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 });
         assert_eq!(l[1].host, "");
         assert_eq!(l[1].port, 9093);
         let v6 = parse_listener_list("listeners", "PLAINTEXT://[::1]:0").unwrap();
@@ -260,10 +217,7 @@ mod tests {
             "",
         ] {
             let err = parse_listener_list("listeners", bad).unwrap_err();
-            assert!(
-                matches!(&err, ConfigError::InvalidValue { key, .. } if key == "listeners"),
-                "{bad}: {err}"
-            );
+            assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "listeners"), "{bad}: {err}");
         }
         let err = parse_listener_list("listeners", "PLAINTEXT:9092").unwrap_err();
         assert_eq!(

@@ -64,11 +64,7 @@ pub enum ConfigError {
     /// A known key has a value Kafka would reject. Display matches Kafka's
     /// `ConfigException`.
     #[error("Invalid value {value} for configuration {key}: {reason}")]
-    InvalidValue {
-        key: String,
-        value: String,
-        reason: String,
-    },
+    InvalidValue { key: String, value: String, reason: String },
     /// A topic-level config name that Kafka does not know (CreateTopics / AlterConfigs
     /// answer this with INVALID_CONFIG and this message).
     #[error("Unknown topic config name: {0}")]
@@ -79,16 +75,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(
-        key: impl Into<String>,
-        value: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
-        ConfigError::InvalidValue {
-            key: key.into(),
-            value: value.into(),
-            reason: reason.into(),
-        }
+    pub(crate) fn invalid(key: impl Into<String>, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
     }
 }
 

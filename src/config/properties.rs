@@ -51,20 +51,14 @@ impl RawConfig {
     /// Reads and parses a properties file.
     pub fn from_file(path: &Path) -> Result<RawConfig, ConfigError> {
         // Read it whole first so I/O errors are reported as such, not as parse errors.
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
         let mut raw = RawConfig::from_reader(bytes.as_slice(), &path.display().to_string())?;
         raw.file = Some(path.to_path_buf());
         Ok(raw)
     }
 
     /// Parses properties text from any reader. `origin` names the input in errors.
-    pub fn from_reader<R: std::io::Read>(
-        reader: R,
-        origin: &str,
-    ) -> Result<RawConfig, ConfigError> {
+    pub fn from_reader<R: std::io::Read>(reader: R, origin: &str) -> Result<RawConfig, ConfigError> {
         let mut raw = RawConfig::new();
         for line in java_properties::PropertiesIter::new(reader) {
             let line = line.map_err(|e| ConfigError::Parse {
@@ -94,11 +88,7 @@ impl RawConfig {
         line: Option<usize>,
     ) {
         let key = key.into();
-        let entry = RawEntry {
-            value: value.into(),
-            source,
-            line,
-        };
+        let entry = RawEntry { value: value.into(), source, line };
         match self.index.get(&key) {
             Some(&i) => {
                 if let Some(slot) = self.entries.get_mut(i) {
@@ -165,9 +155,7 @@ impl RawConfig {
 /// Splits one `--override` argument at its first `=`.
 pub fn parse_override(item: &str) -> Result<(String, String), ConfigError> {
     match item.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_string(), value.to_string()))
-        }
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
         _ => Err(ConfigError::BadOverride(item.to_string())),
     }
 }
@@ -179,10 +167,8 @@ mod tests {
 
     #[test]
     fn parses_properties_syntax_in_order() {
-        let raw = RawConfig::parse_str(
-            "# comment\n! also comment\nb = 2\na:1\nc 3\nlong=x\\\n   y\nb=22\nempty=\n",
-        )
-        .unwrap();
+        let raw =
+            RawConfig::parse_str("# comment\n! also comment\nb = 2\na:1\nc 3\nlong=x\\\n   y\nb=22\nempty=\n").unwrap();
         let keys: Vec<&str> = raw.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a", "c", "long", "empty"]);
         assert_eq!(raw.get("b"), Some("22"), "last assignment wins");
@@ -211,14 +197,8 @@ mod tests {
         let mut raw = RawConfig::new();
         let err = raw.apply_overrides(&["broker.id"]).unwrap_err();
         assert!(matches!(&err, ConfigError::BadOverride(s) if s == "broker.id"));
-        assert_eq!(
-            err.to_string(),
-            "invalid --override 'broker.id': expected key=value"
-        );
-        assert!(matches!(
-            raw.apply_overrides(&["=5"]),
-            Err(ConfigError::BadOverride(_))
-        ));
+        assert_eq!(err.to_string(), "invalid --override 'broker.id': expected key=value");
+        assert!(matches!(raw.apply_overrides(&["=5"]), Err(ConfigError::BadOverride(_))));
     }
 
     #[test]
@@ -233,10 +213,7 @@ mod tests {
     #[test]
     fn bad_unicode_escape_is_a_parse_error() {
         let err = RawConfig::parse_str("a=\\u12zz\n").unwrap_err();
-        assert!(
-            matches!(err, ConfigError::Parse { line: Some(1), .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ConfigError::Parse { line: Some(1), .. }), "{err:?}");
     }
 
     #[test]

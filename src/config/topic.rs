@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use super::broker::{
-    to, BrokerConfig, CleanupPolicy, CompressionType, TimestampType, CLEANUP_POLICIES,
-    COMPRESSION_TYPES, TIMESTAMP_TYPES,
+    to, BrokerConfig, CleanupPolicy, CompressionType, TimestampType, CLEANUP_POLICIES, COMPRESSION_TYPES,
+    TIMESTAMP_TYPES,
 };
 use super::value::{self, key as k, Check, DefaultValue, KeyDef, Value, ValueType};
 use super::{ConfigEntry, ConfigError, ConfigSource};
@@ -98,10 +98,7 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), 
         Some(Ok(n)) => Some(n),
         _ => None,
     };
-    if let (Some(min), Some(max)) = (
-        number("min.compaction.lag.ms"),
-        number("max.compaction.lag.ms"),
-    ) {
+    if let (Some(min), Some(max)) = (number("min.compaction.lag.ms"), number("max.compaction.lag.ms")) {
         if min > max {
             return Err(ConfigError::invalid(
                 "min.compaction.lag.ms",
@@ -160,31 +157,17 @@ impl TopicConfig {
                 .text("compression.type")
                 .and_then(|s| CompressionType::from_name(&s))
                 .unwrap_or(broker.compression_type),
-            delete_retention_ms: o
-                .num("delete.retention.ms")
-                .unwrap_or(broker.log_cleaner_delete_retention_ms),
-            file_delete_delay_ms: o
-                .num("file.delete.delay.ms")
-                .unwrap_or(broker.log_segment_delete_delay_ms),
-            flush_messages: o
-                .num("flush.messages")
-                .unwrap_or(broker.log_flush_interval_messages),
+            delete_retention_ms: o.num("delete.retention.ms").unwrap_or(broker.log_cleaner_delete_retention_ms),
+            file_delete_delay_ms: o.num("file.delete.delay.ms").unwrap_or(broker.log_segment_delete_delay_ms),
+            flush_messages: o.num("flush.messages").unwrap_or(broker.log_flush_interval_messages),
             flush_ms: o.num("flush.ms").unwrap_or(broker.log_flush_ms()),
             follower_replication_throttled_replicas: o
                 .list("follower.replication.throttled.replicas")
                 .unwrap_or_default(),
-            index_interval_bytes: o
-                .num("index.interval.bytes")
-                .unwrap_or(broker.log_index_interval_bytes),
-            leader_replication_throttled_replicas: o
-                .list("leader.replication.throttled.replicas")
-                .unwrap_or_default(),
-            max_compaction_lag_ms: o
-                .num("max.compaction.lag.ms")
-                .unwrap_or(broker.log_cleaner_max_compaction_lag_ms),
-            max_message_bytes: o
-                .num("max.message.bytes")
-                .unwrap_or(broker.message_max_bytes),
+            index_interval_bytes: o.num("index.interval.bytes").unwrap_or(broker.log_index_interval_bytes),
+            leader_replication_throttled_replicas: o.list("leader.replication.throttled.replicas").unwrap_or_default(),
+            max_compaction_lag_ms: o.num("max.compaction.lag.ms").unwrap_or(broker.log_cleaner_max_compaction_lag_ms),
+            max_message_bytes: o.num("max.message.bytes").unwrap_or(broker.message_max_bytes),
             message_downconversion_enable: o
                 .bool("message.downconversion.enable")
                 .unwrap_or(broker.log_message_downconversion_enable),
@@ -201,24 +184,14 @@ impl TopicConfig {
             min_cleanable_dirty_ratio: o
                 .double("min.cleanable.dirty.ratio")
                 .unwrap_or(broker.log_cleaner_min_cleanable_ratio),
-            min_compaction_lag_ms: o
-                .num("min.compaction.lag.ms")
-                .unwrap_or(broker.log_cleaner_min_compaction_lag_ms),
-            min_insync_replicas: o
-                .num("min.insync.replicas")
-                .unwrap_or(broker.min_insync_replicas),
+            min_compaction_lag_ms: o.num("min.compaction.lag.ms").unwrap_or(broker.log_cleaner_min_compaction_lag_ms),
+            min_insync_replicas: o.num("min.insync.replicas").unwrap_or(broker.min_insync_replicas),
             preallocate: o.bool("preallocate").unwrap_or(broker.log_preallocate),
-            retention_bytes: o
-                .limit("retention.bytes")
-                .unwrap_or(broker.log_retention_bytes),
+            retention_bytes: o.limit("retention.bytes").unwrap_or(broker.log_retention_bytes),
             retention_ms: o.limit("retention.ms").unwrap_or(broker.log_retention_ms),
             segment_bytes: o.num("segment.bytes").unwrap_or(broker.log_segment_bytes),
-            segment_index_bytes: o
-                .num("segment.index.bytes")
-                .unwrap_or(broker.log_index_size_max_bytes),
-            segment_jitter_ms: o
-                .num("segment.jitter.ms")
-                .unwrap_or(broker.log_roll_jitter_ms),
+            segment_index_bytes: o.num("segment.index.bytes").unwrap_or(broker.log_index_size_max_bytes),
+            segment_jitter_ms: o.num("segment.jitter.ms").unwrap_or(broker.log_roll_jitter_ms),
             segment_ms: o.num("segment.ms").unwrap_or(broker.log_roll_ms),
             unclean_leader_election_enable: o
                 .bool("unclean.leader.election.enable")
@@ -238,20 +211,14 @@ impl TopicConfig {
             "file.delete.delay.ms" => self.file_delete_delay_ms.to_string(),
             "flush.messages" => self.flush_messages.to_string(),
             "flush.ms" => self.flush_ms.to_string(),
-            "follower.replication.throttled.replicas" => {
-                self.follower_replication_throttled_replicas.join(",")
-            }
+            "follower.replication.throttled.replicas" => self.follower_replication_throttled_replicas.join(","),
             "index.interval.bytes" => self.index_interval_bytes.to_string(),
-            "leader.replication.throttled.replicas" => {
-                self.leader_replication_throttled_replicas.join(",")
-            }
+            "leader.replication.throttled.replicas" => self.leader_replication_throttled_replicas.join(","),
             "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
             "max.message.bytes" => self.max_message_bytes.to_string(),
             "message.downconversion.enable" => self.message_downconversion_enable.to_string(),
             "message.format.version" => self.message_format_version.clone(),
-            "message.timestamp.difference.max.ms" => {
-                self.message_timestamp_difference_max_ms.to_string()
-            }
+            "message.timestamp.difference.max.ms" => self.message_timestamp_difference_max_ms.to_string(),
             "message.timestamp.type" => self.message_timestamp_type.to_string(),
             "min.cleanable.dirty.ratio" => Value::Double(self.min_cleanable_dirty_ratio).render(),
             "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
@@ -272,18 +239,13 @@ impl TopicConfig {
 /// DescribeConfigs on a topic: every topic key with its effective value. Source: the
 /// topic's override → DYNAMIC_TOPIC_CONFIG; else a broker synonym set in the file or
 /// by `--override` → STATIC_BROKER_CONFIG; else DEFAULT_CONFIG (`is_default`).
-pub fn describe_topic(
-    overrides: &BTreeMap<String, String>,
-    broker: &BrokerConfig,
-) -> Vec<ConfigEntry> {
+pub fn describe_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> Vec<ConfigEntry> {
     let resolved = TopicConfig::resolve(overrides, broker);
     let mut entries: Vec<ConfigEntry> = TOPIC_KEYS
         .iter()
         .map(|key| {
             let name = key.def.name;
-            let overridden = overrides
-                .get(name)
-                .and_then(|raw| value::parse(&key.def, raw).ok());
+            let overridden = overrides.get(name).and_then(|raw| value::parse(&key.def, raw).ok());
             let (source, value) = match overridden {
                 Some(v) => (ConfigSource::DynamicTopicConfig, Some(v.render())),
                 None if key.synonyms.iter().any(|s| broker.is_set(s)) => {
@@ -374,16 +336,11 @@ mod tests {
     use crate::config::RawConfig;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn broker(text: &str) -> BrokerConfig {
-        BrokerConfig::from_raw(RawConfig::parse_str(text).unwrap())
-            .unwrap()
-            .0
+        BrokerConfig::from_raw(RawConfig::parse_str(text).unwrap()).unwrap().0
     }
 
     #[test]
@@ -399,9 +356,7 @@ mod tests {
                 );
             }
             assert!(
-                TopicConfig::resolve(&BTreeMap::new(), &defaults)
-                    .value_of(key.def.name)
-                    .is_some(),
+                TopicConfig::resolve(&BTreeMap::new(), &defaults).value_of(key.def.name).is_some(),
                 "{} has no typed field",
                 key.def.name
             );
@@ -409,13 +364,7 @@ mod tests {
         assert_eq!(topic_config_names().count(), TOPIC_KEYS.len());
         assert_eq!(
             broker_synonyms("retention.ms"),
-            Some(
-                &[
-                    "log.retention.ms",
-                    "log.retention.minutes",
-                    "log.retention.hours"
-                ][..]
-            )
+            Some(&["log.retention.ms", "log.retention.minutes", "log.retention.hours"][..])
         );
     }
 
@@ -429,10 +378,7 @@ mod tests {
         ]))
         .is_ok());
         for policy in ["delete", "compact", "compact,delete", "delete, compact"] {
-            assert!(
-                validate_topic_configs(&map(&[("cleanup.policy", policy)])).is_ok(),
-                "{policy}"
-            );
+            assert!(validate_topic_configs(&map(&[("cleanup.policy", policy)])).is_ok(), "{policy}");
         }
 
         let err = validate_topic_configs(&map(&[("foo", "1")])).unwrap_err();
@@ -440,10 +386,7 @@ mod tests {
         assert_eq!(err.to_string(), "Unknown topic config name: foo");
 
         let err = validate_topic_configs(&map(&[("retention.ms", "abc")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid value abc for configuration retention.ms: Not a number of type LONG"
-        );
+        assert_eq!(err.to_string(), "Invalid value abc for configuration retention.ms: Not a number of type LONG");
         let err = validate_topic_configs(&map(&[("cleanup.policy", "shred")])).unwrap_err();
         assert!(
             matches!(&err, ConfigError::InvalidValue { key, value, .. } if key == "cleanup.policy" && value == "shred"),
@@ -456,11 +399,8 @@ mod tests {
         assert!(validate_topic_configs(&map(&[("message.timestamp.type", "Now")])).is_err());
         assert!(validate_topic_configs(&map(&[("min.cleanable.dirty.ratio", "2")])).is_err());
         assert!(validate_topic_configs(&map(&[("retention.ms", "-2")])).is_err());
-        let err = validate_topic_configs(&map(&[
-            ("min.compaction.lag.ms", "10"),
-            ("max.compaction.lag.ms", "5"),
-        ]))
-        .unwrap_err();
+        let err = validate_topic_configs(&map(&[("min.compaction.lag.ms", "10"), ("max.compaction.lag.ms", "5")]))
+            .unwrap_err();
         assert!(matches!(err, ConfigError::InvalidValue { .. }));
     }
 
@@ -556,16 +496,8 @@ mod tests {
         assert!(policy.is_default);
 
         assert_eq!(get("retention.bytes").value.as_deref(), Some("-1"));
-        assert_eq!(
-            get("min.cleanable.dirty.ratio").value.as_deref(),
-            Some("0.5")
-        );
+        assert_eq!(get("min.cleanable.dirty.ratio").value.as_deref(), Some("0.5"));
         assert_eq!(get("segment.ms").value.as_deref(), Some("604800000"));
-        assert_eq!(
-            get("leader.replication.throttled.replicas")
-                .value
-                .as_deref(),
-            Some("")
-        );
+        assert_eq!(get("leader.replication.throttled.replicas").value.as_deref(), Some(""));
     }
 }

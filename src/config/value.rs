@@ -122,25 +122,14 @@ impl Value {
 
 /// Splits a Kafka list: trims, splits on commas, drops empty items.
 pub(crate) fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Parses and validates `raw` as the value of `def`.
 pub(crate) fn parse(def: &KeyDef, raw: &str) -> Result<Value, ConfigError> {
     let key = def.name;
     let trimmed = raw.trim();
-    let not_a_number = || {
-        ConfigError::invalid(
-            key,
-            trimmed,
-            format!("Not a number of type {}", def.ty.kafka_name()),
-        )
-    };
+    let not_a_number = || ConfigError::invalid(key, trimmed, format!("Not a number of type {}", def.ty.kafka_name()));
     let value = match def.ty {
         ValueType::Boolean => {
             if trimmed.eq_ignore_ascii_case("true") {
@@ -148,19 +137,11 @@ pub(crate) fn parse(def: &KeyDef, raw: &str) -> Result<Value, ConfigError> {
             } else if trimmed.eq_ignore_ascii_case("false") {
                 Value::Bool(false)
             } else {
-                return Err(ConfigError::invalid(
-                    key,
-                    trimmed,
-                    "Expected value to be either true or false",
-                ));
+                return Err(ConfigError::invalid(key, trimmed, "Expected value to be either true or false"));
             }
         }
-        ValueType::Int => Value::Number(i64::from(
-            trimmed.parse::<i32>().map_err(|_| not_a_number())?,
-        )),
-        ValueType::Short => Value::Number(i64::from(
-            trimmed.parse::<i16>().map_err(|_| not_a_number())?,
-        )),
+        ValueType::Int => Value::Number(i64::from(trimmed.parse::<i32>().map_err(|_| not_a_number())?)),
+        ValueType::Short => Value::Number(i64::from(trimmed.parse::<i16>().map_err(|_| not_a_number())?)),
         ValueType::Long => Value::Number(trimmed.parse::<i64>().map_err(|_| not_a_number())?),
         ValueType::Double => {
             let d = trimmed.parse::<f64>().map_err(|_| not_a_number())?;
@@ -169,9 +150,7 @@ pub(crate) fn parse(def: &KeyDef, raw: &str) -> Result<Value, ConfigError> {
             }
             Value::Double(d)
         }
-        ValueType::String | ValueType::Class | ValueType::Password => {
-            Value::Text(trimmed.to_string())
-        }
+        ValueType::String | ValueType::Class | ValueType::Password => Value::Text(trimmed.to_string()),
         ValueType::List => Value::List(split_list(trimmed)),
     };
     check(def, trimmed, &value)?;
@@ -182,27 +161,19 @@ fn check(def: &KeyDef, raw: &str, value: &Value) -> Result<(), ConfigError> {
     let key = def.name;
     match (def.check, value) {
         (Check::Any, _) => Ok(()),
-        (Check::AtLeast(min), Value::Number(n)) if *n < min => Err(ConfigError::invalid(
-            key,
-            raw,
-            format!("Value must be at least {min}"),
-        )),
+        (Check::AtLeast(min), Value::Number(n)) if *n < min => {
+            Err(ConfigError::invalid(key, raw, format!("Value must be at least {min}")))
+        }
         (Check::AtLeast(_), _) => Ok(()),
         (Check::Ratio, Value::Double(d)) if *d < 0.0 => {
             Err(ConfigError::invalid(key, raw, "Value must be at least 0.0"))
         }
-        (Check::Ratio, Value::Double(d)) if *d > 1.0 => Err(ConfigError::invalid(
-            key,
-            raw,
-            "Value must be no more than 1.0",
-        )),
+        (Check::Ratio, Value::Double(d)) if *d > 1.0 => {
+            Err(ConfigError::invalid(key, raw, "Value must be no more than 1.0"))
+        }
         (Check::Ratio, _) => Ok(()),
         (Check::OneOf(allowed), Value::Text(s)) if !allowed.contains(&s.as_str()) => {
-            Err(ConfigError::invalid(
-                key,
-                raw,
-                format!("String must be one of: {}", allowed.join(", ")),
-            ))
+            Err(ConfigError::invalid(key, raw, format!("String must be one of: {}", allowed.join(", "))))
         }
         (Check::OneOf(_), _) => Ok(()),
         (Check::ListOf(allowed), Value::List(items)) => {
@@ -219,9 +190,8 @@ fn check(def: &KeyDef, raw: &str, value: &Value) -> Result<(), ConfigError> {
         (Check::ThrottledReplicas, Value::List(items)) => {
             let wildcard = items.len() == 1 && items[0] == "*";
             let pairs = items.iter().all(|item| {
-                item.split_once(':').is_some_and(|(p, b)| {
-                    p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
-                })
+                item.split_once(':')
+                    .is_some_and(|(p, b)| p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok())
             });
             if wildcard || pairs {
                 Ok(())
@@ -245,13 +215,7 @@ pub(crate) const fn key(
     check: Check,
     dynamic: bool,
 ) -> KeyDef {
-    KeyDef {
-        name,
-        ty,
-        default,
-        check,
-        dynamic,
-    }
+    KeyDef { name, ty, default, check, dynamic }
 }
 
 #[cfg(test)]
@@ -265,15 +229,9 @@ mod tests {
 
     #[test]
     fn numbers_follow_java_widths() {
-        assert_eq!(
-            parse(&def(ValueType::Int, Check::Any), " 42 ").unwrap(),
-            Value::Number(42)
-        );
+        assert_eq!(parse(&def(ValueType::Int, Check::Any), " 42 ").unwrap(), Value::Number(42));
         let err = parse(&def(ValueType::Int, Check::Any), "3000000000").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid value 3000000000 for configuration k: Not a number of type INT"
-        );
+        assert_eq!(err.to_string(), "Invalid value 3000000000 for configuration k: Not a number of type INT");
         assert!(parse(&def(ValueType::Long, Check::Any), "3000000000").is_ok());
         assert!(parse(&def(ValueType::Short, Check::Any), "40000").is_err());
         assert!(parse(&def(ValueType::Double, Check::Any), "NaN").is_err());
@@ -285,33 +243,21 @@ mod tests {
         assert_eq!(parse(&d, "TRUE").unwrap(), Value::Bool(true));
         assert_eq!(parse(&d, "False").unwrap(), Value::Bool(false));
         let err = parse(&d, "yes").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid value yes for configuration k: Expected value to be either true or false"
-        );
+        assert_eq!(err.to_string(), "Invalid value yes for configuration k: Expected value to be either true or false");
     }
 
     #[test]
     fn validators_use_kafka_wording() {
         let err = parse(&def(ValueType::Int, Check::AtLeast(1)), "0").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid value 0 for configuration k: Value must be at least 1"
-        );
+        assert_eq!(err.to_string(), "Invalid value 0 for configuration k: Value must be at least 1");
         let err = parse(&def(ValueType::Double, Check::Ratio), "1.5").unwrap_err();
         assert!(err.to_string().ends_with("Value must be no more than 1.0"));
         let err = parse(&def(ValueType::String, Check::OneOf(&["a", "b"])), "c").unwrap_err();
         assert!(err.to_string().ends_with("String must be one of: a, b"));
         let list = def(ValueType::List, Check::ListOf(&["x", "y"]));
-        assert_eq!(
-            parse(&list, "y, x").unwrap(),
-            Value::List(vec!["y".into(), "x".into()])
-        );
+        assert_eq!(parse(&list, "y, x").unwrap(), Value::List(vec!["y".into(), "x".into()]));
         let err = parse(&list, "x,z").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid value z for configuration k: String must be one of: x, y"
-        );
+        assert_eq!(err.to_string(), "Invalid value z for configuration k: String must be one of: x, y");
         assert!(parse(&list, "").is_err());
     }
 
@@ -328,9 +274,6 @@ mod tests {
     fn render_matches_kafka() {
         assert_eq!(Value::Double(0.5).render(), "0.5");
         assert_eq!(Value::Double(1.0).render(), "1.0");
-        assert_eq!(
-            Value::List(vec!["compact".into(), "delete".into()]).render(),
-            "compact,delete"
-        );
+        assert_eq!(Value::List(vec!["compact".into(), "delete".into()]).render(), "compact,delete");
     }
 }

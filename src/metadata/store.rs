@@ -79,10 +79,9 @@ impl MetadataStore {
         let doc = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<Document>(&bytes)
                 .map_err(|e| MetadataError::Corrupt { path: path.clone(), reason: e.to_string() })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Document {
-                cluster_id: new_cluster_id(),
-                ..Document::default()
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Document { cluster_id: new_cluster_id(), ..Document::default() }
+            }
             Err(source) => return Err(MetadataError::Io { action: "read", path, source }),
         };
         let store = MetadataStore { path, doc: Mutex::new(doc) };
@@ -203,7 +202,12 @@ mod tests {
     use super::*;
 
     fn topic(name: &str) -> TopicMetadata {
-        TopicMetadata { name: name.into(), topic_id: uuid::Uuid::new_v4(), partitions: vec![vec![0], vec![0]], configs: BTreeMap::new() }
+        TopicMetadata {
+            name: name.into(),
+            topic_id: uuid::Uuid::new_v4(),
+            partitions: vec![vec![0], vec![0]],
+            configs: BTreeMap::new(),
+        }
     }
 
     #[test]

@@ -18,12 +18,7 @@ pub struct Limits {
 }
 
 /// Accepts connections until `shutdown`, serving each on its own task.
-pub async fn serve<H: RequestHandler>(
-    listener: TcpListener,
-    handler: Arc<H>,
-    limits: Limits,
-    mut shutdown: Shutdown,
-) {
+pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, limits: Limits, mut shutdown: Shutdown) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     let mut backoff = Duration::from_millis(5);
     loop {

@@ -62,10 +62,7 @@ pub enum BatchError {
     #[error("record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     CorruptCrc { stored: u32, computed: u32 },
     #[error("invalid record count {records_count} for lastOffsetDelta {last_offset_delta}")]
-    InvalidRecordCount {
-        records_count: i32,
-        last_offset_delta: i32,
-    },
+    InvalidRecordCount { records_count: i32, last_offset_delta: i32 },
     #[error("unknown compression codec {codec}")]
     UnknownCompression { codec: u8 },
     #[error("records of a compressed batch cannot be read without decompression")]
@@ -120,8 +117,7 @@ pub struct BatchHeader {
 impl BatchHeader {
     /// Offset of the last record (`base_offset + last_offset_delta`), saturating.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset
-            .saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Offset after this batch.
@@ -190,26 +186,18 @@ pub fn peek_batch_length(buf: &[u8]) -> Option<i32> {
 /// require the whole batch to be present and does not check the CRC.
 pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     if buf.len() <= OFF_MAGIC {
-        return Err(BatchError::Truncated {
-            needed: HEADER_SIZE,
-            available: buf.len(),
-        });
+        return Err(BatchError::Truncated { needed: HEADER_SIZE, available: buf.len() });
     }
     let magic = buf[OFF_MAGIC] as i8;
     if magic != MAGIC_V2 {
         return Err(BatchError::UnsupportedMagic { magic });
     }
     if buf.len() < HEADER_SIZE {
-        return Err(BatchError::Truncated {
-            needed: HEADER_SIZE,
-            available: buf.len(),
-        });
+        return Err(BatchError::Truncated { needed: HEADER_SIZE, available: buf.len() });
     }
     let batch_length = be_i32(buf, OFF_LENGTH);
     if batch_length < MIN_BATCH_LENGTH {
-        return Err(BatchError::InvalidLength {
-            length: batch_length,
-        });
+        return Err(BatchError::InvalidLength { length: batch_length });
     }
     Ok(BatchHeader {
         base_offset: be_i64(buf, OFF_BASE_OFFSET),
@@ -230,9 +218,7 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
 
 /// Checks the header invariants that need no CRC: record count and codec.
 pub fn check_header(header: &BatchHeader) -> Result<(), BatchError> {
-    if header.records_count < 1
-        || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1
-    {
+    if header.records_count < 1 || i64::from(header.records_count) != i64::from(header.last_offset_delta) + 1 {
         return Err(BatchError::InvalidRecordCount {
             records_count: header.records_count,
             last_offset_delta: header.last_offset_delta,
@@ -250,17 +236,11 @@ pub fn validate_one(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = parse_header(buf)?;
     let total = header.total_size();
     let Some(batch) = buf.get(..total) else {
-        return Err(BatchError::Truncated {
-            needed: total,
-            available: buf.len(),
-        });
+        return Err(BatchError::Truncated { needed: total, available: buf.len() });
     };
     let computed = crc32c::crc32c(&batch[CRC_START..]);
     if computed != header.crc {
-        return Err(BatchError::CorruptCrc {
-            stored: header.crc,
-            computed,
-        });
+        return Err(BatchError::CorruptCrc { stored: header.crc, computed });
     }
     check_header(&header)?;
     Ok(header)
@@ -287,10 +267,7 @@ pub fn patch_base_offset(buf: &mut [u8], base_offset: i64) -> Result<(), BatchEr
     let available = buf.len();
     let field = buf
         .get_mut(OFF_BASE_OFFSET..OFF_BASE_OFFSET + 8)
-        .ok_or(BatchError::Truncated {
-            needed: HEADER_SIZE,
-            available,
-        })?;
+        .ok_or(BatchError::Truncated { needed: HEADER_SIZE, available })?;
     field.copy_from_slice(&base_offset.to_be_bytes());
     Ok(())
 }
@@ -300,10 +277,7 @@ pub fn patch_leader_epoch(buf: &mut [u8], epoch: i32) -> Result<(), BatchError> 
     let available = buf.len();
     let field = buf
         .get_mut(OFF_LEADER_EPOCH..OFF_LEADER_EPOCH + 4)
-        .ok_or(BatchError::Truncated {
-            needed: HEADER_SIZE,
-            available,
-        })?;
+        .ok_or(BatchError::Truncated { needed: HEADER_SIZE, available })?;
     field.copy_from_slice(&epoch.to_be_bytes());
     Ok(())
 }
@@ -322,12 +296,7 @@ pub struct BatchIter<'a> {
 
 impl<'a> BatchIter<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        BatchIter {
-            buf,
-            pos: 0,
-            error: None,
-            done: false,
-        }
+        BatchIter { buf, pos: 0, error: None, done: false }
     }
 
     /// Byte position of the first batch not yielded (the end of the last whole batch).
@@ -367,9 +336,7 @@ impl Iterator for BatchIter<'_> {
         if rest.len() < total {
             // Partial trailing batch: a clean stop, unless even the magic is wrong.
             if rest.len() > OFF_MAGIC && rest[OFF_MAGIC] as i8 != MAGIC_V2 {
-                self.error = Some(BatchError::UnsupportedMagic {
-                    magic: rest[OFF_MAGIC] as i8,
-                });
+                self.error = Some(BatchError::UnsupportedMagic { magic: rest[OFF_MAGIC] as i8 });
             }
             self.done = true;
             return None;
@@ -392,9 +359,7 @@ impl Iterator for BatchIter<'_> {
 fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, BatchError> {
     let mut raw: u64 = 0;
     for i in 0..10 {
-        let byte = *buf
-            .get(*pos)
-            .ok_or(BatchError::InvalidRecord("varint past end of batch"))?;
+        let byte = *buf.get(*pos).ok_or(BatchError::InvalidRecord("varint past end of batch"))?;
         *pos += 1;
         raw |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
@@ -427,16 +392,8 @@ pub fn records(batch: &[u8]) -> Result<RecordIter<'_>, BatchError> {
         return Err(BatchError::Compressed);
     }
     let total = header.total_size();
-    let body = batch.get(..total).ok_or(BatchError::Truncated {
-        needed: total,
-        available: batch.len(),
-    })?;
-    Ok(RecordIter {
-        buf: body,
-        pos: HEADER_SIZE,
-        remaining: header.records_count.max(0),
-        failed: false,
-    })
+    let body = batch.get(..total).ok_or(BatchError::Truncated { needed: total, available: batch.len() })?;
+    Ok(RecordIter { buf: body, pos: HEADER_SIZE, remaining: header.records_count.max(0), failed: false })
 }
 
 impl Iterator for RecordIter<'_> {
@@ -458,8 +415,7 @@ impl Iterator for RecordIter<'_> {
 impl RecordIter<'_> {
     fn next_record(&mut self) -> Result<(i32, i64), BatchError> {
         let length = read_varint(self.buf, &mut self.pos)?;
-        let length =
-            usize::try_from(length).map_err(|_| BatchError::InvalidRecord("negative length"))?;
+        let length = usize::try_from(length).map_err(|_| BatchError::InvalidRecord("negative length"))?;
         let start = self.pos;
         let end = start
             .checked_add(length)
@@ -500,11 +456,15 @@ fn write_bytes_field(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// `(key, value, timestamp)` of one record, for [`build_batch`].
+#[doc(hidden)]
+pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
 /// Test helper: an uncompressed v2 batch (CreateTime, no producer id) holding
 /// `(key, value, timestamp)` records, with a correct CRC. An empty `records` gives a
 /// batch with recordsCount 0, which `validate` rejects.
 #[doc(hidden)]
-pub fn build_batch(base_offset: i64, records: &[(Option<&[u8]>, Option<&[u8]>, i64)]) -> Vec<u8> {
+pub fn build_batch(base_offset: i64, records: &[TestRecord<'_>]) -> Vec<u8> {
     let base_timestamp = records.first().map_or(NO_TIMESTAMP, |r| r.2);
     let max_timestamp = records.iter().map(|r| r.2).max().unwrap_or(NO_TIMESTAMP);
     let mut payload = Vec::new();
@@ -521,15 +481,7 @@ pub fn build_batch(base_offset: i64, records: &[(Option<&[u8]>, Option<&[u8]>, i
         payload.extend_from_slice(&record);
     }
     let count = records.len() as i32;
-    build_raw_batch(
-        base_offset,
-        0,
-        base_timestamp,
-        max_timestamp,
-        count - 1,
-        count,
-        &payload,
-    )
+    build_raw_batch(base_offset, 0, base_timestamp, max_timestamp, count - 1, count, &payload)
 }
 
 /// Test helper: a v2 batch with the given header fields and opaque `payload` as its
@@ -572,14 +524,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> Vec<u8> {
-        build_batch(
-            0,
-            &[
-                (Some(b"k1"), Some(b"v1"), 1000),
-                (None, Some(b"v2"), 1005),
-                (Some(b"k3"), None, 990),
-            ],
-        )
+        build_batch(0, &[(Some(b"k1"), Some(b"v1"), 1000), (None, Some(b"v2"), 1005), (Some(b"k3"), None, 990)])
     }
 
     #[test]
@@ -605,19 +550,12 @@ mod tests {
         let h = validate_one(&b).unwrap();
         assert_eq!(h.compression(), Compression::Zstd);
         assert!(h.timestamp_type_log_append() && h.is_transactional() && h.is_control());
-        for (bits, c) in [
-            (1, Compression::Gzip),
-            (2, Compression::Snappy),
-            (3, Compression::Lz4),
-        ] {
+        for (bits, c) in [(1, Compression::Gzip), (2, Compression::Snappy), (3, Compression::Lz4)] {
             let b = build_raw_batch(0, bits, 0, 0, 0, 1, b"x");
             assert_eq!(parse_header(&b).unwrap().compression(), c);
         }
         let bad = build_raw_batch(0, 6, 0, 0, 0, 1, b"x");
-        assert_eq!(
-            validate(&bad),
-            Err(BatchError::UnknownCompression { codec: 6 })
-        );
+        assert_eq!(validate(&bad), Err(BatchError::UnknownCompression { codec: 6 }));
     }
 
     #[test]
@@ -629,43 +567,25 @@ mod tests {
         assert_eq!(hs[1].base_offset, 3);
 
         assert_eq!(validate(&[]), Err(BatchError::Empty));
-        assert!(matches!(
-            validate(&buf[..buf.len() - 1]),
-            Err(BatchError::Truncated { .. })
-        ));
+        assert!(matches!(validate(&buf[..buf.len() - 1]), Err(BatchError::Truncated { .. })));
 
         let mut bad_magic = sample();
         bad_magic[16] = 1;
-        assert_eq!(
-            validate(&bad_magic),
-            Err(BatchError::UnsupportedMagic { magic: 1 })
-        );
+        assert_eq!(validate(&bad_magic), Err(BatchError::UnsupportedMagic { magic: 1 }));
 
         let mut bad_crc = sample();
         let n = bad_crc.len();
         bad_crc[n - 1] ^= 0xff;
-        assert!(matches!(
-            validate(&bad_crc),
-            Err(BatchError::CorruptCrc { .. })
-        ));
+        assert!(matches!(validate(&bad_crc), Err(BatchError::CorruptCrc { .. })));
 
         let mut bad_len = sample();
         bad_len[8..12].copy_from_slice(&10i32.to_be_bytes());
-        assert_eq!(
-            validate(&bad_len),
-            Err(BatchError::InvalidLength { length: 10 })
-        );
+        assert_eq!(validate(&bad_len), Err(BatchError::InvalidLength { length: 10 }));
 
         let bad_count = build_raw_batch(0, 0, 0, 0, 1, 3, b"");
-        assert!(matches!(
-            validate(&bad_count),
-            Err(BatchError::InvalidRecordCount { .. })
-        ));
+        assert!(matches!(validate(&bad_count), Err(BatchError::InvalidRecordCount { .. })));
         let zero = build_batch(0, &[]);
-        assert!(matches!(
-            validate(&zero),
-            Err(BatchError::InvalidRecordCount { .. })
-        ));
+        assert!(matches!(validate(&zero), Err(BatchError::InvalidRecordCount { .. })));
     }
 
     #[test]

@@ -104,8 +104,7 @@ pub fn encode_response(
     if header_version >= 1 {
         out.put_u8(0); // empty tagged fields
     }
-    body.encode(&mut out, version)
-        .map_err(|e| FrameError::Encode { api, version, reason: e.to_string() })?;
+    body.encode(&mut out, version).map_err(|e| FrameError::Encode { api, version, reason: e.to_string() })?;
     let size = i32::try_from(out.len() - 4).map_err(|_| FrameError::Encode {
         api,
         version,

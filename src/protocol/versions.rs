@@ -52,10 +52,7 @@ pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
             ApiVersion::default().with_api_key(api as i16).with_min_version(min).with_max_version(max)
         })
         .collect();
-    ApiVersionsResponse::default()
-        .with_error_code(error_code)
-        .with_api_keys(api_keys)
-        .with_finalized_features_epoch(-1)
+    ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys).with_finalized_features_epoch(-1)
 }
 
 #[cfg(test)]

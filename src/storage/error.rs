@@ -10,11 +10,7 @@ use crate::protocol::batch::BatchError;
 pub enum StorageError {
     /// Kafka's OFFSET_OUT_OF_RANGE (1).
     #[error("offset {offset} is out of range (log start {log_start}, log end {log_end})")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
     #[error("I/O error on {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -46,19 +42,12 @@ pub enum StorageError {
     Closed { path: PathBuf },
     /// The same partition directory exists in two log dirs.
     #[error("partition {partition} found in both {} and {}", first.display(), second.display())]
-    DuplicatePartition {
-        partition: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
+    DuplicatePartition { partition: String, first: PathBuf, second: PathBuf },
 }
 
 impl StorageError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> StorageError {
-        StorageError::Io {
-            path: path.into(),
-            source,
-        }
+        StorageError::Io { path: path.into(), source }
     }
 }
 

@@ -7,6 +7,7 @@
 //! batch headers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{IoContext, StorageError};
 use super::io::{FileIo, LogFile};
@@ -20,7 +21,7 @@ pub(crate) const TIME_ENTRY_SIZE: usize = 12;
 #[derive(Debug)]
 pub(crate) struct OffsetIndex {
     path: PathBuf,
-    file: Box<dyn LogFile>,
+    file: Arc<dyn LogFile>,
     entries: Vec<(u32, u32)>,
 }
 
@@ -30,7 +31,7 @@ pub(crate) struct OffsetIndex {
 #[derive(Debug)]
 pub(crate) struct TimeIndex {
     path: PathBuf,
-    file: Box<dyn LogFile>,
+    file: Arc<dyn LogFile>,
     entries: Vec<(i64, u32)>,
 }
 
@@ -40,10 +41,8 @@ pub(crate) struct IndexProblem(pub String);
 
 fn read_all(file: &dyn LogFile, path: &Path) -> Result<Vec<u8>, StorageError> {
     let len = file.len().at(path)?;
-    let len = usize::try_from(len).map_err(|_| StorageError::Corrupt {
-        path: path.to_path_buf(),
-        detail: "index file too large".into(),
-    })?;
+    let len = usize::try_from(len)
+        .map_err(|_| StorageError::Corrupt { path: path.to_path_buf(), detail: "index file too large".into() })?;
     let mut buf = vec![0u8; len];
     file.read_exact_at(&mut buf, 0).at(path)?;
     Ok(buf)
@@ -59,11 +58,7 @@ impl OffsetIndex {
     ) -> Result<(OffsetIndex, Option<IndexProblem>), StorageError> {
         let existed = io.exists(&path);
         let file = io.open(&path, true).at(&path)?;
-        let mut index = OffsetIndex {
-            path,
-            file,
-            entries: Vec::new(),
-        };
+        let mut index = OffsetIndex { path, file, entries: Vec::new() };
         if !existed {
             return Ok((index, Some(IndexProblem("missing".into()))));
         }
@@ -124,9 +119,7 @@ impl OffsetIndex {
     }
 
     fn truncate_entries(&mut self, keep: usize) -> Result<(), StorageError> {
-        self.file
-            .set_len((keep * OFFSET_ENTRY_SIZE) as u64)
-            .at(&self.path)?;
+        self.file.set_len((keep * OFFSET_ENTRY_SIZE) as u64).at(&self.path)?;
         self.entries.truncate(keep);
         Ok(())
     }
@@ -138,14 +131,15 @@ impl OffsetIndex {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    pub(crate) fn handle(&self) -> (PathBuf, Arc<dyn LogFile>) {
+        (self.path.clone(), Arc::clone(&self.file))
+    }
 }
 
 fn parse_offset_entries(raw: &[u8], log_size: u64) -> Result<Vec<(u32, u32)>, IndexProblem> {
     if raw.len() % OFFSET_ENTRY_SIZE != 0 {
-        return Err(IndexProblem(format!(
-            "size {} is not a multiple of {OFFSET_ENTRY_SIZE}",
-            raw.len()
-        )));
+        return Err(IndexProblem(format!("size {} is not a multiple of {OFFSET_ENTRY_SIZE}", raw.len())));
     }
     let mut entries: Vec<(u32, u32)> = Vec::with_capacity(raw.len() / OFFSET_ENTRY_SIZE);
     for chunk in raw.chunks_exact(OFFSET_ENTRY_SIZE) {
@@ -153,16 +147,11 @@ fn parse_offset_entries(raw: &[u8], log_size: u64) -> Result<Vec<(u32, u32)>, In
         let p = u32::from_be_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
         if let Some(&(lo, lp)) = entries.last() {
             if o <= lo || p <= lp {
-                return Err(IndexProblem(format!(
-                    "entries not increasing at entry {}",
-                    entries.len()
-                )));
+                return Err(IndexProblem(format!("entries not increasing at entry {}", entries.len())));
             }
         }
         if u64::from(p) >= log_size {
-            return Err(IndexProblem(format!(
-                "position {p} beyond log size {log_size}"
-            )));
+            return Err(IndexProblem(format!("position {p} beyond log size {log_size}")));
         }
         entries.push((o, p));
     }
@@ -170,17 +159,10 @@ fn parse_offset_entries(raw: &[u8], log_size: u64) -> Result<Vec<(u32, u32)>, In
 }
 
 impl TimeIndex {
-    pub(crate) fn open(
-        io: &dyn FileIo,
-        path: PathBuf,
-    ) -> Result<(TimeIndex, Option<IndexProblem>), StorageError> {
+    pub(crate) fn open(io: &dyn FileIo, path: PathBuf) -> Result<(TimeIndex, Option<IndexProblem>), StorageError> {
         let existed = io.exists(&path);
         let file = io.open(&path, true).at(&path)?;
-        let mut index = TimeIndex {
-            path,
-            file,
-            entries: Vec::new(),
-        };
+        let mut index = TimeIndex { path, file, entries: Vec::new() };
         if !existed {
             return Ok((index, Some(IndexProblem("missing".into()))));
         }
@@ -252,9 +234,7 @@ impl TimeIndex {
     /// Keeps only entries whose relative offset is < `relative`.
     pub(crate) fn truncate_to_offset(&mut self, relative: u32) -> Result<(), StorageError> {
         let keep = self.entries.partition_point(|e| e.1 < relative);
-        self.file
-            .set_len((keep * TIME_ENTRY_SIZE) as u64)
-            .at(&self.path)?;
+        self.file.set_len((keep * TIME_ENTRY_SIZE) as u64).at(&self.path)?;
         self.entries.truncate(keep);
         Ok(())
     }
@@ -266,14 +246,15 @@ impl TimeIndex {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    pub(crate) fn handle(&self) -> (PathBuf, Arc<dyn LogFile>) {
+        (self.path.clone(), Arc::clone(&self.file))
+    }
 }
 
 fn parse_time_entries(raw: &[u8]) -> Result<Vec<(i64, u32)>, IndexProblem> {
     if raw.len() % TIME_ENTRY_SIZE != 0 {
-        return Err(IndexProblem(format!(
-            "size {} is not a multiple of {TIME_ENTRY_SIZE}",
-            raw.len()
-        )));
+        return Err(IndexProblem(format!("size {} is not a multiple of {TIME_ENTRY_SIZE}", raw.len())));
     }
     let mut entries: Vec<(i64, u32)> = Vec::with_capacity(raw.len() / TIME_ENTRY_SIZE);
     for chunk in raw.chunks_exact(TIME_ENTRY_SIZE) {
@@ -283,10 +264,7 @@ fn parse_time_entries(raw: &[u8]) -> Result<Vec<(i64, u32)>, IndexProblem> {
         let rel = u32::from_be_bytes([chunk[8], chunk[9], chunk[10], chunk[11]]);
         if let Some(&(lt, lr)) = entries.last() {
             if ts <= lt || rel < lr {
-                return Err(IndexProblem(format!(
-                    "entries not increasing at entry {}",
-                    entries.len()
-                )));
+                return Err(IndexProblem(format!("entries not increasing at entry {}", entries.len())));
             }
         }
         entries.push((ts, rel));

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::error::{IoContext, StorageError};
-use super::io::FileIo;
+use super::io::{FileIo, LogFile};
 use super::manager::TopicPartition;
 use super::recovery;
 use super::segment::{BatchMeta, Segment};
@@ -95,15 +95,41 @@ pub struct Log {
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
     pub(crate) recovery_point: i64,
-    unflushed_messages: u64,
     last_flush_ms: Option<i64>,
     state: LogState,
+    /// Bumped by every truncation, so a flush begun before it cannot move the
+    /// recovery point over data written after it.
+    truncations: u64,
+}
+
+/// fsync work for segments that were rolled but not yet synced, taken out of the log
+/// so it can run without holding the log's lock (see [`Log::begin_rolled_flush`]).
+#[derive(Debug)]
+pub struct PendingFlush {
+    files: Vec<(PathBuf, Arc<dyn LogFile>)>,
+    dir: PathBuf,
+    io: Arc<dyn FileIo>,
+    upto: i64,
+    truncations: u64,
+}
+
+impl PendingFlush {
+    /// The recovery point once this flush is done.
+    pub fn upto(&self) -> i64 {
+        self.upto
+    }
+
+    /// fsyncs the files and the partition directory. Call without the log's lock.
+    pub fn run(&self) -> Result<(), StorageError> {
+        for (path, file) in &self.files {
+            file.sync().at(path)?;
+        }
+        self.io.sync_dir(&self.dir).at(&self.dir)
+    }
 }
 
 pub(crate) fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Log {
@@ -118,14 +144,7 @@ impl Log {
         recovery_point: i64,
         clean_shutdown: bool,
     ) -> Result<Log, StorageError> {
-        let segments = recovery::load(
-            io.as_ref(),
-            &dir,
-            &config,
-            recovery_point,
-            clean_shutdown,
-            wall_clock_ms(),
-        )?;
+        let segments = recovery::load(io.as_ref(), &dir, &config, recovery_point, clean_shutdown, wall_clock_ms())?;
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         let log_end = segments.last().map_or(0, |s| s.next_offset);
         tracing::debug!(
@@ -144,9 +163,9 @@ impl Log {
             log_start_offset,
             // Recovery synced whatever it scanned and a clean shutdown flushed all.
             recovery_point: log_end,
-            unflushed_messages: 0,
             last_flush_ms: None,
             state: LogState::Open,
+            truncations: 0,
         })
     }
 
@@ -163,9 +182,7 @@ impl Log {
     }
 
     pub fn log_end_offset(&self) -> i64 {
-        self.segments
-            .last()
-            .map_or(self.log_start_offset, |s| s.next_offset)
+        self.segments.last().map_or(self.log_start_offset, |s| s.next_offset)
     }
 
     pub fn recovery_point(&self) -> i64 {
@@ -202,12 +219,8 @@ impl Log {
     pub(crate) fn check_writable(&self) -> Result<(), StorageError> {
         match self.state {
             LogState::Open => Ok(()),
-            LogState::Offline => Err(StorageError::LogOffline {
-                path: self.dir.clone(),
-            }),
-            LogState::Closed => Err(StorageError::Closed {
-                path: self.dir.clone(),
-            }),
+            LogState::Offline => Err(StorageError::LogOffline { path: self.dir.clone() }),
+            LogState::Closed => Err(StorageError::Closed { path: self.dir.clone() }),
         }
     }
 
@@ -222,9 +235,7 @@ impl Log {
 
     pub(crate) fn active(&mut self) -> Result<&mut Segment, StorageError> {
         let path = self.dir.clone();
-        self.segments
-            .last_mut()
-            .ok_or(StorageError::Closed { path })
+        self.segments.last_mut().ok_or(StorageError::Closed { path })
     }
 
     /// Appends client batches as the leader: assigns offsets from the log end by
@@ -242,10 +253,8 @@ impl Log {
         let mut metas = scan_batches(batches)?;
         for meta in &mut metas {
             let span = meta.last_offset - meta.base_offset;
-            let last = next.checked_add(span).ok_or(StorageError::AppendTooLarge {
-                bytes: batches.len(),
-                offsets: span,
-            })?;
+            let last =
+                next.checked_add(span).ok_or(StorageError::AppendTooLarge { bytes: batches.len(), offsets: span })?;
             let at = &mut batches[meta.position..];
             batch::patch_base_offset(at, next)?;
             batch::patch_leader_epoch(at, leader_epoch)?;
@@ -259,25 +268,14 @@ impl Log {
 
     /// Appends batches whose offsets were assigned by the leader (replication). The
     /// first batch must start at the log end offset and offsets must increase.
-    pub fn append_as_follower(
-        &mut self,
-        batches: &[u8],
-        now_ms: i64,
-    ) -> Result<AppendInfo, StorageError> {
+    pub fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
         self.check_writable()?;
         let metas = scan_batches(batches)?;
         let mut expected = self.log_end_offset();
         for (i, meta) in metas.iter().enumerate() {
-            let ok = if i == 0 {
-                meta.base_offset == expected
-            } else {
-                meta.base_offset >= expected
-            };
+            let ok = if i == 0 { meta.base_offset == expected } else { meta.base_offset >= expected };
             if !ok {
-                return Err(StorageError::UnexpectedOffset {
-                    expected,
-                    found: meta.base_offset,
-                });
+                return Err(StorageError::UnexpectedOffset { expected, found: meta.base_offset });
             }
             expected = meta.last_offset + 1;
         }
@@ -285,22 +283,14 @@ impl Log {
         self.guard(result)
     }
 
-    fn append_metas(
-        &mut self,
-        data: &[u8],
-        metas: &[BatchMeta],
-        now_ms: i64,
-    ) -> Result<AppendInfo, StorageError> {
+    fn append_metas(&mut self, data: &[u8], metas: &[BatchMeta], now_ms: i64) -> Result<AppendInfo, StorageError> {
         let (Some(first), Some(last)) = (metas.first(), metas.last()) else {
             return Err(BatchError::Empty.into());
         };
         let (first_offset, last_offset) = (first.base_offset, last.last_offset);
         let max_timestamp = metas.iter().map(|m| m.max_timestamp).max().unwrap_or(-1);
         if data.len() > i32::MAX as usize {
-            return Err(StorageError::AppendTooLarge {
-                bytes: data.len(),
-                offsets: last_offset - first_offset + 1,
-            });
+            return Err(StorageError::AppendTooLarge { bytes: data.len(), offsets: last_offset - first_offset + 1 });
         }
         if self.should_roll(data.len(), last_offset, max_timestamp, now_ms) {
             self.roll(first_offset, now_ms)?;
@@ -308,18 +298,11 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         let active = self.active()?;
         if !active.can_hold_offset(last_offset) || !active.can_hold_offset(first_offset) {
-            return Err(StorageError::AppendTooLarge {
-                bytes: data.len(),
-                offsets: last_offset - first_offset + 1,
-            });
+            return Err(StorageError::AppendTooLarge { bytes: data.len(), offsets: last_offset - first_offset + 1 });
         }
         active.append(data, metas, interval)?;
-        let records: u64 = metas
-            .iter()
-            .map(|m| (m.last_offset - m.base_offset + 1) as u64)
-            .sum();
-        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
-        if self.unflushed_messages >= self.config.flush_interval_messages {
+        let records: u64 = metas.iter().map(|m| (m.last_offset - m.base_offset + 1) as u64).sum();
+        if self.unflushed_messages() >= self.config.flush_interval_messages {
             self.flush_inner()?;
         }
         Ok(AppendInfo {
@@ -351,22 +334,72 @@ impl Log {
         full || old || !seg.can_hold_offset(last_offset)
     }
 
-    /// Closes the active segment (final time index entry, fsync) and starts a new one
-    /// at `new_base`. Every older segment was synced at its own roll, so the recovery
-    /// point moves to `new_base`.
+    /// Messages (offsets) appended since the recovery point.
+    fn unflushed_messages(&self) -> u64 {
+        u64::try_from(self.log_end_offset() - self.recovery_point).unwrap_or(0)
+    }
+
+    /// Index of the first segment that may hold data not yet fsynced.
+    fn first_unflushed_segment(&self) -> usize {
+        self.segments.partition_point(|s| s.base_offset <= self.recovery_point).saturating_sub(1)
+    }
+
+    /// Seals the active segment (final time index entry) and starts a new one at
+    /// `new_base`. Does not wait for the disk: the old segment is fsynced by the next
+    /// `flush`, `close` or rolled flush ([`Log::begin_rolled_flush`]), which is
+    /// what moves the recovery point, as Kafka's asynchronous flush after a roll.
     pub(crate) fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<(), StorageError> {
         let active = self.active()?;
         if active.size == 0 && active.base_offset == new_base {
             return Ok(());
         }
         active.finish_time_index()?;
-        active.sync()?;
         let segment = Segment::create(self.io.as_ref(), &self.dir, new_base, now_ms)?;
-        self.io.sync_dir(&self.dir).at(&self.dir)?;
         tracing::debug!(partition = %self.tp, base_offset = new_base, "rolled segment");
         self.segments.push(segment);
-        self.recovery_point = self.recovery_point.max(new_base);
-        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Takes the fsync work for rolled segments that are not yet synced (`None` if
+    /// there are none). Run it with [`PendingFlush::run`] outside the log's lock,
+    /// then hand the result to [`Log::finish_rolled_flush`]. `LogManager::flush_due`
+    /// does exactly this.
+    pub fn begin_rolled_flush(&mut self) -> Option<PendingFlush> {
+        if self.state != LogState::Open {
+            return None;
+        }
+        let active_base = self.segments.last()?.base_offset;
+        if self.recovery_point >= active_base {
+            return None;
+        }
+        let first = self.first_unflushed_segment();
+        let sealed = &self.segments[first..self.segments.len() - 1];
+        Some(PendingFlush {
+            files: sealed.iter().flat_map(|s| s.handles()).collect(),
+            dir: self.dir.clone(),
+            io: Arc::clone(&self.io),
+            upto: active_base,
+            truncations: self.truncations,
+        })
+    }
+
+    /// Completes a rolled flush: advances the recovery point, or takes the log offline
+    /// if the fsync failed.
+    pub fn finish_rolled_flush(
+        &mut self,
+        flush: PendingFlush,
+        result: Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if let Err(e) = result {
+            if self.state == LogState::Open {
+                return self.guard(Err(e));
+            }
+            return Err(e);
+        }
+        if self.state == LogState::Open && flush.truncations == self.truncations {
+            let upto = flush.upto.min(self.log_end_offset());
+            self.recovery_point = self.recovery_point.max(upto);
+        }
         Ok(())
     }
 
@@ -374,36 +407,19 @@ impl Log {
     /// except that with `min_one` a first batch bigger than `max_bytes` is returned
     /// alone (KIP-74); never a batch whose base offset is >= `max_offset`. Data comes
     /// from one segment only. `offset == log_end_offset` gives empty bytes.
-    pub fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        max_offset: i64,
-        min_one: bool,
-    ) -> Result<Bytes, StorageError> {
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Bytes, StorageError> {
         let log_end = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start: self.log_start_offset,
-                log_end,
-            });
+            return Err(StorageError::OffsetOutOfRange { offset, log_start: self.log_start_offset, log_end });
         }
         if offset == log_end {
             return Ok(Bytes::new());
         }
-        let first = self
-            .segments
-            .partition_point(|s| s.base_offset <= offset)
-            .saturating_sub(1);
+        let first = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
         for segment in &self.segments[first..] {
-            if let Some(bytes) = segment.read(
-                offset,
-                max_bytes,
-                max_offset,
-                min_one,
-                self.config.index_interval_bytes,
-            )? {
+            if let Some(bytes) =
+                segment.read(offset, max_bytes, max_offset, min_one, self.config.index_interval_bytes)?
+            {
                 return Ok(bytes);
             }
         }
@@ -434,7 +450,7 @@ impl Log {
             if segment.offset_of_max_timestamp < 0 {
                 continue;
             }
-            if best.map_or(true, |b| segment.max_timestamp > b.max_timestamp) {
+            if best.is_none_or(|b| segment.max_timestamp > b.max_timestamp) {
                 best = Some(segment);
             }
         }
@@ -448,7 +464,7 @@ impl Log {
         }
     }
 
-    /// fsyncs the active segment and moves the recovery point to the log end.
+    /// fsyncs every segment not yet synced and moves the recovery point to the log end.
     pub fn flush(&mut self) -> Result<(), StorageError> {
         match self.state {
             LogState::Closed => return Ok(()),
@@ -461,11 +477,13 @@ impl Log {
 
     fn flush_inner(&mut self) -> Result<(), StorageError> {
         let log_end = self.log_end_offset();
-        let active = self.active()?;
-        active.finish_time_index()?;
-        active.sync()?;
+        let first = self.first_unflushed_segment();
+        self.active()?.finish_time_index()?;
+        for segment in &self.segments[first..] {
+            segment.sync()?;
+        }
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
         self.recovery_point = log_end;
-        self.unflushed_messages = 0;
         Ok(())
     }
 
@@ -481,7 +499,7 @@ impl Log {
         match self.last_flush_ms {
             None => self.last_flush_ms = Some(now_ms),
             Some(last) if now_ms.saturating_sub(last) >= i64::try_from(interval).unwrap_or(i64::MAX) => {
-                if self.unflushed_messages > 0 || self.recovery_point < self.log_end_offset() {
+                if self.unflushed_messages() > 0 {
                     self.flush()?;
                 }
                 self.last_flush_ms = Some(now_ms);
@@ -504,13 +522,12 @@ impl Log {
     }
 
     fn truncate_inner(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.truncations += 1;
         let first_base = self.segments.first().map_or(0, |s| s.base_offset);
         if offset <= first_base || offset < self.log_start_offset {
             return self.truncate_fully(offset);
         }
-        while self.segments.len() > 1
-            && self.segments.last().is_some_and(|s| s.base_offset >= offset)
-        {
+        while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset >= offset) {
             if let Some(segment) = self.segments.pop() {
                 segment.delete_files(self.io.as_ref())?;
             }
@@ -523,6 +540,7 @@ impl Log {
 
     /// Deletes every segment and starts an empty one at `offset`.
     pub(crate) fn truncate_fully(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.truncations += 1;
         for segment in std::mem::take(&mut self.segments) {
             segment.delete_files(self.io.as_ref())?;
         }
@@ -532,7 +550,6 @@ impl Log {
         self.segments.push(segment);
         self.log_start_offset = offset;
         self.recovery_point = offset;
-        self.unflushed_messages = 0;
         Ok(())
     }
 
@@ -543,9 +560,7 @@ impl Log {
             LogState::Closed => Ok(()),
             LogState::Offline => {
                 self.state = LogState::Closed;
-                Err(StorageError::LogOffline {
-                    path: self.dir.clone(),
-                })
+                Err(StorageError::LogOffline { path: self.dir.clone() })
             }
             LogState::Open => {
                 let result = self.flush_inner();
@@ -619,13 +634,9 @@ fn scan_batches(buf: &[u8]) -> Result<Vec<BatchMeta>, StorageError> {
     }
     if !iter.is_exhausted() {
         let rest = &buf[iter.position()..];
-        let needed = batch::peek_batch_length(rest)
-            .map_or(batch::LOG_OVERHEAD, |l| l.max(0) as usize + batch::LOG_OVERHEAD);
-        return Err(BatchError::Truncated {
-            needed,
-            available: rest.len(),
-        }
-        .into());
+        let needed =
+            batch::peek_batch_length(rest).map_or(batch::LOG_OVERHEAD, |l| l.max(0) as usize + batch::LOG_OVERHEAD);
+        return Err(BatchError::Truncated { needed, available: rest.len() }.into());
     }
     if metas.is_empty() {
         return Err(BatchError::Empty.into());

@@ -30,10 +30,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition { topic: topic.into(), partition }
     }
 
     /// The directory name, `topic-partition`.
@@ -45,10 +42,7 @@ impl TopicPartition {
     /// Names such as `t-0.<uuid>-delete` or `t-0-future` give `None`.
     pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
         let (topic, partition) = name.rsplit_once('-')?;
-        if topic.is_empty()
-            || partition.is_empty()
-            || !partition.bytes().all(|b| b.is_ascii_digit())
-        {
+        if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         Some(TopicPartition::new(topic, partition.parse().ok()?))
@@ -106,13 +100,8 @@ impl LogManager {
                 }
                 Err(e) => return Err(e),
             };
-            let mut names: Vec<_> = io
-                .list_dir(dir)
-                .at(dir)?
-                .into_iter()
-                .filter(|e| e.is_dir)
-                .map(|e| e.name)
-                .collect();
+            let mut names: Vec<_> =
+                io.list_dir(dir).at(dir)?.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
             names.sort();
             for name in names {
                 let path = dir.join(&name);
@@ -132,21 +121,8 @@ impl LogManager {
                     });
                 }
                 let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
-                let log = Log::open(
-                    path,
-                    tp.clone(),
-                    default_config.clone(),
-                    Arc::clone(&io),
-                    recovery_point,
-                    clean,
-                )?;
-                logs.insert(
-                    tp,
-                    Entry {
-                        dir_index,
-                        log: Arc::new(Mutex::new(log)),
-                    },
-                );
+                let log = Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
+                logs.insert(tp, Entry { dir_index, log: Arc::new(Mutex::new(log)) });
             }
             if clean {
                 // From here on a crash must be detected: remove the marker durably.
@@ -156,12 +132,7 @@ impl LogManager {
                 tracing::info!(dir = %dir.display(), "no clean-shutdown marker: logs were recovered");
             }
         }
-        Ok(LogManager {
-            dirs: log_dirs.to_vec(),
-            io,
-            default_config,
-            logs: Mutex::new(logs),
-        })
+        Ok(LogManager { dirs: log_dirs.to_vec(), io, default_config, logs: Mutex::new(logs) })
     }
 
     pub fn log_dirs(&self) -> &[PathBuf] {
@@ -178,11 +149,7 @@ impl LogManager {
 
     /// The log of `tp`, creating it (in the log dir holding the fewest partitions)
     /// with `config` if absent. An existing log keeps its config.
-    pub fn get_or_create(
-        &self,
-        tp: &TopicPartition,
-        config: LogConfig,
-    ) -> Result<Arc<Mutex<Log>>, StorageError> {
+    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Mutex<Log>>, StorageError> {
         let mut logs = lock(&self.logs);
         if let Some(entry) = logs.get(tp) {
             return Ok(Arc::clone(&entry.log));
@@ -193,28 +160,12 @@ impl LogManager {
         }
         let dir_index = (0..self.dirs.len())
             .min_by_key(|&i| counts[i])
-            .ok_or_else(|| StorageError::Corrupt {
-                path: PathBuf::new(),
-                detail: "no log dirs configured".into(),
-            })?;
+            .ok_or_else(|| StorageError::Corrupt { path: PathBuf::new(), detail: "no log dirs configured".into() })?;
         let dir = &self.dirs[dir_index];
-        let log = Log::open(
-            dir.join(tp.dir_name()),
-            tp.clone(),
-            config,
-            Arc::clone(&self.io),
-            0,
-            true,
-        )?;
+        let log = Log::open(dir.join(tp.dir_name()), tp.clone(), config, Arc::clone(&self.io), 0, true)?;
         self.io.sync_dir(dir).at(dir)?;
         let log = Arc::new(Mutex::new(log));
-        logs.insert(
-            tp.clone(),
-            Entry {
-                dir_index,
-                log: Arc::clone(&log),
-            },
-        );
+        logs.insert(tp.clone(), Entry { dir_index, log: Arc::clone(&log) });
         Ok(log)
     }
 
@@ -233,10 +184,7 @@ impl LogManager {
     }
 
     fn snapshot(&self) -> Vec<(TopicPartition, Entry)> {
-        lock(&self.logs)
-            .iter()
-            .map(|(tp, e)| (tp.clone(), e.clone()))
-            .collect()
+        lock(&self.logs).iter().map(|(tp, e)| (tp.clone(), e.clone())).collect()
     }
 
     /// Writes every dir's `recovery-point-offset-checkpoint` atomically (temporary
@@ -253,11 +201,22 @@ impl LogManager {
         Ok(())
     }
 
-    /// `Log::flush_if_due` on every log; returns the first error after trying all.
+    /// Periodic flush work, meant to run every second or so: fsyncs segments rolled
+    /// since the last call (without holding the log's lock while the disk works,
+    /// advancing the recovery point afterwards), then applies `flush.ms` via
+    /// `Log::flush_if_due`. Returns the first error after trying every log.
     pub fn flush_due(&self, now_ms: i64) -> Result<(), StorageError> {
         let mut first_error = None;
         for (tp, entry) in self.snapshot() {
-            if let Err(e) = lock(&entry.log).flush_if_due(now_ms) {
+            let pending = lock(&entry.log).begin_rolled_flush();
+            let result = match pending {
+                Some(flush) => {
+                    let outcome = flush.run();
+                    lock(&entry.log).finish_rolled_flush(flush, outcome)
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = result.and_then(|()| lock(&entry.log).flush_if_due(now_ms)) {
                 tracing::error!(partition = %tp, error = %e, "flush failed");
                 first_error.get_or_insert(e);
             }
@@ -303,12 +262,8 @@ impl LogManager {
                 continue;
             }
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
-            let result = self
-                .io
-                .open(&marker, true)
-                .and_then(|f| f.sync())
-                .and_then(|()| self.io.sync_dir(dir))
-                .at(&marker);
+            let result =
+                self.io.open(&marker, true).and_then(|f| f.sync()).and_then(|()| self.io.sync_dir(dir)).at(&marker);
             if let Err(e) = result {
                 first_error.get_or_insert(e);
             }
@@ -319,10 +274,7 @@ impl LogManager {
 
 /// Reads a Kafka offset checkpoint: `0`, the entry count, then `topic partition
 /// offset` lines. A missing file is an empty checkpoint.
-pub fn read_checkpoint(
-    io: &dyn FileIo,
-    path: &Path,
-) -> Result<BTreeMap<TopicPartition, i64>, StorageError> {
+pub fn read_checkpoint(io: &dyn FileIo, path: &Path) -> Result<BTreeMap<TopicPartition, i64>, StorageError> {
     if !io.exists(path) {
         return Ok(BTreeMap::new());
     }
@@ -330,20 +282,15 @@ pub fn read_checkpoint(
     let len = file.len().at(path)?;
     let mut raw = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX).min(64 << 20)];
     file.read_exact_at(&mut raw, 0).at(path)?;
-    let bad = |detail: String| StorageError::CorruptCheckpoint {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let bad = |detail: String| StorageError::CorruptCheckpoint { path: path.to_path_buf(), detail };
     let text = String::from_utf8(raw).map_err(|_| bad("not UTF-8".into()))?;
     let mut lines = text.lines();
     match lines.next() {
         Some("0") => {}
         other => return Err(bad(format!("unsupported version line {other:?}"))),
     }
-    let count: usize = lines
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| bad("missing or invalid entry count".into()))?;
+    let count: usize =
+        lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(|| bad("missing or invalid entry count".into()))?;
     let mut points = BTreeMap::new();
     for (i, line) in lines.filter(|l| !l.trim().is_empty()).enumerate() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -359,10 +306,7 @@ pub fn read_checkpoint(
         points.insert(tp, offset);
     }
     if points.len() != count {
-        return Err(bad(format!(
-            "header says {count} entries, found {}",
-            points.len()
-        )));
+        return Err(bad(format!("header says {count} entries, found {}", points.len())));
     }
     Ok(points)
 }

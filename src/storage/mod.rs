@@ -43,8 +43,8 @@
 //! meaning "the largest timestamp among records up to this offset is `timestamp`, and
 //! this offset is the last offset of the batch carrying it". Written at the same points
 //! as `.index` entries when the largest timestamp grew since the last entry, and once
-//! more whenever the segment is synced (roll, flush, close), so the last entry always
-//! gives the segment's largest timestamp. Timestamps strictly increase, offsets never
+//! more when the segment is sealed by a roll and on every flush and close, so the last
+//! entry of any segment below the recovery point gives its largest timestamp. Timestamps strictly increase, offsets never
 //! decrease.
 //!
 //! Index files are written with plain appends (no preallocation, no mmap) and are
@@ -64,10 +64,13 @@
 //!
 //! # Durability and recovery
 //!
-//! Appends are not fsynced unless `flush.messages`/`flush.ms` say so; rolling a segment
-//! fsyncs the old one (its log and indexes), and `flush` fsyncs the active one, each
-//! advancing the recovery point. So only segments at or after the recovery point can
-//! hold torn or lost writes. On start without the clean-shutdown marker those
+//! Appends are not fsynced unless `flush.messages`/`flush.ms` say so. Rolling a segment
+//! does not wait for the disk either: sealed segments are fsynced by the next
+//! `LogManager::flush_due` tick (outside the log's lock), `flush` or `close`, and only
+//! then does the recovery point advance. So only segments at or after the recovery
+//! point can hold torn or lost writes, and a segment always starts at the offset where
+//! the previous one ends (recovery relies on this to detect a tail lost on a batch
+//! boundary; log compaction will have to revisit it). On start without the clean-shutdown marker those
 //! segments are scanned (length, magic, CRC-32C, increasing offsets), the first bad
 //! batch truncates its segment and removes every later segment, and indexes are
 //! rebuilt; see `recovery.rs`. A failed write or fsync takes the log offline (writes
@@ -85,10 +88,9 @@ mod segment;
 
 pub use error::StorageError;
 pub use io::{CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
-pub use log::{AppendInfo, Log, LogConfig};
+pub use log::{AppendInfo, Log, LogConfig, PendingFlush};
 pub use manager::{
-    read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER,
-    RECOVERY_POINT_CHECKPOINT,
+    read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, RECOVERY_POINT_CHECKPOINT,
 };
 
 #[cfg(test)]

@@ -51,8 +51,8 @@ pub(crate) fn load(
             io.remove_file(&path).at(&path)?;
         } else if let Some(base) = parse_segment_file_name(&name, "log") {
             bases.insert(base);
-        } else if let Some(base) = parse_segment_file_name(&name, "index")
-            .or_else(|| parse_segment_file_name(&name, "timeindex"))
+        } else if let Some(base) =
+            parse_segment_file_name(&name, "index").or_else(|| parse_segment_file_name(&name, "timeindex"))
         {
             index_files.push((name, base));
         }
@@ -87,16 +87,10 @@ pub(crate) fn load(
     let scan_from = if clean_shutdown {
         count
     } else {
-        opened
-            .partition_point(|(s, _)| s.base_offset <= recovery_point)
-            .saturating_sub(1)
+        opened.partition_point(|(s, _)| s.base_offset <= recovery_point).saturating_sub(1)
     };
-    let next_bases: Vec<i64> = opened
-        .iter()
-        .skip(1)
-        .map(|(s, _)| s.base_offset)
-        .chain(std::iter::once(i64::MAX))
-        .collect();
+    let next_bases: Vec<i64> =
+        opened.iter().skip(1).map(|(s, _)| s.base_offset).chain(std::iter::once(i64::MAX)).collect();
     let interval = config.index_interval_bytes;
     let mut segments: Vec<Segment> = Vec::with_capacity(count);
     let mut rest = opened.into_iter().enumerate();
@@ -105,8 +99,12 @@ pub(crate) fn load(
         let next_base = next_bases[i];
         if i >= scan_from {
             let truncated = segment.recover(interval, segment.base_offset)?;
+            // Segments start where the previous one ends (rolls happen at the log
+            // end), so a shorter segment means writes were lost in its tail even if
+            // the cut fell on a batch boundary: what follows cannot be kept.
+            let gap = !is_last && segment.next_offset != next_base;
             segments.push(segment);
-            if truncated > 0 && !is_last {
+            if (truncated > 0 || gap) && !is_last {
                 for (_, (later, _)) in rest.by_ref() {
                     tracing::warn!(segment = %later.log_path().display(), "deleting segment after a torn one");
                     later.delete_files(io)?;
@@ -115,9 +113,8 @@ pub(crate) fn load(
             }
             continue;
         }
-        let problem = problem.or_else(|| {
-            (!segment.indexes_within(next_base)).then(|| "index entries past the segment".into())
-        });
+        let problem =
+            problem.or_else(|| (!segment.indexes_within(next_base)).then(|| "index entries past the segment".into()));
         let mut rebuilt = false;
         if let Some(problem) = problem {
             tracing::warn!(segment = %segment.log_path().display(), "rebuilding indexes: {problem}");

@@ -23,9 +23,7 @@ impl Log {
         if retention_ms >= 0 {
             let mut expired = 0;
             for segment in &self.segments {
-                if segment.size == 0
-                    || now_ms.saturating_sub(segment.retention_timestamp()?) <= retention_ms
-                {
+                if segment.size == 0 || now_ms.saturating_sub(segment.retention_timestamp()?) <= retention_ms {
                     break;
                 }
                 expired += 1;

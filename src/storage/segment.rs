@@ -6,6 +6,7 @@
 //! positional reads. Knows nothing about other segments, retention or checkpoints.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -47,7 +48,7 @@ pub(crate) struct BatchMeta {
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
     log_path: PathBuf,
-    log: Box<dyn LogFile>,
+    log: Arc<dyn LogFile>,
     pub(crate) index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
     /// Committed bytes of the `.log` file; nothing past it is ever read.
@@ -68,10 +69,16 @@ pub(crate) struct Segment {
 /// One step of a sequential scan.
 #[derive(Debug)]
 pub(crate) enum Scan {
-    Batch { header: BatchHeader, position: u64 },
+    Batch {
+        header: BatchHeader,
+        position: u64,
+    },
     End,
     /// Bytes at `position` are not a whole, well-formed batch (torn write or garbage).
-    Invalid { position: u64, reason: String },
+    Invalid {
+        position: u64,
+        reason: String,
+    },
 }
 
 /// Sequential batch reader over `[start, end)` of a file, in large chunks.
@@ -87,15 +94,7 @@ pub(crate) struct BatchReader<'a> {
 
 impl<'a> BatchReader<'a> {
     pub(crate) fn new(file: &'a dyn LogFile, path: &'a Path, start: u64, end: u64) -> Self {
-        BatchReader {
-            file,
-            path,
-            buf: Vec::new(),
-            buf_pos: start,
-            cur: 0,
-            end,
-            last: (0, 0),
-        }
+        BatchReader { file, path, buf: Vec::new(), buf_pos: start, cur: 0, end, last: (0, 0) }
     }
 
     /// Makes sure `n` bytes from the cursor are buffered; false if the range ends first.
@@ -114,9 +113,7 @@ impl<'a> BatchReader<'a> {
         let have = self.buf.len();
         let want = (n.max(SCAN_CHUNK) as u64).min(self.end - self.buf_pos) as usize;
         self.buf.resize(want, 0);
-        self.file
-            .read_exact_at(&mut self.buf[have..], self.buf_pos + have as u64)
-            .at(self.path)?;
+        self.file.read_exact_at(&mut self.buf[have..], self.buf_pos + have as u64).at(self.path)?;
         Ok(true)
     }
 
@@ -126,17 +123,11 @@ impl<'a> BatchReader<'a> {
             return Ok(Scan::End);
         }
         if !self.ensure(LOG_OVERHEAD)? {
-            return Ok(Scan::Invalid {
-                position,
-                reason: "partial batch header at end of segment".into(),
-            });
+            return Ok(Scan::Invalid { position, reason: "partial batch header at end of segment".into() });
         }
         let length = batch::peek_batch_length(&self.buf[self.cur..]).unwrap_or(-1);
         if length < batch::MIN_BATCH_LENGTH {
-            return Ok(Scan::Invalid {
-                position,
-                reason: format!("invalid batch length {length}"),
-            });
+            return Ok(Scan::Invalid { position, reason: format!("invalid batch length {length}") });
         }
         let total = length as usize + LOG_OVERHEAD;
         if !self.ensure(total)? {
@@ -151,10 +142,7 @@ impl<'a> BatchReader<'a> {
                 self.cur += total;
                 Ok(Scan::Batch { header, position })
             }
-            Err(e) => Ok(Scan::Invalid {
-                position,
-                reason: e.to_string(),
-            }),
+            Err(e) => Ok(Scan::Invalid { position, reason: e.to_string() }),
         }
     }
 
@@ -165,10 +153,7 @@ impl<'a> BatchReader<'a> {
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> StorageError {
-    StorageError::Corrupt {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
+    StorageError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
 }
 
 /// Index entries produced while accounting for appended or scanned batches.
@@ -262,27 +247,17 @@ impl Segment {
     }
 
     pub(crate) fn relative(&self, offset: i64) -> u32 {
-        offset
-            .saturating_sub(self.base_offset)
-            .clamp(0, i64::from(u32::MAX)) as u32
+        offset.saturating_sub(self.base_offset).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     /// Whether `last_offset` can be stored relative to this segment's base.
     pub(crate) fn can_hold_offset(&self, last_offset: i64) -> bool {
-        last_offset
-            .checked_sub(self.base_offset)
-            .is_some_and(|d| (0..=i64::from(i32::MAX)).contains(&d))
+        last_offset.checked_sub(self.base_offset).is_some_and(|d| (0..=i64::from(i32::MAX)).contains(&d))
     }
 
     /// Updates the summary for one batch at file position `position` and collects
     /// the index entries Kafka would add (one per `index_interval` bytes).
-    fn account(
-        &mut self,
-        position: u64,
-        meta: &BatchMeta,
-        index_interval: u32,
-        entries: &mut NewEntries,
-    ) {
+    fn account(&mut self, position: u64, meta: &BatchMeta, index_interval: u32, entries: &mut NewEntries) {
         if self.size == 0 && self.rolling_timestamp.is_none() && position == 0 {
             self.rolling_timestamp = Some(meta.max_timestamp);
         }
@@ -291,19 +266,10 @@ impl Segment {
             self.offset_of_max_timestamp = meta.last_offset;
         }
         if self.bytes_since_index > u64::from(index_interval) {
-            entries
-                .offsets
-                .push((self.relative(meta.last_offset), position as u32));
-            let last_ts = entries
-                .times
-                .last()
-                .or(self.time_index.entries().last())
-                .map_or(i64::MIN, |e| e.0);
+            entries.offsets.push((self.relative(meta.last_offset), position as u32));
+            let last_ts = entries.times.last().or(self.time_index.entries().last()).map_or(i64::MIN, |e| e.0);
             if self.max_timestamp > last_ts {
-                entries.times.push((
-                    self.max_timestamp,
-                    self.relative(self.offset_of_max_timestamp),
-                ));
+                entries.times.push((self.max_timestamp, self.relative(self.offset_of_max_timestamp)));
             }
             self.bytes_since_index = 0;
         }
@@ -314,15 +280,8 @@ impl Segment {
     /// Appends `data` (whole batches described by `metas`) with one write, then the
     /// index entries. On error nothing is committed in memory, and the next append
     /// overwrites whatever part of `data` reached the file.
-    pub(crate) fn append(
-        &mut self,
-        data: &[u8],
-        metas: &[BatchMeta],
-        index_interval: u32,
-    ) -> Result<(), StorageError> {
-        self.log
-            .write_all_at(data, self.size)
-            .at(&self.log_path)?;
+    pub(crate) fn append(&mut self, data: &[u8], metas: &[BatchMeta], index_interval: u32) -> Result<(), StorageError> {
+        self.log.write_all_at(data, self.size).at(&self.log_path)?;
         let saved = (
             self.max_timestamp,
             self.offset_of_max_timestamp,
@@ -334,10 +293,7 @@ impl Segment {
         for meta in metas {
             self.account(self.size + meta.position as u64, meta, index_interval, &mut entries);
         }
-        let result = self
-            .index
-            .append(&entries.offsets)
-            .and_then(|()| self.time_index.append(&entries.times));
+        let result = self.index.append(&entries.offsets).and_then(|()| self.time_index.append(&entries.times));
         if let Err(e) = result {
             (
                 self.max_timestamp,
@@ -353,14 +309,19 @@ impl Segment {
     }
 
     /// Adds a time index entry for the current largest timestamp, so the index's last
-    /// entry gives the segment's largest timestamp after a restart. Done before a
-    /// segment is synced (roll, flush, close).
+    /// entry gives the segment's largest timestamp after a restart. Done when a
+    /// segment is sealed (roll) and before the active one is synced (flush, close).
     pub(crate) fn finish_time_index(&mut self) -> Result<(), StorageError> {
         if self.offset_of_max_timestamp >= 0 {
             let rel = self.relative(self.offset_of_max_timestamp);
             self.time_index.maybe_append(self.max_timestamp, rel)?;
         }
         Ok(())
+    }
+
+    /// The three files, for an fsync done without holding the log's lock.
+    pub(crate) fn handles(&self) -> [(PathBuf, Arc<dyn LogFile>); 3] {
+        [(self.log_path.clone(), Arc::clone(&self.log)), self.index.handle(), self.time_index.handle()]
     }
 
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
@@ -394,9 +355,7 @@ impl Segment {
         }
         let end = self.size;
         let mut pos = u64::from(self.index.lookup(self.relative(offset)));
-        let window = max_bytes
-            .saturating_add(LOCATE_SLACK)
-            .saturating_add(index_interval as usize);
+        let window = max_bytes.saturating_add(LOCATE_SLACK).saturating_add(index_interval as usize);
         // Phase 1: find the batch holding `offset`, usually within the first read.
         let (buf, buf_pos, start, header) = loop {
             if pos >= end {
@@ -441,11 +400,7 @@ impl Segment {
         };
         let file_start = buf_pos + start as u64;
         let span = (limit as u64).min(end - file_start) as usize;
-        let (buf, start) = if start + span <= buf.len() {
-            (buf, start)
-        } else {
-            (self.read_vec(file_start, span)?, 0)
-        };
+        let (buf, start) = if start + span <= buf.len() { (buf, start) } else { (self.read_vec(file_start, span)?, 0) };
         let mut stop = start;
         for (h, range) in batch::BatchIter::new(&buf[start..start + span]) {
             if h.base_offset >= max_offset {
@@ -502,8 +457,7 @@ impl Segment {
             if header.max_timestamp < ts || header.last_offset() < min_offset {
                 continue;
             }
-            if let Some(found) = first_record_at_or_after(reader.current(), &header, ts, min_offset)
-            {
+            if let Some(found) = first_record_at_or_after(reader.current(), &header, ts, min_offset) {
                 return Ok(Some(found));
             }
         }
@@ -532,11 +486,7 @@ impl Segment {
     /// it at the first invalid or torn batch, and rebuilds both indexes from the scan.
     /// Returns the number of bytes truncated. `min_offset` is the lowest acceptable
     /// base offset of the first batch.
-    pub(crate) fn recover(
-        &mut self,
-        index_interval: u32,
-        min_offset: i64,
-    ) -> Result<u64, StorageError> {
+    pub(crate) fn recover(&mut self, index_interval: u32, min_offset: i64) -> Result<u64, StorageError> {
         let file_len = self.log.len().at(&self.log_path)?;
         self.size = 0;
         self.next_offset = self.base_offset;
@@ -563,10 +513,7 @@ impl Segment {
                         if header.base_offset < expected {
                             invalid = Some((
                                 position,
-                                format!(
-                                    "base offset {} below expected {expected}",
-                                    header.base_offset
-                                ),
+                                format!("base offset {} below expected {expected}", header.base_offset),
                             ));
                             break;
                         }
@@ -654,8 +601,8 @@ impl Segment {
     /// Checks that index entries stay below `limit` (an exclusive offset bound).
     pub(crate) fn indexes_within(&self, limit: i64) -> bool {
         let ok_offset = |rel: u32| self.base_offset + i64::from(rel) < limit;
-        self.index.last().map_or(true, |(rel, _)| ok_offset(rel))
-            && self.time_index.last().map_or(true, |(_, rel)| ok_offset(rel))
+        self.index.last().is_none_or(|(rel, _)| ok_offset(rel))
+            && self.time_index.last().is_none_or(|(_, rel)| ok_offset(rel))
     }
 
     /// Drops every batch whose last offset is >= `offset`; the segment then ends at
@@ -721,11 +668,7 @@ impl Segment {
 
     /// Removes the three files (ignoring ones already gone).
     pub(crate) fn delete_files(self, io: &dyn FileIo) -> Result<(), StorageError> {
-        let paths = [
-            self.log_path.clone(),
-            self.index.path().to_path_buf(),
-            self.time_index.path().to_path_buf(),
-        ];
+        let paths = [self.log_path.clone(), self.index.path().to_path_buf(), self.time_index.path().to_path_buf()];
         drop(self);
         for path in paths {
             match io.remove_file(&path) {
@@ -741,12 +684,7 @@ impl Segment {
 /// Within one whole batch: the first record with timestamp >= `ts` and offset >=
 /// `min_offset`. Compressed or LogAppendTime batches (and unreadable records) answer
 /// the batch's first eligible offset with its max timestamp.
-fn first_record_at_or_after(
-    bytes: &[u8],
-    header: &BatchHeader,
-    ts: i64,
-    min_offset: i64,
-) -> Option<(i64, i64)> {
+fn first_record_at_or_after(bytes: &[u8], header: &BatchHeader, ts: i64, min_offset: i64) -> Option<(i64, i64)> {
     let batch_answer = (header.base_offset.max(min_offset), header.max_timestamp);
     if header.compression() != Compression::None || header.timestamp_type_log_append() {
         return (header.max_timestamp >= ts).then_some(batch_answer);
@@ -775,22 +713,10 @@ mod tests {
     #[test]
     fn file_names() {
         assert_eq!(segment_file_name(42, "log"), "00000000000000000042.log");
-        assert_eq!(
-            parse_segment_file_name("00000000000000000042.log", "log"),
-            Some(42)
-        );
-        assert_eq!(
-            parse_segment_file_name("00000000000000000042.index", "index"),
-            Some(42)
-        );
+        assert_eq!(parse_segment_file_name("00000000000000000042.log", "log"), Some(42));
+        assert_eq!(parse_segment_file_name("00000000000000000042.index", "index"), Some(42));
         assert_eq!(parse_segment_file_name("0042.log", "log"), None);
-        assert_eq!(
-            parse_segment_file_name("00000000000000000042.log.deleted", "log"),
-            None
-        );
-        assert_eq!(
-            parse_segment_file_name("0000000000000000004x.log", "log"),
-            None
-        );
+        assert_eq!(parse_segment_file_name("00000000000000000042.log.deleted", "log"), None);
+        assert_eq!(parse_segment_file_name("0000000000000000004x.log", "log"), None);
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication, ConfigSource, NewPartitions};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -75,9 +77,16 @@ async fn every_codec_round_trips_keys_headers_timestamps() {
             let key = format!("key-{i}");
             let value = format!("value-{i}-{}", "x".repeat((i % 50) as usize));
             let headers = OwnedHeaders::new().insert(Header { key: "h", value: Some(&i.to_be_bytes()[..]) });
-            p.send(BaseRecord::to(&topic).partition(0).key(&key).payload(&value).timestamp(1_600_000_000_000 + i).headers(headers))
-                .map_err(|(e, _)| e)
-                .expect("enqueue");
+            p.send(
+                BaseRecord::to(&topic)
+                    .partition(0)
+                    .key(&key)
+                    .payload(&value)
+                    .timestamp(1_600_000_000_000 + i)
+                    .headers(headers),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
         }
         p.flush(TIMEOUT).expect("flush");
         let got = read_all(&b, &topic, 0, 200);
@@ -101,7 +110,10 @@ async fn admin_create_list_describe_delete() {
     create_topic(&b, "adm", 3, &[("retention.ms", "86400000"), ("segment.bytes", "1048576")]).await;
     let a = admin(&b);
     // Duplicate.
-    let res = a.create_topics(&[NewTopic::new("adm", 1, TopicReplication::Fixed(1))], &AdminOptions::new()).await.expect("create");
+    let res = a
+        .create_topics(&[NewTopic::new("adm", 1, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .expect("create");
     assert!(matches!(&res[0], Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))), "{res:?}");
     // List via metadata.
     let md = a.inner().fetch_metadata(None, TIMEOUT).expect("metadata");
@@ -120,7 +132,8 @@ async fn admin_create_list_describe_delete() {
     let cfg = res[0].as_ref().expect("broker resource");
     assert_eq!(cfg.get("num.partitions").and_then(|e| e.value.clone()).as_deref(), Some("1"));
     // Grow partitions.
-    let res = a.create_partitions(&[NewPartitions::new("adm", 5)], &AdminOptions::new()).await.expect("create_partitions");
+    let res =
+        a.create_partitions(&[NewPartitions::new("adm", 5)], &AdminOptions::new()).await.expect("create_partitions");
     assert!(res[0].is_ok(), "{res:?}");
     let md = a.inner().fetch_metadata(Some("adm"), TIMEOUT).expect("metadata");
     assert_eq!(md.topics()[0].partitions().len(), 5);
@@ -146,7 +159,9 @@ async fn offsets_for_times_and_watermarks() {
     create_topic(&b, "times", 1, &[]).await;
     let p = producer(&b, &[("linger.ms", "0")]);
     for i in 0..100i64 {
-        p.send(BaseRecord::<(), _>::to("times").partition(0).payload("v").timestamp(1_000_000 + i * 10)).map_err(|(e, _)| e).expect("send");
+        p.send(BaseRecord::<(), _>::to("times").partition(0).payload("v").timestamp(1_000_000 + i * 10))
+            .map_err(|(e, _)| e)
+            .expect("send");
         p.flush(TIMEOUT).expect("flush");
     }
     let c = consumer(&b);
@@ -171,7 +186,9 @@ async fn idempotent_producer_writes_each_record_once() {
     create_topic(&b, "idem", 1, &[]).await;
     let p = producer(&b, &[("enable.idempotence", "true"), ("acks", "all"), ("linger.ms", "2")]);
     for i in 0..2000 {
-        p.send(BaseRecord::<(), _>::to("idem").partition(0).payload(&format!("{i}"))).map_err(|(e, _)| e).expect("send");
+        p.send(BaseRecord::<(), _>::to("idem").partition(0).payload(&format!("{i}")))
+            .map_err(|(e, _)| e)
+            .expect("send");
     }
     p.flush(TIMEOUT).expect("flush");
     let got = read_all(&b, "idem", 0, 2000);

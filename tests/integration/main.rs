@@ -1,7 +1,7 @@
 //! Integration tests: real broker processes, real clients.
 
 mod common;
-mod interop;
-mod protocol;
 mod durability;
+mod interop;
 mod kcat;
+mod protocol;

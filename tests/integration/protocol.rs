@@ -4,13 +4,13 @@
 
 use std::io::Write;
 
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
     MetadataResponse,
 };
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::common::wire::Wire;
@@ -24,9 +24,13 @@ fn topic(name: &str) -> TopicName {
 fn api_versions_and_unknown_version_fallback() {
     let broker = TestBroker::start(&[]);
     let mut w = Wire::connect(broker.addr);
-    let resp: ApiVersionsResponse = w.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("t"))
-        .with_client_software_version(StrBytes::from_static_str("1")));
+    let resp: ApiVersionsResponse = w.call(
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("t"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    );
     assert_eq!(resp.error_code, 0);
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).expect("produce advertised");
     assert_eq!((produce.min_version, produce.max_version), (0, 9));
@@ -91,7 +95,9 @@ fn bad_frames_close_only_their_connection() {
 fn create_topics_validation() {
     let broker = TestBroker::start(&["num.partitions=3"]);
     let mut w = Wire::connect(broker.addr);
-    let mk = |name: &str, p: i32, rf: i16| CreatableTopic::default().with_name(topic(name)).with_num_partitions(p).with_replication_factor(rf);
+    let mk = |name: &str, p: i32, rf: i16| {
+        CreatableTopic::default().with_name(topic(name)).with_num_partitions(p).with_replication_factor(rf)
+    };
     let req = CreateTopicsRequest::default().with_timeout_ms(5000).with_topics(vec![
         mk("good", -1, -1),
         mk("bad name!", 1, 1),
@@ -100,25 +106,40 @@ fn create_topics_validation() {
     ]);
     let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
     let codes: Vec<(String, i16)> = resp.topics.iter().map(|t| (t.name.0.to_string(), t.error_code)).collect();
-    assert_eq!(codes, vec![("good".into(), 0), ("bad name!".into(), 17), ("rf-too-big".into(), 38), ("zero".into(), 37)]);
+    assert_eq!(
+        codes,
+        vec![("good".into(), 0), ("bad name!".into(), 17), ("rf-too-big".into(), 38), ("zero".into(), 37)]
+    );
     assert_eq!(resp.topics[0].num_partitions, 3);
     let msg = resp.topics[2].error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
     assert!(msg.contains("larger than available brokers: 1"), "{msg}");
     // Duplicate.
-    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![mk("good", 1, 1)]));
+    let resp: CreateTopicsResponse =
+        w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![mk("good", 1, 1)]));
     assert_eq!(resp.topics[0].error_code, 36);
     // validate_only creates nothing.
-    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_validate_only(true).with_topics(vec![mk("ghost", 2, 1)]));
+    let resp: CreateTopicsResponse = w.call(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default().with_validate_only(true).with_topics(vec![mk("ghost", 2, 1)]),
+    );
     assert_eq!(resp.topics[0].error_code, 0);
-    let md: MetadataResponse = w.call(ApiKey::Metadata, 4, &MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic("ghost")))]))
-        .with_allow_auto_topic_creation(false));
+    let md: MetadataResponse = w.call(
+        ApiKey::Metadata,
+        4,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic("ghost")))]))
+            .with_allow_auto_topic_creation(false),
+    );
     assert_eq!(md.topics[0].error_code, 3, "validate_only must not create the topic");
     // Bad config.
-    let bad = mk("badcfg", 1, 1).with_configs(vec![kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
-        .with_name(StrBytes::from_static_str("retention.ms"))
-        .with_value(Some(StrBytes::from_static_str("soon")))]);
-    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![bad]));
+    let bad = mk("badcfg", 1, 1).with_configs(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("retention.ms"))
+            .with_value(Some(StrBytes::from_static_str("soon"))),
+    ]);
+    let resp: CreateTopicsResponse =
+        w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![bad]));
     assert_eq!(resp.topics[0].error_code, 40);
 }
 
@@ -129,12 +150,25 @@ fn create_topics_validation() {
 fn captured_client_requests_are_answered() {
     let broker = TestBroker::start(&["num.partitions=1"]);
     let dir = fixtures().join("kafka/requests");
-    let served = ["ApiVersions", "Metadata", "Produce", "ListOffsets", "Fetch", "CreateTopics", "DescribeConfigs", "InitProducerId", "FindCoordinator", "DeleteTopics"];
+    let served = [
+        "ApiVersions",
+        "Metadata",
+        "Produce",
+        "ListOffsets",
+        "Fetch",
+        "CreateTopics",
+        "DescribeConfigs",
+        "InitProducerId",
+        "FindCoordinator",
+        "DeleteTopics",
+    ];
     let mut answered = 0;
-    let mut clients: Vec<_> = std::fs::read_dir(&dir).expect("fixtures").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut clients: Vec<_> =
+        std::fs::read_dir(&dir).expect("fixtures").filter_map(Result::ok).map(|e| e.path()).collect();
     clients.sort();
     for client in clients {
-        let mut files: Vec<_> = std::fs::read_dir(&client).expect("client dir").filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(&client).expect("client dir").filter_map(Result::ok).map(|e| e.path()).collect();
         files.sort();
         for f in files {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -146,7 +180,17 @@ fn captured_client_requests_are_answered() {
             let version = i16::from_be_bytes([bytes[2], bytes[3]]);
             let acks0 = api == "Produce" && is_acks_zero(&bytes);
             // Versions above what we advertise are not sent by real clients to us.
-            let max = match api { "Produce" => 9, "Fetch" => 12, "ListOffsets" => 7, "Metadata" => 12, "CreateTopics" => 5, "DeleteTopics" => 5, "InitProducerId" => 4, "FindCoordinator" => 3, _ => 3 };
+            let max = match api {
+                "Produce" => 9,
+                "Fetch" => 12,
+                "ListOffsets" => 7,
+                "Metadata" => 12,
+                "CreateTopics" => 5,
+                "DeleteTopics" => 5,
+                "InitProducerId" => 4,
+                "FindCoordinator" => 3,
+                _ => 3,
+            };
             let max = if api == "DescribeConfigs" { 4 } else { max };
             if version > max {
                 continue;
@@ -173,7 +217,7 @@ fn is_acks_zero(request: &[u8]) -> bool {
     let mut pos = 10 + client_len;
     if version >= 9 {
         pos += 1; // empty header tagged fields
-        // compact nullable string: varint length+1
+                  // compact nullable string: varint length+1
         let len = request[pos] as usize;
         pos += 1 + len.saturating_sub(1);
     } else {

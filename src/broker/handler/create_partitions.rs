@@ -10,9 +10,8 @@ use crate::broker::Broker;
 pub async fn handle(broker: &Broker, req: CreatePartitionsRequest, _version: i16) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
-        let assignments = t
-            .assignments
-            .map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
+        let assignments =
+            t.assignments.map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
         results.push(match broker.add_partitions(t.name.0.as_str(), t.count, assignments, req.validate_only).await {
             Ok(_) => result.with_error_code(0),

@@ -18,25 +18,20 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
     let mut seen = std::collections::HashSet::new();
     for t in req.topics {
         let name = t.name.0.to_string();
-        let result = CreatableTopicResult::default().with_name(t.name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+        let result = CreatableTopicResult::default()
+            .with_name(t.name.clone())
+            .with_num_partitions(-1)
+            .with_replication_factor(-1);
         if !seen.insert(name.clone()) {
-            results.push(
-                result
-                    .with_error_code(crate::protocol::ErrorCode::InvalidRequest.code())
-                    .with_error_message(Some(sb(format!("Create topics request from client contains multiple entries for topic {name}")))),
-            );
+            results.push(result.with_error_code(crate::protocol::ErrorCode::InvalidRequest.code()).with_error_message(
+                Some(sb(format!("Create topics request from client contains multiple entries for topic {name}"))),
+            ));
             continue;
         }
-        let configs: BTreeMap<String, String> = t
-            .configs
-            .iter()
-            .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
-            .collect();
-        let assignments = t
-            .assignments
-            .iter()
-            .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
-            .collect();
+        let configs: BTreeMap<String, String> =
+            t.configs.iter().filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string()))).collect();
+        let assignments =
+            t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect())).collect();
         let new_topic = NewTopic {
             name: name.clone(),
             partitions: t.num_partitions,

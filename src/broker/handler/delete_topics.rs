@@ -8,11 +8,8 @@ use super::sb;
 use crate::broker::Broker;
 
 pub async fn handle(broker: &Broker, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
-    let names: Vec<TopicName> = if version >= 6 {
-        req.topics.into_iter().filter_map(|t| t.name).collect()
-    } else {
-        req.topic_names
-    };
+    let names: Vec<TopicName> =
+        if version >= 6 { req.topics.into_iter().filter_map(|t| t.name).collect() } else { req.topic_names };
     let mut responses = Vec::with_capacity(names.len());
     for name in names {
         let result = DeletableTopicResult::default().with_name(Some(name.clone()));

@@ -2,7 +2,9 @@
 //! broker values and defaults, each with its source) or this broker's
 //! configs. `kafka-topics --describe` and admin clients use it.
 
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::sb;
@@ -20,19 +22,25 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, _version: i16) -> De
         .into_iter()
         .map(|res| {
             let name = res.resource_name.to_string();
-            let result = DescribeConfigsResult::default().with_resource_type(res.resource_type).with_resource_name(res.resource_name.clone());
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name.clone());
             let entries = match res.resource_type {
                 TOPIC => match broker.metadata.topic(&name) {
                     Some(t) => Ok(describe_topic(&t.configs, &broker.config)),
                     None => Err((ErrorCode::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))),
                 },
                 BROKER if name.is_empty() || name == broker.node_id.to_string() => Ok(broker.config.describe()),
-                BROKER => Err((ErrorCode::InvalidRequest, format!("Unexpected broker id, expected {} but received {name}", broker.node_id))),
+                BROKER => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Unexpected broker id, expected {} but received {name}", broker.node_id),
+                )),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };
             match entries {
                 Ok(entries) => {
-                    let keys: Option<Vec<String>> = res.configuration_keys.map(|k| k.iter().map(|s| s.to_string()).collect());
+                    let keys: Option<Vec<String>> =
+                        res.configuration_keys.map(|k| k.iter().map(|s| s.to_string()).collect());
                     let configs = entries
                         .into_iter()
                         .filter(|e| keys.as_ref().is_none_or(|k| k.contains(&e.name)))
@@ -49,7 +57,10 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, _version: i16) -> De
 
 fn entry(e: ConfigEntry, include_synonyms: bool) -> DescribeConfigsResourceResult {
     let synonyms = if include_synonyms {
-        vec![DescribeConfigsSynonym::default().with_name(sb(e.name.clone())).with_value(e.value.clone().map(sb)).with_source(e.source.code())]
+        vec![DescribeConfigsSynonym::default()
+            .with_name(sb(e.name.clone()))
+            .with_value(e.value.clone().map(sb))
+            .with_source(e.source.code())]
     } else {
         Vec::new()
     };

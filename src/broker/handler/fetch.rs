@@ -98,7 +98,12 @@ fn read_all(
             }
             partitions.push(pd);
         }
-        topics.push(FetchableTopicResponse::default().with_topic(topic.topic.clone()).with_topic_id(topic.topic_id).with_partitions(partitions));
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
     }
     (topics, total, any_error)
 }

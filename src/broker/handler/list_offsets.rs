@@ -24,18 +24,25 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOf
                 .partitions
                 .iter()
                 .map(|p| {
-                    let resp = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_leader_epoch(-1);
+                    let resp = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_leader_epoch(-1);
                     let Some(partition) = broker.partition(name, p.partition_index) else {
-                        return resp.with_error_code(ErrorCode::UnknownTopicOrPartition.code()).with_offset(-1).with_timestamp(-1);
+                        return resp
+                            .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                            .with_offset(-1)
+                            .with_timestamp(-1);
                     };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((partition.high_watermark(), -1))),
                         EARLIEST => Ok(Some((partition.log_start_offset(), -1))),
-                        MAX_TIMESTAMP => Ok(partition.max_timestamp_and_offset().map(|(ts, off)| (off, ts))),
+                        MAX_TIMESTAMP => Ok(partition.max_timestamp_and_offset()),
                         ts => partition.offset_for_timestamp(ts),
                     };
                     match found {
-                        Ok(Some((offset, timestamp))) => resp.with_error_code(0).with_offset(offset).with_timestamp(timestamp),
+                        Ok(Some((offset, timestamp))) => {
+                            resp.with_error_code(0).with_offset(offset).with_timestamp(timestamp)
+                        }
                         Ok(None) => resp.with_error_code(0).with_offset(-1).with_timestamp(-1),
                         Err(err) => {
                             tracing::error!(partition = %partition.tp, error = %err, "offset lookup failed");

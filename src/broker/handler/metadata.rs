@@ -6,7 +6,9 @@
 //! Leader epochs are reported as -1 (unknown) until replication arrives:
 //! clients then skip OffsetForLeaderEpoch validation, which we do not serve.
 
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
 use super::{sb, topic_name};

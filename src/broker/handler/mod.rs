@@ -62,9 +62,13 @@ impl RequestHandler for Broker {
             RequestKind::CreatePartitions(r) => {
                 ResponseKind::CreatePartitions(create_partitions::handle(self, r, version).await)
             }
-            RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version)),
+            RequestKind::DescribeConfigs(r) => {
+                ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
+            }
             RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r)),
-            RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version)),
+            RequestKind::FindCoordinator(r) => {
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version))
+            }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)

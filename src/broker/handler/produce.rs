@@ -13,7 +13,7 @@ use crate::protocol::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
     let acks = req.acks;
-    let acks_valid = matches!(acks, 0 | 1 | -1);
+    let acks_valid = (-1..=1).contains(&acks);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut appended_any = false;
     for topic in req.topic_data {
@@ -29,7 +29,8 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Optio
             };
             partition_responses.push(resp);
         }
-        responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
+        responses
+            .push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
     }
     if appended_any {
         broker.notify_data_arrived();
@@ -65,7 +66,10 @@ fn append_partition(
     let headers = batch::validate(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
     let [header] = headers.as_slice() else {
         let code = if version >= 8 { ErrorCode::InvalidRecord } else { ErrorCode::CorruptMessage };
-        return Err((code, Some(format!("Produce v{version} requests must carry exactly one record batch per partition"))));
+        return Err((
+            code,
+            Some(format!("Produce v{version} requests must carry exactly one record batch per partition")),
+        ));
     };
     if header.compression() == Compression::Zstd && version < 7 {
         return Err((ErrorCode::UnsupportedCompressionType, None));
@@ -73,8 +77,7 @@ fn append_partition(
     // The one copy of the record bytes: into a buffer we may patch.
     let mut buf = records.to_vec();
     let now = now_ms();
-    let multi_thread =
-        tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     let appended = if config.flush_messages < 1000 && multi_thread {
         // Frequent fsyncs: keep them off the async worker.
         tokio::task::block_in_place(|| partition.append(&mut buf, header, now))
