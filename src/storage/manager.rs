@@ -103,6 +103,7 @@ impl LogManager {
             let mut names: Vec<_> =
                 io.list_dir(dir).at(dir)?.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
             names.sort();
+            let mut opened = 0usize;
             for name in names {
                 let path = dir.join(&name);
                 if name.ends_with("-delete") {
@@ -123,13 +124,14 @@ impl LogManager {
                 let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
                 let log = Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
                 logs.insert(tp, Entry { dir_index, log: Arc::new(Mutex::new(log)) });
+                opened += 1;
             }
             if clean {
                 // From here on a crash must be detected: remove the marker durably.
                 io.remove_file(&marker).at(&marker)?;
                 io.sync_dir(dir).at(dir)?;
-            } else {
-                tracing::info!(dir = %dir.display(), "no clean-shutdown marker: logs were recovered");
+            } else if opened > 0 {
+                tracing::warn!(dir = %dir.display(), logs = opened, "no clean-shutdown marker: recovered logs after an unclean shutdown");
             }
         }
         Ok(LogManager { dirs: log_dirs.to_vec(), io, default_config, logs: Mutex::new(logs) })

@@ -1,7 +1,9 @@
 //! Integration tests: real broker processes, real clients.
 
+mod cli;
 mod common;
 mod durability;
 mod interop;
 mod kcat;
+mod lifecycle;
 mod protocol;

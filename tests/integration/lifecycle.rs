@@ -1,0 +1,92 @@
+//! Broker lifecycle: unknown keys warn, metadata and data survive a graceful
+//! restart (with the clean-shutdown marker), retention deletes old segments
+//! on its schedule.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use crate::common::wire::Wire;
+use crate::common::TestBroker;
+
+fn produce(b: &TestBroker, topic: &str, n: usize, size: usize) {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", b.bootstrap())
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    let payload = vec![b'r'; size];
+    for _ in 0..n {
+        p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)).map_err(|(e, _)| e).expect("send");
+        p.flush(Duration::from_secs(30)).expect("flush");
+    }
+}
+
+fn offsets(b: &TestBroker, topic: &str, ts: i64) -> i64 {
+    let mut w = Wire::connect(b.addr);
+    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(ts)]),
+    ]);
+    let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 5, &req);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    resp.topics[0].partitions[0].offset
+}
+
+#[test]
+fn unknown_key_warns_by_name() {
+    let b = TestBroker::start(&["no.such.setting=1"]);
+    assert!(b.log_text().contains("no.such.setting"), "{}", b.log_text());
+}
+
+#[test]
+fn graceful_restart_keeps_topics_data_and_writes_clean_marker() {
+    let mut b = TestBroker::start(&["num.partitions=2"]);
+    produce(&b, "kept", 25, 100);
+    assert_eq!(b.terminate(), Some(0));
+    assert!(b.log_dir().join(".kafka_cleanshutdown").exists(), "clean-shutdown marker written");
+    b.restart();
+    assert!(!b.log_dir().join(".kafka_cleanshutdown").exists(), "marker removed once running");
+    assert!(!b.log_text().contains("unclean shutdown"), "a clean restart does not recover");
+    let mut w = Wire::connect(b.addr);
+    let md: MetadataResponse = w.call(ApiKey::Metadata, 1, &MetadataRequest::default().with_topics(None));
+    let t = md.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("kept")).expect("topic kept");
+    assert_eq!(t.partitions.len(), 2);
+    assert_eq!(offsets(&b, "kept", -1), 25);
+}
+
+#[test]
+fn retention_deletes_old_segments_on_schedule() {
+    let b = TestBroker::start(&["log.retention.check.interval.ms=200", "log.segment.bytes=1024"]);
+    let mut w = Wire::connect(b.addr);
+    let req = kafka_protocol::messages::CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("short")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("retention.bytes"))
+                .with_value(Some(StrBytes::from_static_str("2048")))]),
+    ]);
+    let resp: kafka_protocol::messages::CreateTopicsResponse = w.call(ApiKey::CreateTopics, 4, &req);
+    assert_eq!(resp.topics[0].error_code, 0);
+    produce(&b, "short", 40, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut start = 0;
+    while Instant::now() < deadline {
+        start = offsets(&b, "short", -2);
+        if start > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(start > 0, "log start offset advanced by retention");
+    assert_eq!(offsets(&b, "short", -1), 40, "the latest records are kept");
+    let segments = std::fs::read_dir(b.log_dir().join("short-0")).expect("dir").filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "log")).count();
+    assert!(segments <= 4, "{segments} segments left");
+}
