@@ -24,3 +24,4 @@ pub mod metadata;
 pub mod network;
 pub mod protocol;
 pub mod storage;
+pub mod zk;

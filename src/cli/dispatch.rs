@@ -8,11 +8,17 @@ use std::process::ExitCode;
 
 use super::{registry, Tool, EXIT_FAILURE, EXIT_USAGE};
 
-/// The tool a program name (argv[0]'s basename) stands for, if any.
-pub fn tool_for_program(program: &str) -> Option<&'static Tool> {
+/// The tool a program name (argv[0]'s basename) stands for, with the
+/// arguments the name implies (`kafka-producer-perf-test` → `perf producer`).
+pub fn tool_for_program(program: &str) -> Option<(&'static Tool, &'static [&'static str])> {
     let base = Path::new(program).file_name().and_then(|s| s.to_str()).unwrap_or(program);
     let base = base.strip_suffix(".sh").unwrap_or(base);
-    registry().iter().find(|t| t.name == base || t.scripts.contains(&base))
+    registry().iter().find_map(|t| {
+        if t.name == base {
+            return Some((t, &[][..]));
+        }
+        t.scripts.iter().find(|s| s.name == base).map(|s| (t, s.args))
+    })
 }
 
 fn top_level_help() -> String {
@@ -35,7 +41,12 @@ pub fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let program = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
     let tool = match tool_for_program(&program) {
-        Some(t) => t,
+        Some((t, implied)) => {
+            for (i, a) in implied.iter().enumerate() {
+                args.insert(1 + i, OsString::from(a));
+            }
+            t
+        }
         None => {
             let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
             match first.as_deref() {
@@ -49,14 +60,17 @@ pub fn main() -> ExitCode {
                 }
                 Some("--list") => {
                     for t in registry() {
-                        let scripts: Vec<String> = t.scripts.iter().map(|s| format!("{s}.sh")).collect();
+                        let scripts: Vec<String> = t.scripts.iter().map(|s| format!("{}.sh", s.name)).collect();
                         println!("{}\t{}", t.name, scripts.join(" "));
                     }
                     return ExitCode::SUCCESS;
                 }
                 Some(name) => match tool_for_program(name) {
-                    Some(t) => {
+                    Some((t, implied)) => {
                         args.remove(0);
+                        for (i, a) in implied.iter().enumerate() {
+                            args.insert(1 + i, OsString::from(a));
+                        }
                         t
                     }
                     None => {

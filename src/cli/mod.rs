@@ -7,7 +7,9 @@
 //! stdout carries data, stderr diagnostics.
 
 mod dispatch;
+pub mod generate;
 mod server_start;
+mod zookeeper_start;
 
 use std::process::ExitCode;
 
@@ -17,23 +19,45 @@ pub use dispatch::{main, tool_for_program};
 pub struct Tool {
     /// The subcommand name (`gregor server-start`).
     pub name: &'static str,
-    /// Script names that invoke it through argv[0] (without `.sh`).
-    pub scripts: &'static [&'static str],
+    /// Kafka script names that invoke it through argv[0] (without `.sh`).
+    pub scripts: &'static [Script],
     /// The clap command (name, flags, help).
     pub command: fn() -> clap::Command,
     /// Runs the tool with parsed arguments.
     pub run: fn(&clap::ArgMatches) -> anyhow::Result<ExitCode>,
 }
 
+/// A script name and the arguments it stands for (`kafka-producer-perf-test`
+/// is `perf producer`).
+pub struct Script {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+}
+
+const fn script(name: &'static str) -> Script {
+    Script { name, args: &[] }
+}
+
 /// Every tool, in `--list` order.
 pub fn registry() -> &'static [Tool] {
-    &[Tool {
+    TOOLS
+}
+
+static TOOLS: &[Tool] = &[
+    Tool {
         name: "server-start",
-        scripts: &["kafka-server-start"],
+        scripts: &[script("kafka-server-start")],
         command: server_start::command,
         run: server_start::run,
-    }]
-}
+    },
+    Tool {
+        name: "zookeeper-start",
+        scripts: &[script("zookeeper-server-start")],
+        command: zookeeper_start::command,
+        run: zookeeper_start::run,
+    },
+    Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
+];
 
 /// Exit code for a runtime error.
 pub const EXIT_FAILURE: u8 = 1;

@@ -56,7 +56,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 /// Waits for SIGINT (→ true) or SIGTERM (→ false).
-async fn wait_for_signal() -> anyhow::Result<bool> {
+pub(super) async fn wait_for_signal() -> anyhow::Result<bool> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     tokio::select! {

@@ -1,0 +1,49 @@
+//! `zookeeper-start` (zookeeper-server-start.sh): a single-node, persistent,
+//! ZooKeeper-compatible coordinator, until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Arg, ArgMatches, Command};
+
+use crate::zk::{ZkConfig, ZkServer};
+
+pub fn command() -> Command {
+    Command::new("zookeeper-start")
+        .about("Start a ZooKeeper-compatible coordinator")
+        .override_usage("zookeeper-start [zookeeper.properties]")
+        .arg(
+            Arg::new("config")
+                .value_name("zookeeper.properties")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("dataDir, clientPort, tickTime, maxClientCnxns, …; defaults apply without one"),
+        )
+}
+
+pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    super::init_logging("info");
+    let config = match m.get_one::<PathBuf>("config") {
+        Some(path) => {
+            let (config, warnings) = ZkConfig::from_properties_file(path)?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            config
+        }
+        None => ZkConfig::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gregor-zk")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server = ZkServer::start(config).await?;
+        tracing::info!(listener = %server.local_addr(), data_dir = %data_dir.display(), "ZooKeeper-compatible server started");
+        let interrupted = super::server_start::wait_for_signal().await?;
+        server.shutdown().await?;
+        Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
+    })
+}
