@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -14,11 +16,8 @@ use crate::common::wire::Wire;
 use crate::common::TestBroker;
 
 fn produce(b: &TestBroker, topic: &str, n: usize, size: usize) {
-    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", b.bootstrap())
-        .set("linger.ms", "0")
-        .create()
-        .expect("producer");
+    let p: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", b.bootstrap()).set("linger.ms", "0").create().expect("producer");
     let payload = vec![b'r'; size];
     for _ in 0..n {
         p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)).map_err(|(e, _)| e).expect("send");
@@ -87,6 +86,10 @@ fn retention_deletes_old_segments_on_schedule() {
     }
     assert!(start > 0, "log start offset advanced by retention");
     assert_eq!(offsets(&b, "short", -1), 40, "the latest records are kept");
-    let segments = std::fs::read_dir(b.log_dir().join("short-0")).expect("dir").filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "log")).count();
+    let segments = std::fs::read_dir(b.log_dir().join("short-0"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .count();
     assert!(segments <= 4, "{segments} segments left");
 }

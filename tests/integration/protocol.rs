@@ -250,8 +250,10 @@ fn captured_requests_decode_and_reencode() {
             }
             let mut buf = bytes.clone();
             let hv = api.request_header_version(version);
-            let header = RequestHeader::decode(&mut buf, hv).unwrap_or_else(|e| panic!("{}: header {e}", f.path().display()));
-            let body = RequestKind::decode(api, &mut buf, version).unwrap_or_else(|e| panic!("{}: {e}", f.path().display()));
+            let header =
+                RequestHeader::decode(&mut buf, hv).unwrap_or_else(|e| panic!("{}: header {e}", f.path().display()));
+            let body =
+                RequestKind::decode(api, &mut buf, version).unwrap_or_else(|e| panic!("{}: {e}", f.path().display()));
             if buf.remaining() != 0 {
                 eprintln!("{}: {} trailing bytes", f.path().display(), buf.remaining());
                 trailing.push(f.path());
