@@ -60,9 +60,11 @@ mod cluster;
 mod config;
 mod connection;
 mod error;
+pub mod partitioner;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
 pub use config::ClientConfig;
 pub use error::{code_name, ClientError, ResponseError};
+pub use partitioner::{murmur2, partition_for_key};
