@@ -61,6 +61,7 @@ mod config;
 mod connection;
 mod error;
 pub mod partitioner;
+pub mod producer;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
@@ -68,3 +69,6 @@ pub use admin::{
 pub use config::ClientConfig;
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
+pub use producer::{
+    Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
