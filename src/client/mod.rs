@@ -59,6 +59,7 @@ pub mod admin;
 mod cluster;
 mod config;
 mod connection;
+pub mod consumer;
 mod error;
 pub mod partitioner;
 pub mod producer;
@@ -67,8 +68,7 @@ pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
 pub use config::ClientConfig;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
-pub use producer::{
-    Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
-};
+pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
