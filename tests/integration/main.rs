@@ -1,5 +1,6 @@
 //! Integration tests: real broker processes, real clients.
 
+mod client;
 mod common;
 mod durability;
 mod interop;
