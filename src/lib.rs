@@ -16,9 +16,13 @@
 //! - [`config`]: Java properties → validated, typed broker and topic configs,
 //!   with every Kafka default in one place.
 //! - [`zk`]: a ZooKeeper-compatible coordinator server.
+//! - [`client`]: the Rust Kafka client (Admin, Producer, Consumer) with its
+//!   own pipelined connections; builds on [`protocol`], never on the broker
+//!   or storage.
 
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod metadata;
 pub mod network;

@@ -1,9 +1,11 @@
 //! Integration tests: real broker processes, real clients.
 
 mod cli;
+mod client;
 mod common;
 mod durability;
 mod interop;
 mod kcat;
 mod lifecycle;
 mod protocol;
+mod tools;

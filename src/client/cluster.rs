@@ -1,0 +1,388 @@
+//! What a client knows about the cluster: the bootstrap list, one pooled
+//! [`Connection`] per broker address, and a metadata cache (brokers, the
+//! controller, and the topics this client cares about with their leaders).
+//!
+//! Metadata is refreshed on demand: when a topic is first used, when an error
+//! says a leader moved (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, network
+//! errors, …), and when it is older than `metadata.max.age.ms`. Concurrent
+//! refresh requests are coalesced into one Metadata round trip.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::admin::{BrokerInfo, PartitionInfo, TopicDescription};
+use super::connection::Connection;
+use super::{ClientConfig, ClientError, ResponseError};
+
+/// Cached cluster metadata; replaced as a whole on every refresh.
+#[derive(Debug, Default)]
+pub(crate) struct Metadata {
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub controller: Option<i32>,
+    pub cluster_id: Option<String>,
+    /// Topics asked for, each either described or with the broker's error.
+    pub topics: HashMap<String, Result<TopicDescription, ClientError>>,
+    pub fetched: Option<Instant>,
+}
+
+impl Metadata {
+    /// The partition's leader, if one is known.
+    pub(crate) fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let t = self.topics.get(topic)?.as_ref().ok()?;
+        t.partitions.iter().find(|p| p.partition == partition)?.leader
+    }
+
+    /// `host:port` of a broker.
+    pub(crate) fn address(&self, node: i32) -> Option<String> {
+        self.brokers.get(&node).map(|b| format!("{}:{}", b.host, b.port))
+    }
+}
+
+/// Turns a Metadata response into the cache's shape.
+pub(crate) fn parse_metadata(resp: MetadataResponse) -> Metadata {
+    let brokers = resp
+        .brokers
+        .into_iter()
+        .filter_map(|b| {
+            let port = u16::try_from(b.port).ok()?;
+            Some((
+                b.node_id.0,
+                BrokerInfo { id: b.node_id.0, host: b.host.to_string(), port, rack: b.rack.map(|r| r.to_string()) },
+            ))
+        })
+        .collect();
+    let controller = Some(resp.controller_id.0).filter(|c| *c >= 0);
+    let mut topics = HashMap::new();
+    for t in resp.topics {
+        let Some(name) = t.name.map(|n| n.0.to_string()) else { continue };
+        let entry = match ClientError::check(t.error_code, None, || format!("topic '{name}'")) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let mut partitions: Vec<PartitionInfo> = t
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionInfo {
+                        partition: p.partition_index,
+                        leader: Some(p.leader_id.0).filter(|l| *l >= 0),
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes.into_iter().map(|b| b.0).collect(),
+                        isr: p.isr_nodes.into_iter().map(|b| b.0).collect(),
+                        offline: p.offline_replicas.into_iter().map(|b| b.0).collect(),
+                    })
+                    .collect();
+                partitions.sort_by_key(|p| p.partition);
+                Ok(TopicDescription {
+                    name: name.clone(),
+                    topic_id: Some(t.topic_id).filter(|id| !id.is_nil()),
+                    internal: t.is_internal,
+                    partitions,
+                })
+            }
+        };
+        topics.insert(name, entry);
+    }
+    Metadata {
+        brokers,
+        controller,
+        cluster_id: resp.cluster_id.map(|c| c.to_string()),
+        topics,
+        fetched: Some(Instant::now()),
+    }
+}
+
+/// Errors worth another attempt (after a metadata refresh) within an operation's deadline.
+pub(crate) fn is_transient(err: &ClientError) -> bool {
+    match err {
+        ClientError::Io { .. } | ClientError::Timeout { .. } => true,
+        ClientError::Kafka { code, .. } => matches!(
+            code,
+            ResponseError::NotController
+                | ResponseError::LeaderNotAvailable
+                | ResponseError::NotLeaderOrFollower
+                | ResponseError::RequestTimedOut
+                | ResponseError::NetworkException
+                | ResponseError::BrokerNotAvailable
+                | ResponseError::ReplicaNotAvailable
+                | ResponseError::CoordinatorLoadInProgress
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::KafkaStorageError
+                | ResponseError::ThrottlingQuotaExceeded
+                | ResponseError::FencedLeaderEpoch
+                | ResponseError::UnknownLeaderEpoch
+        ),
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    conn: Option<Arc<Connection>>,
+    /// Last failed attempt: callers within `retry_backoff` get this error at once.
+    failed: Option<(Instant, ClientError)>,
+}
+
+/// Connections and metadata shared by one client.
+pub(crate) struct Cluster {
+    pub(crate) config: ClientConfig,
+    bootstrap: Vec<String>,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    metadata: RwLock<Arc<Metadata>>,
+    /// Serialises refreshes so that concurrent callers share one round trip.
+    refresh_lock: tokio::sync::Mutex<()>,
+    generation: AtomicU64,
+    /// Topics the cache follows (the producer's and consumer's topics).
+    interest: Mutex<BTreeSet<String>>,
+    /// Whether Metadata requests may auto-create topics (producers: yes).
+    allow_auto_create: bool,
+    /// Rotates the broker tried first for requests any broker can answer.
+    rotation: AtomicUsize,
+}
+
+impl Cluster {
+    pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
+        let bootstrap = config.bootstrap_addresses()?;
+        Ok(Arc::new(Cluster {
+            config,
+            bootstrap,
+            slots: Mutex::new(HashMap::new()),
+            metadata: RwLock::new(Arc::new(Metadata::default())),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            interest: Mutex::new(BTreeSet::new()),
+            allow_auto_create,
+            rotation: AtomicUsize::new(0),
+        }))
+    }
+
+    /// The current metadata.
+    pub(crate) fn snapshot(&self) -> Arc<Metadata> {
+        self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts completed refreshes; lets callers tell whether one happened since.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether the cache is older than `metadata.max.age.ms` (or empty).
+    pub(crate) fn is_stale(&self) -> bool {
+        self.snapshot().fetched.is_none_or(|t| t.elapsed() >= self.config.metadata_max_age)
+    }
+
+    /// Starts following `topic`; true if it was not followed yet.
+    pub(crate) fn add_interest(&self, topic: &str) -> bool {
+        let mut i = self.interest.lock().unwrap_or_else(|e| e.into_inner());
+        if i.contains(topic) {
+            false
+        } else {
+            i.insert(topic.to_string())
+        }
+    }
+
+    /// A connection to `addr`, reusing the pooled one while it is alive.
+    pub(crate) async fn connection(&self, addr: &str) -> Result<Arc<Connection>, ClientError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry(addr.to_string()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(conn) = &slot.conn {
+            if !conn.is_closed() {
+                return Ok(conn.clone());
+            }
+        }
+        if let Some((at, err)) = &slot.failed {
+            if at.elapsed() < self.config.retry_backoff {
+                return Err(err.clone());
+            }
+        }
+        match Connection::connect(addr, &self.config.client_id, self.config.request_timeout).await {
+            Ok(conn) => {
+                slot.conn = Some(conn.clone());
+                slot.failed = None;
+                Ok(conn)
+            }
+            Err(err) => {
+                tracing::debug!(broker = addr, %err, "connection failed");
+                slot.conn = None;
+                slot.failed = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    /// The pooled connection to `addr` if it is up, without waiting.
+    pub(crate) fn ready_connection(&self, addr: &str) -> Option<Arc<Connection>> {
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.get(addr)?.clone()
+        };
+        let slot = slot.try_lock().ok()?;
+        slot.conn.clone().filter(|c| !c.is_closed())
+    }
+
+    /// A connection to broker `node` as the metadata lists it.
+    pub(crate) async fn broker_connection(&self, node: i32) -> Result<Arc<Connection>, ClientError> {
+        let addr = self.snapshot().address(node).ok_or_else(|| {
+            ClientError::kafka(ResponseError::BrokerNotAvailable, None, format!("broker {node} is not in the metadata"))
+        })?;
+        self.connection(&addr).await
+    }
+
+    /// A connection to the controller (for topic creation and deletion).
+    pub(crate) async fn controller_connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let mut md = self.snapshot();
+        if md.controller.is_none() {
+            self.refresh().await?;
+            md = self.snapshot();
+        }
+        match md.controller {
+            Some(id) => self.broker_connection(id).await,
+            None => Err(ClientError::kafka(ResponseError::NotController, None, "the cluster reports no controller")),
+        }
+    }
+
+    /// A connection to any reachable broker: known brokers first, then the bootstrap list.
+    pub(crate) async fn any_connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let md = self.snapshot();
+        let mut candidates: Vec<String> = md.brokers.keys().filter_map(|id| md.address(*id)).collect();
+        let start = self.rotation.fetch_add(1, Ordering::Relaxed);
+        if !candidates.is_empty() {
+            let n = candidates.len();
+            candidates.rotate_left(start % n);
+        }
+        for b in &self.bootstrap {
+            if !candidates.contains(b) {
+                candidates.push(b.clone());
+            }
+        }
+        // Prefer a connection that is already up.
+        if let Some(conn) = candidates.iter().find_map(|a| self.ready_connection(a)) {
+            return Ok(conn);
+        }
+        let mut last = None;
+        for addr in &candidates {
+            match self.connection(addr).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Config("no broker address to connect to".into())))
+    }
+
+    /// One Metadata round trip to any broker. `topics`: `None` = all topics.
+    pub(crate) async fn fetch_metadata(
+        &self,
+        topics: Option<&[String]>,
+        allow_auto_create: bool,
+    ) -> Result<Metadata, ClientError> {
+        let conn = self.any_connection().await?;
+        let version = conn.version(ApiKey::Metadata)?;
+        let topics = match topics {
+            // v0 has no way to say "all topics" except an empty list.
+            None if version == 0 => Some(Vec::new()),
+            None => None,
+            Some(names) if names.is_empty() && version == 0 => {
+                return Err(ClientError::protocol(conn.addr(), "Metadata v0 cannot ask for no topics"));
+            }
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| {
+                        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                    })
+                    .collect(),
+            ),
+        };
+        // Before v4 the field does not exist and the broker decides.
+        let req = MetadataRequest::default()
+            .with_topics(topics)
+            .with_allow_auto_topic_creation(allow_auto_create || version < 4);
+        let resp = match conn.call(&req, version).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.invalidates_metadata() {
+                    conn.close(e.clone());
+                }
+                return Err(e);
+            }
+        };
+        let md = parse_metadata(resp);
+        self.merge_brokers(&md);
+        Ok(md)
+    }
+
+    /// Keeps the broker list and controller current from any Metadata answer.
+    fn merge_brokers(&self, md: &Metadata) {
+        let mut cur = self.metadata.write().unwrap_or_else(|e| e.into_inner());
+        if md.brokers.is_empty() {
+            return;
+        }
+        let topics = cur.topics.clone();
+        *cur = Arc::new(Metadata {
+            brokers: md.brokers.clone(),
+            controller: md.controller,
+            cluster_id: md.cluster_id.clone(),
+            topics,
+            fetched: cur.fetched,
+        });
+    }
+
+    /// Refreshes the cache for the followed topics; concurrent calls share one request.
+    pub(crate) async fn refresh(&self) -> Result<(), ClientError> {
+        let seen = self.generation();
+        let _guard = self.refresh_lock.lock().await;
+        if self.generation() != seen {
+            return Ok(()); // someone refreshed while we waited
+        }
+        let topics: Vec<String> = self.interest.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+        let result = self.fetch_metadata(Some(&topics), self.allow_auto_create).await;
+        let md = match result {
+            Ok(md) => md,
+            Err(e) => {
+                // A broker that is down may be one of several: try once more elsewhere.
+                if is_transient(&e) {
+                    self.fetch_metadata(Some(&topics), self.allow_auto_create).await?
+                } else {
+                    return Err(e);
+                }
+            }
+        };
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(md);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Runs `op` again after `retry.backoff.ms` (refreshing metadata when the
+    /// error suggests it) while it fails with a transient error, for at most
+    /// `request.timeout.ms` in total.
+    pub(crate) async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let mut backoff = self.config.retry_backoff;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_transient(&e) && Instant::now() + backoff < deadline => {
+                    tracing::debug!(err = %e, "retrying");
+                    tokio::time::sleep(backoff).await;
+                    if e.invalidates_metadata() {
+                        let _ = self.refresh().await;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Settings shared by every client ([`ClientConfig`]) and the parsing of
+//! Kafka-style property values used by the producer and consumer configs.
+
+use std::time::Duration;
+
+use super::ClientError;
+
+/// Connection settings common to [`Admin`](super::Admin),
+/// [`Producer`](super::Producer) and [`Consumer`](super::Consumer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Comma-separated `host:port` list used to discover the cluster.
+    pub bootstrap_servers: String,
+    /// Sent with every request; shows up in broker logs.
+    pub client_id: String,
+    /// How long to wait for any single response (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Cached metadata older than this is refreshed (`metadata.max.age.ms`).
+    pub metadata_max_age: Duration,
+    /// Pause before retrying a failed request (`retry.backoff.ms`).
+    pub retry_backoff: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults as in the Java client, with client id `gregor`.
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        ClientConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            client_id: "gregor".to_string(),
+            request_timeout: Duration::from_secs(30),
+            metadata_max_age: Duration::from_secs(300),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+
+    /// Applies one of the shared keys; `Ok(false)` when the key is not one of them.
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Result<bool, ClientError> {
+        match key {
+            "bootstrap.servers" => self.bootstrap_servers = value.to_string(),
+            "client.id" => self.client_id = value.to_string(),
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The bootstrap list as `host:port` strings, checked for shape.
+    pub(crate) fn bootstrap_addresses(&self) -> Result<Vec<String>, ClientError> {
+        let mut out = Vec::new();
+        for raw in self.bootstrap_servers.split(',') {
+            let addr = raw.trim();
+            if addr.is_empty() {
+                continue;
+            }
+            // Tolerate a listener-style prefix such as PLAINTEXT://host:port.
+            let addr = addr.rsplit("://").next().unwrap_or(addr);
+            let Some((host, port)) = addr.rsplit_once(':') else {
+                return Err(ClientError::Config(format!(
+                    "bootstrap.servers entry '{addr}' must be host:port (e.g. localhost:9092)"
+                )));
+            };
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(ClientError::Config(format!(
+                    "bootstrap.servers entry '{addr}' must be host:port with a port from 1 to 65535"
+                )));
+            }
+            out.push(addr.to_string());
+        }
+        if out.is_empty() {
+            return Err(ClientError::Config("bootstrap.servers is empty; give at least one host:port".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// A millisecond property value.
+pub(crate) fn parse_ms(key: &str, value: &str) -> Result<Duration, ClientError> {
+    let ms: u64 = parse_num(key, value)?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// A numeric property value.
+pub(crate) fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ClientError> {
+    value.trim().parse().map_err(|_| ClientError::Config(format!("{key}: '{value}' is not a valid number")))
+}
+
+/// A boolean property value (`true`/`false`).
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ClientError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ClientError::Config(format!("{key}: '{value}' must be true or false"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_list_is_parsed_and_checked() {
+        let c = ClientConfig::new(" a:1, PLAINTEXT://b:9092 ,");
+        assert_eq!(c.bootstrap_addresses().expect("valid"), vec!["a:1".to_string(), "b:9092".to_string()]);
+        assert!(ClientConfig::new("").bootstrap_addresses().is_err());
+        assert!(ClientConfig::new("nohost").bootstrap_addresses().is_err());
+        assert!(ClientConfig::new("h:99999").bootstrap_addresses().is_err());
+        assert!(ClientConfig::new("[::1]:9092").bootstrap_addresses().is_ok());
+    }
+}

@@ -1,0 +1,197 @@
+//! Fetch requests and the decoding of their answers into records.
+//!
+//! A fetch covers every assigned partition led by one broker. Its answer may
+//! hold batches that start before the requested offset (a batch is returned
+//! whole) and a partial batch at the end (cut by the byte limits): records
+//! below the position are skipped and the partial batch is left for the next
+//! fetch. Control batches (transaction markers) are skipped but advance the
+//! position.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::{ConsumerConfig, ConsumerRecord, TimestampType};
+use crate::client::cluster::Cluster;
+use crate::client::ClientError;
+use crate::protocol::batch::{check_header, BatchIter, Compression};
+
+/// Smallest encoded record: length, attributes, three deltas, key/value lengths, header count.
+const MIN_RECORD_BYTES: i64 = 7;
+/// Far above what any broker's max.message.bytes allows.
+const MAX_RECORDS_PER_BATCH: i64 = 4_000_000;
+
+/// One partition of a fetch, at the offset it was asked from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FetchTarget {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Sends one Fetch to `node` and waits for its answer (up to
+/// `request.timeout.ms` + `fetch.max.wait.ms`).
+pub(crate) async fn fetch(
+    cluster: &Cluster,
+    config: &ConsumerConfig,
+    node: i32,
+    targets: &[FetchTarget],
+) -> Result<FetchResponse, ClientError> {
+    let conn = cluster.broker_connection(node).await?;
+    let version = conn.version(ApiKey::Fetch)?;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for t in targets {
+        let p = FetchPartition::default()
+            .with_partition(t.partition)
+            .with_fetch_offset(t.offset)
+            .with_partition_max_bytes(config.max_partition_fetch_bytes);
+        match topics.iter_mut().find(|ft| ft.topic.0.as_str() == t.topic) {
+            Some(ft) => ft.partitions.push(p),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(t.topic.clone())))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    let max_wait = i32::try_from(config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
+    let req = FetchRequest::default()
+        .with_max_wait_ms(max_wait)
+        .with_min_bytes(config.fetch_min_bytes)
+        .with_max_bytes(config.fetch_max_bytes)
+        .with_isolation_level(if version >= 4 { config.isolation_level } else { 0 })
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(topics);
+    let timeout = config.client.request_timeout + config.fetch_max_wait + Duration::from_millis(500);
+    conn.send(&req, version)?.with_timeout(timeout).await_response().await
+}
+
+/// Decodes the records of one partition at or after `position`, appending
+/// them to `out`; returns the position after the last whole batch seen.
+pub(crate) fn decode_partition(
+    topic: &str,
+    partition: i32,
+    records: &Bytes,
+    position: i64,
+    out: &mut Vec<ConsumerRecord>,
+) -> Result<i64, ClientError> {
+    let mut next = position;
+    let mut iter = BatchIter::new(records);
+    let corrupt = |offset: i64, reason: String| {
+        ClientError::kafka(
+            kafka_protocol::ResponseError::CorruptMessage,
+            Some(format!("Record batch at offset {offset} of partition {topic}-{partition} is corrupt: {reason}")),
+            format!("partition {topic}-{partition}"),
+        )
+    };
+    for (header, range) in iter.by_ref() {
+        if header.next_offset() <= next {
+            continue; // wholly before the position
+        }
+        if header.is_control() {
+            next = header.next_offset();
+            continue;
+        }
+        // The decoder reserves room for the announced record count: bound it by
+        // what the bytes can hold before trusting it.
+        check_header(&header).map_err(|e| corrupt(header.base_offset, e.to_string()))?;
+        let plain = header.compression() == Compression::None;
+        let count = i64::from(header.records_count);
+        if (plain && count * MIN_RECORD_BYTES > i64::from(header.batch_length)) || count > MAX_RECORDS_PER_BATCH {
+            return Err(corrupt(header.base_offset, format!("implausible record count {count}")));
+        }
+        let mut batch = records.slice(range);
+        let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| corrupt(header.base_offset, e.to_string()))?;
+        let log_append = header.timestamp_type_log_append();
+        for r in set.records {
+            if r.offset < next {
+                continue;
+            }
+            let headers = r.headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            out.push(ConsumerRecord {
+                topic: topic.to_string(),
+                partition,
+                offset: r.offset,
+                timestamp: if log_append { header.max_timestamp } else { r.timestamp },
+                timestamp_type: if log_append { TimestampType::LogAppendTime } else { TimestampType::CreateTime },
+                key: r.key,
+                value: r.value,
+                headers,
+            });
+        }
+        next = next.max(header.next_offset());
+    }
+    if let Some(err) = iter.error() {
+        if next == position {
+            return Err(corrupt(position, err.to_string()));
+        }
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
+
+    use super::*;
+    use kafka_protocol::records::Compression as C;
+
+    fn batch(base: i64, count: i64, compression: kafka_protocol::records::Compression) -> Vec<u8> {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: kafka_protocol::records::TimestampType::Creation,
+                offset: base + i,
+                sequence: (i as i32) - 1,
+                timestamp: 1000 + i,
+                key: Some(Bytes::from(format!("k{}", base + i))),
+                value: Some(Bytes::from(format!("v{}", base + i))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression })
+            .expect("encode");
+        buf.to_vec()
+    }
+
+    #[test]
+    fn skips_records_before_the_position_and_partial_batches() {
+        let mut bytes = batch(0, 5, C::None);
+        bytes.extend(batch(5, 5, C::Gzip));
+        let third = batch(10, 5, C::None);
+        bytes.extend(&third[..third.len() - 3]); // cut short
+        let bytes = Bytes::from(bytes);
+        let mut out = Vec::new();
+        let next = decode_partition("t", 0, &bytes, 3, &mut out).expect("decode");
+        assert_eq!(next, 10);
+        let offsets: Vec<i64> = out.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(out[0].key.as_deref(), Some(&b"k3"[..]));
+        assert_eq!(out[0].timestamp, 1003);
+    }
+
+    #[test]
+    fn corrupt_batch_is_an_error_not_a_panic() {
+        let mut bytes = batch(0, 3, C::None);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let mut out = Vec::new();
+        let err = decode_partition("t", 0, &Bytes::from(bytes), 0, &mut out).expect_err("crc");
+        assert_eq!(err.code(), Some(kafka_protocol::ResponseError::CorruptMessage));
+        // Garbage is not a panic either.
+        let garbage = Bytes::from(vec![0xffu8; 100]);
+        let _ = decode_partition("t", 0, &garbage, 0, &mut out);
+    }
+}

@@ -1,0 +1,425 @@
+//! The consumer: manually assigned partitions (no groups yet), positions,
+//! seeking, and polling with prefetch.
+//!
+//! `poll` keeps at most one Fetch in flight per leader broker, each covering
+//! all assigned partitions that broker leads. When an answer arrives its
+//! records are decoded, positions advance, and the next fetch to that broker
+//! is sent *before* the records are handed to the caller, so the broker is
+//! already collecting the next batch while the caller works. Answers for a
+//! partition whose position changed meanwhile (a seek) are discarded.
+
+mod config;
+mod fetcher;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::FetchResponse;
+use tokio::sync::mpsc;
+
+pub use config::{ConsumerConfig, OffsetReset};
+
+use fetcher::FetchTarget;
+
+use super::admin::list_offset;
+use super::cluster::Cluster;
+use super::{ClientError, ResponseError};
+
+/// Where to move a partition's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    /// The log start offset.
+    Beginning,
+    /// The log end: only records produced from now on.
+    End,
+    /// An exact offset (a fetch from outside the log triggers `auto.offset.reset`).
+    Offset(i64),
+    /// The first record with a timestamp at or after this (ms since the
+    /// epoch); the end of the log if there is none.
+    Timestamp(i64),
+}
+
+/// What a record's timestamp means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Set by the producer.
+    CreateTime,
+    /// Set by the broker when it appended the record.
+    LogAppendTime,
+}
+
+/// A record read from a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub timestamp_type: TimestampType,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionState {
+    /// Offset of the next record to return; `None` until resolved.
+    position: Option<i64>,
+    /// Waiting after a retriable error (leader moved, …).
+    backoff_until: Option<Instant>,
+}
+
+/// A finished fetch, reported by its task.
+struct FetchDone {
+    node: i32,
+    id: u64,
+    targets: Vec<FetchTarget>,
+    result: Result<FetchResponse, ClientError>,
+}
+
+/// A consumer of manually assigned partitions.
+pub struct Consumer {
+    cluster: Arc<Cluster>,
+    config: ConsumerConfig,
+    assignment: BTreeMap<(String, i32), PartitionState>,
+    /// The fetch in flight per broker.
+    in_flight: HashMap<i32, u64>,
+    next_fetch_id: u64,
+    done_tx: mpsc::UnboundedSender<FetchDone>,
+    done_rx: mpsc::UnboundedReceiver<FetchDone>,
+    /// Records decoded but not yet returned (kept when poll failed midway).
+    pending: Vec<ConsumerRecord>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.config)
+            .field("assignment", &self.assignment.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Checks the config and connects to the cluster.
+    pub async fn new(config: ConsumerConfig) -> Result<Consumer, ClientError> {
+        config.validate()?;
+        let cluster = Cluster::new(config.client.clone(), false)?;
+        cluster.retry(|| cluster.refresh()).await?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Ok(Consumer {
+            cluster,
+            config,
+            assignment: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            next_fetch_id: 0,
+            done_tx,
+            done_rx,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The partition ids of a topic, sorted; an error if the topic does not exist.
+    pub async fn partitions_for(&self, topic: &str) -> Result<Vec<i32>, ClientError> {
+        let names = [topic.to_string()];
+        let md = self.cluster.retry(|| self.cluster.fetch_metadata(Some(&names), false)).await?;
+        match md.topics.get(topic) {
+            Some(Ok(t)) => Ok(t.partitions.iter().map(|p| p.partition).collect()),
+            Some(Err(e)) if e.code() != Some(ResponseError::UnknownTopicOrPartition) => Err(e.clone()),
+            _ => Err(ClientError::kafka(
+                ResponseError::UnknownTopicOrPartition,
+                Some(format!("Topic '{topic}' does not exist.")),
+                format!("topic '{topic}'"),
+            )),
+        }
+    }
+
+    /// Replaces the assignment. Partitions kept from the previous assignment
+    /// keep their positions; new ones start per `auto.offset.reset` unless
+    /// sought first. Unknown topics or partitions are an error.
+    pub async fn assign(&mut self, partitions: Vec<(String, i32)>) -> Result<(), ClientError> {
+        let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        for t in &topics {
+            self.cluster.add_interest(t);
+        }
+        self.cluster.retry(|| self.cluster.refresh()).await?;
+        let md = self.cluster.snapshot();
+        for (topic, partition) in &partitions {
+            let exists = match md.topics.get(topic) {
+                Some(Ok(t)) => t.partitions.iter().any(|p| p.partition == *partition),
+                Some(Err(e)) if e.code() != Some(ResponseError::UnknownTopicOrPartition) => return Err(e.clone()),
+                _ => false,
+            };
+            if !exists {
+                return Err(ClientError::kafka(
+                    ResponseError::UnknownTopicOrPartition,
+                    Some(format!("Partition {topic}-{partition} does not exist.")),
+                    format!("partition {topic}-{partition}"),
+                ));
+            }
+        }
+        let mut next = BTreeMap::new();
+        for key in partitions {
+            let state = self.assignment.remove(&key).unwrap_or_default();
+            next.insert(key, state);
+        }
+        self.assignment = next;
+        self.pending.retain(|r| self.assignment.contains_key(&(r.topic.clone(), r.partition)));
+        Ok(())
+    }
+
+    /// The current assignment.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.assignment.keys().cloned().collect()
+    }
+
+    /// Moves an assigned partition's position; Beginning, End and Timestamp
+    /// are looked up at once with ListOffsets.
+    pub async fn seek(&mut self, topic: &str, partition: i32, to: SeekTo) -> Result<(), ClientError> {
+        let key = (topic.to_string(), partition);
+        if !self.assignment.contains_key(&key) {
+            return Err(ClientError::Config(format!("cannot seek {topic}-{partition}: it is not assigned")));
+        }
+        let position = match to {
+            SeekTo::Offset(o) => o,
+            SeekTo::Beginning => self.lookup(topic, partition, -2).await?,
+            SeekTo::End => self.lookup(topic, partition, -1).await?,
+            SeekTo::Timestamp(ts) => match self.lookup(topic, partition, ts).await? {
+                -1 => self.lookup(topic, partition, -1).await?,
+                o => o,
+            },
+        };
+        if let Some(state) = self.assignment.get_mut(&key) {
+            state.position = Some(position);
+            state.backoff_until = None;
+        }
+        self.pending.retain(|r| !(r.topic == topic && r.partition == partition));
+        Ok(())
+    }
+
+    /// The offset of the next record `poll` returns for this partition, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.assignment.get(&(topic.to_string(), partition)).and_then(|s| s.position)
+    }
+
+    /// Returns the next records of the assigned partitions, in offset order
+    /// per partition, or an empty Vec once `timeout` passes with nothing new.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        if !self.pending.is_empty() {
+            return Ok(std::mem::take(&mut self.pending));
+        }
+        loop {
+            self.resolve_positions().await?;
+            let blocked = self.send_fetches();
+            let mut records = Vec::new();
+            while let Ok(done) = self.done_rx.try_recv() {
+                self.process(done, &mut records)?;
+            }
+            if !records.is_empty() {
+                self.send_fetches();
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(records);
+            }
+            // With partitions waiting on metadata or backoff, look again soon.
+            let wake = if blocked { deadline.min(now + self.config.client.retry_backoff) } else { deadline };
+            match tokio::time::timeout_at(wake.into(), self.done_rx.recv()).await {
+                Ok(Some(done)) => {
+                    self.process(done, &mut records)?;
+                    self.send_fetches();
+                    if !records.is_empty() {
+                        return Ok(records);
+                    }
+                }
+                Ok(None) => return Err(ClientError::Closed("consumer")),
+                Err(_) => {
+                    if Instant::now() >= deadline {
+                        return Ok(records);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn lookup(&self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+        list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level).await
+    }
+
+    /// Gives every partition without a position one, per `auto.offset.reset`.
+    async fn resolve_positions(&mut self) -> Result<(), ClientError> {
+        let unresolved: Vec<(String, i32)> =
+            self.assignment.iter().filter(|(_, s)| s.position.is_none()).map(|(k, _)| k.clone()).collect();
+        for (topic, partition) in unresolved {
+            let spec = match self.config.auto_offset_reset {
+                OffsetReset::Earliest => -2,
+                OffsetReset::Latest => -1,
+                OffsetReset::None => return Err(ClientError::NoOffset { topic, partition }),
+            };
+            let offset = self.lookup(&topic, partition, spec).await?;
+            if let Some(s) = self.assignment.get_mut(&(topic, partition)) {
+                s.position = Some(offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a fetch to every leader without one in flight. Returns true if
+    /// some partition could not be fetched (no leader or backing off).
+    fn send_fetches(&mut self) -> bool {
+        let md = self.cluster.snapshot();
+        let now = Instant::now();
+        let mut blocked = false;
+        let mut by_node: BTreeMap<i32, Vec<FetchTarget>> = BTreeMap::new();
+        for ((topic, partition), state) in &mut self.assignment {
+            let Some(position) = state.position else { continue };
+            if state.backoff_until.is_some_and(|t| t > now) {
+                blocked = true;
+                continue;
+            }
+            state.backoff_until = None;
+            let Some(leader) = md.leader(topic, *partition) else {
+                blocked = true;
+                continue;
+            };
+            if self.in_flight.contains_key(&leader) {
+                continue;
+            }
+            by_node.entry(leader).or_default().push(FetchTarget {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: position,
+            });
+        }
+        if blocked {
+            self.spawn_refresh();
+        }
+        for (node, targets) in by_node {
+            let id = self.next_fetch_id;
+            self.next_fetch_id += 1;
+            self.in_flight.insert(node, id);
+            let cluster = self.cluster.clone();
+            let config = self.config.clone();
+            let tx = self.done_tx.clone();
+            tokio::spawn(async move {
+                let result = fetcher::fetch(&cluster, &config, node, &targets).await;
+                let _ = tx.send(FetchDone { node, id, targets, result });
+            });
+        }
+        blocked
+    }
+
+    fn spawn_refresh(&self) {
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            if let Err(err) = cluster.refresh().await {
+                tracing::debug!(%err, "consumer metadata refresh failed");
+            }
+        });
+    }
+
+    /// Turns a finished fetch into records and position updates.
+    fn process(&mut self, done: FetchDone, out: &mut Vec<ConsumerRecord>) -> Result<(), ClientError> {
+        if self.in_flight.get(&done.node) == Some(&done.id) {
+            self.in_flight.remove(&done.node);
+        }
+        let backoff = self.config.client.retry_backoff;
+        let resp = match done.result {
+            Ok(resp) if resp.error_code == 0 => resp,
+            Ok(resp) => {
+                let err = ClientError::kafka(
+                    ResponseError::try_from_code(resp.error_code).unwrap_or(ResponseError::UnknownServerError),
+                    None,
+                    format!("fetch from broker {}", done.node),
+                );
+                return self.retry_later(&done.targets, err, backoff);
+            }
+            Err(err) => return self.retry_later(&done.targets, err, backoff),
+        };
+        let mut failure = None;
+        let mut refresh = false;
+        for topic in resp.responses {
+            let name = topic.topic.0.to_string();
+            for p in topic.partitions {
+                let key = (name.clone(), p.partition_index);
+                let asked = done.targets.iter().find(|t| t.topic == name && t.partition == p.partition_index);
+                let Some(asked) = asked else { continue };
+                let Some(state) = self.assignment.get_mut(&key) else { continue };
+                if state.position != Some(asked.offset) {
+                    continue; // sought elsewhere meanwhile
+                }
+                match ResponseError::try_from_code(p.error_code) {
+                    None => {
+                        let Some(records) = &p.records else { continue };
+                        let start = out.len();
+                        match fetcher::decode_partition(&name, p.partition_index, records, asked.offset, out) {
+                            Ok(next) => state.position = Some(next),
+                            Err(e) => {
+                                out.truncate(start);
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    }
+                    Some(ResponseError::OffsetOutOfRange) => match self.config.auto_offset_reset {
+                        OffsetReset::None => {
+                            failure.get_or_insert(ClientError::kafka(
+                                ResponseError::OffsetOutOfRange,
+                                Some(format!(
+                                    "Fetch position {} is out of range for partition {}-{} (log {}..{}).",
+                                    asked.offset, name, p.partition_index, p.log_start_offset, p.high_watermark
+                                )),
+                                format!("partition {}-{}", name, p.partition_index),
+                            ));
+                        }
+                        // Resolved again by the next poll round.
+                        _ => state.position = None,
+                    },
+                    Some(code) => {
+                        let err = ClientError::kafka(code, None, format!("partition {}-{}", name, p.partition_index));
+                        if crate::client::cluster::is_transient(&err) || code == ResponseError::UnknownTopicOrPartition
+                        {
+                            refresh |= err.invalidates_metadata();
+                            state.backoff_until = Some(Instant::now() + backoff);
+                        } else {
+                            failure.get_or_insert(err);
+                        }
+                    }
+                }
+            }
+        }
+        if refresh {
+            self.spawn_refresh();
+        }
+        match failure {
+            Some(err) => {
+                self.pending.append(out);
+                Err(err)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Backs off the fetched partitions after a failed fetch; fatal errors are returned.
+    fn retry_later(&mut self, targets: &[FetchTarget], err: ClientError, backoff: Duration) -> Result<(), ClientError> {
+        if !(crate::client::cluster::is_transient(&err) || err.is_retriable()) {
+            return Err(err);
+        }
+        tracing::debug!(%err, "fetch failed; retrying");
+        let until = Instant::now() + backoff;
+        for t in targets {
+            if let Some(s) = self.assignment.get_mut(&(t.topic.clone(), t.partition)) {
+                s.backoff_until = Some(until);
+            }
+        }
+        if err.invalidates_metadata() {
+            self.spawn_refresh();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! A Rust Kafka client: [`Admin`], [`Producer`] and [`Consumer`], speaking the
+//! Kafka protocol to gregor or any Kafka-compatible broker.
+//!
+//! It owns connections (one per broker, pipelined, versions negotiated with
+//! ApiVersions), cluster metadata, batching, retries and record decoding. It
+//! builds on [`crate::protocol`] for wire glue and must never import the
+//! broker or the storage engine: it talks to brokers only over TCP.
+//!
+//! Parts:
+//! - `connection`: one pipelined TCP connection per broker;
+//! - `cluster`: bootstrap, connection pool and metadata cache;
+//! - [`admin`]: topic and config administration;
+//! - [`producer`]: batching producer with idempotence;
+//! - [`consumer`]: assigned-partition consumer with prefetch;
+//! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
+//!
+//! # Admin
+//! ```no_run
+//! use gregor::client::{Admin, ClientConfig, NewTopic};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let admin = Admin::connect(ClientConfig::new("localhost:9092")).await?;
+//! admin.create_topic(NewTopic::new("orders", 3).config("retention.ms", "86400000"), false).await?;
+//! for topic in admin.describe_topics(Some(&["orders".to_string()])).await? {
+//!     println!("{} has {} partitions", topic.name, topic.partitions.len());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Producer
+//! ```no_run
+//! use gregor::client::{Producer, ProducerConfig, ProducerRecord};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let mut config = ProducerConfig::new("localhost:9092");
+//! config.set("compression.type", "lz4")?;
+//! let producer = Producer::new(config).await?;
+//! let delivery = producer.send(ProducerRecord::new("orders", "hello").key("customer-7")).await?;
+//! let meta = delivery.await?;
+//! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
+//! producer.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Consumer
+//! ```no_run
+//! use std::time::Duration;
+//! use gregor::client::{Consumer, ConsumerConfig, SeekTo};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let mut consumer = Consumer::new(ConsumerConfig::new("localhost:9092")).await?;
+//! let partitions = consumer.partitions_for("orders").await?;
+//! consumer.assign(partitions.into_iter().map(|p| ("orders".to_string(), p)).collect()).await?;
+//! consumer.seek("orders", 0, SeekTo::Beginning).await?;
+//! for record in consumer.poll(Duration::from_secs(1)).await? {
+//!     println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod admin;
+mod cluster;
+mod config;
+mod connection;
+pub mod consumer;
+mod error;
+pub mod partitioner;
+pub mod producer;
+
+pub use admin::{
+    Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
+};
+pub use config::ClientConfig;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
+pub use error::{code_name, ClientError, ResponseError};
+pub use partitioner::{murmur2, partition_for_key};
+pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
