@@ -6,9 +6,15 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod common;
+mod console_consumer;
+mod console_producer;
 mod dispatch;
 pub mod generate;
+mod output;
+mod perf;
 mod server_start;
+mod topics;
 mod zookeeper_start;
 
 use std::process::ExitCode;
@@ -55,6 +61,28 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("zookeeper-server-start")],
         command: zookeeper_start::command,
         run: zookeeper_start::run,
+    },
+    Tool { name: "topics", scripts: &[script("kafka-topics")], command: topics::command, run: topics::run },
+    Tool {
+        name: "console-producer",
+        scripts: &[script("kafka-console-producer")],
+        command: console_producer::command,
+        run: console_producer::run,
+    },
+    Tool {
+        name: "console-consumer",
+        scripts: &[script("kafka-console-consumer")],
+        command: console_consumer::command,
+        run: console_consumer::run,
+    },
+    Tool {
+        name: "perf",
+        scripts: &[
+            Script { name: "kafka-producer-perf-test", args: &["producer"] },
+            Script { name: "kafka-consumer-perf-test", args: &["consumer"] },
+        ],
+        command: perf::command,
+        run: perf::run,
     },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
 ];

@@ -1,0 +1,152 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_gregor_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_gregor_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_gregor_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_gregor_using_subcommand
+    set -l cmd (__fish_gregor_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c gregor -n "__fish_gregor_needs_command" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_needs_command" -s V -l version -d 'Print version'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand server-start" -l override -d 'Override a property of the file, e.g. --override broker.id=1' -r
+complete -c gregor -n "__fish_gregor_using_subcommand server-start" -s d -l daemon
+complete -c gregor -n "__fish_gregor_using_subcommand server-start" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand zookeeper-start" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l topic -d 'The topic to create, alter, describe or delete' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l partitions -d 'The number of partitions (create, or increase with --alter)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l replication-factor -d 'The replication factor for each partition' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l replica-assignment -d 'Explicit replica assignment: partitions separated by \',\', replicas by \':\'' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l config -d 'A topic configuration override, e.g. --config retention.ms=86400000' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l output -d 'Output format for --list and --describe' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l create -d 'Create a new topic'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l list -d 'List all available topics'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l describe -d 'List details for the given topics'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l delete -d 'Delete a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l alter -d 'Alter the number of partitions of a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l if-not-exists -d 'With --create: do nothing if the topic exists'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l if-exists -d 'With --alter/--delete/--describe: do nothing if the topic is missing'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l under-replicated-partitions -d 'With --describe: only partitions whose ISR is smaller than the replica set'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l unavailable-partitions -d 'With --describe: only partitions without a leader'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l exclude-internal -d 'Leave internal topics out of --list/--describe'
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l topic -d 'The topic to produce to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l property -d 'Line-reader properties: parse.key=true, key.separator=<sep>, ignore.error=true' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l producer-property -d 'A producer config, e.g. --producer-property linger.ms=0' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l producer.config -d 'Producer configs in a properties file' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l compression-codec -d 'Compression codec: none, gzip (when given without a value), snappy, lz4 or zstd' -r -f -a "none\t''
+gzip\t''
+snappy\t''
+lz4\t''
+zstd\t''"
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l request-required-acks -d 'Acknowledgements the producer requires' -r -f -a "0\t''
+1\t''
+-1\t''
+all\t''"
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l timeout -d 'How long a record may wait for a batch to fill (linger.ms)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l batch-size -d 'Batch size in bytes (batch.size)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l sync -d 'Send each record synchronously, waiting for its acknowledgement'
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l topic -d 'The topic to consume from' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l partition -d 'Consume only this partition' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l offset -d 'earliest, latest, or an offset (needs --partition)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l max-messages -d 'Exit after this many records' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l timeout-ms -d 'Exit if no record arrives for this long' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l property -d 'Formatter properties: print.key, print.value, print.timestamp, print.partition, print.offset, print.headers, key.separator, line.separator, headers.separator, null.literal' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l formatter -d 'The record formatter (only the default one)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l consumer-property -d 'A consumer config, e.g. --consumer-property fetch.max.wait.ms=100' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l consumer.config -d 'Consumer configs in a properties file' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l isolation-level -d 'read_uncommitted (default) or read_committed' -r -f -a "read_uncommitted\t''
+read_committed\t''"
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l group -d 'Consumer group id (not available yet)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest record present instead of the latest'
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l skip-message-on-error -d 'Accepted for compatibility'
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l topic -d 'Topic to produce to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l num-records -d 'Number of records to produce' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l record-size -d 'Record size in bytes' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l payload-file -d 'Records are picked at random from this file\'s lines' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l payload-delimiter -d 'Delimiter between payloads in --payload-file' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l throughput -d 'Throttle to this many records/sec; -1 = no limit' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l producer-props -d 'Producer configs, e.g. acks=1 linger.ms=5' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l producer.config -d 'Producer configs in a properties file' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l bootstrap-server -d 'Brokers (or bootstrap.servers in --producer-props)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -l print-metrics -d 'Accepted for compatibility'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from producer" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l bootstrap-server -d 'Brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l topic -d 'Topic to consume from' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l messages -d 'Number of records to consume' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l timeout -d 'Give up if no record arrives for this long' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l fetch-size -d 'Bytes fetched per partition per request' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l reporting-interval -d 'Interval of detailed stats' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l consumer.config -d 'Consumer configs in a properties file' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l group -d 'Accepted for compatibility (no group is joined)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l from-latest -d 'Start at the end instead of the beginning'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l hide-header -d 'Do not print the header line'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l show-detailed-stats -d 'Print a line every --reporting-interval'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l print-metrics -d 'Accepted for compatibility'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from completions" -l dir -d 'Write into this directory instead of stdout' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from man" -l dir -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
+complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print (or write) the completion script for a shell'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'

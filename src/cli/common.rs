@@ -1,0 +1,85 @@
+//! Pieces shared by the client tools: the connection flags, `key=value`
+//! parsing, property files, the async runtime and Ctrl-C handling.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+/// Adds `--bootstrap-server` (and Kafka's older `--broker-list` alias where asked).
+pub fn with_bootstrap(cmd: Command, broker_list_alias: bool) -> Command {
+    let mut arg = Arg::new("bootstrap-server")
+        .long("bootstrap-server")
+        .value_name("HOST:PORT[,HOST:PORT...]")
+        .help("Kafka-protocol brokers to connect to");
+    if broker_list_alias {
+        arg = arg.alias("broker-list");
+    }
+    cmd.arg(arg).arg(
+        Arg::new("zookeeper")
+            .long("zookeeper")
+            .value_name("HOST:PORT[/CHROOT]")
+            .help("ZooKeeper connection (not available yet: use --bootstrap-server)"),
+    )
+}
+
+/// The bootstrap list, or a usage-style error naming what is missing.
+pub fn bootstrap(m: &ArgMatches) -> anyhow::Result<String> {
+    if let Some(zk) = m.get_one::<String>("zookeeper") {
+        bail!("--zookeeper {zk}: connecting through ZooKeeper is not supported yet; use --bootstrap-server HOST:PORT");
+    }
+    match m.get_one::<String>("bootstrap-server") {
+        Some(b) => Ok(b.clone()),
+        None => bail!("Missing required argument \"[bootstrap-server]\""),
+    }
+}
+
+/// A repeatable `--flag key=value` argument.
+pub fn kv_arg(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name("KEY=VALUE").action(ArgAction::Append).help(help)
+}
+
+/// Parses `key=value` items (value may contain '=').
+pub fn parse_kv<'a>(
+    items: impl IntoIterator<Item = &'a String>,
+    flag: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!("Invalid {flag} '{item}': expected key=value");
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            bail!("Invalid {flag} '{item}': empty key");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The values of a repeatable key=value flag.
+pub fn kv_values(m: &ArgMatches, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    match m.get_many::<String>(name) {
+        Some(v) => parse_kv(v, &format!("--{name}")),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Reads a Java properties file (`--producer.config`, `--consumer.config`).
+pub fn read_properties(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let map = java_properties::read(std::io::BufReader::new(file))
+        .with_context(|| format!("cannot parse {}", path.display()))?;
+    Ok(map.into_iter().collect())
+}
+
+/// The async runtime for client tools.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

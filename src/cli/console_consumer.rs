@@ -1,0 +1,333 @@
+//! `console-consumer` (kafka-console-consumer.sh): prints records, values one
+//! per line by default, in Kafka's DefaultMessageFormatter layout; on exit
+//! reports `Processed a total of N messages` on stderr, as Kafka does.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use super::common::{self, kv_arg};
+use crate::client::{ClientError, Consumer, ConsumerConfig, ConsumerRecord, SeekTo, TimestampType};
+use crate::protocol::ErrorCode;
+
+pub fn command() -> Command {
+    let cmd = Command::new("console-consumer")
+        .about("Read records from a topic and print them to standard output")
+        .arg(Arg::new("topic").long("topic").value_name("TOPIC").required(true).help("The topic to consume from"))
+        .arg(Arg::new("from-beginning").long("from-beginning").action(ArgAction::SetTrue).help("Start with the earliest record present instead of the latest"))
+        .arg(Arg::new("partition").long("partition").value_name("P").value_parser(clap::value_parser!(i32)).help("Consume only this partition"))
+        .arg(Arg::new("offset").long("offset").value_name("OFFSET").help("earliest, latest, or an offset (needs --partition)"))
+        .arg(Arg::new("max-messages").long("max-messages").value_name("N").value_parser(clap::value_parser!(u64)).help("Exit after this many records"))
+        .arg(Arg::new("timeout-ms").long("timeout-ms").value_name("MS").value_parser(clap::value_parser!(u64)).help("Exit if no record arrives for this long"))
+        .arg(kv_arg("property", "Formatter properties: print.key, print.value, print.timestamp, print.partition, print.offset, print.headers, key.separator, line.separator, headers.separator, null.literal"))
+        .arg(Arg::new("formatter").long("formatter").value_name("CLASS").default_value("kafka.tools.DefaultMessageFormatter").help("The record formatter (only the default one)"))
+        .arg(kv_arg("consumer-property", "A consumer config, e.g. --consumer-property fetch.max.wait.ms=100"))
+        .arg(Arg::new("consumer.config").long("consumer.config").value_name("FILE").value_parser(clap::value_parser!(PathBuf)).help("Consumer configs in a properties file"))
+        .arg(Arg::new("isolation-level").long("isolation-level").value_name("LEVEL").value_parser(["read_uncommitted", "read_committed"]).help("read_uncommitted (default) or read_committed"))
+        .arg(Arg::new("group").long("group").value_name("GROUP").help("Consumer group id (not available yet)"))
+        .arg(Arg::new("skip-message-on-error").long("skip-message-on-error").action(ArgAction::SetTrue).help("Accepted for compatibility"));
+    common::with_bootstrap(cmd, false)
+}
+
+/// How records are printed (Kafka's DefaultMessageFormatter).
+#[derive(Clone, Debug)]
+pub struct Formatter {
+    pub print_key: bool,
+    pub print_value: bool,
+    pub print_timestamp: bool,
+    pub print_partition: bool,
+    pub print_offset: bool,
+    pub print_headers: bool,
+    pub key_separator: String,
+    pub line_separator: String,
+    pub headers_separator: String,
+    pub null_literal: String,
+}
+
+impl Formatter {
+    pub fn from_props(props: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Formatter> {
+        let flag = |k: &str, default: bool| -> anyhow::Result<bool> {
+            match props.get(k).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if v == "true" => Ok(true),
+                Some(v) if v == "false" => Ok(false),
+                Some(v) => bail!("Invalid value {v} for property {k}: expected true or false"),
+            }
+        };
+        let text = |k: &str, default: &str| props.get(k).map_or_else(|| default.to_string(), |v| unescape(v));
+        Ok(Formatter {
+            print_key: flag("print.key", false)?,
+            print_value: flag("print.value", true)?,
+            print_timestamp: flag("print.timestamp", false)?,
+            print_partition: flag("print.partition", false)?,
+            print_offset: flag("print.offset", false)?,
+            print_headers: flag("print.headers", false)?,
+            key_separator: text("key.separator", "\t"),
+            line_separator: text("line.separator", "\n"),
+            headers_separator: text("headers.separator", ","),
+            null_literal: text("null.literal", "null"),
+        })
+    }
+
+    /// Appends one record's text to `out`.
+    pub fn write(&self, r: &ConsumerRecord, out: &mut Vec<u8>) {
+        let fields = [
+            self.print_timestamp,
+            self.print_partition,
+            self.print_offset,
+            self.print_headers,
+            self.print_key,
+            self.print_value,
+        ];
+        let mut remaining = fields.iter().filter(|f| **f).count();
+        let sep = |out: &mut Vec<u8>, remaining: &mut usize| {
+            *remaining -= 1;
+            if *remaining > 0 {
+                out.extend_from_slice(self.key_separator.as_bytes());
+            }
+        };
+        if self.print_timestamp {
+            let kind = match r.timestamp_type {
+                TimestampType::LogAppendTime => "LogAppendTime",
+                _ => "CreateTime",
+            };
+            if r.timestamp >= 0 {
+                out.extend_from_slice(format!("{kind}:{}", r.timestamp).as_bytes());
+            } else {
+                out.extend_from_slice(b"NO_TIMESTAMP");
+            }
+            sep(out, &mut remaining);
+        }
+        if self.print_partition {
+            out.extend_from_slice(format!("Partition:{}", r.partition).as_bytes());
+            sep(out, &mut remaining);
+        }
+        if self.print_offset {
+            out.extend_from_slice(format!("Offset:{}", r.offset).as_bytes());
+            sep(out, &mut remaining);
+        }
+        if self.print_headers {
+            if r.headers.is_empty() {
+                out.extend_from_slice(b"NO_HEADERS");
+            }
+            for (i, (k, v)) in r.headers.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(self.headers_separator.as_bytes());
+                }
+                out.extend_from_slice(k.as_bytes());
+                out.push(b':');
+                match v {
+                    Some(v) => out.extend_from_slice(v),
+                    None => out.extend_from_slice(self.null_literal.as_bytes()),
+                }
+            }
+            sep(out, &mut remaining);
+        }
+        if self.print_key {
+            match &r.key {
+                Some(k) => out.extend_from_slice(k),
+                None => out.extend_from_slice(self.null_literal.as_bytes()),
+            }
+            sep(out, &mut remaining);
+        }
+        if self.print_value {
+            match &r.value {
+                Some(v) => out.extend_from_slice(v),
+                None => out.extend_from_slice(self.null_literal.as_bytes()),
+            }
+        }
+        out.extend_from_slice(self.line_separator.as_bytes());
+    }
+}
+
+/// `\t`, `\n`, `\r`, `\\` in separators given on the command line.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('\\') => out.push('\\'),
+                Some(o) => {
+                    out.push('\\');
+                    out.push(o);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn consumer_config(m: &ArgMatches, bootstrap: String) -> anyhow::Result<ConsumerConfig> {
+    let mut cfg = ConsumerConfig::new(bootstrap);
+    if let Some(path) = m.get_one::<PathBuf>("consumer.config") {
+        for (k, v) in common::read_properties(path)? {
+            if k != "bootstrap.servers" {
+                cfg.set(&k, &v)?;
+            }
+        }
+    }
+    for (k, v) in common::kv_values(m, "consumer-property")? {
+        cfg.set(&k, &v)?;
+    }
+    if let Some(level) = m.get_one::<String>("isolation-level") {
+        cfg.set("isolation.level", level)?;
+    }
+    Ok(cfg)
+}
+
+/// Where to start.
+fn start_position(m: &ArgMatches) -> anyhow::Result<SeekTo> {
+    let from_beginning = m.get_flag("from-beginning");
+    match m.get_one::<String>("offset") {
+        Some(_) if m.get_one::<i32>("partition").is_none() => {
+            bail!("The partition is required when offset is specified.")
+        }
+        Some(_) if from_beginning => bail!("Options from-beginning and offset cannot be specified together."),
+        Some(o) if o == "earliest" => Ok(SeekTo::Beginning),
+        Some(o) if o == "latest" => Ok(SeekTo::End),
+        Some(o) => match o.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(SeekTo::Offset(n)),
+            _ => bail!("The offset '{o}' is invalid: use earliest, latest or a non-negative number"),
+        },
+        None if from_beginning => Ok(SeekTo::Beginning),
+        None => Ok(SeekTo::End),
+    }
+}
+
+pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let bootstrap = common::bootstrap(m)?;
+    if let Some(g) = m.get_one::<String>("group") {
+        bail!("--group {g}: consumer groups are not supported yet; omit --group to read with assigned partitions");
+    }
+    let formatter_class = m.get_one::<String>("formatter").map_or("", String::as_str);
+    if !matches!(
+        formatter_class,
+        "kafka.tools.DefaultMessageFormatter" | "org.apache.kafka.tools.consumer.DefaultMessageFormatter" | "default"
+    ) {
+        bail!("--formatter {formatter_class}: only kafka.tools.DefaultMessageFormatter is available");
+    }
+    let formatter = Formatter::from_props(&common::kv_values(m, "property")?)?;
+    let topic = m.get_one::<String>("topic").cloned().unwrap_or_default();
+    let start = start_position(m)?;
+    let partition = m.get_one::<i32>("partition").copied();
+    let max_messages = m.get_one::<u64>("max-messages").copied();
+    let idle_timeout = m.get_one::<u64>("timeout-ms").map(|ms| Duration::from_millis(*ms));
+    let cfg = consumer_config(m, bootstrap)?;
+    let rt = common::runtime()?;
+    let mut count = 0u64;
+    let result =
+        rt.block_on(consume(cfg, &topic, partition, start, max_messages, idle_timeout, &formatter, &mut count));
+    eprintln!("Processed a total of {count} messages");
+    match result {
+        Ok(Stop::Done) => Ok(ExitCode::SUCCESS),
+        Ok(Stop::Interrupted) => Ok(ExitCode::from(super::EXIT_INTERRUPTED)),
+        Err(e) => Err(e),
+    }
+}
+
+enum Stop {
+    Done,
+    Interrupted,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn consume(
+    cfg: ConsumerConfig,
+    topic: &str,
+    partition: Option<i32>,
+    start: SeekTo,
+    max_messages: Option<u64>,
+    idle_timeout: Option<Duration>,
+    formatter: &Formatter,
+    count: &mut u64,
+) -> anyhow::Result<Stop> {
+    let mut consumer = Consumer::new(cfg).await.context("cannot start the consumer")?;
+    let began = Instant::now();
+    let partitions = loop {
+        match partition {
+            Some(p) => break vec![p],
+            None => match consumer.partitions_for(topic).await {
+                Ok(p) if !p.is_empty() => break p,
+                Ok(_) => {}
+                Err(e)
+                    if e.code() == Some(ErrorCode::UnknownTopicOrPartition)
+                        || e.code() == Some(ErrorCode::LeaderNotAvailable) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        // The topic does not exist yet: wait for it, as Kafka's consumer does.
+        if idle_timeout.is_some_and(|t| began.elapsed() >= t) {
+            eprintln!("ERROR Error processing message, terminating consumer process: TimeoutException (topic {topic} does not exist)");
+            return Ok(Stop::Done);
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(Stop::Interrupted),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    };
+    consumer.assign(partitions.iter().map(|p| (topic.to_string(), *p)).collect()).await?;
+    for p in &partitions {
+        consumer.seek(topic, *p, start.clone()).await?;
+    }
+    let stdout = std::io::stdout();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut last_record = Instant::now();
+    loop {
+        if max_messages.is_some_and(|n| *count >= n) {
+            return Ok(Stop::Done);
+        }
+        let wait = match idle_timeout {
+            Some(t) => {
+                let idle = last_record.elapsed();
+                if idle >= t {
+                    eprintln!("ERROR Error processing message, terminating consumer process: TimeoutException");
+                    return Ok(Stop::Done);
+                }
+                (t - idle).min(Duration::from_secs(1))
+            }
+            None => Duration::from_secs(1),
+        };
+        let records = tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(Stop::Interrupted),
+            r = consumer.poll(wait) => r,
+        };
+        let records: Vec<ConsumerRecord> = match records {
+            Ok(r) => r,
+            Err(e) => return Err(poll_error(e)),
+        };
+        if records.is_empty() {
+            continue;
+        }
+        last_record = Instant::now();
+        buf.clear();
+        for r in &records {
+            if max_messages.is_some_and(|n| *count >= n) {
+                break;
+            }
+            formatter.write(r, &mut buf);
+            *count += 1;
+        }
+        let mut out = stdout.lock();
+        if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(Stop::Done);
+            }
+            return Err(e.into());
+        }
+    }
+}
+
+fn poll_error(e: ClientError) -> anyhow::Error {
+    anyhow::Error::new(e).context("consuming failed")
+}

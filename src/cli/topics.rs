@@ -1,0 +1,342 @@
+//! `topics` (kafka-topics.sh): create, list, describe, delete and alter topics
+//! with Kafka's flags and Kafka's output formats.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::common::{self, kv_arg};
+use super::output::{self, Format};
+use crate::client::{Admin, ClientConfig, ClientError, NewTopic, TopicDescription};
+use crate::protocol::ErrorCode;
+
+pub fn command() -> Command {
+    let cmd = Command::new("topics")
+        .about("Create, delete, describe, or change a topic")
+        .arg(Arg::new("create").long("create").action(ArgAction::SetTrue).help("Create a new topic"))
+        .arg(Arg::new("list").long("list").action(ArgAction::SetTrue).help("List all available topics"))
+        .arg(Arg::new("describe").long("describe").action(ArgAction::SetTrue).help("List details for the given topics"))
+        .arg(Arg::new("delete").long("delete").action(ArgAction::SetTrue).help("Delete a topic"))
+        .arg(
+            Arg::new("alter")
+                .long("alter")
+                .action(ArgAction::SetTrue)
+                .help("Alter the number of partitions of a topic"),
+        )
+        .group(ArgGroup::new("action").args(["create", "list", "describe", "delete", "alter"]).required(true))
+        .arg(Arg::new("topic").long("topic").value_name("TOPIC").help("The topic to create, alter, describe or delete"))
+        .arg(
+            Arg::new("partitions")
+                .long("partitions")
+                .value_name("N")
+                .value_parser(clap::value_parser!(i32))
+                .help("The number of partitions (create, or increase with --alter)"),
+        )
+        .arg(
+            Arg::new("replication-factor")
+                .long("replication-factor")
+                .value_name("N")
+                .value_parser(clap::value_parser!(i16))
+                .help("The replication factor for each partition"),
+        )
+        .arg(
+            Arg::new("replica-assignment")
+                .long("replica-assignment")
+                .value_name("B1:B2,B3:B4,...")
+                .help("Explicit replica assignment: partitions separated by ',', replicas by ':'"),
+        )
+        .arg(kv_arg("config", "A topic configuration override, e.g. --config retention.ms=86400000"))
+        .arg(
+            Arg::new("if-not-exists")
+                .long("if-not-exists")
+                .action(ArgAction::SetTrue)
+                .help("With --create: do nothing if the topic exists"),
+        )
+        .arg(
+            Arg::new("if-exists")
+                .long("if-exists")
+                .action(ArgAction::SetTrue)
+                .help("With --alter/--delete/--describe: do nothing if the topic is missing"),
+        )
+        .arg(
+            Arg::new("under-replicated-partitions")
+                .long("under-replicated-partitions")
+                .action(ArgAction::SetTrue)
+                .help("With --describe: only partitions whose ISR is smaller than the replica set"),
+        )
+        .arg(
+            Arg::new("unavailable-partitions")
+                .long("unavailable-partitions")
+                .action(ArgAction::SetTrue)
+                .help("With --describe: only partitions without a leader"),
+        )
+        .arg(
+            Arg::new("exclude-internal")
+                .long("exclude-internal")
+                .action(ArgAction::SetTrue)
+                .help("Leave internal topics out of --list/--describe"),
+        )
+        .arg(
+            Arg::new("output")
+                .long("output")
+                .value_name("FORMAT")
+                .value_parser(clap::value_parser!(Format))
+                .default_value("plain")
+                .help("Output format for --list and --describe"),
+        );
+    common::with_bootstrap(cmd, false)
+}
+
+pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let bootstrap = common::bootstrap(m)?;
+    let rt = common::runtime()?;
+    rt.block_on(async {
+        let admin = Admin::connect(ClientConfig::new(bootstrap)).await?;
+        let result = if m.get_flag("create") {
+            create(&admin, m).await
+        } else if m.get_flag("list") {
+            list(&admin, m).await
+        } else if m.get_flag("describe") {
+            describe(&admin, m).await
+        } else if m.get_flag("delete") {
+            delete(&admin, m).await
+        } else {
+            alter(&admin, m).await
+        };
+        match result {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("Error while executing topic command : {e:#}");
+                Ok(ExitCode::from(super::EXIT_FAILURE))
+            }
+        }
+    })
+}
+
+fn required_topic(m: &ArgMatches, action: &str) -> anyhow::Result<String> {
+    match m.get_one::<String>("topic") {
+        Some(t) => Ok(t.clone()),
+        None => bail!("--topic is required with --{action}"),
+    }
+}
+
+fn is_code(e: &ClientError, code: ErrorCode) -> bool {
+    e.code() == Some(code)
+}
+
+async fn create(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+    let name = required_topic(m, "create")?;
+    let configs = common::kv_values(m, "config")?;
+    let mut topic = NewTopic {
+        name: name.clone(),
+        partitions: m.get_one::<i32>("partitions").copied().unwrap_or(-1),
+        replication_factor: m.get_one::<i16>("replication-factor").copied().unwrap_or(-1),
+        configs,
+        assignments: BTreeMap::new(),
+    };
+    if let Some(spec) = m.get_one::<String>("replica-assignment") {
+        if m.contains_id("partitions") || m.contains_id("replication-factor") {
+            bail!("Option \"[replica-assignment]\" can't be used with option \"[partitions]\" or \"[replication-factor]\"");
+        }
+        topic.assignments = parse_assignment(spec)?;
+    }
+    match admin.create_topic(topic, false).await {
+        Ok(()) => {
+            println!("Created topic \"{name}\".");
+            Ok(())
+        }
+        Err(e) if is_code(&e, ErrorCode::TopicAlreadyExists) && m.get_flag("if-not-exists") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `0:1,1:2` → partition 0 on brokers [0,1], partition 1 on [1,2].
+fn parse_assignment(spec: &str) -> anyhow::Result<BTreeMap<i32, Vec<i32>>> {
+    let mut out = BTreeMap::new();
+    for (p, part) in spec.split(',').enumerate() {
+        let brokers: Result<Vec<i32>, _> = part.split(':').map(|b| b.trim().parse::<i32>()).collect();
+        match brokers {
+            Ok(b) if !b.is_empty() => {
+                out.insert(p as i32, b);
+            }
+            _ => bail!("Invalid --replica-assignment '{spec}': expected broker ids like 0:1,1:2"),
+        }
+    }
+    Ok(out)
+}
+
+async fn list(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+    let topics = admin.list_topics(!m.get_flag("exclude-internal")).await?;
+    let topics: Vec<String> = match m.get_one::<String>("topic") {
+        Some(t) => topics.into_iter().filter(|n| n == t).collect(),
+        None => topics,
+    };
+    match m.get_one::<Format>("output").copied().unwrap_or_default() {
+        Format::Plain => {
+            for t in topics {
+                println!("{t}");
+            }
+        }
+        Format::Table => {
+            println!("{}", output::table(&["TOPIC"], topics.into_iter().map(|t| vec![Cell::new(t)]).collect()));
+        }
+        f => print!("{}", output::structured(&topics, f)?),
+    }
+    Ok(())
+}
+
+/// One topic as `--describe` shows it.
+#[derive(Debug, Serialize)]
+struct TopicView {
+    topic: String,
+    partition_count: usize,
+    replication_factor: usize,
+    configs: BTreeMap<String, String>,
+    partitions: Vec<PartitionView>,
+}
+
+#[derive(Debug, Serialize)]
+struct PartitionView {
+    partition: i32,
+    leader: Option<i32>,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+fn join(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+async fn describe(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+    let names = m.get_one::<String>("topic").map(|t| vec![t.clone()]);
+    let topics: Vec<TopicDescription> = match admin.describe_topics(names.as_deref()).await {
+        Ok(t) => t,
+        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) => {
+            if m.get_flag("if-exists") {
+                return Ok(());
+            }
+            let name = names.map(|n| n.join(",")).unwrap_or_default();
+            bail!("Topic '{name}' does not exist as expected");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let under = m.get_flag("under-replicated-partitions");
+    let unavailable = m.get_flag("unavailable-partitions");
+    let exclude_internal = m.get_flag("exclude-internal");
+    let mut views = Vec::new();
+    for t in topics.into_iter().filter(|t| !(exclude_internal && t.internal)) {
+        let overrides: BTreeMap<String, String> = admin
+            .describe_topic_configs(&t.name)
+            .await?
+            .into_iter()
+            .filter(|c| c.source == 1)
+            .filter_map(|c| c.value.map(|v| (c.name, v)))
+            .collect();
+        let partitions = t
+            .partitions
+            .iter()
+            .filter(|p| !under || p.isr.len() < p.replicas.len())
+            .filter(|p| !unavailable || p.leader.is_none())
+            .map(|p| PartitionView {
+                partition: p.partition,
+                leader: p.leader,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+            })
+            .collect();
+        views.push(TopicView {
+            topic: t.name.clone(),
+            partition_count: t.partitions.len(),
+            replication_factor: t.partitions.first().map_or(0, |p| p.replicas.len()),
+            configs: overrides,
+            partitions,
+        });
+    }
+    match m.get_one::<Format>("output").copied().unwrap_or_default() {
+        Format::Plain => {
+            for v in &views {
+                if !under && !unavailable {
+                    let configs: Vec<String> = v.configs.iter().map(|(k, val)| format!("{k}={val}")).collect();
+                    println!(
+                        "Topic:{}\tPartitionCount:{}\tReplicationFactor:{}\tConfigs:{}",
+                        v.topic,
+                        v.partition_count,
+                        v.replication_factor,
+                        configs.join(",")
+                    );
+                }
+                for p in &v.partitions {
+                    let leader = p.leader.map_or_else(|| "none".to_string(), |l| l.to_string());
+                    println!(
+                        "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}",
+                        v.topic,
+                        p.partition,
+                        leader,
+                        join(&p.replicas),
+                        join(&p.isr)
+                    );
+                }
+            }
+        }
+        Format::Table => {
+            let mut rows = Vec::new();
+            for v in &views {
+                for p in &v.partitions {
+                    let leader = p.leader.map_or_else(|| "none".to_string(), |l| l.to_string());
+                    rows.push(vec![
+                        Cell::new(&v.topic),
+                        Cell::new(p.partition),
+                        output::health_cell(leader, p.leader.is_some()),
+                        Cell::new(join(&p.replicas)),
+                        output::health_cell(join(&p.isr), p.isr.len() == p.replicas.len()),
+                    ]);
+                }
+            }
+            println!("{}", output::table(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], rows));
+        }
+        f => print!("{}", output::structured(&views, f)?),
+    }
+    Ok(())
+}
+
+async fn delete(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+    let name = required_topic(m, "delete")?;
+    match admin.delete_topic(&name).await {
+        Ok(()) => {
+            println!("Topic {name} is marked for deletion.");
+            println!("Note: This will have no impact if delete.topic.enable is not set to true.");
+            Ok(())
+        }
+        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) => {
+            if m.get_flag("if-exists") {
+                Ok(())
+            } else {
+                bail!("Topic '{name}' does not exist as expected")
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn alter(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+    let name = required_topic(m, "alter")?;
+    if m.contains_id("config") {
+        bail!("--alter --config is not supported by this tool; topic configs are set at creation");
+    }
+    let Some(&partitions) = m.get_one::<i32>("partitions") else {
+        bail!("--alter needs --partitions N");
+    };
+    match admin.create_partitions(&name, partitions).await {
+        Ok(()) => {
+            println!("WARNING: If partitions are increased for a topic that has a key, the partition logic or ordering of the messages will be affected");
+            println!("Adding partitions succeeded!");
+            Ok(())
+        }
+        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) && m.get_flag("if-exists") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
