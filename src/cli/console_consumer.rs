@@ -278,7 +278,7 @@ async fn consume(
     };
     consumer.assign(partitions.iter().map(|p| (topic.to_string(), *p)).collect()).await?;
     for p in &partitions {
-        consumer.seek(topic, *p, start.clone()).await?;
+        consumer.seek(topic, *p, start).await?;
     }
     let stdout = std::io::stdout();
     let mut buf = Vec::with_capacity(64 * 1024);

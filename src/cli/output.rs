@@ -41,7 +41,7 @@ pub fn table(header: &[&str], rows: Vec<Vec<Cell>>) -> String {
     } else {
         t.enforce_styling();
     }
-    t.set_header(header.iter().map(|h| Cell::new(h)));
+    t.set_header(header.iter().map(Cell::new));
     for r in rows {
         t.add_row(r);
     }
