@@ -23,7 +23,7 @@ use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, Pr
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
-use super::accumulator::{encode, stamp_producer, OpenBatch, ProducerBatch, TopicPartition};
+use super::accumulator::{encode, restamp, OpenBatch, ProducerBatch, TopicPartition};
 use super::delivery::BatchAck;
 use super::{Acks, ProducerShared};
 use crate::client::cluster::is_transient;
@@ -358,26 +358,27 @@ impl Sender {
     /// Encodes, numbers and sends one request.
     fn dispatch(&mut self, node: i32, mut plan: Plan) {
         let codec = self.shared.config.compression.codec();
+        let producer = self.producer.filter(|_| self.shared.idempotent);
         for (tp, open) in plan.fresh.drain(..) {
-            match encode(open, tp, codec) {
+            // Sequence numbers in the order batches go on the wire.
+            let stamp = producer.map(|(pid, epoch)| {
+                let ps = self.partitions.entry(tp.clone()).or_default();
+                let seq = ps.next_sequence;
+                ps.next_sequence = wrap_add(seq, open.records.len() as i32);
+                (pid, epoch, seq)
+            });
+            match encode(open, tp.clone(), codec, stamp) {
                 Ok(batch) => plan.batches.push(batch),
-                Err((parts, err)) => self.shared.finish(parts.id, &parts.shared, parts.memory, Err(err)),
+                Err((parts, err)) => {
+                    if let (Some((_, _, seq)), Some(ps)) = (stamp, self.partitions.get_mut(&tp)) {
+                        ps.next_sequence = seq; // never sent: give the numbers back
+                    }
+                    self.shared.finish(parts.id, &parts.shared, parts.memory, Err(err));
+                }
             }
         }
         if plan.batches.is_empty() {
             return;
-        }
-        // Sequence numbers for new batches, in the order they go on the wire.
-        if let (true, Some((pid, epoch))) = (self.shared.idempotent, self.producer) {
-            for batch in &mut plan.batches {
-                if batch.sequence.is_none() {
-                    let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                    let seq = ps.next_sequence;
-                    ps.next_sequence = wrap_add(seq, batch.record_count);
-                    batch.sequence = Some(seq);
-                    batch.encoded = stamp_producer(&batch.encoded, pid, epoch, seq);
-                }
-            }
         }
         let md = self.shared.cluster.snapshot();
         let conn = md.address(node).and_then(|addr| self.shared.cluster.ready_connection(&addr));
@@ -594,7 +595,7 @@ impl Sender {
                         let seq = ps.next_sequence;
                         ps.next_sequence = wrap_add(seq, b.record_count);
                         b.sequence = Some(seq);
-                        b.encoded = stamp_producer(&b.encoded, pid, epoch, seq);
+                        b.encoded = restamp(&b.encoded, (pid, epoch, seq));
                     }
                 }
             }
