@@ -518,10 +518,13 @@ async fn producer_auto_creates_topics_when_the_broker_allows() {
 async fn throughput() {
     let b = TestBroker::start(&[]);
     let a = admin(&b).await;
-    let cases: [(&str, usize, usize, &[(&str, &str)]); 4] = [
+    // (name, records, record size, producer properties)
+    type Case<'a> = (&'a str, usize, usize, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
         ("100 B, acks=1, defaults", 1_000_000, 100, &[("acks", "1")]),
         ("100 B, acks=all, batch 256 KiB", 1_000_000, 100, &[("batch.size", "262144")]),
         ("1 KiB, acks=all, defaults", 300_000, 1024, &[]),
+        ("1 KiB, acks=1, batch 256 KiB", 300_000, 1024, &[("acks", "1"), ("batch.size", "262144")]),
         (
             "1 KiB, acks=all, batch 256 KiB, lz4",
             300_000,
