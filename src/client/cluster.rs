@@ -152,6 +152,7 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
+        config.validate()?;
         let bootstrap = config.bootstrap_addresses()?;
         Ok(Arc::new(Cluster {
             config,

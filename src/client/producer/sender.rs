@@ -27,13 +27,22 @@ use super::accumulator::{encode, restamp, OpenBatch, ProducerBatch, TopicPartiti
 use super::delivery::BatchAck;
 use super::{Acks, ProducerShared};
 use crate::client::cluster::is_transient;
+use crate::client::connection::{ResponseFuture, WriteFuture};
 use crate::client::{ClientError, ResponseError};
 
 /// What request tasks and helper tasks report back to the loop.
 enum Event {
-    Response { node: i32, batches: Vec<ProducerBatch>, result: Result<ProduceResponse, ClientError> },
+    /// `Ok(None)`: an acks=0 request was written.
+    Response {
+        node: i32,
+        batches: Vec<ProducerBatch>,
+        result: Result<Option<ProduceResponse>, ClientError>,
+    },
     MetadataRefreshed,
-    Connected { node: i32, ok: bool },
+    Connected {
+        node: i32,
+        ok: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +53,12 @@ struct PartitionState {
     in_flight: usize,
     /// Batches to send again, oldest (lowest sequence) first.
     retries: VecDeque<ProducerBatch>,
+}
+
+/// What a sent request will report.
+enum Pending {
+    Response(ResponseFuture<ProduceResponse>),
+    Written(WriteFuture),
 }
 
 /// A request being assembled for one broker.
@@ -420,23 +435,14 @@ impl Sender {
         for b in &mut plan.batches {
             b.attempts += 1;
         }
-        if acks == Acks::None {
-            match conn.send_oneway(&req, version) {
-                Ok(()) => {
-                    for b in plan.batches {
-                        let ack = BatchAck { base_offset: -1, log_append_time: -1, timestamps: b.timestamps };
-                        self.shared.finish(b.id, &b.shared, b.memory, Ok(ack));
-                    }
-                }
-                Err(err) => {
-                    for b in plan.batches {
-                        self.retry_or_fail(b, err.clone());
-                    }
-                }
-            }
-            return;
-        }
-        let pending = match conn.send(&req, version) {
+        // acks=0 gets no answer: a request counts as done once written, which
+        // still bounds how much sits in the connection's queue.
+        let pending = if acks == Acks::None {
+            conn.send_oneway(&req, version).map(Pending::Written)
+        } else {
+            conn.send(&req, version).map(Pending::Response)
+        };
+        let pending = match pending {
             Ok(p) => p,
             Err(err) => {
                 for b in plan.batches {
@@ -453,12 +459,20 @@ impl Sender {
         let tx = self.events_tx.clone();
         let batches = plan.batches;
         tokio::spawn(async move {
-            let result = pending.await_response().await;
+            let result = match pending {
+                Pending::Response(p) => p.await_response().await.map(Some),
+                Pending::Written(w) => w.written().await.map(|()| None),
+            };
             let _ = tx.send(Event::Response { node, batches, result });
         });
     }
 
-    fn on_response(&mut self, node: i32, batches: Vec<ProducerBatch>, result: Result<ProduceResponse, ClientError>) {
+    fn on_response(
+        &mut self,
+        node: i32,
+        batches: Vec<ProducerBatch>,
+        result: Result<Option<ProduceResponse>, ClientError>,
+    ) {
         if let Some(n) = self.in_flight_by_node.get_mut(&node) {
             *n = n.saturating_sub(1);
         }
@@ -469,7 +483,14 @@ impl Sender {
             }
         }
         let resp = match result {
-            Ok(resp) => resp,
+            Ok(Some(resp)) => resp,
+            Ok(None) => {
+                for b in batches {
+                    let ack = BatchAck { base_offset: -1, log_append_time: -1, timestamps: b.timestamps };
+                    self.shared.finish(b.id, &b.shared, b.memory, Ok(ack));
+                }
+                return;
+            }
             Err(err) => {
                 for b in batches {
                     self.retry_or_fail(b, err.clone());
