@@ -487,15 +487,33 @@ async fn unknown_topics_and_oversized_records_are_errors() {
     assert_eq!(err.code(), Some(ResponseError::UnknownTopicOrPartition), "{err}");
 
     // Larger than the broker accepts: a per-record error with the broker's message.
+    // The broker already knows this idempotent producer, so the records queued
+    // behind the refused one are first rejected as out of sequence; the producer
+    // then bumps its epoch, renumbers them and they are written once, in order.
+    let first = p.send(ProducerRecord::new("small", "first").partition(0)).await.expect("enqueue");
+    assert_eq!(first.await.expect("delivered").offset, 0);
     let big = p.send(ProducerRecord::new("small", vec![b'x'; 50_000]).partition(0)).await.expect("enqueue");
-    let fits = p.send(ProducerRecord::new("small", "fits").partition(0)).await.expect("enqueue");
+    let mut after = Vec::new();
+    for i in 0..5 {
+        after.push(p.send(ProducerRecord::new("small", format!("after-{i}")).partition(0)).await.expect("enqueue"));
+    }
     let err = big.await.expect_err("too large");
     assert_eq!(err.code(), Some(ResponseError::MessageTooLarge), "{err}");
     assert!(err.to_string().contains("larger than the max message size"), "{err}");
-    assert_eq!(fits.await.expect("small record still delivered").offset, 0);
+    for (i, d) in after.into_iter().enumerate() {
+        assert_eq!(d.await.expect("small record still delivered").offset, i as i64 + 1);
+    }
+    let got = read_partition(&b, "small", 0, 6).await;
+    let values: Vec<_> = got.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())).collect();
+    assert_eq!(values, ["first", "after-0", "after-1", "after-2", "after-3", "after-4"]);
     // Larger than max.request.size: refused before sending.
     let err = p.send(ProducerRecord::new("small", vec![b'x'; 2_000_000])).await.expect_err("client-side limit");
     assert!(err.to_string().contains("max.request.size"), "{err}");
+    // A closed producer refuses records on every handle.
+    let other = p.clone();
+    p.close().await.expect("close");
+    let err = other.send(ProducerRecord::new("small", "late")).await.expect_err("closed");
+    assert!(matches!(err, ClientError::Closed(_)), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
