@@ -5,7 +5,8 @@
 //! It owns all sending state without locks: per-partition sequence numbers,
 //! retry queues and in-flight counts, per-broker in-flight counts, and the
 //! producer id. Responses come back as events from one small task per
-//! request, so the loop never waits on the network itself.
+//! request, so the loop never waits on the network itself (except for the
+//! rare InitProducerId, when nothing is in flight anyway).
 //!
 //! Ordering: batches of a partition are handed to its connection in sequence
 //! order and the broker answers in order. A retried batch waits until nothing
