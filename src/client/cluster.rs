@@ -133,12 +133,17 @@ pub(crate) struct Cluster {
     pub(crate) config: ClientConfig,
     bootstrap: Vec<String>,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// The established connections, readable without waiting on a connect in progress.
+    live: Mutex<HashMap<String, Arc<Connection>>>,
     metadata: RwLock<Arc<Metadata>>,
     /// Serialises refreshes so that concurrent callers share one round trip.
     refresh_lock: tokio::sync::Mutex<()>,
     generation: AtomicU64,
-    /// Topics the cache follows (the producer's and consumer's topics).
-    interest: Mutex<BTreeSet<String>>,
+    /// Topics the cache follows (the producer's and consumer's topics), with a
+    /// version that grows with every topic added.
+    interest: Mutex<(BTreeSet<String>, u64)>,
+    /// The interest version the cache was last fetched for.
+    fetched_interest: AtomicU64,
     /// Whether Metadata requests may auto-create topics (producers: yes).
     allow_auto_create: bool,
     /// Rotates the broker tried first for requests any broker can answer.
@@ -147,15 +152,18 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
+        config.validate()?;
         let bootstrap = config.bootstrap_addresses()?;
         Ok(Arc::new(Cluster {
             config,
             bootstrap,
             slots: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             metadata: RwLock::new(Arc::new(Metadata::default())),
             refresh_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
-            interest: Mutex::new(BTreeSet::new()),
+            interest: Mutex::new((BTreeSet::new(), 0)),
+            fetched_interest: AtomicU64::new(0),
             allow_auto_create,
             rotation: AtomicUsize::new(0),
         }))
@@ -179,10 +187,11 @@ impl Cluster {
     /// Starts following `topic`; true if it was not followed yet.
     pub(crate) fn add_interest(&self, topic: &str) -> bool {
         let mut i = self.interest.lock().unwrap_or_else(|e| e.into_inner());
-        if i.contains(topic) {
+        if i.0.contains(topic) {
             false
         } else {
-            i.insert(topic.to_string())
+            i.1 += 1;
+            i.0.insert(topic.to_string())
         }
     }
 
@@ -207,6 +216,7 @@ impl Cluster {
             Ok(conn) => {
                 slot.conn = Some(conn.clone());
                 slot.failed = None;
+                self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), conn.clone());
                 Ok(conn)
             }
             Err(err) => {
@@ -220,12 +230,8 @@ impl Cluster {
 
     /// The pooled connection to `addr` if it is up, without waiting.
     pub(crate) fn ready_connection(&self, addr: &str) -> Option<Arc<Connection>> {
-        let slot = {
-            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            slots.get(addr)?.clone()
-        };
-        let slot = slot.try_lock().ok()?;
-        slot.conn.clone().filter(|c| !c.is_closed())
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.get(addr).filter(|c| !c.is_closed()).cloned()
     }
 
     /// A connection to broker `node` as the metadata lists it.
@@ -278,7 +284,18 @@ impl Cluster {
     }
 
     /// One Metadata round trip to any broker. `topics`: `None` = all topics.
+    /// The cached broker list and controller are updated from the answer.
     pub(crate) async fn fetch_metadata(
+        &self,
+        topics: Option<&[String]>,
+        allow_auto_create: bool,
+    ) -> Result<Metadata, ClientError> {
+        let md = self.metadata_request(topics, allow_auto_create).await?;
+        self.merge_brokers(&md);
+        Ok(md)
+    }
+
+    async fn metadata_request(
         &self,
         topics: Option<&[String]>,
         allow_auto_create: bool,
@@ -314,9 +331,7 @@ impl Cluster {
                 return Err(e);
             }
         };
-        let md = parse_metadata(resp);
-        self.merge_brokers(&md);
-        Ok(md)
+        Ok(parse_metadata(resp))
     }
 
     /// Keeps the broker list and controller current from any Metadata answer.
@@ -338,24 +353,29 @@ impl Cluster {
     /// Refreshes the cache for the followed topics; concurrent calls share one request.
     pub(crate) async fn refresh(&self) -> Result<(), ClientError> {
         let seen = self.generation();
+        let wanted = self.interest.lock().unwrap_or_else(|e| e.into_inner()).1;
         let _guard = self.refresh_lock.lock().await;
-        if self.generation() != seen {
-            return Ok(()); // someone refreshed while we waited
+        if self.generation() != seen && self.fetched_interest.load(Ordering::Acquire) >= wanted {
+            return Ok(()); // someone refreshed, for at least our topics, while we waited
         }
-        let topics: Vec<String> = self.interest.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
-        let result = self.fetch_metadata(Some(&topics), self.allow_auto_create).await;
+        let (topics, version) = {
+            let i = self.interest.lock().unwrap_or_else(|e| e.into_inner());
+            (i.0.iter().cloned().collect::<Vec<String>>(), i.1)
+        };
+        let result = self.metadata_request(Some(&topics), self.allow_auto_create).await;
         let md = match result {
             Ok(md) => md,
             Err(e) => {
                 // A broker that is down may be one of several: try once more elsewhere.
                 if is_transient(&e) {
-                    self.fetch_metadata(Some(&topics), self.allow_auto_create).await?
+                    self.metadata_request(Some(&topics), self.allow_auto_create).await?
                 } else {
                     return Err(e);
                 }
             }
         };
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(md);
+        self.fetched_interest.store(version, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }

@@ -46,6 +46,18 @@ impl ClientConfig {
         Ok(true)
     }
 
+    /// Checks the bootstrap list and durations.
+    pub(crate) fn validate(&self) -> Result<(), ClientError> {
+        self.bootstrap_addresses()?;
+        check_duration("request.timeout.ms", self.request_timeout)?;
+        check_duration("metadata.max.age.ms", self.metadata_max_age)?;
+        check_duration("retry.backoff.ms", self.retry_backoff)?;
+        if self.request_timeout.is_zero() {
+            return Err(ClientError::Config("request.timeout.ms must be positive".into()));
+        }
+        Ok(())
+    }
+
     /// The bootstrap list as `host:port` strings, checked for shape.
     pub(crate) fn bootstrap_addresses(&self) -> Result<Vec<String>, ClientError> {
         let mut out = Vec::new();
@@ -75,10 +87,24 @@ impl ClientConfig {
     }
 }
 
+/// Longest duration accepted, as in the Java client (an `int` of milliseconds):
+/// keeps deadline arithmetic far from overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Checks a duration setting against [`MAX_DURATION`].
+pub(crate) fn check_duration(key: &str, value: Duration) -> Result<(), ClientError> {
+    if value > MAX_DURATION {
+        return Err(ClientError::Config(format!("{key} must be at most {} ms", MAX_DURATION.as_millis())));
+    }
+    Ok(())
+}
+
 /// A millisecond property value.
 pub(crate) fn parse_ms(key: &str, value: &str) -> Result<Duration, ClientError> {
     let ms: u64 = parse_num(key, value)?;
-    Ok(Duration::from_millis(ms))
+    let d = Duration::from_millis(ms);
+    check_duration(key, d)?;
+    Ok(d)
 }
 
 /// A numeric property value.

@@ -86,7 +86,8 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
     client_id: StrBytes,
     correlation: AtomicI32,
-    writer: mpsc::UnboundedSender<Bytes>,
+    /// Frames for the writer task; bounded in practice by the callers' in-flight limits.
+    writer: mpsc::UnboundedSender<Outgoing>,
     /// Broker ranges by API key, known after the ApiVersions handshake.
     ranges: OnceLock<HashMap<i16, (i16, i16)>>,
     request_timeout: Duration,
@@ -187,7 +188,7 @@ impl Connection {
             }
             p.waiters.insert(correlation_id, tx);
         }
-        if self.writer.send(frame).is_err() {
+        if self.writer.send(Outgoing { frame, written: None }).is_err() {
             self.shared.remove(correlation_id);
             return Err(self.closed_error());
         }
@@ -202,8 +203,9 @@ impl Connection {
         })
     }
 
-    /// Queues a request the broker will not answer (Produce with acks=0).
-    pub(crate) fn send_oneway<R: Request>(&self, req: &R, version: i16) -> Result<(), ClientError> {
+    /// Queues a request the broker will not answer (Produce with acks=0); the
+    /// returned future resolves once it was handed to the socket.
+    pub(crate) fn send_oneway<R: Request>(&self, req: &R, version: i16) -> Result<WriteFuture, ClientError> {
         let correlation_id = self.next_correlation_id();
         let frame = self.encode::<R>(req, version, correlation_id)?;
         {
@@ -212,7 +214,9 @@ impl Connection {
                 return Err(err.clone());
             }
         }
-        self.writer.send(frame).map_err(|_| self.closed_error())
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(Outgoing { frame, written: Some(tx) }).map_err(|_| self.closed_error())?;
+        Ok(WriteFuture { rx, shared: self.shared.clone(), timeout: self.request_timeout })
     }
 
     /// Sends `req` and waits for its response.
@@ -275,6 +279,38 @@ impl Connection {
     }
 }
 
+/// A frame for the writer task, optionally with someone to tell once it is written.
+struct Outgoing {
+    frame: Bytes,
+    written: Option<oneshot::Sender<()>>,
+}
+
+/// A one-way request not yet written; see [`Connection::send_oneway`].
+pub(crate) struct WriteFuture {
+    rx: oneshot::Receiver<()>,
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+impl WriteFuture {
+    /// Waits until the request was written to the socket.
+    pub(crate) async fn written(self) -> Result<(), ClientError> {
+        match tokio::time::timeout(self.timeout, self.rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                let p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+                Err(p.closed.clone().unwrap_or_else(|| {
+                    ClientError::io(
+                        &self.shared.addr,
+                        std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed"),
+                    )
+                }))
+            }
+            Err(_) => Err(ClientError::timeout(format!("writing to broker {}", self.shared.addr), self.timeout)),
+        }
+    }
+}
+
 /// A response not yet received; resolve it with [`ResponseFuture::await_response`].
 pub(crate) struct ResponseFuture<T> {
     rx: oneshot::Receiver<Result<Bytes, ClientError>>,
@@ -332,16 +368,20 @@ impl<T: Decodable + HeaderVersion> ResponseFuture<T> {
     }
 }
 
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<Bytes>, write_half: OwnedWriteHalf, shared: Arc<Shared>) {
+async fn write_loop(mut rx: mpsc::UnboundedReceiver<Outgoing>, write_half: OwnedWriteHalf, shared: Arc<Shared>) {
     let mut w = BufWriter::with_capacity(IO_BUFFER, write_half);
-    while let Some(frame) = rx.recv().await {
-        let mut result = w.write_all(&frame).await;
+    let mut notify: Vec<oneshot::Sender<()>> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut result = Ok(());
         // Coalesce whatever else is queued into the same flush.
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(next) => result = w.write_all(&next).await,
-                Err(_) => break,
+        while let Some(out) = next.take() {
+            result = w.write_all(&out.frame).await;
+            notify.extend(out.written);
+            if result.is_err() {
+                break;
             }
+            next = rx.try_recv().ok();
         }
         if result.is_ok() {
             result = w.flush().await;
@@ -349,6 +389,9 @@ async fn write_loop(mut rx: mpsc::UnboundedReceiver<Bytes>, write_half: OwnedWri
         if let Err(e) = result {
             shared.close(ClientError::io(&shared.addr, e));
             return;
+        }
+        for n in notify.drain(..) {
+            let _ = n.send(());
         }
     }
     let _ = w.shutdown().await;

@@ -72,3 +72,29 @@ pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    /// Handles are shared between a REPL thread and tokio tasks.
+    #[test]
+    fn handles_can_cross_threads() {
+        send_sync::<Producer>();
+        send_sync::<DeliveryFuture>();
+        send_sync::<Admin>();
+        send_sync::<ClientError>();
+        send::<Consumer>();
+    }
+
+    #[test]
+    fn durations_beyond_an_int_of_milliseconds_are_refused() {
+        let mut c = ProducerConfig::new("localhost:9092");
+        assert!(c.set("linger.ms", "99999999999").is_err());
+        c.delivery_timeout = std::time::Duration::from_secs(u64::MAX / 4);
+        assert!(c.validate().is_err());
+    }
+}

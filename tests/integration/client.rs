@@ -372,7 +372,10 @@ async fn offset_out_of_range_follows_auto_offset_reset() {
     let mut c = consumer(&b, &[("auto.offset.reset", "latest")]).await;
     c.assign(tp.clone()).await.expect("assign");
     c.seek("oor", 0, SeekTo::Offset(1000)).await.expect("seek");
-    assert!(c.poll(Duration::from_millis(500)).await.expect("poll").is_empty());
+    let deadline = Instant::now() + WAIT;
+    while c.position("oor", 0) != Some(10) && Instant::now() < deadline {
+        assert!(c.poll(Duration::from_millis(200)).await.expect("poll").is_empty(), "nothing after latest");
+    }
     assert_eq!(c.position("oor", 0), Some(10), "reset to latest");
 
     let mut c = consumer(&b, &[("auto.offset.reset", "none")]).await;
@@ -484,15 +487,33 @@ async fn unknown_topics_and_oversized_records_are_errors() {
     assert_eq!(err.code(), Some(ResponseError::UnknownTopicOrPartition), "{err}");
 
     // Larger than the broker accepts: a per-record error with the broker's message.
+    // The broker already knows this idempotent producer, so the records queued
+    // behind the refused one are first rejected as out of sequence; the producer
+    // then bumps its epoch, renumbers them and they are written once, in order.
+    let first = p.send(ProducerRecord::new("small", "first").partition(0)).await.expect("enqueue");
+    assert_eq!(first.await.expect("delivered").offset, 0);
     let big = p.send(ProducerRecord::new("small", vec![b'x'; 50_000]).partition(0)).await.expect("enqueue");
-    let fits = p.send(ProducerRecord::new("small", "fits").partition(0)).await.expect("enqueue");
+    let mut after = Vec::new();
+    for i in 0..5 {
+        after.push(p.send(ProducerRecord::new("small", format!("after-{i}")).partition(0)).await.expect("enqueue"));
+    }
     let err = big.await.expect_err("too large");
     assert_eq!(err.code(), Some(ResponseError::MessageTooLarge), "{err}");
     assert!(err.to_string().contains("larger than the max message size"), "{err}");
-    assert_eq!(fits.await.expect("small record still delivered").offset, 0);
+    for (i, d) in after.into_iter().enumerate() {
+        assert_eq!(d.await.expect("small record still delivered").offset, i as i64 + 1);
+    }
+    let got = read_partition(&b, "small", 0, 6).await;
+    let values: Vec<_> = got.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())).collect();
+    assert_eq!(values, ["first", "after-0", "after-1", "after-2", "after-3", "after-4"]);
     // Larger than max.request.size: refused before sending.
     let err = p.send(ProducerRecord::new("small", vec![b'x'; 2_000_000])).await.expect_err("client-side limit");
     assert!(err.to_string().contains("max.request.size"), "{err}");
+    // A closed producer refuses records on every handle.
+    let other = p.clone();
+    p.close().await.expect("close");
+    let err = other.send(ProducerRecord::new("small", "late")).await.expect_err("closed");
+    assert!(matches!(err, ClientError::Closed(_)), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -506,4 +527,56 @@ async fn producer_auto_creates_topics_when_the_broker_allows() {
     let mut c = consumer(&b, &[("auto.offset.reset", "earliest")]).await;
     c.assign(vec![("auto-made".to_string(), m.partition)]).await.expect("assign");
     assert_eq!(read(&mut c, 1).await[0].value.as_deref(), Some(&b"hello"[..]));
+}
+
+/// Throughput on loopback; run with
+/// `cargo test --release --test integration client::throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run explicitly in release mode"]
+async fn throughput() {
+    let b = TestBroker::start(&[]);
+    let a = admin(&b).await;
+    // (name, records, record size, producer properties)
+    type Case<'a> = (&'a str, usize, usize, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 5] = [
+        ("100 B, acks=1, defaults", 1_000_000, 100, &[("acks", "1")]),
+        ("100 B, acks=all, batch 256 KiB", 1_000_000, 100, &[("batch.size", "262144")]),
+        ("1 KiB, acks=all, defaults", 300_000, 1024, &[]),
+        ("1 KiB, acks=1, batch 256 KiB", 300_000, 1024, &[("acks", "1"), ("batch.size", "262144")]),
+        (
+            "1 KiB, acks=all, batch 256 KiB, lz4",
+            300_000,
+            1024,
+            &[("batch.size", "262144"), ("compression.type", "lz4")],
+        ),
+    ];
+    for (i, (name, count, size, props)) in cases.into_iter().enumerate() {
+        let topic = format!("perf-{i}");
+        create(&a, &topic, 1).await;
+        let p = producer(&b, props).await;
+        let payload = Bytes::from(vec![b'x'; size]);
+        let start = Instant::now();
+        let mut last = None;
+        for _ in 0..count {
+            last = Some(p.send(ProducerRecord::new(&topic, payload.clone()).partition(0)).await.expect("send"));
+        }
+        p.flush().await.expect("flush");
+        if let Some(d) = last {
+            d.await.expect("delivered");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let mb = (count * size) as f64 / 1e6;
+        println!("produce {name}: {:.0} records/s, {:.1} MB/s", count as f64 / secs, mb / secs);
+        p.close().await.expect("close");
+
+        let mut c = consumer(&b, &[("auto.offset.reset", "earliest")]).await;
+        c.assign(vec![(topic.clone(), 0)]).await.expect("assign");
+        let start = Instant::now();
+        let mut n = 0;
+        while n < count {
+            n += c.poll(Duration::from_secs(5)).await.expect("poll").len();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!("consume {name}: {:.0} records/s, {:.1} MB/s", count as f64 / secs, mb / secs);
+    }
 }

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::client::config::{parse_bool, parse_ms, parse_num};
+use crate::client::config::{check_duration, parse_bool, parse_ms, parse_num};
 use crate::client::{ClientConfig, ClientError};
 
 /// Where a partition without a valid position starts.
@@ -105,7 +105,8 @@ impl ConsumerConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ClientError> {
-        self.client.bootstrap_addresses()?;
+        self.client.validate()?;
+        check_duration("fetch.max.wait.ms", self.fetch_max_wait)?;
         if self.fetch_max_bytes < 1 || self.max_partition_fetch_bytes < 1 {
             return Err(ClientError::Config("fetch.max.bytes and max.partition.fetch.bytes must be positive".into()));
         }

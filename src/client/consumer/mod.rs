@@ -297,7 +297,7 @@ impl Consumer {
                 offset: position,
             });
         }
-        if blocked {
+        if blocked || self.cluster.is_stale() {
             self.spawn_refresh();
         }
         for (node, targets) in by_node {

@@ -243,17 +243,25 @@ pub(crate) fn new_record(
     }
 }
 
-/// Encodes a batch taken from the accumulator.
+/// Producer id, epoch and base sequence of an idempotent batch.
+pub(crate) type Stamp = (i64, i16, i32);
+
+/// Encodes a batch taken from the accumulator, stamping it for the
+/// idempotent producer when `stamp` is given.
 pub(crate) fn encode(
     batch: OpenBatch,
     tp: TopicPartition,
     compression: kafka_protocol::records::Compression,
+    stamp: Option<Stamp>,
 ) -> Result<ProducerBatch, (OpenBatchParts, ClientError)> {
     let mut buf = BytesMut::with_capacity(batch.bytes);
     let options = RecordEncodeOptions { version: 2, compression };
     if let Err(e) = RecordBatchEncoder::encode(&mut buf, &batch.records, &options) {
         let err = ClientError::Config(format!("cannot encode a record batch for {}-{}: {e}", tp.0, tp.1));
         return Err((OpenBatchParts { shared: batch.shared, memory: batch.bytes, id: batch.id }, err));
+    }
+    if let Some(stamp) = stamp {
+        stamp_in_place(&mut buf, stamp);
     }
     let timestamps = batch.records.iter().map(|r| r.timestamp).collect();
     Ok(ProducerBatch {
@@ -266,7 +274,7 @@ pub(crate) fn encode(
         timestamps,
         encoded: buf.freeze(),
         attempts: 0,
-        sequence: None,
+        sequence: stamp.map(|s| s.2),
         retry_at: None,
     })
 }
@@ -287,16 +295,21 @@ const OFF_BASE_SEQUENCE: usize = 53;
 
 /// Writes producer id, epoch and base sequence into an encoded batch and
 /// recomputes its CRC-32C (which covers those fields).
-pub(crate) fn stamp_producer(encoded: &Bytes, producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
-    let mut buf = BytesMut::from(&encoded[..]);
+fn stamp_in_place(buf: &mut [u8], (producer_id, epoch, base_sequence): Stamp) {
     if buf.len() < BATCH_OVERHEAD {
-        return encoded.clone();
+        return;
     }
     buf[OFF_PRODUCER_ID..OFF_PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
     buf[OFF_PRODUCER_EPOCH..OFF_PRODUCER_EPOCH + 2].copy_from_slice(&epoch.to_be_bytes());
     buf[OFF_BASE_SEQUENCE..OFF_BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
     let crc = crc32c::crc32c(&buf[CRC_START..]);
     buf[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// A copy of an encoded batch with a new stamp (renumbering after an epoch bump).
+pub(crate) fn restamp(encoded: &Bytes, stamp: Stamp) -> Bytes {
+    let mut buf = BytesMut::from(&encoded[..]);
+    stamp_in_place(&mut buf, stamp);
     buf.freeze()
 }
 
@@ -358,10 +371,10 @@ mod tests {
             append(&mut acc, Some(0), 10);
         }
         let open = acc.topics.get_mut("t").expect("topic").partitions[0].pop_front().expect("batch");
-        let pb = encode(open, (Arc::from("t"), 0), kafka_protocol::records::Compression::Lz4).expect("encode");
+        let pb = encode(open, (Arc::from("t"), 0), kafka_protocol::records::Compression::Lz4, None).expect("encode");
         let h = batch::validate_one(&pb.encoded).expect("valid");
         assert_eq!((h.records_count, h.base_sequence, h.producer_id), (3, -1, -1));
-        let stamped = stamp_producer(&pb.encoded, 42, 3, 100);
+        let stamped = restamp(&pb.encoded, (42, 3, 100));
         let h = batch::validate_one(&stamped).expect("valid after stamping");
         assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (42, 3, 100));
     }

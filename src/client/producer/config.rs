@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::client::config::{parse_bool, parse_ms, parse_num};
+use crate::client::config::{check_duration, parse_bool, parse_ms, parse_num};
 use crate::client::{ClientConfig, ClientError};
 
 /// How many acknowledgements the leader must have before answering.
@@ -196,7 +196,10 @@ impl ProducerConfig {
 
     /// Checks values that cannot work together.
     pub(crate) fn validate(&self) -> Result<(), ClientError> {
-        self.client.bootstrap_addresses()?;
+        self.client.validate()?;
+        check_duration("linger.ms", self.linger)?;
+        check_duration("delivery.timeout.ms", self.delivery_timeout)?;
+        check_duration("max.block.ms", self.max_block)?;
         if self.max_in_flight == 0 {
             return Err(ClientError::Config("max.in.flight.requests.per.connection must be at least 1".into()));
         }

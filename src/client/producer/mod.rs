@@ -1,5 +1,5 @@
 //! The producer: [`Producer::send`] partitions a record and appends it to its
-//! partition's batch in the [accumulator](accumulator); one background sender
+//! partition's batch in the accumulator; one background sender
 //! task per producer takes batches that are full, lingered long enough, or
 //! flushed, encodes them (with the chosen compression) and sends one Produce
 //! request per leader broker, pipelining up to `max.in.flight` requests per

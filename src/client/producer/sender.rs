@@ -5,7 +5,8 @@
 //! It owns all sending state without locks: per-partition sequence numbers,
 //! retry queues and in-flight counts, per-broker in-flight counts, and the
 //! producer id. Responses come back as events from one small task per
-//! request, so the loop never waits on the network itself.
+//! request, so the loop never waits on the network itself (except for the
+//! rare InitProducerId, when nothing is in flight anyway).
 //!
 //! Ordering: batches of a partition are handed to its connection in sequence
 //! order and the broker answers in order. A retried batch waits until nothing
@@ -23,17 +24,26 @@ use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, Pr
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
-use super::accumulator::{encode, stamp_producer, OpenBatch, ProducerBatch, TopicPartition};
+use super::accumulator::{encode, restamp, OpenBatch, ProducerBatch, TopicPartition};
 use super::delivery::BatchAck;
 use super::{Acks, ProducerShared};
 use crate::client::cluster::is_transient;
+use crate::client::connection::{ResponseFuture, WriteFuture};
 use crate::client::{ClientError, ResponseError};
 
 /// What request tasks and helper tasks report back to the loop.
 enum Event {
-    Response { node: i32, batches: Vec<ProducerBatch>, result: Result<ProduceResponse, ClientError> },
+    /// `Ok(None)`: an acks=0 request was written.
+    Response {
+        node: i32,
+        batches: Vec<ProducerBatch>,
+        result: Result<Option<ProduceResponse>, ClientError>,
+    },
     MetadataRefreshed,
-    Connected { node: i32, ok: bool },
+    Connected {
+        node: i32,
+        ok: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +54,12 @@ struct PartitionState {
     in_flight: usize,
     /// Batches to send again, oldest (lowest sequence) first.
     retries: VecDeque<ProducerBatch>,
+}
+
+/// What a sent request will report.
+enum Pending {
+    Response(ResponseFuture<ProduceResponse>),
+    Written(WriteFuture),
 }
 
 /// A request being assembled for one broker.
@@ -358,26 +374,27 @@ impl Sender {
     /// Encodes, numbers and sends one request.
     fn dispatch(&mut self, node: i32, mut plan: Plan) {
         let codec = self.shared.config.compression.codec();
+        let producer = self.producer.filter(|_| self.shared.idempotent);
         for (tp, open) in plan.fresh.drain(..) {
-            match encode(open, tp, codec) {
+            // Sequence numbers in the order batches go on the wire.
+            let stamp = producer.map(|(pid, epoch)| {
+                let ps = self.partitions.entry(tp.clone()).or_default();
+                let seq = ps.next_sequence;
+                ps.next_sequence = wrap_add(seq, open.records.len() as i32);
+                (pid, epoch, seq)
+            });
+            match encode(open, tp.clone(), codec, stamp) {
                 Ok(batch) => plan.batches.push(batch),
-                Err((parts, err)) => self.shared.finish(parts.id, &parts.shared, parts.memory, Err(err)),
+                Err((parts, err)) => {
+                    if let (Some((_, _, seq)), Some(ps)) = (stamp, self.partitions.get_mut(&tp)) {
+                        ps.next_sequence = seq; // never sent: give the numbers back
+                    }
+                    self.shared.finish(parts.id, &parts.shared, parts.memory, Err(err));
+                }
             }
         }
         if plan.batches.is_empty() {
             return;
-        }
-        // Sequence numbers for new batches, in the order they go on the wire.
-        if let (true, Some((pid, epoch))) = (self.shared.idempotent, self.producer) {
-            for batch in &mut plan.batches {
-                if batch.sequence.is_none() {
-                    let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                    let seq = ps.next_sequence;
-                    ps.next_sequence = wrap_add(seq, batch.record_count);
-                    batch.sequence = Some(seq);
-                    batch.encoded = stamp_producer(&batch.encoded, pid, epoch, seq);
-                }
-            }
         }
         let md = self.shared.cluster.snapshot();
         let conn = md.address(node).and_then(|addr| self.shared.cluster.ready_connection(&addr));
@@ -419,23 +436,14 @@ impl Sender {
         for b in &mut plan.batches {
             b.attempts += 1;
         }
-        if acks == Acks::None {
-            match conn.send_oneway(&req, version) {
-                Ok(()) => {
-                    for b in plan.batches {
-                        let ack = BatchAck { base_offset: -1, log_append_time: -1, timestamps: b.timestamps };
-                        self.shared.finish(b.id, &b.shared, b.memory, Ok(ack));
-                    }
-                }
-                Err(err) => {
-                    for b in plan.batches {
-                        self.retry_or_fail(b, err.clone());
-                    }
-                }
-            }
-            return;
-        }
-        let pending = match conn.send(&req, version) {
+        // acks=0 gets no answer: a request counts as done once written, which
+        // still bounds how much sits in the connection's queue.
+        let pending = if acks == Acks::None {
+            conn.send_oneway(&req, version).map(Pending::Written)
+        } else {
+            conn.send(&req, version).map(Pending::Response)
+        };
+        let pending = match pending {
             Ok(p) => p,
             Err(err) => {
                 for b in plan.batches {
@@ -452,12 +460,20 @@ impl Sender {
         let tx = self.events_tx.clone();
         let batches = plan.batches;
         tokio::spawn(async move {
-            let result = pending.await_response().await;
+            let result = match pending {
+                Pending::Response(p) => p.await_response().await.map(Some),
+                Pending::Written(w) => w.written().await.map(|()| None),
+            };
             let _ = tx.send(Event::Response { node, batches, result });
         });
     }
 
-    fn on_response(&mut self, node: i32, batches: Vec<ProducerBatch>, result: Result<ProduceResponse, ClientError>) {
+    fn on_response(
+        &mut self,
+        node: i32,
+        batches: Vec<ProducerBatch>,
+        result: Result<Option<ProduceResponse>, ClientError>,
+    ) {
         if let Some(n) = self.in_flight_by_node.get_mut(&node) {
             *n = n.saturating_sub(1);
         }
@@ -468,7 +484,14 @@ impl Sender {
             }
         }
         let resp = match result {
-            Ok(resp) => resp,
+            Ok(Some(resp)) => resp,
+            Ok(None) => {
+                for b in batches {
+                    let ack = BatchAck { base_offset: -1, log_append_time: -1, timestamps: b.timestamps };
+                    self.shared.finish(b.id, &b.shared, b.memory, Ok(ack));
+                }
+                return;
+            }
             Err(err) => {
                 for b in batches {
                     self.retry_or_fail(b, err.clone());
@@ -594,7 +617,7 @@ impl Sender {
                         let seq = ps.next_sequence;
                         ps.next_sequence = wrap_add(seq, b.record_count);
                         b.sequence = Some(seq);
-                        b.encoded = stamp_producer(&b.encoded, pid, epoch, seq);
+                        b.encoded = restamp(&b.encoded, (pid, epoch, seq));
                     }
                 }
             }
