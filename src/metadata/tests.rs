@@ -1,0 +1,1 @@
+//! The store against the in-process ZooKeeper-compatible server.
