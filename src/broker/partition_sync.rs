@@ -59,7 +59,9 @@ impl Broker {
             let states: BTreeMap<(String, i32), (i32, i32)> = view
                 .states
                 .iter()
-                .flat_map(|(t, s)| s.iter().map(move |(p, v)| ((t.clone(), *p), (v.state.leader, v.state.leader_epoch))))
+                .flat_map(|(t, s)| {
+                    s.iter().map(move |(p, v)| ((t.clone(), *p), (v.state.leader, v.state.leader_epoch)))
+                })
                 .collect();
             (topics, view.unreadable.clone(), states)
         };

@@ -210,7 +210,12 @@ impl Broker {
         let topic = self.metadata.delete_topic(name).await?;
         let deleted = self
             .wait_synced(timeout, |b| {
-                let present = b.metadata.view().topics.get(name).is_some_and(|t| t.topic_id.unwrap_or(topic.topic_id) == topic.topic_id);
+                let present = b
+                    .metadata
+                    .view()
+                    .topics
+                    .get(name)
+                    .is_some_and(|t| t.topic_id.unwrap_or(topic.topic_id) == topic.topic_id);
                 !present && b.all_partitions().iter().all(|p| p.tp.topic != name)
             })
             .await;

@@ -145,7 +145,8 @@ mod tests {
     async fn waiters_wake_on_update() {
         let cache = std::sync::Arc::new(MetadataCache::default());
         let c = cache.clone();
-        let waiter = tokio::spawn(async move { c.wait_until(Duration::from_secs(5), |v| v.topics.contains_key("t")).await });
+        let waiter =
+            tokio::spawn(async move { c.wait_until(Duration::from_secs(5), |v| v.topics.contains_key("t")).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         cache.update(|v| {
             v.topics.insert("t".into(), TopicEntry { partitions: vec![vec![0]], topic_id: None, version: 0 })

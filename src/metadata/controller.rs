@@ -113,12 +113,9 @@ fn next_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i
         live_isr.first().copied()
     });
     match candidate {
-        Some(leader) => Some(PartitionState {
-            leader,
-            leader_epoch: s.leader_epoch + 1,
-            isr: live_isr,
-            controller_epoch: epoch,
-        }),
+        Some(leader) => {
+            Some(PartitionState { leader, leader_epoch: s.leader_epoch + 1, isr: live_isr, controller_epoch: epoch })
+        }
         None if s.leader != -1 => Some(PartitionState {
             leader: -1,
             leader_epoch: s.leader_epoch + 1,
@@ -138,19 +135,14 @@ mod tests {
     fn view(live: &[i32]) -> ClusterView {
         let mut v = ClusterView::default();
         for &b in live {
-            v.brokers.insert(
-                b,
-                BrokerInfo { id: b, host: "h".into(), port: 1, rack: None, endpoints: Vec::new() },
-            );
+            v.brokers.insert(b, BrokerInfo { id: b, host: "h".into(), port: 1, rack: None, endpoints: Vec::new() });
         }
         v
     }
 
     fn topic(v: &mut ClusterView, name: &str, parts: Vec<Vec<i32>>) {
-        v.topics.insert(
-            name.into(),
-            TopicEntry { partitions: parts, topic_id: Some(uuid::Uuid::new_v4()), version: 0 },
-        );
+        v.topics
+            .insert(name.into(), TopicEntry { partitions: parts, topic_id: Some(uuid::Uuid::new_v4()), version: 0 });
     }
 
     fn state(v: &mut ClusterView, name: &str, p: i32, leader: i32, isr: Vec<i32>) {

@@ -27,8 +27,8 @@ mod cache;
 mod controller;
 mod store;
 mod sync;
-pub mod znode;
 mod zk_store;
+pub mod znode;
 
 pub use cache::{ClusterView, TopicEntry, VersionedState};
 pub use store::{MetadataConfig, MetadataStore};

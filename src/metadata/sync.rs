@@ -78,6 +78,12 @@ impl Session {
     pub(super) async fn establish(shared: &Shared, first: bool) -> Result<Session, MetadataError> {
         let client = shared.zk.client()?;
         let states = client.state_watcher();
+        if !first {
+            // A coordinator that lost its data (or a new one) gets the layout again.
+            shared.zk.ensure_startup_paths().await?;
+            let cluster_id = shared.cache.read().cluster_id.clone();
+            shared.zk.get_or_create_cluster_id(&cluster_id).await?;
+        }
         shared.zk.register_broker(&shared.registration, shared.private_coordinator).await?;
         let (events, forwarders) = arm_watches(&client).await?;
         let mut session =
@@ -520,11 +526,9 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
     let fenced = |ops: Vec<Op>| async move { zk.fenced(lease.epoch_version, &ops).await };
     match action {
         Action::CreateStates { topic, states } => {
-            let state_ops: Vec<Op> = states
-                .iter()
-                .map(|(p, s)| Op::Create(znode::state_path(topic, *p), znode::encode_state(s)))
-                .collect();
-            let fresh_topic = !shared.cache.read().states.get(topic).is_some_and(|s| !s.is_empty());
+            let state_ops: Vec<Op> =
+                states.iter().map(|(p, s)| Op::Create(znode::state_path(topic, *p), znode::encode_state(s))).collect();
+            let fresh_topic = shared.cache.read().states.get(topic).is_none_or(|s| s.is_empty());
             let mut ops = Vec::new();
             if fresh_topic {
                 ops.push(Op::Create(znode::partitions_path(topic), Vec::new()));

@@ -155,10 +155,8 @@ impl ZkStore {
         for _ in 0..3 {
             match c.get_data(znode::CLUSTER_ID).await {
                 Ok((data, _)) => {
-                    return znode::decode_cluster_id(&data).map_err(|reason| MetadataError::Corrupt {
-                        path: znode::CLUSTER_ID.into(),
-                        reason,
-                    })
+                    return znode::decode_cluster_id(&data)
+                        .map_err(|reason| MetadataError::Corrupt { path: znode::CLUSTER_ID.into(), reason })
                 }
                 Err(zkc::Error::NoNode) => {}
                 Err(e) => return Err(zk_err("read", znode::CLUSTER_ID)(e)),
@@ -263,10 +261,11 @@ impl ZkStore {
     pub async fn read_topic(&self, name: &str) -> Result<Option<Result<TopicEntry, String>>, MetadataError> {
         let path = znode::topic_path(name);
         match self.client()?.get_data(&path).await {
-            Ok((data, stat)) => Ok(Some(
-                znode::decode_topic(&data)
-                    .map(|(partitions, topic_id)| TopicEntry { partitions, topic_id, version: stat.version }),
-            )),
+            Ok((data, stat)) => Ok(Some(znode::decode_topic(&data).map(|(partitions, topic_id)| TopicEntry {
+                partitions,
+                topic_id,
+                version: stat.version,
+            }))),
             Err(zkc::Error::NoNode) => Ok(None),
             Err(e) => Err(zk_err("read", &path)(e)),
         }
@@ -397,7 +396,10 @@ impl ZkStore {
             let (data, stat) = match c.get_data(path).await {
                 Ok(found) => found,
                 Err(zkc::Error::NoNode) => {
-                    match c.create(path, &znode::encode_producer_block(broker, 0, PRODUCER_ID_BLOCK - 1), &persistent()).await {
+                    match c
+                        .create(path, &znode::encode_producer_block(broker, 0, PRODUCER_ID_BLOCK - 1), &persistent())
+                        .await
+                    {
                         Ok(_) => return Ok((0, PRODUCER_ID_BLOCK)),
                         Err(zkc::Error::NodeExists) => continue,
                         Err(e) => return Err(zk_err("create", path)(e)),
@@ -456,9 +458,9 @@ impl ZkStore {
         prep(multi.add_set_data(znode::CONTROLLER_EPOCH, &znode::encode_controller_epoch(epoch + 1), Some(version)))?;
         match multi.commit().await {
             Ok(_) => Ok(Some((epoch + 1, version + 1))),
-            Err(MultiWriteError::OperationFailed { source: zkc::Error::NodeExists | zkc::Error::BadVersion, .. }) => {
-                Ok(None)
-            }
+            Err(MultiWriteError::OperationFailed {
+                source: zkc::Error::NodeExists | zkc::Error::BadVersion, ..
+            }) => Ok(None),
             Err(e) => Err(zk_err("elect", znode::CONTROLLER)(e.into())),
         }
     }

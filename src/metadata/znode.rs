@@ -144,7 +144,8 @@ pub struct BrokerRegistration {
 
 pub fn encode_broker(r: &BrokerRegistration) -> Vec<u8> {
     let endpoints: Vec<String> = r.listeners.iter().map(|(name, _, h, p)| format!("{name}://{h}:{p}")).collect();
-    let map: BTreeMap<&str, &str> = r.listeners.iter().map(|(name, proto, _, _)| (name.as_str(), proto.as_str())).collect();
+    let map: BTreeMap<&str, &str> =
+        r.listeners.iter().map(|(name, proto, _, _)| (name.as_str(), proto.as_str())).collect();
     to_bytes(&serde_json::json!({
         "version": 4,
         "host": r.host,
@@ -385,7 +386,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(v["version"], 3);
         assert_eq!(v["partitions"]["1"], serde_json::json!([1, 0]));
-        assert_eq!(decode_topic(br#"{"version":1,"partitions":{"1":[2],"0":[1]}}"#), Ok((vec![vec![1], vec![2]], None)));
+        assert_eq!(
+            decode_topic(br#"{"version":1,"partitions":{"1":[2],"0":[1]}}"#),
+            Ok((vec![vec![1], vec![2]], None))
+        );
         assert!(decode_topic(br#"{"version":1,"partitions":{"0":[1],"2":[1]}}"#).is_err());
         assert!(decode_topic(br#"{"version":1,"partitions":{"0":["x"]}}"#).is_err());
         assert!(decode_topic(b"garbage").is_err());

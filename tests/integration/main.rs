@@ -7,3 +7,4 @@ mod interop;
 mod kcat;
 mod lifecycle;
 mod protocol;
+mod zookeeper;

@@ -117,8 +117,7 @@ fn describe(view: &ClusterView, t: &TopicMetadata) -> MetadataResponseTopic {
             let state = view.state(&t.name, index as i32);
             let leader = state.map(|s| s.leader).filter(|l| *l >= 0 && view.is_live(*l));
             let isr: Vec<BrokerId> = state.map(|s| s.isr.iter().copied().map(BrokerId).collect()).unwrap_or_default();
-            let offline: Vec<BrokerId> =
-                replicas.iter().copied().filter(|r| !view.is_live(*r)).map(BrokerId).collect();
+            let offline: Vec<BrokerId> = replicas.iter().copied().filter(|r| !view.is_live(*r)).map(BrokerId).collect();
             MetadataResponsePartition::default()
                 .with_error_code(if leader.is_some() { 0 } else { ErrorCode::LeaderNotAvailable.code() })
                 .with_partition_index(index as i32)
