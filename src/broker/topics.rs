@@ -190,12 +190,15 @@ impl Broker {
             if entry.topic_id.is_some_and(|id| id != topic.topic_id) || entry.partitions.len() < count {
                 return false;
             }
+            // Every partition has a leader, and this broker's replicas exist
+            // locally and know whether they lead.
             view.has_all_states(name)
-                && entry
-                    .partitions
-                    .iter()
-                    .enumerate()
-                    .all(|(p, replicas)| !replicas.contains(&b.node_id) || b.partition(name, p as i32).is_some())
+                && entry.partitions.iter().enumerate().all(|(p, replicas)| {
+                    let p = p as i32;
+                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id);
+                    !replicas.contains(&b.node_id)
+                        || b.partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
+                })
         })
         .await
     }

@@ -131,11 +131,12 @@ impl Session {
                         self.disconnected = true;
                     }
                     SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
-                        if self.disconnected {
-                            self.disconnected = false;
-                            tracing::info!("reconnected to ZooKeeper; re-arming watches and re-reading metadata");
-                            self.after_reconnect(shared).await;
-                        }
+                        // The state watcher keeps only the latest state, so a short
+                        // disconnection may show up as this alone: any (re)connection
+                        // after the session began is treated as a reconnect.
+                        self.disconnected = false;
+                        tracing::info!("reconnected to ZooKeeper; re-arming watches and re-reading metadata");
+                        self.after_reconnect(shared).await;
                     }
                     terminal => {
                         tracing::warn!(state = %terminal, "ZooKeeper session ended; opening a new one");
@@ -537,26 +538,20 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
                 ops.push(Op::Create(znode::partition_path(topic, *p), Vec::new()));
             }
             ops.extend(state_ops.iter().cloned());
-            if let Err(first) = fenced(ops).await {
-                if matches!(first, FencedError::Fenced) {
-                    return Err(first);
+            match fenced(ops).await {
+                Ok(()) => {
+                    shared.cache.update(|v| {
+                        if v.topics.contains_key(topic) {
+                            let entry = v.states.entry(topic.clone()).or_default();
+                            for (p, s) in states {
+                                entry.insert(*p, VersionedState { state: s.clone(), version: 0 });
+                            }
+                        }
+                    });
                 }
-                // Some parents exist already: create the missing ones, then the states.
-                // (Never created upwards of `partitions`: that would resurrect a deleted topic.)
-                zk.create_if_missing(&znode::partitions_path(topic)).await.map_err(FencedError::Failed)?;
-                for (p, _) in states {
-                    zk.create_if_missing(&znode::partition_path(topic, *p)).await.map_err(FencedError::Failed)?;
-                }
-                fenced(state_ops).await?;
+                Err(FencedError::Fenced) => return Err(FencedError::Fenced),
+                Err(FencedError::Failed(_)) => create_states_one_by_one(shared, lease, topic, states).await?,
             }
-            shared.cache.update(|v| {
-                if v.topics.contains_key(topic) {
-                    let entry = v.states.entry(topic.clone()).or_default();
-                    for (p, s) in states {
-                        entry.insert(*p, VersionedState { state: s.clone(), version: 0 });
-                    }
-                }
-            });
             tracing::info!(topic, partitions = states.len(), "controller wrote partition states");
         }
         Action::UpdateState { topic, partition, state, version } => {
@@ -613,6 +608,39 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
                 tracing::info!(topic, "delete.topic.enable=false: dropped the deletion request, topic kept");
             }
         }
+    }
+    Ok(())
+}
+
+/// The slow path of [`Action::CreateStates`] when the one-multi attempt failed
+/// (some znodes exist already): missing parents first — never upwards of
+/// `partitions`, which would resurrect a deleted topic — then each state on its
+/// own. A state znode that exists but cannot be read is overwritten.
+async fn create_states_one_by_one(
+    shared: &Shared,
+    lease: Lease,
+    topic: &str,
+    states: &[(i32, super::PartitionState)],
+) -> Result<(), FencedError> {
+    let zk = &shared.zk;
+    zk.create_if_missing(&znode::partitions_path(topic)).await.map_err(FencedError::Failed)?;
+    for (p, state) in states {
+        zk.create_if_missing(&znode::partition_path(topic, *p)).await.map_err(FencedError::Failed)?;
+        let path = znode::state_path(topic, *p);
+        let data = znode::encode_state(state);
+        match zk.fenced(lease.epoch_version, &[Op::Create(path.clone(), data.clone())]).await {
+            Ok(()) => {}
+            Err(FencedError::Failed(MetadataError::ZooKeeper {
+                source: zookeeper_client::Error::NodeExists, ..
+            })) => {
+                if zk.read_state(topic, *p).await.map_err(FencedError::Failed)?.is_none() {
+                    tracing::warn!(path, "overwriting an unreadable partition state");
+                    zk.fenced(lease.epoch_version, &[Op::SetData(path, data, -1)]).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        // The watch event that follows brings the state (and its version) into the cache.
     }
     Ok(())
 }
