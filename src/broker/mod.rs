@@ -144,17 +144,29 @@ impl Broker {
             rack: config.broker_rack.clone(),
             timestamp_ms: now_ms(),
         };
+        // Brokers used to keep metadata in a JSON file: import it once.
+        let legacy = crate::metadata::legacy::read(&first_dir)?;
         let metadata_config = MetadataConfig {
             zookeeper_connect,
             session_timeout: Duration::from_millis(config.zookeeper_session_timeout_ms),
             connection_timeout: Duration::from_millis(config.zookeeper_connection_timeout_ms),
             registration,
             delete_topic_enable: config.delete_topic_enable,
+            cluster_id_if_new: legacy.as_ref().map(|l| l.cluster_id.clone()),
             private_coordinator: coordinator.is_some(),
         };
         let started = async {
             let metadata = MetadataStore::start(metadata_config).await?;
-            if let Err(e) = meta_properties::check_or_write(&log_dirs, node_id, &metadata.cluster_id()) {
+            let prepared = async {
+                meta_properties::check_or_write(&log_dirs, node_id, &metadata.cluster_id())?;
+                if let Some(legacy) = &legacy {
+                    let imported = metadata.import_legacy(legacy).await?;
+                    crate::metadata::legacy::mark_imported(legacy)?;
+                    tracing::info!(topics = imported, file = %legacy.path.display(), "imported the old metadata file into ZooKeeper");
+                }
+                Ok::<(), BrokerError>(())
+            };
+            if let Err(e) = prepared.await {
                 metadata.shutdown().await;
                 return Err(e);
             }

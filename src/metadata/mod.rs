@@ -19,12 +19,14 @@
 //!   watches, reloads after reconnects, session expiry, election, and running
 //!   the controller's plan.
 //! - `store.rs`: [`MetadataStore`], the one interface the broker uses.
+//! - `legacy.rs`: the one-time import of the JSON file brokers used before.
 //!
 //! This module knows nothing about logs or partitions on disk: the broker
 //! follows the cache (`MetadataStore::subscribe`) to create and delete them.
 
 mod cache;
 mod controller;
+pub mod legacy;
 mod store;
 mod sync;
 mod zk_store;

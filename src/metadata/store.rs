@@ -26,6 +26,9 @@ pub struct MetadataConfig {
     pub registration: BrokerRegistration,
     /// `delete.topic.enable`, obeyed when this broker is controller.
     pub delete_topic_enable: bool,
+    /// The cluster id to write when `/cluster/id` does not exist yet (an
+    /// upgraded broker keeps its old one); `None`: a new random id.
+    pub cluster_id_if_new: Option<String>,
     /// The coordinator runs inside this broker and nobody else uses it: a
     /// registration or `/controller` of another session can only be left over
     /// from a previous run of this broker (killed), and is removed.
@@ -58,7 +61,8 @@ impl MetadataStore {
         };
         let zk = ZkStore::open(settings).await?;
         zk.ensure_startup_paths().await?;
-        let cluster_id = zk.get_or_create_cluster_id(&new_cluster_id()).await?;
+        let fresh = config.cluster_id_if_new.clone().unwrap_or_else(new_cluster_id);
+        let cluster_id = zk.get_or_create_cluster_id(&fresh).await?;
         let cache = MetadataCache::default();
         cache.update(|v| v.cluster_id = cluster_id);
         let shared = Arc::new(Shared {
@@ -175,6 +179,32 @@ impl MetadataStore {
         partitions.extend(added);
         self.shared.zk.set_assignment(name, &partitions, fresh.topic_id, fresh.version).await?;
         Ok(TopicMetadata { partitions, ..expected })
+    }
+
+    /// Imports what the old JSON metadata file held: topics ZooKeeper does
+    /// not have yet are created (with their ids and configs), producer-id
+    /// blocks continue after the last one handed out, and the call returns
+    /// once the imported topics are in the cache (so their logs are kept).
+    pub async fn import_legacy(&self, legacy: &super::legacy::LegacyMetadata) -> Result<usize, MetadataError> {
+        let mut imported = 0;
+        for topic in &legacy.topics {
+            if self.topic(&topic.name).is_some() {
+                continue;
+            }
+            match self.create_topic(topic.clone()).await {
+                Ok(()) => imported += 1,
+                Err(MetadataError::TopicExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if legacy.next_producer_id_block > 0 {
+            self.shared.zk.raise_producer_block(self.shared.broker_id, legacy.next_producer_id_block - 1).await?;
+        }
+        let names: Vec<String> = legacy.topics.iter().map(|t| t.name.clone()).collect();
+        if !self.wait_until(Duration::from_secs(30), |v| names.iter().all(|n| v.topics.contains_key(n))).await {
+            return Err(MetadataError::Invalid("imported topics did not show up in ZooKeeper within 30 s".into()));
+        }
+        Ok(imported)
     }
 
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.

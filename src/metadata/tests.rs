@@ -32,6 +32,7 @@ fn config(connect: &str, id: i32) -> MetadataConfig {
             timestamp_ms: 0,
         },
         delete_topic_enable: true,
+        cluster_id_if_new: None,
         private_coordinator: false,
     }
 }

@@ -423,6 +423,27 @@ impl ZkStore {
         Err(MetadataError::Conflict(path.into()))
     }
 
+    /// Makes sure no block handed out from now on starts at or below `end`.
+    pub async fn raise_producer_block(&self, broker: i32, end: i64) -> Result<(), MetadataError> {
+        let c = self.client()?;
+        let path = znode::PRODUCER_ID_BLOCK;
+        for _ in 0..10 {
+            let (data, stat) = c.get_data(path).await.map_err(zk_err("read", path))?;
+            let current = znode::decode_producer_block_end(&data)
+                .map_err(|reason| MetadataError::Corrupt { path: path.into(), reason })?;
+            if current.is_some_and(|c| c >= end) {
+                return Ok(());
+            }
+            let block = znode::encode_producer_block(broker, (end + 1).saturating_sub(PRODUCER_ID_BLOCK).max(0), end);
+            match c.set_data(path, &block, Some(stat.version)).await {
+                Ok(_) => return Ok(()),
+                Err(zkc::Error::BadVersion) => continue,
+                Err(e) => return Err(zk_err("update", path)(e)),
+            }
+        }
+        Err(MetadataError::Conflict(path.into()))
+    }
+
     // ---- controller ----
 
     /// `/controller_epoch` and its data version, created as "0" when absent.

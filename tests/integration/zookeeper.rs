@@ -391,3 +391,34 @@ async fn against_debian_zookeeper_3_8() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("already registered"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upgrade_imports_the_old_json_metadata() {
+    let mut b = TestBroker::start(&[]);
+    assert_eq!(create_topic(&b, "old", 2, 1), 0);
+    produce(&b.bootstrap(), "old", &["kept"]);
+    let cluster_id = metadata(&b).cluster_id.expect("cluster id").to_string();
+    assert_eq!(b.terminate(), Some(0));
+    // What a broker of the JSON-store era leaves behind: logs and the file, no coordinator data.
+    let logs = b.log_dir();
+    std::fs::remove_dir_all(logs.join("zookeeper")).expect("remove coordinator data");
+    std::fs::remove_file(logs.join("meta.properties")).expect("remove meta.properties");
+    let id = uuid::Uuid::new_v4();
+    std::fs::write(
+        logs.join("gregor-metadata.json"),
+        format!(
+            r#"{{"cluster_id":"{cluster_id}","topics":{{"old":{{"name":"old","topic_id":"{id}",
+            "partitions":[[0],[0]],"configs":{{"retention.ms":"86400000"}}}}}},"next_producer_id_block":5000}}"#
+        ),
+    )
+    .expect("write legacy file");
+    b.restart();
+    let md: MetadataResponse =
+        Wire::connect(b.addr).call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None));
+    assert_eq!(md.cluster_id.as_ref().map(|s| s.to_string()), Some(cluster_id));
+    let t = md.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("old")).expect("topic imported");
+    assert_eq!(t.topic_id, id);
+    assert_eq!(t.partitions.len(), 2);
+    assert_eq!(consume(&b.bootstrap(), "old", 1), ["kept"]);
+    assert!(logs.join("gregor-metadata.json.imported").exists());
+}
