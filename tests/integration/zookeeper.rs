@@ -201,7 +201,10 @@ async fn broker_keeps_metadata_in_kafkas_layout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn chroot_puts_everything_under_it() {
     let zk = TestZk::start();
-    check_layout(&zk.connect("/kafka/prod"), &zk.connect("/kafka/prod")).await;
+    // Kafka's form with several hosts (the first one down) and a chroot that does not exist yet.
+    let dead = crate::common::zk::free_port();
+    let connect = format!("127.0.0.1:{dead},{}", zk.connect("/kafka/prod"));
+    check_layout(&connect, &zk.connect("/kafka/prod")).await;
     let root = zk_client(&zk.connect("")).await;
     assert_eq!(children(&root, "/").await, ["kafka", "zookeeper"]);
     assert!(exists(&root, "/kafka/prod/brokers/ids/0").await);
@@ -374,7 +377,7 @@ async fn controller_moves_when_the_controller_leaves() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn against_debian_zookeeper_3_8() {
-    let Some(zk) = RealZk::start() else { return };
+    let Some(mut zk) = RealZk::start() else { return };
     check_layout(&zk.connect("/gregor"), &zk.connect("/gregor")).await;
 
     let connect = zk.connect("/gregor2");
@@ -390,6 +393,19 @@ async fn against_debian_zookeeper_3_8() {
     let (code, stderr) = TestBroker::run_to_exit(&[&format!("zookeeper.connect={connect}"), "broker.id=5"], TIMEOUT);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("already registered"), "{stderr}");
+
+    // A restart of the real server: the session survives, the watches are re-armed.
+    drop(c);
+    zk.restart();
+    let c = zk_client(&connect).await;
+    until("the registration", || async { exists(&c, "/brokers/ids/5").await }).await;
+    put(&c, "/brokers/topics/after", r#"{"version":1,"partitions":{"0":[5]}}"#).await;
+    until("state of a topic written after the restart", || async {
+        exists(&c, "/brokers/topics/after/partitions/0/state").await
+    })
+    .await;
+    produce(&b.bootstrap(), "after", &["again"]);
+    assert_eq!(consume(&b.bootstrap(), "after", 1), ["again"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

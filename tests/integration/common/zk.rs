@@ -108,9 +108,9 @@ const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 
 /// Debian's ZooKeeper 3.8 server (`QuorumPeerMain` in standalone mode).
 pub struct RealZk {
-    child: Child,
+    child: Option<Child>,
     pub addr: SocketAddr,
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
 }
 
 impl RealZk {
@@ -127,9 +127,8 @@ impl RealZk {
         }
         let tmp = tempfile::tempdir().expect("tempdir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let cfg = tmp.path().join("zoo.cfg");
         std::fs::write(
-            &cfg,
+            tmp.path().join("zoo.cfg"),
             format!(
                 "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
                  4lw.commands.whitelist=*\n",
@@ -138,22 +137,32 @@ impl RealZk {
             ),
         )
         .expect("write zoo.cfg");
-        let log = std::fs::File::create(tmp.path().join("zookeeper.log")).expect("log file");
+        let mut zk = RealZk { child: None, addr, tmp };
+        zk.spawn();
+        Some(zk)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.tmp.path().join("zookeeper.log"))
+            .expect("log file");
         let child = Command::new("java")
             .arg("-cp")
             .arg(format!("/etc/zookeeper/conf:{ZOOKEEPER_JAR}"))
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(&cfg)
+            .arg(self.tmp.path().join("zoo.cfg"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()
             .expect("spawn java");
-        let zk = RealZk { child, addr, _tmp: tmp };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if four_letter_word(zk.addr, "ruok").as_deref() == Some("imok") {
-                return Some(zk);
+            if four_letter_word(self.addr, "ruok").as_deref() == Some("imok") {
+                return;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -163,12 +172,25 @@ impl RealZk {
     pub fn connect(&self, chroot: &str) -> String {
         format!("{}{chroot}", self.addr)
     }
+
+    /// kill -9, then start again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Drop for RealZk {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
