@@ -521,8 +521,10 @@ impl ZkStore {
             Ok(_) => Ok(()),
             Err(MultiWriteError::OperationFailed { index: 0, .. }) => Err(FencedError::Fenced),
             Err(MultiWriteError::OperationFailed { index, source }) => {
-                let path = match &ops[index - 1] {
-                    Op::Create(p, _) | Op::SetData(p, _, _) | Op::Delete(p) => p.clone(),
+                // The index comes from the server: never trust it to be in range.
+                let path = match ops.get(index - 1) {
+                    Some(Op::Create(p, _) | Op::SetData(p, _, _) | Op::Delete(p)) => p.clone(),
+                    None => znode::CONTROLLER_EPOCH.to_string(),
                 };
                 Err(FencedError::Failed(MetadataError::ZooKeeper { action: "write", path, source }))
             }

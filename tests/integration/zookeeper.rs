@@ -100,6 +100,18 @@ fn leaders(b: &TestBroker, topic: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// A topic config value as DescribeConfigs reports it.
+fn topic_config(b: &TestBroker, topic: &str, key: &str) -> Option<String> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+    let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(topic.into()))
+        .with_configuration_keys(Some(vec![StrBytes::from_string(key.into())]))]);
+    let resp: DescribeConfigsResponse = Wire::connect(b.addr).call(ApiKey::DescribeConfigs, 1, &req);
+    resp.results[0].configs.first().and_then(|c| c.value.as_ref().map(|v| v.to_string()))
+}
+
 fn produce(bootstrap: &str, topic: &str, values: &[&str]) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -242,6 +254,13 @@ async fn topic_written_in_zookeeper_is_served_and_deleted_through_admin_path() {
     produce(&b.bootstrap(), "ext", &["a", "b", "c"]);
     assert_eq!(consume(&b.bootstrap(), "ext", 3), ["a", "b", "c"]);
     assert!(b.log_dir().join("ext-0").is_dir());
+    assert_eq!(topic_config(&b, "ext", "retention.ms").as_deref(), Some("86400000"));
+    // A config change written in ZooKeeper (as `kafka-configs --zookeeper` does) is applied.
+    c.set_data("/config/topics/ext", br#"{"version":1,"config":{"retention.ms":"3600000"}}"#, None)
+        .await
+        .expect("set config");
+    until("the new retention.ms", || async { topic_config(&b, "ext", "retention.ms").as_deref() == Some("3600000") })
+        .await;
 
     put(&c, "/admin/delete_topics/ext", "").await;
     until("the topic's znodes to go", || async {
