@@ -122,6 +122,12 @@ impl Broker {
             }
         };
 
+        // Brokers used to keep metadata in a JSON file: import it once.
+        let legacy = crate::metadata::legacy::read(&first_dir)?;
+        // Recovery before joining: the broker is registered only once its logs are usable.
+        let default_log_config = log_config(&TopicConfig::resolve(&Default::default(), &config));
+        let logs = LogManager::open(&log_dirs, default_log_config, io)?;
+
         // Without zookeeper.connect the coordinator runs in-process, private to
         // this broker, with its data beside the logs.
         let (coordinator, zookeeper_connect) = match &config.zookeeper_connect {
@@ -144,8 +150,6 @@ impl Broker {
             rack: config.broker_rack.clone(),
             timestamp_ms: now_ms(),
         };
-        // Brokers used to keep metadata in a JSON file: import it once.
-        let legacy = crate::metadata::legacy::read(&first_dir)?;
         let metadata_config = MetadataConfig {
             zookeeper_connect,
             session_timeout: Duration::from_millis(config.zookeeper_session_timeout_ms),
@@ -166,21 +170,16 @@ impl Broker {
                 }
                 Ok::<(), BrokerError>(())
             };
-            if let Err(e) = prepared.await {
-                metadata.shutdown().await;
-                return Err(e);
-            }
-            let default_log_config = log_config(&TopicConfig::resolve(&Default::default(), &config));
-            match LogManager::open(&log_dirs, default_log_config, io) {
-                Ok(logs) => Ok((metadata, logs)),
+            match prepared.await {
+                Ok(()) => Ok(metadata),
                 Err(e) => {
                     metadata.shutdown().await;
-                    Err(e.into())
+                    Err(e)
                 }
             }
         };
-        let (metadata, logs) = match started.await {
-            Ok(opened) => opened,
+        let metadata = match started.await {
+            Ok(metadata) => metadata,
             Err(e) => {
                 if let Some(server) = coordinator {
                     let _ = server.shutdown().await;
@@ -203,7 +202,14 @@ impl Broker {
             topic_admin: tokio::sync::Mutex::new(()),
             config,
         });
-        broker.sync_partitions()?;
+        if let Err(e) = broker.sync_partitions() {
+            // Leave the cluster cleanly so that a retry is not refused as a duplicate.
+            broker.metadata.shutdown().await;
+            if let Some(server) = coordinator {
+                let _ = server.shutdown().await;
+            }
+            return Err(e);
+        }
 
         let (trigger, shutdown) = shutdown::channel();
         let limits = Limits {
