@@ -11,11 +11,13 @@
 //!   version table, record-batch validation and patching, error codes.
 //! - [`storage`]: the partition log — segments, indexes, crash recovery,
 //!   retention, and the log manager that owns every log of a broker.
-//! - [`metadata`]: cluster metadata (topics, partitions, configs, ids), kept
-//!   durable behind one interface so it can move into ZooKeeper.
+//! - [`metadata`]: cluster metadata (brokers, topics, partition states,
+//!   configs, ids, the controller) in ZooKeeper in Kafka's layout, behind one
+//!   interface with a watched cache.
 //! - [`config`]: Java properties → validated, typed broker and topic configs,
 //!   with every Kafka default in one place.
-//! - [`zk`]: a ZooKeeper-compatible coordinator server.
+//! - [`zk`]: a ZooKeeper-compatible coordinator server (`zookeeper-start`, and
+//!   embedded in a broker when `zookeeper.connect` is unset).
 //! - [`client`]: the Rust Kafka client (Admin, Producer, Consumer) with its
 //!   own pipelined connections; builds on [`protocol`], never on the broker
 //!   or storage.

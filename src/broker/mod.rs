@@ -1,13 +1,20 @@
-//! The broker: wiring and lifecycle. [`Broker::start`] opens the logs and the
-//! metadata store, binds the listeners and starts the named periodic tasks;
-//! [`RunningBroker::shutdown`] stops accepting, drains, flushes every log and
-//! writes the clean-shutdown marker.
+//! The broker: wiring and lifecycle. [`Broker::start`] starts the embedded
+//! ZooKeeper-compatible coordinator when `zookeeper.connect` is unset, opens
+//! the logs, binds the listener, joins the cluster through the metadata store
+//! (registration, cache, controller election), opens the partitions assigned
+//! to it and starts the named tasks; [`RunningBroker::shutdown`] stops
+//! accepting, drains, leaves the cluster (closing its ZooKeeper session),
+//! flushes every log and writes the clean-shutdown marker.
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
-//! state in [`partition`]. The broker never touches terminals or OS signals.
+//! state in [`partition`]; following the metadata cache (creating, deleting
+//! and re-configuring local partitions) in [`partition_sync`]. The broker
+//! never touches terminals or OS signals.
 
 pub mod handler;
+mod meta_properties;
 pub mod partition;
+pub mod partition_sync;
 pub mod producer_state;
 pub mod tasks;
 pub mod topics;
@@ -22,9 +29,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, TopicConfig};
-use crate::metadata::{MetadataError, MetadataStore, TopicMetadata};
+use crate::metadata::{BrokerRegistration, MetadataConfig, MetadataError, MetadataStore};
 use crate::network::{self, listener::Limits, shutdown};
 use crate::storage::{FileIo, LogConfig, LogManager, StdFileIo, StorageError, TopicPartition};
+use crate::zk::{ZkConfig, ZkError, ZkServer};
 
 pub use partition::Partition;
 
@@ -36,6 +44,8 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error("cannot start the embedded ZooKeeper-compatible coordinator: {0}")]
+    Coordinator(#[from] ZkError),
     #[error("cannot bind listener {listener}: {source}")]
     Bind { listener: String, source: std::io::Error },
     #[error("no listener configured")]
@@ -58,9 +68,13 @@ pub struct Broker {
     pub logs: LogManager,
     pub metadata: MetadataStore,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// What [`partition_sync`] last applied per topic (id and config overrides).
+    pub(crate) local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
+    /// The metadata-cache version [`partition_sync`] last applied.
+    pub(crate) synced: watch::Sender<u64>,
     /// Bumped after every append so that waiting fetches re-check at once.
     data_arrived: watch::Sender<u64>,
-    producer_ids: Mutex<(i64, i64)>,
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// Serialises topic creation and deletion so that checks and effects agree.
     pub(crate) topic_admin: tokio::sync::Mutex<()>,
 }
@@ -77,17 +91,17 @@ pub struct RunningBroker {
     addrs: Vec<SocketAddr>,
     trigger: shutdown::ShutdownTrigger,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The embedded coordinator, when `zookeeper.connect` is unset.
+    coordinator: Option<ZkServer>,
 }
 
 impl Broker {
-    /// Opens storage and metadata, binds listeners, starts tasks.
+    /// Starts the coordinator if embedded, opens storage, binds the listener,
+    /// joins the cluster, opens assigned partitions, starts tasks.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let io: Arc<dyn FileIo> = Arc::new(StdFileIo);
         let log_dirs: Vec<PathBuf> = config.log_dirs.clone();
         let first_dir = log_dirs.first().cloned().ok_or_else(|| BrokerError::Other("log.dirs is empty".into()))?;
-        let metadata = MetadataStore::open(&first_dir)?;
-        let default_log_config = log_config(&TopicConfig::resolve(&Default::default(), &config));
-        let logs = LogManager::open(&log_dirs, default_log_config, io)?;
         let node_id = config.broker_id.max(0);
 
         let listener_cfg = config.listeners.first().cloned().ok_or(BrokerError::NoListener)?;
@@ -108,6 +122,72 @@ impl Broker {
             }
         };
 
+        // Brokers used to keep metadata in a JSON file: import it once.
+        let legacy = crate::metadata::legacy::read(&first_dir)?;
+        // Recovery before joining: the broker is registered only once its logs are usable.
+        let default_log_config = log_config(&TopicConfig::resolve(&Default::default(), &config));
+        let logs = LogManager::open(&log_dirs, default_log_config, io)?;
+
+        // Without zookeeper.connect the coordinator runs in-process, private to
+        // this broker, with its data beside the logs.
+        let (coordinator, zookeeper_connect) = match &config.zookeeper_connect {
+            Some(connect) => (None, connect.clone()),
+            None => {
+                let mut zk_config = ZkConfig::new(first_dir.join("zookeeper"));
+                zk_config.client_port_address = SocketAddr::from(([127, 0, 0, 1], 0));
+                let server = ZkServer::start(zk_config).await?;
+                let connect = server.local_addr().to_string();
+                tracing::info!(coordinator = %connect, "started the embedded ZooKeeper-compatible coordinator");
+                (Some(server), connect)
+            }
+        };
+        let protocol = config.security_protocol(&listener_cfg.name).map_or("PLAINTEXT", |p| p.name()).to_string();
+        let registration = BrokerRegistration {
+            id: node_id,
+            host: advertised.0.clone(),
+            port: advertised.1,
+            listeners: vec![(listener_cfg.name.clone(), protocol, advertised.0.clone(), advertised.1)],
+            rack: config.broker_rack.clone(),
+            timestamp_ms: now_ms(),
+        };
+        let metadata_config = MetadataConfig {
+            zookeeper_connect,
+            session_timeout: Duration::from_millis(config.zookeeper_session_timeout_ms),
+            connection_timeout: Duration::from_millis(config.zookeeper_connection_timeout_ms),
+            registration,
+            delete_topic_enable: config.delete_topic_enable,
+            cluster_id_if_new: legacy.as_ref().map(|l| l.cluster_id.clone()),
+            private_coordinator: coordinator.is_some(),
+        };
+        let started = async {
+            let metadata = MetadataStore::start(metadata_config).await?;
+            let prepared = async {
+                meta_properties::check_or_write(&log_dirs, node_id, &metadata.cluster_id())?;
+                if let Some(legacy) = &legacy {
+                    let imported = metadata.import_legacy(legacy).await?;
+                    crate::metadata::legacy::mark_imported(legacy)?;
+                    tracing::info!(topics = imported, file = %legacy.path.display(), "imported the old metadata file into ZooKeeper");
+                }
+                Ok::<(), BrokerError>(())
+            };
+            match prepared.await {
+                Ok(()) => Ok(metadata),
+                Err(e) => {
+                    metadata.shutdown().await;
+                    Err(e)
+                }
+            }
+        };
+        let metadata = match started.await {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                if let Some(server) = coordinator {
+                    let _ = server.shutdown().await;
+                }
+                return Err(e);
+            }
+        };
+
         let (data_arrived, _) = watch::channel(0u64);
         let broker = Arc::new(Broker {
             node_id,
@@ -115,13 +195,21 @@ impl Broker {
             logs,
             metadata,
             partitions: RwLock::new(HashMap::new()),
+            local_topics: Mutex::new(HashMap::new()),
+            synced: watch::channel(0).0,
             data_arrived,
-            producer_ids: Mutex::new((0, 0)),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
             topic_admin: tokio::sync::Mutex::new(()),
             config,
         });
-        broker.load_partitions()?;
-        broker.remove_orphan_logs()?;
+        if let Err(e) = broker.sync_partitions() {
+            // Leave the cluster cleanly so that a retry is not refused as a duplicate.
+            broker.metadata.shutdown().await;
+            if let Some(server) = coordinator {
+                let _ = server.shutdown().await;
+            }
+            return Err(e);
+        }
 
         let (trigger, shutdown) = shutdown::channel();
         let limits = Limits {
@@ -129,6 +217,7 @@ impl Broker {
             max_frame_bytes: broker.config.socket_request_max_bytes as usize,
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
+        tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
@@ -137,69 +226,24 @@ impl Broker {
             cluster_id = %broker.metadata.cluster_id(),
             "[KafkaServer id={node_id}] started"
         );
-        Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks })
-    }
-
-    /// Creates partition objects for every partition of every known topic.
-    fn load_partitions(&self) -> Result<(), BrokerError> {
-        for topic in self.metadata.topics() {
-            self.open_topic_partitions(&topic, 0)?;
-        }
-        Ok(())
-    }
-
-    /// Deletes logs of topics the metadata no longer knows (deleted while down).
-    fn remove_orphan_logs(&self) -> Result<(), BrokerError> {
-        let known = self.partitions.read().unwrap_or_else(|e| e.into_inner());
-        for tp in self.logs.partitions() {
-            if !known.contains_key(&tp) {
-                tracing::info!(partition = %tp, "deleting log of a topic that no longer exists");
-                self.logs.delete(&tp)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Opens (creating as needed) the logs of a topic's partitions from `first` on.
-    pub(crate) fn open_topic_partitions(&self, topic: &TopicMetadata, first: usize) -> Result<(), BrokerError> {
-        let topic_config = TopicConfig::resolve(&topic.configs, &self.config);
-        let lc = log_config(&topic_config);
-        let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        for (index, replicas) in topic.partitions.iter().enumerate().skip(first) {
-            if !replicas.contains(&self.node_id) {
-                continue;
-            }
-            let tp = TopicPartition { topic: topic.name.clone(), partition: index as i32 };
-            let log = self.logs.get_or_create(&tp, lc.clone())?;
-            {
-                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                l.set_config(lc.clone());
-            }
-            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone())));
-        }
-        Ok(())
-    }
-
-    /// Drops a topic's partitions and deletes their logs.
-    pub(crate) fn remove_topic_partitions(&self, topic: &TopicMetadata) -> Result<(), BrokerError> {
-        let removed: Vec<TopicPartition> = {
-            let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-            let keys: Vec<TopicPartition> = map.keys().filter(|tp| tp.topic == topic.name).cloned().collect();
-            for k in &keys {
-                map.remove(k);
-            }
-            keys
-        };
-        for tp in removed {
-            self.logs.delete(&tp)?;
-        }
-        Ok(())
+        Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
     }
 
     /// The partition object, if this broker hosts it.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let tp = TopicPartition { topic: topic.to_string(), partition };
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&tp).cloned()
+    }
+
+    /// The partition if this broker leads it: UNKNOWN_TOPIC_OR_PARTITION when
+    /// not hosted here, NOT_LEADER_OR_FOLLOWER when another broker leads it.
+    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, crate::protocol::ErrorCode> {
+        let p = self.partition(topic, partition).ok_or(crate::protocol::ErrorCode::UnknownTopicOrPartition)?;
+        if p.is_leader() {
+            Ok(p)
+        } else {
+            Err(crate::protocol::ErrorCode::NotLeaderOrFollower)
+        }
     }
 
     /// Every hosted partition.
@@ -218,19 +262,19 @@ impl Broker {
     }
 
     /// The next producer id, allocating a new durable block when one runs out.
-    pub(crate) fn next_producer_id(&self) -> Result<i64, MetadataError> {
-        let mut ids = self.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+    pub(crate) async fn next_producer_id(&self) -> Result<i64, MetadataError> {
+        let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
-            *ids = self.metadata.allocate_producer_ids()?;
+            *ids = self.metadata.allocate_producer_ids().await?;
         }
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
     }
 
-    /// Live brokers (this one, until cluster metadata moves into ZooKeeper).
+    /// Registered brokers (`/brokers/ids`), sorted.
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.node_id]
+        self.metadata.live_brokers()
     }
 }
 
@@ -263,6 +307,14 @@ impl RunningBroker {
         for task in self.tasks {
             if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
                 tracing::warn!("a task did not stop within 10 s");
+            }
+        }
+        // Leave the cluster: closing the session removes the registration (and
+        // /controller) at once, so a restart does not find them.
+        self.broker.metadata.shutdown().await;
+        if let Some(server) = self.coordinator {
+            if let Err(e) = server.shutdown().await {
+                tracing::warn!(error = %e, "the embedded coordinator did not shut down cleanly");
             }
         }
         self.broker.logs.shutdown()?;

@@ -5,7 +5,7 @@
 //! across check-and-append so that two retries of one batch cannot both pass
 //! the duplicate check.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -33,12 +33,15 @@ pub struct ReadInfo {
     pub log_start_offset: i64,
 }
 
-/// A hosted partition (this broker is its leader while clusters are one broker).
+/// A partition this broker hosts, as leader or (until replication arrives,
+/// idle) follower. Leadership and the leader epoch come from the partition's
+/// state znode (`partition_sync`); until its state is known it is neither.
 pub struct Partition {
     pub tp: TopicPartition,
     log: Arc<Mutex<Log>>,
     config: RwLock<TopicConfig>,
     producers: Mutex<ProducerStateMap>,
+    is_leader: AtomicBool,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
 }
@@ -57,6 +60,7 @@ impl Partition {
             log,
             config: RwLock::new(config),
             producers: Mutex::new(ProducerStateMap::default()),
+            is_leader: AtomicBool::new(false),
             leader_epoch: AtomicI32::new(0),
             high_watermark: AtomicI64::new(leo),
         }
@@ -71,8 +75,24 @@ impl Partition {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the effective topic config (its overrides changed).
+    pub fn set_config(&self, config: TopicConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether this broker leads the partition (clients produce and fetch here).
+    pub fn is_leader(&self) -> bool {
+        self.is_leader.load(Ordering::Acquire)
+    }
+
+    /// Records the leader and epoch from the partition's state znode.
+    pub fn set_leadership(&self, is_leader: bool, leader_epoch: i32) {
+        self.leader_epoch.store(leader_epoch.max(0), Ordering::Release);
+        self.is_leader.store(is_leader, Ordering::Release);
     }
 
     pub fn high_watermark(&self) -> i64 {

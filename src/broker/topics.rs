@@ -1,8 +1,11 @@
 //! Topic administration shared by CreateTopics, DeleteTopics,
 //! CreatePartitions and Metadata's auto-creation: checks, replica assignment,
-//! the durable metadata change, then the logs.
+//! the change in ZooKeeper, then a bounded wait until the controller and this
+//! broker have acted on it (partition states written, local logs created or
+//! deleted), so that a client can use the result as soon as it is answered.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::{Broker, BrokerError};
 use crate::config::topic::validate_topic_configs;
@@ -39,6 +42,7 @@ impl From<MetadataError> for AdminError {
                 ErrorCode::UnknownTopicOrPartition,
                 format!("This server does not host this topic-partition: {name}"),
             ),
+
             other => {
                 tracing::error!(err = %other, "metadata update failed");
                 AdminError::new(ErrorCode::UnknownServerError, other.to_string())
@@ -96,8 +100,15 @@ pub fn assign_replicas(
 }
 
 impl Broker {
-    /// Validates and (unless `validate_only`) creates a topic.
-    pub async fn create_topic(&self, req: NewTopic, validate_only: bool) -> Result<TopicMetadata, AdminError> {
+    /// Validates and (unless `validate_only`) creates a topic, then waits (at
+    /// most `timeout`) until every partition has a leader and this broker's
+    /// replicas exist locally.
+    pub async fn create_topic(
+        &self,
+        req: NewTopic,
+        validate_only: bool,
+        timeout: Duration,
+    ) -> Result<TopicMetadata, AdminError> {
         validate_topic_name(&req.name).map_err(|m| AdminError::new(ErrorCode::InvalidTopicException, m))?;
         let _guard = self.topic_admin.lock().await;
         if self.metadata.topic(&req.name).is_some() {
@@ -157,20 +168,66 @@ impl Broker {
         if validate_only {
             return Ok(topic);
         }
-        self.metadata.create_topic(topic.clone())?;
-        self.open_topic_partitions(&topic, 0)?;
+        self.metadata.create_topic(topic.clone()).await?;
         tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
+        if !self.wait_topic_ready(&topic, timeout).await {
+            return Err(AdminError::new(
+                ErrorCode::RequestTimedOut,
+                format!("Topic '{}' was created but its partitions were not ready within {timeout:?}.", topic.name),
+            ));
+        }
         Ok(topic)
     }
 
-    /// Deletes a topic, its metadata and its logs.
-    pub async fn delete_topic(&self, name: &str) -> Result<TopicMetadata, AdminError> {
+    /// Waits until the topic (with this id) has a state for every partition
+    /// and this broker has opened its replicas.
+    pub(crate) async fn wait_topic_ready(&self, topic: &TopicMetadata, timeout: Duration) -> bool {
+        let name = topic.name.as_str();
+        let count = topic.partitions.len();
+        self.wait_synced(timeout, |b| {
+            let view = b.metadata.view();
+            let Some(entry) = view.topics.get(name) else { return false };
+            if entry.topic_id.is_some_and(|id| id != topic.topic_id) || entry.partitions.len() < count {
+                return false;
+            }
+            // Every partition has a leader, and this broker's replicas exist
+            // locally and know whether they lead.
+            view.has_all_states(name)
+                && entry.partitions.iter().enumerate().all(|(p, replicas)| {
+                    let p = p as i32;
+                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id);
+                    !replicas.contains(&b.node_id)
+                        || b.partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
+                })
+        })
+        .await
+    }
+
+    /// Requests a topic's deletion and waits (at most `timeout`) until the
+    /// controller deleted it and this broker removed its logs.
+    pub async fn delete_topic(&self, name: &str, timeout: Duration) -> Result<TopicMetadata, AdminError> {
         if !self.config.delete_topic_enable {
             return Err(AdminError::new(ErrorCode::TopicDeletionDisabled, "Topic deletion is disabled."));
         }
         let _guard = self.topic_admin.lock().await;
-        let topic = self.metadata.delete_topic(name)?;
-        self.remove_topic_partitions(&topic)?;
+        let topic = self.metadata.delete_topic(name).await?;
+        let deleted = self
+            .wait_synced(timeout, |b| {
+                let present = b
+                    .metadata
+                    .view()
+                    .topics
+                    .get(name)
+                    .is_some_and(|t| t.topic_id.unwrap_or(topic.topic_id) == topic.topic_id);
+                !present && b.all_partitions().iter().all(|p| p.tp.topic != name)
+            })
+            .await;
+        if !deleted {
+            return Err(AdminError::new(
+                ErrorCode::RequestTimedOut,
+                format!("Deletion of topic '{name}' was requested but did not complete within {timeout:?}."),
+            ));
+        }
         tracing::info!(topic = %name, "deleted topic");
         Ok(topic)
     }
@@ -182,6 +239,7 @@ impl Broker {
         count: i32,
         assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
+        timeout: Duration,
     ) -> Result<TopicMetadata, AdminError> {
         let _guard = self.topic_admin.lock().await;
         let topic = self.metadata.topic(name).ok_or_else(|| {
@@ -225,8 +283,13 @@ impl Broker {
             t.partitions.extend(new_parts);
             return Ok(t);
         }
-        let updated = self.metadata.add_partitions(name, new_parts)?;
-        self.open_topic_partitions(&updated, current as usize)?;
+        let updated = self.metadata.add_partitions(name, new_parts).await?;
+        if !self.wait_topic_ready(&updated, timeout).await {
+            return Err(AdminError::new(
+                ErrorCode::RequestTimedOut,
+                format!("Partitions of '{name}' were added but were not ready within {timeout:?}."),
+            ));
+        }
         Ok(updated)
     }
 }

@@ -1,15 +1,113 @@
-//! Cluster metadata: the cluster id, topics with their partition assignments,
-//! topic ids and config overrides, and producer-id blocks.
+//! Cluster metadata in ZooKeeper, in Kafka 2.x's znode layout: broker
+//! registrations, topics with their assignments, ids and config overrides,
+//! partition states, the controller and its epoch, the cluster id and
+//! producer-id blocks.
 //!
-//! Every broker reads and changes cluster metadata only through
-//! [`MetadataStore`], so that moving it into ZooKeeper (Kafka's znode layout)
-//! changes this module and not the handlers. Until then the store is a JSON
-//! document in the first log dir, written atomically (temp file, fsync,
-//! rename, fsync of the directory) before any change is acknowledged.
+//! The broker reads and changes cluster metadata only through
+//! [`MetadataStore`]. Reads are served from a cache that watches keep current;
+//! writes go to ZooKeeper, and their effects come back through the same
+//! watches, so a change made by another broker or an external tool is seen
+//! exactly like one made here.
+//!
+//! # What lives where
+//! - `znode.rs`: paths and Kafka's JSON formats (pure; never panics on input).
+//! - `zk_store.rs`: sessions (`zookeeper.connect` with hosts and chroot) and
+//!   znode reads and writes, including the controller's fenced multis.
+//! - `cache.rs`: the watched view of the cluster and its change counter.
+//! - `controller.rs`: what the elected controller writes (pure planning).
+//! - `sync.rs`: the background task that owns the session: registration,
+//!   watches, reloads after reconnects, session expiry, election, and running
+//!   the controller's plan.
+//! - `store.rs`: [`MetadataStore`], the one interface the broker uses.
+//! - `legacy.rs`: the one-time import of the JSON file brokers used before.
+//!
+//! This module knows nothing about logs or partitions on disk: the broker
+//! follows the cache (`MetadataStore::subscribe`) to create and delete them.
 
+mod cache;
+mod controller;
+pub mod legacy;
 mod store;
+mod sync;
+mod zk_store;
+pub mod znode;
 
-pub use store::{MetadataError, MetadataStore, TopicMetadata};
+pub use cache::{ClusterView, TopicEntry, VersionedState};
+pub use store::{MetadataConfig, MetadataStore};
+pub use zk_store::{ConnectString, PRODUCER_ID_BLOCK};
+pub use znode::BrokerRegistration;
+
+use std::collections::BTreeMap;
+
+/// Failures of the metadata store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    #[error("cannot connect to ZooKeeper at {connect}: {reason}")]
+    Connect { connect: String, reason: String },
+    #[error("ZooKeeper {action} of {path} failed: {source}")]
+    ZooKeeper { action: &'static str, path: String, source: zookeeper_client::Error },
+    #[error("znode {path} is malformed: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error(
+        "broker.id {id} is already registered in ZooKeeper ({path}, endpoints [{endpoints}], session {owner:#x}): \
+         another broker is running with this broker.id, or a previous process of this broker ended without \
+         closing its session less than zookeeper.session.timeout.ms ({session_timeout_ms} ms) ago. \
+         Use another broker.id, or wait for that session to expire"
+    )]
+    DuplicateBrokerId { id: i32, path: String, owner: i64, endpoints: String, session_timeout_ms: u64 },
+    #[error("{0} changed concurrently; try again")]
+    Conflict(String),
+    #[error("the metadata store is shut down")]
+    Closed,
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+    #[error("Topic '{0}' does not exist.")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One topic as the cluster knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMetadata {
+    pub name: String,
+    /// The topic id (Metadata v10+, Fetch v13+); nil until the controller gave
+    /// an id to a topic written without one.
+    pub topic_id: uuid::Uuid,
+    /// Replica assignment per partition, partition index = position.
+    pub partitions: Vec<Vec<i32>>,
+    /// Topic-level config overrides (`retention.ms`, …).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicMetadata {
+    /// The replication factor (replicas of partition 0).
+    pub fn replication_factor(&self) -> usize {
+        self.partitions.first().map_or(0, Vec::len)
+    }
+}
+
+/// A partition's leader and ISR (`…/partitions/<p>/state`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// −1: no leader.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub controller_epoch: i32,
+}
+
+/// A registered broker (`/brokers/ids/<id>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub id: i32,
+    /// Where clients reach it (its first endpoint).
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+    pub endpoints: Vec<String>,
+}
 
 /// Topic-name rules shared by every path that creates topics (Kafka's):
 /// 1–249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
@@ -31,18 +129,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::validate_topic_name;
-
-    #[test]
-    fn topic_names() {
-        assert!(validate_topic_name("test").is_ok());
-        assert!(validate_topic_name("my-replicated_topic.v1").is_ok());
-        assert!(validate_topic_name("").is_err());
-        assert!(validate_topic_name("..").is_err());
-        assert!(validate_topic_name("a b").is_err());
-        assert!(validate_topic_name(&"x".repeat(250)).is_err());
-        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
-    }
+/// A fresh cluster id: a random UUID in Kafka's printed form.
+pub fn new_cluster_id() -> String {
+    znode::uuid_to_base64(uuid::Uuid::new_v4())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,240 +1,221 @@
-//! The durable metadata document and its atomic writes.
+//! [`MetadataStore`]: the one metadata interface of the broker. Reads come
+//! from the watched cache; writes go to ZooKeeper in Kafka's layout and are
+//! seen by every broker (this one included) through their watches.
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, RwLockReadGuard};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-/// Producer ids are handed out in blocks, as Kafka does, so that a restart
-/// never reuses an id without writing the store on every InitProducerId.
-pub const PRODUCER_ID_BLOCK: i64 = 1000;
+use super::cache::{ClusterView, MetadataCache};
+use super::sync::{self, Shared};
+use super::zk_store::{ConnectString, ZkSettings, ZkStore};
+use super::znode::BrokerRegistration;
+use super::{new_cluster_id, BrokerInfo, MetadataError, PartitionState, TopicMetadata};
 
-const FILE_NAME: &str = "gregor-metadata.json";
-
-/// Failures of the metadata store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MetadataError {
-    #[error("cannot {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("metadata file {path} is corrupt: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-    #[error("Topic '{0}' already exists.")]
-    TopicExists(String),
-    #[error("Topic '{0}' does not exist.")]
-    UnknownTopic(String),
-    #[error("{0}")]
-    Invalid(String),
+/// What the store needs to know about the broker and ZooKeeper.
+#[derive(Clone, Debug)]
+pub struct MetadataConfig {
+    /// `zookeeper.connect`: `host:port[,host:port…][/chroot]`.
+    pub zookeeper_connect: String,
+    pub session_timeout: Duration,
+    /// How long the first connection may take.
+    pub connection_timeout: Duration,
+    /// This broker's registration (`/brokers/ids/<id>`).
+    pub registration: BrokerRegistration,
+    /// `delete.topic.enable`, obeyed when this broker is controller.
+    pub delete_topic_enable: bool,
+    /// The cluster id to write when `/cluster/id` does not exist yet (an
+    /// upgraded broker keeps its old one); `None`: a new random id.
+    pub cluster_id_if_new: Option<String>,
+    /// The coordinator runs inside this broker and nobody else uses it: a
+    /// registration or `/controller` of another session can only be left over
+    /// from a previous run of this broker (killed), and is removed.
+    pub private_coordinator: bool,
 }
 
-/// One topic as the cluster knows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicMetadata {
-    pub name: String,
-    /// The topic id (Metadata v10+, Fetch v13+).
-    pub topic_id: uuid::Uuid,
-    /// Replica assignment per partition, partition index = position.
-    pub partitions: Vec<Vec<i32>>,
-    /// Topic-level config overrides (`retention.ms`, …).
-    #[serde(default)]
-    pub configs: BTreeMap<String, String>,
-}
-
-impl TopicMetadata {
-    /// The replication factor (replicas of partition 0).
-    pub fn replication_factor(&self) -> usize {
-        self.partitions.first().map_or(0, Vec::len)
-    }
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Document {
-    cluster_id: String,
-    #[serde(default)]
-    topics: BTreeMap<String, TopicMetadata>,
-    /// Start of the next unallocated producer-id block.
-    #[serde(default)]
-    next_producer_id_block: i64,
-}
-
-/// File-backed cluster metadata.
-#[derive(Debug)]
+/// Cluster metadata, kept in ZooKeeper.
 pub struct MetadataStore {
-    path: PathBuf,
-    doc: Mutex<Document>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for MetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataStore").field("broker", &self.shared.broker_id).finish_non_exhaustive()
+    }
 }
 
 impl MetadataStore {
-    /// Loads the store from `dir`, creating a new cluster id when there is none.
-    pub fn open(dir: &Path) -> Result<MetadataStore, MetadataError> {
-        fs::create_dir_all(dir).map_err(|source| MetadataError::Io {
-            action: "create directory",
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = dir.join(FILE_NAME);
-        let doc = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Document>(&bytes)
-                .map_err(|e| MetadataError::Corrupt { path: path.clone(), reason: e.to_string() })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Document { cluster_id: new_cluster_id(), ..Document::default() }
-            }
-            Err(source) => return Err(MetadataError::Io { action: "read", path, source }),
+    /// Connects, creates Kafka's startup paths and the cluster id when missing,
+    /// registers the broker, loads the cache, runs the controller election,
+    /// and keeps all of it current in a background task.
+    pub async fn start(config: MetadataConfig) -> Result<MetadataStore, MetadataError> {
+        let connect = ConnectString::parse(&config.zookeeper_connect)?;
+        let settings = ZkSettings {
+            connect,
+            session_timeout: config.session_timeout,
+            connection_timeout: config.connection_timeout,
         };
-        let store = MetadataStore { path, doc: Mutex::new(doc) };
-        store.persist(&store.lock())?;
-        Ok(store)
+        let zk = ZkStore::open(settings).await?;
+        zk.ensure_startup_paths().await?;
+        let fresh = config.cluster_id_if_new.clone().unwrap_or_else(new_cluster_id);
+        let cluster_id = zk.get_or_create_cluster_id(&fresh).await?;
+        let cache = MetadataCache::default();
+        cache.update(|v| v.cluster_id = cluster_id);
+        let shared = Arc::new(Shared {
+            zk,
+            cache,
+            broker_id: config.registration.id,
+            registration: config.registration,
+            delete_topic_enable: config.delete_topic_enable,
+            private_coordinator: config.private_coordinator,
+        });
+        let session = match sync::Session::establish(&shared, true).await {
+            Ok(s) => s,
+            Err(e) => {
+                shared.zk.close();
+                return Err(e);
+            }
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(sync::run(shared.clone(), session, stop_rx));
+        Ok(MetadataStore { shared, stop, task: std::sync::Mutex::new(Some(task)) })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Document> {
-        // A poisoned lock means a panic mid-update of an in-memory copy whose
-        // durable form was either written whole or not at all; carry on.
-        self.doc.lock().unwrap_or_else(|e| e.into_inner())
+    /// Closes the session (this broker's registration, and `/controller` if it
+    /// holds it, disappear at once) and stops the background task.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+                tracing::warn!("the metadata task did not stop within 5 s");
+            }
+        }
     }
 
-    /// The cluster id (Kafka's 22-character base64 UUID form).
+    /// The cluster id (`/cluster/id`).
     pub fn cluster_id(&self) -> String {
-        self.lock().cluster_id.clone()
+        self.view().cluster_id.clone()
     }
 
     /// Every topic, sorted by name.
     pub fn topics(&self) -> Vec<TopicMetadata> {
-        self.lock().topics.values().cloned().collect()
+        let view = self.view();
+        view.topics.keys().filter_map(|name| view.topic(name)).collect()
     }
 
     /// One topic.
     pub fn topic(&self, name: &str) -> Option<TopicMetadata> {
-        self.lock().topics.get(name).cloned()
+        self.view().topic(name)
     }
 
-    /// Records a new topic durably.
-    pub fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError> {
-        let mut doc = self.lock();
-        if doc.topics.contains_key(&topic.name) {
-            return Err(MetadataError::TopicExists(topic.name));
+    /// A partition's leader and ISR, once the controller wrote them.
+    pub fn partition_state(&self, topic: &str, partition: i32) -> Option<PartitionState> {
+        self.view().state(topic, partition).cloned()
+    }
+
+    /// Registered brokers, sorted by id.
+    pub fn brokers(&self) -> Vec<BrokerInfo> {
+        self.view().brokers.values().cloned().collect()
+    }
+
+    /// Ids of registered brokers, sorted.
+    pub fn live_brokers(&self) -> Vec<i32> {
+        self.view().brokers.keys().copied().collect()
+    }
+
+    /// The controller's broker id, if one is elected.
+    pub fn controller_id(&self) -> Option<i32> {
+        self.view().controller
+    }
+
+    /// The whole cached view. Hold the guard briefly and never across an await.
+    pub fn view(&self) -> RwLockReadGuard<'_, ClusterView> {
+        self.shared.cache.read()
+    }
+
+    /// A counter that changes whenever the cached view does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.cache.subscribe()
+    }
+
+    /// Waits (at most `timeout`) until `ready` holds for the cached view.
+    pub async fn wait_until(&self, timeout: Duration, ready: impl Fn(&ClusterView) -> bool) -> bool {
+        self.shared.cache.wait_until(timeout, ready).await
+    }
+
+    /// Writes a new topic (`/config/topics/<t>`, then `/brokers/topics/<t>`).
+    /// The controller then writes its partition states; the caller waits for
+    /// them on the cache.
+    pub async fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError> {
+        self.shared.zk.create_topic(&topic).await
+    }
+
+    /// Requests a topic's deletion (`/admin/delete_topics/<t>`), which the
+    /// controller carries out. Returns the topic as it was.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError> {
+        let topic = self.topic(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
+        self.shared.zk.request_topic_deletion(name).await?;
+        Ok(topic)
+    }
+
+    /// Appends partitions (with their replica assignments) to a topic, with a
+    /// conditional update of its assignment znode.
+    pub async fn add_partitions(&self, name: &str, added: Vec<Vec<i32>>) -> Result<TopicMetadata, MetadataError> {
+        let expected = self.topic(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
+        let fresh = match self.shared.zk.read_topic(name).await? {
+            Some(Ok(entry)) => entry,
+            Some(Err(reason)) => return Err(MetadataError::Corrupt { path: super::znode::topic_path(name), reason }),
+            None => return Err(MetadataError::UnknownTopic(name.into())),
+        };
+        if fresh.partitions != expected.partitions {
+            return Err(MetadataError::Conflict(super::znode::topic_path(name)));
         }
-        let mut next = doc.clone();
-        next.topics.insert(topic.name.clone(), topic);
-        self.persist(&next)?;
-        *doc = next;
-        Ok(())
+        let mut partitions = fresh.partitions;
+        partitions.extend(added);
+        self.shared.zk.set_assignment(name, &partitions, fresh.topic_id, fresh.version).await?;
+        Ok(TopicMetadata { partitions, ..expected })
     }
 
-    /// Removes a topic durably and returns what it was.
-    pub fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError> {
-        let mut doc = self.lock();
-        let mut next = doc.clone();
-        let removed = next.topics.remove(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
-        self.persist(&next)?;
-        *doc = next;
-        Ok(removed)
-    }
-
-    /// Appends partitions (with their replica assignments) to a topic.
-    pub fn add_partitions(&self, name: &str, added: Vec<Vec<i32>>) -> Result<TopicMetadata, MetadataError> {
-        let mut doc = self.lock();
-        let mut next = doc.clone();
-        let topic = next.topics.get_mut(name).ok_or_else(|| MetadataError::UnknownTopic(name.into()))?;
-        topic.partitions.extend(added);
-        let updated = topic.clone();
-        self.persist(&next)?;
-        *doc = next;
-        Ok(updated)
+    /// Imports what the old JSON metadata file held: topics ZooKeeper does
+    /// not have yet are created (with their ids and configs), producer-id
+    /// blocks continue after the last one handed out, and the call returns
+    /// once the imported topics are in the cache (so their logs are kept).
+    pub async fn import_legacy(&self, legacy: &super::legacy::LegacyMetadata) -> Result<usize, MetadataError> {
+        let mut imported = 0;
+        for topic in &legacy.topics {
+            if self.topic(&topic.name).is_some() {
+                continue;
+            }
+            match self.create_topic(topic.clone()).await {
+                Ok(()) => imported += 1,
+                Err(MetadataError::TopicExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if legacy.next_producer_id_block > 0 {
+            self.shared.zk.raise_producer_block(self.shared.broker_id, legacy.next_producer_id_block - 1).await?;
+        }
+        let names: Vec<String> = legacy.topics.iter().map(|t| t.name.clone()).collect();
+        if !self.wait_until(Duration::from_secs(30), |v| names.iter().all(|n| v.topics.contains_key(n))).await {
+            return Err(MetadataError::Invalid("imported topics did not show up in ZooKeeper within 30 s".into()));
+        }
+        Ok(imported)
     }
 
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.
-    pub fn allocate_producer_ids(&self) -> Result<(i64, i64), MetadataError> {
-        let mut doc = self.lock();
-        let mut next = doc.clone();
-        let start = next.next_producer_id_block;
-        next.next_producer_id_block = start + PRODUCER_ID_BLOCK;
-        self.persist(&next)?;
-        *doc = next;
-        Ok((start, start + PRODUCER_ID_BLOCK))
-    }
-
-    /// Writes the document atomically: temp file, fsync, rename, fsync dir.
-    fn persist(&self, doc: &Document) -> Result<(), MetadataError> {
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| MetadataError::Io { action, path, source }
-        };
-        let bytes = serde_json::to_vec_pretty(doc)
-            .map_err(|e| MetadataError::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut file = fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        file.write_all(&bytes).map_err(io("write", &tmp))?;
-        file.sync_all().map_err(io("fsync", &tmp))?;
-        fs::rename(&tmp, &self.path).map_err(io("rename", &self.path))?;
-        if let Some(dir) = self.path.parent() {
-            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync", dir))?;
-        }
-        Ok(())
+    pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), MetadataError> {
+        self.shared.zk.allocate_producer_ids(self.shared.broker_id).await
     }
 }
 
-/// A fresh cluster id: a random UUID in URL-safe base64 without padding, as Kafka prints it.
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut out = String::with_capacity(22);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn topic(name: &str) -> TopicMetadata {
-        TopicMetadata {
-            name: name.into(),
-            topic_id: uuid::Uuid::new_v4(),
-            partitions: vec![vec![0], vec![0]],
-            configs: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn survives_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = MetadataStore::open(dir.path()).expect("open");
-        let id = store.cluster_id();
-        assert_eq!(id.len(), 22);
-        store.create_topic(topic("a")).expect("create");
-        assert!(matches!(store.create_topic(topic("a")), Err(MetadataError::TopicExists(_))));
-        store.create_topic(topic("b")).expect("create");
-        store.add_partitions("b", vec![vec![0]]).expect("add");
-        store.delete_topic("a").expect("delete");
-        let (p0, _) = store.allocate_producer_ids().expect("pid");
-        drop(store);
-        let store = MetadataStore::open(dir.path()).expect("reopen");
-        assert_eq!(store.cluster_id(), id);
-        assert!(store.topic("a").is_none());
-        assert_eq!(store.topic("b").map(|t| t.partitions.len()), Some(3));
-        let (p1, _) = store.allocate_producer_ids().expect("pid");
-        assert_eq!(p1, p0 + PRODUCER_ID_BLOCK);
-    }
-
-    #[test]
-    fn corrupt_file_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        fs::write(dir.path().join(FILE_NAME), b"{not json").expect("write");
-        assert!(matches!(MetadataStore::open(dir.path()), Err(MetadataError::Corrupt { .. })));
+impl Drop for MetadataStore {
+    fn drop(&mut self) {
+        // Without a graceful shutdown the task still ends and the session closes.
+        let _ = self.stop.send(true);
     }
 }

@@ -9,3 +9,4 @@ mod kcat;
 mod lifecycle;
 mod protocol;
 mod tools;
+mod zookeeper;

@@ -14,6 +14,7 @@ use crate::broker::Broker;
 use crate::config::topic::describe_topic;
 
 pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let timeout = super::admin_timeout(req.timeout_ms);
     let mut results = Vec::with_capacity(req.topics.len());
     let mut seen = std::collections::HashSet::new();
     for t in req.topics {
@@ -39,7 +40,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
             assignments,
             configs,
         };
-        match broker.create_topic(new_topic, req.validate_only).await {
+        match broker.create_topic(new_topic, req.validate_only, timeout).await {
             Ok(topic) => {
                 let mut r = result
                     .with_error_code(0)

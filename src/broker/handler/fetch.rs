@@ -12,7 +12,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
-use crate::protocol::{errors, ErrorCode};
+use crate::protocol::errors;
 use crate::storage::StorageError;
 
 /// Waiting is capped so a request cannot pin a connection forever.
@@ -61,15 +61,19 @@ fn read_all(
                 .with_preferred_read_replica(BrokerId(-1))
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then(Vec::new));
-            let Some(partition) = broker.partition(name, fp.partition) else {
-                any_error = true;
-                partitions.push(
-                    pd.with_error_code(ErrorCode::UnknownTopicOrPartition.code())
-                        .with_high_watermark(-1)
-                        .with_last_stable_offset(-1)
-                        .with_log_start_offset(-1),
-                );
-                continue;
+            // Consumers read from the leader; followers (replica_id ≥ 0) will fetch from it too.
+            let partition = match broker.leader_partition(name, fp.partition) {
+                Ok(p) => p,
+                Err(code) => {
+                    any_error = true;
+                    partitions.push(
+                        pd.with_error_code(code.code())
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1)
+                            .with_log_start_offset(-1),
+                    );
+                    continue;
+                }
             };
             let remaining = max_bytes.saturating_sub(total);
             let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);

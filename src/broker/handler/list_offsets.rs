@@ -8,7 +8,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
-use crate::protocol::{errors, ErrorCode};
+use crate::protocol::errors;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -27,11 +27,9 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOf
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
                         .with_leader_epoch(-1);
-                    let Some(partition) = broker.partition(name, p.partition_index) else {
-                        return resp
-                            .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
-                            .with_offset(-1)
-                            .with_timestamp(-1);
+                    let partition = match broker.leader_partition(name, p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(code) => return resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                     };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((partition.high_watermark(), -1))),

@@ -1,7 +1,9 @@
-//! Metadata (3): brokers, the controller, and topics with their partitions.
-//! Unknown topics are auto-created when `auto.create.topics.enable` is on and
-//! the client allows it (v4+ carries the client's wish; older versions always
-//! allow it, as in Kafka).
+//! Metadata (3): brokers (registered under `/brokers/ids`), the controller
+//! (`/controller`), and topics with their partitions: replicas from the
+//! assignment, leader and ISR from the partition state znodes. Unknown topics
+//! are auto-created when `auto.create.topics.enable` is on and the client
+//! allows it (v4+ carries the client's wish; older versions always allow it,
+//! as in Kafka).
 //!
 //! Leader epochs are reported as -1 (unknown) until replication arrives:
 //! clients then skip OffsetForLeaderEpoch validation, which we do not serve.
@@ -10,23 +12,22 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use std::time::Duration;
 
 use super::{sb, topic_name};
 use crate::broker::topics::NewTopic;
 use crate::broker::Broker;
-use crate::metadata::{validate_topic_name, TopicMetadata};
+use crate::metadata::{validate_topic_name, ClusterView, TopicMetadata};
 use crate::protocol::ErrorCode;
 
 /// Kafka's internal topics (marked `is_internal`).
 const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
 
+/// How long an auto-created topic may take to get its leaders before the
+/// answer goes out anyway (then with LEADER_NOT_AVAILABLE, which clients retry).
+const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
+
 pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let (host, port) = &broker.advertised;
-    let brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker.node_id))
-        .with_host(sb(host.clone()))
-        .with_port(i32::from(*port))
-        .with_rack(broker.config.broker_rack.clone().map(sb))];
     // v0: an empty list means all topics; v1+: null means all.
     let requested: Option<Vec<String>> = match req.topics {
         None => None,
@@ -34,22 +35,44 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
     };
     let allow_auto = version < 4 || req.allow_auto_topic_creation;
+    // Auto-creation first (it waits), then one consistent read of the cache.
+    let mut found: Vec<(String, Result<(), ErrorCode>)> = Vec::new();
+    if let Some(names) = &requested {
+        for name in names {
+            let result = match broker.metadata.topic(name) {
+                Some(_) => Ok(()),
+                None if allow_auto && broker.config.auto_create_topics_enable => auto_create(broker, name).await,
+                None => Err(ErrorCode::UnknownTopicOrPartition),
+            };
+            found.push((name.clone(), result));
+        }
+    }
+    let view = broker.metadata.view();
+    let brokers = view
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(sb(b.host.clone()))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.clone().map(sb))
+        })
+        .collect();
     let mut topics = Vec::new();
     match requested {
         None => {
-            for t in broker.metadata.topics() {
-                topics.push(describe(broker, &t));
+            for name in view.topics.keys() {
+                if let Some(t) = view.topic(name) {
+                    topics.push(describe(&view, &t));
+                }
             }
         }
-        Some(names) => {
-            for name in names {
-                let found = match broker.metadata.topic(&name) {
-                    Some(t) => Ok(t),
-                    None if allow_auto && broker.config.auto_create_topics_enable => auto_create(broker, &name).await,
-                    None => Err(ErrorCode::UnknownTopicOrPartition),
-                };
-                topics.push(match found {
-                    Ok(t) => describe(broker, &t),
+        Some(_) => {
+            for (name, result) in found {
+                let described = result.and_then(|()| view.topic(&name).ok_or(ErrorCode::UnknownTopicOrPartition));
+                topics.push(match described {
+                    Ok(t) => describe(&view, &t),
                     Err(code) => MetadataResponseTopic::default()
                         .with_error_code(code.code())
                         .with_name(Some(topic_name(name)))
@@ -60,22 +83,23 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     }
     MetadataResponse::default()
         .with_brokers(brokers)
-        .with_cluster_id(Some(sb(broker.metadata.cluster_id())))
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_cluster_id(Some(sb(view.cluster_id.clone())))
+        .with_controller_id(BrokerId(view.controller.unwrap_or(-1)))
         .with_topics(topics)
         .with_cluster_authorized_operations(i32::MIN)
 }
 
-async fn auto_create(broker: &Broker, name: &str) -> Result<TopicMetadata, ErrorCode> {
+async fn auto_create(broker: &Broker, name: &str) -> Result<(), ErrorCode> {
     if validate_topic_name(name).is_err() {
         return Err(ErrorCode::InvalidTopicException);
     }
     let req = NewTopic { name: name.to_string(), partitions: -1, replication_factor: -1, ..NewTopic::default() };
-    match broker.create_topic(req, false).await {
-        Ok(t) => Ok(t),
-        // Lost a race with another creator: fine, it exists now.
-        Err(e) if e.code == ErrorCode::TopicAlreadyExists => {
-            broker.metadata.topic(name).ok_or(ErrorCode::LeaderNotAvailable)
+    match broker.create_topic(req, false, AUTO_CREATE_WAIT).await {
+        Ok(_) => Ok(()),
+        // Lost a race with another creator, or still settling: it exists; the
+        // partitions show their state (or LEADER_NOT_AVAILABLE) as they are.
+        Err(e) if e.code == ErrorCode::TopicAlreadyExists || e.code == ErrorCode::RequestTimedOut => {
+            broker.metadata.topic(name).map(|_| ()).ok_or(ErrorCode::LeaderNotAvailable)
         }
         Err(e) => {
             tracing::warn!(topic = name, error = %e.message, "auto-creation failed");
@@ -84,16 +108,16 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<TopicMetadata, Error
     }
 }
 
-fn describe(broker: &Broker, t: &TopicMetadata) -> MetadataResponseTopic {
-    let live = broker.live_brokers();
+fn describe(view: &ClusterView, t: &TopicMetadata) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
         .enumerate()
         .map(|(index, replicas)| {
-            let leader = replicas.iter().copied().find(|r| live.contains(r));
-            let isr: Vec<BrokerId> = replicas.iter().copied().filter(|r| live.contains(r)).map(BrokerId).collect();
-            let offline: Vec<BrokerId> = replicas.iter().copied().filter(|r| !live.contains(r)).map(BrokerId).collect();
+            let state = view.state(&t.name, index as i32);
+            let leader = state.map(|s| s.leader).filter(|l| *l >= 0 && view.is_live(*l));
+            let isr: Vec<BrokerId> = state.map(|s| s.isr.iter().copied().map(BrokerId).collect()).unwrap_or_default();
+            let offline: Vec<BrokerId> = replicas.iter().copied().filter(|r| !view.is_live(*r)).map(BrokerId).collect();
             MetadataResponsePartition::default()
                 .with_error_code(if leader.is_some() { 0 } else { ErrorCode::LeaderNotAvailable.code() })
                 .with_partition_index(index as i32)

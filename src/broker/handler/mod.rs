@@ -65,7 +65,7 @@ impl RequestHandler for Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r)),
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r).await),
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version))
             }
@@ -83,6 +83,13 @@ fn encode(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -
             Outcome::Close(err.to_string())
         }
     }
+}
+
+/// How long an admin request waits for its effect: the client's timeout_ms,
+/// or 10 s when it sent none (librdkafka sends 0 by default), at most 60 s.
+pub(crate) fn admin_timeout(timeout_ms: i32) -> std::time::Duration {
+    let ms = if timeout_ms > 0 { timeout_ms.min(60_000) } else { 10_000 };
+    std::time::Duration::from_millis(ms as u64)
 }
 
 /// `StrBytes` from an owned string.

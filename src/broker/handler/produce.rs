@@ -50,7 +50,7 @@ fn append_partition(
     records: Option<bytes::Bytes>,
     version: i16,
 ) -> Result<PartitionProduceResponse, PartitionError> {
-    let partition = broker.partition(topic, index).ok_or((ErrorCode::UnknownTopicOrPartition, None))?;
+    let partition = broker.leader_partition(topic, index).map_err(|code| (code, None))?;
     let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".into())))?;
     let config = partition.config();
     if records.len() as u64 > u64::from(config.max_message_bytes) {

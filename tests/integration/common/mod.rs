@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod wire;
+pub mod zk;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -119,6 +120,49 @@ impl TestBroker {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
+    }
+
+    /// The process id (for SIGSTOP/SIGCONT).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs a broker that is expected to fail at startup; returns its exit
+    /// code and stderr (panics if it is still running after `timeout`).
+    pub fn run_to_exit(overrides: &[&str], timeout: Duration) -> (Option<i32>, String) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(gregor_bin());
+        cmd.arg("server-start")
+            .arg("--override")
+            .arg("listeners=PLAINTEXT://127.0.0.1:0")
+            .arg("--override")
+            .arg(format!("log.dirs={}", tmp.path().join("logs").display()))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for o in overrides {
+            cmd.arg("--override").arg(o);
+        }
+        let mut child = cmd.spawn().expect("spawn gregor");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return (status.code(), reader.join().unwrap_or_default());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("broker still running after {timeout:?}; stderr:\n{}", reader.join().unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

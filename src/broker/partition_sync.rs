@@ -1,0 +1,166 @@
+//! Follows the metadata cache: opens the logs of partitions assigned to this
+//! broker when their topic appears, deletes them when it disappears (or is
+//! re-created under a new topic id), applies config overrides when they
+//! change, and records each partition's leader and leader epoch from its
+//! state znode. A hosted partition whose leader is another broker keeps its
+//! log (replication will fetch into it).
+//!
+//! It is level-triggered: every pass compares the whole cached view with what
+//! is open here, so it does not matter how many cache changes one pass covers.
+//! After each pass it publishes the cache version it applied, which topic
+//! creation and deletion wait for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::{log_config, Broker, BrokerError, Partition};
+use crate::config::TopicConfig;
+use crate::metadata::TopicMetadata;
+use crate::network::Shutdown;
+use crate::storage::TopicPartition;
+
+/// What was applied for a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalTopic {
+    pub topic_id: uuid::Uuid,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The named task `partition-sync`: one pass per cache change.
+pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut changes = broker.metadata.subscribe();
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+            let b = broker.clone();
+            // File creation and deletion block: keep them off the async workers.
+            match tokio::task::spawn_blocking(move || b.sync_partitions()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(task = "partition-sync", %err, "cannot apply metadata changes"),
+                Err(err) => tracing::error!(task = "partition-sync", %err, "pass panicked"),
+            }
+        }
+    })
+}
+
+impl Broker {
+    /// One pass: brings local partitions in line with the cached metadata.
+    pub(crate) fn sync_partitions(&self) -> Result<(), BrokerError> {
+        let version = *self.metadata.subscribe().borrow();
+        let (topics, unreadable, states) = {
+            let view = self.metadata.view();
+            let topics: BTreeMap<String, TopicMetadata> =
+                view.topics.keys().filter_map(|n| view.topic(n).map(|t| (n.clone(), t))).collect();
+            let states: BTreeMap<(String, i32), (i32, i32)> = view
+                .states
+                .iter()
+                .flat_map(|(t, s)| {
+                    s.iter().map(move |(p, v)| ((t.clone(), *p), (v.state.leader, v.state.leader_epoch)))
+                })
+                .collect();
+            (topics, view.unreadable.clone(), states)
+        };
+        let mut local = self.local_topics.lock().unwrap_or_else(|e| e.into_inner());
+
+        // Gone, or replaced by a topic of the same name with another id.
+        let mut doomed: Vec<String> = Vec::new();
+        for tp in self.logs.partitions() {
+            let replaced = match (topics.get(&tp.topic), local.get(&tp.topic)) {
+                (Some(t), Some(l)) => !t.topic_id.is_nil() && !l.topic_id.is_nil() && t.topic_id != l.topic_id,
+                _ => false,
+            };
+            let gone = !topics.contains_key(&tp.topic) && !unreadable.contains(&tp.topic);
+            if (gone || replaced) && !doomed.contains(&tp.topic) {
+                doomed.push(tp.topic.clone());
+            }
+        }
+        for name in doomed {
+            self.remove_topic_partitions(&name)?;
+            local.remove(&name);
+            tracing::info!(topic = %name, "deleted the local partitions of a deleted topic");
+        }
+
+        for (name, topic) in &topics {
+            let previous = local.get(name).cloned();
+            let reconfigured = previous.as_ref().is_some_and(|p| p.configs != topic.configs);
+            self.open_topic_partitions(topic, reconfigured)?;
+            let topic_id = match &previous {
+                Some(p) if topic.topic_id.is_nil() => p.topic_id,
+                _ => topic.topic_id,
+            };
+            local.insert(name.clone(), LocalTopic { topic_id, configs: topic.configs.clone() });
+        }
+        local.retain(|name, _| topics.contains_key(name) || unreadable.contains(name));
+        drop(local);
+
+        for partition in self.all_partitions() {
+            let key = (partition.tp.topic.clone(), partition.tp.partition);
+            match states.get(&key) {
+                Some(&(leader, epoch)) => partition.set_leadership(leader == self.node_id, epoch),
+                None => partition.set_leadership(false, partition.leader_epoch()),
+            }
+        }
+        self.synced.send_replace(version);
+        Ok(())
+    }
+
+    /// Opens (creating as needed) the logs of a topic's partitions assigned to
+    /// this broker; with `reconfigured`, applies new config overrides to the open ones.
+    fn open_topic_partitions(&self, topic: &TopicMetadata, reconfigured: bool) -> Result<(), BrokerError> {
+        let topic_config = TopicConfig::resolve(&topic.configs, &self.config);
+        let lc = log_config(&topic_config);
+        let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        for (index, replicas) in topic.partitions.iter().enumerate() {
+            if !replicas.contains(&self.node_id) {
+                continue;
+            }
+            let tp = TopicPartition { topic: topic.name.clone(), partition: index as i32 };
+            if let Some(existing) = map.get(&tp) {
+                if reconfigured {
+                    existing.set_config(topic_config.clone());
+                    if let Some(log) = self.logs.get(&tp) {
+                        log.lock().unwrap_or_else(|e| e.into_inner()).set_config(lc.clone());
+                    }
+                }
+                continue;
+            }
+            let log = self.logs.get_or_create(&tp, lc.clone())?;
+            log.lock().unwrap_or_else(|e| e.into_inner()).set_config(lc.clone());
+            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone())));
+        }
+        Ok(())
+    }
+
+    /// Drops a topic's partitions and deletes their logs.
+    fn remove_topic_partitions(&self, topic: &str) -> Result<(), BrokerError> {
+        {
+            let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+            map.retain(|tp, _| tp.topic != topic);
+        }
+        for tp in self.logs.partitions().into_iter().filter(|tp| tp.topic == topic) {
+            self.logs.delete(&tp)?;
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `timeout`) until `ready` holds after a partition-sync pass.
+    pub(crate) async fn wait_synced(&self, timeout: std::time::Duration, ready: impl Fn(&Broker) -> bool) -> bool {
+        let mut rx = self.synced.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if ready(self) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return ready(self),
+            }
+        }
+    }
+}

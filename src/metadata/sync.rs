@@ -1,0 +1,646 @@
+//! The background task that owns the ZooKeeper session of a broker.
+//!
+//! Per session: register `/brokers/ids/<id>`, arm persistent watches
+//! (recursive on `/brokers`, `/config/topics` and `/admin/delete_topics`,
+//! plain on `/controller`), load the whole view into the cache, take part in
+//! the controller election and, while controller, apply the controller's plan
+//! after every batch of changes.
+//!
+//! Watch events are hints: each names a znode that is re-read, so the cache
+//! holds what ZooKeeper holds, whatever the event said. After a reconnect
+//! within the same session (coordinator restart, network blip) the watches are
+//! armed again — `zookeeper-client` 0.11 does not restore persistent watches —
+//! and everything is re-read, since events during the disconnection are lost
+//! (ZOOKEEPER-4698). An expired or closed session is terminal: a new session
+//! is opened, and registration, watches, reload and election start over.
+//! A failed reload or controller write marks the task dirty; a one-second tick
+//! repeats the full reload and controller pass until they succeed.
+//!
+//! Persistent watchers of the crate panic when polled after a terminal event,
+//! so each is drained by its own small forwarding task that stops at a
+//! terminal event and is aborted before the client goes away.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use zookeeper_client::{AddWatchMode, Client, EventType, SessionState, StateWatcher, WatchedEvent};
+
+use super::cache::{MetadataCache, VersionedState};
+use super::controller::{self, Action};
+use super::zk_store::{FencedError, Op, ZkStore};
+use super::znode::{self, BrokerRegistration, PathKind};
+use super::MetadataError;
+
+/// How often a dirty task retries, and how long a lost session waits between attempts.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long closing the session may take at shutdown.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// What the store and the task share.
+pub(super) struct Shared {
+    pub zk: ZkStore,
+    pub cache: MetadataCache,
+    pub broker_id: i32,
+    pub registration: BrokerRegistration,
+    pub delete_topic_enable: bool,
+    pub private_coordinator: bool,
+}
+
+/// This broker's hold on the controller role.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    epoch: i32,
+    /// Data version of `/controller_epoch` every controller write checks.
+    epoch_version: i32,
+}
+
+/// One ZooKeeper session and what hangs off it.
+pub(super) struct Session {
+    client: Client,
+    states: StateWatcher,
+    events: mpsc::UnboundedReceiver<WatchedEvent>,
+    forwarders: Vec<JoinHandle<()>>,
+    lease: Option<Lease>,
+    disconnected: bool,
+    dirty: bool,
+}
+
+enum Ended {
+    Stopped,
+    Lost,
+}
+
+impl Session {
+    /// Sets up a session on the store's current client. `first`: broker start.
+    pub(super) async fn establish(shared: &Shared, first: bool) -> Result<Session, MetadataError> {
+        let client = shared.zk.client()?;
+        let states = client.state_watcher();
+        if !first {
+            // A coordinator that lost its data (or a new one) gets the layout again.
+            shared.zk.ensure_startup_paths().await?;
+            let cluster_id = shared.cache.read().cluster_id.clone();
+            shared.zk.get_or_create_cluster_id(&cluster_id).await?;
+        }
+        shared.zk.register_broker(&shared.registration, shared.private_coordinator).await?;
+        let (events, forwarders) = arm_watches(&client).await?;
+        let mut session =
+            Session { client, states, events, forwarders, lease: None, disconnected: false, dirty: false };
+        full_reload(shared).await?;
+        if first && shared.private_coordinator {
+            shared.zk.remove_stale_controller().await?;
+        }
+        session.elect(shared).await?;
+        session.controller_pass(shared).await;
+        if session.dirty {
+            // Not fatal: the task retries. Starting without a settled controller
+            // pass is fine; requests wait on the cache.
+            tracing::warn!("the first controller pass did not complete; retrying in the background");
+        }
+        tracing::info!(
+            broker = shared.broker_id,
+            session = %format_args!("{:#x}", session.client.session_id().0),
+            controller = ?shared.cache.read().controller,
+            "registered in ZooKeeper"
+        );
+        Ok(session)
+    }
+
+    fn teardown(&mut self) {
+        for f in self.forwarders.drain(..) {
+            f.abort();
+        }
+    }
+
+    async fn serve(&mut self, shared: &Shared, stop: &mut watch::Receiver<bool>) -> Ended {
+        let mut tick = tokio::time::interval(RETRY_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if *stop.borrow() {
+                return Ended::Stopped;
+            }
+            tokio::select! {
+                _ = stop.changed() => return Ended::Stopped,
+                state = self.states.changed() => match state {
+                    SessionState::Disconnected => {
+                        if !self.disconnected {
+                            tracing::warn!("lost the connection to ZooKeeper; reconnecting");
+                        }
+                        self.disconnected = true;
+                    }
+                    SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
+                        // The state watcher keeps only the latest state, so a short
+                        // disconnection may show up as this alone: any (re)connection
+                        // after the session began is treated as a reconnect.
+                        self.disconnected = false;
+                        tracing::info!("reconnected to ZooKeeper; re-arming watches and re-reading metadata");
+                        self.after_reconnect(shared).await;
+                    }
+                    terminal => {
+                        tracing::warn!(state = %terminal, "ZooKeeper session ended; opening a new one");
+                        return Ended::Lost;
+                    }
+                },
+                Some(first) = self.events.recv() => {
+                    let mut batch = vec![first];
+                    while let Ok(more) = self.events.try_recv() {
+                        batch.push(more);
+                    }
+                    if let Err(e) = self.apply(shared, batch).await {
+                        tracing::warn!(error = %e, "cannot re-read changed metadata; retrying");
+                        self.dirty = true;
+                    }
+                    self.controller_step(shared).await;
+                }
+                _ = tick.tick(), if self.dirty && !self.disconnected => {
+                    self.resync(shared).await;
+                }
+            }
+        }
+    }
+
+    async fn after_reconnect(&mut self, shared: &Shared) {
+        match arm_watches(&self.client).await {
+            Ok((events, forwarders)) => {
+                self.teardown();
+                self.events = events;
+                self.forwarders = forwarders;
+                self.resync(shared).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-arm watches; retrying");
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Full reload, election and controller pass; stays dirty on failure.
+    async fn resync(&mut self, shared: &Shared) {
+        self.dirty = false;
+        if self.forwarders.is_empty() {
+            match arm_watches(&self.client).await {
+                Ok((events, forwarders)) => {
+                    self.events = events;
+                    self.forwarders = forwarders;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot arm watches; retrying");
+                    self.dirty = true;
+                    return;
+                }
+            }
+        }
+        let result = async {
+            // A coordinator that lost data may have lost our registration too.
+            if shared.zk.read_broker(shared.broker_id).await?.is_none() {
+                shared.zk.register_broker(&shared.registration, shared.private_coordinator).await?;
+            }
+            full_reload(shared).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot reload metadata; retrying");
+            self.dirty = true;
+            return;
+        }
+        self.controller_step(shared).await;
+    }
+
+    /// Re-reads what the events point at (each znode once per batch).
+    async fn apply(&mut self, shared: &Shared, batch: Vec<WatchedEvent>) -> Result<(), MetadataError> {
+        let mut targets = BTreeSet::new();
+        for ev in batch {
+            if ev.event_type == EventType::Session {
+                continue;
+            }
+            tracing::debug!(path = %ev.path, event = ?ev.event_type, "metadata changed");
+            let kind = znode::classify(&ev.path);
+            if kind != PathKind::Other {
+                targets.insert(kind);
+            }
+        }
+        for kind in targets {
+            reread(shared, kind).await?;
+        }
+        Ok(())
+    }
+
+    /// Election when there is no controller, then the controller's pass.
+    async fn controller_step(&mut self, shared: &Shared) {
+        let has_controller = shared.cache.read().controller.is_some();
+        if !has_controller || self.lease.is_some_and(|_| shared.cache.read().controller != Some(shared.broker_id)) {
+            if let Err(e) = self.elect(shared).await {
+                tracing::warn!(error = %e, "controller election failed; retrying");
+                self.dirty = true;
+                return;
+            }
+        }
+        self.controller_pass(shared).await;
+    }
+
+    /// Kafka's election: whoever creates the ephemeral `/controller` (and bumps
+    /// `/controller_epoch` in the same multi) is controller.
+    async fn elect(&mut self, shared: &Shared) -> Result<(), MetadataError> {
+        let me = shared.broker_id;
+        let my_session = self.client.session_id().0;
+        for _ in 0..3 {
+            if let Some((id, owner)) = shared.zk.read_controller().await? {
+                shared.cache.update(|v| v.controller = (id >= 0).then_some(id));
+                if id == me && owner == my_session {
+                    if self.lease.is_none() {
+                        let (epoch, epoch_version) = shared.zk.controller_epoch().await?;
+                        self.lease = Some(Lease { epoch, epoch_version });
+                    }
+                } else if self.lease.take().is_some() {
+                    tracing::info!(broker = me, "no longer the controller");
+                }
+                return Ok(());
+            }
+            if let Some((epoch, epoch_version)) = shared.zk.try_become_controller(me, now_ms()).await? {
+                tracing::info!(broker = me, epoch, "elected controller");
+                self.lease = Some(Lease { epoch, epoch_version });
+                shared.cache.update(|v| v.controller = Some(me));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// While controller: computes the plan and applies it action by action.
+    async fn controller_pass(&mut self, shared: &Shared) {
+        let Some(lease) = self.lease else { return };
+        let actions = controller::plan(&shared.cache.read(), lease.epoch, shared.delete_topic_enable);
+        for action in actions {
+            match execute(shared, lease, &action).await {
+                Ok(()) => {}
+                Err(FencedError::Fenced) => {
+                    tracing::info!(broker = shared.broker_id, "controller epoch moved on: no longer the controller");
+                    self.lease = None;
+                    shared.cache.update(|v| v.controller = None);
+                    self.dirty = true;
+                    return;
+                }
+                Err(FencedError::Failed(e)) => {
+                    tracing::warn!(error = %e, ?action, "controller write failed; retrying after a reload");
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The task: serves sessions one after another until stopped, then closes.
+pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: watch::Receiver<bool>) {
+    loop {
+        let ended = session.serve(&shared, &mut stop).await;
+        session.teardown();
+        match ended {
+            Ended::Stopped => {
+                close(&shared, session).await;
+                return;
+            }
+            Ended::Lost => loop {
+                let attempt = async {
+                    shared.zk.reconnect().await?;
+                    Session::establish(&shared, false).await
+                };
+                match attempt.await {
+                    Ok(s) => {
+                        session = s;
+                        break;
+                    }
+                    Err(MetadataError::Closed) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot re-establish the ZooKeeper session; retrying");
+                        tokio::select! {
+                            _ = stop.changed() => {
+                                shared.zk.close();
+                                return;
+                            }
+                            _ = tokio::time::sleep(RETRY_EVERY) => {}
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Closes the session: drops every client handle and waits for the close to be acknowledged.
+async fn close(shared: &Shared, session: Session) {
+    let Session { client, mut states, events, .. } = session;
+    drop(events);
+    drop(client);
+    shared.zk.close();
+    let closed = async {
+        loop {
+            if states.changed().await.is_terminated() {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(CLOSE_DEADLINE, closed).await.is_err() {
+        tracing::warn!("the ZooKeeper session did not close in time; it will expire");
+    }
+}
+
+/// Arms the persistent watches and starts one forwarder per watcher.
+async fn arm_watches(
+    client: &Client,
+) -> Result<(mpsc::UnboundedReceiver<WatchedEvent>, Vec<JoinHandle<()>>), MetadataError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut forwarders = Vec::new();
+    let specs = [
+        (znode::BROKERS, AddWatchMode::PersistentRecursive),
+        (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
+        (znode::DELETE_TOPICS, AddWatchMode::PersistentRecursive),
+        (znode::CONTROLLER, AddWatchMode::Persistent),
+    ];
+    for (path, mode) in specs {
+        let watching = client.watch(path, mode).await;
+        let mut watcher = match watching {
+            Ok(w) => w,
+            Err(source) => {
+                for f in forwarders {
+                    JoinHandle::abort(&f);
+                }
+                return Err(MetadataError::ZooKeeper { action: "watch", path: path.into(), source });
+            }
+        };
+        let tx = tx.clone();
+        forwarders.push(tokio::spawn(async move {
+            loop {
+                let ev = watcher.changed().await;
+                let terminal = ev.event_type == EventType::Session && ev.session_state.is_terminated();
+                if tx.send(ev).is_err() || terminal {
+                    return;
+                }
+            }
+        }));
+    }
+    Ok((rx, forwarders))
+}
+
+/// Reads everything into the cache.
+async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
+    let zk = &shared.zk;
+    let brokers = zk.read_brokers().await?;
+    let controller = zk.read_controller().await?.map(|(id, _)| id).filter(|id| *id >= 0);
+    let names = zk.list(znode::BROKER_TOPICS).await?;
+    let mut topics = std::collections::BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
+    let mut configs = std::collections::BTreeMap::new();
+    let mut states = std::collections::BTreeMap::new();
+    for name in names {
+        match zk.read_topic(&name).await? {
+            Some(Ok(entry)) => {
+                states.insert(name.clone(), zk.read_states(&name, entry.partitions.len()).await?);
+                topics.insert(name.clone(), entry);
+            }
+            Some(Err(reason)) => {
+                tracing::warn!(topic = %name, %reason, "skipping a malformed topic assignment");
+                unreadable.insert(name.clone());
+            }
+            None => continue,
+        }
+        if let Some(c) = zk.read_config(&name).await? {
+            configs.insert(name, c);
+        }
+    }
+    let delete_requests: BTreeSet<String> = zk.list(znode::DELETE_TOPICS).await?.into_iter().collect();
+    shared.cache.update(|v| {
+        v.brokers = brokers;
+        v.controller = controller;
+        v.topics = topics;
+        v.unreadable = unreadable;
+        v.configs = configs;
+        v.states = states;
+        v.delete_requests = delete_requests;
+    });
+    Ok(())
+}
+
+/// Re-reads one znode the watches said changed.
+async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
+    let zk = &shared.zk;
+    match kind {
+        PathKind::Broker(id) => {
+            let info = zk.read_broker(id).await?;
+            shared.cache.update(|v| match info {
+                Some(b) => {
+                    v.brokers.insert(id, b);
+                }
+                None => {
+                    v.brokers.remove(&id);
+                }
+            });
+        }
+        PathKind::Topic(name) => reload_topic(shared, &name).await?,
+        PathKind::PartitionState(name, p) => {
+            let state = zk.read_state(&name, p).await?;
+            shared.cache.update(|v| {
+                if !v.topics.contains_key(&name) {
+                    return;
+                }
+                let states = v.states.entry(name).or_default();
+                match state {
+                    Some(s) => {
+                        states.insert(p, s);
+                    }
+                    None => {
+                        states.remove(&p);
+                    }
+                }
+            });
+        }
+        PathKind::TopicConfig(name) => {
+            let config = zk.read_config(&name).await?;
+            shared.cache.update(|v| match config {
+                Some(c) => {
+                    v.configs.insert(name, c);
+                }
+                None => {
+                    v.configs.remove(&name);
+                }
+            });
+        }
+        PathKind::DeleteRequest(name) => {
+            let exists = zk.list(znode::DELETE_TOPICS).await?.contains(&name);
+            shared.cache.update(|v| {
+                if exists {
+                    v.delete_requests.insert(name);
+                } else {
+                    v.delete_requests.remove(&name);
+                }
+            });
+        }
+        PathKind::Controller => {
+            let controller = zk.read_controller().await?.map(|(id, _)| id).filter(|id| *id >= 0);
+            shared.cache.update(|v| v.controller = controller);
+        }
+        PathKind::Other => {}
+    }
+    Ok(())
+}
+
+/// Re-reads a topic: assignment, config and partition states.
+async fn reload_topic(shared: &Shared, name: &str) -> Result<(), MetadataError> {
+    let zk = &shared.zk;
+    match zk.read_topic(name).await? {
+        None => {
+            shared.cache.update(|v| v.remove_topic(name));
+        }
+        Some(Err(reason)) => {
+            tracing::warn!(topic = name, %reason, "skipping a malformed topic assignment");
+            shared.cache.update(|v| {
+                v.remove_topic(name);
+                v.unreadable.insert(name.to_string());
+            });
+        }
+        Some(Ok(entry)) => {
+            let config = zk.read_config(name).await?;
+            let states = zk.read_states(name, entry.partitions.len()).await?;
+            shared.cache.update(|v| {
+                v.unreadable.remove(name);
+                v.topics.insert(name.to_string(), entry);
+                v.states.insert(name.to_string(), states);
+                match config {
+                    Some(c) => v.configs.insert(name.to_string(), c),
+                    None => v.configs.remove(name),
+                };
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies one controller action as a fenced multi, then writes its effect
+/// through to the cache (the watch event that follows re-reads it anyway).
+async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), FencedError> {
+    let zk = &shared.zk;
+    let fenced = |ops: Vec<Op>| async move { zk.fenced(lease.epoch_version, &ops).await };
+    match action {
+        Action::CreateStates { topic, states } => {
+            let state_ops: Vec<Op> =
+                states.iter().map(|(p, s)| Op::Create(znode::state_path(topic, *p), znode::encode_state(s))).collect();
+            let fresh_topic = shared.cache.read().states.get(topic).is_none_or(|s| s.is_empty());
+            let mut ops = Vec::new();
+            if fresh_topic {
+                ops.push(Op::Create(znode::partitions_path(topic), Vec::new()));
+            }
+            for (p, _) in states {
+                ops.push(Op::Create(znode::partition_path(topic, *p), Vec::new()));
+            }
+            ops.extend(state_ops.iter().cloned());
+            match fenced(ops).await {
+                Ok(()) => {
+                    shared.cache.update(|v| {
+                        if v.topics.contains_key(topic) {
+                            let entry = v.states.entry(topic.clone()).or_default();
+                            for (p, s) in states {
+                                entry.insert(*p, VersionedState { state: s.clone(), version: 0 });
+                            }
+                        }
+                    });
+                }
+                Err(FencedError::Fenced) => return Err(FencedError::Fenced),
+                Err(FencedError::Failed(_)) => create_states_one_by_one(shared, lease, topic, states).await?,
+            }
+            tracing::info!(topic, partitions = states.len(), "controller wrote partition states");
+        }
+        Action::UpdateState { topic, partition, state, version } => {
+            let path = znode::state_path(topic, *partition);
+            fenced(vec![Op::SetData(path, znode::encode_state(state), *version)]).await?;
+            shared.cache.update(|v| {
+                if let Some(states) = v.states.get_mut(topic) {
+                    states.insert(*partition, VersionedState { state: state.clone(), version: version + 1 });
+                }
+            });
+            tracing::info!(topic, partition, leader = state.leader, isr = ?state.isr, "controller changed leader/ISR");
+        }
+        Action::AssignTopicId { topic, topic_id, version } => {
+            let partitions = match shared.cache.read().topics.get(topic) {
+                Some(t) => t.partitions.clone(),
+                None => return Ok(()),
+            };
+            let data = znode::encode_topic(&partitions, Some(*topic_id));
+            fenced(vec![Op::SetData(znode::topic_path(topic), data, *version)]).await?;
+            shared.cache.update(|v| {
+                if let Some(t) = v.topics.get_mut(topic) {
+                    t.topic_id = Some(*topic_id);
+                    t.version = version + 1;
+                }
+            });
+        }
+        Action::DeleteTopic { topic } => {
+            let mut paths = zk.subtree(&znode::topic_path(topic)).await.map_err(FencedError::Failed)?;
+            paths.extend(zk.subtree(&znode::config_path(topic)).await.map_err(FencedError::Failed)?);
+            paths.push(znode::delete_request_path(topic));
+            fenced(paths.into_iter().map(Op::Delete).collect()).await?;
+            shared.cache.update(|v| {
+                v.remove_topic(topic);
+                v.configs.remove(topic);
+                v.delete_requests.remove(topic);
+            });
+            tracing::info!(topic, "controller deleted topic");
+        }
+        Action::DropDeleteRequest { topic } => {
+            match fenced(vec![Op::Delete(znode::delete_request_path(topic))]).await {
+                Ok(()) => {}
+                // Already gone: nothing to drop.
+                Err(FencedError::Failed(MetadataError::ZooKeeper {
+                    source: zookeeper_client::Error::NoNode, ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            shared.cache.update(|v| {
+                v.delete_requests.remove(topic);
+            });
+            if shared.delete_topic_enable {
+                tracing::info!(topic, "dropped a deletion request for a topic that does not exist");
+            } else {
+                tracing::info!(topic, "delete.topic.enable=false: dropped the deletion request, topic kept");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The slow path of [`Action::CreateStates`] when the one-multi attempt failed
+/// (some znodes exist already): missing parents first — never upwards of
+/// `partitions`, which would resurrect a deleted topic — then each state on its
+/// own. A state znode that exists but cannot be read is overwritten.
+async fn create_states_one_by_one(
+    shared: &Shared,
+    lease: Lease,
+    topic: &str,
+    states: &[(i32, super::PartitionState)],
+) -> Result<(), FencedError> {
+    let zk = &shared.zk;
+    zk.create_if_missing(&znode::partitions_path(topic)).await.map_err(FencedError::Failed)?;
+    for (p, state) in states {
+        zk.create_if_missing(&znode::partition_path(topic, *p)).await.map_err(FencedError::Failed)?;
+        let path = znode::state_path(topic, *p);
+        let data = znode::encode_state(state);
+        match zk.fenced(lease.epoch_version, &[Op::Create(path.clone(), data.clone())]).await {
+            Ok(()) => {}
+            Err(FencedError::Failed(MetadataError::ZooKeeper {
+                source: zookeeper_client::Error::NodeExists, ..
+            })) => {
+                if zk.read_state(topic, *p).await.map_err(FencedError::Failed)?.is_none() {
+                    tracing::warn!(path, "overwriting an unreadable partition state");
+                    zk.fenced(lease.epoch_version, &[Op::SetData(path, data, -1)]).await?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        // The watch event that follows brings the state (and its version) into the cache.
+    }
+    Ok(())
+}

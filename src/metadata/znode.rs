@@ -1,0 +1,446 @@
+//! Kafka's ZooKeeper layout (2.x): the znode paths and their JSON formats.
+//! Pure code, no I/O: bytes in, values out. Decoders never panic; whatever
+//! does not parse is an `Err` with a reason the caller logs before skipping
+//! the znode.
+//!
+//! Formats written (as Kafka 2.8 writes them, so its tools can read ours):
+//! ```text
+//! /brokers/ids/<id>   {"version":4,"host":"h","port":9092,"jmx_port":-1,"timestamp":"…",
+//!                      "endpoints":["PLAINTEXT://h:9092"],
+//!                      "listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"rack":null}
+//! /brokers/topics/<t> {"version":3,"partitions":{"0":[0]},"adding_replicas":{},
+//!                      "removing_replicas":{},"topic_id":"<base64 uuid>"}
+//! …/partitions/<p>/state {"controller_epoch":1,"leader":0,"version":1,"leader_epoch":0,"isr":[0]}
+//! /config/topics/<t>  {"version":1,"config":{"retention.ms":"1000"}}
+//! /controller         {"version":1,"brokerid":0,"timestamp":"…"}
+//! /controller_epoch   1
+//! /cluster/id         {"version":"1","id":"<base64 uuid>"}
+//! /latest_producer_id_block {"version":1,"broker":0,"block_start":"0","block_end":"999"}
+//! ```
+//! Topic znodes of any version are read (`{"version":1,"partitions":{…}}` from
+//! older tools included); a missing `topic_id` reads as `None`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{BrokerInfo, PartitionState};
+
+pub const BROKERS: &str = "/brokers";
+pub const BROKER_IDS: &str = "/brokers/ids";
+pub const BROKER_TOPICS: &str = "/brokers/topics";
+pub const CONFIG_TOPICS: &str = "/config/topics";
+pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+pub const CONTROLLER: &str = "/controller";
+pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
+pub const CLUSTER_ID: &str = "/cluster/id";
+pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
+
+/// Paths a Kafka 2.x broker creates at startup (persistent, empty).
+pub const STARTUP_PATHS: &[&str] = &[
+    "/consumers",
+    BROKER_IDS,
+    BROKER_TOPICS,
+    "/config/changes",
+    DELETE_TOPICS,
+    "/brokers/seqid",
+    "/isr_change_notification",
+    PRODUCER_ID_BLOCK,
+    "/log_dir_event_notification",
+    CONFIG_TOPICS,
+    "/config/clients",
+    "/config/users",
+    "/config/brokers",
+];
+
+pub fn broker_path(id: i32) -> String {
+    format!("{BROKER_IDS}/{id}")
+}
+
+pub fn topic_path(topic: &str) -> String {
+    format!("{BROKER_TOPICS}/{topic}")
+}
+
+pub fn partitions_path(topic: &str) -> String {
+    format!("{BROKER_TOPICS}/{topic}/partitions")
+}
+
+pub fn partition_path(topic: &str, partition: i32) -> String {
+    format!("{BROKER_TOPICS}/{topic}/partitions/{partition}")
+}
+
+pub fn state_path(topic: &str, partition: i32) -> String {
+    format!("{BROKER_TOPICS}/{topic}/partitions/{partition}/state")
+}
+
+pub fn config_path(topic: &str) -> String {
+    format!("{CONFIG_TOPICS}/{topic}")
+}
+
+pub fn delete_request_path(topic: &str) -> String {
+    format!("{DELETE_TOPICS}/{topic}")
+}
+
+/// What a watch event's path is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PathKind {
+    Broker(i32),
+    Topic(String),
+    PartitionState(String, i32),
+    TopicConfig(String),
+    DeleteRequest(String),
+    Controller,
+    Other,
+}
+
+/// Classifies a (chroot-relative) path.
+pub fn classify(path: &str) -> PathKind {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["brokers", "ids", id] => id.parse().map_or(PathKind::Other, PathKind::Broker),
+        ["brokers", "topics", t] => PathKind::Topic((*t).to_string()),
+        ["brokers", "topics", t, "partitions", p, "state"] => {
+            p.parse().map_or(PathKind::Other, |p| PathKind::PartitionState((*t).to_string(), p))
+        }
+        ["config", "topics", t] => PathKind::TopicConfig((*t).to_string()),
+        ["admin", "delete_topics", t] => PathKind::DeleteRequest((*t).to_string()),
+        ["controller"] => PathKind::Controller,
+        _ => PathKind::Other,
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))
+}
+
+fn to_bytes(v: &impl Serialize) -> Vec<u8> {
+    // Serialising plain maps, strings and numbers cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn as_i32(v: &Value) -> Option<i32> {
+    v.as_i64().and_then(|n| i32::try_from(n).ok())
+}
+
+/// An i64 that Kafka writes either as a number or as a string ("timestamp", block bounds).
+fn as_i64_lenient(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+// ---- /brokers/ids/<id> ----
+
+/// What a broker writes about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    /// `(listener name, security protocol, host, port)`, the first is the one clients use.
+    pub listeners: Vec<(String, String, String, u16)>,
+    pub rack: Option<String>,
+    pub timestamp_ms: i64,
+}
+
+pub fn encode_broker(r: &BrokerRegistration) -> Vec<u8> {
+    let endpoints: Vec<String> = r.listeners.iter().map(|(name, _, h, p)| format!("{name}://{h}:{p}")).collect();
+    let map: BTreeMap<&str, &str> =
+        r.listeners.iter().map(|(name, proto, _, _)| (name.as_str(), proto.as_str())).collect();
+    to_bytes(&serde_json::json!({
+        "version": 4,
+        "host": r.host,
+        "port": r.port,
+        "jmx_port": -1,
+        "timestamp": r.timestamp_ms.to_string(),
+        "endpoints": endpoints,
+        "listener_security_protocol_map": map,
+        "rack": r.rack,
+    }))
+}
+
+/// Reads a broker registration; the address clients use is the first endpoint
+/// (falling back to the legacy host/port fields).
+pub fn decode_broker(id: i32, bytes: &[u8]) -> Result<BrokerInfo, String> {
+    let v = parse(bytes)?;
+    let endpoints: Vec<String> = v
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let from_endpoint = endpoints.first().and_then(|e| {
+        let (_, addr) = e.split_once("://")?;
+        let (host, port) = addr.rsplit_once(':')?;
+        Some((host.trim_matches(|c| c == '[' || c == ']').to_string(), port.parse::<u16>().ok()?))
+    });
+    let legacy = match (v.get("host").and_then(Value::as_str), v.get("port").and_then(as_i32)) {
+        (Some(h), Some(p)) if !h.is_empty() => u16::try_from(p).ok().map(|p| (h.to_string(), p)),
+        _ => None,
+    };
+    let (host, port) = from_endpoint.or(legacy).ok_or("no endpoint and no host/port")?;
+    let rack = v.get("rack").and_then(Value::as_str).map(str::to_string);
+    Ok(BrokerInfo { id, host, port, rack, endpoints })
+}
+
+// ---- /brokers/topics/<t> ----
+
+pub fn encode_topic(partitions: &[Vec<i32>], topic_id: Option<uuid::Uuid>) -> Vec<u8> {
+    let parts: BTreeMap<String, &Vec<i32>> = partitions.iter().enumerate().map(|(i, r)| (i.to_string(), r)).collect();
+    let mut v = serde_json::json!({
+        "version": 3,
+        "partitions": parts,
+        "adding_replicas": {},
+        "removing_replicas": {},
+    });
+    if let (Some(id), Some(obj)) = (topic_id, v.as_object_mut()) {
+        obj.insert("topic_id".into(), Value::String(uuid_to_base64(id)));
+    }
+    to_bytes(&v)
+}
+
+/// A topic assignment: replicas per partition (partition numbers must be
+/// 0..n without gaps) and the topic id when the znode carries one.
+pub fn decode_topic(bytes: &[u8]) -> Result<(Vec<Vec<i32>>, Option<uuid::Uuid>), String> {
+    let v = parse(bytes)?;
+    let parts = v.get("partitions").and_then(Value::as_object).ok_or("no \"partitions\" object")?;
+    let mut by_index = BTreeMap::new();
+    for (k, replicas) in parts {
+        let index: usize = k.parse().map_err(|_| format!("partition \"{k}\" is not a number"))?;
+        let replicas: Vec<i32> = replicas
+            .as_array()
+            .ok_or_else(|| format!("replicas of partition {k} are not an array"))?
+            .iter()
+            .map(|r| as_i32(r).ok_or_else(|| format!("replica {r} of partition {k} is not a broker id")))
+            .collect::<Result<_, _>>()?;
+        by_index.insert(index, replicas);
+    }
+    if by_index.keys().enumerate().any(|(i, k)| i != *k) {
+        return Err("partition numbers are not 0..n".into());
+    }
+    let topic_id = match v.get("topic_id").and_then(Value::as_str) {
+        Some(s) => Some(base64_to_uuid(s).ok_or_else(|| format!("topic_id \"{s}\" is not a base64 UUID"))?),
+        None => None,
+    };
+    Ok((by_index.into_values().collect(), topic_id))
+}
+
+// ---- partition state ----
+
+pub fn encode_state(s: &PartitionState) -> Vec<u8> {
+    to_bytes(&serde_json::json!({
+        "controller_epoch": s.controller_epoch,
+        "leader": s.leader,
+        "version": 1,
+        "leader_epoch": s.leader_epoch,
+        "isr": s.isr,
+    }))
+}
+
+pub fn decode_state(bytes: &[u8]) -> Result<PartitionState, String> {
+    let v = parse(bytes)?;
+    let field = |name: &str| v.get(name).and_then(as_i32).ok_or_else(|| format!("no integer \"{name}\""));
+    let isr = v
+        .get("isr")
+        .and_then(Value::as_array)
+        .ok_or("no \"isr\" array")?
+        .iter()
+        .map(|b| as_i32(b).ok_or_else(|| format!("isr member {b} is not a broker id")))
+        .collect::<Result<_, _>>()?;
+    Ok(PartitionState {
+        leader: field("leader")?,
+        leader_epoch: field("leader_epoch")?,
+        isr,
+        controller_epoch: field("controller_epoch")?,
+    })
+}
+
+// ---- /config/topics/<t> ----
+
+#[derive(Serialize, Deserialize)]
+struct EntityConfig {
+    version: i32,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+pub fn encode_config(configs: &BTreeMap<String, String>) -> Vec<u8> {
+    to_bytes(&EntityConfig { version: 1, config: configs.clone() })
+}
+
+pub fn decode_config(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    if bytes.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_slice::<EntityConfig>(bytes).map(|c| c.config).map_err(|e| format!("bad config JSON: {e}"))
+}
+
+// ---- controller ----
+
+pub fn encode_controller(broker: i32, timestamp_ms: i64) -> Vec<u8> {
+    to_bytes(&serde_json::json!({"version": 1, "brokerid": broker, "timestamp": timestamp_ms.to_string()}))
+}
+
+pub fn decode_controller(bytes: &[u8]) -> Result<i32, String> {
+    let v = parse(bytes)?;
+    v.get("brokerid").and_then(as_i32).ok_or_else(|| "no integer \"brokerid\"".into())
+}
+
+pub fn decode_controller_epoch(bytes: &[u8]) -> Result<i32, String> {
+    let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?;
+    s.trim().trim_matches('"').parse().map_err(|_| format!("\"{s}\" is not an epoch"))
+}
+
+pub fn encode_controller_epoch(epoch: i32) -> Vec<u8> {
+    epoch.to_string().into_bytes()
+}
+
+// ---- /cluster/id ----
+
+pub fn encode_cluster_id(id: &str) -> Vec<u8> {
+    to_bytes(&serde_json::json!({"version": "1", "id": id}))
+}
+
+pub fn decode_cluster_id(bytes: &[u8]) -> Result<String, String> {
+    let v = parse(bytes)?;
+    match v.get("id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err("no \"id\" string".into()),
+    }
+}
+
+// ---- /latest_producer_id_block ----
+
+pub fn encode_producer_block(broker: i32, start: i64, end_inclusive: i64) -> Vec<u8> {
+    to_bytes(&serde_json::json!({
+        "version": 1,
+        "broker": broker,
+        "block_start": start.to_string(),
+        "block_end": end_inclusive.to_string(),
+    }))
+}
+
+/// The last id of the latest block (inclusive), `None` when the znode is empty.
+pub fn decode_producer_block_end(bytes: &[u8]) -> Result<Option<i64>, String> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let v = parse(bytes)?;
+    v.get("block_end").and_then(as_i64_lenient).map(Some).ok_or_else(|| "no \"block_end\"".into())
+}
+
+// ---- ids ----
+
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A UUID as Kafka prints ids: URL-safe base64 without padding (22 characters).
+pub fn uuid_to_base64(id: uuid::Uuid) -> String {
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in id.into_bytes() {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(BASE64URL[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(BASE64URL[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+/// Parses Kafka's 22-character id form (a canonical hyphenated UUID is accepted too).
+pub fn base64_to_uuid(s: &str) -> Option<uuid::Uuid> {
+    if s.len() != 22 {
+        return uuid::Uuid::parse_str(s).ok();
+    }
+    let mut bytes = Vec::with_capacity(16);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = BASE64URL.iter().position(|&a| a == c).or(match c {
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        })?;
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+        }
+    }
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_round_trip_and_old_formats() {
+        let id = uuid::Uuid::new_v4();
+        let bytes = encode_topic(&[vec![0, 1], vec![1, 0]], Some(id));
+        assert_eq!(decode_topic(&bytes), Ok((vec![vec![0, 1], vec![1, 0]], Some(id))));
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["version"], 3);
+        assert_eq!(v["partitions"]["1"], serde_json::json!([1, 0]));
+        assert_eq!(
+            decode_topic(br#"{"version":1,"partitions":{"1":[2],"0":[1]}}"#),
+            Ok((vec![vec![1], vec![2]], None))
+        );
+        assert!(decode_topic(br#"{"version":1,"partitions":{"0":[1],"2":[1]}}"#).is_err());
+        assert!(decode_topic(br#"{"version":1,"partitions":{"0":["x"]}}"#).is_err());
+        assert!(decode_topic(b"garbage").is_err());
+        assert!(decode_topic(br#"{"partitions":{"0":[0]},"topic_id":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn state_broker_config_controller() {
+        let s = PartitionState { leader: 1, leader_epoch: 5, isr: vec![1, 2], controller_epoch: 3 };
+        assert_eq!(decode_state(&encode_state(&s)), Ok(s));
+        assert!(decode_state(br#"{"leader":1}"#).is_err());
+
+        let r = BrokerRegistration {
+            id: 3,
+            host: "h".into(),
+            port: 9092,
+            listeners: vec![("PLAINTEXT".into(), "PLAINTEXT".into(), "h".into(), 9092)],
+            rack: None,
+            timestamp_ms: 1,
+        };
+        let v: Value = serde_json::from_slice(&encode_broker(&r)).expect("json");
+        assert_eq!(v["version"], 4);
+        assert_eq!(v["endpoints"], serde_json::json!(["PLAINTEXT://h:9092"]));
+        assert_eq!(v["listener_security_protocol_map"]["PLAINTEXT"], "PLAINTEXT");
+        assert_eq!(v["timestamp"], "1");
+        let b = decode_broker(3, &encode_broker(&r)).expect("broker");
+        assert_eq!((b.host.as_str(), b.port), ("h", 9092));
+        assert!(decode_broker(1, br#"{"version":4}"#).is_err());
+
+        let mut c = BTreeMap::new();
+        c.insert("retention.ms".to_string(), "10".to_string());
+        assert_eq!(decode_config(&encode_config(&c)), Ok(c));
+        assert_eq!(decode_controller(&encode_controller(7, 0)), Ok(7));
+        assert_eq!(decode_controller_epoch(b"12"), Ok(12));
+        assert_eq!(decode_cluster_id(&encode_cluster_id("abc")), Ok("abc".to_string()));
+        assert_eq!(decode_producer_block_end(&encode_producer_block(0, 0, 999)), Ok(Some(999)));
+        assert_eq!(decode_producer_block_end(b""), Ok(None));
+    }
+
+    #[test]
+    fn ids_and_paths() {
+        let id = uuid::Uuid::new_v4();
+        let s = uuid_to_base64(id);
+        assert_eq!(s.len(), 22);
+        assert_eq!(base64_to_uuid(&s), Some(id));
+        assert_eq!(classify("/brokers/ids/3"), PathKind::Broker(3));
+        assert_eq!(classify("/brokers/topics/a.b"), PathKind::Topic("a.b".into()));
+        assert_eq!(classify("/brokers/topics/t/partitions/2/state"), PathKind::PartitionState("t".into(), 2));
+        assert_eq!(classify("/brokers/topics/t/partitions/2"), PathKind::Other);
+        assert_eq!(classify("/config/topics/t"), PathKind::TopicConfig("t".into()));
+        assert_eq!(classify("/admin/delete_topics/t"), PathKind::DeleteRequest("t".into()));
+        assert_eq!(classify("/controller"), PathKind::Controller);
+    }
+}
