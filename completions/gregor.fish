@@ -48,7 +48,7 @@ table\t'An aligned table'
 json\t'JSON (one document)'
 yaml\t'YAML'"
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
-complete -c gregor -n "__fish_gregor_using_subcommand topics" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand topics" -l zookeeper -d 'ZooKeeper connection, as in Kafka 0.10\'s tools (instead of --bootstrap-server)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l create -d 'Create a new topic'
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l list -d 'List all available topics'
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l describe -d 'List details for the given topics'
@@ -76,7 +76,7 @@ all\t''"
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l timeout -d 'How long a record may wait for a batch to fill (linger.ms)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l batch-size -d 'Batch size in bytes (batch.size)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
-complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l zookeeper -d 'ZooKeeper connection, as in Kafka 0.10\'s tools (instead of --bootstrap-server)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l sync -d 'Send each record synchronously, waiting for its acknowledgement'
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l topic -d 'The topic to consume from' -r
@@ -92,7 +92,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l isola
 read_committed\t''"
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l group -d 'Consumer group id (not available yet)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
-complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l zookeeper -d 'ZooKeeper connection (not available yet: use --bootstrap-server)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l zookeeper -d 'ZooKeeper connection, as in Kafka 0.10\'s tools (instead of --bootstrap-server)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest record present instead of the latest'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l skip-message-on-error -d 'Accepted for compatibility'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -s h -l help -d 'Print help'

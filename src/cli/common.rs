@@ -20,19 +20,30 @@ pub fn with_bootstrap(cmd: Command, broker_list_alias: bool) -> Command {
         Arg::new("zookeeper")
             .long("zookeeper")
             .value_name("HOST:PORT[/CHROOT]")
-            .help("ZooKeeper connection (not available yet: use --bootstrap-server)"),
+            .help("ZooKeeper connection, as in Kafka 0.10's tools (instead of --bootstrap-server)"),
     )
 }
 
-/// The bootstrap list, or a usage-style error naming what is missing.
+/// The bootstrap list, or a usage-style error naming what is missing. With
+/// `--zookeeper` (Kafka 0.10's old-consumer form) the brokers registered in
+/// ZooKeeper are looked up instead.
 pub fn bootstrap(m: &ArgMatches) -> anyhow::Result<String> {
+    if let Some(b) = m.get_one::<String>("bootstrap-server") {
+        return Ok(b.clone());
+    }
     if let Some(zk) = m.get_one::<String>("zookeeper") {
-        bail!("--zookeeper {zk}: connecting through ZooKeeper is not supported yet; use --bootstrap-server HOST:PORT");
+        let rt = runtime()?;
+        let brokers = rt.block_on(async {
+            let admin = crate::metadata::admin::ZkAdmin::connect(zk).await?;
+            admin.broker_endpoints().await
+        });
+        let brokers = brokers.with_context(|| format!("cannot look the brokers up in ZooKeeper at {zk}"))?;
+        if brokers.is_empty() {
+            bail!("No brokers are registered in ZooKeeper at {zk}");
+        }
+        return Ok(brokers.join(","));
     }
-    match m.get_one::<String>("bootstrap-server") {
-        Some(b) => Ok(b.clone()),
-        None => bail!("Missing required argument \"[bootstrap-server]\""),
-    }
+    bail!("Missing required argument \"[bootstrap-server]\"")
 }
 
 /// A repeatable `--flag key=value` argument.

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::common::{self, kv_arg};
 use super::output::{self, Format};
-use crate::client::{Admin, ClientConfig, ClientError, NewTopic, TopicDescription};
+use crate::client::{Admin, ClientConfig, ClientError, NewTopic};
+use crate::metadata::admin::ZkAdmin;
+use crate::metadata::MetadataError;
 use crate::protocol::ErrorCode;
 
 pub fn command() -> Command {
@@ -92,20 +94,28 @@ pub fn command() -> Command {
 }
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let bootstrap = common::bootstrap(m)?;
+    let zookeeper = m.get_one::<String>("zookeeper").cloned();
+    let bootstrap = match &zookeeper {
+        Some(_) => None,
+        None => Some(common::bootstrap(m)?),
+    };
     let rt = common::runtime()?;
     rt.block_on(async {
-        let admin = Admin::connect(ClientConfig::new(bootstrap)).await?;
+        let backend = match (zookeeper, bootstrap) {
+            (Some(zk), _) => Backend::Zk(ZkAdmin::connect(&zk).await?),
+            (None, Some(bs)) => Backend::Kafka(Admin::connect(ClientConfig::new(bs)).await?),
+            (None, None) => bail!("Missing required argument \"[bootstrap-server]\""),
+        };
         let result = if m.get_flag("create") {
-            create(&admin, m).await
+            create(&backend, m).await
         } else if m.get_flag("list") {
-            list(&admin, m).await
+            list(&backend, m).await
         } else if m.get_flag("describe") {
-            describe(&admin, m).await
+            describe(&backend, m).await
         } else if m.get_flag("delete") {
-            delete(&admin, m).await
+            delete(&backend, m).await
         } else {
-            alter(&admin, m).await
+            alter(&backend, m).await
         };
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
@@ -117,6 +127,153 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Where topic commands go: a broker's admin API (`--bootstrap-server`) or,
+/// like Kafka 0.10's tool, straight to ZooKeeper (`--zookeeper`).
+enum Backend {
+    Kafka(Admin),
+    Zk(ZkAdmin),
+}
+
+/// Failures the commands treat specially (`--if-exists`, `--if-not-exists`).
+enum Failure {
+    Exists,
+    Unknown,
+    Other(anyhow::Error),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        match e.code() {
+            Some(ErrorCode::TopicAlreadyExists) => Failure::Exists,
+            Some(ErrorCode::UnknownTopicOrPartition) => Failure::Unknown,
+            _ => Failure::Other(e.into()),
+        }
+    }
+}
+
+impl From<MetadataError> for Failure {
+    fn from(e: MetadataError) -> Failure {
+        match e {
+            MetadataError::TopicExists(_) => Failure::Exists,
+            MetadataError::UnknownTopic(_) => Failure::Unknown,
+            other => Failure::Other(other.into()),
+        }
+    }
+}
+
+/// A topic as the describe output needs it.
+struct Described {
+    name: String,
+    internal: bool,
+    marked_for_deletion: bool,
+    partitions: Vec<PartitionView>,
+    overrides: BTreeMap<String, String>,
+}
+
+impl Backend {
+    async fn create(&self, t: NewTopic) -> Result<(), Failure> {
+        match self {
+            Backend::Kafka(a) => Ok(a.create_topic(t, false).await?),
+            Backend::Zk(z) => {
+                let assignment = (!t.assignments.is_empty()).then(|| t.assignments.values().cloned().collect());
+                let partitions = if t.partitions == -1 { 1 } else { t.partitions };
+                let rf = if t.replication_factor == -1 { 1 } else { i32::from(t.replication_factor) };
+                Ok(z.create_topic(&t.name, partitions, rf, t.configs, assignment).await?)
+            }
+        }
+    }
+
+    async fn list(&self, include_internal: bool) -> Result<Vec<(String, bool)>, Failure> {
+        match self {
+            Backend::Kafka(a) => Ok(a.list_topics(include_internal).await?.into_iter().map(|t| (t, false)).collect()),
+            Backend::Zk(z) => Ok(z
+                .list_topics()
+                .await?
+                .into_iter()
+                .filter(|(t, _)| include_internal || !t.starts_with("__"))
+                .collect()),
+        }
+    }
+
+    async fn describe(&self, names: Option<&[String]>) -> Result<Vec<Described>, Failure> {
+        match self {
+            Backend::Kafka(a) => {
+                let mut out = Vec::new();
+                for t in a.describe_topics(names).await? {
+                    let overrides = a
+                        .describe_topic_configs(&t.name)
+                        .await?
+                        .into_iter()
+                        .filter(|c| c.source == 1)
+                        .filter_map(|c| c.value.map(|v| (c.name, v)))
+                        .collect();
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| PartitionView {
+                            partition: p.partition,
+                            leader: p.leader,
+                            replicas: p.replicas.clone(),
+                            isr: p.isr.clone(),
+                        })
+                        .collect();
+                    out.push(Described {
+                        name: t.name,
+                        internal: t.internal,
+                        marked_for_deletion: false,
+                        partitions,
+                        overrides,
+                    });
+                }
+                Ok(out)
+            }
+            Backend::Zk(z) => Ok(z
+                .describe(names)
+                .await?
+                .into_iter()
+                .map(|t| Described {
+                    internal: t.name.starts_with("__"),
+                    name: t.name,
+                    marked_for_deletion: t.marked_for_deletion,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| PartitionView {
+                            partition: p.partition,
+                            leader: p.leader,
+                            replicas: p.replicas,
+                            isr: p.isr,
+                        })
+                        .collect(),
+                    overrides: t.configs,
+                })
+                .collect()),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), Failure> {
+        match self {
+            Backend::Kafka(a) => Ok(a.delete_topic(name).await?),
+            Backend::Zk(z) => Ok(z.delete_topic(name).await?),
+        }
+    }
+
+    async fn add_partitions(&self, name: &str, count: i32) -> Result<(), Failure> {
+        match self {
+            Backend::Kafka(a) => Ok(a.create_partitions(name, count).await?),
+            Backend::Zk(z) => Ok(z.add_partitions(name, count).await?),
+        }
+    }
+}
+
+fn other(f: Failure, what: impl FnOnce() -> String) -> anyhow::Error {
+    match f {
+        Failure::Other(e) => e,
+        Failure::Exists => anyhow::anyhow!("{}", what()),
+        Failure::Unknown => anyhow::anyhow!("{}", what()),
+    }
+}
+
 fn required_topic(m: &ArgMatches, action: &str) -> anyhow::Result<String> {
     match m.get_one::<String>("topic") {
         Some(t) => Ok(t.clone()),
@@ -124,11 +281,7 @@ fn required_topic(m: &ArgMatches, action: &str) -> anyhow::Result<String> {
     }
 }
 
-fn is_code(e: &ClientError, code: ErrorCode) -> bool {
-    e.code() == Some(code)
-}
-
-async fn create(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+async fn create(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
     let name = required_topic(m, "create")?;
     let configs = common::kv_values(m, "config")?;
     let mut topic = NewTopic {
@@ -144,13 +297,13 @@ async fn create(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
         }
         topic.assignments = parse_assignment(spec)?;
     }
-    match admin.create_topic(topic, false).await {
+    match backend.create(topic).await {
         Ok(()) => {
             println!("Created topic \"{name}\".");
             Ok(())
         }
-        Err(e) if is_code(&e, ErrorCode::TopicAlreadyExists) && m.get_flag("if-not-exists") => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(Failure::Exists) if m.get_flag("if-not-exists") => Ok(()),
+        Err(f) => Err(other(f, || format!("Topic '{name}' already exists."))),
     }
 }
 
@@ -169,8 +322,10 @@ fn parse_assignment(spec: &str) -> anyhow::Result<BTreeMap<i32, Vec<i32>>> {
     Ok(out)
 }
 
-async fn list(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
-    let topics = admin.list_topics(!m.get_flag("exclude-internal")).await?;
+async fn list(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
+    let listed = backend.list(!m.get_flag("exclude-internal")).await.map_err(|f| other(f, String::new))?;
+    let marked: Vec<String> = listed.iter().filter(|(_, m)| *m).map(|(t, _)| t.clone()).collect();
+    let topics: Vec<String> = listed.into_iter().map(|(t, _)| t).collect();
     let topics: Vec<String> = match m.get_one::<String>("topic") {
         Some(t) => topics.into_iter().filter(|n| n == t).collect(),
         None => topics,
@@ -178,7 +333,11 @@ async fn list(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
     match m.get_one::<Format>("output").copied().unwrap_or_default() {
         Format::Plain => {
             for t in topics {
-                println!("{t}");
+                if marked.contains(&t) {
+                    println!("{t} - marked for deletion");
+                } else {
+                    println!("{t}");
+                }
             }
         }
         Format::Table => {
@@ -195,6 +354,8 @@ struct TopicView {
     topic: String,
     partition_count: usize,
     replication_factor: usize,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    marked_for_deletion: bool,
     configs: BTreeMap<String, String>,
     partitions: Vec<PartitionView>,
 }
@@ -211,48 +372,38 @@ fn join(ids: &[i32]) -> String {
     ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
-async fn describe(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+async fn describe(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
     let names = m.get_one::<String>("topic").map(|t| vec![t.clone()]);
-    let topics: Vec<TopicDescription> = match admin.describe_topics(names.as_deref()).await {
+    let topics = match backend.describe(names.as_deref()).await {
         Ok(t) => t,
-        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) => {
+        Err(Failure::Unknown) => {
             if m.get_flag("if-exists") {
                 return Ok(());
             }
             let name = names.map(|n| n.join(",")).unwrap_or_default();
             bail!("Topic '{name}' does not exist as expected");
         }
-        Err(e) => return Err(e.into()),
+        Err(f) => return Err(other(f, String::new)),
     };
     let under = m.get_flag("under-replicated-partitions");
     let unavailable = m.get_flag("unavailable-partitions");
     let exclude_internal = m.get_flag("exclude-internal");
     let mut views = Vec::new();
     for t in topics.into_iter().filter(|t| !(exclude_internal && t.internal)) {
-        let overrides: BTreeMap<String, String> = admin
-            .describe_topic_configs(&t.name)
-            .await?
-            .into_iter()
-            .filter(|c| c.source == 1)
-            .filter_map(|c| c.value.map(|v| (c.name, v)))
-            .collect();
+        let partition_count = t.partitions.len();
+        let replication_factor = t.partitions.first().map_or(0, |p| p.replicas.len());
         let partitions = t
             .partitions
-            .iter()
+            .into_iter()
             .filter(|p| !under || p.isr.len() < p.replicas.len())
             .filter(|p| !unavailable || p.leader.is_none())
-            .map(|p| PartitionView {
-                partition: p.partition,
-                leader: p.leader,
-                replicas: p.replicas.clone(),
-                isr: p.isr.clone(),
-            })
             .collect();
         views.push(TopicView {
-            topic: t.name.clone(),
-            partition_count: t.partitions.len(),
-            replication_factor: t.partitions.first().map_or(0, |p| p.replicas.len()),
-            configs: overrides,
+            topic: t.name,
+            partition_count,
+            replication_factor,
+            marked_for_deletion: t.marked_for_deletion,
+            configs: t.overrides,
             partitions,
         });
     }
@@ -261,8 +412,9 @@ async fn describe(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
             for v in &views {
                 if !under && !unavailable {
                     let configs: Vec<String> = v.configs.iter().map(|(k, val)| format!("{k}={val}")).collect();
+                    let marked = if v.marked_for_deletion { "\tMarkedForDeletion:true" } else { "" };
                     println!(
-                        "Topic:{}\tPartitionCount:{}\tReplicationFactor:{}\tConfigs:{}",
+                        "Topic:{}\tPartitionCount:{}\tReplicationFactor:{}\tConfigs:{}{marked}",
                         v.topic,
                         v.partition_count,
                         v.replication_factor,
@@ -303,26 +455,26 @@ async fn describe(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn delete(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+async fn delete(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
     let name = required_topic(m, "delete")?;
-    match admin.delete_topic(&name).await {
+    match backend.delete(&name).await {
         Ok(()) => {
             println!("Topic {name} is marked for deletion.");
             println!("Note: This will have no impact if delete.topic.enable is not set to true.");
             Ok(())
         }
-        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) => {
+        Err(Failure::Unknown) => {
             if m.get_flag("if-exists") {
                 Ok(())
             } else {
                 bail!("Topic '{name}' does not exist as expected")
             }
         }
-        Err(e) => Err(e.into()),
+        Err(f) => Err(other(f, String::new)),
     }
 }
 
-async fn alter(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
+async fn alter(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
     let name = required_topic(m, "alter")?;
     if m.contains_id("config") {
         bail!("--alter --config is not supported by this tool; topic configs are set at creation");
@@ -330,13 +482,14 @@ async fn alter(admin: &Admin, m: &ArgMatches) -> anyhow::Result<()> {
     let Some(&partitions) = m.get_one::<i32>("partitions") else {
         bail!("--alter needs --partitions N");
     };
-    match admin.create_partitions(&name, partitions).await {
+    match backend.add_partitions(&name, partitions).await {
         Ok(()) => {
             println!("WARNING: If partitions are increased for a topic that has a key, the partition logic or ordering of the messages will be affected");
             println!("Adding partitions succeeded!");
             Ok(())
         }
-        Err(e) if is_code(&e, ErrorCode::UnknownTopicOrPartition) && m.get_flag("if-exists") => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(Failure::Unknown) if m.get_flag("if-exists") => Ok(()),
+        Err(Failure::Unknown) => bail!("Topic '{name}' does not exist as expected"),
+        Err(f) => Err(other(f, String::new)),
     }
 }

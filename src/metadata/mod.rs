@@ -24,6 +24,8 @@
 //! This module knows nothing about logs or partitions on disk: the broker
 //! follows the cache (`MetadataStore::subscribe`) to create and delete them.
 
+pub mod admin;
+pub mod assignment;
 mod cache;
 mod controller;
 pub mod legacy;

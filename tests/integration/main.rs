@@ -8,5 +8,6 @@ mod interop;
 mod kcat;
 mod lifecycle;
 mod protocol;
+mod quickstart;
 mod tools;
 mod zookeeper;

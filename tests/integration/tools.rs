@@ -146,9 +146,9 @@ fn topics_tool_formats_and_errors() {
     let out = tool(&["topics", "--bootstrap-server", &bs, "--list", "--partitons", "3"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--partitons"), "{}", stderr(&out));
-    let out = tool(&["topics", "--zookeeper", "127.0.0.1:2181", "--list"]);
+    let out = tool(&["topics", "--zookeeper", "127.0.0.1:2181/x//y", "--list"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--zookeeper"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("zookeeper.connect"), "{}", stderr(&out));
 }
 
 #[test]
