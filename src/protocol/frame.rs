@@ -6,6 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::Decodable;
 
+use super::probe;
+
 /// Why a frame could not be turned into a request.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -82,8 +84,9 @@ pub fn decode_request(payload: Bytes) -> Result<RequestFrame, FrameError> {
         return Err(FrameError::UnsupportedVersion { api, version });
     }
     let malformed = |reason: String| FrameError::Malformed { api, version, reason };
-    let mut buf = payload;
     let header_version = api.request_header_version(version);
+    probe::check(api, &payload, header_version, version).map_err(malformed)?;
+    let mut buf = payload;
     let header = RequestHeader::decode(&mut buf, header_version).map_err(|e| malformed(e.to_string()))?;
     let body = RequestKind::decode(api, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
     Ok(RequestFrame { api, version, header, body })

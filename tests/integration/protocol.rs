@@ -85,6 +85,15 @@ fn bad_frames_close_only_their_connection() {
     w.send_raw(&[0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff]);
     assert!(w.is_closed());
 
+    // A tiny Metadata claiming 2^31 topics: refused without allocating for them.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 7, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]);
+    assert!(w.is_closed(), "a huge array count must close the connection");
+    // Same with a compact (varint) count in a flexible version.
+    let mut w = Wire::connect(broker.addr);
+    w.send_raw(&[0, 0, 0, 16, 0, 3, 0, 12, 0, 0, 0, 7, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(w.is_closed(), "a huge compact count must close the connection");
+
     // The first connection still works.
     let md: MetadataResponse = healthy.call(ApiKey::Metadata, 1, &MetadataRequest::default().with_topics(Some(vec![])));
     assert_eq!(md.brokers.len(), 1);
