@@ -268,9 +268,11 @@ impl Connection {
         let resp = if error_code == Some(35) {
             self.send(&ApiVersionsRequest::default(), 0)?.await_response().await?
         } else {
+            let malformed =
+                |e: String| ClientError::protocol(self.addr(), format!("malformed ApiVersions response: {e}"));
+            crate::protocol::probe::fits::<ApiVersionsResponse>(&body, 3).map_err(malformed)?;
             let mut buf = body;
-            ApiVersionsResponse::decode(&mut buf, 3)
-                .map_err(|e| ClientError::protocol(self.addr(), format!("malformed ApiVersions response: {e}")))?
+            ApiVersionsResponse::decode(&mut buf, 3).map_err(|e| malformed(e.to_string()))?
         };
         ClientError::check(resp.error_code, None, || format!("ApiVersions to {}", self.addr()))?;
         let ranges = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
@@ -335,10 +337,13 @@ impl<T: Decodable + HeaderVersion> ResponseFuture<T> {
         let shared = self.shared.clone();
         let api = self.api;
         let mut body = self.await_body().await?;
-        T::decode(&mut body, version).map_err(|e| {
+        let malformed = |e: String| {
             let api = ApiKey::try_from(api).map_or_else(|_| format!("API {api}"), |a| format!("{a:?}"));
             ClientError::protocol(&shared.addr, format!("malformed {api} v{version} response: {e}"))
-        })
+        };
+        // Lengths beyond the frame would make the codec allocate without bound.
+        crate::protocol::probe::fits::<T>(&body, version).map_err(malformed)?;
+        T::decode(&mut body, version).map_err(|e| malformed(e.to_string()))
     }
 
     /// Waits for the response frame and strips its header.

@@ -8,7 +8,7 @@
 pub mod batch;
 pub mod errors;
 pub mod frame;
-mod probe;
+pub mod probe;
 pub mod versions;
 
 pub use errors::ErrorCode;

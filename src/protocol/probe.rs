@@ -15,7 +15,8 @@
 //!   bytes left fails the probe at once. (A boolean byte ≥ 0x80 followed by
 //!   such bytes is refused too: Kafka's booleans are 0 or 1.)
 //!
-//! Only a request whose probe decodes cleanly is decoded for real.
+//! Only a request whose probe decodes cleanly is decoded for real. The client
+//! guards broker responses the same way ([`fits`]).
 
 use std::ops::Range;
 
@@ -92,6 +93,12 @@ impl ByteBuf for ProbeBuf {
 
 fn probe<T: Decodable>(buf: &mut ProbeBuf, version: i16) -> Result<(), String> {
     T::decode(buf, version).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether a message body (without its header) decodes as `T` with every
+/// length within the body: the client's guard for responses from a broker.
+pub fn fits<T: Decodable>(body: &Bytes, version: i16) -> Result<(), String> {
+    probe::<T>(&mut ProbeBuf { inner: body.clone() }, version)
 }
 
 /// Decodes `payload` through the bounding view; `Err` means malformed.
