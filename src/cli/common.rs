@@ -78,6 +78,22 @@ pub fn kv_values(m: &ArgMatches, name: &str) -> anyhow::Result<BTreeMap<String, 
     }
 }
 
+/// A `--producer.config FILE` / `--consumer.config FILE` flag.
+pub fn config_file_arg(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name("FILE").value_parser(clap::value_parser!(std::path::PathBuf)).help(help)
+}
+
+/// The properties of a config-file flag, without `bootstrap.servers` (the
+/// command line names the brokers).
+pub fn config_file_values(m: &ArgMatches, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let Some(path) = m.get_one::<std::path::PathBuf>(name) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut props = read_properties(path)?;
+    props.remove("bootstrap.servers");
+    Ok(props)
+}
+
 /// Reads a Java properties file (`--producer.config`, `--consumer.config`).
 pub fn read_properties(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

@@ -3,7 +3,6 @@
 //! reports `Processed a total of N messages` on stderr, as Kafka does.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ pub fn command() -> Command {
         .arg(kv_arg("property", "Formatter properties: print.key, print.value, print.timestamp, print.partition, print.offset, print.headers, key.separator, line.separator, headers.separator, null.literal"))
         .arg(Arg::new("formatter").long("formatter").value_name("CLASS").default_value("kafka.tools.DefaultMessageFormatter").help("The record formatter (only the default one)"))
         .arg(kv_arg("consumer-property", "A consumer config, e.g. --consumer-property fetch.max.wait.ms=100"))
-        .arg(Arg::new("consumer.config").long("consumer.config").value_name("FILE").value_parser(clap::value_parser!(PathBuf)).help("Consumer configs in a properties file"))
+        .arg(common::config_file_arg("consumer.config", "Consumer configs in a properties file"))
         .arg(Arg::new("isolation-level").long("isolation-level").value_name("LEVEL").value_parser(["read_uncommitted", "read_committed"]).help("read_uncommitted (default) or read_committed"))
         .arg(Arg::new("group").long("group").value_name("GROUP").help("Consumer group id (not available yet)"))
         .arg(Arg::new("skip-message-on-error").long("skip-message-on-error").action(ArgAction::SetTrue).help("Accepted for compatibility"));
@@ -170,12 +169,8 @@ fn unescape(s: &str) -> String {
 
 fn consumer_config(m: &ArgMatches, bootstrap: String) -> anyhow::Result<ConsumerConfig> {
     let mut cfg = ConsumerConfig::new(bootstrap);
-    if let Some(path) = m.get_one::<PathBuf>("consumer.config") {
-        for (k, v) in common::read_properties(path)? {
-            if k != "bootstrap.servers" {
-                cfg.set(&k, &v)?;
-            }
-        }
+    for (k, v) in common::config_file_values(m, "consumer.config")? {
+        cfg.set(&k, &v)?;
     }
     for (k, v) in common::kv_values(m, "consumer-property")? {
         cfg.set(&k, &v)?;

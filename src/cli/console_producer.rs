@@ -22,13 +22,7 @@ pub fn command() -> Command {
         .arg(Arg::new("topic").long("topic").value_name("TOPIC").required(true).help("The topic to produce to"))
         .arg(kv_arg("property", "Line-reader properties: parse.key=true, key.separator=<sep>, ignore.error=true"))
         .arg(kv_arg("producer-property", "A producer config, e.g. --producer-property linger.ms=0"))
-        .arg(
-            Arg::new("producer.config")
-                .long("producer.config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Producer configs in a properties file"),
-        )
+        .arg(common::config_file_arg("producer.config", "Producer configs in a properties file"))
         .arg(
             Arg::new("compression-codec")
                 .long("compression-codec")
@@ -133,12 +127,8 @@ fn producer_config(m: &ArgMatches, bootstrap: String) -> anyhow::Result<Producer
     if let Some(size) = m.get_one::<usize>("batch-size") {
         cfg.set("batch.size", &size.to_string())?;
     }
-    if let Some(path) = m.get_one::<PathBuf>("producer.config") {
-        for (k, v) in common::read_properties(path)? {
-            if k != "bootstrap.servers" {
-                cfg.set(&k, &v)?;
-            }
-        }
+    for (k, v) in common::config_file_values(m, "producer.config")? {
+        cfg.set(&k, &v)?;
     }
     for (k, v) in common::kv_values(m, "producer-property")? {
         cfg.set(&k, &v)?;

@@ -75,13 +75,7 @@ fn producer_command() -> Command {
                 .action(ArgAction::Append)
                 .help("Producer configs, e.g. acks=1 linger.ms=5"),
         )
-        .arg(
-            Arg::new("producer.config")
-                .long("producer.config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Producer configs in a properties file"),
-        )
+        .arg(common::config_file_arg("producer.config", "Producer configs in a properties file"))
         .arg(
             Arg::new("bootstrap-server")
                 .long("bootstrap-server")
@@ -155,13 +149,7 @@ fn consumer_command() -> Command {
                 .value_parser(clap::value_parser!(u64))
                 .help("Interval of detailed stats"),
         )
-        .arg(
-            Arg::new("consumer.config")
-                .long("consumer.config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Consumer configs in a properties file"),
-        )
+        .arg(common::config_file_arg("consumer.config", "Consumer configs in a properties file"))
         .arg(
             Arg::new("group").long("group").value_name("GROUP").help("Accepted for compatibility (no group is joined)"),
         )
@@ -376,12 +364,8 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let messages = m.get_one::<u64>("messages").copied().unwrap_or(0);
     let timeout = Duration::from_millis(m.get_one::<u64>("timeout").copied().unwrap_or(10_000));
     let mut cfg = ConsumerConfig::new(bootstrap);
-    if let Some(path) = m.get_one::<PathBuf>("consumer.config") {
-        for (k, v) in common::read_properties(path)? {
-            if k != "bootstrap.servers" {
-                cfg.set(&k, &v)?;
-            }
-        }
+    for (k, v) in common::config_file_values(m, "consumer.config")? {
+        cfg.set(&k, &v)?;
     }
     cfg.set("max.partition.fetch.bytes", &m.get_one::<i32>("fetch-size").copied().unwrap_or(1_048_576).to_string())?;
     let from_latest = m.get_flag("from-latest");
