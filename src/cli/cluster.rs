@@ -421,7 +421,8 @@ fn process_alive(pid: u32, marker: Option<&Path>) -> bool {
         return false;
     }
     match (marker, fs::read(proc_dir.join("cmdline"))) {
-        (Some(marker), Ok(cmdline)) => {
+        // Empty while a process is between fork and exec: give it the benefit of the doubt.
+        (Some(marker), Ok(cmdline)) if !cmdline.is_empty() => {
             let marker = marker.as_os_str().as_encoded_bytes();
             cmdline.split(|b| *b == 0).any(|arg| arg == marker)
         }
@@ -474,14 +475,16 @@ impl Children {
         Ok(pid)
     }
 
-    /// Whether `node` runs; reaps it first if it is our child.
+    /// Whether `node` runs. Our own children are asked with waitpid (which
+    /// also reaps them); /proc could catch one mid-exec, with no command line yet.
     fn alive(&mut self, node: &Node) -> bool {
         if let Some(pid) = node.pid {
             if let Some(child) = self.by_pid.get_mut(&pid) {
-                if !matches!(child.try_wait(), Ok(None)) {
-                    self.by_pid.remove(&pid);
-                    return false;
+                if matches!(child.try_wait(), Ok(None)) {
+                    return true;
                 }
+                self.by_pid.remove(&pid);
+                return false;
             }
         }
         node.alive()
@@ -750,12 +753,33 @@ fn up(dir: &Path, m: &ArgMatches, timeout: Duration) -> anyhow::Result<ExitCode>
     }
     let mut children = Children::default();
     let rt = common::runtime()?;
-    let started = rt.block_on(bring_up(&mut state, &mut children, &plan, &dir, !detach, timeout));
-    if let Err(e) = started {
-        eprintln!("cluster up failed; stopping what was started");
+    // Handlers go in before the first child starts: a signal during startup
+    // stops what was started instead of killing `up` and orphaning it.
+    let mut signals = {
+        let _runtime = rt.enter();
+        Signals::install()?
+    };
+    let started = rt.block_on(async {
+        tokio::select! {
+            r = bring_up(&mut state, &mut children, &plan, &dir, !detach, timeout) => r.map(|()| None),
+            code = signals.recv() => Ok(Some(code)),
+        }
+    });
+    let failed = match started {
+        Ok(None) => None,
+        Ok(Some(code)) => {
+            eprintln!("interrupted during startup; stopping what was started");
+            Some(Ok(code))
+        }
+        Err(e) => {
+            eprintln!("cluster up failed; stopping what was started");
+            Some(Err(e))
+        }
+    };
+    if let Some(result) = failed {
         children.stop_all(&state, Duration::from_secs(10));
         let _ = fs::remove_file(State::path(&dir));
-        return Err(e);
+        return result;
     }
     print!("{}", nodes_table(&state));
     if detach {
@@ -764,7 +788,7 @@ fn up(dir: &Path, m: &ArgMatches, timeout: Duration) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("Cluster running in {}; Ctrl-C (or `gregor cluster down --dir {0}`) stops it", dir.display());
-    let code = rt.block_on(supervise(&dir, &state, &mut children))?;
+    let code = rt.block_on(supervise(&dir, &state, &mut children, &mut signals));
     // `cluster start` may have replaced pids since; stop what the file says now.
     let current = State::load(&dir).unwrap_or(state);
     let stopped = children.stop_all(&current, Duration::from_secs(30));
@@ -887,25 +911,43 @@ async fn create_topics(state: &State, topics: &[TopicSpec]) -> anyhow::Result<()
 }
 
 /// Waits for SIGINT (→ 130) or SIGTERM (→ 0), reaping children that exit meanwhile.
-async fn supervise(dir: &Path, state: &State, children: &mut Children) -> anyhow::Result<ExitCode> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+async fn supervise(dir: &Path, state: &State, children: &mut Children, signals: &mut Signals) -> ExitCode {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                r.context("cannot listen for SIGINT")?;
-                eprintln!("interrupted; stopping the cluster");
-                return Ok(ExitCode::from(super::EXIT_INTERRUPTED));
-            }
-            _ = term.recv() => {
-                eprintln!("terminated; stopping the cluster");
-                return Ok(ExitCode::SUCCESS);
+            code = signals.recv() => {
+                eprintln!("stopping the cluster");
+                return code;
             }
             _ = tick.tick() => {
                 let current = State::load(dir).unwrap_or_else(|_| state.clone());
                 children.reap(&current);
             }
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Needs a runtime context.
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?,
+        })
+    }
+
+    /// The exit code for the next signal: 130 after SIGINT, 0 after SIGTERM.
+    async fn recv(&mut self) -> ExitCode {
+        tokio::select! {
+            _ = self.interrupt.recv() => ExitCode::from(super::EXIT_INTERRUPTED),
+            _ = self.terminate.recv() => ExitCode::SUCCESS,
         }
     }
 }

@@ -156,12 +156,14 @@ fn detached_cluster_up_status_kill_start_down() {
 
 /// Starts a foreground `cluster up` with one broker and waits until it reports it registered.
 fn foreground_up(dir: &Path) -> (Child, Vec<u32>) {
+    let err_path = dir.with_extension("stderr");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
     let child = Command::new(gregor_bin())
         .args(["cluster", "up", "--brokers", "1", "--ephemeral-ports", "--dir", dir.to_str().expect("utf-8")])
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(err)
         .spawn()
         .expect("spawn cluster up");
     let registered = wait_for(TIMEOUT, || {
@@ -170,7 +172,13 @@ fn foreground_up(dir: &Path) -> (Child, Vec<u32>) {
             brokers(&s).first().is_some_and(|b| b["registered"] == true)
         }
     });
-    assert!(registered, "the foreground cluster did not come up");
+    if !registered {
+        let logs = ["stderr of up", "logs/zookeeper.log", "logs/broker-0.log"].map(|name| {
+            let path = if name == "stderr of up" { err_path.clone() } else { dir.join(name) };
+            format!("--- {name}:\n{}", std::fs::read_to_string(path).unwrap_or_default())
+        });
+        panic!("the foreground cluster did not come up\n{}", logs.join("\n"));
+    }
     let s = status(dir);
     assert!(s["supervisor_pid"].as_u64().is_some(), "{s}");
     (child, pids(&s))
@@ -192,7 +200,7 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
 #[test]
 fn foreground_up_stops_its_children_on_sigterm() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().to_path_buf();
+    let dir = tmp.path().join("c");
     let _down = Down(&dir);
     let (mut up, children) = foreground_up(&dir);
     let ok = Command::new("kill").args(["-TERM", &up.id().to_string()]).status().expect("kill");
@@ -205,7 +213,7 @@ fn foreground_up_stops_its_children_on_sigterm() {
 #[test]
 fn children_exit_when_the_foreground_up_is_killed() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().to_path_buf();
+    let dir = tmp.path().join("c");
     let _down = Down(&dir);
     let (mut up, children) = foreground_up(&dir);
     up.kill().expect("SIGKILL");
