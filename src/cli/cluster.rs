@@ -1185,6 +1185,40 @@ mod tests {
     }
 
     #[test]
+    fn plan_takes_the_spec_brokers_and_counts_ports_up_from_the_base() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let spec = tmp.path().join("cluster.yaml");
+        fs::write(
+            &spec,
+            "zookeeper: {port: 3000}\noverrides: {num.partitions: 2}\n\
+             brokers: [{id: 5, overrides: {num.partitions: 4}}, {id: 7, port: 3100}]\n",
+        )
+        .expect("spec");
+        let spec = spec.to_str().expect("utf-8");
+        let m = command()
+            .try_get_matches_from(["cluster", "up", "--spec", spec, "--base-port", "4000", "--override", "a.b=c"])
+            .expect("args");
+        let p = plan(m.subcommand_matches("up").expect("up")).expect("plan");
+        assert_eq!(p.zookeeper_port, 3000);
+        let layout: Vec<(i32, u16)> = p.brokers.iter().map(|(id, port, _)| (*id, *port)).collect();
+        assert_eq!(layout, vec![(5, 4000), (7, 3100)]);
+        assert_eq!(p.brokers[0].2["num.partitions"], "4");
+        assert_eq!(p.brokers[1].2["num.partitions"], "2");
+        assert_eq!(p.brokers[1].2["a.b"], "c");
+
+        let m = command().try_get_matches_from(["cluster", "up", "--spec", spec, "--brokers", "3"]).expect("args");
+        assert!(plan(m.subcommand_matches("up").expect("up")).is_err(), "--brokers contradicts the spec");
+        let m = command().try_get_matches_from(["cluster", "up"]).expect("args");
+        let plan = plan(m.subcommand_matches("up").expect("up")).expect("plan");
+        let layout: Vec<(i32, u16)> = plan.brokers.iter().map(|(id, port, _)| (*id, *port)).collect();
+        assert_eq!(
+            (plan.zookeeper_port, layout),
+            (2181, vec![(0, 9092), (1, 9093), (2, 9094)]),
+            "the tutorial's ports"
+        );
+    }
+
+    #[test]
     fn overrides_replace_in_place_and_append() {
         let o = BTreeMap::from([("b".to_string(), "B".to_string()), ("z".to_string(), "Z".to_string())]);
         let m = merged(vec![("a", "1".into()), ("b", "2".into())], &o);

@@ -116,6 +116,11 @@ fn detached_cluster_up_status_kill_start_down() {
     let all_pids = pids(&s);
     assert_eq!(all_pids.len(), 4);
 
+    let again = cluster(&dir, &["up", "--brokers", "3", "--ephemeral-ports", "--detach"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("a cluster is already running in"), "{}", text(&again.stderr));
+    assert_eq!(pids(&status(&dir)), all_pids, "the running cluster is left alone");
+
     // The spec's topic exists, with three replicas.
     let endpoint = broker(&s, 0)["endpoint"].as_str().expect("endpoint").replace("PLAINTEXT://", "");
     let out = gregor(&["topics", "--describe", "--topic", "my-replicated-topic", "--bootstrap-server", &endpoint]);
@@ -208,6 +213,18 @@ fn foreground_up_stops_its_children_on_sigterm() {
     assert_eq!(wait_exit(&mut up), Some(0));
     assert!(children.iter().all(|p| !running(*p)), "children left: {children:?}");
     assert!(!dir.join("state.yaml").exists());
+}
+
+#[test]
+fn foreground_up_exits_130_on_sigint() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("c");
+    let _down = Down(&dir);
+    let (mut up, children) = foreground_up(&dir);
+    let ok = Command::new("kill").args(["-INT", &up.id().to_string()]).status().expect("kill");
+    assert!(ok.success());
+    assert_eq!(wait_exit(&mut up), Some(130));
+    assert!(children.iter().all(|p| !running(*p)), "children left: {children:?}");
 }
 
 #[test]
