@@ -92,9 +92,13 @@ pub(super) async fn wait_for_signal_or_parent(exit_with_parent: bool) -> anyhow:
         .spawn(move || {
             let mut stdin = std::io::stdin().lock();
             let mut buf = [0u8; 64];
-            while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
-                if n == 0 {
-                    break;
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // A signal interrupting the read says nothing about the parent.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
             let _ = tx.send(());
