@@ -16,6 +16,9 @@ _gregor() {
             ",$1")
                 cmd="gregor"
                 ;;
+            gregor,cluster)
+                cmd="gregor__subcmd__cluster"
+                ;;
             gregor,console-consumer)
                 cmd="gregor__subcmd__console__subcmd__consumer"
                 ;;
@@ -40,6 +43,42 @@ _gregor() {
             gregor,zookeeper-start)
                 cmd="gregor__subcmd__zookeeper__subcmd__start"
                 ;;
+            gregor__subcmd__cluster,down)
+                cmd="gregor__subcmd__cluster__subcmd__down"
+                ;;
+            gregor__subcmd__cluster,help)
+                cmd="gregor__subcmd__cluster__subcmd__help"
+                ;;
+            gregor__subcmd__cluster,kill)
+                cmd="gregor__subcmd__cluster__subcmd__kill"
+                ;;
+            gregor__subcmd__cluster,start)
+                cmd="gregor__subcmd__cluster__subcmd__start"
+                ;;
+            gregor__subcmd__cluster,status)
+                cmd="gregor__subcmd__cluster__subcmd__status"
+                ;;
+            gregor__subcmd__cluster,up)
+                cmd="gregor__subcmd__cluster__subcmd__up"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,down)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__down"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,help)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__help"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,kill)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__kill"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,start)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__start"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,status)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__status"
+                ;;
+            gregor__subcmd__cluster__subcmd__help,up)
+                cmd="gregor__subcmd__cluster__subcmd__help__subcmd__up"
+                ;;
             gregor__subcmd__generate,completions)
                 cmd="gregor__subcmd__generate__subcmd__completions"
                 ;;
@@ -57,6 +96,9 @@ _gregor() {
                 ;;
             gregor__subcmd__generate__subcmd__help,man)
                 cmd="gregor__subcmd__generate__subcmd__help__subcmd__man"
+                ;;
+            gregor__subcmd__help,cluster)
+                cmd="gregor__subcmd__help__subcmd__cluster"
                 ;;
             gregor__subcmd__help,console-consumer)
                 cmd="gregor__subcmd__help__subcmd__console__subcmd__consumer"
@@ -81,6 +123,21 @@ _gregor() {
                 ;;
             gregor__subcmd__help,zookeeper-start)
                 cmd="gregor__subcmd__help__subcmd__zookeeper__subcmd__start"
+                ;;
+            gregor__subcmd__help__subcmd__cluster,down)
+                cmd="gregor__subcmd__help__subcmd__cluster__subcmd__down"
+                ;;
+            gregor__subcmd__help__subcmd__cluster,kill)
+                cmd="gregor__subcmd__help__subcmd__cluster__subcmd__kill"
+                ;;
+            gregor__subcmd__help__subcmd__cluster,start)
+                cmd="gregor__subcmd__help__subcmd__cluster__subcmd__start"
+                ;;
+            gregor__subcmd__help__subcmd__cluster,status)
+                cmd="gregor__subcmd__help__subcmd__cluster__subcmd__status"
+                ;;
+            gregor__subcmd__help__subcmd__cluster,up)
+                cmd="gregor__subcmd__help__subcmd__cluster__subcmd__up"
                 ;;
             gregor__subcmd__help__subcmd__generate,completions)
                 cmd="gregor__subcmd__help__subcmd__generate__subcmd__completions"
@@ -119,12 +176,254 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer perf generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer perf cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster)
+            opts="-h --dir --help up status kill start down help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__down)
+            opts="-h --purge --timeout --dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help)
+            opts="up status kill start down help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__down)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__kill)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__help__subcmd__up)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__kill)
+            opts="-h --dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__start)
+            opts="-h --timeout --dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__status)
+            opts="-h --output --dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__cluster__subcmd__up)
+            opts="-d -h --brokers --spec --base-port --zookeeper-port --ephemeral-ports --override --detach --timeout --dir --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --override)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -359,8 +658,92 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer perf generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer perf cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster)
+            opts="up status kill start down"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster__subcmd__down)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster__subcmd__kill)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__cluster__subcmd__up)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -707,7 +1090,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__server__subcmd__start)
-            opts="-d -h --override --daemon --help"
+            opts="-d -h --override --daemon --exit-with-parent --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -771,7 +1154,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__zookeeper__subcmd__start)
-            opts="-h --help"
+            opts="-h --exit-with-parent --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -32,11 +32,14 @@ complete -c gregor -n "__fish_gregor_needs_command" -f -a "topics" -d 'Create, d
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "generate" -d 'Generate shell completions or man pages'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand server-start" -l override -d 'Override a property of the file, e.g. --override broker.id=1' -r
 complete -c gregor -n "__fish_gregor_using_subcommand server-start" -s d -l daemon
+complete -c gregor -n "__fish_gregor_using_subcommand server-start" -l exit-with-parent -d 'Shut down when stdin reaches end of file (the parent process is gone)'
 complete -c gregor -n "__fish_gregor_using_subcommand server-start" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand zookeeper-start" -l exit-with-parent -d 'Shut down when stdin reaches end of file (the parent process is gone)'
 complete -c gregor -n "__fish_gregor_using_subcommand zookeeper-start" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l topic -d 'The topic to create, alter, describe or delete' -r
 complete -c gregor -n "__fish_gregor_using_subcommand topics" -l partitions -d 'The number of partitions (create, or increase with --alter)' -r
@@ -127,6 +130,45 @@ complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subc
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "status" -d 'Show the processes, their ZooKeeper registration and the controller'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "kill" -d 'SIGKILL one broker (a crash, for the failover demo)'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "start" -d 'Start a stopped broker again with the same properties'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "down" -d 'Stop every broker, then the coordinator; keep the data unless --purge'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l brokers -d 'Number of brokers, ids 0..N-1 [default: 3, or the spec\'s brokers]' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l spec -d 'YAML spec: zookeeper port, brokers (id, port, overrides), topics to create' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l base-port -d 'Port of the first broker; the next ones count up [default: 9092]' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l zookeeper-port -d 'Port of the coordinator [default: 2181]' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l override -d 'A broker property for every broker, e.g. --override num.partitions=3' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l timeout -d 'How long to wait for processes to start (or stop)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -l ephemeral-ports -d 'Pick free ports for everything the spec does not pin'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -s d -l detach -d 'Return once the cluster is up and leave it running (stop it with `cluster down`)'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from status" -l output -d 'table (plain is the same), json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from status" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from kill" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from kill" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from start" -l timeout -d 'How long to wait for processes to start (or stop)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from start" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from start" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from down" -l timeout -d 'How long to wait for processes to start (or stop)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from down" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from down" -l purge -d 'Also delete the generated files, logs and data'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the processes, their ZooKeeper registration and the controller'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "kill" -d 'SIGKILL one broker (a crash, for the failover demo)'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a stopped broker again with the same properties'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stop every broker, then the coordinator; keep the data unless --purge'
+complete -c gregor -n "__fish_gregor_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
@@ -138,15 +180,21 @@ complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "generate" -d 'Generate shell completions or man pages'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "status" -d 'Show the processes, their ZooKeeper registration and the controller'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "kill" -d 'SIGKILL one broker (a crash, for the failover demo)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "start" -d 'Start a stopped broker again with the same properties'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "down" -d 'Stop every broker, then the coordinator; keep the data unless --purge'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'

@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod cluster;
 mod common;
 mod console_consumer;
 mod console_producer;
@@ -84,6 +85,7 @@ static TOOLS: &[Tool] = &[
         command: perf::command,
         run: perf::run,
     },
+    Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
 ];
 

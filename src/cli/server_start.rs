@@ -29,6 +29,19 @@ pub fn command() -> Command {
                 .help("Override a property of the file, e.g. --override broker.id=1"),
         )
         .arg(Arg::new("daemon").short('d').long("daemon").action(ArgAction::SetTrue).hide(true))
+        .arg(exit_with_parent_arg())
+}
+
+/// Hidden `--exit-with-parent`, used by `gregor cluster up`: stdin is a pipe
+/// from the supervising process, and its end of file (the parent exited,
+/// however it died) shuts this process down like SIGTERM. This stands in for
+/// `prctl(PR_SET_PDEATHSIG)`, which would need `unsafe`.
+pub(super) fn exit_with_parent_arg() -> Arg {
+    Arg::new("exit-with-parent")
+        .long("exit-with-parent")
+        .action(ArgAction::SetTrue)
+        .hide(true)
+        .help("Shut down when stdin reaches end of file (the parent process is gone)")
 }
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
@@ -38,6 +51,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     if m.get_flag("daemon") {
         tracing::warn!("-daemon is not supported; running in the foreground");
     }
+    let exit_with_parent = m.get_flag("exit-with-parent");
     let (config, warnings) = BrokerConfig::load(path.map(PathBuf::as_path), &overrides)?;
     for w in warnings {
         tracing::warn!("{w}");
@@ -49,7 +63,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = Broker::start(config).await?;
-        let interrupted = wait_for_signal().await?;
+        let interrupted = wait_for_signal_or_parent(exit_with_parent).await?;
         running.shutdown().await?;
         Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
     })
@@ -62,5 +76,39 @@ pub(super) async fn wait_for_signal() -> anyhow::Result<bool> {
     tokio::select! {
         r = tokio::signal::ctrl_c() => { r.context("cannot listen for SIGINT")?; Ok(true) }
         _ = term.recv() => Ok(false),
+    }
+}
+
+/// Like [`wait_for_signal`], and with `exit_with_parent` also returns (false,
+/// as for SIGTERM) once stdin reaches end of file.
+pub(super) async fn wait_for_signal_or_parent(exit_with_parent: bool) -> anyhow::Result<bool> {
+    if !exit_with_parent {
+        return wait_for_signal().await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A plain thread: blocking stdin reads do not belong on a runtime worker.
+    std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 64];
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // A signal interrupting the read says nothing about the parent.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(());
+        })
+        .context("cannot start the parent-watch thread")?;
+    tokio::select! {
+        r = wait_for_signal() => r,
+        _ = rx => {
+            tracing::info!("stdin closed: the parent process is gone; shutting down");
+            Ok(false)
+        }
     }
 }

@@ -19,10 +19,12 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help("dataDir, clientPort, tickTime, maxClientCnxns, …; defaults apply without one"),
         )
+        .arg(super::server_start::exit_with_parent_arg())
 }
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     super::init_logging("info");
+    let exit_with_parent = m.get_flag("exit-with-parent");
     let config = match m.get_one::<PathBuf>("config") {
         Some(path) => {
             let (config, warnings) = ZkConfig::from_properties_file(path)?;
@@ -42,7 +44,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         let data_dir = config.data_dir.clone();
         let server = ZkServer::start(config).await?;
         tracing::info!(listener = %server.local_addr(), data_dir = %data_dir.display(), "ZooKeeper-compatible server started");
-        let interrupted = super::server_start::wait_for_signal().await?;
+        let interrupted = super::server_start::wait_for_signal_or_parent(exit_with_parent).await?;
         server.shutdown().await?;
         Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
     })
