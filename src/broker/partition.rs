@@ -1,14 +1,24 @@
 //! One partition this broker hosts: its log, effective topic config, the
 //! idempotent-producer state, the leader epoch and the high watermark.
 //!
-//! Lock order: `producers` before the log's mutex. The producer lock is held
-//! across check-and-append so that two retries of one batch cannot both pass
-//! the duplicate check.
+//! Replication (Kafka 2.x without leader-epoch truncation): the leader tracks
+//! each follower's log end offset (from the fetch offsets of its replica
+//! fetches) and when it last caught up; the high watermark is the lowest log
+//! end offset over the ISR and never decreases. Followers append the leader's
+//! batches unchanged and take min(leader HW, own LEO) as their HW. A broker
+//! that starts following a new leader truncates its log to its own HW first,
+//! which discards an uncommitted tail it may have written as leader.
+//!
+//! Lock order: `producers` before the log's mutex before `repl`. The producer
+//! lock is held across check-and-append so that two retries of one batch
+//! cannot both pass the duplicate check.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use tokio::sync::watch;
 
 use super::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
@@ -33,9 +43,54 @@ pub struct ReadInfo {
     pub log_start_offset: i64,
 }
 
-/// A partition this broker hosts, as leader or (until replication arrives,
-/// idle) follower. Leadership and the leader epoch come from the partition's
-/// state znode (`partition_sync`); until its state is known it is neither.
+/// What the leader knows about one follower.
+#[derive(Clone, Copy, Debug)]
+struct FollowerState {
+    /// −1 until its first fetch since this broker became leader.
+    leo: i64,
+    last_caught_up_ms: i64,
+    /// The leader's LEO and the time when it last answered this follower.
+    last_fetch_leader_leo: i64,
+    last_fetch_ms: i64,
+}
+
+/// Leader, ISR and follower progress, from the state znode and replica fetches.
+#[derive(Debug)]
+struct ReplicaInfo {
+    /// The leader's broker id, −1 unknown or none.
+    leader: i32,
+    isr: Vec<i32>,
+    /// Assigned replicas.
+    replicas: Vec<i32>,
+    /// The state znode's data version (conditional ISR updates).
+    zk_version: i32,
+    /// The LEO when this broker became leader (ISR expansion needs followers past it).
+    epoch_start_offset: i64,
+    followers: HashMap<i32, FollowerState>,
+}
+
+/// How applying a partition state changed this broker's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Unchanged,
+    BecameLeader,
+    /// Now follows another leader (a new one, or after leading).
+    NewLeader,
+}
+
+/// The partition state as `partition_sync` hands it over.
+#[derive(Clone, Debug)]
+pub struct StateUpdate {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub replicas: Vec<i32>,
+    pub zk_version: i32,
+}
+
+/// A partition this broker hosts, as leader or follower. Leadership, the
+/// leader epoch and the ISR come from the partition's state znode
+/// (`partition_sync`); until its state is known it is neither.
 pub struct Partition {
     pub tp: TopicPartition,
     log: Arc<Mutex<Log>>,
@@ -44,6 +99,11 @@ pub struct Partition {
     is_leader: AtomicBool,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
+    repl: Mutex<ReplicaInfo>,
+    /// Bumped when the HW, the ISR or leadership changes (acks=all waiters).
+    changed: watch::Sender<u64>,
+    /// An ISR change of this leader is being written.
+    pub(crate) isr_update_in_flight: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -53,8 +113,16 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    pub fn new(tp: TopicPartition, log: Arc<Mutex<Log>>, config: TopicConfig) -> Partition {
+    /// `checkpointed_hw`: the HW from `replication-offset-checkpoint`; `None`
+    /// (no checkpoint at all: a log from before replication) takes the LEO.
+    pub fn new(
+        tp: TopicPartition,
+        log: Arc<Mutex<Log>>,
+        config: TopicConfig,
+        checkpointed_hw: Option<i64>,
+    ) -> Partition {
         let leo = log.lock().unwrap_or_else(|e| e.into_inner()).log_end_offset();
+        let hw = checkpointed_hw.map_or(leo, |hw| hw.clamp(0, leo));
         Partition {
             tp,
             log,
@@ -62,8 +130,227 @@ impl Partition {
             producers: Mutex::new(ProducerStateMap::default()),
             is_leader: AtomicBool::new(false),
             leader_epoch: AtomicI32::new(0),
-            high_watermark: AtomicI64::new(leo),
+            high_watermark: AtomicI64::new(hw),
+            repl: Mutex::new(ReplicaInfo {
+                leader: -1,
+                isr: Vec::new(),
+                replicas: Vec::new(),
+                zk_version: -1,
+                epoch_start_offset: 0,
+                followers: HashMap::new(),
+            }),
+            changed: watch::channel(0).0,
+            isr_update_in_flight: AtomicBool::new(false),
         }
+    }
+
+    fn lock_repl(&self) -> std::sync::MutexGuard<'_, ReplicaInfo> {
+        self.repl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever the HW, the ISR or leadership does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The current leader's id (−1 none or unknown).
+    pub fn leader_id(&self) -> i32 {
+        self.lock_repl().leader
+    }
+
+    /// The in-sync replicas as the state znode lists them.
+    pub fn isr(&self) -> Vec<i32> {
+        self.lock_repl().isr.clone()
+    }
+
+    /// The ISR, the state znode version and the leader epoch, read together.
+    pub fn isr_and_version(&self) -> (Vec<i32>, i32, i32) {
+        let r = self.lock_repl();
+        (r.isr.clone(), r.zk_version, self.leader_epoch())
+    }
+
+    /// Applies the partition's state znode. Becoming follower of a new leader
+    /// truncates the log to the HW (uncommitted records may differ from the
+    /// new leader's); becoming leader keeps the HW and forgets what it knew
+    /// about followers.
+    pub fn apply_state(&self, me: i32, update: &StateUpdate, now_ms: i64) -> Result<Transition, StorageError> {
+        let is_leader = update.leader == me;
+        let transition = {
+            let mut log = self.lock_log();
+            let mut r = self.lock_repl();
+            let was_leader = self.is_leader();
+            let transition = if is_leader && !was_leader {
+                Transition::BecameLeader
+            } else if !is_leader && update.leader >= 0 && (was_leader || r.leader != update.leader) {
+                Transition::NewLeader
+            } else {
+                Transition::Unchanged
+            };
+            match transition {
+                Transition::BecameLeader => {
+                    r.epoch_start_offset = log.log_end_offset();
+                    r.followers.clear();
+                }
+                Transition::NewLeader => {
+                    let hw = self.high_watermark();
+                    if log.log_end_offset() > hw {
+                        tracing::info!(partition = %self.tp, hw, leo = log.log_end_offset(), leader = update.leader,
+                            "truncating to the high watermark before following the new leader");
+                        log.truncate_to(hw)?;
+                    }
+                    let leo = log.log_end_offset();
+                    if hw > leo {
+                        self.high_watermark.store(leo, Ordering::Release);
+                    }
+                    r.followers.clear();
+                }
+                Transition::Unchanged => {}
+            }
+            if is_leader {
+                for f in &update.isr {
+                    if *f != me {
+                        r.followers.entry(*f).or_insert(FollowerState {
+                            leo: -1,
+                            last_caught_up_ms: now_ms,
+                            last_fetch_leader_leo: -1,
+                            last_fetch_ms: now_ms,
+                        });
+                    }
+                }
+            }
+            r.leader = update.leader;
+            r.isr = update.isr.clone();
+            r.replicas = update.replicas.clone();
+            r.zk_version = update.zk_version;
+            self.leader_epoch.store(update.leader_epoch.max(0), Ordering::Release);
+            self.is_leader.store(is_leader, Ordering::Release);
+            transition
+        };
+        if is_leader {
+            self.maybe_advance_hw();
+        }
+        self.bump();
+        Ok(transition)
+    }
+
+    /// Forgets leadership (no state known).
+    pub fn clear_leadership(&self) {
+        self.is_leader.store(false, Ordering::Release);
+        self.lock_repl().leader = -1;
+        self.bump();
+    }
+
+    /// As leader: HW = min LEO over the ISR, never decreasing. Before any
+    /// state is known the partition is its own ISR. Returns whether it moved.
+    pub fn maybe_advance_hw(&self) -> bool {
+        let leo = self.log_end_offset();
+        let new_hw = {
+            let r = self.lock_repl();
+            if r.leader >= 0 && !self.is_leader() {
+                return false;
+            }
+            let mut min = leo;
+            for id in r.isr.iter().filter(|id| **id != r.leader) {
+                let f = r.followers.get(id).map_or(-1, |f| f.leo);
+                min = min.min(f);
+            }
+            min
+        };
+        let old = self.high_watermark.fetch_max(new_hw, Ordering::AcqRel);
+        if new_hw > old {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// As leader, records a follower's fetch at `fetch_offset` (its LEO) and
+    /// advances the HW. Returns (HW moved, the follower should join the ISR).
+    pub fn record_follower_fetch(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> (bool, bool) {
+        let leo = self.log_end_offset();
+        let join = {
+            let mut r = self.lock_repl();
+            if !r.replicas.contains(&replica) {
+                return (false, false);
+            }
+            let f = r.followers.entry(replica).or_insert(FollowerState {
+                leo: -1,
+                last_caught_up_ms: 0,
+                last_fetch_leader_leo: -1,
+                last_fetch_ms: now_ms,
+            });
+            f.leo = fetch_offset.min(leo);
+            if fetch_offset >= leo {
+                f.last_caught_up_ms = now_ms;
+            } else if f.last_fetch_leader_leo >= 0 && fetch_offset >= f.last_fetch_leader_leo {
+                f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+            }
+            f.last_fetch_leader_leo = leo;
+            f.last_fetch_ms = now_ms;
+            let hw = self.high_watermark();
+            !r.isr.contains(&replica) && fetch_offset >= hw && fetch_offset >= r.epoch_start_offset
+        };
+        (self.maybe_advance_hw(), join)
+    }
+
+    /// As leader: the ISR without followers that are behind and have not
+    /// caught up for longer than `lag_max_ms`, if that drops anyone.
+    pub fn shrunk_isr(&self, now_ms: i64, lag_max_ms: i64) -> Option<Vec<i32>> {
+        if !self.is_leader() {
+            return None;
+        }
+        let leo = self.log_end_offset();
+        let r = self.lock_repl();
+        let keep: Vec<i32> = r
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| {
+                *id == r.leader
+                    || r.followers.get(id).is_some_and(|f| f.leo >= leo || now_ms - f.last_caught_up_ms <= lag_max_ms)
+            })
+            .collect();
+        (keep.len() < r.isr.len()).then_some(keep)
+    }
+
+    /// As follower: appends the leader's batches with their offsets and takes
+    /// min(leader HW, own LEO) as HW.
+    pub fn append_as_follower(&self, records: &[u8], leader_hw: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let mut log = self.lock_log();
+        let fresh = skip_below(records, log.log_end_offset());
+        if !fresh.is_empty() {
+            log.append_as_follower(fresh, now_ms)?;
+        }
+        let leo = log.log_end_offset();
+        let hw = leader_hw.min(leo);
+        if hw != self.high_watermark.swap(hw, Ordering::AcqRel) {
+            drop(log);
+            self.bump();
+        }
+        Ok(leo)
+    }
+
+    /// As follower: empties the log and restarts it at `offset` (the leader's
+    /// log starts past our end).
+    pub fn reset_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.lock_log();
+        log.truncate_fully(offset)?;
+        self.high_watermark.store(offset, Ordering::Release);
+        Ok(())
+    }
+
+    /// As follower: truncates to `offset` (the leader no longer has what we fetched).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.lock_log();
+        log.truncate_to(offset)?;
+        let leo = log.log_end_offset();
+        self.high_watermark.fetch_min(leo, Ordering::AcqRel);
+        Ok(())
     }
 
     fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
@@ -89,12 +376,6 @@ impl Partition {
         self.is_leader.load(Ordering::Acquire)
     }
 
-    /// Records the leader and epoch from the partition's state znode.
-    pub fn set_leadership(&self, is_leader: bool, leader_epoch: i32) {
-        self.leader_epoch.store(leader_epoch.max(0), Ordering::Release);
-        self.is_leader.store(is_leader, Ordering::Release);
-    }
-
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
@@ -109,7 +390,8 @@ impl Partition {
 
     /// Appends one validated client batch as leader: checks idempotence,
     /// assigns offsets by patching the bytes, and advances the high watermark
-    /// (a single-replica partition is committed as soon as it is written).
+    /// as far as the ISR allows (a single-replica partition is committed as
+    /// soon as it is written).
     pub fn append(&self, batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> Result<Appended, ErrorCode> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         match producers.check(header)? {
@@ -126,10 +408,11 @@ impl Partition {
                 tracing::error!(partition = %self.tp, error = %e, "append failed");
                 errors::from_storage(&e)
             })?;
-            self.high_watermark.store(log.log_end_offset(), Ordering::Release);
             info
         };
         producers.record(header, info.first_offset, info.last_offset);
+        drop(producers);
+        self.maybe_advance_hw();
         Ok(Appended {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -138,11 +421,13 @@ impl Partition {
         })
     }
 
-    /// Reads whole batches from `offset`, never past the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+    /// Reads whole batches from `offset`, never past the high watermark
+    /// (`to_leo`: a follower's fetch, up to the log end offset).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
-        let records = log.read(offset, max_bytes, high_watermark, min_one)?;
+        let bound = if to_leo { log.log_end_offset() } else { high_watermark };
+        let records = log.read(offset, max_bytes, bound, min_one)?;
         Ok(ReadInfo { records, high_watermark, log_start_offset: log.log_start_offset() })
     }
 
@@ -155,4 +440,21 @@ impl Partition {
     pub fn max_timestamp_and_offset(&self) -> Option<(i64, i64)> {
         self.lock_log().max_timestamp_and_offset()
     }
+}
+
+/// The batches of `records` from the first one that ends at or past `offset`
+/// (a leader answers a fetch inside a batch with the whole batch).
+fn skip_below(records: &[u8], offset: i64) -> &[u8] {
+    let mut rest = records;
+    while rest.len() >= 27 {
+        let base = i64::from_be_bytes(rest[0..8].try_into().unwrap_or([0; 8]));
+        let len = i32::from_be_bytes(rest[8..12].try_into().unwrap_or([0; 4]));
+        let delta = i32::from_be_bytes(rest[23..27].try_into().unwrap_or([0; 4]));
+        let Ok(len) = usize::try_from(len) else { break };
+        if base + i64::from(delta) >= offset || rest.len() < 12 + len {
+            break;
+        }
+        rest = &rest[12 + len..];
+    }
+    rest
 }

@@ -5,8 +5,9 @@
 //! allows it (v4+ carries the client's wish; older versions always allow it,
 //! as in Kafka).
 //!
-//! Leader epochs are reported as -1 (unknown) until replication arrives:
-//! clients then skip OffsetForLeaderEpoch validation, which we do not serve.
+//! Leader epochs are reported as -1 (unknown): clients then skip
+//! OffsetForLeaderEpoch validation, which we do not serve yet (followers
+//! truncate to their checkpointed high watermark instead).
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,

@@ -1,0 +1,337 @@
+//! Replication and failover: three real brokers on one `gregor zookeeper-start`,
+//! clients through rdkafka (and raw requests where an exact error code
+//! matters). Each replica's log is checked on disk (its segment files decoded),
+//! so followers are verified without asking them to serve reads.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::common::wire::Wire;
+use crate::common::zk::TestZk;
+use crate::common::TestBroker;
+
+const TOPIC: &str = "my-replicated-topic";
+const TIMEOUT: Duration = Duration::from_secs(40);
+
+fn start_broker(connect: &str, id: i32) -> TestBroker {
+    let overrides = [
+        format!("zookeeper.connect={connect}"),
+        format!("broker.id={id}"),
+        "zookeeper.session.timeout.ms=2000".to_string(),
+        "replica.lag.time.max.ms=2000".to_string(),
+        "replica.fetch.wait.max.ms=200".to_string(),
+        "replica.fetch.backoff.ms=100".to_string(),
+        "replica.high.watermark.checkpoint.interval.ms=200".to_string(),
+    ];
+    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    TestBroker::start(&refs)
+}
+
+fn cluster(zk: &TestZk) -> Vec<TestBroker> {
+    (0..3).map(|id| start_broker(&zk.connect(""), id)).collect()
+}
+
+/// Polls a condition every 100 ms, panicking after `TIMEOUT`.
+fn wait(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metadata(b: &TestBroker) -> MetadataResponse {
+    let mut w = Wire::connect(b.addr);
+    w.call(ApiKey::Metadata, 4, &MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false))
+}
+
+/// (leader, isr sorted) of partition 0 as `b` reports it.
+fn leader_and_isr(b: &TestBroker) -> Option<(i32, Vec<i32>)> {
+    let md = metadata(b);
+    let t = md.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some(TOPIC))?;
+    let p = t.partitions.first()?;
+    let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
+    isr.sort();
+    Some((p.leader_id.0, isr))
+}
+
+fn create_topic(b: &TestBroker, configs: &[(&str, &str)]) {
+    let mut w = Wire::connect(b.addr);
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let req = CreateTopicsRequest::default().with_timeout_ms(20_000).with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(TOPIC.into())))
+        .with_num_partitions(1)
+        .with_replication_factor(3)
+        .with_configs(configs)]);
+    let resp: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 4, &req);
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0].error_message);
+}
+
+fn bootstrap(brokers: &[TestBroker]) -> String {
+    brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",")
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("message.timeout.ms", "6000")
+        .set("request.timeout.ms", "5000")
+        .set("message.send.max.retries", "0")
+        .set("enable.idempotence", "false")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("producer")
+}
+
+/// Sends one record with acks=all; whether it was acknowledged.
+async fn send(p: &FutureProducer, value: &str) -> bool {
+    p.send(FutureRecord::<(), _>::to(TOPIC).partition(0).payload(value), Duration::from_secs(6)).await.is_ok()
+}
+
+/// The values in a replica's log for partition 0, read from its segment files.
+fn replica_values(b: &TestBroker) -> Vec<String> {
+    let dir = b.log_dir().join(format!("{TOPIC}-0"));
+    read_segments(&dir)
+}
+
+fn read_segments(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut segments: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    let mut by_offset = BTreeMap::new();
+    for seg in segments {
+        let Ok(data) = std::fs::read(&seg) else { continue };
+        let mut buf = Bytes::from(data);
+        // Stop at a torn or zero-filled tail (the file may be written right now).
+        while buf.len() >= 61 {
+            let len = i32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+            let Ok(len) = usize::try_from(len) else { break };
+            if len == 0 || buf.len() < 12 + len {
+                break;
+            }
+            let mut one = buf.split_to(12 + len);
+            let Ok(set) = RecordBatchDecoder::decode(&mut one) else { break };
+            for r in set.records {
+                let v = r.value.map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
+                by_offset.insert(r.offset, v);
+            }
+        }
+    }
+    by_offset.into_values().collect()
+}
+
+fn consume_all(bootstrap: &str, count: usize) -> Vec<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "replication-tests")
+        .set("enable.auto.commit", "false")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning).expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while out.len() < count && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    out
+}
+
+fn live(brokers: &[TestBroker], dead: i32) -> Vec<&TestBroker> {
+    brokers.iter().enumerate().filter(|(i, _)| *i as i32 != dead).map(|(_, b)| b).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_fail_over_and_the_old_leader_rejoins() {
+    let zk = TestZk::start();
+    let mut brokers = cluster(&zk);
+    create_topic(&brokers[0], &[]);
+    wait("all three in the ISR", || leader_and_isr(&brokers[1]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+
+    let p = producer(&bootstrap(&brokers));
+    let first: Vec<String> = (0..10).map(|i| format!("my test message {i}")).collect();
+    for v in &first {
+        assert!(send(&p, v).await, "acks=all send of {v}");
+    }
+    for b in &brokers {
+        wait("every replica holds the records", || replica_values(b) == first);
+    }
+    for b in &brokers {
+        assert_eq!(leader_and_isr(b).map(|(_, isr)| isr), Some(vec![0, 1, 2]));
+    }
+
+    // kill -9 the leader: another one takes over, the ISR shrinks to the live two.
+    let (old, _) = leader_and_isr(&brokers[0]).expect("state");
+    brokers[old as usize].kill();
+    let others = live(&brokers, old);
+    let expected_isr: Vec<i32> = (0..3).filter(|i| *i != old).collect();
+    wait("failover", || leader_and_isr(others[0]).is_some_and(|(l, isr)| l >= 0 && l != old && isr == expected_isr));
+    let live_bootstrap = others.iter().map(|b| b.bootstrap()).collect::<Vec<_>>().join(",");
+    assert_eq!(consume_all(&live_bootstrap, first.len()), first, "every acknowledged record survives");
+
+    let p = producer(&live_bootstrap);
+    let mut all = first.clone();
+    for i in 10..15 {
+        let v = format!("my test message {i}");
+        assert!(send(&p, &v).await, "acks=all send with two in sync");
+        all.push(v);
+    }
+
+    // The old leader comes back: it truncates, catches up and rejoins the ISR.
+    brokers[old as usize].restart();
+    wait("the old leader rejoins the ISR", || {
+        leader_and_isr(&brokers[old as usize]).is_some_and(|(_, isr)| isr == [0, 1, 2])
+    });
+    for b in &brokers {
+        wait("every replica holds every record", || replica_values(b) == all);
+    }
+    assert_eq!(consume_all(&bootstrap(&brokers), all.len()), all);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_records_survive_repeated_leader_kills() {
+    let zk = TestZk::start();
+    let mut brokers = cluster(&zk);
+    create_topic(&brokers[0], &[("min.insync.replicas", "2")]);
+    wait("all three in the ISR", || leader_and_isr(&brokers[0]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    let p = producer(&bootstrap(&brokers));
+    let mut acked: Vec<String> = Vec::new();
+    let mut n = 0;
+    for round in 0..3 {
+        // Some records with everyone in sync.
+        for _ in 0..15 {
+            let v = format!("r{round}-{n}");
+            n += 1;
+            if send(&p, &v).await {
+                acked.push(v);
+            }
+        }
+        let live_one = brokers.iter().find(|b| b.child.is_some()).expect("a live broker");
+        let (old, _) = leader_and_isr(live_one).expect("state");
+        assert!(old >= 0, "a leader in round {round}");
+        brokers[old as usize].kill();
+        // Keep producing through the failover (some sends fail; those are not counted).
+        let observer = live(&brokers, old)[0].addr;
+        let failed_over = || {
+            let b = brokers.iter().find(|b| b.addr == observer).expect("observer");
+            leader_and_isr(b).is_some_and(|(l, _)| l >= 0 && l != old)
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        let mut after = 0;
+        while after < 10 {
+            assert!(Instant::now() < deadline, "no failover in round {round}");
+            if failed_over() {
+                after += 1;
+            }
+            let v = format!("r{round}-{n}");
+            n += 1;
+            if send(&p, &v).await {
+                acked.push(v);
+            }
+        }
+        brokers[old as usize].restart();
+        wait("the restarted broker rejoins the ISR", || {
+            leader_and_isr(&brokers[old as usize]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2])
+        });
+    }
+    // One more acknowledged write: every ISR member has everything before it.
+    let v = format!("final-{n}");
+    assert!(send(&p, &v).await, "acks=all with the full ISR");
+    acked.push(v);
+    assert!(acked.len() >= 60, "most sends succeed ({} of {n})", acked.len());
+
+    let reference = replica_values(&brokers[0]);
+    for b in &brokers {
+        wait("replicas agree", || replica_values(b) == reference);
+    }
+    for b in &brokers {
+        let log = replica_values(b);
+        let mut last = None;
+        for v in &acked {
+            let positions: Vec<usize> = log.iter().enumerate().filter(|(_, x)| *x == v).map(|(i, _)| i).collect();
+            assert_eq!(positions.len(), 1, "acknowledged {v} exactly once on every replica");
+            assert!(last < Some(positions[0]), "acknowledged records in order ({v})");
+            last = Some(positions[0]);
+        }
+    }
+}
+
+/// A Produce v7 with one record and acks=all, sent to `b`; the partition's error code.
+fn raw_produce_acks_all(b: &TestBroker, value: &str) -> i16 {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(Bytes::from(value.to_string())),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("encode");
+    let req =
+        ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default(
+        )
+        .with_name(TopicName(StrBytes::from_string(TOPIC.into())))
+        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(buf.freeze()))])]);
+    let resp: ProduceResponse = Wire::connect(b.addr).call(ApiKey::Produce, 7, &req);
+    resp.responses[0].partition_responses[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acks_all_is_refused_without_enough_in_sync_replicas() {
+    let zk = TestZk::start();
+    let mut brokers = cluster(&zk);
+    create_topic(&brokers[0], &[("min.insync.replicas", "3")]);
+    wait("all three in the ISR", || leader_and_isr(&brokers[0]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    let (leader, _) = leader_and_isr(&brokers[0]).expect("state");
+    assert_eq!(raw_produce_acks_all(&brokers[leader as usize], "with three"), 0);
+    // One follower down: the ISR has two, below min.insync.replicas=3.
+    let follower = (0..3).find(|i| *i != leader).expect("a follower");
+    brokers[follower as usize].kill();
+    wait("the ISR shrinks", || leader_and_isr(&brokers[leader as usize]).is_some_and(|(_, isr)| isr.len() == 2));
+    let before = replica_values(&brokers[leader as usize]).len();
+    assert_eq!(raw_produce_acks_all(&brokers[leader as usize], "with two"), 19, "NOT_ENOUGH_REPLICAS");
+    assert_eq!(replica_values(&brokers[leader as usize]).len(), before, "nothing written");
+}
