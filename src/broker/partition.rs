@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
-use crate::protocol::batch::BatchHeader;
+use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::{errors, ErrorCode};
 use crate::storage::{Log, StorageError, TopicPartition};
 
@@ -180,6 +180,7 @@ impl Partition {
     pub fn apply_state(&self, me: i32, update: &StateUpdate, now_ms: i64) -> Result<Transition, StorageError> {
         let is_leader = update.leader == me;
         let transition = {
+            let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
             let mut log = self.lock_log();
             let mut r = self.lock_repl();
             let was_leader = self.is_leader();
@@ -201,6 +202,7 @@ impl Partition {
                         tracing::info!(partition = %self.tp, hw, leo = log.log_end_offset(), leader = update.leader,
                             "truncating to the high watermark before following the new leader");
                         log.truncate_to(hw)?;
+                        producers.truncate(log.log_end_offset());
                     }
                     let leo = log.log_end_offset();
                     if hw > leo {
@@ -321,11 +323,23 @@ impl Partition {
     /// As follower: appends the leader's batches with their offsets and takes
     /// min(leader HW, own LEO) as HW.
     pub fn append_as_follower(&self, records: &[u8], leader_hw: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock_log();
         let fresh = skip_below(records, log.log_end_offset());
         if !fresh.is_empty() {
             log.append_as_follower(fresh, now_ms)?;
+            // Keep the idempotent-producer state too, so that a retry reaching
+            // this broker after a failover is still recognised as a duplicate.
+            let mut rest = fresh;
+            while let Ok(h) = batch::parse_header(rest) {
+                producers.record(&h, h.base_offset, h.last_offset());
+                match rest.get(h.total_size()..) {
+                    Some(next) if !next.is_empty() => rest = next,
+                    _ => break,
+                }
+            }
         }
+        drop(producers);
         let leo = log.log_end_offset();
         let hw = leader_hw.min(leo);
         if hw != self.high_watermark.swap(hw, Ordering::AcqRel) {
@@ -338,17 +352,21 @@ impl Partition {
     /// As follower: empties the log and restarts it at `offset` (the leader's
     /// log starts past our end).
     pub fn reset_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock_log();
         log.truncate_fully(offset)?;
+        producers.truncate(0);
         self.high_watermark.store(offset, Ordering::Release);
         Ok(())
     }
 
     /// As follower: truncates to `offset` (the leader no longer has what we fetched).
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock_log();
         log.truncate_to(offset)?;
         let leo = log.log_end_offset();
+        producers.truncate(leo);
         self.high_watermark.fetch_min(leo, Ordering::AcqRel);
         Ok(())
     }
@@ -457,4 +475,91 @@ fn skip_below(records: &[u8], offset: i64) -> &[u8] {
         rest = &rest[12 + len..];
     }
     rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, RawConfig};
+    use crate::storage::{LogConfig, StdFileIo};
+
+    fn partition(dir: &std::path::Path) -> Partition {
+        let tp = TopicPartition::new("t", 0);
+        let log = Log::open(dir.join("t-0"), tp.clone(), LogConfig::default(), Arc::new(StdFileIo), 0, true)
+            .expect("open log");
+        let broker = BrokerConfig::from_raw(RawConfig::parse_str("").expect("parse")).expect("config").0;
+        let config = TopicConfig::resolve(&Default::default(), &broker);
+        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0))
+    }
+
+    fn state(leader: i32, isr: &[i32]) -> StateUpdate {
+        StateUpdate { leader, leader_epoch: 1, isr: isr.to_vec(), replicas: vec![0, 1, 2], zk_version: 0 }
+    }
+
+    fn append(p: &Partition, n: usize) -> Appended {
+        let records: Vec<batch::TestRecord<'_>> = (0..n).map(|_| (None, Some(&b"v"[..]), 1)).collect();
+        let mut b = batch::build_batch(0, &records);
+        let h = batch::validate(&b).expect("valid")[0];
+        p.append(&mut b, &h, 1).expect("append")
+    }
+
+    #[test]
+    fn leader_hw_is_the_lowest_leo_in_the_isr_and_never_decreases() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        assert_eq!(p.apply_state(0, &state(0, &[0, 1, 2]), 0).expect("apply"), Transition::BecameLeader);
+        for _ in 0..3 {
+            append(&p, 1);
+        }
+        assert_eq!(p.high_watermark(), 0, "followers have nothing yet");
+        assert_eq!(p.record_follower_fetch(1, 3, 10), (false, false));
+        assert_eq!(p.record_follower_fetch(2, 2, 10), (true, false));
+        assert_eq!(p.high_watermark(), 2);
+        // A follower refetching from lower (it truncated) does not move the HW back.
+        p.record_follower_fetch(2, 1, 11);
+        assert_eq!(p.high_watermark(), 2);
+        // Reads for consumers stop at the HW, for followers at the LEO.
+        assert!(p.read(2, 1 << 20, true, false).expect("read").records.is_empty());
+        assert!(!p.read(2, 1 << 20, true, true).expect("read").records.is_empty());
+    }
+
+    #[test]
+    fn isr_shrinks_for_laggards_and_expands_for_caught_up_followers() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0, 1]), 1_000).expect("apply");
+        append(&p, 2);
+        p.record_follower_fetch(1, 2, 1_100);
+        assert_eq!(p.high_watermark(), 2);
+        assert_eq!(p.shrunk_isr(1_200, 500), None);
+        append(&p, 1);
+        // Broker 1 stops fetching while behind: out after the lag time.
+        assert_eq!(p.shrunk_isr(1_500, 500), None);
+        assert_eq!(p.shrunk_isr(1_700, 500), Some(vec![0]));
+        p.apply_state(0, &state(0, &[0]), 1_700).expect("apply");
+        assert_eq!(p.high_watermark(), 3);
+        // Broker 2 (not in the ISR) catches up to the HW: proposed for the ISR.
+        assert_eq!(p.record_follower_fetch(2, 1, 1_800), (false, false));
+        assert_eq!(p.record_follower_fetch(2, 3, 1_900), (false, true));
+    }
+
+    #[test]
+    fn follower_appends_leader_batches_and_truncates_to_hw_on_a_new_leader() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        let b = batch::build_batch(0, &[(None, Some(&b"a"[..]), 1), (None, Some(&b"b"[..]), 1)]);
+        assert_eq!(p.append_as_follower(&b, 1, 5).expect("append"), 2);
+        assert_eq!(p.high_watermark(), 1, "min(leader HW, own LEO)");
+        // The same batch again (a fetch answered from inside it) is skipped.
+        assert_eq!(p.append_as_follower(&b, 2, 5).expect("append"), 2);
+        assert_eq!(p.high_watermark(), 2);
+        let c = batch::build_batch(2, &[(None, Some(&b"c"[..]), 1)]);
+        p.append_as_follower(&c, 2, 5).expect("append");
+        assert_eq!(p.log_end_offset(), 3);
+        // A new leader: the uncommitted tail above the HW goes.
+        assert_eq!(p.apply_state(0, &state(2, &[2, 0]), 0).expect("apply"), Transition::NewLeader);
+        assert_eq!(p.log_end_offset(), 2);
+        assert_eq!(p.leader_id(), 2);
+    }
 }
