@@ -8,7 +8,8 @@
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
 //! state in [`partition`]; following the metadata cache (creating, deleting
-//! and re-configuring local partitions) in [`partition_sync`]. The broker
+//! and re-configuring local partitions) in [`partition_sync`]; follower
+//! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
 //! never touches terminals or OS signals.
 
 pub mod handler;
