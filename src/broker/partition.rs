@@ -67,6 +67,63 @@ struct ReplicaInfo {
     /// The LEO when this broker became leader (ISR expansion needs followers past it).
     epoch_start_offset: i64,
     followers: HashMap<i32, FollowerState>,
+    /// The leader-epoch cache: (epoch, start offset), epochs increasing
+    /// (`leader-epoch-checkpoint` in the partition's directory).
+    epochs: Vec<(i32, i64)>,
+}
+
+/// The per-partition leader-epoch checkpoint (Kafka's text format).
+pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+
+fn read_epochs(dir: &std::path::Path, leo: i64) -> Vec<(i32, i64)> {
+    let Ok(text) = std::fs::read_to_string(dir.join(LEADER_EPOCH_CHECKPOINT)) else { return Vec::new() };
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        return Vec::new();
+    }
+    let _count = lines.next();
+    let mut epochs: Vec<(i32, i64)> = Vec::new();
+    for line in lines {
+        let mut f = line.split_whitespace();
+        let (Some(Ok(e)), Some(Ok(o))) = (f.next().map(str::parse::<i32>), f.next().map(str::parse::<i64>)) else {
+            continue;
+        };
+        if o <= leo && epochs.last().is_none_or(|(le, lo)| e > *le && o >= *lo) {
+            epochs.push((e, o));
+        }
+    }
+    epochs
+}
+
+fn write_epochs(dir: &std::path::Path, epochs: &[(i32, i64)]) {
+    let mut text = format!("0\n{}\n", epochs.len());
+    for (e, o) in epochs {
+        text.push_str(&format!("{e} {o}\n"));
+    }
+    let tmp = dir.join(format!("{LEADER_EPOCH_CHECKPOINT}.tmp"));
+    let result = std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(LEADER_EPOCH_CHECKPOINT)));
+    if let Err(err) = result {
+        tracing::warn!(dir = %dir.display(), %err, "cannot write the leader-epoch checkpoint");
+    }
+}
+
+/// Records that `epoch` starts at `start` if it is newer than the latest epoch.
+fn assign_epoch(epochs: &mut Vec<(i32, i64)>, epoch: i32, start: i64, dir: &std::path::Path) {
+    if epoch >= 0 && epochs.last().is_none_or(|(e, _)| epoch > *e) {
+        epochs.push((epoch, start));
+        write_epochs(dir, epochs);
+    }
+}
+
+/// Drops epochs starting at or after `offset` (the log was truncated there).
+fn truncate_epochs(epochs: &mut Vec<(i32, i64)>, offset: i64, dir: &std::path::Path) {
+    let before = epochs.len();
+    epochs.retain(|(_, o)| *o < offset);
+    if epochs.len() != before {
+        write_epochs(dir, epochs);
+    }
 }
 
 /// How applying a partition state changed this broker's role.
@@ -121,7 +178,10 @@ impl Partition {
         config: TopicConfig,
         checkpointed_hw: Option<i64>,
     ) -> Partition {
-        let leo = log.lock().unwrap_or_else(|e| e.into_inner()).log_end_offset();
+        let (leo, epochs) = {
+            let l = log.lock().unwrap_or_else(|e| e.into_inner());
+            (l.log_end_offset(), read_epochs(l.dir(), l.log_end_offset()))
+        };
         let hw = checkpointed_hw.map_or(leo, |hw| hw.clamp(0, leo));
         Partition {
             tp,
@@ -138,6 +198,7 @@ impl Partition {
                 zk_version: -1,
                 epoch_start_offset: 0,
                 followers: HashMap::new(),
+                epochs,
             }),
             changed: watch::channel(0).0,
             isr_update_in_flight: AtomicBool::new(false),
@@ -195,6 +256,7 @@ impl Partition {
                 Transition::BecameLeader => {
                     r.epoch_start_offset = log.log_end_offset();
                     r.followers.clear();
+                    assign_epoch(&mut r.epochs, update.leader_epoch, log.log_end_offset(), log.dir());
                 }
                 Transition::NewLeader => {
                     let hw = self.high_watermark();
@@ -203,6 +265,7 @@ impl Partition {
                             "truncating to the high watermark before following the new leader");
                         log.truncate_to(hw)?;
                         producers.truncate(log.log_end_offset());
+                        truncate_epochs(&mut r.epochs, log.log_end_offset(), log.dir());
                     }
                     let leo = log.log_end_offset();
                     if hw > leo {
@@ -237,6 +300,30 @@ impl Partition {
         }
         self.bump();
         Ok(transition)
+    }
+
+    /// The latest epoch in the leader-epoch cache (−1 when empty).
+    pub fn latest_epoch(&self) -> i32 {
+        self.lock_repl().epochs.last().map_or(-1, |(e, _)| *e)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch ≤ `requested` and its end
+    /// offset (the start of the next epoch, or the LEO for the latest one);
+    /// (−1, −1) when unknown (Kafka's LeaderEpochFileCache.endOffsetFor).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let leo = self.log_end_offset();
+        let r = self.lock_repl();
+        match r.epochs.last() {
+            _ if requested < 0 => (-1, -1),
+            Some((latest, _)) if *latest == requested => (requested, leo),
+            _ => {
+                let Some(higher) = r.epochs.iter().find(|(e, _)| *e > requested) else { return (-1, -1) };
+                match r.epochs.iter().rev().find(|(e, _)| *e <= requested) {
+                    Some((floor, _)) => (*floor, higher.1),
+                    None => (requested, higher.1),
+                }
+            }
+        }
     }
 
     /// Forgets leadership (no state known).
@@ -331,8 +418,10 @@ impl Partition {
             // Keep the idempotent-producer state too, so that a retry reaching
             // this broker after a failover is still recognised as a duplicate.
             let mut rest = fresh;
+            let mut r = self.lock_repl();
             while let Ok(h) = batch::parse_header(rest) {
                 producers.record(&h, h.base_offset, h.last_offset());
+                assign_epoch(&mut r.epochs, h.partition_leader_epoch, h.base_offset, log.dir());
                 match rest.get(h.total_size()..) {
                     Some(next) if !next.is_empty() => rest = next,
                     _ => break,
@@ -356,6 +445,7 @@ impl Partition {
         let mut log = self.lock_log();
         log.truncate_fully(offset)?;
         producers.truncate(0);
+        truncate_epochs(&mut self.lock_repl().epochs, i64::MIN, log.dir());
         self.high_watermark.store(offset, Ordering::Release);
         Ok(())
     }
@@ -367,6 +457,7 @@ impl Partition {
         log.truncate_to(offset)?;
         let leo = log.log_end_offset();
         producers.truncate(leo);
+        truncate_epochs(&mut self.lock_repl().epochs, leo, log.dir());
         self.high_watermark.fetch_min(leo, Ordering::AcqRel);
         Ok(())
     }
@@ -426,6 +517,9 @@ impl Partition {
                 tracing::error!(partition = %self.tp, error = %e, "append failed");
                 errors::from_storage(&e)
             })?;
+            if self.is_leader() {
+                assign_epoch(&mut self.lock_repl().epochs, epoch, info.first_offset, log.dir());
+            }
             info
         };
         producers.record(header, info.first_offset, info.last_offset);
@@ -561,5 +655,32 @@ mod tests {
         assert_eq!(p.apply_state(0, &state(2, &[2, 0]), 0).expect("apply"), Transition::NewLeader);
         assert_eq!(p.log_end_offset(), 2);
         assert_eq!(p.leader_id(), 2);
+    }
+
+    #[test]
+    fn leader_epoch_cache_answers_offset_for_leader_epoch_and_survives_reopening() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        append(&p, 1);
+        append(&p, 1);
+        // The controller bumps the epoch (an ISR change); this broker still leads.
+        let mut bumped = state(0, &[0]);
+        bumped.leader_epoch = 3;
+        p.apply_state(0, &bumped, 0).expect("apply");
+        append(&p, 1);
+        assert_eq!(p.end_offset_for_epoch(1), (1, 2));
+        assert_eq!(p.end_offset_for_epoch(2), (1, 2));
+        assert_eq!(p.end_offset_for_epoch(3), (3, 3));
+        assert_eq!(p.end_offset_for_epoch(0), (0, 0));
+        assert_eq!(p.end_offset_for_epoch(4), (-1, -1));
+        let text = std::fs::read_to_string(tmp.path().join("t-0").join(LEADER_EPOCH_CHECKPOINT)).expect("checkpoint");
+        assert_eq!(text, "0\n2\n1 0\n3 2\n");
+        drop(p);
+        let again = partition(tmp.path());
+        assert_eq!(again.latest_epoch(), 3);
+        // Truncation drops the epochs that started in the removed part.
+        again.truncate_to(2).expect("truncate");
+        assert_eq!(again.latest_epoch(), 1);
     }
 }

@@ -73,6 +73,45 @@ fn leader_and_isr(b: &TestBroker) -> Option<(i32, Vec<i32>)> {
     Some((p.leader_id.0, isr))
 }
 
+fn leader_epoch(b: &TestBroker) -> i32 {
+    let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
+    let md: MetadataResponse = Wire::connect(b.addr).call(ApiKey::Metadata, 9, &req);
+    let t = md.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some(TOPIC)).expect("topic");
+    t.partitions[0].leader_epoch
+}
+
+/// OffsetForLeaderEpoch v4 for partition 0: (epoch, end offset).
+fn end_offset_for(b: &TestBroker, epoch: i32) -> (i32, i64) {
+    let (code, epoch, end) = offset_for_leader_epoch(b, epoch);
+    assert_eq!(code, 0);
+    (epoch, end)
+}
+
+/// Waits until the leader others report acts as leader itself.
+fn wait_for_leader(brokers: &[TestBroker]) {
+    wait("the leader to lead", || {
+        let Some(observer) = brokers.iter().find(|b| b.child.is_some()) else { return false };
+        let Some((leader, _)) = leader_and_isr(observer) else { return false };
+        leader >= 0 && offset_for_leader_epoch(&brokers[leader as usize], 0).0 == 0
+    });
+}
+
+fn offset_for_leader_epoch(b: &TestBroker, epoch: i32) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(TOPIC.into())))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(-1)
+                .with_leader_epoch(epoch)])]);
+    let resp: OffsetForLeaderEpochResponse = Wire::connect(b.addr).call(ApiKey::OffsetForLeaderEpoch, 4, &req);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
 fn create_topic(b: &TestBroker, configs: &[(&str, &str)]) {
     let mut w = Wire::connect(b.addr);
     let configs = configs
@@ -181,6 +220,7 @@ async fn three_replicas_fail_over_and_the_old_leader_rejoins() {
     let mut brokers = cluster(&zk);
     create_topic(&brokers[0], &[]);
     wait("all three in the ISR", || leader_and_isr(&brokers[1]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    wait_for_leader(&brokers);
 
     let p = producer(&bootstrap(&brokers));
     let first: Vec<String> = (0..10).map(|i| format!("my test message {i}")).collect();
@@ -200,6 +240,14 @@ async fn three_replicas_fail_over_and_the_old_leader_rejoins() {
     let others = live(&brokers, old);
     let expected_isr: Vec<i32> = (0..3).filter(|i| *i != old).collect();
     wait("failover", || leader_and_isr(others[0]).is_some_and(|(l, isr)| l >= 0 && l != old && isr == expected_isr));
+    wait_for_leader(&brokers);
+    // The new leader reports its epoch and answers OffsetForLeaderEpoch from its epoch cache.
+    let (new_leader, _) = leader_and_isr(others[0]).expect("state");
+    let leader_broker = &brokers[new_leader as usize];
+    let epoch = leader_epoch(leader_broker);
+    assert!(epoch >= 1, "a failover bumps the leader epoch ({epoch})");
+    assert_eq!(end_offset_for(leader_broker, epoch), (epoch, 10));
+    assert_eq!(end_offset_for(leader_broker, 0), (0, 10), "epoch 0 ended where the new leader took over");
     let live_bootstrap = others.iter().map(|b| b.bootstrap()).collect::<Vec<_>>().join(",");
     assert_eq!(consume_all(&live_bootstrap, first.len()), first, "every acknowledged record survives");
 
@@ -228,6 +276,7 @@ async fn acknowledged_records_survive_repeated_leader_kills() {
     let mut brokers = cluster(&zk);
     create_topic(&brokers[0], &[("min.insync.replicas", "2")]);
     wait("all three in the ISR", || leader_and_isr(&brokers[0]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    wait_for_leader(&brokers);
     let p = producer(&bootstrap(&brokers));
     let mut acked: Vec<String> = Vec::new();
     let mut n = 0;
@@ -326,7 +375,8 @@ async fn acks_all_is_refused_without_enough_in_sync_replicas() {
     create_topic(&brokers[0], &[("min.insync.replicas", "3")]);
     wait("all three in the ISR", || leader_and_isr(&brokers[0]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
     let (leader, _) = leader_and_isr(&brokers[0]).expect("state");
-    assert_eq!(raw_produce_acks_all(&brokers[leader as usize], "with three"), 0);
+    // The leader may learn of its leadership a moment after others report it.
+    wait("acks=all with three in sync", || raw_produce_acks_all(&brokers[leader as usize], "with three") == 0);
     // One follower down: the ISR has two, below min.insync.replicas=3.
     let follower = (0..3).find(|i| *i != leader).expect("a follower");
     brokers[follower as usize].kill();
