@@ -161,6 +161,8 @@ pub struct Partition {
     changed: watch::Sender<u64>,
     /// An ISR change of this leader is being written.
     pub(crate) isr_update_in_flight: AtomicBool,
+    /// Follows a new leader and has not yet truncated to where its log diverges.
+    pending_truncation: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -202,6 +204,7 @@ impl Partition {
             }),
             changed: watch::channel(0).0,
             isr_update_in_flight: AtomicBool::new(false),
+            pending_truncation: AtomicBool::new(false),
         }
     }
 
@@ -241,8 +244,7 @@ impl Partition {
     pub fn apply_state(&self, me: i32, update: &StateUpdate, now_ms: i64) -> Result<Transition, StorageError> {
         let is_leader = update.leader == me;
         let transition = {
-            let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-            let mut log = self.lock_log();
+            let log = self.lock_log();
             let mut r = self.lock_repl();
             let was_leader = self.is_leader();
             let transition = if is_leader && !was_leader {
@@ -259,18 +261,8 @@ impl Partition {
                     assign_epoch(&mut r.epochs, update.leader_epoch, log.log_end_offset(), log.dir());
                 }
                 Transition::NewLeader => {
-                    let hw = self.high_watermark();
-                    if log.log_end_offset() > hw {
-                        tracing::info!(partition = %self.tp, hw, leo = log.log_end_offset(), leader = update.leader,
-                            "truncating to the high watermark before following the new leader");
-                        log.truncate_to(hw)?;
-                        producers.truncate(log.log_end_offset());
-                        truncate_epochs(&mut r.epochs, log.log_end_offset(), log.dir());
-                    }
-                    let leo = log.log_end_offset();
-                    if hw > leo {
-                        self.high_watermark.store(leo, Ordering::Release);
-                    }
+                    // The fetcher finds the divergence point (OffsetForLeaderEpoch) first.
+                    self.pending_truncation.store(true, Ordering::Release);
                     r.followers.clear();
                 }
                 Transition::Unchanged => {}
@@ -436,6 +428,34 @@ impl Partition {
             self.bump();
         }
         Ok(leo)
+    }
+
+    /// As follower of a new leader: whether the log must be truncated to the
+    /// divergence point before fetching.
+    pub fn needs_truncation(&self) -> bool {
+        self.pending_truncation.load(Ordering::Acquire)
+    }
+
+    /// As follower of a new leader: truncates to where the logs diverge, given
+    /// the leader's answer for our latest epoch (KIP-101/279): the leader's end
+    /// offset for it, or, when the leader answers an older epoch, our own end
+    /// offset for that one if lower. Without an answer (`None`, or an unknown
+    /// epoch) it falls back to the high watermark.
+    pub fn truncate_to_divergence(&self, leader_answer: Option<(i32, i64)>) -> Result<i64, StorageError> {
+        let target = match leader_answer {
+            Some((epoch, end)) if epoch >= 0 && end >= 0 => {
+                let own = if epoch < self.latest_epoch() { self.end_offset_for_epoch(epoch).1 } else { i64::MAX };
+                end.min(if own < 0 { i64::MAX } else { own })
+            }
+            _ => self.high_watermark(),
+        };
+        let leo = self.log_end_offset();
+        if target < leo {
+            tracing::info!(partition = %self.tp, from = leo, to = target, "truncating to where the new leader's log diverges");
+            self.truncate_to(target)?;
+        }
+        self.pending_truncation.store(false, Ordering::Release);
+        Ok(self.log_end_offset())
     }
 
     /// As follower: empties the log and restarts it at `offset` (the leader's
@@ -651,10 +671,18 @@ mod tests {
         let c = batch::build_batch(2, &[(None, Some(&b"c"[..]), 1)]);
         p.append_as_follower(&c, 2, 5).expect("append");
         assert_eq!(p.log_end_offset(), 3);
-        // A new leader: the uncommitted tail above the HW goes.
+        // A new leader: without an epoch answer, the uncommitted tail above the HW goes.
         assert_eq!(p.apply_state(0, &state(2, &[2, 0]), 0).expect("apply"), Transition::NewLeader);
+        assert!(p.needs_truncation());
+        assert_eq!(p.truncate_to_divergence(None).expect("truncate"), 2);
+        assert!(!p.needs_truncation());
         assert_eq!(p.log_end_offset(), 2);
         assert_eq!(p.leader_id(), 2);
+        // Another leader whose log ends our latest epoch at offset 1: the
+        // batch holding offsets 0–1 goes whole.
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        assert_eq!(p.truncate_to_divergence(Some((0, 1))).expect("truncate"), 0);
+        assert_eq!(p.high_watermark(), 0);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   fetcher when its set of partitions changes and stopping it when none is
 //!   left. A fetcher sends Fetch with `replica_id = broker.id` for all its
 //!   partitions at their log end offsets, appends the leader's batches with
-//!   their offsets and takes min(leader HW, own LEO) as its HW.
+//!   their offsets and takes min(leader HW, own LEO) as its HW. A partition
+//!   that just started following a new leader first asks it
+//!   (OffsetForLeaderEpoch) where its latest epoch ended and truncates there.
 //! - `isr-shrink` (every half of `replica.lag.time.max.ms`) drops followers
 //!   that are behind and have not caught up within the lag time; expansion is
 //!   decided by the leader's Fetch handler. Both write the state znode with a
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 
@@ -258,11 +261,12 @@ async fn fetch_loop(
     let version = conn.version(ApiKey::Fetch)?;
     let cfg = &broker.config;
     loop {
+        truncate_diverged(broker, leader, conn, partitions).await?;
         let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
         let mut local: HashMap<(String, i32), Arc<Partition>> = HashMap::new();
         for tp in partitions {
             let Some(p) = broker.partition(&tp.topic, tp.partition) else { continue };
-            if p.is_leader() || p.leader_id() != leader {
+            if p.is_leader() || p.leader_id() != leader || p.needs_truncation() {
                 continue;
             }
             by_topic.entry(tp.topic.as_str()).or_default().push(
@@ -345,4 +349,66 @@ async fn fetch_loop(
             tokio::time::sleep(backoff).await;
         }
     }
+}
+
+/// Before fetching from a new leader: asks it (OffsetForLeaderEpoch) where our
+/// latest epoch ended and truncates there; partitions without a usable epoch
+/// fall back to their high watermark.
+async fn truncate_diverged(
+    broker: &Arc<Broker>,
+    leader: i32,
+    conn: &Connection,
+    partitions: &BTreeSet<TopicPartition>,
+) -> Result<(), crate::client::ClientError> {
+    let pending: Vec<Arc<Partition>> = partitions
+        .iter()
+        .filter_map(|tp| broker.partition(&tp.topic, tp.partition))
+        .filter(|p| p.needs_truncation() && !p.is_leader() && p.leader_id() == leader)
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut answers: HashMap<(String, i32), (i32, i64)> = HashMap::new();
+    let asked: Vec<&Arc<Partition>> = pending.iter().filter(|p| p.latest_epoch() >= 0).collect();
+    if let (false, Ok(version)) = (asked.is_empty(), conn.version(ApiKey::OffsetForLeaderEpoch)) {
+        let mut by_topic: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+        for p in &asked {
+            by_topic.entry(p.tp.topic.as_str()).or_default().push(
+                OffsetForLeaderPartition::default()
+                    .with_partition(p.tp.partition)
+                    .with_current_leader_epoch(-1)
+                    .with_leader_epoch(p.latest_epoch()),
+            );
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(t.to_string())))
+                    .with_partitions(ps)
+            })
+            .collect();
+        let req = OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id)).with_topics(topics);
+        let resp = conn.call(&req, version).await?;
+        for t in resp.topics {
+            for p in t.partitions {
+                if p.error_code == 0 {
+                    answers.insert((t.topic.0.to_string(), p.partition), (p.leader_epoch, p.end_offset));
+                } else {
+                    // The leader does not lead yet (or no more): ask again later.
+                    answers.insert((t.topic.0.to_string(), p.partition), (i32::MIN, -1));
+                }
+            }
+        }
+    }
+    for p in pending {
+        let answer = answers.get(&(p.tp.topic.clone(), p.tp.partition)).copied();
+        if answer.is_some_and(|(e, _)| e == i32::MIN) {
+            continue;
+        }
+        if let Err(err) = p.truncate_to_divergence(answer) {
+            tracing::warn!(partition = %p.tp, %err, "cannot truncate before following the new leader");
+        }
+    }
+    Ok(())
 }
