@@ -1,13 +1,15 @@
 //! One partition this broker hosts: its log, effective topic config, the
 //! idempotent-producer state, the leader epoch and the high watermark.
 //!
-//! Replication (Kafka 2.x without leader-epoch truncation): the leader tracks
-//! each follower's log end offset (from the fetch offsets of its replica
-//! fetches) and when it last caught up; the high watermark is the lowest log
-//! end offset over the ISR and never decreases. Followers append the leader's
-//! batches unchanged and take min(leader HW, own LEO) as their HW. A broker
-//! that starts following a new leader truncates its log to its own HW first,
-//! which discards an uncommitted tail it may have written as leader.
+//! Replication (Kafka 2.x): the leader tracks each follower's log end offset
+//! (from the fetch offsets of its replica fetches) and when it last caught
+//! up; the high watermark is the lowest log end offset over the ISR and never
+//! decreases. Followers append the leader's batches unchanged and take
+//! min(leader HW, own LEO) as their HW. The leader-epoch cache
+//! (`leader-epoch-checkpoint`) answers OffsetForLeaderEpoch; a broker that
+//! starts following a new leader truncates to where its log diverges from the
+//! leader's (asked by its fetcher), which discards an uncommitted tail it may
+//! have written as leader — or, without an epoch to ask about, to its HW.
 //!
 //! Lock order: `producers` before the log's mutex before `repl`. The producer
 //! lock is held across check-and-append so that two retries of one batch

@@ -31,12 +31,12 @@ use crate::common::TestBroker;
 const TOPIC: &str = "my-replicated-topic";
 const TIMEOUT: Duration = Duration::from_secs(40);
 
-fn start_broker(connect: &str, id: i32) -> TestBroker {
+fn start_broker(connect: &str, id: i32, session_timeout_ms: u32, lag_ms: u32) -> TestBroker {
     let overrides = [
         format!("zookeeper.connect={connect}"),
         format!("broker.id={id}"),
-        "zookeeper.session.timeout.ms=2000".to_string(),
-        "replica.lag.time.max.ms=2000".to_string(),
+        format!("zookeeper.session.timeout.ms={session_timeout_ms}"),
+        format!("replica.lag.time.max.ms={lag_ms}"),
         "replica.fetch.wait.max.ms=200".to_string(),
         "replica.fetch.backoff.ms=100".to_string(),
         "replica.high.watermark.checkpoint.interval.ms=200".to_string(),
@@ -46,7 +46,7 @@ fn start_broker(connect: &str, id: i32) -> TestBroker {
 }
 
 fn cluster(zk: &TestZk) -> Vec<TestBroker> {
-    (0..3).map(|id| start_broker(&zk.connect(""), id)).collect()
+    (0..3).map(|id| start_broker(&zk.connect(""), id, 2000, 2000)).collect()
 }
 
 /// Polls a condition every 100 ms, panicking after `TIMEOUT`.
@@ -341,6 +341,10 @@ async fn acknowledged_records_survive_repeated_leader_kills() {
 
 /// A Produce v7 with one record and acks=all, sent to `b`; the partition's error code.
 fn raw_produce_acks_all(b: &TestBroker, value: &str) -> i16 {
+    raw_produce(b, value, -1)
+}
+
+fn raw_produce(b: &TestBroker, value: &str, acks: i16) -> i16 {
     let record = Record {
         transactional: false,
         control: false,
@@ -359,11 +363,11 @@ fn raw_produce_acks_all(b: &TestBroker, value: &str) -> i16 {
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions { version: 2, compression: Compression::None };
     RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("encode");
-    let req =
-        ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default(
-        )
-        .with_name(TopicName(StrBytes::from_string(TOPIC.into())))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(buf.freeze()))])]);
+    let req = ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(TOPIC.into())))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(buf.freeze()))]),
+    ]);
     let resp: ProduceResponse = Wire::connect(b.addr).call(ApiKey::Produce, 7, &req);
     resp.responses[0].partition_responses[0].error_code
 }
@@ -384,4 +388,62 @@ async fn acks_all_is_refused_without_enough_in_sync_replicas() {
     let before = replica_values(&brokers[leader as usize]).len();
     assert_eq!(raw_produce_acks_all(&brokers[leader as usize], "with two"), 19, "NOT_ENOUGH_REPLICAS");
     assert_eq!(replica_values(&brokers[leader as usize]).len(), before, "nothing written");
+}
+
+fn signal(b: &TestBroker, sig: &str) {
+    let pid = b.pid().expect("running");
+    let ok = std::process::Command::new("kill").arg(sig).arg(pid.to_string()).status().expect("kill").success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_returning_leader_discards_its_uncommitted_tail() {
+    let zk = TestZk::start();
+    // Sessions and lag time long enough to outlast the followers' freeze.
+    let mut brokers: Vec<TestBroker> = (0..3).map(|id| start_broker(&zk.connect(""), id, 6000, 10_000)).collect();
+    create_topic(&brokers[0], &[]);
+    wait("all three in the ISR", || leader_and_isr(&brokers[0]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    wait_for_leader(&brokers);
+    let (old, _) = leader_and_isr(&brokers[0]).expect("state");
+    let mut expected: Vec<String> = Vec::new();
+    for i in 0..5 {
+        let v = format!("committed {i}");
+        wait("acks=all", || raw_produce_acks_all(&brokers[old as usize], &v) == 0);
+        expected.push(v);
+    }
+    // Followers frozen: the leader takes three acks=1 records nobody else gets, then dies.
+    let followers: Vec<usize> = (0..3).filter(|i| *i != old as usize).collect();
+    for f in &followers {
+        signal(&brokers[*f], "-STOP");
+    }
+    for i in 0..3 {
+        assert_eq!(raw_produce(&brokers[old as usize], &format!("uncommitted {i}"), 1), 0);
+    }
+    brokers[old as usize].kill();
+    for f in &followers {
+        signal(&brokers[*f], "-CONT");
+    }
+    wait("failover", || leader_and_isr(&brokers[followers[0]]).is_some_and(|(l, _)| l >= 0 && l != old));
+    wait_for_leader(&brokers);
+    let (new_leader, _) = leader_and_isr(&brokers[followers[0]]).expect("state");
+    for i in 0..2 {
+        let v = format!("after {i}");
+        wait("acks=all on the new leader", || raw_produce_acks_all(&brokers[new_leader as usize], &v) == 0);
+        expected.push(v);
+    }
+    brokers[old as usize].restart();
+    wait("the old leader rejoins the ISR", || {
+        leader_and_isr(&brokers[old as usize]).is_some_and(|(_, isr)| isr == [0, 1, 2])
+    });
+    // The frozen followers may still have read the tail from a fetch answered just before
+    // the freeze; whatever the new leader has is the truth, and the returning leader ends
+    // up with exactly that (its own tail, where it diverged, is gone).
+    let reference = replica_values(&brokers[new_leader as usize]);
+    let mut rest = reference.iter();
+    for v in &expected {
+        assert!(rest.any(|x| x == v), "{v} in order in {reference:?}");
+    }
+    for b in &brokers {
+        wait("every replica equals the new leader", || replica_values(b) == reference);
+    }
 }
