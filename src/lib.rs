@@ -5,7 +5,8 @@
 //! - [`cli`]: the multi-call toolkit (`server-start`, …); the only place with
 //!   clap, terminal output and `anyhow`.
 //! - [`broker`]: broker wiring and lifecycle; one handler file per Kafka API;
-//!   partition state (log end, high watermark), delayed fetches, periodic tasks.
+//!   partition state (log end, high watermark, ISR), delayed fetches, periodic
+//!   tasks, replication (follower fetchers, ISR changes, acks=all).
 //! - [`network`]: the TCP listener with a connection cap and framed connections.
 //! - [`protocol`]: Kafka wire glue with no I/O — frames, the advertised API
 //!   version table, record-batch validation and patching, error codes.

@@ -8,7 +8,8 @@
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
 //! state in [`partition`]; following the metadata cache (creating, deleting
-//! and re-configuring local partitions) in [`partition_sync`]. The broker
+//! and re-configuring local partitions) in [`partition_sync`]; follower
+//! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
 //! never touches terminals or OS signals.
 
 pub mod handler;
@@ -16,6 +17,7 @@ mod meta_properties;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
+pub mod replication;
 pub mod tasks;
 pub mod topics;
 
@@ -59,6 +61,9 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A leader's wanted ISR for one partition.
+type IsrProposal = (Arc<Partition>, Vec<i32>);
+
 /// Shared broker state, handed to every connection.
 pub struct Broker {
     pub config: BrokerConfig,
@@ -68,6 +73,11 @@ pub struct Broker {
     pub logs: LogManager,
     pub metadata: MetadataStore,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// `replication-offset-checkpoint` as read at startup (`None`: no log dir had one).
+    hw_checkpoint: Option<std::collections::BTreeMap<TopicPartition, i64>>,
+    /// ISR changes a leader wants written (by the `isr-update` task).
+    isr_proposals: tokio::sync::mpsc::UnboundedSender<IsrProposal>,
+    isr_proposals_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<IsrProposal>>>,
     /// What [`partition_sync`] last applied per topic (id and config overrides).
     pub(crate) local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
     /// The metadata-cache version [`partition_sync`] last applied.
@@ -189,12 +199,16 @@ impl Broker {
         };
 
         let (data_arrived, _) = watch::channel(0u64);
+        let (isr_proposals, isr_proposals_rx) = tokio::sync::mpsc::unbounded_channel();
         let broker = Arc::new(Broker {
             node_id,
             advertised,
             logs,
             metadata,
             partitions: RwLock::new(HashMap::new()),
+            hw_checkpoint: replication::read_hw_checkpoints(&log_dirs),
+            isr_proposals,
+            isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
             local_topics: Mutex::new(HashMap::new()),
             synced: watch::channel(0).0,
             data_arrived,
@@ -202,7 +216,7 @@ impl Broker {
             topic_admin: tokio::sync::Mutex::new(()),
             config,
         });
-        if let Err(e) = broker.sync_partitions() {
+        if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
             // Leave the cluster cleanly so that a retry is not refused as a duplicate.
             broker.metadata.shutdown().await;
             if let Some(server) = coordinator {
@@ -218,6 +232,7 @@ impl Broker {
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
+        tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,

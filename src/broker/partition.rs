@@ -1,18 +1,30 @@
 //! One partition this broker hosts: its log, effective topic config, the
 //! idempotent-producer state, the leader epoch and the high watermark.
 //!
-//! Lock order: `producers` before the log's mutex. The producer lock is held
-//! across check-and-append so that two retries of one batch cannot both pass
-//! the duplicate check.
+//! Replication (Kafka 2.x): the leader tracks each follower's log end offset
+//! (from the fetch offsets of its replica fetches) and when it last caught
+//! up; the high watermark is the lowest log end offset over the ISR and never
+//! decreases. Followers append the leader's batches unchanged and take
+//! min(leader HW, own LEO) as their HW. The leader-epoch cache
+//! (`leader-epoch-checkpoint`) answers OffsetForLeaderEpoch; a broker that
+//! starts following a new leader truncates to where its log diverges from the
+//! leader's (asked by its fetcher), which discards an uncommitted tail it may
+//! have written as leader — or, without an epoch to ask about, to its HW.
+//!
+//! Lock order: `producers` before the log's mutex before `repl`. The producer
+//! lock is held across check-and-append so that two retries of one batch
+//! cannot both pass the duplicate check.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use tokio::sync::watch;
 
 use super::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
-use crate::protocol::batch::BatchHeader;
+use crate::protocol::batch::{self, BatchHeader};
 use crate::protocol::{errors, ErrorCode};
 use crate::storage::{Log, StorageError, TopicPartition};
 
@@ -33,9 +45,111 @@ pub struct ReadInfo {
     pub log_start_offset: i64,
 }
 
-/// A partition this broker hosts, as leader or (until replication arrives,
-/// idle) follower. Leadership and the leader epoch come from the partition's
-/// state znode (`partition_sync`); until its state is known it is neither.
+/// What the leader knows about one follower.
+#[derive(Clone, Copy, Debug)]
+struct FollowerState {
+    /// −1 until its first fetch since this broker became leader.
+    leo: i64,
+    last_caught_up_ms: i64,
+    /// The leader's LEO and the time when it last answered this follower.
+    last_fetch_leader_leo: i64,
+    last_fetch_ms: i64,
+}
+
+/// Leader, ISR and follower progress, from the state znode and replica fetches.
+#[derive(Debug)]
+struct ReplicaInfo {
+    /// The leader's broker id, −1 unknown or none.
+    leader: i32,
+    isr: Vec<i32>,
+    /// Assigned replicas.
+    replicas: Vec<i32>,
+    /// The state znode's data version (conditional ISR updates).
+    zk_version: i32,
+    /// The LEO when this broker became leader (ISR expansion needs followers past it).
+    epoch_start_offset: i64,
+    followers: HashMap<i32, FollowerState>,
+    /// The leader-epoch cache: (epoch, start offset), epochs increasing
+    /// (`leader-epoch-checkpoint` in the partition's directory).
+    epochs: Vec<(i32, i64)>,
+}
+
+/// The per-partition leader-epoch checkpoint (Kafka's text format).
+pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+
+fn read_epochs(dir: &std::path::Path, leo: i64) -> Vec<(i32, i64)> {
+    let Ok(text) = std::fs::read_to_string(dir.join(LEADER_EPOCH_CHECKPOINT)) else { return Vec::new() };
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        return Vec::new();
+    }
+    let _count = lines.next();
+    let mut epochs: Vec<(i32, i64)> = Vec::new();
+    for line in lines {
+        let mut f = line.split_whitespace();
+        let (Some(Ok(e)), Some(Ok(o))) = (f.next().map(str::parse::<i32>), f.next().map(str::parse::<i64>)) else {
+            continue;
+        };
+        if o <= leo && epochs.last().is_none_or(|(le, lo)| e > *le && o >= *lo) {
+            epochs.push((e, o));
+        }
+    }
+    epochs
+}
+
+fn write_epochs(dir: &std::path::Path, epochs: &[(i32, i64)]) {
+    let mut text = format!("0\n{}\n", epochs.len());
+    for (e, o) in epochs {
+        text.push_str(&format!("{e} {o}\n"));
+    }
+    let tmp = dir.join(format!("{LEADER_EPOCH_CHECKPOINT}.tmp"));
+    let result = std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(LEADER_EPOCH_CHECKPOINT)));
+    if let Err(err) = result {
+        tracing::warn!(dir = %dir.display(), %err, "cannot write the leader-epoch checkpoint");
+    }
+}
+
+/// Records that `epoch` starts at `start` if it is newer than the latest epoch.
+fn assign_epoch(epochs: &mut Vec<(i32, i64)>, epoch: i32, start: i64, dir: &std::path::Path) {
+    if epoch >= 0 && epochs.last().is_none_or(|(e, _)| epoch > *e) {
+        epochs.push((epoch, start));
+        write_epochs(dir, epochs);
+    }
+}
+
+/// Drops epochs starting at or after `offset` (the log was truncated there).
+fn truncate_epochs(epochs: &mut Vec<(i32, i64)>, offset: i64, dir: &std::path::Path) {
+    let before = epochs.len();
+    epochs.retain(|(_, o)| *o < offset);
+    if epochs.len() != before {
+        write_epochs(dir, epochs);
+    }
+}
+
+/// How applying a partition state changed this broker's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Unchanged,
+    BecameLeader,
+    /// Now follows another leader (a new one, or after leading).
+    NewLeader,
+}
+
+/// The partition state as `partition_sync` hands it over.
+#[derive(Clone, Debug)]
+pub struct StateUpdate {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub replicas: Vec<i32>,
+    pub zk_version: i32,
+}
+
+/// A partition this broker hosts, as leader or follower. Leadership, the
+/// leader epoch and the ISR come from the partition's state znode
+/// (`partition_sync`); until its state is known it is neither.
 pub struct Partition {
     pub tp: TopicPartition,
     log: Arc<Mutex<Log>>,
@@ -44,6 +158,13 @@ pub struct Partition {
     is_leader: AtomicBool,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
+    repl: Mutex<ReplicaInfo>,
+    /// Bumped when the HW, the ISR or leadership changes (acks=all waiters).
+    changed: watch::Sender<u64>,
+    /// An ISR change of this leader is being written.
+    pub(crate) isr_update_in_flight: AtomicBool,
+    /// Follows a new leader and has not yet truncated to where its log diverges.
+    pending_truncation: AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -53,8 +174,19 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    pub fn new(tp: TopicPartition, log: Arc<Mutex<Log>>, config: TopicConfig) -> Partition {
-        let leo = log.lock().unwrap_or_else(|e| e.into_inner()).log_end_offset();
+    /// `checkpointed_hw`: the HW from `replication-offset-checkpoint`; `None`
+    /// (no checkpoint at all: a log from before replication) takes the LEO.
+    pub fn new(
+        tp: TopicPartition,
+        log: Arc<Mutex<Log>>,
+        config: TopicConfig,
+        checkpointed_hw: Option<i64>,
+    ) -> Partition {
+        let (leo, epochs) = {
+            let l = log.lock().unwrap_or_else(|e| e.into_inner());
+            (l.log_end_offset(), read_epochs(l.dir(), l.log_end_offset()))
+        };
+        let hw = checkpointed_hw.map_or(leo, |hw| hw.clamp(0, leo));
         Partition {
             tp,
             log,
@@ -62,8 +194,294 @@ impl Partition {
             producers: Mutex::new(ProducerStateMap::default()),
             is_leader: AtomicBool::new(false),
             leader_epoch: AtomicI32::new(0),
-            high_watermark: AtomicI64::new(leo),
+            high_watermark: AtomicI64::new(hw),
+            repl: Mutex::new(ReplicaInfo {
+                leader: -1,
+                isr: Vec::new(),
+                replicas: Vec::new(),
+                zk_version: -1,
+                epoch_start_offset: 0,
+                followers: HashMap::new(),
+                epochs,
+            }),
+            changed: watch::channel(0).0,
+            isr_update_in_flight: AtomicBool::new(false),
+            pending_truncation: AtomicBool::new(false),
         }
+    }
+
+    fn lock_repl(&self) -> std::sync::MutexGuard<'_, ReplicaInfo> {
+        self.repl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever the HW, the ISR or leadership does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The current leader's id (−1 none or unknown).
+    pub fn leader_id(&self) -> i32 {
+        self.lock_repl().leader
+    }
+
+    /// The in-sync replicas as the state znode lists them.
+    pub fn isr(&self) -> Vec<i32> {
+        self.lock_repl().isr.clone()
+    }
+
+    /// The ISR, the state znode version and the leader epoch, read together.
+    pub fn isr_and_version(&self) -> (Vec<i32>, i32, i32) {
+        let r = self.lock_repl();
+        (r.isr.clone(), r.zk_version, self.leader_epoch())
+    }
+
+    /// Applies the partition's state znode. Becoming follower of a new leader
+    /// truncates the log to the HW (uncommitted records may differ from the
+    /// new leader's); becoming leader keeps the HW and forgets what it knew
+    /// about followers.
+    pub fn apply_state(&self, me: i32, update: &StateUpdate, now_ms: i64) -> Result<Transition, StorageError> {
+        let is_leader = update.leader == me;
+        let transition = {
+            let log = self.lock_log();
+            let mut r = self.lock_repl();
+            let was_leader = self.is_leader();
+            let transition = if is_leader && !was_leader {
+                Transition::BecameLeader
+            } else if !is_leader && update.leader >= 0 && (was_leader || r.leader != update.leader) {
+                Transition::NewLeader
+            } else {
+                Transition::Unchanged
+            };
+            match transition {
+                Transition::BecameLeader => {
+                    r.epoch_start_offset = log.log_end_offset();
+                    r.followers.clear();
+                    assign_epoch(&mut r.epochs, update.leader_epoch, log.log_end_offset(), log.dir());
+                }
+                Transition::NewLeader => {
+                    // The fetcher finds the divergence point (OffsetForLeaderEpoch) first.
+                    self.pending_truncation.store(true, Ordering::Release);
+                    r.followers.clear();
+                }
+                Transition::Unchanged => {}
+            }
+            if is_leader {
+                for f in &update.isr {
+                    if *f != me {
+                        r.followers.entry(*f).or_insert(FollowerState {
+                            leo: -1,
+                            last_caught_up_ms: now_ms,
+                            last_fetch_leader_leo: -1,
+                            last_fetch_ms: now_ms,
+                        });
+                    }
+                }
+            }
+            r.leader = update.leader;
+            r.isr = update.isr.clone();
+            r.replicas = update.replicas.clone();
+            r.zk_version = update.zk_version;
+            self.leader_epoch.store(update.leader_epoch.max(0), Ordering::Release);
+            self.is_leader.store(is_leader, Ordering::Release);
+            transition
+        };
+        if is_leader {
+            self.maybe_advance_hw();
+        }
+        self.bump();
+        Ok(transition)
+    }
+
+    /// The latest epoch in the leader-epoch cache (−1 when empty).
+    pub fn latest_epoch(&self) -> i32 {
+        self.lock_repl().epochs.last().map_or(-1, |(e, _)| *e)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch ≤ `requested` and its end
+    /// offset (the start of the next epoch, or the LEO for the latest one);
+    /// (−1, −1) when unknown (Kafka's LeaderEpochFileCache.endOffsetFor).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let leo = self.log_end_offset();
+        let r = self.lock_repl();
+        match r.epochs.last() {
+            _ if requested < 0 => (-1, -1),
+            Some((latest, _)) if *latest == requested => (requested, leo),
+            _ => {
+                let Some(higher) = r.epochs.iter().find(|(e, _)| *e > requested) else { return (-1, -1) };
+                match r.epochs.iter().rev().find(|(e, _)| *e <= requested) {
+                    Some((floor, _)) => (*floor, higher.1),
+                    None => (requested, higher.1),
+                }
+            }
+        }
+    }
+
+    /// Forgets leadership (no state known).
+    pub fn clear_leadership(&self) {
+        self.is_leader.store(false, Ordering::Release);
+        self.lock_repl().leader = -1;
+        self.bump();
+    }
+
+    /// As leader: HW = min LEO over the ISR, never decreasing. Before any
+    /// state is known the partition is its own ISR. Returns whether it moved.
+    pub fn maybe_advance_hw(&self) -> bool {
+        let leo = self.log_end_offset();
+        let new_hw = {
+            let r = self.lock_repl();
+            if r.leader >= 0 && !self.is_leader() {
+                return false;
+            }
+            let mut min = leo;
+            for id in r.isr.iter().filter(|id| **id != r.leader) {
+                let f = r.followers.get(id).map_or(-1, |f| f.leo);
+                min = min.min(f);
+            }
+            min
+        };
+        let old = self.high_watermark.fetch_max(new_hw, Ordering::AcqRel);
+        if new_hw > old {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// As leader, records a follower's fetch at `fetch_offset` (its LEO) and
+    /// advances the HW. Returns (HW moved, the follower should join the ISR).
+    pub fn record_follower_fetch(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> (bool, bool) {
+        let leo = self.log_end_offset();
+        let join = {
+            let mut r = self.lock_repl();
+            if !r.replicas.contains(&replica) {
+                return (false, false);
+            }
+            let f = r.followers.entry(replica).or_insert(FollowerState {
+                leo: -1,
+                last_caught_up_ms: 0,
+                last_fetch_leader_leo: -1,
+                last_fetch_ms: now_ms,
+            });
+            f.leo = fetch_offset.min(leo);
+            if fetch_offset >= leo {
+                f.last_caught_up_ms = now_ms;
+            } else if f.last_fetch_leader_leo >= 0 && fetch_offset >= f.last_fetch_leader_leo {
+                f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+            }
+            f.last_fetch_leader_leo = leo;
+            f.last_fetch_ms = now_ms;
+            let hw = self.high_watermark();
+            !r.isr.contains(&replica) && fetch_offset >= hw && fetch_offset >= r.epoch_start_offset
+        };
+        (self.maybe_advance_hw(), join)
+    }
+
+    /// As leader: the ISR without followers that are behind and have not
+    /// caught up for longer than `lag_max_ms`, if that drops anyone.
+    pub fn shrunk_isr(&self, now_ms: i64, lag_max_ms: i64) -> Option<Vec<i32>> {
+        if !self.is_leader() {
+            return None;
+        }
+        let leo = self.log_end_offset();
+        let r = self.lock_repl();
+        let keep: Vec<i32> = r
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| {
+                *id == r.leader
+                    || r.followers.get(id).is_some_and(|f| f.leo >= leo || now_ms - f.last_caught_up_ms <= lag_max_ms)
+            })
+            .collect();
+        (keep.len() < r.isr.len()).then_some(keep)
+    }
+
+    /// As follower: appends the leader's batches with their offsets and takes
+    /// min(leader HW, own LEO) as HW.
+    pub fn append_as_follower(&self, records: &[u8], leader_hw: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.lock_log();
+        let fresh = skip_below(records, log.log_end_offset());
+        if !fresh.is_empty() {
+            log.append_as_follower(fresh, now_ms)?;
+            // Keep the idempotent-producer state too, so that a retry reaching
+            // this broker after a failover is still recognised as a duplicate.
+            let mut rest = fresh;
+            let mut r = self.lock_repl();
+            while let Ok(h) = batch::parse_header(rest) {
+                producers.record(&h, h.base_offset, h.last_offset());
+                assign_epoch(&mut r.epochs, h.partition_leader_epoch, h.base_offset, log.dir());
+                match rest.get(h.total_size()..) {
+                    Some(next) if !next.is_empty() => rest = next,
+                    _ => break,
+                }
+            }
+        }
+        drop(producers);
+        let leo = log.log_end_offset();
+        let hw = leader_hw.min(leo);
+        if hw != self.high_watermark.swap(hw, Ordering::AcqRel) {
+            drop(log);
+            self.bump();
+        }
+        Ok(leo)
+    }
+
+    /// As follower of a new leader: whether the log must be truncated to the
+    /// divergence point before fetching.
+    pub fn needs_truncation(&self) -> bool {
+        self.pending_truncation.load(Ordering::Acquire)
+    }
+
+    /// As follower of a new leader: truncates to where the logs diverge, given
+    /// the leader's answer for our latest epoch (KIP-101/279): the leader's end
+    /// offset for it, or, when the leader answers an older epoch, our own end
+    /// offset for that one if lower. Without an answer (`None`, or an unknown
+    /// epoch) it falls back to the high watermark.
+    pub fn truncate_to_divergence(&self, leader_answer: Option<(i32, i64)>) -> Result<i64, StorageError> {
+        let target = match leader_answer {
+            Some((epoch, end)) if epoch >= 0 && end >= 0 => {
+                let own = if epoch < self.latest_epoch() { self.end_offset_for_epoch(epoch).1 } else { i64::MAX };
+                end.min(if own < 0 { i64::MAX } else { own })
+            }
+            _ => self.high_watermark(),
+        };
+        let leo = self.log_end_offset();
+        if target < leo {
+            tracing::info!(partition = %self.tp, from = leo, to = target, "truncating to where the new leader's log diverges");
+            self.truncate_to(target)?;
+        }
+        self.pending_truncation.store(false, Ordering::Release);
+        Ok(self.log_end_offset())
+    }
+
+    /// As follower: empties the log and restarts it at `offset` (the leader's
+    /// log starts past our end).
+    pub fn reset_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.lock_log();
+        log.truncate_fully(offset)?;
+        producers.truncate(0);
+        truncate_epochs(&mut self.lock_repl().epochs, i64::MIN, log.dir());
+        self.high_watermark.store(offset, Ordering::Release);
+        Ok(())
+    }
+
+    /// As follower: truncates to `offset` (the leader no longer has what we fetched).
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.lock_log();
+        log.truncate_to(offset)?;
+        let leo = log.log_end_offset();
+        producers.truncate(leo);
+        truncate_epochs(&mut self.lock_repl().epochs, leo, log.dir());
+        self.high_watermark.fetch_min(leo, Ordering::AcqRel);
+        Ok(())
     }
 
     fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
@@ -89,12 +507,6 @@ impl Partition {
         self.is_leader.load(Ordering::Acquire)
     }
 
-    /// Records the leader and epoch from the partition's state znode.
-    pub fn set_leadership(&self, is_leader: bool, leader_epoch: i32) {
-        self.leader_epoch.store(leader_epoch.max(0), Ordering::Release);
-        self.is_leader.store(is_leader, Ordering::Release);
-    }
-
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
@@ -109,7 +521,8 @@ impl Partition {
 
     /// Appends one validated client batch as leader: checks idempotence,
     /// assigns offsets by patching the bytes, and advances the high watermark
-    /// (a single-replica partition is committed as soon as it is written).
+    /// as far as the ISR allows (a single-replica partition is committed as
+    /// soon as it is written).
     pub fn append(&self, batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> Result<Appended, ErrorCode> {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         match producers.check(header)? {
@@ -126,10 +539,14 @@ impl Partition {
                 tracing::error!(partition = %self.tp, error = %e, "append failed");
                 errors::from_storage(&e)
             })?;
-            self.high_watermark.store(log.log_end_offset(), Ordering::Release);
+            if self.is_leader() {
+                assign_epoch(&mut self.lock_repl().epochs, epoch, info.first_offset, log.dir());
+            }
             info
         };
         producers.record(header, info.first_offset, info.last_offset);
+        drop(producers);
+        self.maybe_advance_hw();
         Ok(Appended {
             base_offset: info.first_offset,
             last_offset: info.last_offset,
@@ -138,11 +555,13 @@ impl Partition {
         })
     }
 
-    /// Reads whole batches from `offset`, never past the high watermark.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+    /// Reads whole batches from `offset`, never past the high watermark
+    /// (`to_leo`: a follower's fetch, up to the log end offset).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
-        let records = log.read(offset, max_bytes, high_watermark, min_one)?;
+        let bound = if to_leo { log.log_end_offset() } else { high_watermark };
+        let records = log.read(offset, max_bytes, bound, min_one)?;
         Ok(ReadInfo { records, high_watermark, log_start_offset: log.log_start_offset() })
     }
 
@@ -154,5 +573,144 @@ impl Partition {
     /// ListOffsets MAX_TIMESTAMP.
     pub fn max_timestamp_and_offset(&self) -> Option<(i64, i64)> {
         self.lock_log().max_timestamp_and_offset()
+    }
+}
+
+/// The batches of `records` from the first one that ends at or past `offset`
+/// (a leader answers a fetch inside a batch with the whole batch).
+fn skip_below(records: &[u8], offset: i64) -> &[u8] {
+    let mut rest = records;
+    while rest.len() >= 27 {
+        let base = i64::from_be_bytes(rest[0..8].try_into().unwrap_or([0; 8]));
+        let len = i32::from_be_bytes(rest[8..12].try_into().unwrap_or([0; 4]));
+        let delta = i32::from_be_bytes(rest[23..27].try_into().unwrap_or([0; 4]));
+        let Ok(len) = usize::try_from(len) else { break };
+        if base + i64::from(delta) >= offset || rest.len() < 12 + len {
+            break;
+        }
+        rest = &rest[12 + len..];
+    }
+    rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, RawConfig};
+    use crate::storage::{LogConfig, StdFileIo};
+
+    fn partition(dir: &std::path::Path) -> Partition {
+        let tp = TopicPartition::new("t", 0);
+        let log = Log::open(dir.join("t-0"), tp.clone(), LogConfig::default(), Arc::new(StdFileIo), 0, true)
+            .expect("open log");
+        let broker = BrokerConfig::from_raw(RawConfig::parse_str("").expect("parse")).expect("config").0;
+        let config = TopicConfig::resolve(&Default::default(), &broker);
+        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0))
+    }
+
+    fn state(leader: i32, isr: &[i32]) -> StateUpdate {
+        StateUpdate { leader, leader_epoch: 1, isr: isr.to_vec(), replicas: vec![0, 1, 2], zk_version: 0 }
+    }
+
+    fn append(p: &Partition, n: usize) -> Appended {
+        let records: Vec<batch::TestRecord<'_>> = (0..n).map(|_| (None, Some(&b"v"[..]), 1)).collect();
+        let mut b = batch::build_batch(0, &records);
+        let h = batch::validate(&b).expect("valid")[0];
+        p.append(&mut b, &h, 1).expect("append")
+    }
+
+    #[test]
+    fn leader_hw_is_the_lowest_leo_in_the_isr_and_never_decreases() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        assert_eq!(p.apply_state(0, &state(0, &[0, 1, 2]), 0).expect("apply"), Transition::BecameLeader);
+        for _ in 0..3 {
+            append(&p, 1);
+        }
+        assert_eq!(p.high_watermark(), 0, "followers have nothing yet");
+        assert_eq!(p.record_follower_fetch(1, 3, 10), (false, false));
+        assert_eq!(p.record_follower_fetch(2, 2, 10), (true, false));
+        assert_eq!(p.high_watermark(), 2);
+        // A follower refetching from lower (it truncated) does not move the HW back.
+        p.record_follower_fetch(2, 1, 11);
+        assert_eq!(p.high_watermark(), 2);
+        // Reads for consumers stop at the HW, for followers at the LEO.
+        assert!(p.read(2, 1 << 20, true, false).expect("read").records.is_empty());
+        assert!(!p.read(2, 1 << 20, true, true).expect("read").records.is_empty());
+    }
+
+    #[test]
+    fn isr_shrinks_for_laggards_and_expands_for_caught_up_followers() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0, 1]), 1_000).expect("apply");
+        append(&p, 2);
+        p.record_follower_fetch(1, 2, 1_100);
+        assert_eq!(p.high_watermark(), 2);
+        assert_eq!(p.shrunk_isr(1_200, 500), None);
+        append(&p, 1);
+        // Broker 1 stops fetching while behind: out after the lag time.
+        assert_eq!(p.shrunk_isr(1_500, 500), None);
+        assert_eq!(p.shrunk_isr(1_700, 500), Some(vec![0]));
+        p.apply_state(0, &state(0, &[0]), 1_700).expect("apply");
+        assert_eq!(p.high_watermark(), 3);
+        // Broker 2 (not in the ISR) catches up to the HW: proposed for the ISR.
+        assert_eq!(p.record_follower_fetch(2, 1, 1_800), (false, false));
+        assert_eq!(p.record_follower_fetch(2, 3, 1_900), (false, true));
+    }
+
+    #[test]
+    fn follower_appends_leader_batches_and_truncates_to_hw_on_a_new_leader() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        let b = batch::build_batch(0, &[(None, Some(&b"a"[..]), 1), (None, Some(&b"b"[..]), 1)]);
+        assert_eq!(p.append_as_follower(&b, 1, 5).expect("append"), 2);
+        assert_eq!(p.high_watermark(), 1, "min(leader HW, own LEO)");
+        // The same batch again (a fetch answered from inside it) is skipped.
+        assert_eq!(p.append_as_follower(&b, 2, 5).expect("append"), 2);
+        assert_eq!(p.high_watermark(), 2);
+        let c = batch::build_batch(2, &[(None, Some(&b"c"[..]), 1)]);
+        p.append_as_follower(&c, 2, 5).expect("append");
+        assert_eq!(p.log_end_offset(), 3);
+        // A new leader: without an epoch answer, the uncommitted tail above the HW goes.
+        assert_eq!(p.apply_state(0, &state(2, &[2, 0]), 0).expect("apply"), Transition::NewLeader);
+        assert!(p.needs_truncation());
+        assert_eq!(p.truncate_to_divergence(None).expect("truncate"), 2);
+        assert!(!p.needs_truncation());
+        assert_eq!(p.log_end_offset(), 2);
+        assert_eq!(p.leader_id(), 2);
+        // Another leader whose log ends our latest epoch at offset 1: the
+        // batch holding offsets 0–1 goes whole.
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        assert_eq!(p.truncate_to_divergence(Some((0, 1))).expect("truncate"), 0);
+        assert_eq!(p.high_watermark(), 0);
+    }
+
+    #[test]
+    fn leader_epoch_cache_answers_offset_for_leader_epoch_and_survives_reopening() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        append(&p, 1);
+        append(&p, 1);
+        // The controller bumps the epoch (an ISR change); this broker still leads.
+        let mut bumped = state(0, &[0]);
+        bumped.leader_epoch = 3;
+        p.apply_state(0, &bumped, 0).expect("apply");
+        append(&p, 1);
+        assert_eq!(p.end_offset_for_epoch(1), (1, 2));
+        assert_eq!(p.end_offset_for_epoch(2), (1, 2));
+        assert_eq!(p.end_offset_for_epoch(3), (3, 3));
+        assert_eq!(p.end_offset_for_epoch(0), (0, 0));
+        assert_eq!(p.end_offset_for_epoch(4), (-1, -1));
+        let text = std::fs::read_to_string(tmp.path().join("t-0").join(LEADER_EPOCH_CHECKPOINT)).expect("checkpoint");
+        assert_eq!(text, "0\n2\n1 0\n3 2\n");
+        drop(p);
+        let again = partition(tmp.path());
+        assert_eq!(again.latest_epoch(), 3);
+        // Truncation drops the epochs that started in the removed part.
+        again.truncate_to(2).expect("truncate");
+        assert_eq!(again.latest_epoch(), 1);
     }
 }

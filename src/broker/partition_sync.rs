@@ -2,8 +2,9 @@
 //! broker when their topic appears, deletes them when it disappears (or is
 //! re-created under a new topic id), applies config overrides when they
 //! change, and records each partition's leader and leader epoch from its
-//! state znode. A hosted partition whose leader is another broker keeps its
-//! log (replication will fetch into it).
+//! state znode, with its ISR. A hosted partition whose leader is another
+//! broker keeps its log (the replica fetchers fetch into it); one that starts
+//! following a new leader truncates to its high watermark first.
 //!
 //! It is level-triggered: every pass compares the whole cached view with what
 //! is open here, so it does not matter how many cache changes one pass covers.
@@ -15,7 +16,8 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::{log_config, Broker, BrokerError, Partition};
+use super::partition::StateUpdate;
+use super::{log_config, now_ms, Broker, BrokerError, Partition};
 use crate::config::TopicConfig;
 use crate::metadata::TopicMetadata;
 use crate::network::Shutdown;
@@ -56,11 +58,25 @@ impl Broker {
             let view = self.metadata.view();
             let topics: BTreeMap<String, TopicMetadata> =
                 view.topics.keys().filter_map(|n| view.topic(n).map(|t| (n.clone(), t))).collect();
-            let states: BTreeMap<(String, i32), (i32, i32)> = view
+            let states: BTreeMap<(String, i32), StateUpdate> = view
                 .states
                 .iter()
                 .flat_map(|(t, s)| {
-                    s.iter().map(move |(p, v)| ((t.clone(), *p), (v.state.leader, v.state.leader_epoch)))
+                    let assignment = view.topics.get(t);
+                    s.iter().map(move |(p, v)| {
+                        let replicas = assignment
+                            .and_then(|a| a.partitions.get(usize::try_from(*p).unwrap_or(usize::MAX)))
+                            .cloned()
+                            .unwrap_or_default();
+                        let update = StateUpdate {
+                            leader: v.state.leader,
+                            leader_epoch: v.state.leader_epoch,
+                            isr: v.state.isr.clone(),
+                            replicas,
+                            zk_version: v.version,
+                        };
+                        ((t.clone(), *p), update)
+                    })
                 })
                 .collect();
             (topics, view.unreadable.clone(), states)
@@ -101,10 +117,16 @@ impl Broker {
         for partition in self.all_partitions() {
             let key = (partition.tp.topic.clone(), partition.tp.partition);
             match states.get(&key) {
-                Some(&(leader, epoch)) => partition.set_leadership(leader == self.node_id, epoch),
-                None => partition.set_leadership(false, partition.leader_epoch()),
+                Some(update) => {
+                    if let Err(err) = partition.apply_state(self.node_id, update, now_ms()) {
+                        tracing::error!(partition = %partition.tp, %err, "cannot apply the partition state");
+                    }
+                }
+                None => partition.clear_leadership(),
             }
         }
+        // Waiting fetches and produces re-check (the HW may have moved).
+        self.notify_data_arrived();
         self.synced.send_replace(version);
         Ok(())
     }
@@ -131,7 +153,8 @@ impl Broker {
             }
             let log = self.logs.get_or_create(&tp, lc.clone())?;
             log.lock().unwrap_or_else(|e| e.into_inner()).set_config(lc.clone());
-            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone())));
+            let hw = self.checkpointed_hw(&tp);
+            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone(), hw)));
         }
         Ok(())
     }

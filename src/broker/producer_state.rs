@@ -87,6 +87,15 @@ impl ProducerStateMap {
         }
     }
 
+    /// Forgets batches at or above `offset` (the log was truncated there), so
+    /// that a retry of one is appended again rather than answered as a duplicate.
+    pub fn truncate(&mut self, offset: i64) {
+        for entry in self.producers.values_mut() {
+            entry.batches.retain(|b| b.last_offset < offset);
+        }
+        self.producers.retain(|_, e| !e.batches.is_empty());
+    }
+
     /// Records an appended batch.
     pub fn record(&mut self, h: &BatchHeader, first_offset: i64, last_offset: i64) {
         if h.producer_id < 0 || h.base_sequence < 0 {

@@ -58,7 +58,7 @@
 pub mod admin;
 mod cluster;
 mod config;
-mod connection;
+pub(crate) mod connection;
 pub mod consumer;
 mod error;
 pub mod partitioner;

@@ -207,6 +207,29 @@ impl MetadataStore {
         Ok(imported)
     }
 
+    /// A partition leader's ISR change: writes the state znode if it still has
+    /// `version` (Kafka's conditional update; the controller's changes win),
+    /// and updates the cache at once so the leader acts on it without waiting
+    /// for the watch.
+    pub async fn update_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+        version: i32,
+    ) -> Result<(), MetadataError> {
+        let new_version = self.shared.zk.set_state(topic, partition, &state, version).await?;
+        self.shared.cache.update(|v| {
+            if let Some(states) = v.states.get_mut(topic) {
+                let stale = states.get(&partition).is_some_and(|s| s.version >= new_version);
+                if !stale {
+                    states.insert(partition, super::VersionedState { state, version: new_version });
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.
     pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), MetadataError> {
         self.shared.zk.allocate_producer_ids(self.shared.broker_id).await

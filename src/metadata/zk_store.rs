@@ -387,6 +387,24 @@ impl ZkStore {
         }
     }
 
+    /// Replaces a partition state znode if it still has `version` (a leader's
+    /// ISR change); returns the new version.
+    pub async fn set_state(
+        &self,
+        name: &str,
+        partition: i32,
+        state: &super::PartitionState,
+        version: i32,
+    ) -> Result<i32, MetadataError> {
+        let path = znode::state_path(name, partition);
+        match self.client()?.set_data(&path, &znode::encode_state(state), Some(version)).await {
+            Ok(stat) => Ok(stat.version),
+            Err(zkc::Error::NoNode) => Err(MetadataError::UnknownTopic(name.into())),
+            Err(zkc::Error::BadVersion) => Err(MetadataError::Conflict(path)),
+            Err(e) => Err(zk_err("update", &path)(e)),
+        }
+    }
+
     /// Reserves the next producer-id block with a conditional update of
     /// `/latest_producer_id_block`; returns `(first, end_exclusive)`.
     pub async fn allocate_producer_ids(&self, broker: i32) -> Result<(i64, i64), MetadataError> {

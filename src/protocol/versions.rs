@@ -21,6 +21,7 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// The lowest Produce version we actually accept (v3 carries record batch v2).

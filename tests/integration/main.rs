@@ -10,5 +10,6 @@ mod kcat;
 mod lifecycle;
 mod protocol;
 mod quickstart;
+mod replication;
 mod tools;
 mod zookeeper;

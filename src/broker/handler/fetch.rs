@@ -4,6 +4,11 @@
 //! larger, KIP-74). When less than min_bytes is available the request waits
 //! until an append anywhere wakes it or max_wait_ms passes. No incremental
 //! fetch sessions: session_id 0 tells clients to send full requests.
+//!
+//! A fetch with `replica_id ≥ 0` comes from a follower: it reads up to the log
+//! end offset, and its fetch offsets are the follower's log end offsets, which
+//! the leader records (advancing the HW, proposing the follower for the ISR)
+//! once per request, before reading.
 
 use std::time::Duration;
 
@@ -11,7 +16,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
-use crate::broker::Broker;
+use crate::broker::{now_ms, Broker};
 use crate::protocol::errors;
 use crate::storage::StorageError;
 
@@ -24,10 +29,14 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_bytes = if version >= 3 { usize::try_from(req.max_bytes).unwrap_or(0) } else { usize::MAX };
     let read_committed = req.isolation_level == 1;
+    let replica = if version <= 14 { req.replica_id.0 } else { -1 };
     let mut arrivals = broker.data_arrived();
+    if replica >= 0 {
+        record_follower(broker, &req, replica);
+    }
     loop {
         arrivals.borrow_and_update();
-        let (responses, bytes, any_error) = read_all(broker, &req, max_bytes, read_committed);
+        let (responses, bytes, any_error) = read_all(broker, &req, max_bytes, read_committed, replica >= 0);
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
@@ -43,11 +52,34 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
     }
 }
 
+/// A follower's fetch offsets are its log end offsets.
+fn record_follower(broker: &Broker, req: &FetchRequest, replica: i32) {
+    let now = now_ms();
+    let mut hw_moved = false;
+    for topic in &req.topics {
+        for fp in &topic.partitions {
+            let Ok(partition) = broker.leader_partition(topic.topic.0.as_str(), fp.partition) else { continue };
+            let (moved, join) = partition.record_follower_fetch(replica, fp.fetch_offset, now);
+            hw_moved |= moved;
+            if join {
+                let mut isr = partition.isr();
+                isr.push(replica);
+                broker.propose_isr(&partition, isr);
+            }
+        }
+    }
+    if hw_moved {
+        // Consumers waiting for committed data re-check.
+        broker.notify_data_arrived();
+    }
+}
+
 fn read_all(
     broker: &Broker,
     req: &FetchRequest,
     max_bytes: usize,
     read_committed: bool,
+    from_replica: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
@@ -61,7 +93,7 @@ fn read_all(
                 .with_preferred_read_replica(BrokerId(-1))
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then(Vec::new));
-            // Consumers read from the leader; followers (replica_id ≥ 0) will fetch from it too.
+            // Consumers and followers (replica_id ≥ 0) read from the leader.
             let partition = match broker.leader_partition(name, fp.partition) {
                 Ok(p) => p,
                 Err(code) => {
@@ -78,7 +110,7 @@ fn read_all(
             let remaining = max_bytes.saturating_sub(total);
             let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
             let min_one = total == 0;
-            match partition.read(fp.fetch_offset, limit, min_one) {
+            match partition.read(fp.fetch_offset, limit, min_one, from_replica) {
                 Ok(read) => {
                     total += read.records.len();
                     pd = pd

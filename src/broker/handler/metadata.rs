@@ -5,8 +5,9 @@
 //! allows it (v4+ carries the client's wish; older versions always allow it,
 //! as in Kafka).
 //!
-//! Leader epochs are reported as -1 (unknown) until replication arrives:
-//! clients then skip OffsetForLeaderEpoch validation, which we do not serve.
+//! Leader epochs are the state znodes' (−1 before a partition has a state);
+//! clients validate their positions with OffsetForLeaderEpoch after a leader
+//! change.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -122,7 +123,7 @@ fn describe(view: &ClusterView, t: &TopicMetadata) -> MetadataResponseTopic {
                 .with_error_code(if leader.is_some() { 0 } else { ErrorCode::LeaderNotAvailable.code() })
                 .with_partition_index(index as i32)
                 .with_leader_id(BrokerId(leader.unwrap_or(-1)))
-                .with_leader_epoch(-1)
+                .with_leader_epoch(state.map_or(-1, |s| s.leader_epoch))
                 .with_replica_nodes(replicas.iter().copied().map(BrokerId).collect())
                 .with_isr_nodes(isr)
                 .with_offline_replicas(offline)

@@ -13,6 +13,7 @@ mod find_coordinator;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 
 use std::net::SocketAddr;
@@ -66,6 +67,9 @@ impl RequestHandler for Broker {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
             RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r).await),
+            RequestKind::OffsetForLeaderEpoch(r) => {
+                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
+            }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version))
             }

@@ -2,28 +2,49 @@
 //! record count, size) without decompressing, append the client's bytes with
 //! only baseOffset and partitionLeaderEpoch patched, and answer — or, with
 //! acks=0, answer nothing at all.
+//!
+//! acks=all: a partition whose ISR is smaller than min.insync.replicas refuses
+//! the batch (NOT_ENOUGH_REPLICAS, nothing written); otherwise the answer
+//! waits (on the partition's change signal, no polling) until the HW passes
+//! the batch's last offset, at most the request's timeout (REQUEST_TIMED_OUT);
+//! an ISR that drops below the minimum meanwhile gives
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::sb;
-use crate::broker::{now_ms, Broker};
+use crate::broker::{now_ms, Broker, Partition};
 use crate::protocol::batch::{self, BatchError, Compression};
 use crate::protocol::ErrorCode;
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
     let acks = req.acks;
     let acks_valid = (-1..=1).contains(&acks);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let mut appended_any = false;
+    // (topic index, partition index in it, partition, last offset) of acks=all appends.
+    let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = if acks_valid {
-                let result = append_partition(broker, &name, pd.index, pd.records, version);
+                let result = append_partition(broker, &name, pd.index, pd.records, version, acks);
                 appended_any |= result.is_ok();
-                result.unwrap_or_else(|(code, message)| error_response(pd.index, code, message))
+                match result {
+                    Ok((resp, partition, last_offset)) => {
+                        if acks == -1 {
+                            pending.push((responses.len(), partition_responses.len(), partition, last_offset));
+                        }
+                        resp
+                    }
+                    Err((code, message)) => error_response(pd.index, code, message),
+                }
             } else {
                 error_response(pd.index, ErrorCode::InvalidRequiredAcks, None)
             };
@@ -35,6 +56,12 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Optio
     if appended_any {
         broker.notify_data_arrived();
     }
+    for (t, p, partition, last_offset) in pending {
+        if let Err(code) = wait_committed(&partition, last_offset, deadline).await {
+            let resp = &mut responses[t].partition_responses[p];
+            *resp = error_response(resp.index, code, None);
+        }
+    }
     if acks == 0 {
         return None;
     }
@@ -43,13 +70,43 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Optio
 
 type PartitionError = (ErrorCode, Option<String>);
 
+/// acks=all: waits until the HW passes `last_offset`.
+async fn wait_committed(
+    partition: &Partition,
+    last_offset: i64,
+    deadline: tokio::time::Instant,
+) -> Result<(), ErrorCode> {
+    let mut changes = partition.subscribe();
+    let min_isr = partition.config().min_insync_replicas as usize;
+    loop {
+        changes.borrow_and_update();
+        if partition.high_watermark() > last_offset {
+            return Ok(());
+        }
+        if !partition.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        if partition.isr().len().max(1) < min_isr {
+            return Err(ErrorCode::NotEnoughReplicasAfterAppend);
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(ErrorCode::RequestTimedOut),
+            Err(_) => {
+                return if partition.high_watermark() > last_offset { Ok(()) } else { Err(ErrorCode::RequestTimedOut) };
+            }
+        }
+    }
+}
+
 fn append_partition(
     broker: &Broker,
     topic: &str,
     index: i32,
     records: Option<bytes::Bytes>,
     version: i16,
-) -> Result<PartitionProduceResponse, PartitionError> {
+    acks: i16,
+) -> Result<(PartitionProduceResponse, Arc<Partition>, i64), PartitionError> {
     let partition = broker.leader_partition(topic, index).map_err(|code| (code, None))?;
     let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".into())))?;
     let config = partition.config();
@@ -74,6 +131,19 @@ fn append_partition(
     if header.compression() == Compression::Zstd && version < 7 {
         return Err((ErrorCode::UnsupportedCompressionType, None));
     }
+    if acks == -1 {
+        let isr = partition.isr().len().max(1);
+        if isr < config.min_insync_replicas as usize {
+            return Err((
+                ErrorCode::NotEnoughReplicas,
+                Some(format!(
+                    "The size of the current ISR {isr} is insufficient to satisfy the min.isr requirement of {} for \
+                     partition {}",
+                    config.min_insync_replicas, partition.tp
+                )),
+            ));
+        }
+    }
     // The one copy of the record bytes: into a buffer we may patch.
     let mut buf = records.to_vec();
     let now = now_ms();
@@ -85,12 +155,13 @@ fn append_partition(
         partition.append(&mut buf, header, now)
     }
     .map_err(|code| (code, None))?;
-    Ok(PartitionProduceResponse::default()
+    let resp = PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(0)
         .with_base_offset(appended.base_offset)
         .with_log_append_time_ms(-1)
-        .with_log_start_offset(appended.log_start_offset))
+        .with_log_start_offset(appended.log_start_offset);
+    Ok((resp, partition, appended.last_offset))
 }
 
 fn batch_error_code(err: &BatchError) -> ErrorCode {

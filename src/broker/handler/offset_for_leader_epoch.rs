@@ -1,0 +1,45 @@
+//! OffsetForLeaderEpoch (23, v2–4): for each partition this broker leads, the
+//! largest leader epoch ≤ the requested one and the offset where it ended
+//! (the log end offset for the current epoch), from the leader-epoch cache.
+//! Followers ask it before fetching from a new leader to find where their log
+//! diverges; consumers use it to detect truncation. A `current_leader_epoch`
+//! older than ours is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
+
+use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use crate::broker::Broker;
+use crate::protocol::ErrorCode;
+
+pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.topic.0.to_string();
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let resp =
+                        EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                    let partition = match broker.leader_partition(&name, p.partition) {
+                        Ok(partition) => partition,
+                        Err(code) => return resp.with_error_code(code.code()),
+                    };
+                    let ours = partition.leader_epoch();
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < ours {
+                        return resp.with_error_code(ErrorCode::FencedLeaderEpoch.code());
+                    }
+                    if p.current_leader_epoch > ours {
+                        return resp.with_error_code(ErrorCode::UnknownLeaderEpoch.code());
+                    }
+                    let (epoch, end) = partition.end_offset_for_epoch(p.leader_epoch);
+                    resp.with_error_code(0).with_leader_epoch(epoch).with_end_offset(end)
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default().with_topic(topic.topic).with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
