@@ -2,18 +2,11 @@
 //! included: on our `zookeeper-start` and on Debian's ZooKeeper 3.8.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::zk::{RealZk, TestZk};
-use crate::common::{gregor_bin, TestBroker};
-
-fn script(name: &str) -> Command {
-    let mut c = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("bin").join(name));
-    c.env("GREGOR", gregor_bin()).env("NO_COLOR", "1").env_remove("RUST_LOG");
-    c
-}
+use crate::common::{bin_script, TestBroker};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -26,7 +19,7 @@ fn run(cmd: &mut Command) -> Output {
 fn scenario_1(zk: &str) {
     let b = TestBroker::start(&["broker.id=0", &format!("zookeeper.connect={zk}")]);
     let bs = b.bootstrap();
-    let out = run(script("kafka-topics.sh").args([
+    let out = run(bin_script("kafka-topics.sh").args([
         "--create",
         "--zookeeper",
         zk,
@@ -39,14 +32,14 @@ fn scenario_1(zk: &str) {
     ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Created topic \"test\".\n");
-    let out = run(script("kafka-topics.sh").args(["--list", "--zookeeper", zk]));
+    let out = run(bin_script("kafka-topics.sh").args(["--list", "--zookeeper", zk]));
     assert_eq!(text(&out.stdout), "test\n", "{}", text(&out.stderr));
 
     // The controller gives the new partition a leader; describe shows it.
     let deadline = Instant::now() + Duration::from_secs(30);
     let expected = "Topic:test\tPartitionCount:1\tReplicationFactor:1\tConfigs:\n\tTopic: test\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n";
     loop {
-        let out = run(script("kafka-topics.sh").args(["--describe", "--zookeeper", zk, "--topic", "test"]));
+        let out = run(bin_script("kafka-topics.sh").args(["--describe", "--zookeeper", zk, "--topic", "test"]));
         if text(&out.stdout) == expected {
             break;
         }
@@ -54,7 +47,7 @@ fn scenario_1(zk: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let mut producer = script("kafka-console-producer.sh");
+    let mut producer = bin_script("kafka-console-producer.sh");
     producer
         .args(["--broker-list", &bs, "--topic", "test"])
         .stdin(Stdio::piped())
@@ -65,7 +58,7 @@ fn scenario_1(zk: &str) {
     let out = child.wait_with_output().expect("producer");
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let out = run(script("kafka-console-consumer.sh").args([
+    let out = run(bin_script("kafka-console-consumer.sh").args([
         "--bootstrap-server",
         &bs,
         "--topic",
@@ -76,7 +69,7 @@ fn scenario_1(zk: &str) {
     ]));
     assert_eq!(text(&out.stdout), "This is a message\nThis is another message\n", "{}", text(&out.stderr));
     // The old-consumer form finds the brokers through ZooKeeper.
-    let out = run(script("kafka-console-consumer.sh").args([
+    let out = run(bin_script("kafka-console-consumer.sh").args([
         "--zookeeper",
         zk,
         "--topic",
@@ -89,9 +82,9 @@ fn scenario_1(zk: &str) {
 
     // Alter and delete through ZooKeeper too.
     let out =
-        run(script("kafka-topics.sh").args(["--alter", "--zookeeper", zk, "--topic", "test", "--partitions", "2"]));
+        run(bin_script("kafka-topics.sh").args(["--alter", "--zookeeper", zk, "--topic", "test", "--partitions", "2"]));
     assert!(text(&out.stdout).contains("Adding partitions succeeded!"), "{}", text(&out.stderr));
-    let out = run(script("kafka-topics.sh").args([
+    let out = run(bin_script("kafka-topics.sh").args([
         "--create",
         "--zookeeper",
         zk,
@@ -104,7 +97,7 @@ fn scenario_1(zk: &str) {
     ]));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
-    let out = run(script("kafka-topics.sh").args([
+    let out = run(bin_script("kafka-topics.sh").args([
         "--create",
         "--zookeeper",
         zk,
@@ -120,11 +113,11 @@ fn scenario_1(zk: &str) {
         "{}",
         text(&out.stderr)
     );
-    let out = run(script("kafka-topics.sh").args(["--delete", "--zookeeper", zk, "--topic", "test"]));
+    let out = run(bin_script("kafka-topics.sh").args(["--delete", "--zookeeper", zk, "--topic", "test"]));
     assert!(text(&out.stdout).contains("Topic test is marked for deletion."), "{}", text(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = run(script("kafka-topics.sh").args(["--list", "--zookeeper", zk]));
+        let out = run(bin_script("kafka-topics.sh").args(["--list", "--zookeeper", zk]));
         if text(&out.stdout).is_empty() {
             break;
         }

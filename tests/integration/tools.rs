@@ -6,14 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{gregor_bin, TestBroker};
-
-fn script(name: &str) -> Command {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bin").join(name);
-    let mut c = Command::new(path);
-    c.env("GREGOR", gregor_bin()).env("NO_COLOR", "1").env_remove("RUST_LOG");
-    c
-}
+use crate::common::{bin_script, gregor_bin, TestBroker};
 
 fn tool(args: &[&str]) -> Output {
     Command::new(gregor_bin()).args(args).env("NO_COLOR", "1").output().expect("run gregor")
@@ -38,7 +31,7 @@ fn pipe_into(mut cmd: Command, input: &str) -> Output {
 fn quickstart_scenario_1_through_bin_scripts() {
     let b = TestBroker::start(&[]);
     let bs = b.bootstrap();
-    let out = script("kafka-topics.sh")
+    let out = bin_script("kafka-topics.sh")
         .args([
             "--create",
             "--bootstrap-server",
@@ -55,15 +48,15 @@ fn quickstart_scenario_1_through_bin_scripts() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Created topic \"test\".\n");
 
-    let out = script("kafka-topics.sh").args(["--list", "--bootstrap-server", &bs]).output().expect("list");
+    let out = bin_script("kafka-topics.sh").args(["--list", "--bootstrap-server", &bs]).output().expect("list");
     assert_eq!(stdout(&out), "test\n");
 
-    let mut producer = script("kafka-console-producer.sh");
+    let mut producer = bin_script("kafka-console-producer.sh");
     producer.args(["--broker-list", &bs, "--topic", "test"]);
     let out = pipe_into(producer, "This is a message\nThis is another message\n");
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let out = script("kafka-console-consumer.sh")
+    let out = bin_script("kafka-console-consumer.sh")
         .args(["--bootstrap-server", &bs, "--topic", "test", "--from-beginning", "--max-messages", "2"])
         .output()
         .expect("consume");
@@ -71,7 +64,7 @@ fn quickstart_scenario_1_through_bin_scripts() {
     assert_eq!(stdout(&out), "This is a message\nThis is another message\n");
     assert!(stderr(&out).contains("Processed a total of 2 messages"), "{}", stderr(&out));
 
-    let out = script("kafka-topics.sh")
+    let out = bin_script("kafka-topics.sh")
         .args(["--describe", "--bootstrap-server", &bs, "--topic", "test"])
         .output()
         .expect("describe");
@@ -259,7 +252,7 @@ fn repl_on_a_pseudo_terminal() {
 fn perf_tools_print_kafka_style_summaries() {
     let b = TestBroker::start(&[]);
     let bs = b.bootstrap();
-    let out = script("kafka-producer-perf-test.sh")
+    let out = bin_script("kafka-producer-perf-test.sh")
         .args([
             "--topic",
             "perf",
@@ -279,7 +272,7 @@ fn perf_tools_print_kafka_style_summaries() {
     let text = stdout(&out);
     let last = text.lines().last().unwrap_or_default();
     assert!(last.starts_with("20000 records sent, ") && last.contains("ms 99.9th."), "{text}");
-    let out = script("kafka-consumer-perf-test.sh")
+    let out = bin_script("kafka-consumer-perf-test.sh")
         .args(["--bootstrap-server", &bs, "--topic", "perf", "--messages", "20000"])
         .output()
         .expect("consumer perf");

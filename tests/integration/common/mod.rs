@@ -13,6 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A `bin/*.sh` wrapper of this checkout, running the binary under test,
+/// without colors or log settings from the caller's environment.
+pub fn bin_script(name: &str) -> Command {
+    let mut c = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("bin").join(name));
+    c.env("GREGOR", gregor_bin()).env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c
+}
+
 /// The binary under test.
 pub fn gregor_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gregor"))
