@@ -13,39 +13,16 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+mod common;
+
+use common::{produce, start_broker};
 
 const GREGOR: &str = env!("CARGO_BIN_EXE_gregor");
 
 fn gregor(args: &[&str]) -> std::process::Output {
     Command::new(GREGOR).args(args).env("NO_COLOR", "1").stderr(Stdio::inherit()).output().expect("run gregor")
-}
-
-fn produce(bootstrap: &str, topic: &str, count: usize, size: usize, acks: &str) -> Duration {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", acks)
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .create()
-        .expect("producer");
-    let payload = vec![b'x'; size];
-    let start = Instant::now();
-    for _ in 0..count {
-        loop {
-            match p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    p.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("produce failed: {e}"),
-            }
-        }
-    }
-    p.flush(Duration::from_secs(300)).expect("flush");
-    start.elapsed()
 }
 
 async fn create_topic(bootstrap: &str, name: &str, rf: i32) {
@@ -98,32 +75,11 @@ async fn main() {
     // Throughput: RF=3 acks=all on the cluster, then one broker acks=1.
     create_topic(&bootstrap, "rf3", 3).await;
     let rf3 = produce(&bootstrap, "rf3", count, 1024, "all");
-    let single_dir = dir.path().join("single");
-    let mut single = Command::new(GREGOR)
-        .args(["server-start", "--override", "listeners=PLAINTEXT://127.0.0.1:0", "--override"])
-        .arg(format!("log.dirs={}", single_dir.display()))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("single broker");
-    let single_addr = {
-        use std::io::BufRead;
-        let stderr = single.stderr.take().expect("stderr");
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines.next().expect("broker exited").expect("read");
-            if line.contains("started") {
-                if let Some(i) = line.find("listener=") {
-                    break line[i + 9..].split_whitespace().next().unwrap_or_default().to_string();
-                }
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        addr
-    };
+    let single = start_broker();
+    let single_addr = single.addr.clone();
     create_topic(&single_addr, "rf1", 1).await;
     let rf1 = produce(&single_addr, "rf1", count, 1024, "1");
-    let _ = single.kill();
-    let _ = single.wait();
+    drop(single);
     let mb = (count * 1024) as f64 / 1e6;
     println!("{count} x 1 KiB, single broker acks=1: {:.1} MB/s", mb / rf1.as_secs_f64());
     println!(

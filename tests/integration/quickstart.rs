@@ -1,12 +1,11 @@
 //! Scenario 1 of the quickstart verbatim, `--zookeeper` topic commands
 //! included: on our `zookeeper-start` and on Debian's ZooKeeper 3.8.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::zk::{RealZk, TestZk};
-use crate::common::{bin_script, TestBroker};
+use crate::common::{bin_script, pipe_into, TestBroker};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -48,14 +47,8 @@ fn scenario_1(zk: &str) {
     }
 
     let mut producer = bin_script("kafka-console-producer.sh");
-    producer
-        .args(["--broker-list", &bs, "--topic", "test"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = producer.spawn().expect("producer");
-    child.stdin.take().expect("stdin").write_all(b"This is a message\nThis is another message\n").expect("write");
-    let out = child.wait_with_output().expect("producer");
+    producer.args(["--broker-list", &bs, "--topic", "test"]);
+    let out = pipe_into(producer, "This is a message\nThis is another message\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let out = run(bin_script("kafka-console-consumer.sh").args([
@@ -211,14 +204,8 @@ fn scenario_2_verbatim_through_bin_scripts() {
 
     let bs = brokers[leader as usize].bootstrap();
     let mut producer = bin_script("kafka-console-producer.sh");
-    producer
-        .args(["--broker-list", &bs, "--topic", "my-replicated-topic"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = producer.spawn().expect("producer");
-    child.stdin.take().expect("stdin").write_all(b"my test message 1\n").expect("write");
-    let out = child.wait_with_output().expect("producer");
+    producer.args(["--broker-list", &bs, "--topic", "my-replicated-topic"]);
+    let out = pipe_into(producer, "my test message 1\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let consume = |bs: &str| {
         text(

@@ -2,11 +2,10 @@
 //! topics, console-producer (pipe and REPL on a pseudo-terminal),
 //! console-consumer, the perf tools, and generated completions/man pages.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::common::{bin_script, gregor_bin, TestBroker};
+use crate::common::{bin_script, gregor_bin, pipe_into, TestBroker};
 
 fn tool(args: &[&str]) -> Output {
     Command::new(gregor_bin()).args(args).env("NO_COLOR", "1").output().expect("run gregor")
@@ -18,13 +17,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn pipe_into(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    // A tool that exits early (bad flags) closes its stdin: that is its answer, not a test failure.
-    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
-    child.wait_with_output().expect("wait")
 }
 
 #[test]

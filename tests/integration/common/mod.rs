@@ -6,10 +6,11 @@
 pub mod wire;
 pub mod zk;
 
+use std::io::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,6 +20,14 @@ pub fn bin_script(name: &str) -> Command {
     let mut c = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("bin").join(name));
     c.env("GREGOR", gregor_bin()).env("NO_COLOR", "1").env_remove("RUST_LOG");
     c
+}
+
+/// Runs `cmd` with `input` on its stdin and collects its output.
+pub fn pipe_into(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    // A tool that exits early (bad flags) closes its stdin: that is its answer, not a test failure.
+    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    child.wait_with_output().expect("wait")
 }
 
 /// The binary under test.
@@ -76,7 +85,6 @@ impl TestBroker {
             let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(f) = log.as_mut() {
-                    use std::io::Write;
                     let _ = writeln!(f, "{line}");
                 }
                 if !sent {

@@ -1,0 +1,77 @@
+//! Shared by the benchmarks: a release broker process on an ephemeral port
+//! and the librdkafka producer loop they time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+/// A broker started by [`start_broker`]; killed on drop.
+pub struct Broker {
+    pub child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_broker() -> Broker {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["server-start", "--override", "listeners=PLAINTEXT://127.0.0.1:0"])
+        .arg("--override")
+        .arg(format!("log.dirs={}", dir.path().join("logs").display()))
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn broker");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("broker exited").expect("read");
+        if let Some(i) = line.find("listener=") {
+            let rest = &line[i + 9..];
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Broker { child, addr, _dir: dir }
+}
+
+/// Produces `count` records of `size` bytes to partition 0 and waits for every acknowledgement.
+pub fn produce(addr: &str, topic: &str, count: usize, size: usize, acks: &str) -> Duration {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("compression.codec", "none")
+        .create()
+        .expect("producer");
+    let payload = vec![b'x'; size];
+    let start = Instant::now();
+    for _ in 0..count {
+        loop {
+            match p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    p.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce failed: {e}"),
+            }
+        }
+    }
+    p.flush(Duration::from_secs(300)).expect("flush");
+    start.elapsed()
+}
