@@ -8,6 +8,7 @@
 //! already collecting the next batch while the caller works. Answers for a
 //! partition whose position changed meanwhile (a seek) are discarded.
 
+pub mod assignor;
 mod config;
 mod fetcher;
 
