@@ -146,6 +146,11 @@ impl Connection {
         &self.shared.addr
     }
 
+    /// How long an ordinary request may take (`request.timeout.ms`).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// Whether the connection broke (it is then useless and must be replaced).
     pub(crate) fn is_closed(&self) -> bool {
         let p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());

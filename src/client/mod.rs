@@ -68,7 +68,10 @@ pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
 pub use config::ClientConfig;
-pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
+pub use consumer::{
+    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceCallbacks, RebalanceListener,
+    SeekTo, TimestampType,
+};
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};

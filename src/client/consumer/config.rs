@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::assignor::AssignmentStrategy;
 use crate::client::config::{check_duration, parse_bool, parse_ms, parse_num};
 use crate::client::{ClientConfig, ClientError};
 
@@ -50,10 +51,27 @@ pub struct ConsumerConfig {
     /// `check.crcs`. The batch decoder always verifies CRC-32C, so turning this
     /// off does not skip the check.
     pub check_crcs: bool,
-    /// `group.id`, stored for group support to come.
+    /// `group.id`: the consumer group for [`Consumer::subscribe`](super::Consumer::subscribe)
+    /// and for committed offsets.
     pub group_id: Option<String>,
-    /// `enable.auto.commit`, stored for group support to come.
+    /// `group.instance.id`: a static member id (KIP-345); a static member
+    /// does not leave the group on close, so a quick restart keeps its partitions.
+    pub group_instance_id: Option<String>,
+    /// `session.timeout.ms`: the coordinator drops a member it has not heard
+    /// from for this long (default 45000).
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` (default 3000).
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`: longest gap between polls before the member
+    /// leaves the group; also the rebalance timeout sent in JoinGroup (default 300000).
+    pub max_poll_interval: Duration,
+    /// `enable.auto.commit` (default true; only with a `group.id`).
     pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms` (default 5000).
+    pub auto_commit_interval: Duration,
+    /// `partition.assignment.strategy`, in preference order (default
+    /// `range,cooperative-sticky` as in Kafka 3.x).
+    pub assignment_strategies: Vec<AssignmentStrategy>,
 }
 
 impl ConsumerConfig {
@@ -69,7 +87,13 @@ impl ConsumerConfig {
             isolation_level: 0,
             check_crcs: true,
             group_id: None,
+            group_instance_id: None,
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            max_poll_interval: Duration::from_millis(300_000),
             enable_auto_commit: true,
+            auto_commit_interval: Duration::from_millis(5_000),
+            assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::CooperativeSticky],
         }
     }
 
@@ -98,7 +122,13 @@ impl ConsumerConfig {
             }
             "check.crcs" => self.check_crcs = parse_bool(key, value)?,
             "group.id" => self.group_id = Some(value.to_string()).filter(|g| !g.is_empty()),
+            "group.instance.id" => self.group_instance_id = Some(value.to_string()).filter(|g| !g.is_empty()),
+            "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = parse_ms(key, value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = parse_ms(key, value)?,
             "enable.auto.commit" => self.enable_auto_commit = parse_bool(key, value)?,
+            "auto.commit.interval.ms" => self.auto_commit_interval = parse_ms(key, value)?,
+            "partition.assignment.strategy" => self.assignment_strategies = AssignmentStrategy::parse_list(value)?,
             _ => return Err(ClientError::Config(format!("unknown consumer property '{key}'"))),
         }
         Ok(())
@@ -112,6 +142,30 @@ impl ConsumerConfig {
         }
         if self.fetch_min_bytes < 0 {
             return Err(ClientError::Config("fetch.min.bytes must not be negative".into()));
+        }
+        for (key, d) in [
+            ("session.timeout.ms", self.session_timeout),
+            ("heartbeat.interval.ms", self.heartbeat_interval),
+            ("max.poll.interval.ms", self.max_poll_interval),
+            ("auto.commit.interval.ms", self.auto_commit_interval),
+        ] {
+            check_duration(key, d)?;
+            if d.is_zero() {
+                return Err(ClientError::Config(format!("{key} must be positive")));
+            }
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(ClientError::Config(format!(
+                "heartbeat.interval.ms ({}) must be lower than session.timeout.ms ({})",
+                self.heartbeat_interval.as_millis(),
+                self.session_timeout.as_millis()
+            )));
+        }
+        if self.assignment_strategies.is_empty() {
+            return Err(ClientError::Config("partition.assignment.strategy must name at least one assignor".into()));
+        }
+        if self.group_instance_id.is_some() && self.group_id.is_none() {
+            return Err(ClientError::Config("group.instance.id needs a group.id".into()));
         }
         Ok(())
     }
@@ -136,5 +190,29 @@ mod tests {
         let err = c.set("bogus", "1").expect_err("unknown");
         assert!(err.to_string().contains("bogus"), "{err}");
         assert!(c.set("auto.offset.reset", "sometimes").is_err());
+    }
+
+    #[test]
+    fn group_properties_have_kafka_defaults_and_are_checked() {
+        let mut c = ConsumerConfig::new("localhost:9092");
+        assert_eq!(c.session_timeout, Duration::from_secs(45));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(3));
+        assert_eq!(c.max_poll_interval, Duration::from_secs(300));
+        assert_eq!(c.auto_commit_interval, Duration::from_secs(5));
+        assert_eq!(c.assignment_strategies, vec![AssignmentStrategy::Range, AssignmentStrategy::CooperativeSticky]);
+        c.set("partition.assignment.strategy", "org.apache.kafka.clients.consumer.RoundRobinAssignor")
+            .expect("java class name");
+        assert_eq!(c.assignment_strategies, vec![AssignmentStrategy::RoundRobin]);
+        let err = c.set("partition.assignment.strategy", "magic").expect_err("unknown assignor");
+        assert!(err.to_string().contains("partition.assignment.strategy"), "{err}");
+        c.set("group.instance.id", "host-1").expect("instance");
+        assert!(c.validate().is_err(), "a static member needs a group");
+        c.set("group.id", "g").expect("group");
+        c.validate().expect("valid");
+        c.set("session.timeout.ms", "6000").expect("session");
+        c.set("heartbeat.interval.ms", "6000").expect("heartbeat");
+        let err = c.validate().expect_err("heartbeat must be below the session timeout");
+        assert!(err.to_string().contains("heartbeat.interval.ms"), "{err}");
+        assert!(c.set("auto.commit.interval.ms", "soon").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! The consumer: manually assigned partitions (no groups yet), positions,
-//! seeking, and polling with prefetch.
+//! The consumer: manually assigned partitions or a group subscription
+//! (`rebalance.rs`, `group.rs`, `assignor.rs`), positions, seeking, commits,
+//! and polling with prefetch.
 //!
 //! `poll` keeps at most one Fetch in flight per leader broker, each covering
 //! all assigned partitions that broker leads. When an answer arrives its
@@ -11,6 +12,8 @@
 pub mod assignor;
 mod config;
 mod fetcher;
+mod group;
+mod rebalance;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,7 +23,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::FetchResponse;
 use tokio::sync::mpsc;
 
+pub use assignor::AssignmentStrategy;
 pub use config::{ConsumerConfig, OffsetReset};
+pub use rebalance::{RebalanceCallbacks, RebalanceListener};
 
 use fetcher::FetchTarget;
 
@@ -70,6 +75,9 @@ struct PartitionState {
     position: Option<i64>,
     /// Waiting after a retriable error (leader moved, …).
     backoff_until: Option<Instant>,
+    /// The group's committed offset was looked up (a later reset after
+    /// OFFSET_OUT_OF_RANGE must not go back to it).
+    committed_checked: bool,
 }
 
 /// A finished fetch, reported by its task.
@@ -80,7 +88,7 @@ struct FetchDone {
     result: Result<FetchResponse, ClientError>,
 }
 
-/// A consumer of manually assigned partitions.
+/// A consumer of manually assigned partitions or of a group subscription.
 pub struct Consumer {
     cluster: Arc<Cluster>,
     config: ConsumerConfig,
@@ -92,6 +100,12 @@ pub struct Consumer {
     done_rx: mpsc::UnboundedReceiver<FetchDone>,
     /// Records decoded but not yet returned (kept when poll failed midway).
     pending: Vec<ConsumerRecord>,
+    /// Group membership after `subscribe`; `None` with manual assignment.
+    membership: Option<rebalance::Membership>,
+    /// The coordinator of `group.id`, once found.
+    coordinator: Option<group::CoordinatorInfo>,
+    /// When `enable.auto.commit` commits next.
+    next_auto_commit: Instant,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -107,6 +121,7 @@ impl Consumer {
     /// Checks the config and connects to the cluster.
     pub async fn new(config: ConsumerConfig) -> Result<Consumer, ClientError> {
         config.validate()?;
+        let config_auto_commit_interval = config.auto_commit_interval;
         let cluster = Cluster::new(config.client.clone(), false)?;
         cluster.retry(|| cluster.refresh()).await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -119,6 +134,9 @@ impl Consumer {
             done_tx,
             done_rx,
             pending: Vec::new(),
+            membership: None,
+            coordinator: None,
+            next_auto_commit: Instant::now() + config_auto_commit_interval,
         })
     }
 
@@ -141,6 +159,9 @@ impl Consumer {
     /// keep their positions; new ones start per `auto.offset.reset` unless
     /// sought first. Unknown topics or partitions are an error.
     pub async fn assign(&mut self, partitions: Vec<(String, i32)>) -> Result<(), ClientError> {
+        if self.membership.is_some() {
+            return Err(ClientError::Config("assign and subscribe are mutually exclusive: unsubscribe first".into()));
+        }
         let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
         topics.sort();
         topics.dedup();
@@ -171,6 +192,22 @@ impl Consumer {
         self.assignment = next;
         self.pending.retain(|r| self.assignment.contains_key(&(r.topic.clone(), r.partition)));
         Ok(())
+    }
+
+    /// Closes the consumer: with a `group.id` and `enable.auto.commit` the
+    /// positions are committed, and a subscribed (dynamic) member leaves its
+    /// group so the others take over its partitions at once. A commit error is
+    /// returned after leaving.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        let result = if self.membership.is_some() {
+            self.leave(true).await
+        } else if self.config.enable_auto_commit && self.config.group_id.is_some() {
+            self.commit_sync().await
+        } else {
+            Ok(())
+        };
+        self.membership = None;
+        result
     }
 
     /// The current assignment.
@@ -209,12 +246,21 @@ impl Consumer {
 
     /// Returns the next records of the assigned partitions, in offset order
     /// per partition, or an empty Vec once `timeout` passes with nothing new.
+    ///
+    /// A subscribed consumer also takes part in its group here: it joins,
+    /// rebalances when the group asks, and with `enable.auto.commit` commits
+    /// the positions of what earlier polls returned every
+    /// `auto.commit.interval.ms`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ClientError> {
         let deadline = Instant::now() + timeout;
+        self.ensure_group(deadline).await?;
+        self.maybe_auto_commit().await;
         if !self.pending.is_empty() {
             return Ok(std::mem::take(&mut self.pending));
         }
+        let wakeup = self.membership.as_ref().map(|m| m.heartbeat.notify.clone());
         loop {
+            self.ensure_group(deadline).await?;
             self.resolve_positions().await?;
             let blocked = self.send_fetches();
             let mut records = Vec::new();
@@ -231,7 +277,18 @@ impl Consumer {
             }
             // With partitions waiting on metadata or backoff, look again soon.
             let wake = if blocked { deadline.min(now + self.config.client.retry_backoff) } else { deadline };
-            match tokio::time::timeout_at(wake.into(), self.done_rx.recv()).await {
+            // The heartbeat task wakes us when the group needs attention.
+            let group_news = async {
+                match &wakeup {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                r = tokio::time::timeout_at(wake.into(), self.done_rx.recv()) => r,
+                () = group_news => continue,
+            };
+            match next {
                 Ok(Some(done)) => {
                     self.process(done, &mut records)?;
                     self.send_fetches();
@@ -253,8 +310,37 @@ impl Consumer {
         list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level).await
     }
 
-    /// Gives every partition without a position one, per `auto.offset.reset`.
+    /// Gives every partition without a position one: the group's committed
+    /// offset when there is a `group.id` and one was committed, else per
+    /// `auto.offset.reset`.
     async fn resolve_positions(&mut self) -> Result<(), ClientError> {
+        if self.config.group_id.is_some() {
+            let unchecked: Vec<(String, i32)> = self
+                .assignment
+                .iter()
+                .filter(|(_, s)| s.position.is_none() && !s.committed_checked)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !unchecked.is_empty() {
+                let committed = match self.committed(&unchecked).await {
+                    Ok(c) => c,
+                    Err(err) if err.is_retriable() || group::GroupError::of(&err) != group::GroupError::Fatal => {
+                        // Try again at the next round rather than fall back to a reset.
+                        tracing::debug!(%err, "fetching committed offsets failed; retrying");
+                        return Ok(());
+                    }
+                    Err(err) => return Err(err),
+                };
+                for (tp, offset) in committed {
+                    if let Some(s) = self.assignment.get_mut(&tp) {
+                        s.committed_checked = true;
+                        if s.position.is_none() {
+                            s.position = offset;
+                        }
+                    }
+                }
+            }
+        }
         let unresolved: Vec<(String, i32)> =
             self.assignment.iter().filter(|(_, s)| s.position.is_none()).map(|(k, _)| k.clone()).collect();
         for (topic, partition) in unresolved {
