@@ -93,7 +93,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l consu
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l consumer.config -d 'Consumer configs in a properties file' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l isolation-level -d 'read_uncommitted (default) or read_committed' -r -f -a "read_uncommitted\t''
 read_committed\t''"
-complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l group -d 'Consumer group id (not available yet)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l group -d 'Join this consumer group: partitions are shared with its other members and offsets are committed' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l zookeeper -d 'ZooKeeper connection, as in Kafka 0.10\'s tools (instead of --bootstrap-server)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest record present instead of the latest'

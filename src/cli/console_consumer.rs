@@ -2,6 +2,7 @@
 //! per line by default, in Kafka's DefaultMessageFormatter layout; on exit
 //! reports `Processed a total of N messages` on stderr, as Kafka does.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ pub fn command() -> Command {
         .arg(kv_arg("consumer-property", "A consumer config, e.g. --consumer-property fetch.max.wait.ms=100"))
         .arg(common::config_file_arg("consumer.config", "Consumer configs in a properties file"))
         .arg(Arg::new("isolation-level").long("isolation-level").value_name("LEVEL").value_parser(["read_uncommitted", "read_committed"]).help("read_uncommitted (default) or read_committed"))
-        .arg(Arg::new("group").long("group").value_name("GROUP").help("Consumer group id (not available yet)"))
+        .arg(Arg::new("group").long("group").value_name("GROUP").help("Join this consumer group: partitions are shared with its other members and offsets are committed"))
         .arg(Arg::new("skip-message-on-error").long("skip-message-on-error").action(ArgAction::SetTrue).help("Accepted for compatibility"));
     common::with_bootstrap(cmd, false)
 }
@@ -169,11 +170,25 @@ fn unescape(s: &str) -> String {
 
 fn consumer_config(m: &ArgMatches, bootstrap: String) -> anyhow::Result<ConsumerConfig> {
     let mut cfg = ConsumerConfig::new(bootstrap);
-    for (k, v) in common::config_file_values(m, "consumer.config")? {
-        cfg.set(&k, &v)?;
+    let mut props = common::config_file_values(m, "consumer.config")?;
+    props.extend(common::kv_values(m, "consumer-property")?);
+    if let Some(g) = m.get_one::<String>("group") {
+        match props.get("group.id") {
+            Some(other) if other != g => {
+                bail!("Option --group {g} conflicts with group.id={other} given in the consumer properties")
+            }
+            _ => {
+                props.insert("group.id".into(), g.clone());
+            }
+        }
     }
-    for (k, v) in common::kv_values(m, "consumer-property")? {
-        cfg.set(&k, &v)?;
+    // As Kafka's console consumer: a group starts where it left off; without
+    // committed offsets --from-beginning means the earliest record.
+    if m.get_flag("from-beginning") && !props.contains_key("auto.offset.reset") {
+        props.insert("auto.offset.reset".into(), "earliest".into());
+    }
+    for (k, v) in &props {
+        cfg.set(k, v)?;
     }
     if let Some(level) = m.get_one::<String>("isolation-level") {
         cfg.set("isolation.level", level)?;
@@ -202,9 +217,6 @@ fn start_position(m: &ArgMatches) -> anyhow::Result<SeekTo> {
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let bootstrap = common::bootstrap(m)?;
-    if let Some(g) = m.get_one::<String>("group") {
-        bail!("--group {g}: consumer groups are not supported yet; omit --group to read with assigned partitions");
-    }
     let formatter_class = m.get_one::<String>("formatter").map_or("", String::as_str);
     if !matches!(
         formatter_class,
@@ -247,7 +259,41 @@ async fn consume(
     formatter: &Formatter,
     count: &mut u64,
 ) -> anyhow::Result<Stop> {
+    let subscribe = cfg.group_id.is_some() && partition.is_none();
     let mut consumer = Consumer::new(cfg).await.context("cannot start the consumer")?;
+    let result = if subscribe {
+        match consumer.subscribe(vec![topic.to_string()]).await {
+            Ok(()) => print_records(&mut consumer, max_messages, idle_timeout, formatter, count).await,
+            Err(e) => Err(e.into()),
+        }
+    } else {
+        consume_assigned(&mut consumer, topic, partition, start, max_messages, idle_timeout, formatter, count).await
+    };
+    // Commit what was printed and leave the group, also after Ctrl-C, so the
+    // group's other members take over at once.
+    let closed = consumer.close().await;
+    match (result, closed) {
+        (Err(e), _) => Err(e),
+        (Ok(stop), Err(e)) => {
+            eprintln!("WARN Closing the consumer failed: {e}");
+            Ok(stop)
+        }
+        (Ok(stop), Ok(())) => Ok(stop),
+    }
+}
+
+/// Reads with manually assigned partitions (without a group, or with --partition).
+#[allow(clippy::too_many_arguments)]
+async fn consume_assigned(
+    consumer: &mut Consumer,
+    topic: &str,
+    partition: Option<i32>,
+    start: SeekTo,
+    max_messages: Option<u64>,
+    idle_timeout: Option<Duration>,
+    formatter: &Formatter,
+    count: &mut u64,
+) -> anyhow::Result<Stop> {
     let began = Instant::now();
     let partitions = loop {
         match partition {
@@ -275,6 +321,17 @@ async fn consume(
     for p in &partitions {
         consumer.seek(topic, *p, start).await?;
     }
+    print_records(consumer, max_messages, idle_timeout, formatter, count).await
+}
+
+/// Polls and prints until a limit, Ctrl-C or a closed stdout.
+async fn print_records(
+    consumer: &mut Consumer,
+    max_messages: Option<u64>,
+    idle_timeout: Option<Duration>,
+    formatter: &Formatter,
+    count: &mut u64,
+) -> anyhow::Result<Stop> {
     let stdout = std::io::stdout();
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut last_record = Instant::now();
@@ -306,12 +363,19 @@ async fn consume(
         }
         last_record = Instant::now();
         buf.clear();
+        let mut unprinted: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for r in &records {
             if max_messages.is_some_and(|n| *count >= n) {
-                break;
+                unprinted.entry((r.topic.clone(), r.partition)).or_insert(r.offset);
+                continue;
             }
             formatter.write(r, &mut buf);
             *count += 1;
+        }
+        // Stopping inside a batch: what was not printed is not consumed, so
+        // the commit at close must not pass it.
+        for ((t, p), offset) in unprinted {
+            consumer.seek(&t, p, SeekTo::Offset(offset)).await?;
         }
         let mut out = stdout.lock();
         if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
