@@ -90,7 +90,7 @@ mod tests {
         send_sync::<DeliveryFuture>();
         send_sync::<Admin>();
         send_sync::<ClientError>();
-        send::<Consumer>();
+        send_sync::<Consumer>();
     }
 
     #[test]

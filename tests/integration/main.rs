@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod common;
 mod durability;
+mod groups;
 mod interop;
 mod kcat;
 mod lifecycle;

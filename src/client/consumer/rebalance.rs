@@ -19,7 +19,7 @@
 //! [`HeartbeatState`](super::group::HeartbeatState); `poll` acts on it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::assignor::{AssignmentStrategy, MemberSubscription, TopicPartition};
@@ -116,8 +116,19 @@ pub(crate) struct Membership {
     /// Partition counts of the subscribed topics when the assignment was made:
     /// a change (new partitions, a topic created) asks for a rebalance.
     pub partition_counts: BTreeMap<String, usize>,
-    pub listener: Option<Box<dyn RebalanceListener>>,
+    /// In a mutex only so that the consumer stays `Sync` (its futures hold
+    /// `&Consumer` across awaits) without asking listeners to be `Sync`.
+    pub listener: Option<Mutex<Box<dyn RebalanceListener>>>,
     pub heartbeat: HeartbeatTask,
+}
+
+impl Membership {
+    fn notify(&mut self, f: impl FnOnce(&mut dyn RebalanceListener)) {
+        if let Some(l) = self.listener.as_mut() {
+            let l = l.get_mut().unwrap_or_else(|e| e.into_inner());
+            f(l.as_mut());
+        }
+    }
 }
 
 impl Membership {
@@ -184,8 +195,8 @@ impl Consumer {
                     m.topics = topics;
                     m.rejoin_needed = true;
                 }
-                if listener.is_some() {
-                    m.listener = listener;
+                if let Some(l) = listener {
+                    m.listener = Some(Mutex::new(l));
                 }
             }
             None => {
@@ -206,7 +217,7 @@ impl Consumer {
                     rejoin_needed: true,
                     prepared: false,
                     partition_counts: BTreeMap::new(),
-                    listener,
+                    listener: listener.map(Mutex::new),
                     heartbeat,
                 });
             }
@@ -251,9 +262,7 @@ impl Consumer {
         m.heartbeat.lock().target = None;
         let owned: Vec<TopicPartition> = self.assignment.keys().cloned().collect();
         if revoke && !owned.is_empty() {
-            if let Some(l) = m.listener.as_mut() {
-                l.on_partitions_revoked(&owned);
-            }
+            m.notify(|l| l.on_partitions_revoked(&owned));
         }
         let dynamic = self.config.group_instance_id.is_none();
         let member_id = std::mem::take(&mut m.member_id);
@@ -363,9 +372,7 @@ impl Consumer {
         m.rejoin_needed = true;
         m.prepared = false;
         if !owned.is_empty() {
-            if let Some(l) = m.listener.as_mut() {
-                l.on_partitions_lost(&owned);
-            }
+            m.notify(|l| l.on_partitions_lost(&owned));
         }
     }
 
@@ -386,9 +393,7 @@ impl Consumer {
         self.assignment.clear();
         self.pending.clear();
         if !owned.is_empty() {
-            if let Some(l) = m.listener.as_mut() {
-                l.on_partitions_revoked(&owned);
-            }
+            m.notify(|l| l.on_partitions_revoked(&owned));
         }
     }
 
@@ -588,12 +593,12 @@ impl Consumer {
             assigned = ?new,
             "group assignment received"
         );
-        if let Some(l) = m.listener.as_mut() {
+        m.notify(|l| {
             if !revoked.is_empty() {
                 l.on_partitions_revoked(&revoked);
             }
             l.on_partitions_assigned(&added);
-        }
+        });
     }
 
     /// Commits the position of every assigned partition (the offset of the

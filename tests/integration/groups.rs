@@ -1,0 +1,511 @@
+//! Consumer groups end to end: our `Consumer::subscribe`, librdkafka group
+//! consumers and `console-consumer --group` against a real broker. Members
+//! split partitions and see every record once, groups are independent,
+//! commits survive a close, and a killed member's partitions move to the
+//! survivor after the session timeout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gregor::client::{
+    Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, NewTopic, Producer, ProducerConfig, ProducerRecord,
+    RebalanceCallbacks,
+};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::message::Message;
+
+use crate::common::{gregor_bin, TestBroker};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A broker whose groups start rebalancing at once.
+fn broker() -> TestBroker {
+    TestBroker::start(&["group.initial.rebalance.delay.ms=0"])
+}
+
+async fn create(b: &TestBroker, topic: &str, partitions: i32) {
+    let admin = Admin::connect(ClientConfig::new(b.bootstrap())).await.expect("admin");
+    admin.create_topic(NewTopic::new(topic, partitions), false).await.expect("create topic");
+}
+
+/// Produces `values` spread over every partition (keys `k<i>`).
+async fn produce(b: &TestBroker, topic: &str, values: impl IntoIterator<Item = String>) {
+    let producer = Producer::new(ProducerConfig::new(b.bootstrap())).await.expect("producer");
+    let mut pending = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let record = ProducerRecord::new(topic, v).key(format!("k{i}"));
+        pending.push(producer.send(record).await.expect("send"));
+    }
+    for d in pending {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close producer");
+}
+
+fn config(b: &TestBroker, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(b.bootstrap());
+    for (k, v) in [
+        ("group.id", group),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.max.wait.ms", "100"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        c.set(k, v).expect("property");
+    }
+    for (k, v) in extra {
+        c.set(k, v).expect("property");
+    }
+    c
+}
+
+async fn subscribed(b: &TestBroker, group: &str, topic: &str, extra: &[(&str, &str)]) -> Consumer {
+    let mut c = Consumer::new(config(b, group, extra)).await.expect("consumer");
+    c.subscribe(vec![topic.to_string()]).await.expect("subscribe");
+    c
+}
+
+/// A consumer polling in its own task, as an application would.
+struct Member {
+    stop: Arc<AtomicBool>,
+    records: Arc<Mutex<Vec<ConsumerRecord>>>,
+    assignment: Arc<Mutex<Vec<(String, i32)>>>,
+    task: tokio::task::JoinHandle<Consumer>,
+}
+
+impl Member {
+    fn run(mut consumer: Consumer) -> Member {
+        let stop = Arc::new(AtomicBool::new(false));
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let assignment = Arc::new(Mutex::new(Vec::new()));
+        let (s, r, a) = (stop.clone(), records.clone(), assignment.clone());
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Acquire) {
+                let got = consumer.poll(Duration::from_millis(200)).await.expect("poll");
+                r.lock().expect("records").extend(got);
+                *a.lock().expect("assignment") = consumer.assignment();
+            }
+            consumer
+        });
+        Member { stop, records, assignment, task }
+    }
+
+    fn assignment(&self) -> Vec<(String, i32)> {
+        self.assignment.lock().expect("assignment").clone()
+    }
+
+    fn count(&self) -> usize {
+        self.records.lock().expect("records").len()
+    }
+
+    async fn stop(self) -> (Consumer, Vec<ConsumerRecord>) {
+        self.stop.store(true, Ordering::Release);
+        let consumer = self.task.await.expect("member task");
+        let records = self.records.lock().expect("records").clone();
+        (consumer, records)
+    }
+}
+
+/// Waits until `done` holds (or WAIT passed); returns whether it did.
+async fn until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done()
+}
+
+fn values(records: &[ConsumerRecord]) -> Vec<String> {
+    records.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()).collect()
+}
+
+fn expected(prefix: &str, n: usize) -> BTreeSet<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Every value exactly once.
+fn assert_exactly_once(got: &[String], want: &BTreeSet<String>) {
+    let set: BTreeSet<String> = got.iter().cloned().collect();
+    assert_eq!(set.len(), got.len(), "duplicates among {} records", got.len());
+    assert_eq!(&set, want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_members_split_the_partitions_and_see_every_record_once() {
+    let b = broker();
+    create(&b, "split", 4).await;
+    let a = Member::run(subscribed(&b, "g-split", "split", &[]).await);
+    let c = Member::run(subscribed(&b, "g-split", "split", &[]).await);
+    let balanced = until(|| {
+        let (x, y) = (a.assignment(), c.assignment());
+        let all: BTreeSet<_> = x.iter().chain(y.iter()).cloned().collect();
+        x.len() == 2 && y.len() == 2 && all.len() == 4
+    })
+    .await;
+    assert!(balanced, "assignments {:?} / {:?}", a.assignment(), c.assignment());
+    produce(&b, "split", (0..200).map(|i| format!("split-{i}"))).await;
+    assert!(until(|| a.count() + c.count() >= 200).await, "got {} + {}", a.count(), c.count());
+    tokio::time::sleep(Duration::from_millis(500)).await; // anything extra would show up now
+    let (ca, ra) = a.stop().await;
+    let (cc, rc) = c.stop().await;
+    let mut all = values(&ra);
+    all.extend(values(&rc));
+    assert_exactly_once(&all, &expected("split", 200));
+    // Each member read only its own partitions, and both had some records.
+    let pa: BTreeSet<i32> = ra.iter().map(|r| r.partition).collect();
+    let pc: BTreeSet<i32> = rc.iter().map(|r| r.partition).collect();
+    assert!(pa.is_disjoint(&pc), "{pa:?} / {pc:?}");
+    assert!(!ra.is_empty() && !rc.is_empty());
+    ca.close().await.expect("close");
+    cc.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_joining_later_takes_over_without_duplicates_cooperatively() {
+    let b = broker();
+    create(&b, "coop", 4).await;
+    let props = [("partition.assignment.strategy", "cooperative-sticky")];
+    let revoked = Arc::new(Mutex::new(Vec::new()));
+    let r2 = revoked.clone();
+    let mut first = Consumer::new(config(&b, "g-coop", &props)).await.expect("consumer");
+    first
+        .subscribe_with_listener(
+            vec!["coop".into()],
+            RebalanceCallbacks::new().on_revoked(move |tps| r2.lock().expect("revoked").extend_from_slice(tps)),
+        )
+        .await
+        .expect("subscribe");
+    let a = Member::run(first);
+    assert!(until(|| a.assignment().len() == 4).await, "first member alone gets all: {:?}", a.assignment());
+    produce(&b, "coop", (0..100).map(|i| format!("coop-{i}"))).await;
+    assert!(until(|| a.count() >= 100).await);
+    let c = Member::run(subscribed(&b, "g-coop", "coop", &props).await);
+    assert!(
+        until(|| a.assignment().len() == 2 && c.assignment().len() == 2).await,
+        "{:?} / {:?}",
+        a.assignment(),
+        c.assignment()
+    );
+    // Only the two partitions that moved were revoked from the first member.
+    let moved: BTreeSet<(String, i32)> = revoked.lock().expect("revoked").iter().cloned().collect();
+    assert_eq!(moved, c.assignment().into_iter().collect::<BTreeSet<_>>());
+    produce(&b, "coop", (100..200).map(|i| format!("coop-{i}"))).await;
+    assert!(until(|| a.count() + c.count() >= 200).await, "got {} + {}", a.count(), c.count());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ca, ra) = a.stop().await;
+    let (cc, rc) = c.stop().await;
+    let mut all = values(&ra);
+    all.extend(values(&rc));
+    assert_exactly_once(&all, &expected("coop", 200));
+    ca.close().await.expect("close");
+    cc.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_groups_each_see_every_record() {
+    let b = broker();
+    create(&b, "fanout", 3).await;
+    produce(&b, "fanout", (0..60).map(|i| format!("fanout-{i}"))).await;
+    let x = Member::run(subscribed(&b, "g-x", "fanout", &[("partition.assignment.strategy", "roundrobin")]).await);
+    let y = Member::run(subscribed(&b, "g-y", "fanout", &[]).await);
+    assert!(until(|| x.count() >= 60 && y.count() >= 60).await, "{} / {}", x.count(), y.count());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (cx, rx) = x.stop().await;
+    let (cy, ry) = y.stop().await;
+    assert_exactly_once(&values(&rx), &expected("fanout", 60));
+    assert_exactly_once(&values(&ry), &expected("fanout", 60));
+    cx.close().await.expect("close");
+    cy.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commit_close_and_reopen_resumes_without_gap_or_duplicate() {
+    let b = broker();
+    create(&b, "resume", 2).await;
+    produce(&b, "resume", (0..50).map(|i| format!("resume-{i}"))).await;
+    // Auto commit on close.
+    let mut first = subscribed(&b, "g-resume", "resume", &[]).await;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < 50 && Instant::now() < deadline {
+        seen.extend(values(&first.poll(Duration::from_millis(200)).await.expect("poll")));
+    }
+    first.close().await.expect("close commits and leaves");
+    produce(&b, "resume", (50..80).map(|i| format!("resume-{i}"))).await;
+    // Manual commits this time.
+    let mut second = subscribed(&b, "g-resume", "resume", &[("enable.auto.commit", "false")]).await;
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < 80 && Instant::now() < deadline {
+        seen.extend(values(&second.poll(Duration::from_millis(200)).await.expect("poll")));
+    }
+    second.commit_sync().await.expect("commit_sync");
+    let tps = vec![("resume".to_string(), 0), ("resume".to_string(), 1)];
+    let committed = second.committed(&tps).await.expect("committed");
+    let total: i64 = committed.values().map(|o| o.expect("an offset was committed")).sum();
+    assert_eq!(total, 80, "{committed:?}");
+    second.close().await.expect("close");
+    assert_exactly_once(&seen, &expected("resume", 80));
+
+    // Manual assignment with a group.id starts from the committed offsets,
+    // and commits with generation -1.
+    let mut manual = Consumer::new(config(&b, "g-resume", &[("enable.auto.commit", "false")])).await.expect("consumer");
+    manual.assign(tps.clone()).await.expect("assign");
+    let mut explicit = BTreeMap::new();
+    explicit.insert(("resume".to_string(), 0), 0i64);
+    manual.commit_offsets(explicit).await.expect("commit outside the group");
+    let after = manual.committed(&tps).await.expect("committed");
+    assert_eq!(after[&("resume".to_string(), 0)], Some(0));
+    assert_eq!(after[&("resume".to_string(), 1)], committed[&("resume".to_string(), 1)]);
+    let mut again = Vec::new();
+    let want = usize::try_from(committed[&("resume".to_string(), 0)].unwrap_or(0)).expect("offset");
+    let deadline = Instant::now() + WAIT;
+    while again.len() < want && Instant::now() < deadline {
+        again.extend(manual.poll(Duration::from_millis(200)).await.expect("poll"));
+    }
+    assert_eq!(again.len(), want, "partition 0 re-read from offset 0, partition 1 nothing new");
+    assert!(again.iter().all(|r| r.partition == 0));
+    manual.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_without_a_group_or_after_assign_is_refused() {
+    let b = broker();
+    create(&b, "refuse", 1).await;
+    let mut plain = Consumer::new(ConsumerConfig::new(b.bootstrap())).await.expect("consumer");
+    assert!(plain.subscribe(vec!["refuse".into()]).await.is_err());
+    assert!(plain.commit_sync().await.is_ok(), "nothing to commit");
+    let mut c = Consumer::new(config(&b, "g-refuse", &[])).await.expect("consumer");
+    c.assign(vec![("refuse".into(), 0)]).await.expect("assign");
+    assert!(c.subscribe(vec!["refuse".into()]).await.is_err());
+}
+
+/// `console-consumer --group` as a child process; its stdout lines come through a channel.
+fn console_member(
+    b: &TestBroker,
+    topic: &str,
+    group: &str,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut cmd = Command::new(gregor_bin());
+    cmd.args(["console-consumer", "--bootstrap-server", &b.bootstrap(), "--topic", topic, "--group", group])
+        .args(["--consumer-property", "session.timeout.ms=6000", "--consumer-property", "heartbeat.interval.ms=500"])
+        .args(["--consumer-property", "fetch.max.wait.ms=100"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn console-consumer");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn console_run(b: &TestBroker, args: &[&str]) -> (Vec<String>, String) {
+    let out = Command::new(gregor_bin())
+        .args(["console-consumer", "--bootstrap-server", &b.bootstrap()])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run console-consumer");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    (lines, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_consumer_group_runs_resume_where_the_last_one_stopped() {
+    let b = broker();
+    create(&b, "cc", 1).await;
+    produce(&b, "cc", (0..10).map(|i| format!("cc-{i}"))).await;
+    let run = |n: &str| console_run(&b, &["--topic", "cc", "--group", "cg", "--from-beginning", "--max-messages", n]);
+    let (first, _) = run("4");
+    assert_eq!(first, (0..4).map(|i| format!("cc-{i}")).collect::<Vec<_>>());
+    // --from-beginning does not apply once the group committed an offset.
+    let (second, _) = run("4");
+    assert_eq!(second, (4..8).map(|i| format!("cc-{i}")).collect::<Vec<_>>());
+    let (third, err) = console_run(&b, &["--topic", "cc", "--group", "cg", "--from-beginning", "--timeout-ms", "4000"]);
+    assert_eq!(third, vec!["cc-8".to_string(), "cc-9".to_string()]);
+    assert!(err.contains("Processed a total of 2 messages"), "{err}");
+    // A group given in --consumer.config works the same.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = dir.path().join("consumer.properties");
+    std::fs::write(&props, "group.id=cg\n").expect("write properties");
+    produce(&b, "cc", ["cc-10".to_string()]).await;
+    let (fourth, _) =
+        console_run(&b, &["--topic", "cc", "--consumer.config", props.to_str().expect("path"), "--max-messages", "1"]);
+    assert_eq!(fourth, vec!["cc-10".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_commits_and_leaves() {
+    let b = broker();
+    create(&b, "sigint", 1).await;
+    produce(&b, "sigint", (0..5).map(|i| format!("sigint-{i}"))).await;
+    let (mut child, lines) = console_member(&b, "sigint", "g-sigint", &["--from-beginning"]);
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        got.push(lines.recv_timeout(WAIT).expect("a line from console-consumer"));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert_eq!(exit.code(), Some(130));
+    let mut c = Consumer::new(config(&b, "g-sigint", &[])).await.expect("consumer");
+    let committed = c.committed(&[("sigint".to_string(), 0)]).await.expect("committed");
+    assert_eq!(committed[&("sigint".to_string(), 0)], Some(5));
+    // It left: a new member gets the partition at once, without waiting out a session.
+    c.subscribe(vec!["sigint".into()]).await.expect("subscribe");
+    let mut polls = 0;
+    while c.assignment().is_empty() && polls < 100 {
+        assert!(c.poll(Duration::from_millis(200)).await.expect("poll").is_empty(), "nothing new to read");
+        polls += 1;
+    }
+    assert_eq!(c.assignment(), vec![("sigint".to_string(), 0)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_member_hands_its_partitions_to_the_survivor() {
+    let b = broker();
+    create(&b, "failover", 2).await;
+    let (mut child, _lines) = console_member(&b, "failover", "g-failover", &[]);
+    let survivor = Member::run(subscribed(&b, "g-failover", "failover", &[]).await);
+    assert!(
+        until(|| survivor.assignment().len() == 1).await,
+        "the console consumer and the survivor share the partitions: {:?}",
+        survivor.assignment()
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    produce(&b, "failover", (0..40).map(|i| format!("failover-{i}"))).await;
+    assert!(
+        until(|| survivor.assignment().len() == 2 && survivor.count() >= 40).await,
+        "after the session timeout the survivor owns both: {:?}, {} records",
+        survivor.assignment(),
+        survivor.count()
+    );
+    let (c, records) = survivor.stop().await;
+    assert_exactly_once(&values(&records), &expected("failover", 40));
+    c.close().await.expect("close");
+}
+
+fn rdkafka_member(b: &TestBroker, group: &str, topic: &str) -> BaseConsumer {
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", b.bootstrap())
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("rdkafka consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
+}
+
+/// Polls librdkafka consumers round-robin (each poll also serves its group
+/// duties) until `total` messages arrived; returns each one's values.
+fn rdkafka_read(members: &[&BaseConsumer], total: usize) -> Vec<Vec<(i32, String)>> {
+    let mut out = vec![Vec::new(); members.len()];
+    let deadline = Instant::now() + WAIT;
+    while out.iter().map(Vec::len).sum::<usize>() < total && Instant::now() < deadline {
+        for (i, c) in members.iter().enumerate() {
+            if let Some(m) = c.poll(Duration::from_millis(50)) {
+                let m = m.expect("message");
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+                out[i].push((m.partition(), v));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn librdkafka_members_split_partitions_and_commits_carry_over() {
+    let b = broker();
+    create(&b, "rdk", 4).await;
+    let x = rdkafka_member(&b, "g-rdk", "rdk");
+    let y = rdkafka_member(&b, "g-rdk", "rdk");
+    // Both must hold partitions before records arrive.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let _ = x.poll(Duration::from_millis(50));
+        let _ = y.poll(Duration::from_millis(50));
+        let (ax, ay) = (x.assignment().expect("assignment").count(), y.assignment().expect("assignment").count());
+        if ax == 2 && ay == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "librdkafka members never split the partitions: {ax} / {ay}");
+    }
+    produce(&b, "rdk", (0..100).map(|i| format!("rdk-{i}"))).await;
+    let got = rdkafka_read(&[&x, &y], 100);
+    let px: BTreeSet<i32> = got[0].iter().map(|(p, _)| *p).collect();
+    let py: BTreeSet<i32> = got[1].iter().map(|(p, _)| *p).collect();
+    assert!(px.is_disjoint(&py), "{px:?} / {py:?}");
+    let all: Vec<String> = got.iter().flatten().map(|(_, v)| v.clone()).collect();
+    assert_exactly_once(&all, &expected("rdk", 100));
+    x.commit_consumer_state(CommitMode::Sync).expect("commit");
+    y.commit_consumer_state(CommitMode::Sync).expect("commit");
+    drop(x);
+    drop(y);
+    // Our consumer in the same group resumes after librdkafka's commits.
+    produce(&b, "rdk", (100..120).map(|i| format!("rdk-{i}"))).await;
+    let ours = Member::run(subscribed(&b, "g-rdk", "rdk", &[]).await);
+    assert!(until(|| ours.count() >= 20).await, "{}", ours.count());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (c, records) = ours.stop().await;
+    let want: BTreeSet<String> = (100..120).map(|i| format!("rdk-{i}")).collect();
+    assert_exactly_once(&values(&records), &want);
+    c.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_consumer_and_librdkafka_share_one_group() {
+    let b = broker();
+    create(&b, "mixed", 4).await;
+    // Common protocol: range (ours: range,cooperative-sticky; librdkafka: range,roundrobin).
+    let ours = Member::run(subscribed(&b, "g-mixed", "mixed", &[]).await);
+    assert!(until(|| ours.assignment().len() == 4).await);
+    let theirs = rdkafka_member(&b, "g-mixed", "mixed");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let _ = theirs.poll(Duration::from_millis(100));
+        let n = theirs.assignment().expect("assignment").count();
+        if n == 2 && ours.assignment().len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no split: ours {:?}, librdkafka {n}", ours.assignment());
+    }
+    produce(&b, "mixed", (0..80).map(|i| format!("mixed-{i}"))).await;
+    let mut theirs_got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while ours.count() + theirs_got.len() < 80 && Instant::now() < deadline {
+        if let Some(m) = theirs.poll(Duration::from_millis(100)) {
+            let m = m.expect("message");
+            theirs_got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    let (c, records) = ours.stop().await;
+    let mut all = values(&records);
+    assert!(!all.is_empty() && !theirs_got.is_empty());
+    all.extend(theirs_got);
+    assert_exactly_once(&all, &expected("mixed", 80));
+    c.close().await.expect("close");
+}
