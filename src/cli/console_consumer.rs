@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use tokio::sync::Notify;
 
 use super::common::{self, kv_arg};
 use crate::client::{ClientError, Consumer, ConsumerConfig, ConsumerRecord, SeekTo, TimestampType};
@@ -259,16 +261,29 @@ async fn consume(
     formatter: &Formatter,
     count: &mut u64,
 ) -> anyhow::Result<Stop> {
+    // One Ctrl-C listener for the whole run: a fresh `ctrl_c()` per poll
+    // would miss a signal arriving while records are being printed.
+    let interrupted = Arc::new(Notify::new());
+    let listener = {
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.notify_one();
+            }
+        })
+    };
     let subscribe = cfg.group_id.is_some() && partition.is_none();
     let mut consumer = Consumer::new(cfg).await.context("cannot start the consumer")?;
+    let limits = Limits { max_messages, idle_timeout, interrupted: &interrupted };
     let result = if subscribe {
         match consumer.subscribe(vec![topic.to_string()]).await {
-            Ok(()) => print_records(&mut consumer, max_messages, idle_timeout, formatter, count).await,
+            Ok(()) => print_records(&mut consumer, &limits, formatter, count).await,
             Err(e) => Err(e.into()),
         }
     } else {
-        consume_assigned(&mut consumer, topic, partition, start, max_messages, idle_timeout, formatter, count).await
+        consume_assigned(&mut consumer, topic, partition, start, &limits, formatter, count).await
     };
+    listener.abort();
     // Commit what was printed and leave the group, also after Ctrl-C, so the
     // group's other members take over at once.
     let closed = consumer.close().await;
@@ -282,18 +297,24 @@ async fn consume(
     }
 }
 
+/// When to stop.
+struct Limits<'a> {
+    max_messages: Option<u64>,
+    idle_timeout: Option<Duration>,
+    interrupted: &'a Notify,
+}
+
 /// Reads with manually assigned partitions (without a group, or with --partition).
-#[allow(clippy::too_many_arguments)]
 async fn consume_assigned(
     consumer: &mut Consumer,
     topic: &str,
     partition: Option<i32>,
     start: SeekTo,
-    max_messages: Option<u64>,
-    idle_timeout: Option<Duration>,
+    limits: &Limits<'_>,
     formatter: &Formatter,
     count: &mut u64,
 ) -> anyhow::Result<Stop> {
+    let idle_timeout = limits.idle_timeout;
     let began = Instant::now();
     let partitions = loop {
         match partition {
@@ -313,7 +334,7 @@ async fn consume_assigned(
             return Ok(Stop::Done);
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(Stop::Interrupted),
+            () = limits.interrupted.notified() => return Ok(Stop::Interrupted),
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     };
@@ -321,17 +342,17 @@ async fn consume_assigned(
     for p in &partitions {
         consumer.seek(topic, *p, start).await?;
     }
-    print_records(consumer, max_messages, idle_timeout, formatter, count).await
+    print_records(consumer, limits, formatter, count).await
 }
 
 /// Polls and prints until a limit, Ctrl-C or a closed stdout.
 async fn print_records(
     consumer: &mut Consumer,
-    max_messages: Option<u64>,
-    idle_timeout: Option<Duration>,
+    limits: &Limits<'_>,
     formatter: &Formatter,
     count: &mut u64,
 ) -> anyhow::Result<Stop> {
+    let (max_messages, idle_timeout) = (limits.max_messages, limits.idle_timeout);
     let stdout = std::io::stdout();
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut last_record = Instant::now();
@@ -351,7 +372,7 @@ async fn print_records(
             None => Duration::from_secs(1),
         };
         let records = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(Stop::Interrupted),
+            () = limits.interrupted.notified() => return Ok(Stop::Interrupted),
             r = consumer.poll(wait) => r,
         };
         let records: Vec<ConsumerRecord> = match records {
