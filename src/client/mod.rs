@@ -81,7 +81,6 @@ mod tests {
     use super::*;
 
     fn send_sync<T: Send + Sync>() {}
-    fn send<T: Send>() {}
 
     /// Handles are shared between a REPL thread and tokio tasks.
     #[test]
