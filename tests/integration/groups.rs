@@ -509,3 +509,50 @@ async fn our_consumer_and_librdkafka_share_one_group() {
     assert_exactly_once(&all, &expected("mixed", 80));
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribing_before_the_topic_exists_picks_it_up_once_created() {
+    let b = broker();
+    let member = Member::run(subscribed(&b, "g-later", "later", &[]).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(member.assignment().is_empty(), "no topic, no partitions: {:?}", member.assignment());
+    create(&b, "later", 2).await;
+    produce(&b, "later", (0..20).map(|i| format!("later-{i}"))).await;
+    assert!(
+        until(|| member.assignment().len() == 2 && member.count() >= 20).await,
+        "{:?}, {} records",
+        member.assignment(),
+        member.count()
+    );
+    let (c, records) = member.stop().await;
+    assert_exactly_once(&values(&records), &expected("later", 20));
+    c.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_member_that_restarts_gets_its_partitions_back() {
+    let b = broker();
+    create(&b, "static", 4).await;
+    let props_a = [("group.instance.id", "instance-a")];
+    let props_b = [("group.instance.id", "instance-b")];
+    let a = Member::run(subscribed(&b, "g-static", "static", &props_a).await);
+    let other = Member::run(subscribed(&b, "g-static", "static", &props_b).await);
+    assert!(
+        until(|| a.assignment().len() == 2 && other.assignment().len() == 2).await,
+        "{:?} / {:?}",
+        a.assignment(),
+        other.assignment()
+    );
+    let before = a.assignment();
+    let (ca, _) = a.stop().await;
+    ca.close().await.expect("close without leaving");
+    // Back within the session timeout under the same instance id.
+    let again = Member::run(subscribed(&b, "g-static", "static", &props_a).await);
+    assert!(until(|| !again.assignment().is_empty()).await, "the restarted member got nothing");
+    assert_eq!(again.assignment(), before, "a static member keeps its partitions");
+    assert_eq!(other.assignment().len(), 2);
+    let (c1, _) = again.stop().await;
+    let (c2, _) = other.stop().await;
+    c1.close().await.expect("close");
+    c2.close().await.expect("close");
+}

@@ -31,6 +31,9 @@ use super::{Consumer, PartitionState};
 use crate::client::connection::Connection;
 use crate::client::{ClientError, ResponseError};
 
+/// How often a member whose subscribed topic is missing refreshes metadata.
+const MISSING_TOPIC_RECHECK: Duration = Duration::from_secs(1);
+
 /// Told when the group moves partitions to or away from this consumer. The
 /// calls happen inside [`Consumer::poll`] (and `close`/`unsubscribe`).
 pub trait RebalanceListener: Send {
@@ -116,6 +119,8 @@ pub(crate) struct Membership {
     /// Partition counts of the subscribed topics when the assignment was made:
     /// a change (new partitions, a topic created) asks for a rebalance.
     pub partition_counts: BTreeMap<String, usize>,
+    /// When metadata was last refreshed because a subscribed topic was missing.
+    pub missing_topics_checked: Option<Instant>,
     /// In a mutex only so that the consumer stays `Sync` (its futures hold
     /// `&Consumer` across awaits) without asking listeners to be `Sync`.
     pub listener: Option<Mutex<Box<dyn RebalanceListener>>>,
@@ -217,6 +222,7 @@ impl Consumer {
                     rejoin_needed: true,
                     prepared: false,
                     partition_counts: BTreeMap::new(),
+                    missing_topics_checked: None,
                     listener: listener.map(Mutex::new),
                     heartbeat,
                 });
@@ -339,8 +345,16 @@ impl Consumer {
             if counts.iter().any(|(t, n)| m.partition_counts.get(t) != Some(n)) {
                 tracing::info!("the partitions of the subscribed topics changed; rebalancing");
                 m.rejoin_needed = true;
+            } else if counts.len() < m.topics.len()
+                && m.missing_topics_checked.is_none_or(|t| t.elapsed() >= MISSING_TOPIC_RECHECK)
+            {
+                // A subscribed topic does not exist (yet): look again soon
+                // rather than at metadata.max.age.ms, as Kafka's consumer does.
+                m.missing_topics_checked = Some(Instant::now());
+                self.spawn_refresh();
             }
         }
+        let Some(m) = self.membership.as_mut() else { return Ok(()) };
         if !m.rejoin_needed {
             if self.coordinator.is_none() || m.heartbeat.lock().target.is_none() {
                 // Coordinator moved (or came back): heartbeat the same generation there.
