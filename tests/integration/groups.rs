@@ -406,7 +406,15 @@ async fn a_killed_member_hands_its_partitions_to_the_survivor() {
 }
 
 fn rdkafka_member(b: &TestBroker, group: &str, topic: &str) -> BaseConsumer {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
+    rdkafka_member_with(b, group, topic, &[])
+}
+
+fn rdkafka_member_with(b: &TestBroker, group: &str, topic: &str, extra: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = rdkafka::ClientConfig::new();
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let c: BaseConsumer = config
         .set("bootstrap.servers", b.bootstrap())
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
@@ -555,4 +563,41 @@ async fn a_static_member_that_restarts_gets_its_partitions_back() {
     let (c2, _) = other.stop().await;
     c1.close().await.expect("close");
     c2.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooperative_sticky_with_librdkafka_in_the_same_group() {
+    let b = broker();
+    create(&b, "coop-mixed", 6).await;
+    let strategy = [("partition.assignment.strategy", "cooperative-sticky")];
+    let ours = Member::run(subscribed(&b, "g-coop-mixed", "coop-mixed", &strategy).await);
+    assert!(until(|| ours.assignment().len() == 6).await);
+    let before: BTreeSet<(String, i32)> = ours.assignment().into_iter().collect();
+    let theirs = rdkafka_member_with(&b, "g-coop-mixed", "coop-mixed", &strategy);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let _ = theirs.poll(Duration::from_millis(100));
+        let n = theirs.assignment().expect("assignment").count();
+        if n == 3 && ours.assignment().len() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no split: ours {:?}, librdkafka {n}", ours.assignment());
+    }
+    // Ours kept three of the partitions it had and gave up the others.
+    assert!(ours.assignment().iter().all(|tp| before.contains(tp)));
+    produce(&b, "coop-mixed", (0..90).map(|i| format!("cm-{i}"))).await;
+    let mut theirs_got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while ours.count() + theirs_got.len() < 90 && Instant::now() < deadline {
+        if let Some(m) = theirs.poll(Duration::from_millis(100)) {
+            let m = m.expect("message");
+            theirs_got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    let (c, records) = ours.stop().await;
+    let mut all = values(&records);
+    assert!(!all.is_empty() && !theirs_got.is_empty());
+    all.extend(theirs_got);
+    assert_exactly_once(&all, &expected("cm", 90));
+    c.close().await.expect("close");
 }
