@@ -24,9 +24,9 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
-    TopicName,
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, FindCoordinatorRequest, FindCoordinatorResponse,
+    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::sync::Notify;
@@ -87,27 +87,41 @@ pub(crate) struct CoordinatorInfo {
 pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Result<CoordinatorInfo, ClientError> {
     let conn = cluster.any_connection().await?;
     let version = conn.version(ApiKey::FindCoordinator)?;
-    let key = StrBytes::from_string(group_id.to_string());
-    let mut req = FindCoordinatorRequest::default().with_key_type(0);
+    let resp = conn.call(&find_coordinator_request(group_id, version), version).await?;
+    parse_find_coordinator(resp, group_id, version).map_err(|e| match e {
+        ClientError::Protocol { reason, .. } => ClientError::protocol(conn.addr(), reason),
+        other => other,
+    })
+}
+
+/// FindCoordinator for a group (key type 0): v0–3 name one key, v4+ a list.
+pub(crate) fn find_coordinator_request(group_id: &str, version: i16) -> FindCoordinatorRequest {
+    let key = str_bytes(group_id);
+    let req = FindCoordinatorRequest::default().with_key_type(0);
     if version >= 4 {
-        req = req.with_coordinator_keys(vec![key]);
+        req.with_coordinator_keys(vec![key])
     } else {
-        req = req.with_key(key);
+        req.with_key(key)
     }
-    let resp = conn.call(&req, version).await?;
+}
+
+pub(crate) fn parse_find_coordinator(
+    resp: FindCoordinatorResponse,
+    group_id: &str,
+    version: i16,
+) -> Result<CoordinatorInfo, ClientError> {
     let context = || format!("finding the coordinator of group '{group_id}'");
     let (code, message, node, host, port) = if version >= 4 {
         let Some(c) = resp.coordinators.into_iter().next() else {
-            return Err(ClientError::protocol(conn.addr(), "FindCoordinator answer without a coordinator"));
+            return Err(ClientError::protocol("", "FindCoordinator answer without a coordinator"));
         };
         (c.error_code, c.error_message, c.node_id.0, c.host, c.port)
     } else {
         (resp.error_code, resp.error_message, resp.node_id.0, resp.host, resp.port)
     };
     ClientError::check(code, message.as_ref(), context)?;
-    let port = u16::try_from(port).map_err(|_| {
-        ClientError::protocol(conn.addr(), format!("FindCoordinator answered with invalid port {port}"))
-    })?;
+    let port = u16::try_from(port)
+        .map_err(|_| ClientError::protocol("", format!("FindCoordinator answered with invalid port {port}")))?;
     if node < 0 || host.is_empty() {
         return Err(ClientError::kafka(ResponseError::CoordinatorNotAvailable, None, context()));
     }
@@ -356,18 +370,7 @@ pub(crate) async fn leave_group(
     instance_id: Option<&str>,
 ) -> Result<(), ClientError> {
     let version = conn.version(ApiKey::LeaveGroup)?;
-    let mut req = LeaveGroupRequest::default().with_group_id(GroupId(str_bytes(group_id)));
-    if version >= 3 {
-        let mut m = MemberIdentity::default()
-            .with_member_id(str_bytes(member_id))
-            .with_group_instance_id(instance_id.map(str_bytes));
-        if version >= 5 {
-            m = m.with_reason(Some(StrBytes::from_static_str("the consumer is closing")));
-        }
-        req = req.with_members(vec![m]);
-    } else {
-        req = req.with_member_id(str_bytes(member_id));
-    }
+    let req = leave_group_request(group_id, member_id, instance_id, version);
     let resp = conn.call(&req, version).await?;
     let context = || format!("leaving group '{group_id}'");
     ClientError::check(resp.error_code, None, context)?;
@@ -375,6 +378,27 @@ pub(crate) async fn leave_group(
         ClientError::check(m.error_code, None, context)?;
     }
     Ok(())
+}
+
+/// LeaveGroup: v0–2 name the member, v3+ list members (v5 with a reason).
+pub(crate) fn leave_group_request(
+    group_id: &str,
+    member_id: &str,
+    instance_id: Option<&str>,
+    version: i16,
+) -> LeaveGroupRequest {
+    let req = LeaveGroupRequest::default().with_group_id(GroupId(str_bytes(group_id)));
+    if version >= 3 {
+        let mut m = MemberIdentity::default()
+            .with_member_id(str_bytes(member_id))
+            .with_group_instance_id(instance_id.map(str_bytes));
+        if version >= 5 {
+            m = m.with_reason(Some(StrBytes::from_static_str("the consumer is closing")));
+        }
+        req.with_members(vec![m])
+    } else {
+        req.with_member_id(str_bytes(member_id))
+    }
 }
 
 /// Who commits: `generation` -1 and an empty member id for a consumer
@@ -435,11 +459,20 @@ pub(crate) async fn fetch_offsets(
     partitions: &[TopicPartition],
 ) -> Result<BTreeMap<TopicPartition, Option<i64>>, ClientError> {
     let version = conn.version(ApiKey::OffsetFetch)?;
+    let resp = conn.call(&offset_fetch_request(group_id, partitions, version), version).await?;
+    parse_offset_fetch(resp, group_id, partitions, version).map_err(|e| match e {
+        ClientError::Protocol { reason, .. } => ClientError::protocol(conn.addr(), reason),
+        other => other,
+    })
+}
+
+/// OffsetFetch for one group: v1–7 name it at the top, v8+ in a list of groups.
+pub(crate) fn offset_fetch_request(group_id: &str, partitions: &[TopicPartition], version: i16) -> OffsetFetchRequest {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in partitions {
         by_topic.entry(t).or_default().push(*p);
     }
-    let mut req = OffsetFetchRequest::default().with_require_stable(version >= 7);
+    let req = OffsetFetchRequest::default().with_require_stable(version >= 7);
     if version >= 8 {
         let topics = by_topic
             .into_iter()
@@ -447,10 +480,10 @@ pub(crate) async fn fetch_offsets(
                 OffsetFetchRequestTopics::default().with_name(TopicName(str_bytes(t))).with_partition_indexes(ps)
             })
             .collect();
-        req = req.with_groups(vec![OffsetFetchRequestGroup::default()
+        req.with_groups(vec![OffsetFetchRequestGroup::default()
             .with_group_id(GroupId(str_bytes(group_id)))
             .with_member_epoch(-1)
-            .with_topics(Some(topics))]);
+            .with_topics(Some(topics))])
     } else {
         let topics = by_topic
             .into_iter()
@@ -458,9 +491,16 @@ pub(crate) async fn fetch_offsets(
                 OffsetFetchRequestTopic::default().with_name(TopicName(str_bytes(t))).with_partition_indexes(ps)
             })
             .collect();
-        req = req.with_group_id(GroupId(str_bytes(group_id))).with_topics(Some(topics));
+        req.with_group_id(GroupId(str_bytes(group_id))).with_topics(Some(topics))
     }
-    let resp = conn.call(&req, version).await?;
+}
+
+pub(crate) fn parse_offset_fetch(
+    resp: OffsetFetchResponse,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    version: i16,
+) -> Result<BTreeMap<TopicPartition, Option<i64>>, ClientError> {
     let context = || format!("fetching committed offsets of group '{group_id}'");
     let mut out: BTreeMap<TopicPartition, Option<i64>> = partitions.iter().map(|tp| (tp.clone(), None)).collect();
     let mut record = |topic: &str, partition: i32, offset: i64, code: i16| -> Result<(), ClientError> {
@@ -472,7 +512,7 @@ pub(crate) async fn fetch_offsets(
     };
     if version >= 8 {
         let Some(g) = resp.groups.into_iter().next() else {
-            return Err(ClientError::protocol(conn.addr(), "OffsetFetch answer without the group"));
+            return Err(ClientError::protocol("", "OffsetFetch answer without the group"));
         };
         ClientError::check(g.error_code, None, context)?;
         for t in g.topics {
@@ -691,6 +731,108 @@ mod tests {
         for bad in [&b"\x00"[..], b"\xff\xff", b"\x00\x01\x7f\xff\xff\xff", b"\x00\x00\x00\x00\x00\x01\x00"] {
             assert!(decode_assignment(&Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
             assert!(decode_subscription("m", None, &Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Encodes at `version` and decodes it back, as the broker would read it.
+    fn wire<T: Encodable + Decodable>(msg: &T, version: i16) -> T {
+        let mut buf = BytesMut::new();
+        msg.encode(&mut buf, version).expect("encode");
+        T::decode(&mut buf.freeze(), version).expect("decode")
+    }
+
+    #[test]
+    fn find_coordinator_uses_the_key_list_from_v4() {
+        for version in 0..=6 {
+            let req = wire(&find_coordinator_request("g1", version), version);
+            if version >= 4 {
+                assert_eq!(req.coordinator_keys, vec![StrBytes::from_static_str("g1")], "v{version}");
+            } else {
+                assert_eq!(req.key.as_str(), "g1", "v{version}");
+            }
+            assert_eq!(req.key_type, 0);
+        }
+        use kafka_protocol::messages::find_coordinator_response::Coordinator;
+        use kafka_protocol::messages::BrokerId;
+        let old = FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(2))
+            .with_host(StrBytes::from_static_str("h"))
+            .with_port(9092);
+        assert_eq!(
+            parse_find_coordinator(old, "g", 3).expect("v3"),
+            CoordinatorInfo { node: 2, addr: "h:9092".into() }
+        );
+        let new = FindCoordinatorResponse::default().with_coordinators(vec![Coordinator::default()
+            .with_key(StrBytes::from_static_str("g"))
+            .with_node_id(BrokerId(1))
+            .with_host(StrBytes::from_static_str("::1"))
+            .with_port(9093)]);
+        assert_eq!(parse_find_coordinator(new, "g", 4).expect("v4").addr, "[::1]:9093");
+        let unavailable = FindCoordinatorResponse::default().with_error_code(15).with_node_id(BrokerId(-1));
+        let err = parse_find_coordinator(unavailable, "g", 3).expect_err("error code");
+        assert_eq!(GroupError::of(&err), GroupError::CoordinatorLost);
+        assert!(parse_find_coordinator(FindCoordinatorResponse::default(), "g", 4).is_err());
+        let bad_port = FindCoordinatorResponse::default().with_host(StrBytes::from_static_str("h")).with_port(-5);
+        assert!(parse_find_coordinator(bad_port, "g", 2).is_err());
+    }
+
+    #[test]
+    fn offset_fetch_shapes_by_version() {
+        let parts = vec![tp("t", 1), tp("t", 0), tp("u", 0)];
+        for version in 1..=9 {
+            let req = wire(&offset_fetch_request("g", &parts, version), version);
+            if version >= 8 {
+                assert_eq!(req.groups.len(), 1, "v{version}");
+                assert_eq!(req.groups[0].group_id.0.as_str(), "g");
+                let topics = req.groups[0].topics.as_ref().expect("topics");
+                assert_eq!(topics.len(), 2);
+                assert_eq!(topics[0].partition_indexes, vec![1, 0]);
+            } else {
+                assert_eq!(req.group_id.0.as_str(), "g", "v{version}");
+                assert_eq!(req.topics.as_ref().expect("topics").len(), 2);
+            }
+            assert_eq!(req.require_stable, version >= 7);
+        }
+        use kafka_protocol::messages::offset_fetch_response::{
+            OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+            OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+        };
+        let old = OffsetFetchResponse::default().with_topics(vec![OffsetFetchResponseTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![
+                OffsetFetchResponsePartition::default().with_partition_index(0).with_committed_offset(42),
+                OffsetFetchResponsePartition::default().with_partition_index(1).with_committed_offset(-1),
+            ])]);
+        let got = parse_offset_fetch(wire(&old, 5), "g", &parts, 5).expect("v5");
+        assert_eq!(got[&tp("t", 0)], Some(42));
+        assert_eq!(got[&tp("t", 1)], None, "-1 means nothing committed");
+        assert_eq!(got[&tp("u", 0)], None, "absent from the answer");
+        let new = OffsetFetchResponse::default().with_groups(vec![OffsetFetchResponseGroup::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+            .with_topics(vec![OffsetFetchResponseTopics::default()
+                .with_name(TopicName(StrBytes::from_static_str("u")))
+                .with_partitions(vec![OffsetFetchResponsePartitions::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(7)])])]);
+        let got = parse_offset_fetch(wire(&new, 8), "g", &parts, 8).expect("v8");
+        assert_eq!(got[&tp("u", 0)], Some(7));
+        let loading = OffsetFetchResponse::default().with_error_code(14);
+        let err = parse_offset_fetch(loading, "g", &parts, 7).expect_err("group error");
+        assert_eq!(GroupError::of(&err), GroupError::Retry);
+        assert!(parse_offset_fetch(OffsetFetchResponse::default(), "g", &parts, 9).is_err(), "no group in v9 answer");
+    }
+
+    #[test]
+    fn leave_group_names_the_member_at_every_version() {
+        for version in 0..=5 {
+            let req = wire(&leave_group_request("g", "m-1", Some("i"), version), version);
+            if version >= 3 {
+                assert_eq!(req.members.len(), 1, "v{version}");
+                assert_eq!(req.members[0].member_id.as_str(), "m-1");
+                assert_eq!(req.members[0].group_instance_id.as_deref(), Some("i"));
+            } else {
+                assert_eq!(req.member_id.as_str(), "m-1", "v{version}");
+            }
         }
     }
 
