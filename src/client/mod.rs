@@ -11,7 +11,8 @@
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
 //! - [`producer`]: batching producer with idempotence;
-//! - [`consumer`]: assigned-partition consumer with prefetch;
+//! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
+//!   member of a consumer group (subscribe, rebalances, assignors, commits);
 //! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
 //!
 //! # Admin
@@ -52,6 +53,27 @@
 //! for record in consumer.poll(Duration::from_secs(1)).await? {
 //!     println!("{}@{}: {:?}", record.partition, record.offset, record.value);
 //! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Consumer group
+//! ```no_run
+//! use std::time::Duration;
+//! use gregor::client::{Consumer, ConsumerConfig, RebalanceCallbacks};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let mut config = ConsumerConfig::new("localhost:9092");
+//! config.set("group.id", "billing")?;
+//! config.set("auto.offset.reset", "earliest")?;
+//! let mut consumer = Consumer::new(config).await?;
+//! let callbacks = RebalanceCallbacks::new().on_assigned(|tps| eprintln!("now reading {tps:?}"));
+//! consumer.subscribe_with_listener(vec!["orders".to_string()], callbacks).await?;
+//! for _ in 0..10 {
+//!     // Joins the group on the first call; commits every auto.commit.interval.ms.
+//!     for record in consumer.poll(Duration::from_secs(1)).await? {
+//!         println!("{}@{}: {:?}", record.partition, record.offset, record.value);
+//!     }
+//! }
+//! consumer.close().await?; // commits and leaves the group
 //! # Ok(()) }
 //! ```
 

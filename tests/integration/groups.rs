@@ -601,3 +601,28 @@ async fn cooperative_sticky_with_librdkafka_in_the_same_group() {
     assert_exactly_once(&all, &expected("cm", 90));
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eager_sticky_keeps_partitions_with_their_owners_across_a_rebalance() {
+    let b = broker();
+    create(&b, "sticky", 6).await;
+    let props = [("partition.assignment.strategy", "org.apache.kafka.clients.consumer.StickyAssignor")];
+    let a = Member::run(subscribed(&b, "g-sticky", "sticky", &props).await);
+    let c = Member::run(subscribed(&b, "g-sticky", "sticky", &props).await);
+    assert!(until(|| a.assignment().len() == 3 && c.assignment().len() == 3).await);
+    let (before_a, before_c) = (a.assignment(), c.assignment());
+    let d = Member::run(subscribed(&b, "g-sticky", "sticky", &props).await);
+    assert!(
+        until(|| a.assignment().len() == 2 && c.assignment().len() == 2 && d.assignment().len() == 2).await,
+        "{:?} / {:?} / {:?}",
+        a.assignment(),
+        c.assignment(),
+        d.assignment()
+    );
+    assert!(a.assignment().iter().all(|tp| before_a.contains(tp)), "{before_a:?} -> {:?}", a.assignment());
+    assert!(c.assignment().iter().all(|tp| before_c.contains(tp)), "{before_c:?} -> {:?}", c.assignment());
+    for m in [a, c, d] {
+        let (consumer, _) = m.stop().await;
+        consumer.close().await.expect("close");
+    }
+}

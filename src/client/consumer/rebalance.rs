@@ -119,6 +119,9 @@ pub(crate) struct Membership {
     /// Partition counts of the subscribed topics when the assignment was made:
     /// a change (new partitions, a topic created) asks for a rebalance.
     pub partition_counts: BTreeMap<String, usize>,
+    /// Under the eager protocol: what was revoked before this join (the
+    /// partitions the subscription reports as owned).
+    pub revoked_for_join: Vec<TopicPartition>,
     /// When metadata was last refreshed because a subscribed topic was missing.
     pub missing_topics_checked: Option<Instant>,
     /// In a mutex only so that the consumer stays `Sync` (its futures hold
@@ -223,6 +226,7 @@ impl Consumer {
                     prepared: false,
                     partition_counts: BTreeMap::new(),
                     missing_topics_checked: None,
+                    revoked_for_join: Vec::new(),
                     listener: listener.map(Mutex::new),
                     heartbeat,
                 });
@@ -385,6 +389,7 @@ impl Consumer {
         m.generation = -1;
         m.rejoin_needed = true;
         m.prepared = false;
+        m.revoked_for_join.clear();
         if !owned.is_empty() {
             m.notify(|l| l.on_partitions_lost(&owned));
         }
@@ -409,6 +414,9 @@ impl Consumer {
         if !owned.is_empty() {
             m.notify(|l| l.on_partitions_revoked(&owned));
         }
+        // Still named as owned in the subscription, so that the eager sticky
+        // assignor can keep them here.
+        m.revoked_for_join = owned;
     }
 
     async fn rejoin(&mut self, deadline: Instant) -> Result<(), ClientError> {
@@ -459,8 +467,11 @@ impl Consumer {
     /// One JoinGroup (with the MEMBER_ID_REQUIRED round) and SyncGroup.
     async fn join_and_sync(&mut self, conn: &Connection) -> Result<(), ClientError> {
         let cooperative = self.cooperative();
-        let owned: Vec<TopicPartition> =
-            if cooperative { self.assignment.keys().cloned().collect() } else { Vec::new() };
+        let owned: Vec<TopicPartition> = if cooperative {
+            self.assignment.keys().cloned().collect()
+        } else {
+            self.membership.as_ref().map(|m| m.revoked_for_join.clone()).unwrap_or_default()
+        };
         let group_id = self.config.group_id.clone().unwrap_or_default();
         let instance_id = self.config.group_instance_id.clone();
         let strategies = self.config.assignment_strategies.clone();
@@ -597,6 +608,7 @@ impl Consumer {
             self.assignment.insert(tp.clone(), PartitionState::default());
         }
         m.prepared = false;
+        m.revoked_for_join.clear();
         m.rejoin_needed = !revoked.is_empty();
         m.partition_counts = counts.unwrap_or_default();
         if let Some(c) = &coordinator {
