@@ -626,3 +626,41 @@ async fn eager_sticky_keeps_partitions_with_their_owners_across_a_rebalance() {
         consumer.close().await.expect("close");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_that_stops_polling_leaves_and_rejoins_when_it_polls_again() {
+    let b = broker();
+    create(&b, "slow", 2).await;
+    let props = [("max.poll.interval.ms", "2000")];
+    let lost = Arc::new(Mutex::new(Vec::new()));
+    let l2 = lost.clone();
+    let mut slow = Consumer::new(config(&b, "g-slow", &props)).await.expect("consumer");
+    slow.subscribe_with_listener(
+        vec!["slow".into()],
+        RebalanceCallbacks::new().on_lost(move |tps| l2.lock().expect("lost").extend_from_slice(tps)),
+    )
+    .await
+    .expect("subscribe");
+    let busy = Member::run(subscribed(&b, "g-slow", "slow", &props).await);
+    // Poll the slow member until the two share the partitions.
+    let deadline = Instant::now() + WAIT;
+    while !(slow.assignment().len() == 1 && busy.assignment().len() == 1) {
+        slow.poll(Duration::from_millis(100)).await.expect("poll");
+        assert!(Instant::now() < deadline, "{:?} / {:?}", slow.assignment(), busy.assignment());
+    }
+    // Now it does not poll for longer than max.poll.interval.ms: it leaves
+    // and the busy member takes everything.
+    assert!(until(|| busy.assignment().len() == 2).await, "{:?}", busy.assignment());
+    // Its next poll finds it out of the group: partitions lost, then it joins again.
+    slow.poll(Duration::from_millis(100)).await.expect("poll");
+    assert_eq!(lost.lock().expect("lost").len(), 1, "the partition it held was reported lost");
+    let deadline = Instant::now() + WAIT;
+    while slow.assignment().len() != 1 {
+        slow.poll(Duration::from_millis(100)).await.expect("poll");
+        assert!(Instant::now() < deadline, "never rejoined: {:?}", slow.assignment());
+    }
+    assert!(until(|| busy.assignment().len() == 1).await);
+    let (c, _) = busy.stop().await;
+    c.close().await.expect("close");
+    slow.close().await.expect("close");
+}

@@ -655,6 +655,10 @@ async fn heartbeat_loop(
         }
         match GroupError::of(&err) {
             GroupError::Retry => {}
+            // Keep heartbeating until the poll side rejoins, as Kafka's
+            // client does: the session stays alive and max.poll.interval.ms
+            // is still watched.
+            GroupError::Rejoin => s.trouble = Some(GroupError::Rejoin),
             GroupError::Fatal => {
                 s.fatal = Some(err);
                 s.target = None;
