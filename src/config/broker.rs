@@ -242,6 +242,7 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: u32,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: u32,
+    pub offsets_commit_timeout_ms: u64,
 
     // --- transactions ---
     pub transaction_state_log_num_partitions: i32,
@@ -505,6 +506,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         offsets_retention_minutes: r.u32("offsets.retention.minutes")?,
         offsets_retention_check_interval_ms: r.u64("offsets.retention.check.interval.ms")?,
         offset_metadata_max_bytes: r.u32("offset.metadata.max.bytes")?,
+        offsets_commit_timeout_ms: r.u64("offsets.commit.timeout.ms")?,
 
         transaction_state_log_num_partitions: r.i32("transaction.state.log.num.partitions")?,
         transaction_state_log_replication_factor: r.i16("transaction.state.log.replication.factor")?,
