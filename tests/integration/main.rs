@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod cluster;
 mod common;
+mod coordinator;
 mod durability;
 mod interop;
 mod kcat;
