@@ -8,6 +8,7 @@ mod create_partitions;
 mod create_topics;
 mod delete_topics;
 mod describe_configs;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod init_producer_id;
@@ -70,6 +71,7 @@ impl RequestHandler for Broker {
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
             }
+            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(self, r, version).await),
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version))
             }
