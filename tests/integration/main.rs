@@ -7,6 +7,7 @@ mod common;
 mod durability;
 mod interop;
 mod kcat;
+mod leader_election;
 mod lifecycle;
 mod protocol;
 mod quickstart;
