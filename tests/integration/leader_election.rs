@@ -226,3 +226,62 @@ fn the_controller_rebalances_leadership_by_itself() {
     }
     assert_eq!(partitions(&brokers[2])[0], (0, vec![0, 1, 2]));
 }
+
+#[test]
+fn unclean_election_gives_a_partition_without_live_isr_a_leader() {
+    let zk = TestZk::start();
+    let mut brokers: Vec<TestBroker> =
+        (0..3).map(|id| start_broker(&zk.connect(""), id, &["auto.leader.rebalance.enable=false"])).collect();
+    let bs = brokers[2].bootstrap();
+    let out =
+        gregor(&["topics", "--bootstrap-server", &bs, "--create", "--topic", TOPIC, "--replica-assignment", "0:1"]);
+    assert!(out.status.success(), "create: {:?}", text(&out));
+    wait("both replicas in sync", || partitions(&brokers[2]) == vec![(0, vec![0, 1])]);
+
+    // The follower dies (and leaves the ISR), then the leader: no leader, ISR [0].
+    brokers[1].kill();
+    wait("broker 1 leaves the ISR", || partitions(&brokers[2]) == vec![(0, vec![0])]);
+    brokers[0].kill();
+    wait("the partition loses its leader", || partitions(&brokers[2]).first().is_some_and(|(l, _)| *l == -1));
+    brokers[1].restart();
+    let registered = |b: &TestBroker| {
+        let req = MetadataRequest::default().with_topics(Some(Vec::new())).with_allow_auto_topic_creation(false);
+        let md: MetadataResponse = Wire::connect(b.addr).call(ApiKey::Metadata, 4, &req);
+        md.brokers.iter().any(|x| x.node_id.0 == 1)
+    };
+    wait("broker 1 registered again", || registered(&brokers[2]));
+    assert_eq!(partitions(&brokers[2]).first().map(|(l, _)| *l), Some(-1), "unclean election is off by default");
+
+    // Preferred: broker 0 is not alive.
+    let elect = |kind: &str| {
+        gregor(&[
+            "leader-election",
+            "--bootstrap-server",
+            &bs,
+            "--election-type",
+            kind,
+            "--topic",
+            TOPIC,
+            "--partition",
+            "0",
+        ])
+    };
+    let out = elect("preferred");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "Error completing leader election (PREFERRED) for partition: {TOPIC}-0: Failed to elect leader for \
+             partition {TOPIC}-0: the preferred replica 0 is not alive\n"
+        )
+    );
+
+    // Unclean: the live replica outside the ISR leads, alone in the ISR.
+    let out = elect("UNCLEAN");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout, format!("Successfully completed leader election (UNCLEAN) for partitions {TOPIC}-0\n"));
+    wait("broker 1 leads", || partitions(&brokers[2]) == vec![(1, vec![1])]);
+    assert_eq!(partitions(&brokers[1]), vec![(1, vec![1])]);
+}
