@@ -7,7 +7,11 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::common::wire::Wire;
 use crate::common::zk::{wait_for, TestZk};
@@ -58,6 +62,35 @@ fn partitions(b: &TestBroker) -> Vec<(i32, Vec<i32>)> {
     parts.into_iter().map(|(_, l, isr)| (l, isr)).collect()
 }
 
+/// The leader epoch of a partition as `b` reports it (Metadata v9).
+fn leader_epoch(b: &TestBroker, partition: i32) -> i32 {
+    let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
+    let md: MetadataResponse = Wire::connect(b.addr).call(ApiKey::Metadata, 9, &req);
+    let t = md.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some(TOPIC)).expect("topic");
+    t.partitions.iter().find(|p| p.partition_index == partition).expect("partition").leader_epoch
+}
+
+/// The error code of a consumer Fetch v12 of one partition naming `current_leader_epoch`.
+fn fetch_error(b: &TestBroker, partition: i32, current_leader_epoch: i32) -> i16 {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(TOPIC.into())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(0)
+                .with_log_start_offset(-1)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_last_fetched_epoch(-1)
+                .with_partition_max_bytes(1 << 20)])]);
+    let resp: FetchResponse = Wire::connect(b.addr).call(ApiKey::Fetch, 12, &req);
+    resp.responses[0].partitions[0].error_code
+}
+
 fn leaders(b: &TestBroker) -> Vec<i32> {
     partitions(b).into_iter().map(|(l, _)| l).collect()
 }
@@ -106,6 +139,7 @@ fn the_tool_moves_leadership_back_to_the_preferred_replica() {
     let bs = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
     kill_and_restart_broker_0(&mut brokers);
     assert_eq!(leaders(&brokers[2]), vec![1, 1, 2], "without an election broker 1 keeps partition 0");
+    let before = leader_epoch(&brokers[1], 0);
 
     let out = gregor(&[
         "leader-election",
@@ -124,6 +158,13 @@ fn the_tool_moves_leadership_back_to_the_preferred_replica() {
         wait("every broker reports the preferred leaders", || leaders(b) == vec![0, 1, 2]);
     }
     assert_eq!(partitions(&brokers[0])[0], (0, vec![0, 1, 2]), "a preferred election keeps the ISR");
+    // The election bumped the leader epoch: a fetcher that missed it is fenced (KIP-320).
+    let after = leader_epoch(&brokers[0], 0);
+    assert!(after > before, "leader epoch {before} -> {after}");
+    wait("broker 0 leads in the new epoch", || fetch_error(&brokers[0], 0, after) == 0);
+    assert_eq!(fetch_error(&brokers[0], 0, before), 74, "FENCED_LEADER_EPOCH");
+    assert_eq!(fetch_error(&brokers[0], 0, after + 1), 75, "UNKNOWN_LEADER_EPOCH");
+    assert_eq!(fetch_error(&brokers[0], 0, -1), 0, "no epoch, no check");
 
     // Asked again for the partitions by name (JSON file, Kafka's format): nothing to do.
     let dir = tempfile::tempdir().expect("tempdir");
