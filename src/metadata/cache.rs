@@ -50,6 +50,8 @@ pub struct ClusterView {
     /// `/admin/unclean_leader_election`) and their partitions; a malformed
     /// request is here with no partitions, so the controller still removes it.
     pub election_requests: BTreeMap<ElectionType, Vec<(String, i32)>>,
+    /// Children of `/isr_change_notification` (the controller removes them).
+    pub isr_change_notifications: BTreeSet<String>,
     /// Topics whose assignment znode exists but could not be read (malformed):
     /// their logs are left alone.
     pub unreadable: BTreeSet<String>,

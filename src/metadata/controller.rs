@@ -25,7 +25,10 @@
 //!   (`/admin/unclean_leader_election`) gives a partition whose leader is gone
 //!   and which has no live ISR member its first live replica as leader and
 //!   sole ISR member. Partitions that do not qualify are left alone, and the
-//!   request is removed after the partitions it names were written.
+//!   request is removed after the partitions it names were written;
+//! - leaders' `/isr_change_notification/isr_change_<seq>` notices are removed
+//!   (Kafka's controller then pushes metadata; our brokers watch the state
+//!   znodes themselves).
 //!
 //! Every leader change bumps the leader epoch; the brokers follow the state
 //! znodes and switch roles through their usual sync.
@@ -50,6 +53,9 @@ pub enum Action {
     DropDeleteRequest { topic: String },
     /// Remove an election request once its partitions were handled.
     DropElectionRequest { kind: ElectionType },
+    /// Remove a leader's ISR change notification: the brokers follow the
+    /// state znodes themselves, so the controller has nothing else to do.
+    DropIsrChangeNotification { name: String },
 }
 
 /// What the controller's pass is allowed to do besides keeping leaders alive.
@@ -145,6 +151,9 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
     }
     for kind in view.election_requests.keys() {
         actions.push(Action::DropElectionRequest { kind: *kind });
+    }
+    for name in &view.isr_change_notifications {
+        actions.push(Action::DropIsrChangeNotification { name: name.clone() });
     }
     actions
 }

@@ -216,6 +216,7 @@ impl MetadataStore {
 
     /// A partition leader's ISR change: writes the state znode if it still has
     /// `version` (Kafka's conditional update; the controller's changes win),
+    /// announces it under `/isr_change_notification` as Kafka's leaders do,
     /// and updates the cache at once so the leader acts on it without waiting
     /// for the watch.
     pub async fn update_partition_state(
@@ -226,6 +227,11 @@ impl MetadataStore {
         version: i32,
     ) -> Result<(), MetadataError> {
         let new_version = self.shared.zk.set_state(topic, partition, &state, version).await?;
+        // Kafka's leaders announce ISR changes for the controller; every broker
+        // here follows the state znodes anyway, so a lost notice costs nothing.
+        if let Err(e) = self.shared.zk.notify_isr_change(&[(topic.to_string(), partition)]).await {
+            tracing::warn!(error = %e, topic, partition, "cannot write the ISR change notification");
+        }
         self.shared.cache.update(|v| {
             if let Some(states) = v.states.get_mut(topic) {
                 let stale = states.get(&partition).is_some_and(|s| s.version >= new_version);

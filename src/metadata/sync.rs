@@ -1,8 +1,9 @@
 //! The background task that owns the ZooKeeper session of a broker.
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
-//! (recursive on `/brokers`, `/config/topics` and `/admin` — deletion and
-//! election requests —, plain on `/controller`), load the whole view into the
+//! (recursive on `/brokers`, `/config/topics`, `/admin` — deletion and
+//! election requests — and `/isr_change_notification`, plain on
+//! `/controller`), load the whole view into the
 //! cache, take part in the controller election and, while controller, apply
 //! the controller's plan after every batch of changes, and check the leader
 //! imbalance every `leader.imbalance.check.interval.seconds` when
@@ -391,6 +392,7 @@ async fn arm_watches(
         (znode::BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
+        (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
     ];
     for (path, mode) in specs {
@@ -445,6 +447,8 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         }
     }
     let delete_requests: BTreeSet<String> = zk.list(znode::DELETE_TOPICS).await?.into_iter().collect();
+    let isr_change_notifications: BTreeSet<String> =
+        zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
     let mut election_requests = std::collections::BTreeMap::new();
     for kind in [ElectionType::Preferred, ElectionType::Unclean] {
         if let Some(partitions) = zk.read_election(kind).await? {
@@ -460,6 +464,7 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         v.states = states;
         v.delete_requests = delete_requests;
         v.election_requests = election_requests;
+        v.isr_change_notifications = isr_change_notifications;
     });
     Ok(())
 }
@@ -521,6 +526,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::Controller => {
             let controller = zk.read_controller().await?.map(|(id, _)| id).filter(|id| *id >= 0);
             shared.cache.update(|v| v.controller = controller);
+        }
+        PathKind::IsrChangeNotification => {
+            let names: BTreeSet<String> = zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
+            shared.cache.update(|v| v.isr_change_notifications = names);
         }
         PathKind::ElectionRequest(kind) => {
             let request = zk.read_election(kind).await?;
@@ -669,6 +678,19 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
                 v.election_requests.remove(kind);
             });
             tracing::info!(election = %kind, "controller completed the election request");
+        }
+        Action::DropIsrChangeNotification { name } => {
+            let path = format!("{}/{name}", znode::ISR_CHANGE_NOTIFICATION);
+            match fenced(vec![Op::Delete(path)]).await {
+                Ok(()) => {}
+                Err(FencedError::Failed(MetadataError::ZooKeeper {
+                    source: zookeeper_client::Error::NoNode, ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            shared.cache.update(|v| {
+                v.isr_change_notifications.remove(name);
+            });
         }
     }
     Ok(())

@@ -398,6 +398,17 @@ impl ZkStore {
         }
     }
 
+    /// Tells the controller a leader changed ISRs (Kafka's
+    /// `/isr_change_notification/isr_change_<seq>`).
+    pub async fn notify_isr_change(&self, partitions: &[(String, i32)]) -> Result<(), MetadataError> {
+        let options = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
+        let path = znode::ISR_CHANGE_PREFIX;
+        match self.client()?.create(path, &znode::encode_election(partitions), &options).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
     /// Whether a znode exists.
     pub async fn exists(&self, path: &str) -> Result<bool, MetadataError> {
         Ok(self.client()?.check_stat(path).await.map_err(zk_err("check", path))?.is_some())

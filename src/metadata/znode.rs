@@ -18,6 +18,7 @@
 //! /latest_producer_id_block {"version":1,"broker":0,"block_start":"0","block_end":"999"}
 //! /admin/preferred_replica_election {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //! /admin/unclean_leader_election    (same format; gregor's own, Kafka 2.x has no znode for it)
+//! /isr_change_notification/isr_change_<seq> {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //! ```
 //! Topic znodes of any version are read (`{"version":1,"partitions":{…}}` from
 //! older tools included); a missing `topic_id` reads as `None`.
@@ -39,6 +40,10 @@ pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
 pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 pub const ADMIN: &str = "/admin";
+pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
+/// A leader's notice of ISR changes: a sequential child of
+/// [`ISR_CHANGE_NOTIFICATION`], removed by the controller.
+pub const ISR_CHANGE_PREFIX: &str = "/isr_change_notification/isr_change_";
 /// Kafka's request for preferred-leader elections, carried out (and then
 /// deleted) by the controller.
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
@@ -54,7 +59,7 @@ pub const STARTUP_PATHS: &[&str] = &[
     "/config/changes",
     DELETE_TOPICS,
     "/brokers/seqid",
-    "/isr_change_notification",
+    ISR_CHANGE_NOTIFICATION,
     PRODUCER_ID_BLOCK,
     "/log_dir_event_notification",
     CONFIG_TOPICS,
@@ -103,6 +108,7 @@ pub enum PathKind {
     /// Placed after the partition states: a batch re-reads states before the
     /// request whose deletion says the controller is done with them.
     ElectionRequest(ElectionType),
+    IsrChangeNotification,
     Other,
 }
 
@@ -120,6 +126,7 @@ pub fn classify(path: &str) -> PathKind {
         ["controller"] => PathKind::Controller,
         ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),
         ["admin", "unclean_leader_election"] => PathKind::ElectionRequest(ElectionType::Unclean),
+        ["isr_change_notification", _] => PathKind::IsrChangeNotification,
         _ => PathKind::Other,
     }
 }
@@ -277,6 +284,7 @@ pub fn election_path(kind: ElectionType) -> &'static str {
     }
 }
 
+/// Election requests and ISR change notifications share this format.
 pub fn encode_election(partitions: &[(String, i32)]) -> Vec<u8> {
     let parts: Vec<Value> = partitions.iter().map(|(t, p)| serde_json::json!({"topic": t, "partition": p})).collect();
     to_bytes(&serde_json::json!({"version": 1, "partitions": parts}))
@@ -489,6 +497,8 @@ mod tests {
         assert_eq!(classify("/controller"), PathKind::Controller);
         assert_eq!(classify("/admin/preferred_replica_election"), PathKind::ElectionRequest(ElectionType::Preferred));
         assert_eq!(classify("/admin/unclean_leader_election"), PathKind::ElectionRequest(ElectionType::Unclean));
+        assert_eq!(classify("/isr_change_notification/isr_change_0000000007"), PathKind::IsrChangeNotification);
+        assert_eq!(classify("/isr_change_notification"), PathKind::Other);
     }
 
     #[test]
