@@ -515,4 +515,18 @@ mod tests {
         assert!(decode_election(br#"{"partitions":[{"topic":"t"}]}"#).is_err());
         assert!(decode_election(b"\xff").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn election_requests_round_trip_and_garbage_never_panics(
+            parts in proptest::collection::vec(("[a-zA-Z0-9._-]{1,20}", 0i32..10_000), 0..20),
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let mut expected = parts.clone();
+            expected.sort();
+            expected.dedup();
+            proptest::prop_assert_eq!(decode_election(&encode_election(&parts)), Ok(expected));
+            let _ = decode_election(&garbage);
+        }
+    }
 }
