@@ -32,6 +32,7 @@ complete -c gregor -n "__fish_gregor_needs_command" -f -a "topics" -d 'Create, d
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "generate" -d 'Generate shell completions or man pages'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -130,6 +131,15 @@ complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subc
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l bootstrap-server -d 'Brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l admin.config -d 'Properties for the admin client' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l election-type -d 'PREFERRED: move leadership to the preferred replica; UNCLEAN: elect a replica outside the ISR for partitions without a live in-sync replica' -r -f -a "PREFERRED\t''
+UNCLEAN\t''"
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l topic -d 'The topic of the partition to elect a leader for (with --partition)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l partition -d 'The partition to elect a leader for (with --topic)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l path-to-json-file -d 'The partitions to elect leaders for: {"partitions":[{"topic":"t","partition":0}]}' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l all-topic-partitions -d 'Elect leaders for every partition of every topic'
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
@@ -180,15 +190,16 @@ complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf leader-election cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'

@@ -170,6 +170,10 @@ impl Broker {
             delete_topic_enable: config.delete_topic_enable,
             cluster_id_if_new: legacy.as_ref().map(|l| l.cluster_id.clone()),
             private_coordinator: coordinator.is_some(),
+            leader_rebalance: config.auto_leader_rebalance_enable.then(|| crate::metadata::LeaderRebalance {
+                interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds),
+                percentage: config.leader_imbalance_per_broker_percentage,
+            }),
         };
         let started = async {
             let metadata = MetadataStore::start(metadata_config).await?;

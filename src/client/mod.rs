@@ -56,6 +56,7 @@
 //! ```
 
 pub mod admin;
+mod admin_elect;
 mod cluster;
 mod config;
 pub(crate) mod connection;
@@ -67,6 +68,7 @@ pub mod producer;
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
+pub use admin_elect::{ElectionResult, ElectionType};
 pub use config::ClientConfig;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
 pub use error::{code_name, ClientError, ResponseError};

@@ -8,6 +8,7 @@ mod coordinator;
 mod durability;
 mod interop;
 mod kcat;
+mod leader_election;
 mod lifecycle;
 mod protocol;
 mod quickstart;
