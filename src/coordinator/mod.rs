@@ -158,11 +158,18 @@ enum Outcome<T> {
 }
 
 /// The group coordinator of one broker.
-#[derive(Default)]
 pub struct GroupCoordinator {
     state: Mutex<State>,
     /// Deadlines changed: the timer task recomputes its next wake-up.
     wake: Notify,
+    /// Bumped whenever partitions are (un)loaded.
+    loads: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for GroupCoordinator {
+    fn default() -> Self {
+        GroupCoordinator { state: Mutex::default(), wake: Notify::new(), loads: tokio::sync::watch::channel(0).0 }
+    }
 }
 
 impl std::fmt::Debug for GroupCoordinator {
@@ -200,6 +207,24 @@ pub fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
 impl GroupCoordinator {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits (at most `timeout`) until this broker has loaded the group's
+    /// partition, so that a client told "this broker coordinates your group"
+    /// is not then told to come back later.
+    pub async fn wait_ready(&self, group_id: &str, timeout: Duration) -> bool {
+        let mut loads = self.loads.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            loads.borrow_and_update();
+            if self.lock().owner(group_id).is_ok() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, loads.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+        }
     }
 
     /// JoinGroup: waits until the rebalance this join is part of completes.
@@ -794,6 +819,7 @@ impl GroupCoordinator {
             }
             tracing::info!(partition = p, "no longer coordinating the groups of {OFFSETS_TOPIC}-{p}");
         }
+        self.loads.send_modify(|n| *n = n.wrapping_add(1));
         for (p, epoch) in led {
             if st.owned.contains_key(&p) {
                 continue;
@@ -842,6 +868,7 @@ impl GroupCoordinator {
         }
         st.owned.insert(partition, Ownership::Loaded(epoch));
         drop(st);
+        self.loads.send_modify(|n| *n = n.wrapping_add(1));
         self.wake.notify_one();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if groups > 0 {

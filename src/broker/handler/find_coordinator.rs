@@ -69,6 +69,9 @@ async fn find_group_coordinator(broker: &Broker, group: &str) -> Found {
         .filter(|l| *l >= 0)
         .ok_or(ErrorCode::CoordinatorNotAvailable)?;
     if leader == broker.node_id {
+        // Answer once the group's partition is loaded here (bounded), so the
+        // client's JoinGroup does not meet COORDINATOR_LOAD_IN_PROGRESS.
+        broker.coordinator.wait_ready(group, std::time::Duration::from_secs(5)).await;
         return Ok((leader, broker.advertised.0.clone(), i32::from(broker.advertised.1)));
     }
     broker
