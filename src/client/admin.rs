@@ -156,7 +156,7 @@ fn timeout_ms(cluster: &Cluster) -> i32 {
 /// An admin client. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Admin {
-    cluster: Arc<Cluster>,
+    pub(super) cluster: Arc<Cluster>,
 }
 
 impl std::fmt::Debug for Admin {

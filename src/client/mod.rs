@@ -10,6 +10,7 @@
 //! - `connection`: one pipelined TCP connection per broker;
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
+//! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence;
 //! - [`consumer`]: assigned-partition consumer with prefetch;
 //! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
@@ -56,6 +57,7 @@
 //! ```
 
 pub mod admin;
+pub mod admin_groups;
 mod cluster;
 mod config;
 pub(crate) mod connection;
@@ -66,6 +68,9 @@ pub mod producer;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
+};
+pub use admin_groups::{
+    CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };
 pub use config::ClientConfig;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
