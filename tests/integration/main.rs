@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod cluster;
 mod common;
+mod consumer_groups_tool;
 mod durability;
 mod interop;
 mod kcat;
