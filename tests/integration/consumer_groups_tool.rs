@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "cg-tool-test";
 
 fn broker() -> TestBroker {
-    TestBroker::start(&["group.initial.rebalance.delay.ms=0"])
+    TestBroker::start(&["group.initial.rebalance.delay.ms=0", "offsets.topic.replication.factor=1"])
 }
 
 fn groups(bs: &str, args: &[&str]) -> Output {
