@@ -8,6 +8,23 @@
 //! coordinator up again and retry, with backoff, within `request.timeout.ms`.
 //! ListGroups goes to every broker, since each one only knows the groups it
 //! coordinates.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use gregor::client::{Admin, ClientConfig, TopicPartition};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let admin = Admin::connect(ClientConfig::new("localhost:9092")).await?;
+//! for group in admin.describe_groups(&["billing".to_string()]).await? {
+//!     println!("{} is {} with {} members", group.group_id, group.state, group.members.len());
+//! }
+//! let committed = admin.list_group_offsets("billing", None).await?;
+//! if let Some(c) = committed.get(&TopicPartition::new("orders", 0)) {
+//!     println!("orders-0 committed at {}", c.offset);
+//! }
+//! // Rewind an inactive group to the start of orders-0.
+//! admin.alter_group_offsets("billing", &BTreeMap::from([(TopicPartition::new("orders", 0), 0)])).await?;
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
