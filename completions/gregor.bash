@@ -34,6 +34,9 @@ _gregor() {
             gregor,help)
                 cmd="gregor__subcmd__help"
                 ;;
+            gregor,leader-election)
+                cmd="gregor__subcmd__leader__subcmd__election"
+                ;;
             gregor,perf)
                 cmd="gregor__subcmd__perf"
                 ;;
@@ -118,6 +121,9 @@ _gregor() {
             gregor__subcmd__help,help)
                 cmd="gregor__subcmd__help__subcmd__help"
                 ;;
+            gregor__subcmd__help,leader-election)
+                cmd="gregor__subcmd__help__subcmd__leader__subcmd__election"
+                ;;
             gregor__subcmd__help,perf)
                 cmd="gregor__subcmd__help__subcmd__perf"
                 ;;
@@ -182,7 +188,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -726,7 +732,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -921,6 +927,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__leader__subcmd__election)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__perf)
             opts="producer consumer"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -998,6 +1018,44 @@ _gregor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__leader__subcmd__election)
+            opts="-h --bootstrap-server --admin.config --election-type --topic --partition --all-topic-partitions --path-to-json-file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --election-type)
+                    COMPREPLY=($(compgen -W "PREFERRED UNCLEAN" -- "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-to-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

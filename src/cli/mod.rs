@@ -13,6 +13,7 @@ mod console_producer;
 mod consumer_groups;
 mod dispatch;
 pub mod generate;
+mod leader_election;
 mod output;
 mod perf;
 mod server_start;
@@ -91,6 +92,12 @@ static TOOLS: &[Tool] = &[
         ],
         command: perf::command,
         run: perf::run,
+    },
+    Tool {
+        name: "leader-election",
+        scripts: &[script("kafka-leader-election")],
+        command: leader_election::command,
+        run: leader_election::run,
     },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },

@@ -149,7 +149,7 @@ fn topic_name(s: &str) -> TopicName {
     TopicName(sb(s))
 }
 
-fn timeout_ms(cluster: &Cluster) -> i32 {
+pub(super) fn timeout_ms(cluster: &Cluster) -> i32 {
     i32::try_from(cluster.config.request_timeout.as_millis()).unwrap_or(i32::MAX)
 }
 

@@ -57,6 +57,7 @@
 //! ```
 
 pub mod admin;
+mod admin_elect;
 pub mod admin_groups;
 mod cluster;
 mod config;
@@ -69,6 +70,7 @@ pub mod producer;
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
+pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };

@@ -71,7 +71,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Optio
 type PartitionError = (ErrorCode, Option<String>);
 
 /// acks=all: waits until the HW passes `last_offset`.
-async fn wait_committed(
+pub(crate) async fn wait_committed(
     partition: &Partition,
     last_offset: i64,
     deadline: tokio::time::Instant,
