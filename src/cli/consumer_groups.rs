@@ -608,6 +608,8 @@ fn parse_reset_plan(
 // Running.
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    // Quiet by default; RUST_LOG=debug shows coordinator lookups and retries.
+    super::init_logging("error");
     let action = match validate(m) {
         Ok(a) => a,
         Err(e) => {

@@ -331,3 +331,77 @@ fn member_assignments_of_real_clients_decode() {
     }
     assert!(decoded >= 3, "decoded {decoded} assignments");
 }
+
+/// Three brokers, groups spread over their coordinators, and the tool given
+/// only one broker: ListGroups must ask every broker, group requests must go
+/// to each group's coordinator, and when a coordinator dies the tool must
+/// find the new one.
+#[test]
+fn groups_on_other_coordinators_are_found_and_followed_after_a_kill() {
+    let zk = crate::common::zk::TestZk::start();
+    let connect = zk.connect("");
+    let mut brokers: Vec<TestBroker> = (0..3)
+        .map(|id| {
+            let overrides = [
+                format!("zookeeper.connect={connect}"),
+                format!("broker.id={id}"),
+                "zookeeper.session.timeout.ms=3000".to_string(),
+                "replica.lag.time.max.ms=3000".to_string(),
+                "replica.fetch.wait.max.ms=200".to_string(),
+                "offsets.topic.num.partitions=3".to_string(),
+                "group.initial.rebalance.delay.ms=0".to_string(),
+            ];
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            TestBroker::start(&refs)
+        })
+        .collect();
+    let bs = brokers[0].bootstrap();
+    let out = Command::new(gregor_bin())
+        .args(["topics", "--bootstrap-server", &bs, "--create", "--topic", "t"])
+        .args(["--partitions", "1", "--replication-factor", "3"])
+        .output()
+        .expect("topics");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut config = ProducerConfig::new(bs.as_str());
+        config.set("acks", "all").expect("acks");
+        let producer = Producer::new(config).await.expect("producer");
+        for i in 0..4 {
+            producer.send(ProducerRecord::new("t", format!("r{i}"))).await.expect("send").await.expect("delivered");
+        }
+        producer.close().await.expect("close");
+    });
+
+    // Six offline groups, made by the tool through broker 0 only.
+    let names: Vec<String> = (0..6).map(|i| format!("spread-{i}")).collect();
+    for g in &names {
+        ok(groups(&bs, &["--reset-offsets", "--group", g, "--topic", "t", "--to-offset", "1", "--execute"]));
+    }
+    let listed = ok(groups(&bs, &["--list"]));
+    for g in &names {
+        assert!(listed.lines().any(|l| l == g), "{g} missing from:\n{listed}");
+    }
+
+    let coordinators: Vec<(String, i32)> = rt.block_on(async {
+        let admin = Admin::connect(ClientConfig::new(bs.as_str())).await.expect("admin");
+        let mut out = Vec::new();
+        for g in &names {
+            out.push((g.clone(), admin.find_group_coordinator(g).await.expect("coordinator").id));
+        }
+        out
+    });
+    let (group, victim) = coordinators
+        .iter()
+        .find(|(_, id)| *id != 0)
+        .cloned()
+        .unwrap_or_else(|| panic!("every group is on broker 0: {coordinators:?}"));
+    let rows = describe_rows(&bs, &group);
+    assert_eq!(col(&rows, "t", "0", 3), "1", "read from coordinator {victim} through broker 0");
+
+    brokers[victim as usize].kill();
+    let out = groups(&bs, &["--describe", "--group", &group, "--timeout", "60000"]);
+    let text = ok(out);
+    let row = text.lines().find(|l| l.starts_with(group.as_str())).unwrap_or_default();
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>()[..6], [group.as_str(), "t", "0", "1", "4", "3"], "{text}");
+}
