@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use gregor::client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
+use gregor::client::{
+    Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord, ResponseError, TopicPartition,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -186,6 +188,16 @@ fn describe_shows_lag_and_members_then_offsets_reset_and_groups_delete() {
         "{}",
         stderr(&refused)
     );
+
+    // The coordinator itself refuses an administrator's commit (generation -1,
+    // no member id) while the group has members.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let refused = rt.block_on(async {
+        let admin = Admin::connect(ClientConfig::new(bs.as_str())).await.expect("admin");
+        admin.alter_group_offsets("g1", &BTreeMap::from([(TopicPartition::new("orders", 0), 0)])).await
+    });
+    let code = refused.as_ref().err().and_then(|e| e.code());
+    assert_eq!(code, Some(ResponseError::UnknownMemberId), "{refused:?}");
 
     // Once the member leaves, the committed offsets remain without an owner.
     drop(c);
