@@ -868,7 +868,9 @@ fn opt_text<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| MISSING.to_string(), T::to_string)
 }
 
-fn print_offsets(rows: &[OffsetRow]) {
+/// Kafka's offsets table: a blank line, the header, one line per row.
+fn offsets_text(rows: &[OffsetRow]) -> String {
+    let mut out = String::new();
     let width = |f: &dyn Fn(&OffsetRow) -> usize| rows.iter().map(f).fold(15, usize::max);
     let g = width(&|r| r.group.len());
     let t = width(&|r| r.topic.as_deref().unwrap_or(MISSING).len());
@@ -888,8 +890,8 @@ fn print_offsets(rows: &[OffsetRow]) {
             cols[8]
         )
     };
-    println!(
-        "\n{}",
+    out.push_str(&format!(
+        "\n{}\n",
         line([
             "GROUP",
             "TOPIC",
@@ -901,10 +903,10 @@ fn print_offsets(rows: &[OffsetRow]) {
             "HOST",
             "CLIENT-ID"
         ])
-    );
+    ));
     for r in rows {
-        println!(
-            "{}",
+        out.push_str(&format!(
+            "{}\n",
             line([
                 &r.group,
                 &opt_text(&r.topic),
@@ -916,8 +918,9 @@ fn print_offsets(rows: &[OffsetRow]) {
                 &opt_text(&r.host),
                 &opt_text(&r.client_id),
             ])
-        );
+        ));
     }
+    out
 }
 
 /// Kafka's `topic(0,1), other(2)` assignment text.
@@ -1033,7 +1036,7 @@ async fn describe(admin: &Admin, groups: Groups, view: View, format: Format) -> 
         Format::Plain => {
             for entry in &described {
                 match entry {
-                    Described::Offsets(rows) if !rows.is_empty() => print_offsets(rows),
+                    Described::Offsets(rows) if !rows.is_empty() => print!("{}", offsets_text(rows)),
                     Described::Members(rows) if !rows.is_empty() => {
                         print_members(rows, matches!(view, View::Members { verbose: true }))
                     }
@@ -1550,6 +1553,36 @@ mod tests {
             with(&["--reset-offsets", "--group", "g", "--all-topics", "--by-duration", "PT1H"]),
             Action::Reset { scenario: Scenario::ByDuration(3_600_000), execute: false, .. }
         ));
+    }
+
+    #[test]
+    fn offsets_table_is_aligned_like_kafka() {
+        let row = |topic: &str, p: i32, cur: Option<i64>, who: &str| OffsetRow {
+            group: "g".into(),
+            topic: Some(topic.into()),
+            partition: Some(p),
+            current_offset: cur,
+            log_end_offset: Some(5),
+            lag: cur.map(|c| 5 - c),
+            consumer_id: Some(who.into()),
+            host: Some(if who == "-" { "-" } else { "/10.0.0.1" }.into()),
+            client_id: Some(if who == "-" { "-" } else { "app" }.into()),
+        };
+        let text = offsets_text(&[
+            row("orders", 0, Some(3), "app-0123456789-abcdef"),
+            row("a-very-long-topic-name", 1, None, "-"),
+        ]);
+        let expected = [
+            "",
+            "GROUP           TOPIC                  PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             \
+             CONSUMER-ID           HOST            CLIENT-ID",
+            "g               orders                 0          3               5               2               \
+             app-0123456789-abcdef /10.0.0.1       app",
+            "g               a-very-long-topic-name 1          -               5               -               \
+             -                     -               -",
+            "",
+        ];
+        assert_eq!(text, expected.join("\n"));
     }
 
     #[test]
