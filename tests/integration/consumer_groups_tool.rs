@@ -299,6 +299,18 @@ fn unknown_groups_error_and_inactive_groups_print_as_json_and_yaml() {
     assert_eq!(row["consumer_id"], "-");
     let yaml = ok(groups(&bs, &["--list", "--state", "--output", "yaml"]));
     assert!(yaml.contains("group: offline") && yaml.contains("state: Empty"), "{yaml}");
+
+    // --export writes a plan that --from-file reads back.
+    let csv =
+        ok(groups(&bs, &["--reset-offsets", "--group", "offline", "--topic", "events:0", "--to-latest", "--export"]));
+    assert_eq!(csv.trim_end(), "events,0,4");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.csv");
+    std::fs::write(&plan, &csv).expect("write plan");
+    let plan = plan.to_string_lossy().into_owned();
+    ok(groups(&bs, &["--reset-offsets", "--group", "offline", "--from-file", &plan, "--execute"]));
+    let rows = describe_rows(&bs, "offline");
+    assert_eq!(&rows[&("events".into(), "0".into())][3..6], ["4", "4", "0"]);
 }
 
 /// The assignment decoder against the bytes real clients put in SyncGroup
