@@ -472,6 +472,9 @@ fn parse_zone(zone: &str) -> Option<i64> {
         _ => return None,
     };
     let rest = zone[1..].replacen(':', "", 1);
+    if !rest.is_ascii() {
+        return None;
+    }
     let (h, m) = match rest.len() {
         2 => (digits(&rest, 2)?, 0),
         4 => (digits(&rest[..2], 2)?, digits(&rest[2..], 2)?),
@@ -1433,6 +1436,9 @@ mod tests {
             "x-11-10T16:51:38.198",
             "T",
             "2020-11-10T16:51:38.198Zjunk",
+            "2020-11-10T16:51:38.198+1\u{e9}1",
+            "2020-11-10T16:51:38.\u{e9}8",
+            "\u{e9}-11-10T16:51:38.198",
         ] {
             let e = parse_datetime(bad).expect_err("refused");
             assert!(e.starts_with("Unparseable date"), "{bad}: {e}");
@@ -1583,6 +1589,20 @@ mod tests {
             "",
         ];
         assert_eq!(text, expected.join("\n"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the user types, the flag parsers answer, never panic.
+        #[test]
+        fn flag_parsers_never_panic(s in "\\PC{0,40}", t in "[-+0-9PTDHMS.:Z]{0,20}") {
+            let _ = parse_datetime(&s);
+            let _ = parse_datetime(&format!("2020-01-01T{t}"));
+            let _ = parse_duration(&s);
+            let _ = parse_duration(&t);
+            let _ = parse_topic_arg(&s);
+            let _ = parse_states(&s);
+            let _ = parse_reset_plan(&s, Some("g"));
+        }
     }
 
     #[test]

@@ -635,6 +635,15 @@ mod tests {
         assert_eq!(decode_assignment(&Bytes::from_static(&[0xff, 0xff])), None);
     }
 
+    proptest::proptest! {
+        /// Member assignments are bytes from other clients: any of them decode or
+        /// give `None`, never a panic or a huge allocation.
+        #[test]
+        fn arbitrary_assignment_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = decode_assignment(&Bytes::from(b));
+        }
+    }
+
     #[test]
     fn topic_partitions_print_like_kafka() {
         assert_eq!(TopicPartition::new("orders", 3).to_string(), "orders-3");
