@@ -64,9 +64,19 @@ impl RequestHandler for Broker {
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
-            RequestKind::Produce(r) => match produce::handle(self, r, version).await {
-                Some(resp) => ResponseKind::Produce(resp),
-                None => return Outcome::NoResponse,
+            RequestKind::Produce(r) => match produce::handle(self, r, version) {
+                produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
+                produce::Produced::Now(None) => return Outcome::NoResponse,
+                produce::Produced::Waiting(answer) => {
+                    let correlation_id = peek.correlation_id;
+                    return Outcome::Deferred(Box::pin(async move {
+                        let body = ResponseKind::Produce(answer.await);
+                        match encode(api, version, correlation_id, &body) {
+                            Outcome::Respond(bytes) => Some(bytes),
+                            _ => None,
+                        }
+                    }));
+                }
             },
             RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
