@@ -10,6 +10,7 @@ mod cluster;
 mod common;
 mod console_consumer;
 mod console_producer;
+mod consumer_groups;
 mod dispatch;
 pub mod generate;
 mod leader_election;
@@ -76,6 +77,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-console-consumer")],
         command: console_consumer::command,
         run: console_consumer::run,
+    },
+    Tool {
+        name: "consumer-groups",
+        scripts: &[script("kafka-consumer-groups")],
+        command: consumer_groups::command,
+        run: consumer_groups::run,
     },
     Tool {
         name: "perf",

@@ -10,6 +10,7 @@
 //! - `connection`: one pipelined TCP connection per broker;
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
+//! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence;
 //! - [`consumer`]: assigned-partition consumer with prefetch;
 //! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
@@ -57,6 +58,7 @@
 
 pub mod admin;
 mod admin_elect;
+pub mod admin_groups;
 mod cluster;
 mod config;
 pub(crate) mod connection;
@@ -69,6 +71,9 @@ pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
 pub use admin_elect::{ElectionResult, ElectionType};
+pub use admin_groups::{
+    CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
+};
 pub use config::ClientConfig;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, SeekTo, TimestampType};
 pub use error::{code_name, ClientError, ResponseError};

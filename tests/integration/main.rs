@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod cluster;
 mod common;
+mod consumer_groups_tool;
 mod coordinator;
 mod durability;
 mod interop;
