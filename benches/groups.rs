@@ -1,121 +1,132 @@
-//! Consumer-group timings with our client against one broker with Kafka's
-//! default `group.initial.rebalance.delay.ms` (3000):
-//! - subscribe → first assignment for a brand-new group (target ≤ 3.5 s:
-//!   the initial delay plus a few round trips);
-//! - the rebalance after a member leaves: from `close()` of one of two
-//!   members to the survivor owning every partition (bounded by the
-//!   survivor's next heartbeat, `heartbeat.interval.ms`).
+//! Consumer-group timings against a release broker with Kafka's default
+//! `group.initial.rebalance.delay.ms` (3000), librdkafka as the client:
+//! - subscribe → first assignment for a new group (target: within the
+//!   initial delay + 0.5 s); the first run also creates `__consumer_offsets`;
+//! - a member leaving cleanly (LeaveGroup) → the survivor owns every partition;
+//! - a member dying without leaving (session.timeout.ms = 6000) → the same.
 //!
-//! Run: `cargo bench --bench groups` (GREGOR_BENCH_SCALE=0.4 for fewer rounds).
+//! Run: `cargo bench --bench groups`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use gregor::client::{Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 
-#[allow(dead_code)] // the producer loop is for the other benches
+#[allow(dead_code)] // the shared producer loop is not used here
 mod common;
 
-use common::start_broker;
+const TOPIC: &str = "bench-groups";
+const PARTITIONS: usize = 6;
 
-const PARTITIONS: i32 = 4;
+/// Remembers when the member last got an assignment and of how many partitions.
+#[derive(Clone, Default)]
+struct Ctx(Arc<Mutex<Option<(Instant, usize)>>>);
 
-fn config(addr: &str, group: &str, heartbeat_ms: u64) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(addr);
-    c.set("group.id", group).expect("group.id");
-    c.set("heartbeat.interval.ms", &heartbeat_ms.to_string()).expect("heartbeat");
-    c.set("fetch.max.wait.ms", "100").expect("fetch wait");
-    c
-}
+impl ClientContext for Ctx {}
 
-/// Subscribe → first non-empty assignment.
-async fn time_to_first_assignment(addr: &str, group: &str) -> Duration {
-    let start = Instant::now();
-    let mut c = Consumer::new(config(addr, group, 3000)).await.expect("consumer");
-    c.subscribe(vec!["bench-groups".into()]).await.expect("subscribe");
-    while c.assignment().is_empty() {
-        c.poll(Duration::from_millis(100)).await.expect("poll");
-        assert!(start.elapsed() < Duration::from_secs(60), "no assignment after a minute");
-    }
-    let took = start.elapsed();
-    c.close().await.expect("close");
-    took
-}
-
-/// A member polling in its own task; its assignment size is published.
-fn run(mut c: Consumer, stop: Arc<AtomicBool>) -> (Arc<Mutex<usize>>, tokio::task::JoinHandle<Consumer>) {
-    let owned = Arc::new(Mutex::new(0));
-    let o = owned.clone();
-    let task = tokio::spawn(async move {
-        while !stop.load(Ordering::Acquire) {
-            c.poll(Duration::from_millis(50)).await.expect("poll");
-            *o.lock().expect("owned") = c.assignment().len();
+impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), tpl.count()));
         }
-        c
-    });
-    (owned, task)
+    }
 }
 
-/// Two members; one closes; time until the other owns every partition.
-async fn time_to_take_over(addr: &str, group: &str, heartbeat_ms: u64) -> Duration {
-    let stop_a = Arc::new(AtomicBool::new(false));
-    let stop_b = Arc::new(AtomicBool::new(false));
-    let mut a = Consumer::new(config(addr, group, heartbeat_ms)).await.expect("consumer");
-    a.subscribe(vec!["bench-groups".into()]).await.expect("subscribe");
-    let mut b = Consumer::new(config(addr, group, heartbeat_ms)).await.expect("consumer");
-    b.subscribe(vec!["bench-groups".into()]).await.expect("subscribe");
-    let (owned_a, task_a) = run(a, stop_a.clone());
-    let (owned_b, task_b) = run(b, stop_b.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let half = usize::try_from(PARTITIONS / 2).unwrap_or(0);
-    while !(*owned_a.lock().expect("a") == half && *owned_b.lock().expect("b") == half) {
-        assert!(Instant::now() < deadline, "the two members never split the partitions");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+fn member(addr: &str, group: &str, ctx: Ctx) -> BaseConsumer<Ctx> {
+    ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", group)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("partition.assignment.strategy", "range")
+        .create_with_context(ctx)
+        .expect("consumer")
+}
+
+/// Polls `c` until `done` holds (or 30 s pass).
+fn poll_until(c: &BaseConsumer<Ctx>, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() && Instant::now() < deadline {
+        let _ = c.poll(Duration::from_millis(10));
     }
-    stop_b.store(true, Ordering::Release);
-    let b = task_b.await.expect("member b");
-    let start = Instant::now();
-    b.close().await.expect("close");
-    let all = usize::try_from(PARTITIONS).unwrap_or(0);
-    while *owned_a.lock().expect("a") != all {
-        assert!(start.elapsed() < Duration::from_secs(60), "the survivor never took over");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let took = start.elapsed();
-    stop_a.store(true, Ordering::Release);
-    task_a.await.expect("member a").close().await.expect("close");
+}
+
+fn assigned(ctx: &Ctx) -> Option<(Instant, usize)> {
+    *ctx.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A member that polls on its own thread until told to stop; `crash` skips the LeaveGroup.
+fn background_member(addr: &str, group: &str) -> (Ctx, Arc<Mutex<Option<bool>>>, thread::JoinHandle<()>) {
+    let ctx = Ctx::default();
+    let stop: Arc<Mutex<Option<bool>>> = Arc::default();
+    let (addr, group, c2, s2) = (addr.to_string(), group.to_string(), ctx.clone(), stop.clone());
+    let handle = thread::spawn(move || {
+        let c = member(&addr, &group, c2);
+        c.subscribe(&[TOPIC]).expect("subscribe");
+        loop {
+            if let Some(crash) = *s2.lock().unwrap_or_else(|e| e.into_inner()) {
+                if crash {
+                    std::mem::forget(c);
+                }
+                return;
+            }
+            let _ = c.poll(Duration::from_millis(10));
+        }
+    });
+    (ctx, stop, handle)
+}
+
+fn survivor_takes_over(addr: &str, group: &str, crash: bool) -> Duration {
+    let a_ctx = Ctx::default();
+    let a = member(addr, group, a_ctx.clone());
+    a.subscribe(&[TOPIC]).expect("subscribe");
+    poll_until(&a, || assigned(&a_ctx).is_some());
+    let (b_ctx, stop, handle) = background_member(addr, group);
+    poll_until(&a, || {
+        assigned(&b_ctx).is_some_and(|(_, n)| n > 0) && assigned(&a_ctx).is_some_and(|(_, n)| n < PARTITIONS)
+    });
+    let t0 = Instant::now();
+    *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(crash);
+    let _ = handle.join();
+    poll_until(&a, || assigned(&a_ctx).is_some_and(|(at, n)| at > t0 && n == PARTITIONS));
+    let took = assigned(&a_ctx).map_or(Duration::MAX, |(at, _)| at.duration_since(t0));
+    drop(a);
     took
 }
 
-fn summary(label: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
-    let median = times.get(times.len() / 2).map_or(0.0, ms);
-    let min = times.first().map_or(0.0, ms);
-    let max = times.last().map_or(0.0, ms);
-    println!("{label:<58} median {median:>7.0} ms  min {min:>7.0} ms  max {max:>7.0} ms  ({} runs)", times.len());
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
 }
 
 #[tokio::main]
 async fn main() {
-    let scale: f64 = std::env::var("GREGOR_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    let rounds = ((5.0 * scale).round() as usize).max(1);
-    let broker = start_broker();
-    let admin = Admin::connect(ClientConfig::new(broker.addr.clone())).await.expect("admin");
-    admin.create_topic(NewTopic::new("bench-groups", PARTITIONS), false).await.expect("create topic");
+    let broker = common::start_broker();
+    let addr = broker.addr.clone();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &addr).create().expect("admin");
+    let topic = NewTopic::new(TOPIC, PARTITIONS as i32, TopicReplication::Fixed(1));
+    let res = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create");
+    assert!(res[0].is_ok(), "{res:?}");
 
-    let mut first = Vec::new();
-    for i in 0..rounds {
-        first.push(time_to_first_assignment(&broker.addr, &format!("bench-new-{i}")).await);
+    println!("group.initial.rebalance.delay.ms = 3000 (Kafka's default), {PARTITIONS} partitions, librdkafka");
+    for run in 0..5 {
+        let ctx = Ctx::default();
+        let c = member(&addr, &format!("bench-new-{run}"), ctx.clone());
+        let t0 = Instant::now();
+        c.subscribe(&[TOPIC]).expect("subscribe");
+        poll_until(&c, || assigned(&ctx).is_some());
+        let took = assigned(&ctx).map_or(Duration::MAX, |(at, _)| at.duration_since(t0));
+        let note = if run == 0 { " (creates __consumer_offsets)" } else { "" };
+        println!("subscribe → first assignment, new group {run}: {}{note}", secs(took));
     }
-    summary("new group: subscribe -> first assignment (delay 3000 ms)", first);
-
-    for heartbeat in [3000, 500] {
-        let mut takeover = Vec::new();
-        for i in 0..rounds {
-            takeover.push(time_to_take_over(&broker.addr, &format!("bench-leave-{heartbeat}-{i}"), heartbeat).await);
-        }
-        summary(&format!("member leaves -> survivor owns all (heartbeat {heartbeat} ms)"), takeover);
+    for run in 0..3 {
+        let took = survivor_takes_over(&addr, &format!("bench-leave-{run}"), false);
+        println!("member leaves (LeaveGroup) → survivor owns all {PARTITIONS}: {}", secs(took));
     }
+    let took = survivor_takes_over(&addr, "bench-crash", true);
+    println!("member dies (no LeaveGroup, session.timeout.ms=6000) → survivor owns all: {}", secs(took));
 }

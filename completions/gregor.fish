@@ -31,7 +31,9 @@ complete -c gregor -n "__fish_gregor_needs_command" -f -a "zookeeper-start" -d '
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "topics" -d 'Create, delete, describe, or change a topic'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "consumer-groups" -d 'List, describe and delete consumer groups, and reset their offsets'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "generate" -d 'Generate shell completions or man pages'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -99,6 +101,38 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l zooke
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest record present instead of the latest'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l skip-message-on-error -d 'Accepted for compatibility'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l bootstrap-server -d 'REQUIRED: the server(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l command-config -d 'Property file with client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l group -d 'The consumer group to act on (repeatable)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l topic -d 'A topic (with --reset-offsets optionally some partitions: topic1:0,1,2) (repeatable)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l state -d 'With --describe: the group\'s state; with --list: show (or only list) groups in these states' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l timeout -d 'How long to wait for the cluster, in milliseconds' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l to-offset -d 'Reset to this offset' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l shift-by -d 'Shift the current offset by N (may be negative)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l to-datetime -d 'Reset to the first offset at or after this time (UTC unless a zone like +01:00 is given)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l by-duration -d 'Reset to the first offset at or after now minus this duration' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l from-file -d 'Reset to the offsets in a CSV file (topic,partition,offset or group,topic,partition,offset)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l output -d 'Output format for --list, --describe and --reset-offsets' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l list -d 'List all consumer groups'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l describe -d 'Describe consumer groups and their offset lag'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l delete -d 'Delete consumer groups (they must have no active members)'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l reset-offsets -d 'Reset the offsets of inactive consumer groups'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l delete-offsets -d 'Delete the committed offsets of a group for the given topics'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l all-groups -d 'Apply to all consumer groups'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l all-topics -d 'With --reset-offsets: every topic the group has committed offsets for'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l members -d 'With --describe: the group\'s members'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l verbose -d 'With --describe --members: add each member\'s assignment'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l offsets -d 'With --describe: partitions with their offsets and lag (the default)'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l dry-run -d 'Only show the new offsets (the default)'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l execute -d 'Commit the new offsets'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l export -d 'Print the new offsets as CSV'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l to-earliest -d 'Reset to the earliest offset'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l to-latest -d 'Reset to the latest offset'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l to-current -d 'Reset to the current offset'
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and not __fish_seen_subcommand_from producer consumer help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
@@ -130,6 +164,15 @@ complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subc
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l bootstrap-server -d 'Brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l admin.config -d 'Properties for the admin client' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l election-type -d 'PREFERRED: move leadership to the preferred replica; UNCLEAN: elect a replica outside the ISR for partitions without a live in-sync replica' -r -f -a "PREFERRED\t''
+UNCLEAN\t''"
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l topic -d 'The topic of the partition to elect a leader for (with --partition)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l partition -d 'The partition to elect a leader for (with --topic)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l path-to-json-file -d 'The partitions to elect leaders for: {"partitions":[{"topic":"t","partition":0}]}' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -l all-topic-partitions -d 'Elect leaders for every partition of every topic'
+complete -c gregor -n "__fish_gregor_using_subcommand leader-election" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
@@ -180,15 +223,17 @@ complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer perf cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "consumer-groups" -d 'List, describe and delete consumer groups, and reset their offsets'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'

@@ -17,6 +17,8 @@
 //!   interface with a watched cache.
 //! - [`config`]: Java properties → validated, typed broker and topic configs,
 //!   with every Kafka default in one place.
+//! - [`coordinator`]: consumer groups (Kafka's classic protocol) with their
+//!   metadata and committed offsets in `__consumer_offsets`.
 //! - [`zk`]: a ZooKeeper-compatible coordinator server (`zookeeper-start`, and
 //!   embedded in a broker when `zookeeper.connect` is unset).
 //! - [`client`]: the Rust Kafka client (Admin, Producer, Consumer) with its
@@ -27,6 +29,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod coordinator;
 pub mod metadata;
 pub mod network;
 pub mod protocol;

@@ -87,6 +87,8 @@ pub struct Broker {
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// Serialises topic creation and deletion so that checks and effects agree.
     pub(crate) topic_admin: tokio::sync::Mutex<()>,
+    /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
+    pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -168,6 +170,10 @@ impl Broker {
             delete_topic_enable: config.delete_topic_enable,
             cluster_id_if_new: legacy.as_ref().map(|l| l.cluster_id.clone()),
             private_coordinator: coordinator.is_some(),
+            leader_rebalance: config.auto_leader_rebalance_enable.then(|| crate::metadata::LeaderRebalance {
+                interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds),
+                percentage: config.leader_imbalance_per_broker_percentage,
+            }),
         };
         let started = async {
             let metadata = MetadataStore::start(metadata_config).await?;
@@ -214,6 +220,7 @@ impl Broker {
             data_arrived,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             topic_admin: tokio::sync::Mutex::new(()),
+            coordinator: Arc::default(),
             config,
         });
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
@@ -233,6 +240,7 @@ impl Broker {
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
         tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
+        tasks.push(crate::coordinator::spawn(broker.clone(), shutdown.clone()));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
@@ -299,8 +307,9 @@ pub fn log_config(tc: &TopicConfig) -> LogConfig {
     LogConfig {
         segment_bytes: u64::from(tc.segment_bytes),
         segment_ms: signed(tc.segment_ms),
-        retention_ms: tc.retention_ms.map_or(-1, signed),
-        retention_bytes: tc.retention_bytes.map_or(-1, signed),
+        // A compact-only topic keeps its segments: nothing is deleted by age or size.
+        retention_ms: if tc.cleanup_policy.delete { tc.retention_ms.map_or(-1, signed) } else { -1 },
+        retention_bytes: if tc.cleanup_policy.delete { tc.retention_bytes.map_or(-1, signed) } else { -1 },
         index_interval_bytes: tc.index_interval_bytes,
         flush_interval_messages: tc.flush_messages,
         // Kafka's "never" is Long.MAX_VALUE.

@@ -502,6 +502,21 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
+    /// KIP-320: a request naming the leader epoch it believes current
+    /// (`current_leader_epoch` ≥ 0) must agree with ours: an older one is
+    /// FENCED_LEADER_EPOCH (its sender missed a leader change), a newer one
+    /// UNKNOWN_LEADER_EPOCH (this broker has not caught up yet). −1 skips the check.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), crate::protocol::ErrorCode> {
+        let ours = self.leader_epoch();
+        if current_leader_epoch < 0 || current_leader_epoch == ours {
+            Ok(())
+        } else if current_leader_epoch < ours {
+            Err(crate::protocol::ErrorCode::FencedLeaderEpoch)
+        } else {
+            Err(crate::protocol::ErrorCode::UnknownLeaderEpoch)
+        }
+    }
+
     /// Whether this broker leads the partition (clients produce and fetch here).
     pub fn is_leader(&self) -> bool {
         self.is_leader.load(Ordering::Acquire)

@@ -274,7 +274,8 @@ async fn fetch_loop(
                     .with_partition(tp.partition)
                     .with_fetch_offset(p.log_end_offset())
                     .with_log_start_offset(p.log_start_offset())
-                    .with_current_leader_epoch(-1)
+                    // The leader fences us when we missed a leader change (KIP-320).
+                    .with_current_leader_epoch(p.leader_epoch())
                     .with_last_fetched_epoch(-1)
                     .with_partition_max_bytes(i32::try_from(cfg.replica_fetch_max_bytes).unwrap_or(i32::MAX)),
             );
@@ -376,7 +377,7 @@ async fn truncate_diverged(
             by_topic.entry(p.tp.topic.as_str()).or_default().push(
                 OffsetForLeaderPartition::default()
                     .with_partition(p.tp.partition)
-                    .with_current_leader_epoch(-1)
+                    .with_current_leader_epoch(p.leader_epoch())
                     .with_leader_epoch(p.latest_epoch()),
             );
         }

@@ -10,8 +10,10 @@ mod cluster;
 mod common;
 mod console_consumer;
 mod console_producer;
+mod consumer_groups;
 mod dispatch;
 pub mod generate;
+mod leader_election;
 mod output;
 mod perf;
 mod server_start;
@@ -77,6 +79,12 @@ static TOOLS: &[Tool] = &[
         run: console_consumer::run,
     },
     Tool {
+        name: "consumer-groups",
+        scripts: &[script("kafka-consumer-groups")],
+        command: consumer_groups::command,
+        run: consumer_groups::run,
+    },
+    Tool {
         name: "perf",
         scripts: &[
             Script { name: "kafka-producer-perf-test", args: &["producer"] },
@@ -84,6 +92,12 @@ static TOOLS: &[Tool] = &[
         ],
         command: perf::command,
         run: perf::run,
+    },
+    Tool {
+        name: "leader-election",
+        scripts: &[script("kafka-leader-election")],
+        command: leader_election::command,
+        run: leader_election::run,
     },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },

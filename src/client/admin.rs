@@ -149,14 +149,14 @@ fn topic_name(s: &str) -> TopicName {
     TopicName(sb(s))
 }
 
-fn timeout_ms(cluster: &Cluster) -> i32 {
+pub(super) fn timeout_ms(cluster: &Cluster) -> i32 {
     i32::try_from(cluster.config.request_timeout.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// An admin client. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Admin {
-    cluster: Arc<Cluster>,
+    pub(super) cluster: Arc<Cluster>,
 }
 
 impl std::fmt::Debug for Admin {

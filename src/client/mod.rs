@@ -10,6 +10,7 @@
 //! - `connection`: one pipelined TCP connection per broker;
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
+//! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
 //!   member of a consumer group (subscribe, rebalances, assignors, commits);
@@ -78,6 +79,8 @@
 //! ```
 
 pub mod admin;
+mod admin_elect;
+pub mod admin_groups;
 mod cluster;
 mod config;
 pub(crate) mod connection;
@@ -88,6 +91,10 @@ pub mod producer;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
+};
+pub use admin_elect::{ElectionResult, ElectionType};
+pub use admin_groups::{
+    CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };
 pub use config::ClientConfig;
 pub use consumer::{

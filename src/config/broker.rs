@@ -222,6 +222,10 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     pub unclean_leader_election_enable: bool,
     pub auto_leader_rebalance_enable: bool,
+    /// Above this share (in %) of a broker's preferred-leader partitions led
+    /// elsewhere, the controller moves them back.
+    pub leader_imbalance_per_broker_percentage: u32,
+    pub leader_imbalance_check_interval_seconds: u64,
     pub num_replica_fetchers: usize,
     pub replica_fetch_max_bytes: u32,
     pub replica_fetch_min_bytes: u32,
@@ -242,6 +246,7 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: u32,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: u32,
+    pub offsets_commit_timeout_ms: u64,
 
     // --- transactions ---
     pub transaction_state_log_num_partitions: i32,
@@ -486,6 +491,8 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         replica_lag_time_max_ms: r.u64("replica.lag.time.max.ms")?,
         unclean_leader_election_enable: r.bool("unclean.leader.election.enable")?,
         auto_leader_rebalance_enable: r.bool("auto.leader.rebalance.enable")?,
+        leader_imbalance_per_broker_percentage: r.u32("leader.imbalance.per.broker.percentage")?,
+        leader_imbalance_check_interval_seconds: r.u64("leader.imbalance.check.interval.seconds")?,
         num_replica_fetchers: r.usize("num.replica.fetchers")?,
         replica_fetch_max_bytes: r.u32("replica.fetch.max.bytes")?,
         replica_fetch_min_bytes: r.u32("replica.fetch.min.bytes")?,
@@ -505,6 +512,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         offsets_retention_minutes: r.u32("offsets.retention.minutes")?,
         offsets_retention_check_interval_ms: r.u64("offsets.retention.check.interval.ms")?,
         offset_metadata_max_bytes: r.u32("offset.metadata.max.bytes")?,
+        offsets_commit_timeout_ms: r.u64("offsets.commit.timeout.ms")?,
 
         transaction_state_log_num_partitions: r.i32("transaction.state.log.num.partitions")?,
         transaction_state_log_replication_factor: r.i16("transaction.state.log.replication.factor")?,
@@ -1194,6 +1202,8 @@ delete.topic.enable=true
         assert_eq!(c.replica_lag_time_max_ms, 30_000);
         assert!(!c.unclean_leader_election_enable);
         assert!(c.auto_leader_rebalance_enable);
+        assert_eq!(c.leader_imbalance_per_broker_percentage, 10);
+        assert_eq!(c.leader_imbalance_check_interval_seconds, 300);
         assert_eq!(c.offsets_topic_num_partitions, 50);
         assert_eq!(c.offsets_topic_replication_factor, 3);
         assert_eq!(c.transaction_state_log_replication_factor, 3);

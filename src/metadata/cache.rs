@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{BrokerInfo, PartitionState, TopicMetadata};
+use super::{BrokerInfo, ElectionType, PartitionState, TopicMetadata};
 
 /// A topic as `/brokers/topics/<t>` describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,6 +46,12 @@ pub struct ClusterView {
     pub states: BTreeMap<String, BTreeMap<i32, VersionedState>>,
     /// Children of `/admin/delete_topics`.
     pub delete_requests: BTreeSet<String>,
+    /// Pending election requests (`/admin/preferred_replica_election`,
+    /// `/admin/unclean_leader_election`) and their partitions; a malformed
+    /// request is here with no partitions, so the controller still removes it.
+    pub election_requests: BTreeMap<ElectionType, Vec<(String, i32)>>,
+    /// Children of `/isr_change_notification` (the controller removes them).
+    pub isr_change_notifications: BTreeSet<String>,
     /// Topics whose assignment znode exists but could not be read (malformed):
     /// their logs are left alone.
     pub unreadable: BTreeSet<String>,

@@ -18,10 +18,25 @@
 //!   change bumps the leader epoch;
 //! - a topic written without a topic id gets one;
 //! - `/admin/delete_topics/<t>` deletes the topic's znodes and then the
-//!   request, or only the request when deletion is disabled.
+//!   request, or only the request when deletion is disabled;
+//! - a preferred election (`/admin/preferred_replica_election`, or the
+//!   periodic rebalance) makes the first replica of the assignment leader when
+//!   it is live and in the ISR, ISR unchanged; an unclean election
+//!   (`/admin/unclean_leader_election`) gives a partition whose leader is gone
+//!   and which has no live ISR member its first live replica as leader and
+//!   sole ISR member. Partitions that do not qualify are left alone, and the
+//!   request is removed after the partitions it names were written;
+//! - leaders' `/isr_change_notification/isr_change_<seq>` notices are removed
+//!   (Kafka's controller then pushes metadata; our brokers watch the state
+//!   znodes themselves).
+//!
+//! Every leader change bumps the leader epoch; the brokers follow the state
+//! znodes and switch roles through their usual sync.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::cache::ClusterView;
-use super::PartitionState;
+use super::{ElectionType, PartitionState};
 
 /// One change the controller wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,10 +51,43 @@ pub enum Action {
     DeleteTopic { topic: String },
     /// Drop a deletion request without deleting (unknown topic or deletion disabled).
     DropDeleteRequest { topic: String },
+    /// Remove an election request once its partitions were handled.
+    DropElectionRequest { kind: ElectionType },
+    /// Remove a leader's ISR change notification: the brokers follow the
+    /// state znodes themselves, so the controller has nothing else to do.
+    DropIsrChangeNotification { name: String },
+}
+
+/// What the controller's pass is allowed to do besides keeping leaders alive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    /// `delete.topic.enable`.
+    pub delete_enabled: bool,
+    /// Check the leader imbalance in this pass: the
+    /// `leader.imbalance.per.broker.percentage` above which a broker's
+    /// partitions get preferred elections (`None`: no check this time).
+    pub rebalance_percentage: Option<u32>,
 }
 
 /// Computes the writes that bring the cluster in line, as controller of `epoch`.
-pub fn plan(view: &ClusterView, epoch: i32, delete_enabled: bool) -> Vec<Action> {
+pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
+    let delete_enabled = policy.delete_enabled;
+    let mut elections: BTreeMap<(&str, i32), ElectionType> = BTreeMap::new();
+    if let Some(percentage) = policy.rebalance_percentage {
+        for (topic, partition) in imbalanced(view, percentage) {
+            elections.insert((topic, partition), ElectionType::Preferred);
+        }
+    }
+    for (kind, partitions) in &view.election_requests {
+        for (topic, partition) in partitions {
+            // An unclean request wins over a preferred one for the same partition:
+            // it applies only where the preferred election cannot.
+            let entry = elections.entry((topic.as_str(), *partition)).or_insert(*kind);
+            if *kind == ElectionType::Unclean {
+                *entry = ElectionType::Unclean;
+            }
+        }
+    }
     let mut actions = Vec::new();
     for topic in &view.delete_requests {
         if delete_enabled && (view.topics.contains_key(topic) || view.unreadable.contains(topic)) {
@@ -74,7 +122,19 @@ pub fn plan(view: &ClusterView, epoch: i32, delete_enabled: bool) -> Vec<Action>
                     }
                 }
                 Some(current) => {
-                    if let Some(state) = next_state(view, replicas, &current.state, epoch) {
+                    let wanted = if delete_enabled && view.delete_requests.contains(name) {
+                        None
+                    } else {
+                        elections.get(&(name.as_str(), partition)).copied()
+                    };
+                    let state = match wanted {
+                        Some(ElectionType::Unclean) => unclean_state(view, replicas, &current.state, epoch)
+                            .or_else(|| next_state(view, replicas, &current.state, epoch)),
+                        Some(ElectionType::Preferred) => next_state(view, replicas, &current.state, epoch)
+                            .or_else(|| preferred_state(view, replicas, &current.state, epoch)),
+                        None => next_state(view, replicas, &current.state, epoch),
+                    };
+                    if let Some(state) = state {
                         actions.push(Action::UpdateState {
                             topic: name.clone(),
                             partition,
@@ -89,7 +149,88 @@ pub fn plan(view: &ClusterView, epoch: i32, delete_enabled: bool) -> Vec<Action>
             actions.push(Action::CreateStates { topic: name.clone(), states: new_states });
         }
     }
+    for kind in view.election_requests.keys() {
+        actions.push(Action::DropElectionRequest { kind: *kind });
+    }
+    for name in &view.isr_change_notifications {
+        actions.push(Action::DropIsrChangeNotification { name: name.clone() });
+    }
     actions
+}
+
+/// Preferred election: the first assigned replica leads if it is live, in the
+/// ISR and not leading already; the ISR stays as it is.
+fn preferred_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i32) -> Option<PartitionState> {
+    let preferred = *replicas.first()?;
+    if s.leader == preferred || !view.is_live(preferred) || !s.isr.contains(&preferred) {
+        return None;
+    }
+    Some(PartitionState {
+        leader: preferred,
+        leader_epoch: s.leader_epoch + 1,
+        isr: s.isr.clone(),
+        controller_epoch: epoch,
+    })
+}
+
+/// Unclean election: only for a partition whose leader is gone and whose ISR
+/// has no live member; the first live replica leads and is the whole ISR.
+fn unclean_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i32) -> Option<PartitionState> {
+    if s.leader >= 0 && view.is_live(s.leader) {
+        return None;
+    }
+    if s.isr.iter().any(|b| view.is_live(*b)) {
+        return None;
+    }
+    let leader = replicas.iter().copied().find(|r| view.is_live(*r))?;
+    Some(PartitionState { leader, leader_epoch: s.leader_epoch + 1, isr: vec![leader], controller_epoch: epoch })
+}
+
+/// Kafka's auto-rebalance check: per broker, the share of the partitions it is
+/// preferred leader of that it does not lead; above `percentage` %, those of
+/// them whose preferred replica is live and in the ISR get a preferred
+/// election. Topics queued for deletion are left out.
+pub fn imbalanced(view: &ClusterView, percentage: u32) -> Vec<(&str, i32)> {
+    /// Per preferred broker: how many partitions it should lead, and those it does not.
+    #[derive(Default)]
+    struct Share<'a> {
+        total: usize,
+        not_led: Vec<(&'a str, i32)>,
+    }
+    let mut by_broker: BTreeMap<i32, Share> = BTreeMap::new();
+    for (name, entry) in &view.topics {
+        if view.delete_requests.contains(name) {
+            continue;
+        }
+        for (index, replicas) in entry.partitions.iter().enumerate() {
+            let Some(&preferred) = replicas.first() else { continue };
+            let partition = index as i32;
+            let Some(state) = view.state(name, partition) else { continue };
+            let slot = by_broker.entry(preferred).or_default();
+            slot.total += 1;
+            if state.leader != preferred {
+                slot.not_led.push((name.as_str(), partition));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (broker, Share { total, not_led }) in by_broker {
+        if total == 0 || not_led.is_empty() || !view.is_live(broker) {
+            continue;
+        }
+        // ratio > percentage / 100, in integers.
+        if not_led.len() * 100 <= total * percentage as usize {
+            continue;
+        }
+        for (topic, partition) in not_led {
+            let eligible = view.state(topic, partition).is_some_and(|s| s.isr.contains(&broker));
+            if eligible && seen.insert((topic, partition)) {
+                out.push((topic, partition));
+            }
+        }
+    }
+    out
 }
 
 /// The state a partition should move to given the live brokers, if it must change.
@@ -132,6 +273,10 @@ mod tests {
     use crate::metadata::cache::{TopicEntry, VersionedState};
     use crate::metadata::BrokerInfo;
 
+    fn deleting() -> Policy {
+        Policy { delete_enabled: true, rebalance_percentage: None }
+    }
+
     fn view(live: &[i32]) -> ClusterView {
         let mut v = ClusterView::default();
         for &b in live {
@@ -156,7 +301,7 @@ mod tests {
     fn new_topic_gets_states_from_live_replicas() {
         let mut v = view(&[0, 2]);
         topic(&mut v, "t", vec![vec![1, 2, 0], vec![1]]);
-        let a = plan(&v, 5, true);
+        let a = plan(&v, 5, deleting());
         assert_eq!(
             a,
             vec![Action::CreateStates {
@@ -174,7 +319,7 @@ mod tests {
         state(&mut v, "t", 1, 1, vec![1, 0]);
         state(&mut v, "t", 2, 0, vec![0]);
         state(&mut v, "t", 3, 1, vec![1, 2]);
-        let a = plan(&v, 2, true);
+        let a = plan(&v, 2, deleting());
         let expect = |p, leader, isr| Action::UpdateState {
             topic: "t".into(),
             partition: p,
@@ -193,7 +338,7 @@ mod tests {
             },
         );
         assert_eq!(
-            plan(&v2, 3, true),
+            plan(&v2, 3, deleting()),
             vec![Action::UpdateState {
                 topic: "t".into(),
                 partition: 0,
@@ -212,13 +357,92 @@ mod tests {
         state(&mut v, "noid", 0, 0, vec![0]);
         v.delete_requests.insert("gone".into());
         v.delete_requests.insert("unknown".into());
-        let a = plan(&v, 1, true);
+        let a = plan(&v, 1, deleting());
         assert_eq!(a[0], Action::DeleteTopic { topic: "gone".into() });
         assert_eq!(a[1], Action::DropDeleteRequest { topic: "unknown".into() });
         assert!(matches!(&a[2], Action::AssignTopicId { topic, version: 2, .. } if topic == "noid"));
         assert_eq!(a.len(), 3);
-        let a = plan(&v, 1, false);
+        let a = plan(&v, 1, Policy::default());
         assert_eq!(a[0], Action::DropDeleteRequest { topic: "gone".into() });
         assert_eq!(a[1], Action::DropDeleteRequest { topic: "unknown".into() });
+    }
+
+    fn update(p: i32, leader: i32, isr: Vec<i32>) -> Action {
+        Action::UpdateState {
+            topic: "t".into(),
+            partition: p,
+            state: PartitionState { leader, leader_epoch: 4, isr, controller_epoch: 2 },
+            version: 7,
+        }
+    }
+
+    #[test]
+    fn preferred_election_requests() {
+        let mut v = view(&[0, 1, 2]);
+        topic(&mut v, "t", vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]);
+        state(&mut v, "t", 0, 1, vec![1, 2, 0]); // preferred 0 live, in ISR: elected
+        state(&mut v, "t", 1, 1, vec![1, 2, 0]); // already led by its preferred replica
+        state(&mut v, "t", 2, 0, vec![0, 1]); // preferred 2 not in the ISR
+        state(&mut v, "t", 3, 1, vec![1, 0]); // not asked for
+        v.election_requests
+            .insert(ElectionType::Preferred, vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 2), ("x".into(), 0)]);
+        let a = plan(&v, 2, deleting());
+        assert_eq!(a, vec![update(0, 0, vec![1, 2, 0]), Action::DropElectionRequest { kind: ElectionType::Preferred }]);
+        // A dead preferred replica is not elected; the request is still removed.
+        let mut v = view(&[1, 2]);
+        topic(&mut v, "t", vec![vec![0, 1, 2]]);
+        state(&mut v, "t", 0, 1, vec![1, 2]);
+        v.election_requests.insert(ElectionType::Preferred, vec![("t".into(), 0)]);
+        assert_eq!(plan(&v, 2, deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Preferred }]);
+    }
+
+    #[test]
+    fn unclean_election_requests() {
+        let mut v = view(&[2]);
+        topic(&mut v, "t", vec![vec![0, 1, 2], vec![0, 2, 1], vec![2, 1]]);
+        state(&mut v, "t", 0, -1, vec![0]); // no live ISR member: 2 takes over alone
+        state(&mut v, "t", 1, 0, vec![0, 2]); // a live ISR member: a clean election
+        state(&mut v, "t", 2, 2, vec![2]); // led by a live broker: nothing to do
+        v.election_requests.insert(ElectionType::Unclean, vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 2)]);
+        assert_eq!(
+            plan(&v, 2, deleting()),
+            vec![
+                update(0, 2, vec![2]),
+                update(1, 2, vec![2]),
+                Action::DropElectionRequest { kind: ElectionType::Unclean }
+            ]
+        );
+        // Without the request, partition 0 stays leaderless.
+        v.election_requests.clear();
+        assert_eq!(plan(&v, 2, deleting()), vec![update(1, 2, vec![2])]);
+        // No live replica at all: nothing to elect.
+        let mut v = view(&[5]);
+        topic(&mut v, "t", vec![vec![0, 1]]);
+        state(&mut v, "t", 0, -1, vec![0]);
+        v.election_requests.insert(ElectionType::Unclean, vec![("t".into(), 0)]);
+        assert_eq!(plan(&v, 2, deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Unclean }]);
+    }
+
+    #[test]
+    fn auto_rebalance_above_the_imbalance_percentage() {
+        let mut v = view(&[0, 1, 2]);
+        topic(
+            &mut v,
+            "t",
+            vec![vec![0, 1, 2], vec![0, 2, 1], vec![1, 2, 0], vec![1, 0, 2], vec![2, 0, 1], vec![0, 1, 2]],
+        );
+        state(&mut v, "t", 0, 1, vec![1, 2, 0]); // 0's, led by 1
+        state(&mut v, "t", 1, 2, vec![2, 1]); // 0's, 0 not in the ISR
+        state(&mut v, "t", 2, 1, vec![1, 2, 0]);
+        state(&mut v, "t", 3, 1, vec![1, 0, 2]);
+        state(&mut v, "t", 4, 2, vec![2, 0, 1]);
+        state(&mut v, "t", 5, 0, vec![0, 1, 2]);
+        let rebalance = |pct| Policy { delete_enabled: true, rebalance_percentage: Some(pct) };
+        // Broker 0 leads 1 of its 3 partitions: 67 % imbalance.
+        assert_eq!(imbalanced(&v, 10), vec![("t", 0)]);
+        assert_eq!(plan(&v, 2, rebalance(10)), vec![update(0, 0, vec![1, 2, 0])]);
+        assert!(imbalanced(&v, 66).len() == 1 && imbalanced(&v, 67).is_empty());
+        assert_eq!(plan(&v, 2, rebalance(67)), vec![]);
+        assert_eq!(plan(&v, 2, deleting()), vec![]);
     }
 }

@@ -9,10 +9,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::cache::{ClusterView, MetadataCache};
-use super::sync::{self, Shared};
+use super::sync::{self, LeaderRebalance, Shared};
 use super::zk_store::{ConnectString, ZkSettings, ZkStore};
 use super::znode::BrokerRegistration;
-use super::{new_cluster_id, BrokerInfo, MetadataError, PartitionState, TopicMetadata};
+use super::{new_cluster_id, BrokerInfo, ElectionType, MetadataError, PartitionState, TopicMetadata};
 
 /// What the store needs to know about the broker and ZooKeeper.
 #[derive(Clone, Debug)]
@@ -33,7 +33,13 @@ pub struct MetadataConfig {
     /// registration or `/controller` of another session can only be left over
     /// from a previous run of this broker (killed), and is removed.
     pub private_coordinator: bool,
+    /// `auto.leader.rebalance.enable` with its interval and threshold, obeyed
+    /// when this broker is controller (`None`: off).
+    pub leader_rebalance: Option<LeaderRebalance>,
 }
+
+/// How often a requester looks whether the controller took its election request.
+const ELECTION_POLL: Duration = Duration::from_millis(50);
 
 /// Cluster metadata, kept in ZooKeeper.
 pub struct MetadataStore {
@@ -72,6 +78,7 @@ impl MetadataStore {
             registration: config.registration,
             delete_topic_enable: config.delete_topic_enable,
             private_coordinator: config.private_coordinator,
+            leader_rebalance: config.leader_rebalance,
         });
         let session = match sync::Session::establish(&shared, true).await {
             Ok(s) => s,
@@ -209,6 +216,7 @@ impl MetadataStore {
 
     /// A partition leader's ISR change: writes the state znode if it still has
     /// `version` (Kafka's conditional update; the controller's changes win),
+    /// announces it under `/isr_change_notification` as Kafka's leaders do,
     /// and updates the cache at once so the leader acts on it without waiting
     /// for the watch.
     pub async fn update_partition_state(
@@ -219,6 +227,11 @@ impl MetadataStore {
         version: i32,
     ) -> Result<(), MetadataError> {
         let new_version = self.shared.zk.set_state(topic, partition, &state, version).await?;
+        // Kafka's leaders announce ISR changes for the controller; every broker
+        // here follows the state znodes anyway, so a lost notice costs nothing.
+        if let Err(e) = self.shared.zk.notify_isr_change(&[(topic.to_string(), partition)]).await {
+            tracing::warn!(error = %e, topic, partition, "cannot write the ISR change notification");
+        }
         self.shared.cache.update(|v| {
             if let Some(states) = v.states.get_mut(topic) {
                 let stale = states.get(&partition).is_some_and(|s| s.version >= new_version);
@@ -228,6 +241,55 @@ impl MetadataStore {
             }
         });
         Ok(())
+    }
+
+    /// Asks the controller for elections of `partitions` and waits (at most
+    /// `timeout`) until it carried them out, as Kafka's ZooKeeper-mode tools
+    /// do: the request znode is created (after a pending one of the same kind
+    /// is gone) and the controller deletes it once it wrote the new states.
+    /// Returns the partitions' states as ZooKeeper then holds them (`None`:
+    /// no state), after this broker's cache caught up with them.
+    pub async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<Vec<Option<PartitionState>>, MetadataError> {
+        let zk = &self.shared.zk;
+        let path = super::znode::election_path(kind);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || {
+            MetadataError::Timeout(format!(
+                "the controller did not complete the election within {} ms",
+                timeout.as_millis()
+            ))
+        };
+        while !zk.request_election(kind, partitions).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(timed_out());
+            }
+            tokio::time::sleep(ELECTION_POLL).await;
+        }
+        while zk.exists(path).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(timed_out());
+            }
+            tokio::time::sleep(ELECTION_POLL).await;
+        }
+        let mut states = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            states.push(zk.read_state(topic, *partition).await?);
+        }
+        // Answer only once Metadata requests to this broker show the outcome.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_until(remaining, |v| {
+            partitions.iter().zip(&states).all(|((t, p), s)| match s {
+                Some(s) => v.states.get(t).and_then(|m| m.get(p)).is_some_and(|c| c.version >= s.version),
+                None => true,
+            })
+        })
+        .await;
+        Ok(states.into_iter().map(|s| s.map(|s| s.state)).collect())
     }
 
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.

@@ -1,10 +1,13 @@
 //! The background task that owns the ZooKeeper session of a broker.
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
-//! (recursive on `/brokers`, `/config/topics` and `/admin/delete_topics`,
-//! plain on `/controller`), load the whole view into the cache, take part in
-//! the controller election and, while controller, apply the controller's plan
-//! after every batch of changes.
+//! (recursive on `/brokers`, `/config/topics`, `/admin` — deletion and
+//! election requests — and `/isr_change_notification`, plain on
+//! `/controller`), load the whole view into the
+//! cache, take part in the controller election and, while controller, apply
+//! the controller's plan after every batch of changes, and check the leader
+//! imbalance every `leader.imbalance.check.interval.seconds` when
+//! `auto.leader.rebalance.enable` is on.
 //!
 //! Watch events are hints: each names a znode that is re-read, so the cache
 //! holds what ZooKeeper holds, whatever the event said. After a reconnect
@@ -29,10 +32,10 @@ use tokio::task::JoinHandle;
 use zookeeper_client::{AddWatchMode, Client, EventType, SessionState, StateWatcher, WatchedEvent};
 
 use super::cache::{MetadataCache, VersionedState};
-use super::controller::{self, Action};
+use super::controller::{self, Action, Policy};
 use super::zk_store::{FencedError, Op, ZkStore};
 use super::znode::{self, BrokerRegistration, PathKind};
-use super::MetadataError;
+use super::{ElectionType, MetadataError};
 
 /// How often a dirty task retries, and how long a lost session waits between attempts.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -47,6 +50,16 @@ pub(super) struct Shared {
     pub registration: BrokerRegistration,
     pub delete_topic_enable: bool,
     pub private_coordinator: bool,
+    /// The controller's periodic preferred-leader rebalance (`None`: off).
+    pub leader_rebalance: Option<LeaderRebalance>,
+}
+
+/// `leader.imbalance.check.interval.seconds` and
+/// `leader.imbalance.per.broker.percentage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderRebalance {
+    pub interval: Duration,
+    pub percentage: u32,
 }
 
 /// This broker's hold on the controller role.
@@ -93,7 +106,7 @@ impl Session {
             shared.zk.remove_stale_controller().await?;
         }
         session.elect(shared).await?;
-        session.controller_pass(shared).await;
+        session.controller_pass(shared, false).await;
         if session.dirty {
             // Not fatal: the task retries. Starting without a settled controller
             // pass is fine; requests wait on the cache.
@@ -117,6 +130,10 @@ impl Session {
     async fn serve(&mut self, shared: &Shared, stop: &mut watch::Receiver<bool>) -> Ended {
         let mut tick = tokio::time::interval(RETRY_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The imbalance check; its first tick is one interval away, as Kafka's.
+        let rebalance_every = shared.leader_rebalance.map_or(Duration::from_secs(3600), |r| r.interval);
+        let mut rebalance = tokio::time::interval_at(tokio::time::Instant::now() + rebalance_every, rebalance_every);
+        rebalance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if *stop.borrow() {
                 return Ended::Stopped;
@@ -156,6 +173,9 @@ impl Session {
                 }
                 _ = tick.tick(), if self.dirty && !self.disconnected => {
                     self.resync(shared).await;
+                }
+                _ = rebalance.tick(), if shared.leader_rebalance.is_some() && self.lease.is_some() && !self.disconnected => {
+                    self.controller_pass(shared, true).await;
                 }
             }
         }
@@ -237,7 +257,7 @@ impl Session {
                 return;
             }
         }
-        self.controller_pass(shared).await;
+        self.controller_pass(shared, false).await;
     }
 
     /// Kafka's election: whoever creates the ephemeral `/controller` (and bumps
@@ -269,10 +289,21 @@ impl Session {
     }
 
     /// While controller: computes the plan and applies it action by action.
-    async fn controller_pass(&mut self, shared: &Shared) {
+    /// `rebalance`: this pass also checks the leader imbalance.
+    async fn controller_pass(&mut self, shared: &Shared, rebalance: bool) {
         let Some(lease) = self.lease else { return };
-        let actions = controller::plan(&shared.cache.read(), lease.epoch, shared.delete_topic_enable);
+        let policy = Policy {
+            delete_enabled: shared.delete_topic_enable,
+            rebalance_percentage: shared.leader_rebalance.filter(|_| rebalance).map(|r| r.percentage),
+        };
+        let actions = controller::plan(&shared.cache.read(), lease.epoch, policy);
+        let mut failed = false;
         for action in actions {
+            if failed && matches!(action, Action::DropElectionRequest { .. }) {
+                // A write of this pass failed, maybe one the request asked for:
+                // keep the request so that the pass after the reload retries it.
+                continue;
+            }
             match execute(shared, lease, &action).await {
                 Ok(()) => {}
                 Err(FencedError::Fenced) => {
@@ -285,6 +316,7 @@ impl Session {
                 Err(FencedError::Failed(e)) => {
                     tracing::warn!(error = %e, ?action, "controller write failed; retrying after a reload");
                     self.dirty = true;
+                    failed = true;
                 }
             }
         }
@@ -359,7 +391,8 @@ async fn arm_watches(
     let specs = [
         (znode::BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
-        (znode::DELETE_TOPICS, AddWatchMode::PersistentRecursive),
+        (znode::ADMIN, AddWatchMode::PersistentRecursive),
+        (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
     ];
     for (path, mode) in specs {
@@ -414,6 +447,14 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         }
     }
     let delete_requests: BTreeSet<String> = zk.list(znode::DELETE_TOPICS).await?.into_iter().collect();
+    let isr_change_notifications: BTreeSet<String> =
+        zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
+    let mut election_requests = std::collections::BTreeMap::new();
+    for kind in [ElectionType::Preferred, ElectionType::Unclean] {
+        if let Some(partitions) = zk.read_election(kind).await? {
+            election_requests.insert(kind, partitions);
+        }
+    }
     shared.cache.update(|v| {
         v.brokers = brokers;
         v.controller = controller;
@@ -422,6 +463,8 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         v.configs = configs;
         v.states = states;
         v.delete_requests = delete_requests;
+        v.election_requests = election_requests;
+        v.isr_change_notifications = isr_change_notifications;
     });
     Ok(())
 }
@@ -483,6 +526,21 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::Controller => {
             let controller = zk.read_controller().await?.map(|(id, _)| id).filter(|id| *id >= 0);
             shared.cache.update(|v| v.controller = controller);
+        }
+        PathKind::IsrChangeNotification => {
+            let names: BTreeSet<String> = zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
+            shared.cache.update(|v| v.isr_change_notifications = names);
+        }
+        PathKind::ElectionRequest(kind) => {
+            let request = zk.read_election(kind).await?;
+            shared.cache.update(|v| match request {
+                Some(partitions) => {
+                    v.election_requests.insert(kind, partitions);
+                }
+                None => {
+                    v.election_requests.remove(&kind);
+                }
+            });
         }
         PathKind::Other => {}
     }
@@ -607,6 +665,32 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
             } else {
                 tracing::info!(topic, "delete.topic.enable=false: dropped the deletion request, topic kept");
             }
+        }
+        Action::DropElectionRequest { kind } => {
+            match fenced(vec![Op::Delete(znode::election_path(*kind).to_string())]).await {
+                Ok(()) => {}
+                Err(FencedError::Failed(MetadataError::ZooKeeper {
+                    source: zookeeper_client::Error::NoNode, ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            shared.cache.update(|v| {
+                v.election_requests.remove(kind);
+            });
+            tracing::info!(election = %kind, "controller completed the election request");
+        }
+        Action::DropIsrChangeNotification { name } => {
+            let path = format!("{}/{name}", znode::ISR_CHANGE_NOTIFICATION);
+            match fenced(vec![Op::Delete(path)]).await {
+                Ok(()) => {}
+                Err(FencedError::Failed(MetadataError::ZooKeeper {
+                    source: zookeeper_client::Error::NoNode, ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            shared.cache.update(|v| {
+                v.isr_change_notifications.remove(name);
+            });
         }
     }
     Ok(())

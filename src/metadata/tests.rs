@@ -20,6 +20,7 @@ async fn server(dir: &std::path::Path) -> ZkServer {
 
 fn config(connect: &str, id: i32) -> MetadataConfig {
     MetadataConfig {
+        leader_rebalance: None,
         zookeeper_connect: connect.to_string(),
         session_timeout: Duration::from_secs(6),
         connection_timeout: Duration::from_secs(5),
@@ -150,5 +151,49 @@ async fn malformed_znodes_are_skipped() {
     // And a repaired znode comes back.
     c.set_data("/brokers/topics/good", br#"{"version":1,"partitions":{"0":[0]}}"#, None).await.expect("set");
     assert!(s.wait_until(WAIT, |v| v.topics.contains_key("good")).await);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn preferred_election_through_the_request_znode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zk = server(dir.path()).await;
+    let connect = zk.local_addr().to_string();
+    let a = MetadataStore::start(config(&connect, 0)).await.expect("a");
+    let b = MetadataStore::start(config(&connect, 1)).await.expect("b");
+    a.create_topic(topic("t", vec![vec![0, 1]])).await.expect("create");
+    assert!(b.wait_until(WAIT, |v| v.state("t", 0).is_some_and(|s| s.isr == [0, 1])).await);
+    // Leadership elsewhere, as after a failover: broker 1 leads.
+    let version = b.view().states["t"][&0].version;
+    let moved = PartitionState { leader: 1, leader_epoch: 1, isr: vec![0, 1], controller_epoch: 1 };
+    b.update_partition_state("t", 0, moved, version).await.expect("move");
+    // Asked through the non-controller: the controller elects the preferred replica.
+    let states = b.elect_leaders(ElectionType::Preferred, &[("t".into(), 0)], WAIT).await.expect("elect");
+    assert_eq!(states, vec![Some(PartitionState { leader: 0, leader_epoch: 2, isr: vec![0, 1], controller_epoch: 1 })]);
+    assert_eq!(b.partition_state("t", 0).map(|s| s.leader), Some(0), "the asking broker's cache caught up");
+    let c = client(&connect).await;
+    assert!(c.check_stat(znode::PREFERRED_REPLICA_ELECTION).await.expect("stat").is_none(), "request removed");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn isr_changes_are_announced_and_the_controller_clears_the_notices() {
+    use zookeeper_client::{AddWatchMode, EventType};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zk = server(dir.path()).await;
+    let connect = zk.local_addr().to_string();
+    let s = MetadataStore::start(config(&connect, 0)).await.expect("store");
+    s.create_topic(topic("t", vec![vec![0]])).await.expect("create");
+    assert!(s.wait_until(WAIT, |v| v.has_all_states("t")).await);
+    let c = client(&connect).await;
+    let mut watcher = c.watch(znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive).await.expect("watch");
+    let current = s.view().states["t"][&0].clone();
+    s.update_partition_state("t", 0, current.state, current.version).await.expect("write");
+    let created = tokio::time::timeout(WAIT, watcher.changed()).await.expect("an event");
+    assert_eq!(created.event_type, EventType::NodeCreated);
+    assert!(created.path.starts_with(znode::ISR_CHANGE_PREFIX), "{}", created.path);
+    let deleted = tokio::time::timeout(WAIT, watcher.changed()).await.expect("an event");
+    assert_eq!((deleted.event_type, deleted.path), (EventType::NodeDeleted, created.path));
     s.shutdown().await;
 }

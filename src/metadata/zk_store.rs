@@ -369,6 +369,51 @@ impl ZkStore {
         }
     }
 
+    /// A pending election request: `None` when there is none, an empty list
+    /// when its content is malformed (the controller removes it anyway).
+    pub async fn read_election(&self, kind: super::ElectionType) -> Result<Option<Vec<(String, i32)>>, MetadataError> {
+        let path = znode::election_path(kind);
+        match self.client()?.get_data(path).await {
+            Ok((data, _)) => Ok(Some(znode::decode_election(&data).unwrap_or_else(|reason| {
+                tracing::warn!(path, %reason, "malformed election request; it will be removed");
+                Vec::new()
+            }))),
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", path)(e)),
+        }
+    }
+
+    /// Asks the controller for elections. `Ok(false)`: a request of this kind
+    /// is pending already (Kafka allows one at a time).
+    pub async fn request_election(
+        &self,
+        kind: super::ElectionType,
+        partitions: &[(String, i32)],
+    ) -> Result<bool, MetadataError> {
+        let path = znode::election_path(kind);
+        match self.client()?.create(path, &znode::encode_election(partitions), &persistent()).await {
+            Ok(_) => Ok(true),
+            Err(zkc::Error::NodeExists) => Ok(false),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
+    /// Tells the controller a leader changed ISRs (Kafka's
+    /// `/isr_change_notification/isr_change_<seq>`).
+    pub async fn notify_isr_change(&self, partitions: &[(String, i32)]) -> Result<(), MetadataError> {
+        let options = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
+        let path = znode::ISR_CHANGE_PREFIX;
+        match self.client()?.create(path, &znode::encode_election(partitions), &options).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
+    /// Whether a znode exists.
+    pub async fn exists(&self, path: &str) -> Result<bool, MetadataError> {
+        Ok(self.client()?.check_stat(path).await.map_err(zk_err("check", path))?.is_some())
+    }
+
     /// Replaces a topic's assignment if its znode still has `version`.
     pub async fn set_assignment(
         &self,

@@ -16,6 +16,9 @@
 //! /controller_epoch   1
 //! /cluster/id         {"version":"1","id":"<base64 uuid>"}
 //! /latest_producer_id_block {"version":1,"broker":0,"block_start":"0","block_end":"999"}
+//! /admin/preferred_replica_election {"version":1,"partitions":[{"topic":"t","partition":0}]}
+//! /admin/unclean_leader_election    (same format; gregor's own, Kafka 2.x has no znode for it)
+//! /isr_change_notification/isr_change_<seq> {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //! ```
 //! Topic znodes of any version are read (`{"version":1,"partitions":{…}}` from
 //! older tools included); a missing `topic_id` reads as `None`.
@@ -25,7 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{BrokerInfo, PartitionState};
+use super::{BrokerInfo, ElectionType, PartitionState};
 
 pub const BROKERS: &str = "/brokers";
 pub const BROKER_IDS: &str = "/brokers/ids";
@@ -36,6 +39,17 @@ pub const CONTROLLER: &str = "/controller";
 pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
 pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
+pub const ADMIN: &str = "/admin";
+pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
+/// A leader's notice of ISR changes: a sequential child of
+/// [`ISR_CHANGE_NOTIFICATION`], removed by the controller.
+pub const ISR_CHANGE_PREFIX: &str = "/isr_change_notification/isr_change_";
+/// Kafka's request for preferred-leader elections, carried out (and then
+/// deleted) by the controller.
+pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
+/// The same for unclean elections (ElectLeaders with election type 1). Kafka
+/// 2.x hands those to its controller in memory; we need a znode for it.
+pub const UNCLEAN_LEADER_ELECTION: &str = "/admin/unclean_leader_election";
 
 /// Paths a Kafka 2.x broker creates at startup (persistent, empty).
 pub const STARTUP_PATHS: &[&str] = &[
@@ -45,7 +59,7 @@ pub const STARTUP_PATHS: &[&str] = &[
     "/config/changes",
     DELETE_TOPICS,
     "/brokers/seqid",
-    "/isr_change_notification",
+    ISR_CHANGE_NOTIFICATION,
     PRODUCER_ID_BLOCK,
     "/log_dir_event_notification",
     CONFIG_TOPICS,
@@ -91,6 +105,10 @@ pub enum PathKind {
     TopicConfig(String),
     DeleteRequest(String),
     Controller,
+    /// Placed after the partition states: a batch re-reads states before the
+    /// request whose deletion says the controller is done with them.
+    ElectionRequest(ElectionType),
+    IsrChangeNotification,
     Other,
 }
 
@@ -106,6 +124,9 @@ pub fn classify(path: &str) -> PathKind {
         ["config", "topics", t] => PathKind::TopicConfig((*t).to_string()),
         ["admin", "delete_topics", t] => PathKind::DeleteRequest((*t).to_string()),
         ["controller"] => PathKind::Controller,
+        ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),
+        ["admin", "unclean_leader_election"] => PathKind::ElectionRequest(ElectionType::Unclean),
+        ["isr_change_notification", _] => PathKind::IsrChangeNotification,
         _ => PathKind::Other,
     }
 }
@@ -251,6 +272,38 @@ pub fn decode_state(bytes: &[u8]) -> Result<PartitionState, String> {
         isr,
         controller_epoch: field("controller_epoch")?,
     })
+}
+
+// ---- election requests ----
+
+/// The znode asking the controller for elections of this type.
+pub fn election_path(kind: ElectionType) -> &'static str {
+    match kind {
+        ElectionType::Preferred => PREFERRED_REPLICA_ELECTION,
+        ElectionType::Unclean => UNCLEAN_LEADER_ELECTION,
+    }
+}
+
+/// Election requests and ISR change notifications share this format.
+pub fn encode_election(partitions: &[(String, i32)]) -> Vec<u8> {
+    let parts: Vec<Value> = partitions.iter().map(|(t, p)| serde_json::json!({"topic": t, "partition": p})).collect();
+    to_bytes(&serde_json::json!({"version": 1, "partitions": parts}))
+}
+
+/// The partitions of an election request, duplicates removed, sorted.
+pub fn decode_election(bytes: &[u8]) -> Result<Vec<(String, i32)>, String> {
+    let v = parse(bytes)?;
+    let parts = v.get("partitions").and_then(Value::as_array).ok_or("no \"partitions\" array")?;
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        let topic = p.get("topic").and_then(Value::as_str).ok_or_else(|| format!("no \"topic\" string in {p}"))?;
+        let partition =
+            p.get("partition").and_then(as_i32).ok_or_else(|| format!("no integer \"partition\" in {p}"))?;
+        out.push((topic.to_string(), partition));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 // ---- /config/topics/<t> ----
@@ -442,5 +495,38 @@ mod tests {
         assert_eq!(classify("/config/topics/t"), PathKind::TopicConfig("t".into()));
         assert_eq!(classify("/admin/delete_topics/t"), PathKind::DeleteRequest("t".into()));
         assert_eq!(classify("/controller"), PathKind::Controller);
+        assert_eq!(classify("/admin/preferred_replica_election"), PathKind::ElectionRequest(ElectionType::Preferred));
+        assert_eq!(classify("/admin/unclean_leader_election"), PathKind::ElectionRequest(ElectionType::Unclean));
+        assert_eq!(classify("/isr_change_notification/isr_change_0000000007"), PathKind::IsrChangeNotification);
+        assert_eq!(classify("/isr_change_notification"), PathKind::Other);
+    }
+
+    #[test]
+    fn election_requests() {
+        let parts = vec![("t".to_string(), 1), ("a".to_string(), 0), ("t".to_string(), 1)];
+        let v: Value = serde_json::from_slice(&encode_election(&parts[..2])).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"version":1,"partitions":[{"topic":"t","partition":1},{"topic":"a","partition":0}]})
+        );
+        let bytes = encode_election(&parts);
+        assert_eq!(decode_election(&bytes), Ok(vec![("a".to_string(), 0), ("t".to_string(), 1)]));
+        assert!(decode_election(b"{}").is_err());
+        assert!(decode_election(br#"{"partitions":[{"topic":"t"}]}"#).is_err());
+        assert!(decode_election(b"\xff").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn election_requests_round_trip_and_garbage_never_panics(
+            parts in proptest::collection::vec(("[a-zA-Z0-9._-]{1,20}", 0i32..10_000), 0..20),
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let mut expected = parts.clone();
+            expected.sort();
+            expected.dedup();
+            proptest::prop_assert_eq!(decode_election(&encode_election(&parts)), Ok(expected));
+            let _ = decode_election(&garbage);
+        }
     }
 }

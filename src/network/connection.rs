@@ -2,9 +2,16 @@
 //! handler strictly in order (Kafka answers a connection's requests in the
 //! order they were sent), and write the answers from a separate task so that
 //! reading and handling the next request overlaps with sending this answer.
+//!
+//! A handler may answer with a deferred response (acks=all Produce: the
+//! records are appended in order, then the answer waits for replication).
+//! The writer awaits deferred answers in request order while the reader goes
+//! on with the next requests, so one connection can have several produce
+//! requests replicating at once, as a pipelining client expects.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -15,15 +22,36 @@ use tokio::sync::mpsc;
 use super::shutdown::Shutdown;
 use crate::protocol::frame;
 
+/// An answer that is not ready yet; `None` closes the connection.
+pub type DeferredResponse = Pin<Box<dyn Future<Output = Option<Bytes>> + Send + 'static>>;
+
 /// What the handler wants done with a request.
-#[derive(Debug)]
 pub enum Outcome {
     /// Send these bytes (a whole framed response).
     Respond(Bytes),
+    /// Send these bytes once they are ready, before any later answer.
+    Deferred(DeferredResponse),
     /// Send nothing (Produce with acks=0).
     NoResponse,
     /// Log the reason and close this connection; everyone else carries on.
     Close(String),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Respond(b) => write!(f, "Respond({} bytes)", b.len()),
+            Outcome::Deferred(_) => f.write_str("Deferred"),
+            Outcome::NoResponse => f.write_str("NoResponse"),
+            Outcome::Close(reason) => write!(f, "Close({reason})"),
+        }
+    }
+}
+
+/// An answer queued for the writer.
+enum Queued {
+    Ready(Bytes),
+    Later(DeferredResponse),
 }
 
 /// Turns one request payload (without its length prefix) into an outcome.
@@ -47,10 +75,17 @@ pub async fn run<H: RequestHandler>(
     }
     let (read_half, mut write_half) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_RESPONSES);
+    let (tx, mut rx) = mpsc::channel::<Queued>(MAX_QUEUED_RESPONSES);
 
     let writer = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
+        while let Some(queued) = rx.recv().await {
+            let bytes = match queued {
+                Queued::Ready(bytes) => bytes,
+                Queued::Later(answer) => match answer.await {
+                    Some(bytes) => bytes,
+                    None => return,
+                },
+            };
             if let Err(err) = write_half.write_all(&bytes).await {
                 tracing::debug!(%peer, %err, "write failed; closing");
                 return;
@@ -85,7 +120,12 @@ pub async fn run<H: RequestHandler>(
         }
         match handler.handle(payload.freeze(), peer).await {
             Outcome::Respond(bytes) => {
-                if tx.send(bytes).await.is_err() {
+                if tx.send(Queued::Ready(bytes)).await.is_err() {
+                    break;
+                }
+            }
+            Outcome::Deferred(answer) => {
+                if tx.send(Queued::Later(answer)).await.is_err() {
                     break;
                 }
             }

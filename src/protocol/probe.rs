@@ -120,6 +120,8 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::SyncGroup => probe::<SyncGroupRequest>(b, version),
         ApiKey::DescribeGroups => probe::<DescribeGroupsRequest>(b, version),
         ApiKey::ListGroups => probe::<ListGroupsRequest>(b, version),
+        ApiKey::DeleteGroups => probe::<DeleteGroupsRequest>(b, version),
+        ApiKey::OffsetDelete => probe::<OffsetDeleteRequest>(b, version),
         ApiKey::ApiVersions => probe::<ApiVersionsRequest>(b, version),
         ApiKey::CreateTopics => probe::<CreateTopicsRequest>(b, version),
         ApiKey::DeleteTopics => probe::<DeleteTopicsRequest>(b, version),
@@ -127,6 +129,7 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::OffsetForLeaderEpoch => probe::<OffsetForLeaderEpochRequest>(b, version),
         ApiKey::DescribeConfigs => probe::<DescribeConfigsRequest>(b, version),
         ApiKey::CreatePartitions => probe::<CreatePartitionsRequest>(b, version),
+        ApiKey::ElectLeaders => probe::<ElectLeadersRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

@@ -22,6 +22,17 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 /// The lowest Produce version we actually accept (v3 carries record batch v2).
@@ -74,6 +85,8 @@ mod tests {
         assert_eq!(advertised(ApiKey::Produce), Some((0, 9)));
         assert!(!is_served(ApiKey::Produce, 2));
         assert!(is_served(ApiKey::Produce, 3));
-        assert!(!is_served(ApiKey::JoinGroup, 0));
+        assert!(is_served(ApiKey::JoinGroup, 0));
+        assert!(!is_served(ApiKey::OffsetCommit, 1));
+        assert!(!is_served(ApiKey::JoinGroup, 8));
     }
 }

@@ -35,8 +35,9 @@ fn api_versions_and_unknown_version_fallback() {
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).expect("produce advertised");
     assert_eq!((produce.min_version, produce.max_version), (0, 9));
     assert!(resp.api_keys.iter().any(|k| k.api_key == 1 && k.max_version == 12));
-    // No group APIs until the coordinator exists.
-    assert!(!resp.api_keys.iter().any(|k| k.api_key == 11));
+    // The classic group protocol, from JoinGroup v0 (old librdkafka checks v0).
+    let join = resp.api_keys.iter().find(|k| k.api_key == 11).expect("JoinGroup advertised");
+    assert_eq!((join.min_version, join.max_version), (0, 7));
 
     // Version 99: answered at v0 with UNSUPPORTED_VERSION and our ranges (KIP-511).
     let mut raw = Vec::new();
@@ -157,7 +158,7 @@ fn create_topics_validation() {
 /// the same connection.
 #[test]
 fn captured_client_requests_are_answered() {
-    let broker = TestBroker::start(&["num.partitions=1"]);
+    let broker = TestBroker::start(&["num.partitions=1", "group.initial.rebalance.delay.ms=0"]);
     let dir = fixtures().join("kafka/requests");
     let served = [
         "ApiVersions",
@@ -170,6 +171,14 @@ fn captured_client_requests_are_answered() {
         "InitProducerId",
         "FindCoordinator",
         "DeleteTopics",
+        "JoinGroup",
+        "SyncGroup",
+        "Heartbeat",
+        "LeaveGroup",
+        "OffsetCommit",
+        "OffsetFetch",
+        "DescribeGroups",
+        "ListGroups",
     ];
     let mut answered = 0;
     let mut clients: Vec<_> =
@@ -198,6 +207,12 @@ fn captured_client_requests_are_answered() {
                 "DeleteTopics" => 5,
                 "InitProducerId" => 4,
                 "FindCoordinator" => 3,
+                "JoinGroup" => 7,
+                "SyncGroup" => 5,
+                "Heartbeat" | "LeaveGroup" | "ListGroups" => 4,
+                "OffsetCommit" => 8,
+                "OffsetFetch" => 7,
+                "DescribeGroups" => 5,
                 _ => 3,
             };
             let max = if api == "DescribeConfigs" { 4 } else { max };

@@ -9,6 +9,12 @@
 //! end offset, and its fetch offsets are the follower's log end offsets, which
 //! the leader records (advancing the HW, proposing the follower for the ISR)
 //! once per request, before reading.
+//!
+//! A partition fetched with a `current_leader_epoch` (v9+; followers and
+//! KIP-320 consumers) other than the leader's is refused with
+//! FENCED_LEADER_EPOCH (older) or UNKNOWN_LEADER_EPOCH (newer), and a fenced
+//! follower's offsets are not recorded: it must not count towards the ISR of
+//! an epoch it does not know.
 
 use std::time::Duration;
 
@@ -59,6 +65,9 @@ fn record_follower(broker: &Broker, req: &FetchRequest, replica: i32) {
     for topic in &req.topics {
         for fp in &topic.partitions {
             let Ok(partition) = broker.leader_partition(topic.topic.0.as_str(), fp.partition) else { continue };
+            if partition.check_leader_epoch(fp.current_leader_epoch).is_err() {
+                continue;
+            }
             let (moved, join) = partition.record_follower_fetch(replica, fp.fetch_offset, now);
             hw_moved |= moved;
             if join {
@@ -94,7 +103,10 @@ fn read_all(
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then(Vec::new));
             // Consumers and followers (replica_id ≥ 0) read from the leader.
-            let partition = match broker.leader_partition(name, fp.partition) {
+            let partition = match broker.leader_partition(name, fp.partition).and_then(|p| {
+                p.check_leader_epoch(fp.current_leader_epoch)?;
+                Ok(p)
+            }) {
                 Ok(p) => p,
                 Err(code) => {
                     any_error = true;

@@ -6,15 +6,26 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_configs;
+mod describe_groups;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
-mod produce;
+pub(crate) mod produce;
+mod sync_group;
 
 use std::net::SocketAddr;
 
@@ -48,13 +59,24 @@ impl RequestHandler for Broker {
             Err(err) => return Outcome::Close(err.to_string()),
         };
         let version = request.version;
+        let client_id = request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
-            RequestKind::Produce(r) => match produce::handle(self, r, version).await {
-                Some(resp) => ResponseKind::Produce(resp),
-                None => return Outcome::NoResponse,
+            RequestKind::Produce(r) => match produce::handle(self, r, version) {
+                produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
+                produce::Produced::Now(None) => return Outcome::NoResponse,
+                produce::Produced::Waiting(answer) => {
+                    let correlation_id = peek.correlation_id;
+                    return Outcome::Deferred(Box::pin(async move {
+                        let body = ResponseKind::Produce(answer.await);
+                        match encode(api, version, correlation_id, &body) {
+                            Outcome::Respond(bytes) => Some(bytes),
+                            _ => None,
+                        }
+                    }));
+                }
             },
             RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
@@ -70,9 +92,22 @@ impl RequestHandler for Broker {
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
             }
+            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(self, r, version).await),
             RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version))
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
             }
+            RequestKind::JoinGroup(r) => {
+                ResponseKind::JoinGroup(join_group::handle(self, r, version, &client_id, peer).await)
+            }
+            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self, r).await),
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r)),
+            RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, version).await),
+            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, version).await),
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, version)),
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r)),
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r)),
+            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r).await),
+            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r).await),
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)
@@ -94,6 +129,11 @@ fn encode(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -
 pub(crate) fn admin_timeout(timeout_ms: i32) -> std::time::Duration {
     let ms = if timeout_ms > 0 { timeout_ms.min(60_000) } else { 10_000 };
     std::time::Duration::from_millis(ms as u64)
+}
+
+/// A client's address as Kafka reports it (`/127.0.0.1`).
+pub(crate) fn client_host(peer: SocketAddr) -> String {
+    format!("/{}", peer.ip())
 }
 
 /// `StrBytes` from an owned string.

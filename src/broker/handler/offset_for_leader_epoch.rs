@@ -9,7 +9,6 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::broker::Broker;
-use crate::protocol::ErrorCode;
 
 pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let topics = req
@@ -27,12 +26,8 @@ pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLea
                         Ok(partition) => partition,
                         Err(code) => return resp.with_error_code(code.code()),
                     };
-                    let ours = partition.leader_epoch();
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < ours {
-                        return resp.with_error_code(ErrorCode::FencedLeaderEpoch.code());
-                    }
-                    if p.current_leader_epoch > ours {
-                        return resp.with_error_code(ErrorCode::UnknownLeaderEpoch.code());
+                    if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+                        return resp.with_error_code(code.code());
                     }
                     let (epoch, end) = partition.end_offset_for_epoch(p.leader_epoch);
                     resp.with_error_code(0).with_leader_epoch(epoch).with_end_offset(end)

@@ -21,7 +21,17 @@ use crate::broker::{now_ms, Broker, Partition};
 use crate::protocol::batch::{self, BatchError, Compression};
 use crate::protocol::ErrorCode;
 
-pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+/// A produce request after its appends: answered now, not at all (acks=0),
+/// or once replication caught up (acks=all).
+pub enum Produced {
+    Now(Option<ProduceResponse>),
+    Waiting(std::pin::Pin<Box<dyn std::future::Future<Output = ProduceResponse> + Send + 'static>>),
+}
+
+/// Appends every partition's batch, in request order, before returning; an
+/// acks=all answer then waits without holding up the connection's next
+/// requests.
+pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
     let acks = req.acks;
     let acks_valid = (-1..=1).contains(&acks);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
@@ -56,22 +66,27 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Optio
     if appended_any {
         broker.notify_data_arrived();
     }
-    for (t, p, partition, last_offset) in pending {
-        if let Err(code) = wait_committed(&partition, last_offset, deadline).await {
-            let resp = &mut responses[t].partition_responses[p];
-            *resp = error_response(resp.index, code, None);
-        }
-    }
     if acks == 0 {
-        return None;
+        return Produced::Now(None);
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    if pending.is_empty() {
+        return Produced::Now(Some(ProduceResponse::default().with_responses(responses)));
+    }
+    Produced::Waiting(Box::pin(async move {
+        for (t, p, partition, last_offset) in pending {
+            if let Err(code) = wait_committed(&partition, last_offset, deadline).await {
+                let resp = &mut responses[t].partition_responses[p];
+                *resp = error_response(resp.index, code, None);
+            }
+        }
+        ProduceResponse::default().with_responses(responses)
+    }))
 }
 
 type PartitionError = (ErrorCode, Option<String>);
 
 /// acks=all: waits until the HW passes `last_offset`.
-async fn wait_committed(
+pub(crate) async fn wait_committed(
     partition: &Partition,
     last_offset: i64,
     deadline: tokio::time::Instant,

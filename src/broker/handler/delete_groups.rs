@@ -1,0 +1,16 @@
+//! DeleteGroups (42): v0–2; only empty groups can be deleted.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::broker::Broker;
+use crate::protocol::errors;
+
+pub async fn handle(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let error = broker.coordinator.delete_group(broker, &id).await;
+        results.push(DeletableGroupResult::default().with_group_id(id).with_error_code(errors::code(error)));
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

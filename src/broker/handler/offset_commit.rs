@@ -1,0 +1,52 @@
+//! OffsetCommit (8): v2–8. Generation −1 with an empty member id commits for
+//! a group the coordinator does not manage (or an empty one).
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::topic_name;
+use crate::broker::Broker;
+use crate::coordinator::{CommitEntry, CommitParams};
+use crate::protocol::errors;
+
+pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    let mut offsets = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            offsets.push(CommitEntry {
+                topic: t.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            });
+        }
+    }
+    let params = CommitParams {
+        group_id: req.group_id.to_string(),
+        generation: req.generation_id_or_member_epoch,
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.map(|s| s.to_string()),
+        retention_time_ms: if (2..=4).contains(&version) { req.retention_time_ms } else { -1 },
+        offsets,
+    };
+    let results = broker.coordinator.commit(broker, params).await;
+    // Answer in the request's topic order.
+    let mut by_topic: BTreeMap<usize, OffsetCommitResponseTopic> = BTreeMap::new();
+    let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();
+    for (topic, partition, error) in results {
+        let index = order.iter().position(|t| *t == topic).unwrap_or(order.len());
+        by_topic
+            .entry(index)
+            .or_insert_with(|| OffsetCommitResponseTopic::default().with_name(topic_name(topic.clone())))
+            .partitions
+            .push(
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(partition)
+                    .with_error_code(errors::code(error)),
+            );
+    }
+    OffsetCommitResponse::default().with_topics(by_topic.into_values().collect())
+}

@@ -1,0 +1,1175 @@
+//! The group coordinator (Kafka's classic consumer-group protocol).
+//!
+//! Every group belongs to one partition of the internal compacted topic
+//! `__consumer_offsets` (Java's `String.hashCode` of the group id modulo the
+//! partition count); the broker that leads that partition coordinates the
+//! group. Group metadata (after each completed rebalance) and committed
+//! offsets are records in that partition, appended by the coordinator and
+//! replicated like any other, so when leadership moves the new leader loads
+//! the partition and carries on: members keep their generation and simply
+//! heartbeat the new coordinator.
+//!
+//! [`GroupCoordinator`] keeps the groups of the partitions this broker leads
+//! in memory behind one mutex; no I/O happens under it. Requests that must
+//! wait (JoinGroup until the rebalance completes, SyncGroup until the leader
+//! sends the assignment) hold a oneshot receiver. One task follows
+//! leadership of `__consumer_offsets` partitions (loading and unloading
+//! groups), expires sessions and rebalance deadlines, and expires old offsets
+//! (`offsets.retention.minutes`).
+
+pub mod group;
+mod persist;
+pub mod records;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use group::{After, Group, Member};
+pub use group::{GroupState, JoinResult, SyncResult};
+use records::OffsetValue;
+
+use crate::broker::{now_ms, Broker};
+use crate::network::Shutdown;
+use crate::protocol::ErrorCode;
+
+/// The internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Whether this broker coordinates a partition's groups yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ownership {
+    Loading(i32),
+    Loaded(i32),
+}
+
+#[derive(Default)]
+struct State {
+    groups: HashMap<String, Group>,
+    /// Partitions of `__consumer_offsets` this broker leads, by leader epoch.
+    owned: HashMap<i32, Ownership>,
+    partition_count: i32,
+}
+
+impl State {
+    /// The group's partition if this broker coordinates it now.
+    fn owner(&self, group_id: &str) -> Result<i32, ErrorCode> {
+        if self.partition_count <= 0 {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        let partition = records::partition_for(group_id, self.partition_count);
+        match self.owned.get(&partition) {
+            Some(Ownership::Loaded(_)) => Ok(partition),
+            Some(Ownership::Loading(_)) => Err(ErrorCode::CoordinatorLoadInProgress),
+            None => Err(ErrorCode::NotCoordinator),
+        }
+    }
+}
+
+/// A JoinGroup as the coordinator sees it.
+#[derive(Clone, Debug)]
+pub struct JoinParams {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    pub client_id: String,
+    pub client_host: String,
+    /// JoinGroup v4+: an unknown member is first handed an id (MEMBER_ID_REQUIRED).
+    pub require_known_member_id: bool,
+}
+
+/// A SyncGroup as the coordinator sees it.
+#[derive(Clone, Debug)]
+pub struct SyncParams {
+    pub group_id: String,
+    pub generation: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+/// One partition's offset in an OffsetCommit.
+#[derive(Clone, Debug)]
+pub struct CommitEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// An OffsetCommit as the coordinator sees it.
+#[derive(Clone, Debug)]
+pub struct CommitParams {
+    pub group_id: String,
+    pub generation: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// v2–4 only; −1 = the broker's retention.
+    pub retention_time_ms: i64,
+    pub offsets: Vec<CommitEntry>,
+}
+
+/// A member as DescribeGroups reports it.
+#[derive(Clone, Debug)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups reports it.
+#[derive(Clone, Debug)]
+pub struct GroupDescription {
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// A group as ListGroups reports it.
+#[derive(Clone, Debug)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: String,
+}
+
+/// Per-partition results of OffsetCommit / OffsetDelete.
+pub type PartitionResults = Vec<(String, i32, Option<ErrorCode>)>;
+
+enum Outcome<T> {
+    Ready(T),
+    Wait(oneshot::Receiver<T>),
+}
+
+/// The group coordinator of one broker.
+pub struct GroupCoordinator {
+    state: Mutex<State>,
+    /// Deadlines changed: the timer task recomputes its next wake-up.
+    wake: Notify,
+    /// Bumped whenever partitions are (un)loaded.
+    loads: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for GroupCoordinator {
+    fn default() -> Self {
+        GroupCoordinator { state: Mutex::default(), wake: Notify::new(), loads: tokio::sync::watch::channel(0).0 }
+    }
+}
+
+impl std::fmt::Debug for GroupCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCoordinator").finish_non_exhaustive()
+    }
+}
+
+fn new_member_id(client_id: &str) -> String {
+    format!("{client_id}-{}", uuid::Uuid::new_v4())
+}
+
+/// The topics of an embedded consumer-protocol subscription (`None` when
+/// unreadable). Every version (0–3) starts with the version and the topic
+/// array, which is all the coordinator needs; it is read by hand so that a
+/// hostile count cannot make a decoder reserve memory.
+pub fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let count = i32::from_be_bytes(metadata.get(2..6)?.try_into().ok()?);
+    let count = usize::try_from(count).ok()?;
+    if count > metadata.len() / 2 {
+        return None;
+    }
+    let mut pos = 6;
+    let mut topics = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = i16::from_be_bytes(metadata.get(pos..pos + 2)?.try_into().ok()?);
+        let len = usize::try_from(len).ok()?;
+        let name = metadata.get(pos + 2..pos + 2 + len)?;
+        topics.push(String::from_utf8(name.to_vec()).ok()?);
+        pos += 2 + len;
+    }
+    Some(topics)
+}
+
+impl GroupCoordinator {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits (at most `timeout`) until this broker has loaded the group's
+    /// partition, so that a client told "this broker coordinates your group"
+    /// is not then told to come back later.
+    pub async fn wait_ready(&self, group_id: &str, timeout: Duration) -> bool {
+        let mut loads = self.loads.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            loads.borrow_and_update();
+            if self.lock().owner(group_id).is_ok() {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, loads.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// JoinGroup: waits until the rebalance this join is part of completes.
+    pub async fn join(&self, broker: &Broker, p: JoinParams) -> JoinResult {
+        let outcome = self.join_locked(broker, &p);
+        self.wake.notify_one();
+        match outcome {
+            Outcome::Ready(r) => r,
+            Outcome::Wait(rx) => {
+                rx.await.unwrap_or_else(|_| JoinResult::error(ErrorCode::NotCoordinator, &p.member_id))
+            }
+        }
+    }
+
+    fn join_locked(&self, broker: &Broker, p: &JoinParams) -> Outcome<JoinResult> {
+        let cfg = &broker.config;
+        let ready = |code| Outcome::Ready(JoinResult::error(code, &p.member_id));
+        if p.group_id.is_empty() {
+            return ready(ErrorCode::InvalidGroupId);
+        }
+        let session = u64::try_from(p.session_timeout_ms).unwrap_or(0);
+        if session < cfg.group_min_session_timeout_ms || session > cfg.group_max_session_timeout_ms {
+            return ready(ErrorCode::InvalidSessionTimeout);
+        }
+        let mut st = self.lock();
+        let partition = match st.owner(&p.group_id) {
+            Ok(partition) => partition,
+            Err(code) => return ready(code),
+        };
+        let (now, wall) = (Instant::now(), now_ms());
+        let group = st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
+        if !group.supports(&p.protocol_type, &p.protocols) {
+            return ready(ErrorCode::InconsistentGroupProtocol);
+        }
+        let initial_delay = Duration::from_millis(cfg.group_initial_rebalance_delay_ms);
+        if p.member_id.is_empty() {
+            let member_id = new_member_id(&p.client_id);
+            if let Some(instance) = &p.group_instance_id {
+                if let Some(old) = group.static_members.get(instance).cloned() {
+                    return replace_static_member(group, p, &old, member_id, now, wall);
+                }
+            } else if p.require_known_member_id {
+                if group.members.len() + group.pending.len() >= cfg.group_max_size as usize {
+                    return ready(ErrorCode::GroupMaxSizeReached);
+                }
+                group.pending.insert(member_id.clone(), now + group::ms(p.session_timeout_ms));
+                return Outcome::Ready(JoinResult::error(ErrorCode::MemberIdRequired, &member_id));
+            }
+            if group.members.len() >= cfg.group_max_size as usize {
+                return ready(ErrorCode::GroupMaxSizeReached);
+            }
+            return add_member_and_rebalance(group, p, member_id, now, wall, initial_delay);
+        }
+        if group.pending.contains_key(&p.member_id) {
+            return add_member_and_rebalance(group, p, p.member_id.clone(), now, wall, initial_delay);
+        }
+        if let Some(code) = fenced(group, &p.member_id, p.group_instance_id.as_deref()) {
+            return ready(code);
+        }
+        let Some(member) = group.members.get_mut(&p.member_id) else {
+            return ready(ErrorCode::UnknownMemberId);
+        };
+        let unchanged = member.protocols == p.protocols;
+        member.touch(now);
+        match group.state {
+            GroupState::Empty | GroupState::Dead => ready(ErrorCode::UnknownMemberId),
+            GroupState::PreparingRebalance => {
+                let rx = rejoin(member, p);
+                let _ = group.maybe_complete_join(now, wall);
+                Outcome::Wait(rx)
+            }
+            GroupState::CompletingRebalance if unchanged => Outcome::Ready(current_join(group, &p.member_id)),
+            GroupState::Stable if unchanged && group.leader.as_deref() != Some(p.member_id.as_str()) => {
+                Outcome::Ready(current_join(group, &p.member_id))
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                let rx = rejoin(member, p);
+                group.prepare_rebalance(now, wall, Duration::ZERO);
+                let _ = group.maybe_complete_join(now, wall);
+                Outcome::Wait(rx)
+            }
+        }
+    }
+
+    /// SyncGroup: the leader's call carries every assignment, which is stored
+    /// before anyone gets theirs; the others wait for it.
+    pub async fn sync(&self, broker: &Broker, p: SyncParams) -> SyncResult {
+        let (rx, store) = {
+            let mut st = self.lock();
+            let partition = match st.owner(&p.group_id) {
+                Ok(partition) => partition,
+                Err(code) => return SyncResult::error(code),
+            };
+            let Some(group) = st.groups.get_mut(&p.group_id) else {
+                return SyncResult::error(ErrorCode::UnknownMemberId);
+            };
+            if let Some(code) = fenced(group, &p.member_id, p.group_instance_id.as_deref()) {
+                return SyncResult::error(code);
+            }
+            if !group.members.contains_key(&p.member_id) {
+                return SyncResult::error(ErrorCode::UnknownMemberId);
+            }
+            if p.generation != group.generation {
+                return SyncResult::error(ErrorCode::IllegalGeneration);
+            }
+            if p.protocol_type.as_ref().is_some_and(|t| Some(t) != group.protocol_type.as_ref())
+                || p.protocol.as_ref().is_some_and(|n| Some(n) != group.protocol.as_ref())
+            {
+                return SyncResult::error(ErrorCode::InconsistentGroupProtocol);
+            }
+            let now = Instant::now();
+            match group.state {
+                GroupState::Empty | GroupState::Dead => return SyncResult::error(ErrorCode::UnknownMemberId),
+                GroupState::PreparingRebalance => return SyncResult::error(ErrorCode::RebalanceInProgress),
+                GroupState::Stable => {
+                    let member = group.members.get_mut(&p.member_id).expect("checked above");
+                    member.touch(now);
+                    return SyncResult {
+                        error: None,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol: group.protocol.clone(),
+                        assignment: member.assignment.clone(),
+                    };
+                }
+                GroupState::CompletingRebalance => {}
+            }
+            let (tx, rx) = oneshot::channel();
+            let member = group.members.get_mut(&p.member_id).expect("checked above");
+            member.touch(now);
+            member.sync_waiter = Some(tx);
+            let store = if group.leader.as_deref() == Some(p.member_id.as_str()) {
+                let assignments: HashMap<String, Bytes> = p.assignments.iter().cloned().collect();
+                let mut stored = group.to_stored();
+                for m in &mut stored.members {
+                    m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
+                }
+                Some((partition, group.generation, assignments, stored))
+            } else {
+                None
+            };
+            (rx, store)
+        };
+        if let Some((partition, generation, assignments, stored)) = store {
+            let written = persist::store_group(broker, partition, &p.group_id, Some(&stored)).await;
+            self.complete_sync(&p.group_id, generation, assignments, written);
+        }
+        rx.await.unwrap_or_else(|_| SyncResult::error(ErrorCode::NotCoordinator))
+    }
+
+    /// After the leader's assignment was stored (or not): Stable, or a new rebalance.
+    fn complete_sync(
+        &self,
+        group_id: &str,
+        generation: i32,
+        assignments: HashMap<String, Bytes>,
+        written: Result<(), ErrorCode>,
+    ) {
+        let mut st = self.lock();
+        let Some(group) = st.groups.get_mut(group_id) else { return };
+        if group.state != GroupState::CompletingRebalance || group.generation != generation {
+            return;
+        }
+        let (now, wall) = (Instant::now(), now_ms());
+        match written {
+            Ok(()) => {
+                group.transition(GroupState::Stable, wall);
+                for m in group.members.values_mut() {
+                    m.assignment = assignments.get(&m.member_id).cloned().unwrap_or_default();
+                    if let Some(tx) = m.sync_waiter.take() {
+                        let _ = tx.send(SyncResult {
+                            error: None,
+                            protocol_type: group.protocol_type.clone(),
+                            protocol: group.protocol.clone(),
+                            assignment: m.assignment.clone(),
+                        });
+                    }
+                }
+            }
+            Err(code) => {
+                tracing::warn!(group = group_id, ?code, "cannot store the group's assignment; rebalancing again");
+                for m in group.members.values_mut() {
+                    if let Some(tx) = m.sync_waiter.take() {
+                        let _ = tx.send(SyncResult::error(code));
+                    }
+                }
+                group.prepare_rebalance(now, wall, Duration::ZERO);
+                let _ = group.maybe_complete_join(now, wall);
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Heartbeat: keeps the session alive, and tells the member to rejoin
+    /// while a rebalance is in progress.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Option<ErrorCode> {
+        let mut st = self.lock();
+        if let Err(code) = st.owner(group_id) {
+            return Some(code);
+        }
+        let Some(group) = st.groups.get_mut(group_id) else { return Some(ErrorCode::UnknownMemberId) };
+        if let Some(code) = fenced(group, member_id, instance) {
+            return Some(code);
+        }
+        let state = group.state;
+        let current = group.generation;
+        let Some(member) = group.members.get_mut(member_id) else { return Some(ErrorCode::UnknownMemberId) };
+        match state {
+            GroupState::Empty | GroupState::Dead => Some(ErrorCode::UnknownMemberId),
+            _ if generation != current => Some(ErrorCode::IllegalGeneration),
+            GroupState::PreparingRebalance => {
+                member.touch(Instant::now());
+                Some(ErrorCode::RebalanceInProgress)
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                member.touch(Instant::now());
+                None
+            }
+        }
+    }
+
+    /// LeaveGroup: `members` are `(member id, group.instance.id)`; the answer
+    /// is a group-level error or one per member.
+    pub async fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<Option<ErrorCode>>, ErrorCode> {
+        let (results, store) = {
+            let mut st = self.lock();
+            st.owner(group_id)?;
+            let Some(group) = st.groups.get_mut(group_id) else { return Err(ErrorCode::UnknownMemberId) };
+            let mut results = Vec::with_capacity(members.len());
+            let mut removed = false;
+            for (member_id, instance) in members {
+                let target = match instance {
+                    Some(instance) => match group.static_members.get(instance) {
+                        Some(id) if member_id.is_empty() || id == member_id => Ok(id.clone()),
+                        Some(_) => Err(ErrorCode::FencedInstanceId),
+                        None => Err(ErrorCode::UnknownMemberId),
+                    },
+                    None if group.pending.remove(member_id).is_some() => {
+                        removed = true;
+                        results.push(None);
+                        continue;
+                    }
+                    None if group.members.contains_key(member_id) => Ok(member_id.clone()),
+                    None => Err(ErrorCode::UnknownMemberId),
+                };
+                match target {
+                    Ok(id) => {
+                        tracing::info!(group = group_id, member = %id, "member left the group");
+                        group.remove_member(&id, ErrorCode::UnknownMemberId);
+                        removed = true;
+                        results.push(None);
+                    }
+                    Err(code) => results.push(Some(code)),
+                }
+            }
+            let store = if removed {
+                let (now, wall) = (Instant::now(), now_ms());
+                (group.after_member_gone(now, wall) == After::StoreGroup).then(|| (group.partition, group.to_stored()))
+            } else {
+                None
+            };
+            (results, store)
+        };
+        self.wake.notify_one();
+        if let Some((partition, stored)) = store {
+            if let Err(code) = persist::store_group(broker, partition, group_id, Some(&stored)).await {
+                tracing::warn!(group = group_id, ?code, "cannot store the emptied group");
+            }
+        }
+        Ok(results)
+    }
+
+    /// OffsetCommit: checks membership and generation (a group not managed
+    /// by the coordinator commits with generation −1), stores the offsets in
+    /// `__consumer_offsets` and then in memory.
+    pub async fn commit(&self, broker: &Broker, p: CommitParams) -> PartitionResults {
+        let all = |code: ErrorCode| -> PartitionResults {
+            p.offsets.iter().map(|o| (o.topic.clone(), o.partition, Some(code))).collect()
+        };
+        let partition = {
+            let mut st = self.lock();
+            let partition = match st.owner(&p.group_id) {
+                Ok(partition) => partition,
+                Err(code) => return all(code),
+            };
+            match st.groups.get_mut(&p.group_id) {
+                None if p.generation < 0 => {
+                    st.groups.insert(p.group_id.clone(), Group::new(&p.group_id, partition, now_ms()));
+                }
+                None => return all(ErrorCode::IllegalGeneration),
+                Some(group) => {
+                    if let Some(code) = commit_check(group, &p) {
+                        return all(code);
+                    }
+                }
+            }
+            partition
+        };
+        let max_metadata = broker.config.offset_metadata_max_bytes as usize;
+        let wall = now_ms();
+        let mut results: PartitionResults = Vec::with_capacity(p.offsets.len());
+        let mut accepted: Vec<(usize, OffsetValue)> = Vec::new();
+        for o in &p.offsets {
+            let known = broker
+                .metadata
+                .topic(&o.topic)
+                .is_some_and(|t| o.partition >= 0 && (o.partition as usize) < t.partitions.len());
+            let error = if !known {
+                Some(ErrorCode::UnknownTopicOrPartition)
+            } else if o.metadata.len() > max_metadata {
+                Some(ErrorCode::OffsetMetadataTooLarge)
+            } else {
+                None
+            };
+            if error.is_none() {
+                let value = OffsetValue {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.clone(),
+                    commit_timestamp: wall,
+                    expire_timestamp: (p.retention_time_ms >= 0).then(|| wall.saturating_add(p.retention_time_ms)),
+                };
+                accepted.push((results.len(), value));
+            }
+            results.push((o.topic.clone(), o.partition, error));
+        }
+        if accepted.is_empty() {
+            return results;
+        }
+        let batch: Vec<(Bytes, Option<Bytes>)> = accepted
+            .iter()
+            .map(|(i, v)| {
+                (records::offset_key(&p.group_id, &results[*i].0, results[*i].1), Some(records::offset_value(v)))
+            })
+            .collect();
+        match persist::append(broker, partition, batch).await {
+            Ok(()) => {
+                let mut st = self.lock();
+                let group =
+                    st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
+                for (i, v) in accepted {
+                    group.offsets.insert((results[i].0.clone(), results[i].1), v);
+                }
+            }
+            Err(code) => {
+                let code = persist::commit_error(code);
+                for (i, _) in accepted {
+                    results[i].2 = Some(code);
+                }
+            }
+        }
+        results
+    }
+
+    /// OffsetFetch: committed offsets of the requested partitions (or of all,
+    /// with `topics: None`); `None` for a partition with no committed offset.
+    #[allow(clippy::type_complexity)]
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<(String, Vec<(i32, Option<OffsetValue>)>)>, ErrorCode> {
+        let st = self.lock();
+        st.owner(group_id)?;
+        let empty = HashMap::new();
+        let offsets = st.groups.get(group_id).map_or(&empty, |g| &g.offsets);
+        let mut out: Vec<(String, Vec<(i32, Option<OffsetValue>)>)> = Vec::new();
+        match topics {
+            Some(topics) => {
+                for (topic, partitions) in topics {
+                    let parts = partitions.iter().map(|p| (*p, offsets.get(&(topic.clone(), *p)).cloned())).collect();
+                    out.push((topic.clone(), parts));
+                }
+            }
+            None => {
+                let mut by_topic: std::collections::BTreeMap<&str, Vec<(i32, Option<OffsetValue>)>> =
+                    Default::default();
+                for ((topic, partition), v) in offsets {
+                    by_topic.entry(topic).or_default().push((*partition, Some(v.clone())));
+                }
+                for (topic, mut parts) in by_topic {
+                    parts.sort_by_key(|(p, _)| *p);
+                    out.push((topic.to_string(), parts));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// DescribeGroups for one group: an unknown group is reported Dead.
+    pub fn describe(&self, group_id: &str) -> Result<GroupDescription, ErrorCode> {
+        let st = self.lock();
+        st.owner(group_id)?;
+        let Some(group) = st.groups.get(group_id) else {
+            return Ok(GroupDescription {
+                state: GroupState::Dead.to_string(),
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        };
+        let stable = group.state == GroupState::Stable;
+        let protocol = group.protocol.clone().unwrap_or_default();
+        let mut members: Vec<&Member> = group.members.values().collect();
+        members.sort_by_key(|m| m.joined_seq);
+        Ok(GroupDescription {
+            state: group.state.to_string(),
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable { protocol.clone() } else { String::new() },
+            members: members
+                .into_iter()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable { m.metadata_for(&protocol) } else { Bytes::new() },
+                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                })
+                .collect(),
+        })
+    }
+
+    /// ListGroups: every group this broker coordinates; COORDINATOR_LOAD_IN_PROGRESS
+    /// (with what is loaded) while a partition is still loading.
+    pub fn list(&self) -> (Option<ErrorCode>, Vec<GroupListing>) {
+        let st = self.lock();
+        let loading = st.owned.values().any(|o| matches!(o, Ownership::Loading(_)));
+        let mut groups: Vec<GroupListing> = st
+            .groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state.to_string(),
+            })
+            .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        (loading.then_some(ErrorCode::CoordinatorLoadInProgress), groups)
+    }
+
+    /// DeleteGroups for one group: only an empty group can go; its offsets
+    /// and metadata get tombstones.
+    pub async fn delete_group(&self, broker: &Broker, group_id: &str) -> Option<ErrorCode> {
+        let (partition, keys) = {
+            let mut st = self.lock();
+            let partition = match st.owner(group_id) {
+                Ok(p) => p,
+                Err(code) => return Some(code),
+            };
+            let Some(group) = st.groups.get_mut(group_id) else { return Some(ErrorCode::GroupIdNotFound) };
+            match group.state {
+                GroupState::Dead => return Some(ErrorCode::GroupIdNotFound),
+                GroupState::Empty => {}
+                _ => return Some(ErrorCode::NonEmptyGroup),
+            }
+            group.transition(GroupState::Dead, now_ms());
+            let mut keys: Vec<(Bytes, Option<Bytes>)> =
+                group.offsets.keys().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
+            keys.push((records::group_key(group_id), None));
+            (partition, keys)
+        };
+        let written = persist::append(broker, partition, keys).await;
+        let mut st = self.lock();
+        match written {
+            Ok(()) => {
+                if st.groups.get(group_id).is_some_and(|g| g.state == GroupState::Dead) {
+                    st.groups.remove(group_id);
+                }
+                tracing::info!(group = group_id, "deleted the group");
+                None
+            }
+            Err(code) => {
+                if let Some(g) = st.groups.get_mut(group_id) {
+                    if g.state == GroupState::Dead {
+                        g.transition(GroupState::Empty, now_ms());
+                    }
+                }
+                Some(persist::group_error(code))
+            }
+        }
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions the group does
+    /// not consume (GROUP_SUBSCRIBED_TO_TOPIC for those it does).
+    pub async fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<PartitionResults, ErrorCode> {
+        let (partition, mut results, doomed) = {
+            let st = self.lock();
+            let partition = st.owner(group_id)?;
+            let Some(group) = st.groups.get(group_id) else { return Err(ErrorCode::GroupIdNotFound) };
+            if group.state == GroupState::Dead {
+                return Err(ErrorCode::GroupIdNotFound);
+            }
+            let subscribed: HashSet<String> = if group.state == GroupState::Empty {
+                HashSet::new()
+            } else {
+                match group.subscribed_topics() {
+                    Some(topics) => topics,
+                    None => return Err(ErrorCode::NonEmptyGroup),
+                }
+            };
+            let mut results: PartitionResults = Vec::new();
+            let mut doomed = Vec::new();
+            for (topic, p) in partitions {
+                let error = if broker.metadata.topic(topic).is_none() {
+                    Some(ErrorCode::UnknownTopicOrPartition)
+                } else if subscribed.contains(topic) {
+                    Some(ErrorCode::GroupSubscribedToTopic)
+                } else {
+                    None
+                };
+                if error.is_none() && group.offsets.contains_key(&(topic.clone(), *p)) {
+                    doomed.push((topic.clone(), *p));
+                }
+                results.push((topic.clone(), *p, error));
+            }
+            (partition, results, doomed)
+        };
+        if doomed.is_empty() {
+            return Ok(results);
+        }
+        let keys = doomed.iter().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
+        match persist::append(broker, partition, keys).await {
+            Ok(()) => {
+                let mut st = self.lock();
+                if let Some(g) = st.groups.get_mut(group_id) {
+                    for key in &doomed {
+                        g.offsets.remove(key);
+                    }
+                }
+                Ok(results)
+            }
+            Err(code) => {
+                let code = persist::group_error(code);
+                for r in &mut results {
+                    if doomed.contains(&(r.0.clone(), r.1)) {
+                        r.2 = Some(code);
+                    }
+                }
+                Ok(results)
+            }
+        }
+    }
+
+    /// Follows leadership of `__consumer_offsets`: loads partitions this
+    /// broker now leads (a new leader epoch counts as new), unloads the rest.
+    fn reconcile(self: &Arc<Self>, broker: &Arc<Broker>) {
+        let count = broker.metadata.topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions.len() as i32);
+        let led: HashMap<i32, i32> = broker
+            .all_partitions()
+            .into_iter()
+            .filter(|p| p.tp.topic == OFFSETS_TOPIC && p.is_leader())
+            .map(|p| (p.tp.partition, p.leader_epoch()))
+            .collect();
+        let mut st = self.lock();
+        st.partition_count = count;
+        let lost: Vec<i32> = st
+            .owned
+            .iter()
+            .filter(|(p, o)| {
+                let epoch = match o {
+                    Ownership::Loading(e) | Ownership::Loaded(e) => *e,
+                };
+                led.get(p) != Some(&epoch)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in lost {
+            st.owned.remove(&p);
+            let gone: Vec<String> = st.groups.values().filter(|g| g.partition == p).map(|g| g.id.clone()).collect();
+            for id in gone {
+                if let Some(mut g) = st.groups.remove(&id) {
+                    g.abandon(ErrorCode::NotCoordinator);
+                }
+            }
+            tracing::info!(partition = p, "no longer coordinating the groups of {OFFSETS_TOPIC}-{p}");
+        }
+        self.loads.send_modify(|n| *n = n.wrapping_add(1));
+        for (p, epoch) in led {
+            if st.owned.contains_key(&p) {
+                continue;
+            }
+            st.owned.insert(p, Ownership::Loading(epoch));
+            let (me, b) = (self.clone(), broker.clone());
+            tokio::spawn(async move { me.load(&b, p, epoch).await });
+        }
+    }
+
+    async fn load(&self, broker: &Arc<Broker>, partition: i32, epoch: i32) {
+        let started = std::time::Instant::now();
+        let b = broker.clone();
+        let loaded = tokio::task::spawn_blocking(move || persist::read_partition(&b, partition)).await;
+        let mut st = self.lock();
+        if st.owned.get(&partition) != Some(&Ownership::Loading(epoch)) {
+            return;
+        }
+        let loaded = match loaded {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(err)) => {
+                tracing::error!(partition, %err, "cannot load the groups of {OFFSETS_TOPIC}-{partition}");
+                st.owned.remove(&partition);
+                return;
+            }
+            Err(err) => {
+                tracing::error!(partition, %err, "loading {OFFSETS_TOPIC}-{partition} panicked");
+                st.owned.remove(&partition);
+                return;
+            }
+        };
+        let now = Instant::now();
+        let (mut groups, mut offsets) = (0, 0);
+        for (id, (value, committed)) in loaded {
+            if value.is_none() && committed.is_empty() {
+                continue;
+            }
+            let mut group = match &value {
+                Some(v) => Group::from_stored(&id, partition, v, now),
+                None => Group::new(&id, partition, now_ms()),
+            };
+            offsets += committed.len();
+            group.offsets = committed;
+            groups += 1;
+            st.groups.insert(id, group);
+        }
+        st.owned.insert(partition, Ownership::Loaded(epoch));
+        drop(st);
+        self.loads.send_modify(|n| *n = n.wrapping_add(1));
+        self.wake.notify_one();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if groups > 0 {
+            tracing::info!(partition, groups, offsets, elapsed_ms, "loaded the groups of {OFFSETS_TOPIC}-{partition}");
+        } else {
+            tracing::debug!(partition, elapsed_ms, "loaded {OFFSETS_TOPIC}-{partition}: no groups");
+        }
+    }
+
+    /// Runs every group's timers; returns groups to store and the next deadline.
+    fn tick(&self) -> (Vec<(i32, String, records::GroupValue)>, Option<Instant>) {
+        let (now, wall) = (Instant::now(), now_ms());
+        let mut st = self.lock();
+        let mut store = Vec::new();
+        let mut next: Option<Instant> = None;
+        for group in st.groups.values_mut() {
+            if group.tick(now, wall) == After::StoreGroup {
+                store.push((group.partition, group.id.clone(), group.to_stored()));
+            }
+            if let Some(d) = group.next_deadline() {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        (store, next)
+    }
+
+    /// Offsets past retention: those of groups empty for longer than
+    /// `offsets.retention.minutes` (or, for groups not managed here, committed
+    /// that long ago), and explicit expire timestamps. A group left with no
+    /// offsets and no members is removed.
+    async fn expire_offsets(&self, broker: &Broker) {
+        let wall = now_ms();
+        let retention = i64::from(broker.config.offsets_retention_minutes) * 60_000;
+        // Per partition: (group, the offset's topic-partition, or None for the group's tombstone).
+        type Doomed = Vec<(String, Option<(String, i32)>)>;
+        let mut per_partition: HashMap<i32, Doomed> = HashMap::new();
+        {
+            let st = self.lock();
+            for g in st.groups.values() {
+                let mut expired: Vec<(String, i32)> = Vec::new();
+                let empty = g.state == GroupState::Empty;
+                for ((t, p), v) in &g.offsets {
+                    let due = match v.expire_timestamp {
+                        Some(at) => at <= wall,
+                        None if g.protocol_type.is_none() => v.commit_timestamp.saturating_add(retention) <= wall,
+                        None => empty && g.state_timestamp_ms.saturating_add(retention) <= wall,
+                    };
+                    if due && (empty || g.protocol_type.is_none()) {
+                        expired.push((t.clone(), *p));
+                    }
+                }
+                let entries = per_partition.entry(g.partition).or_default();
+                let all_gone = expired.len() == g.offsets.len() && empty && g.members.is_empty();
+                if !expired.is_empty() {
+                    entries.extend(expired.into_iter().map(|tp| (g.id.clone(), Some(tp))));
+                }
+                if all_gone && (!g.offsets.is_empty() || g.state_timestamp_ms.saturating_add(retention) <= wall) {
+                    entries.push((g.id.clone(), None));
+                }
+            }
+        }
+        for (partition, entries) in per_partition {
+            if entries.is_empty() {
+                continue;
+            }
+            let keys = entries
+                .iter()
+                .map(|(g, tp)| match tp {
+                    Some((t, p)) => (records::offset_key(g, t, *p), None),
+                    None => (records::group_key(g), None),
+                })
+                .collect();
+            if let Err(code) = persist::append(broker, partition, keys).await {
+                tracing::warn!(partition, ?code, "cannot write the tombstones of expired offsets");
+                continue;
+            }
+            let mut st = self.lock();
+            let mut removed = 0;
+            for (g, tp) in entries {
+                match tp {
+                    Some(tp) => {
+                        if let Some(group) = st.groups.get_mut(&g) {
+                            group.offsets.remove(&tp);
+                            removed += 1;
+                        }
+                    }
+                    None => {
+                        if st.groups.get(&g).is_some_and(|x| x.members.is_empty() && x.offsets.is_empty()) {
+                            st.groups.remove(&g);
+                            tracing::info!(group = %g, "removed the group: it has no members and no offsets left");
+                        }
+                    }
+                }
+            }
+            if removed > 0 {
+                tracing::info!(partition, removed, "removed expired offsets");
+            }
+        }
+    }
+}
+
+/// FENCED_INSTANCE_ID when a static member's instance id now belongs to another member id.
+fn fenced(group: &Group, member_id: &str, instance: Option<&str>) -> Option<ErrorCode> {
+    let instance = instance?;
+    match group.static_members.get(instance) {
+        Some(current) if current != member_id => Some(ErrorCode::FencedInstanceId),
+        _ => None,
+    }
+}
+
+fn commit_check(group: &mut Group, p: &CommitParams) -> Option<ErrorCode> {
+    if group.state == GroupState::Dead {
+        return Some(ErrorCode::CoordinatorNotAvailable);
+    }
+    if let Some(code) = fenced(group, &p.member_id, p.group_instance_id.as_deref()) {
+        return Some(code);
+    }
+    if p.generation < 0 && group.state == GroupState::Empty {
+        return None;
+    }
+    if group.state == GroupState::CompletingRebalance {
+        return Some(ErrorCode::RebalanceInProgress);
+    }
+    let Some(member) = group.members.get_mut(&p.member_id) else { return Some(ErrorCode::UnknownMemberId) };
+    if p.generation != group.generation {
+        return Some(ErrorCode::IllegalGeneration);
+    }
+    member.touch(Instant::now());
+    None
+}
+
+/// The answer a member gets when it rejoins with nothing changed.
+fn current_join(group: &Group, member_id: &str) -> JoinResult {
+    let protocol = group.protocol.clone().unwrap_or_default();
+    let leader = group.leader.clone().unwrap_or_default();
+    JoinResult {
+        error: None,
+        generation: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol: group.protocol.clone(),
+        member_id: member_id.to_string(),
+        members: if leader == member_id {
+            group
+                .members
+                .values()
+                .map(|m| (m.member_id.clone(), m.group_instance_id.clone(), m.metadata_for(&protocol)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        leader,
+    }
+}
+
+/// Updates a known member from its JoinGroup and parks it awaiting the join.
+fn rejoin(member: &mut Member, p: &JoinParams) -> oneshot::Receiver<JoinResult> {
+    member.protocols = p.protocols.clone();
+    member.session_timeout_ms = p.session_timeout_ms;
+    member.rebalance_timeout_ms = p.rebalance_timeout_ms;
+    member.client_id = p.client_id.clone();
+    member.client_host = p.client_host.clone();
+    let (tx, rx) = oneshot::channel();
+    if let Some(old) = member.join_waiter.replace(tx) {
+        let _ = old.send(JoinResult::error(ErrorCode::UnknownMemberId, &member.member_id));
+    }
+    rx
+}
+
+fn add_member_and_rebalance(
+    group: &mut Group,
+    p: &JoinParams,
+    member_id: String,
+    now: Instant,
+    wall: i64,
+    initial_delay: Duration,
+) -> Outcome<JoinResult> {
+    let (tx, rx) = oneshot::channel();
+    group.pending.remove(&member_id);
+    if group.members.is_empty() {
+        group.protocol_type = Some(p.protocol_type.clone());
+    }
+    let joined_seq = group.next_seq();
+    let mut member = Member {
+        member_id: member_id.clone(),
+        group_instance_id: p.group_instance_id.clone(),
+        client_id: p.client_id.clone(),
+        client_host: p.client_host.clone(),
+        rebalance_timeout_ms: p.rebalance_timeout_ms,
+        session_timeout_ms: p.session_timeout_ms,
+        protocols: p.protocols.clone(),
+        assignment: Bytes::new(),
+        join_waiter: Some(tx),
+        sync_waiter: None,
+        deadline: now,
+        joined_seq,
+    };
+    member.touch(now);
+    if let Some(instance) = &p.group_instance_id {
+        group.static_members.insert(instance.clone(), member_id.clone());
+    }
+    group.members.insert(member_id.clone(), member);
+    tracing::info!(group = %group.id, member = %member_id, "member joined; rebalancing");
+    match group.state {
+        GroupState::PreparingRebalance => {
+            group.note_new_member_during_delay();
+            // A longer rebalance timeout of the newcomer extends the deadline.
+            let deadline = now + group::ms(p.rebalance_timeout_ms);
+            if group.rebalance_deadline.is_none_or(|d| d < deadline) {
+                group.rebalance_deadline = Some(deadline);
+            }
+        }
+        GroupState::Empty => group.prepare_rebalance(now, wall, initial_delay),
+        _ => group.prepare_rebalance(now, wall, Duration::ZERO),
+    }
+    let _ = group.maybe_complete_join(now, wall);
+    Outcome::Wait(rx)
+}
+
+/// A static member came back with a new member id: the old one is fenced.
+/// In a Stable group with unchanged protocols it keeps its assignment and
+/// no rebalance happens.
+fn replace_static_member(
+    group: &mut Group,
+    p: &JoinParams,
+    old_id: &str,
+    new_id: String,
+    now: Instant,
+    wall: i64,
+) -> Outcome<JoinResult> {
+    let Some(mut member) = group.members.remove(old_id) else {
+        return add_member_and_rebalance(group, p, new_id, now, wall, Duration::ZERO);
+    };
+    if let Some(tx) = member.join_waiter.take() {
+        let _ = tx.send(JoinResult::error(ErrorCode::FencedInstanceId, old_id));
+    }
+    if let Some(tx) = member.sync_waiter.take() {
+        let _ = tx.send(SyncResult::error(ErrorCode::FencedInstanceId));
+    }
+    let unchanged = member.protocols == p.protocols;
+    member.member_id = new_id.clone();
+    member.touch(now);
+    if let Some(instance) = &p.group_instance_id {
+        group.static_members.insert(instance.clone(), new_id.clone());
+    }
+    if group.leader.as_deref() == Some(old_id) {
+        group.leader = Some(new_id.clone());
+    }
+    tracing::info!(group = %group.id, old = old_id, new = %new_id, "static member rejoined under a new member id");
+    if group.state == GroupState::Stable && unchanged {
+        member.client_id = p.client_id.clone();
+        member.client_host = p.client_host.clone();
+        group.members.insert(new_id.clone(), member);
+        return Outcome::Ready(current_join(group, &new_id));
+    }
+    group.members.insert(new_id.clone(), member);
+    let rx = rejoin(group.members.get_mut(&new_id).expect("just inserted"), p);
+    if group.state != GroupState::PreparingRebalance {
+        group.prepare_rebalance(now, wall, Duration::ZERO);
+    }
+    let _ = group.maybe_complete_join(now, wall);
+    Outcome::Wait(rx)
+}
+
+/// The named task `group-coordinator`: follows leadership of
+/// `__consumer_offsets`, runs group timers and offset expiry.
+pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let coordinator = broker.coordinator.clone();
+        let mut synced = broker.synced.subscribe();
+        let retention_every = Duration::from_millis(broker.config.offsets_retention_check_interval_ms.max(1));
+        let mut next_expiry = Instant::now() + retention_every;
+        loop {
+            synced.borrow_and_update();
+            coordinator.reconcile(&broker);
+            let (store, next) = coordinator.tick();
+            for (partition, group_id, value) in store {
+                let b = broker.clone();
+                tokio::spawn(async move {
+                    if let Err(code) = persist::store_group(&b, partition, &group_id, Some(&value)).await {
+                        tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
+                    }
+                });
+            }
+            if Instant::now() >= next_expiry {
+                next_expiry = Instant::now() + retention_every;
+                coordinator.expire_offsets(&broker).await;
+            }
+            let wake_at =
+                next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
+            tokio::select! {
+                _ = shutdown.wait() => {
+                    let mut st = coordinator.lock();
+                    for g in st.groups.values_mut() {
+                        g.abandon(ErrorCode::NotCoordinator);
+                    }
+                    return;
+                }
+                changed = synced.changed() => if changed.is_err() { return },
+                _ = coordinator.wake.notified() => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    })
+}
