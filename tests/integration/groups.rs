@@ -664,3 +664,94 @@ async fn a_member_that_stops_polling_leaves_and_rejoins_when_it_polls_again() {
     c.close().await.expect("close");
     slow.close().await.expect("close");
 }
+
+/// The group's coordinator broker dies: the member finds the new coordinator,
+/// keeps its place (or rejoins) and goes on reading; nothing is skipped and
+/// its commits land on the new coordinator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_follows_its_coordinator_to_another_broker() {
+    let zk = crate::common::zk::TestZk::start();
+    let connect = zk.connect("");
+    let mut brokers: Vec<TestBroker> = (0..3)
+        .map(|id| {
+            let overrides = [
+                format!("zookeeper.connect={connect}"),
+                format!("broker.id={id}"),
+                "zookeeper.session.timeout.ms=3000".to_string(),
+                "replica.lag.time.max.ms=3000".to_string(),
+                "replica.fetch.wait.max.ms=200".to_string(),
+                "offsets.topic.num.partitions=3".to_string(),
+                "group.initial.rebalance.delay.ms=0".to_string(),
+            ];
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            TestBroker::start(&refs)
+        })
+        .collect();
+    let all: Vec<String> = brokers.iter().map(TestBroker::bootstrap).collect();
+    let bootstrap = all.join(",");
+    let admin = Admin::connect(ClientConfig::new(bootstrap.clone())).await.expect("admin");
+    let mut topic = NewTopic::new("moving", 3);
+    topic.replication_factor = 3;
+    admin.create_topic(topic, false).await.expect("create topic");
+    let mut pconfig = ProducerConfig::new(bootstrap.clone());
+    pconfig.set("acks", "all").expect("acks");
+    let producer = Producer::new(pconfig).await.expect("producer");
+    let send = |range: std::ops::Range<usize>| {
+        let producer = &producer;
+        async move {
+            for i in range {
+                let record = ProducerRecord::new("moving", format!("moving-{i}")).key(format!("k{i}"));
+                producer.send(record).await.expect("send").await.expect("delivered");
+            }
+        }
+    };
+    send(0..30).await;
+
+    let mut config = ConsumerConfig::new(bootstrap.clone());
+    for (k, v) in [
+        ("group.id", "g-moving"),
+        ("auto.offset.reset", "earliest"),
+        ("fetch.max.wait.ms", "100"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("auto.commit.interval.ms", "200"),
+    ] {
+        config.set(k, v).expect("property");
+    }
+    let mut c = Consumer::new(config).await.expect("consumer");
+    c.subscribe(vec!["moving".into()]).await.expect("subscribe");
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < 30 && Instant::now() < deadline {
+        seen.extend(values(&c.poll(Duration::from_millis(200)).await.expect("poll")));
+    }
+    assert_eq!(seen.len(), 30);
+    c.commit_sync().await.expect("commit before the kill");
+    let victim = admin.find_group_coordinator("g-moving").await.expect("coordinator").id;
+    brokers[usize::try_from(victim).expect("broker id")].kill();
+
+    send(30..60).await;
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < 60 && Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)).await {
+            Ok(records) => seen.extend(values(&records)),
+            Err(err) => panic!("poll after the coordinator died: {err}"),
+        }
+    }
+    assert_eq!(seen, expected("moving", 60), "every record, none skipped");
+    // Commits reach the new coordinator.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c.commit_sync().await {
+            Ok(()) => break,
+            Err(err) => assert!(Instant::now() < deadline, "no commit after the failover: {err}"),
+        }
+        c.poll(Duration::from_millis(200)).await.expect("poll");
+    }
+    let tps: Vec<(String, i32)> = (0..3).map(|p| ("moving".to_string(), p)).collect();
+    let committed = c.committed(&tps).await.expect("committed");
+    let total: i64 = committed.values().map(|o| o.unwrap_or(0)).sum();
+    assert_eq!(total, 60, "{committed:?}");
+    assert_ne!(admin.find_group_coordinator("g-moving").await.expect("coordinator").id, victim);
+    c.close().await.expect("close");
+}
