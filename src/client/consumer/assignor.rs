@@ -500,4 +500,96 @@ mod tests {
             }
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const TOPICS: [&str; 3] = ["a", "b", "c"];
+
+        /// Members with random subscriptions and random (possibly stale or
+        /// conflicting) ownership claims, and random partition counts.
+        fn group() -> impl Strategy<Value = (BTreeMap<String, i32>, Vec<MemberSubscription>)> {
+            let counts = proptest::collection::vec(0i32..8, 3);
+            let member = (
+                proptest::collection::vec(any::<bool>(), 3),
+                proptest::collection::vec((0usize..3, 0i32..9), 0..6),
+                -1i32..4,
+            );
+            (counts, proptest::collection::vec(member, 1..7)).prop_map(|(counts, members)| {
+                let parts: BTreeMap<String, i32> = TOPICS.iter().zip(counts).map(|(t, n)| (t.to_string(), n)).collect();
+                let members = members
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (subs, owned, generation))| MemberSubscription {
+                        member_id: format!("m-{i}"),
+                        instance_id: None,
+                        topics: TOPICS.iter().zip(subs).filter(|(_, s)| *s).map(|(t, _)| t.to_string()).collect(),
+                        owned: owned.into_iter().map(|(t, p)| (TOPICS[t].to_string(), p)).collect(),
+                        generation,
+                    })
+                    .collect();
+                (parts, members)
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn assignments_are_valid_complete_and_deterministic((parts, members) in group()) {
+                let wanted: BTreeSet<TopicPartition> = members
+                    .iter()
+                    .flat_map(|m| m.topics.iter())
+                    .flat_map(|t| (0..parts[t]).map(move |p| (t.clone(), p)))
+                    .collect();
+                for s in [
+                    AssignmentStrategy::Range,
+                    AssignmentStrategy::RoundRobin,
+                    AssignmentStrategy::Sticky,
+                    AssignmentStrategy::CooperativeSticky,
+                ] {
+                    let a = s.assign(&parts, &members);
+                    prop_assert_eq!(a.len(), members.len());
+                    let mut seen = BTreeSet::new();
+                    for (id, list) in &a {
+                        let m = members.iter().find(|m| &m.member_id == id).expect("member");
+                        for tp in list {
+                            prop_assert!(m.topics.contains(&tp.0), "{:?} got {:?} outside its subscription", s, tp);
+                            prop_assert!(seen.insert(tp.clone()), "{:?} assigned {:?} twice", s, tp);
+                        }
+                    }
+                    if s == AssignmentStrategy::CooperativeSticky {
+                        prop_assert!(seen.is_subset(&wanted));
+                    } else {
+                        prop_assert_eq!(&seen, &wanted, "{:?} left partitions out", s);
+                    }
+                    let mut reversed = members.clone();
+                    reversed.reverse();
+                    prop_assert_eq!(&a, &s.assign(&parts, &reversed), "{:?} depends on member order", s);
+                }
+            }
+
+            #[test]
+            fn sticky_is_balanced_when_everyone_subscribes_to_everything((parts, members) in group()) {
+                let members: Vec<MemberSubscription> = members
+                    .into_iter()
+                    .map(|mut m| {
+                        m.topics = TOPICS.iter().map(|t| t.to_string()).collect();
+                        m
+                    })
+                    .collect();
+                let a = AssignmentStrategy::Sticky.assign(&parts, &members);
+                let loads: Vec<usize> = a.values().map(Vec::len).collect();
+                let (max, min) = (loads.iter().max().copied().unwrap_or(0), loads.iter().min().copied().unwrap_or(0));
+                prop_assert!(max - min <= 1, "{:?}", a);
+                // Cooperative: the same, minus what is still owned elsewhere;
+                // nothing a member validly owns and keeps is taken from it.
+                let c = AssignmentStrategy::CooperativeSticky.assign(&parts, &members);
+                for (id, list) in &c {
+                    prop_assert!(list.iter().all(|tp| a[id].contains(tp)));
+                }
+            }
+        }
+    }
 }

@@ -730,6 +730,16 @@ mod tests {
         assert!(decode_assignment(&Bytes::new()).expect("empty").is_empty());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn arbitrary_embedded_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let bytes = Bytes::from(bytes);
+            let _ = decode_assignment(&bytes);
+            let _ = decode_subscription("m", None, &bytes);
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [&b"\x00"[..], b"\xff\xff", b"\x00\x01\x7f\xff\xff\xff", b"\x00\x00\x00\x00\x00\x01\x00"] {
