@@ -361,14 +361,18 @@ impl Consumer {
         let Some(m) = self.membership.as_mut() else { return Ok(()) };
         if !m.rejoin_needed {
             if self.coordinator.is_none() || m.heartbeat.lock().target.is_none() {
-                // Coordinator moved (or came back): heartbeat the same generation there.
-                match self.coordinator_connection().await {
-                    Ok(_) => {
+                // Coordinator moved (or came back): heartbeat the same generation
+                // there. Looked for within this poll's time only: the next poll
+                // looks again, and meanwhile the fetches go on.
+                let until = deadline.max(Instant::now() + self.config.client.retry_backoff);
+                match tokio::time::timeout_at(until.into(), self.coordinator_connection()).await {
+                    Ok(Ok(_)) => {
                         if let (Some(m), Some(c)) = (self.membership.as_ref(), self.coordinator.as_ref()) {
                             m.heartbeat.lock().target = Some(m.generation_target(c));
                         }
                     }
-                    Err(err) => tracing::debug!(%err, "group coordinator not reachable yet"),
+                    Ok(Err(err)) => tracing::debug!(%err, "group coordinator not reachable yet"),
+                    Err(_) => tracing::debug!("group coordinator not found yet"),
                 }
             }
             return Ok(());
