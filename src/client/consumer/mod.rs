@@ -250,7 +250,11 @@ impl Consumer {
     /// A subscribed consumer also takes part in its group here: it joins,
     /// rebalances when the group asks, and with `enable.auto.commit` commits
     /// the positions of what earlier polls returned every
-    /// `auto.commit.interval.ms`.
+    /// `auto.commit.interval.ms`. A rebalance that has begun is finished
+    /// before `poll` returns, which can take longer than `timeout` (at most
+    /// `max.poll.interval.ms`, the rebalance timeout, when another member is
+    /// slow to rejoin). Dropping the future midway is safe: the next call
+    /// carries on from the last answer received.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ClientError> {
         let deadline = Instant::now() + timeout;
         self.ensure_group(deadline).await?;
