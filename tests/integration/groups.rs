@@ -755,3 +755,23 @@ async fn a_member_follows_its_coordinator_to_another_broker() {
     assert_ne!(admin.find_group_coordinator("g-moving").await.expect("coordinator").id, victim);
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_task_can_drive_two_members_because_poll_keeps_its_timeout() {
+    let b = broker();
+    create(&b, "alternate", 2).await;
+    let mut x = subscribed(&b, "g-alternate", "alternate", &[]).await;
+    let mut y = subscribed(&b, "g-alternate", "alternate", &[]).await;
+    let deadline = Instant::now() + WAIT;
+    while !(x.assignment().len() == 1 && y.assignment().len() == 1) {
+        // While one member's JoinGroup waits for the other, its poll must
+        // still return so that the other gets polled and joins.
+        let started = Instant::now();
+        x.poll(Duration::from_millis(100)).await.expect("poll x");
+        y.poll(Duration::from_millis(100)).await.expect("poll y");
+        assert!(started.elapsed() < Duration::from_secs(5), "a poll blocked for {:?}", started.elapsed());
+        assert!(Instant::now() < deadline, "{:?} / {:?}", x.assignment(), y.assignment());
+    }
+    x.close().await.expect("close");
+    y.close().await.expect("close");
+}

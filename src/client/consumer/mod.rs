@@ -250,11 +250,10 @@ impl Consumer {
     /// A subscribed consumer also takes part in its group here: it joins,
     /// rebalances when the group asks, and with `enable.auto.commit` commits
     /// the positions of what earlier polls returned every
-    /// `auto.commit.interval.ms`. A rebalance that has begun is finished
-    /// before `poll` returns, which can take longer than `timeout` (at most
-    /// `max.poll.interval.ms`, the rebalance timeout, when another member is
-    /// slow to rejoin). Dropping the future midway is safe: the next call
-    /// carries on from the last answer received.
+    /// `auto.commit.interval.ms`. JoinGroup and SyncGroup run in a background
+    /// task that `poll` waits for only until `timeout`, so one task can drive
+    /// several members; dropping the future midway is safe, the next call
+    /// carries on.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, ClientError> {
         let deadline = Instant::now() + timeout;
         self.ensure_group(deadline).await?;

@@ -13,6 +13,9 @@
 //! partitions through the rebalance, gives up just those assigned elsewhere
 //! and joins again at once so they can be handed over.
 //!
+//! JoinGroup and SyncGroup (and the leader's assignment) run in a spawned
+//! task, since the coordinator holds JoinGroup until every member rejoined;
+//! `poll` waits for it only until its own timeout and applies the outcome.
 //! Every step updates the state only after its answer arrived, so a poll
 //! cancelled midway (Ctrl-C, a timeout) leaves a state the next poll resumes
 //! from. The heartbeat task reports trouble through
@@ -23,11 +26,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::assignor::{AssignmentStrategy, MemberSubscription, TopicPartition};
+use bytes::Bytes;
+
 use super::group::{
     self, CommitParams, CoordinatorInfo, Generation, GroupError, HeartbeatSettings, HeartbeatTask, JoinOutcome,
     JoinParams, SyncParams,
 };
 use super::{Consumer, PartitionState};
+use crate::client::cluster::Cluster;
 use crate::client::connection::Connection;
 use crate::client::{ClientError, ResponseError};
 
@@ -128,6 +134,16 @@ pub(crate) struct Membership {
     /// `&Consumer` across awaits) without asking listeners to be `Sync`.
     pub listener: Option<Mutex<Box<dyn RebalanceListener>>>,
     pub heartbeat: HeartbeatTask,
+    /// The join under way, if any (JoinGroup waits for the whole group).
+    pub join_task: Option<JoinTask>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        if let Some(t) = &self.join_task {
+            t.abort();
+        }
+    }
 }
 
 impl Membership {
@@ -227,6 +243,7 @@ impl Consumer {
                     partition_counts: BTreeMap::new(),
                     missing_topics_checked: None,
                     revoked_for_join: Vec::new(),
+                    join_task: None,
                     listener: listener.map(Mutex::new),
                     heartbeat,
                 });
@@ -270,6 +287,9 @@ impl Consumer {
         }
         let Some(m) = self.membership.as_mut() else { return result };
         m.heartbeat.lock().target = None;
+        if let Some(t) = m.join_task.take() {
+            t.abort();
+        }
         let owned: Vec<TopicPartition> = self.assignment.keys().cloned().collect();
         if revoke && !owned.is_empty() {
             m.notify(|l| l.on_partitions_revoked(&owned));
@@ -423,18 +443,56 @@ impl Consumer {
         m.revoked_for_join = owned;
     }
 
+    /// Runs the join in a background task and waits for it until `deadline`;
+    /// a join still under way is picked up by the next poll, so `poll` keeps
+    /// its timeout and a single thread can drive several members.
     async fn rejoin(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let backoff = self.config.client.retry_backoff.max(Duration::from_millis(100));
-        let mut first = true;
         loop {
-            if !first {
-                if Instant::now() >= deadline {
-                    return Ok(()); // the next poll carries on
+            let Some(m) = self.membership.as_mut() else { return Ok(()) };
+            if let Some(task) = m.join_task.as_mut() {
+                let finished = match tokio::time::timeout_at(deadline.into(), task).await {
+                    Err(_) => return Ok(()), // still joining
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(e)) => Err(JoinFailure {
+                        err: ClientError::protocol("", format!("the join task ended: {e}")),
+                        member_id: None,
+                    }),
+                };
+                m.join_task = None;
+                match finished {
+                    Ok(done) => {
+                        m.member_id = done.member_id;
+                        m.generation = done.generation;
+                        m.protocol = Some(done.protocol);
+                        self.complete_rejoin(done.assigned);
+                        continue; // done, unless a cooperative hand-over asks for another round
+                    }
+                    Err(JoinFailure { err, member_id }) => {
+                        if let Some(id) = member_id {
+                            m.member_id = id;
+                        }
+                        match GroupError::of(&err) {
+                            GroupError::CoordinatorLost => {
+                                tracing::debug!(%err, "rejoining after losing the coordinator");
+                                self.coordinator = None;
+                            }
+                            GroupError::Retry => {}
+                            GroupError::Rejoin => continue,
+                            GroupError::Reset => {
+                                self.lose_partitions();
+                                continue;
+                            }
+                            GroupError::Fatal => return Err(err),
+                        }
+                    }
+                }
+                if Instant::now() + backoff >= deadline {
+                    return Ok(()); // the next poll tries again
                 }
                 tokio::time::sleep(backoff).await;
+                continue;
             }
-            first = false;
-            let Some(m) = self.membership.as_ref() else { return Ok(()) };
             if !m.rejoin_needed {
                 return Ok(());
             }
@@ -446,147 +504,41 @@ impl Consumer {
                 Err(err) if GroupError::of(&err) == GroupError::Fatal && !err.is_retriable() => return Err(err),
                 Err(err) => {
                     tracing::debug!(%err, "group coordinator not available yet");
+                    if Instant::now() + backoff >= deadline {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(backoff).await;
                     continue;
                 }
             };
-            match self.join_and_sync(&conn).await {
-                Ok(()) => first = true, // loop: done unless a cooperative hand-over asks for another round
-                Err(err) => match GroupError::of(&err) {
-                    GroupError::CoordinatorLost => {
-                        tracing::debug!(%err, "rejoining after losing the coordinator");
-                        self.coordinator = None;
-                    }
-                    GroupError::Retry => {}
-                    GroupError::Rejoin => first = true,
-                    GroupError::Reset => {
-                        self.lose_partitions();
-                        first = true;
-                    }
-                    GroupError::Fatal => return Err(err),
-                },
-            }
+            self.start_join(conn)?;
         }
     }
 
-    /// One JoinGroup (with the MEMBER_ID_REQUIRED round) and SyncGroup.
-    async fn join_and_sync(&mut self, conn: &Connection) -> Result<(), ClientError> {
+    /// Spawns one JoinGroup (with the MEMBER_ID_REQUIRED round), the leader's
+    /// assignment and SyncGroup.
+    fn start_join(&mut self, conn: Arc<Connection>) -> Result<(), ClientError> {
         let cooperative = self.cooperative();
         let owned: Vec<TopicPartition> = if cooperative {
             self.assignment.keys().cloned().collect()
         } else {
             self.membership.as_ref().map(|m| m.revoked_for_join.clone()).unwrap_or_default()
         };
-        let group_id = self.config.group_id.clone().unwrap_or_default();
-        let instance_id = self.config.group_instance_id.clone();
-        let strategies = self.config.assignment_strategies.clone();
+        let cluster = self.cluster.clone();
+        let config = &self.config;
         let Some(m) = self.membership.as_mut() else { return Ok(()) };
         m.heartbeat.lock().target = None;
         let metadata = group::encode_subscription(&m.topics, &owned, m.generation)?;
-        let protocols: Vec<(&'static str, bytes::Bytes)> =
-            strategies.iter().map(|s| (s.name(), metadata.clone())).collect();
-        let mut member_id = m.member_id.clone();
-        let joined = loop {
-            let params = JoinParams {
-                group_id: &group_id,
-                member_id: &member_id,
-                instance_id: instance_id.as_deref(),
-                session_timeout: self.config.session_timeout,
-                rebalance_timeout: self.config.max_poll_interval,
-                protocols: protocols.clone(),
-            };
-            match group::join_group(conn, &params).await? {
-                JoinOutcome::MemberIdRequired(id) => {
-                    tracing::debug!(member = id, "the coordinator asked for a member id; joining with it");
-                    member_id = id.clone();
-                    if let Some(m) = self.membership.as_mut() {
-                        m.member_id = id;
-                    }
-                }
-                JoinOutcome::Joined(j) => break j,
-            }
+        let job = JoinJob {
+            group_id: config.group_id.clone().unwrap_or_default(),
+            instance_id: config.group_instance_id.clone(),
+            member_id: m.member_id.clone(),
+            session_timeout: config.session_timeout,
+            rebalance_timeout: config.max_poll_interval,
+            protocols: config.assignment_strategies.iter().map(|s| (s.name(), metadata.clone())).collect(),
         };
-        if let Some(m) = self.membership.as_mut() {
-            m.member_id = joined.member_id.clone();
-            m.generation = joined.generation;
-            m.protocol = Some(joined.protocol.clone());
-        }
-        tracing::debug!(
-            member = joined.member_id,
-            generation = joined.generation,
-            protocol = joined.protocol,
-            leader = joined.leader == joined.member_id,
-            "joined the group"
-        );
-        let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
-            self.leader_assign(&joined.protocol, &joined.members).await?
-        } else {
-            Vec::new()
-        };
-        let assigned = group::sync_group(
-            conn,
-            &SyncParams {
-                group_id: &group_id,
-                generation: joined.generation,
-                member_id: &joined.member_id,
-                instance_id: instance_id.as_deref(),
-                protocol: &joined.protocol,
-                assignments,
-                rebalance_timeout: self.config.max_poll_interval,
-            },
-        )
-        .await?;
-        self.complete_rejoin(assigned);
+        m.join_task = Some(tokio::spawn(join_and_sync(cluster, conn, job)));
         Ok(())
-    }
-
-    /// The leader's part: every member's partitions by the chosen assignor.
-    async fn leader_assign(
-        &mut self,
-        protocol: &str,
-        members: &[(String, Option<String>, bytes::Bytes)],
-    ) -> Result<Vec<(String, bytes::Bytes)>, ClientError> {
-        let strategy: AssignmentStrategy = protocol.parse().map_err(|_| {
-            ClientError::kafka(
-                ResponseError::InconsistentGroupProtocol,
-                Some(format!("the group chose assignor '{protocol}', which this consumer does not have")),
-                "assigning partitions",
-            )
-        })?;
-        let mut subs: Vec<MemberSubscription> = Vec::new();
-        for (id, instance, meta) in members {
-            match group::decode_subscription(id, instance.clone(), meta) {
-                Ok(s) => subs.push(s),
-                Err(e) => {
-                    tracing::warn!(member = id, "unreadable subscription ({e}); the member gets no partitions");
-                    subs.push(MemberSubscription {
-                        member_id: id.clone(),
-                        instance_id: instance.clone(),
-                        generation: -1,
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-        let topics: Vec<String> =
-            subs.iter().flat_map(|s| s.topics.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
-        let mut counts: BTreeMap<String, i32> = BTreeMap::new();
-        if !topics.is_empty() {
-            let md = self.cluster.retry(|| self.cluster.fetch_metadata(Some(&topics), false)).await?;
-            for (name, t) in &md.topics {
-                if let Ok(t) = t {
-                    if !t.partitions.is_empty() {
-                        counts.insert(name.clone(), i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
-                    }
-                }
-            }
-        }
-        let assignment = strategy.assign(&counts, &subs);
-        tracing::debug!(?assignment, "assigned partitions as the group leader");
-        let mut out = Vec::with_capacity(assignment.len());
-        for (member, partitions) in assignment {
-            out.push((member, group::encode_assignment(&partitions)?));
-        }
-        Ok(out)
     }
 
     /// After SyncGroup: apply the assignment and tell the listener.
@@ -766,6 +718,132 @@ impl Consumer {
             tracing::warn!(%err, "auto commit failed");
         }
     }
+}
+
+/// What a background join needs.
+struct JoinJob {
+    group_id: String,
+    instance_id: Option<String>,
+    member_id: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocols: Vec<(&'static str, Bytes)>,
+}
+
+/// A join that went through SyncGroup.
+pub(crate) struct JoinDone {
+    member_id: String,
+    generation: i32,
+    protocol: String,
+    assigned: Vec<TopicPartition>,
+}
+
+/// A join that failed, with the member id the coordinator gave meanwhile.
+pub(crate) struct JoinFailure {
+    err: ClientError,
+    member_id: Option<String>,
+}
+
+pub(crate) type JoinTask = tokio::task::JoinHandle<Result<JoinDone, JoinFailure>>;
+
+async fn join_and_sync(cluster: Arc<Cluster>, conn: Arc<Connection>, job: JoinJob) -> Result<JoinDone, JoinFailure> {
+    let mut member_id = job.member_id.clone();
+    let fail = |err: ClientError, member_id: &str| JoinFailure { err, member_id: Some(member_id.to_string()) };
+    let joined = loop {
+        let params = JoinParams {
+            group_id: &job.group_id,
+            member_id: &member_id,
+            instance_id: job.instance_id.as_deref(),
+            session_timeout: job.session_timeout,
+            rebalance_timeout: job.rebalance_timeout,
+            protocols: job.protocols.clone(),
+        };
+        match group::join_group(&conn, &params).await {
+            Ok(JoinOutcome::MemberIdRequired(id)) => {
+                tracing::debug!(member = id, "the coordinator asked for a member id; joining with it");
+                member_id = id;
+            }
+            Ok(JoinOutcome::Joined(j)) => break j,
+            Err(err) => return Err(fail(err, &member_id)),
+        }
+    };
+    tracing::debug!(
+        member = joined.member_id,
+        generation = joined.generation,
+        protocol = joined.protocol,
+        leader = joined.leader == joined.member_id,
+        "joined the group"
+    );
+    let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
+        leader_assign(&cluster, &joined.protocol, &joined.members).await.map_err(|e| fail(e, &joined.member_id))?
+    } else {
+        Vec::new()
+    };
+    let assigned = group::sync_group(
+        &conn,
+        &SyncParams {
+            group_id: &job.group_id,
+            generation: joined.generation,
+            member_id: &joined.member_id,
+            instance_id: job.instance_id.as_deref(),
+            protocol: &joined.protocol,
+            assignments,
+            rebalance_timeout: job.rebalance_timeout,
+        },
+    )
+    .await
+    .map_err(|e| fail(e, &joined.member_id))?;
+    Ok(JoinDone { member_id: joined.member_id, generation: joined.generation, protocol: joined.protocol, assigned })
+}
+
+/// The leader's part: every member's partitions by the chosen assignor.
+async fn leader_assign(
+    cluster: &Cluster,
+    protocol: &str,
+    members: &[(String, Option<String>, Bytes)],
+) -> Result<Vec<(String, Bytes)>, ClientError> {
+    let strategy: AssignmentStrategy = protocol.parse().map_err(|_| {
+        ClientError::kafka(
+            ResponseError::InconsistentGroupProtocol,
+            Some(format!("the group chose assignor '{protocol}', which this consumer does not have")),
+            "assigning partitions",
+        )
+    })?;
+    let mut subs: Vec<MemberSubscription> = Vec::new();
+    for (id, instance, meta) in members {
+        match group::decode_subscription(id, instance.clone(), meta) {
+            Ok(s) => subs.push(s),
+            Err(e) => {
+                tracing::warn!(member = id, "unreadable subscription ({e}); the member gets no partitions");
+                subs.push(MemberSubscription {
+                    member_id: id.clone(),
+                    instance_id: instance.clone(),
+                    generation: -1,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let topics: Vec<String> =
+        subs.iter().flat_map(|s| s.topics.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut counts: BTreeMap<String, i32> = BTreeMap::new();
+    if !topics.is_empty() {
+        let md = cluster.retry(|| cluster.fetch_metadata(Some(&topics), false)).await?;
+        for (name, t) in &md.topics {
+            if let Ok(t) = t {
+                if !t.partitions.is_empty() {
+                    counts.insert(name.clone(), i32::try_from(t.partitions.len()).unwrap_or(i32::MAX));
+                }
+            }
+        }
+    }
+    let assignment = strategy.assign(&counts, &subs);
+    tracing::debug!(?assignment, "assigned partitions as the group leader");
+    let mut out = Vec::with_capacity(assignment.len());
+    for (member, partitions) in assignment {
+        out.push((member, group::encode_assignment(&partitions)?));
+    }
+    Ok(out)
 }
 
 /// Partition counts of `topics` in the metadata (topics the broker does not
