@@ -775,3 +775,31 @@ async fn one_task_can_drive_two_members_because_poll_keeps_its_timeout() {
     x.close().await.expect("close");
     y.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_the_subscription_rebalances_onto_the_new_topics() {
+    let b = broker();
+    create(&b, "first", 1).await;
+    create(&b, "second", 2).await;
+    let mut c = subscribed(&b, "g-resubscribe", "first", &[]).await;
+    // Change it while the first join may still be under way, and again after.
+    c.poll(Duration::from_millis(1)).await.expect("poll");
+    c.subscribe(vec!["first".into(), "second".into()]).await.expect("resubscribe");
+    let deadline = Instant::now() + WAIT;
+    while c.assignment().len() != 3 {
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+        assert!(Instant::now() < deadline, "{:?}", c.assignment());
+    }
+    c.subscribe(vec!["second".into()]).await.expect("resubscribe");
+    assert_eq!(c.subscription(), vec!["second".to_string()]);
+    let deadline = Instant::now() + WAIT;
+    while c.assignment() != vec![("second".to_string(), 0), ("second".to_string(), 1)] {
+        c.poll(Duration::from_millis(100)).await.expect("poll");
+        assert!(Instant::now() < deadline, "{:?}", c.assignment());
+    }
+    c.unsubscribe().await.expect("unsubscribe");
+    assert!(c.assignment().is_empty());
+    assert!(c.subscription().is_empty());
+    c.assign(vec![("first".into(), 0)]).await.expect("assign after unsubscribe");
+    c.close().await.expect("close");
+}

@@ -136,6 +136,8 @@ pub(crate) struct Membership {
     pub heartbeat: HeartbeatTask,
     /// The join under way, if any (JoinGroup waits for the whole group).
     pub join_task: Option<JoinTask>,
+    /// The subscription changed while `join_task` was under way.
+    pub stale_join: bool,
 }
 
 impl Drop for Membership {
@@ -218,6 +220,8 @@ impl Consumer {
                 if m.topics != topics {
                     m.topics = topics;
                     m.rejoin_needed = true;
+                    // A join under way carries the old topics: join again after it.
+                    m.stale_join = m.join_task.is_some();
                 }
                 if let Some(l) = listener {
                     m.listener = Some(Mutex::new(l));
@@ -244,6 +248,7 @@ impl Consumer {
                     missing_topics_checked: None,
                     revoked_for_join: Vec::new(),
                     join_task: None,
+                    stale_join: false,
                     listener: listener.map(Mutex::new),
                     heartbeat,
                 });
@@ -537,6 +542,7 @@ impl Consumer {
             rebalance_timeout: config.max_poll_interval,
             protocols: config.assignment_strategies.iter().map(|s| (s.name(), metadata.clone())).collect(),
         };
+        m.stale_join = false;
         m.join_task = Some(tokio::spawn(join_and_sync(cluster, conn, job)));
         Ok(())
     }
@@ -565,7 +571,7 @@ impl Consumer {
         }
         m.prepared = false;
         m.revoked_for_join.clear();
-        m.rejoin_needed = !revoked.is_empty();
+        m.rejoin_needed = !revoked.is_empty() || m.stale_join;
         m.partition_counts = counts.unwrap_or_default();
         if let Some(c) = &coordinator {
             m.heartbeat.lock().target = Some(m.generation_target(c));
