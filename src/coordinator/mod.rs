@@ -256,6 +256,10 @@ impl GroupCoordinator {
         };
         let (now, wall) = (Instant::now(), now_ms());
         let group = st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
+        if group.state == GroupState::Dead {
+            // Being deleted: the client retries once it is gone.
+            return ready(ErrorCode::CoordinatorNotAvailable);
+        }
         if !group.supports(&p.protocol_type, &p.protocols) {
             return ready(ErrorCode::InconsistentGroupProtocol);
         }
