@@ -386,3 +386,30 @@ async fn committed_offsets_survive_kill_of_the_coordinator() {
     after.sort();
     assert_eq!(after, (0..5).map(|i| format!("second-{i}")).collect::<Vec<_>>());
 }
+
+#[test]
+fn deleting_a_topic_removes_its_committed_offsets() {
+    let b = broker(&[]);
+    create_topic(&b, "kept");
+    create_topic(&b, "doomed");
+    let mut w = Wire::connect(b.addr);
+    coordinator(&mut w, "cleanup");
+    assert_eq!(commit(&mut w, "cleanup", -1, "", "kept", 3, -1), 0);
+    assert_eq!(commit(&mut w, "cleanup", -1, "", "doomed", 4, -1), 0);
+    let out = std::process::Command::new(crate::common::gregor_bin())
+        .args(["topics", "--bootstrap-server", &b.bootstrap(), "--delete", "--topic", "doomed"])
+        .output()
+        .expect("topics");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // OffsetFetch v2+ with no topics lists every committed partition.
+    let all = |w: &mut Wire| -> Vec<String> {
+        let r: OffsetFetchResponse = w.call(
+            ApiKey::OffsetFetch,
+            3,
+            &OffsetFetchRequest::default().with_group_id(gid("cleanup")).with_topics(None),
+        );
+        r.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    wait("the deleted topic's offsets to go", || all(&mut w) == ["kept"]);
+    assert_eq!(fetch_offset(&mut w, "cleanup", "kept"), 3);
+}
