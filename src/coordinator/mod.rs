@@ -902,7 +902,9 @@ impl GroupCoordinator {
     /// Deleted topics: their committed offsets go too (with tombstones), as
     /// Kafka's coordinator does when it learns of a deletion.
     async fn forget_topics(&self, broker: &Broker, deleted: &HashSet<String>) {
-        let mut per_partition: HashMap<i32, Vec<(String, (String, i32))>> = HashMap::new();
+        // Per partition: (group, topic-partition) whose offset goes.
+        type Doomed = Vec<(String, (String, i32))>;
+        let mut per_partition: HashMap<i32, Doomed> = HashMap::new();
         {
             let st = self.lock();
             for g in st.groups.values() {
