@@ -174,6 +174,7 @@ impl Broker {
                 interval: Duration::from_secs(config.leader_imbalance_check_interval_seconds),
                 percentage: config.leader_imbalance_per_broker_percentage,
             }),
+            unclean_leader_election: config.unclean_leader_election_enable,
         };
         let started = async {
             let metadata = MetadataStore::start(metadata_config).await?;

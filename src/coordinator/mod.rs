@@ -256,6 +256,10 @@ impl GroupCoordinator {
         };
         let (now, wall) = (Instant::now(), now_ms());
         let group = st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
+        if group.state == GroupState::Dead {
+            // Being deleted: the client retries once it is gone.
+            return ready(ErrorCode::CoordinatorNotAvailable);
+        }
         if !group.supports(&p.protocol_type, &p.protocols) {
             return ready(ErrorCode::InconsistentGroupProtocol);
         }
@@ -895,6 +899,37 @@ impl GroupCoordinator {
         (store, next)
     }
 
+    /// Deleted topics: their committed offsets go too (with tombstones), as
+    /// Kafka's coordinator does when it learns of a deletion.
+    async fn forget_topics(&self, broker: &Broker, deleted: &HashSet<String>) {
+        // Per partition: (group, topic-partition) whose offset goes.
+        type Doomed = Vec<(String, (String, i32))>;
+        let mut per_partition: HashMap<i32, Doomed> = HashMap::new();
+        {
+            let st = self.lock();
+            for g in st.groups.values() {
+                for (t, p) in g.offsets.keys() {
+                    if deleted.contains(t) {
+                        per_partition.entry(g.partition).or_default().push((g.id.clone(), (t.clone(), *p)));
+                    }
+                }
+            }
+        }
+        for (partition, entries) in per_partition {
+            let keys = entries.iter().map(|(g, (t, p))| (records::offset_key(g, t, *p), None)).collect();
+            if let Err(code) = persist::append(broker, partition, keys).await {
+                tracing::warn!(partition, ?code, "cannot remove the offsets of deleted topics");
+                continue;
+            }
+            let mut st = self.lock();
+            for (g, tp) in entries {
+                if let Some(group) = st.groups.get_mut(&g) {
+                    group.offsets.remove(&tp);
+                }
+            }
+        }
+    }
+
     /// Offsets past retention: those of groups empty for longer than
     /// `offsets.retention.minutes` (or, for groups not managed here, committed
     /// that long ago), and explicit expire timestamps. A group left with no
@@ -1140,9 +1175,19 @@ pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
         let mut synced = broker.synced.subscribe();
         let retention_every = Duration::from_millis(broker.config.offsets_retention_check_interval_ms.max(1));
         let mut next_expiry = Instant::now() + retention_every;
+        let topic_names = |b: &Broker| -> HashSet<String> { b.metadata.topics().into_iter().map(|t| t.name).collect() };
+        let mut known_topics = topic_names(&broker);
         loop {
             synced.borrow_and_update();
             coordinator.reconcile(&broker);
+            let topics = topic_names(&broker);
+            let unreadable = broker.metadata.view().unreadable.clone();
+            let deleted: HashSet<String> =
+                known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
+            known_topics = topics;
+            if !deleted.is_empty() {
+                coordinator.forget_topics(&broker, &deleted).await;
+            }
             let (store, next) = coordinator.tick();
             for (partition, group_id, value) in store {
                 let b = broker.clone();

@@ -9,7 +9,7 @@
 //! the events that led to it, so a lost event or a failed write is repaired
 //! by the next pass.
 //!
-//! Rules (Kafka 2.x, unclean election off):
+//! Rules (Kafka 2.x):
 //! - a partition without state gets one once a replica is live: leader = first
 //!   live replica in assignment order, ISR = live replicas, leader epoch 0;
 //! - a partition whose leader is not live gets the first live ISR member in
@@ -26,6 +26,8 @@
 //!   and which has no live ISR member its first live replica as leader and
 //!   sole ISR member. Partitions that do not qualify are left alone, and the
 //!   request is removed after the partitions it names were written;
+//! - with `unclean.leader.election.enable` (broker default false, or the
+//!   topic's override) such a partition gets that unclean election at once;
 //! - leaders' `/isr_change_notification/isr_change_<seq>` notices are removed
 //!   (Kafka's controller then pushes metadata; our brokers watch the state
 //!   znodes themselves).
@@ -67,6 +69,9 @@ pub struct Policy {
     /// `leader.imbalance.per.broker.percentage` above which a broker's
     /// partitions get preferred elections (`None`: no check this time).
     pub rebalance_percentage: Option<u32>,
+    /// The broker's `unclean.leader.election.enable`: whether a partition with
+    /// no live ISR member may be led by an out-of-sync replica (topics override it).
+    pub unclean_default: bool,
 }
 
 /// Computes the writes that bring the cluster in line, as controller of `epoch`.
@@ -132,7 +137,13 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
                             .or_else(|| next_state(view, replicas, &current.state, epoch)),
                         Some(ElectionType::Preferred) => next_state(view, replicas, &current.state, epoch)
                             .or_else(|| preferred_state(view, replicas, &current.state, epoch)),
-                        None => next_state(view, replicas, &current.state, epoch),
+                        None => next_state(view, replicas, &current.state, epoch).or_else(|| {
+                            if unclean_enabled(view, name, policy.unclean_default) {
+                                unclean_state(view, replicas, &current.state, epoch)
+                            } else {
+                                None
+                            }
+                        }),
                     };
                     if let Some(state) = state {
                         actions.push(Action::UpdateState {
@@ -171,6 +182,14 @@ fn preferred_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epo
         isr: s.isr.clone(),
         controller_epoch: epoch,
     })
+}
+
+/// `unclean.leader.election.enable` for a topic: its override, else the broker's.
+fn unclean_enabled(view: &ClusterView, topic: &str, default: bool) -> bool {
+    match view.configs.get(topic).and_then(|c| c.get("unclean.leader.election.enable")) {
+        Some(v) => v.trim().eq_ignore_ascii_case("true"),
+        None => default,
+    }
 }
 
 /// Unclean election: only for a partition whose leader is gone and whose ISR
@@ -274,7 +293,7 @@ mod tests {
     use crate::metadata::BrokerInfo;
 
     fn deleting() -> Policy {
-        Policy { delete_enabled: true, rebalance_percentage: None }
+        Policy { delete_enabled: true, rebalance_percentage: None, unclean_default: false }
     }
 
     fn view(live: &[i32]) -> ClusterView {
@@ -415,6 +434,13 @@ mod tests {
         // Without the request, partition 0 stays leaderless.
         v.election_requests.clear();
         assert_eq!(plan(&v, 2, deleting()), vec![update(1, 2, vec![2])]);
+        // unclean.leader.election.enable, on the broker or the topic, does it without a request.
+        let automatic = Policy { unclean_default: true, ..deleting() };
+        assert_eq!(plan(&v, 2, automatic), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
+        v.configs.insert("t".into(), [("unclean.leader.election.enable".to_string(), "true".to_string())].into());
+        assert_eq!(plan(&v, 2, deleting()), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
+        v.configs.insert("t".into(), [("unclean.leader.election.enable".to_string(), "false".to_string())].into());
+        assert_eq!(plan(&v, 2, automatic), vec![update(1, 2, vec![2])]);
         // No live replica at all: nothing to elect.
         let mut v = view(&[5]);
         topic(&mut v, "t", vec![vec![0, 1]]);
@@ -437,7 +463,7 @@ mod tests {
         state(&mut v, "t", 3, 1, vec![1, 0, 2]);
         state(&mut v, "t", 4, 2, vec![2, 0, 1]);
         state(&mut v, "t", 5, 0, vec![0, 1, 2]);
-        let rebalance = |pct| Policy { delete_enabled: true, rebalance_percentage: Some(pct) };
+        let rebalance = |pct| Policy { delete_enabled: true, rebalance_percentage: Some(pct), unclean_default: false };
         // Broker 0 leads 1 of its 3 partitions: 67 % imbalance.
         assert_eq!(imbalanced(&v, 10), vec![("t", 0)]);
         assert_eq!(plan(&v, 2, rebalance(10)), vec![update(0, 0, vec![1, 2, 0])]);

@@ -36,6 +36,8 @@ pub struct MetadataConfig {
     /// `auto.leader.rebalance.enable` with its interval and threshold, obeyed
     /// when this broker is controller (`None`: off).
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// `unclean.leader.election.enable`, the default for topics without the override.
+    pub unclean_leader_election: bool,
 }
 
 /// How often a requester looks whether the controller took its election request.
@@ -79,6 +81,7 @@ impl MetadataStore {
             delete_topic_enable: config.delete_topic_enable,
             private_coordinator: config.private_coordinator,
             leader_rebalance: config.leader_rebalance,
+            unclean_leader_election: config.unclean_leader_election,
         });
         let session = match sync::Session::establish(&shared, true).await {
             Ok(s) => s,

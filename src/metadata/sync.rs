@@ -52,6 +52,8 @@ pub(super) struct Shared {
     pub private_coordinator: bool,
     /// The controller's periodic preferred-leader rebalance (`None`: off).
     pub leader_rebalance: Option<LeaderRebalance>,
+    /// The broker's `unclean.leader.election.enable` (topics may override it).
+    pub unclean_leader_election: bool,
 }
 
 /// `leader.imbalance.check.interval.seconds` and
@@ -295,6 +297,7 @@ impl Session {
         let policy = Policy {
             delete_enabled: shared.delete_topic_enable,
             rebalance_percentage: shared.leader_rebalance.filter(|_| rebalance).map(|r| r.percentage),
+            unclean_default: shared.unclean_leader_election,
         };
         let actions = controller::plan(&shared.cache.read(), lease.epoch, policy);
         let mut failed = false;

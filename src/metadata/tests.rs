@@ -21,6 +21,7 @@ async fn server(dir: &std::path::Path) -> ZkServer {
 fn config(connect: &str, id: i32) -> MetadataConfig {
     MetadataConfig {
         leader_rebalance: None,
+        unclean_leader_election: false,
         zookeeper_connect: connect.to_string(),
         session_timeout: Duration::from_secs(6),
         connection_timeout: Duration::from_secs(5),

@@ -113,9 +113,23 @@ pub async fn run<H: RequestHandler>(
                 break;
             }
         };
-        let mut payload = BytesMut::zeroed(size);
-        if let Err(err) = reader.read_exact(&mut payload).await {
-            tracing::debug!(%peer, %err, "connection closed mid-frame");
+        // Read into uninitialised capacity: a produce request can be megabytes,
+        // and zeroing it first costs as much as copying it.
+        let mut payload = BytesMut::with_capacity(size);
+        let mut frame = (&mut reader).take(size as u64);
+        let complete = loop {
+            match frame.read_buf(&mut payload).await {
+                Ok(0) => break payload.len() == size,
+                Ok(_) if payload.len() == size => break true,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::debug!(%peer, %err, "read failed mid-frame");
+                    break false;
+                }
+            }
+        };
+        if !complete {
+            tracing::debug!(%peer, "connection closed mid-frame");
             break;
         }
         match handler.handle(payload.freeze(), peer).await {

@@ -10,13 +10,14 @@ use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
+    ProduceResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -235,6 +236,16 @@ fn fencing_and_bad_requests_get_kafkas_errors() {
             .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("default"))]),
     );
     assert_eq!(other.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+    // Clients cannot write to the offsets topic.
+    let batch = gregor::protocol::batch::build_batch(0, &[(Some(&b"k"[..]), Some(&b"v"[..]), 1)]);
+    let produce =
+        ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(s("__consumer_offsets")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(batch)))])]);
+    let r: ProduceResponse = w.call(ApiKey::Produce, 7, &produce);
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
     // The broker is still fine for its other clients.
     assert_eq!(heartbeat(&mut w, "g", 1, &member, None), 0);
 }
@@ -385,4 +396,31 @@ async fn committed_offsets_survive_kill_of_the_coordinator() {
     after.extend(poll_values(&c, 1, Duration::from_secs(2)));
     after.sort();
     assert_eq!(after, (0..5).map(|i| format!("second-{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn deleting_a_topic_removes_its_committed_offsets() {
+    let b = broker(&[]);
+    create_topic(&b, "kept");
+    create_topic(&b, "doomed");
+    let mut w = Wire::connect(b.addr);
+    coordinator(&mut w, "cleanup");
+    assert_eq!(commit(&mut w, "cleanup", -1, "", "kept", 3, -1), 0);
+    assert_eq!(commit(&mut w, "cleanup", -1, "", "doomed", 4, -1), 0);
+    let out = std::process::Command::new(crate::common::gregor_bin())
+        .args(["topics", "--bootstrap-server", &b.bootstrap(), "--delete", "--topic", "doomed"])
+        .output()
+        .expect("topics");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // OffsetFetch v2+ with no topics lists every committed partition.
+    let all = |w: &mut Wire| -> Vec<String> {
+        let r: OffsetFetchResponse = w.call(
+            ApiKey::OffsetFetch,
+            3,
+            &OffsetFetchRequest::default().with_group_id(gid("cleanup")).with_topics(None),
+        );
+        r.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    wait("the deleted topic's offsets to go", || all(&mut w) == ["kept"]);
+    assert_eq!(fetch_offset(&mut w, "cleanup", "kept"), 3);
 }

@@ -122,6 +122,10 @@ fn append_partition(
     version: i16,
     acks: i16,
 ) -> Result<(PartitionProduceResponse, Arc<Partition>, i64), PartitionError> {
+    if topic == crate::coordinator::OFFSETS_TOPIC {
+        // Only the group coordinator writes there.
+        return Err((ErrorCode::InvalidTopicException, Some(format!("Cannot append to internal topic {topic}"))));
+    }
     let partition = broker.leader_partition(topic, index).map_err(|code| (code, None))?;
     let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".into())))?;
     let config = partition.config();
