@@ -803,3 +803,36 @@ async fn changing_the_subscription_rebalances_onto_the_new_topics() {
     c.assign(vec![("first".into(), 0)]).await.expect("assign after unsubscribe");
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_members_restart_causes_no_rebalance() {
+    let b = broker();
+    create(&b, "static2", 4).await;
+    let mut a = subscribed(&b, "g-static2", "static2", &[("group.instance.id", "ia")]).await;
+    let mut o = subscribed(&b, "g-static2", "static2", &[("group.instance.id", "ib")]).await;
+    let deadline = Instant::now() + WAIT;
+    while !(a.assignment().len() == 2 && o.assignment().len() == 2) {
+        let _ = tokio::join!(a.poll(Duration::from_millis(100)), o.poll(Duration::from_millis(100)));
+        assert!(Instant::now() < deadline);
+    }
+    let gen_before = o.generation();
+    let member_before = a.member_id();
+    a.close().await.expect("close");
+    let mut a2 = subscribed(&b, "g-static2", "static2", &[("group.instance.id", "ia")]).await;
+    let deadline = Instant::now() + WAIT;
+    while a2.assignment().is_empty() {
+        let _ = tokio::join!(a2.poll(Duration::from_millis(100)), o.poll(Duration::from_millis(100)));
+        assert!(Instant::now() < deadline);
+    }
+    for _ in 0..20 {
+        let _ = tokio::join!(a2.poll(Duration::from_millis(100)), o.poll(Duration::from_millis(100)));
+    }
+    // It did not leave, so the group did not rebalance: same generation, and
+    // the restarted member took its old place under a new member id.
+    assert_eq!(o.generation(), gen_before);
+    assert_eq!(a2.generation(), gen_before);
+    assert_ne!(a2.member_id(), member_before);
+    assert_eq!(a2.assignment().len() + o.assignment().len(), 4);
+    a2.close().await.expect("close");
+    o.close().await.expect("close");
+}
