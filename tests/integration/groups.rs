@@ -836,3 +836,47 @@ async fn a_static_members_restart_causes_no_rebalance() {
     a2.close().await.expect("close");
     o.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_joining_and_leaving_mid_stream_lose_and_repeat_nothing() {
+    mid_stream(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooperative_members_joining_and_leaving_mid_stream_lose_and_repeat_nothing() {
+    mid_stream(&[("partition.assignment.strategy", "cooperative-sticky")]).await;
+}
+
+/// One member reads a topic being written; a second joins; the first
+/// leaves; every record is read exactly once by the two together.
+async fn mid_stream(props: &[(&str, &str)]) {
+    let b = broker();
+    create(&b, "stream", 6).await;
+    let producer_broker = b.bootstrap();
+    let writer = tokio::spawn(async move {
+        let producer = Producer::new(ProducerConfig::new(producer_broker)).await.expect("producer");
+        for i in 0..600 {
+            let record = ProducerRecord::new("stream", format!("stream-{i}")).key(format!("k{i}"));
+            producer.send(record).await.expect("send").await.expect("delivered");
+            if i % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        producer.close().await.expect("close producer");
+    });
+    let a = Member::run(subscribed(&b, "g-stream", "stream", props).await);
+    assert!(until(|| a.count() > 0).await);
+    let c = Member::run(subscribed(&b, "g-stream", "stream", props).await);
+    assert!(until(|| c.count() > 0).await, "the second member never read: {:?}", c.assignment());
+    // The first one leaves while records still flow (close commits first).
+    let (ca, ra) = a.stop().await;
+    ca.close().await.expect("close");
+    writer.await.expect("writer");
+    assert!(until(|| ra.len() + c.count() >= 600).await, "{} + {}", ra.len(), c.count());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cc, rc) = c.stop().await;
+    let mut all = values(&ra);
+    all.extend(values(&rc));
+    assert_exactly_once(&all, &expected("stream", 600));
+    cc.close().await.expect("close");
+}
