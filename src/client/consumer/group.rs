@@ -698,6 +698,37 @@ mod tests {
         assert_eq!(m.generation, 7);
     }
 
+    /// The layout Kafka's ConsumerProtocol writes (non-flexible, big-endian):
+    /// version, topics, user_data, owned_partitions, generation_id, rack_id.
+    #[test]
+    fn subscription_bytes_match_kafkas_v3_layout() {
+        let bytes = encode_subscription(&["ab".into()], &[tp("ab", 1)], 5).expect("encode");
+        let mut want = Vec::new();
+        want.extend_from_slice(&3i16.to_be_bytes()); // version
+        want.extend_from_slice(&1i32.to_be_bytes()); // topics: 1
+        want.extend_from_slice(&2i16.to_be_bytes());
+        want.extend_from_slice(b"ab");
+        want.extend_from_slice(&(-1i32).to_be_bytes()); // user_data: null
+        want.extend_from_slice(&1i32.to_be_bytes()); // owned_partitions: 1 topic
+        want.extend_from_slice(&2i16.to_be_bytes());
+        want.extend_from_slice(b"ab");
+        want.extend_from_slice(&1i32.to_be_bytes()); // 1 partition
+        want.extend_from_slice(&1i32.to_be_bytes()); // partition 1
+        want.extend_from_slice(&5i32.to_be_bytes()); // generation_id
+        want.extend_from_slice(&(-1i16).to_be_bytes()); // rack_id: null
+        assert_eq!(&bytes[..], &want[..]);
+        let assignment = encode_assignment(&[tp("ab", 0)]).expect("encode");
+        let mut want = Vec::new();
+        want.extend_from_slice(&3i16.to_be_bytes());
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&2i16.to_be_bytes());
+        want.extend_from_slice(b"ab");
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&0i32.to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes()); // user_data: null
+        assert_eq!(&assignment[..], &want[..]);
+    }
+
     #[test]
     fn version_zero_subscription_from_older_clients_decodes() {
         // v0: topics ["t"], user_data null.
