@@ -42,6 +42,7 @@ fn member(addr: &str, group: &str, ctx: Ctx) -> BaseConsumer<Ctx> {
         .set("group.id", group)
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
+        .set("log_level", "3")
         .set("partition.assignment.strategy", "range")
         .create_with_context(ctx)
         .expect("consumer")
@@ -59,25 +60,42 @@ fn assigned(ctx: &Ctx) -> Option<(Instant, usize)> {
     *ctx.0.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A member that polls on its own thread until told to stop; `crash` skips the LeaveGroup.
-fn background_member(addr: &str, group: &str) -> (Ctx, Arc<Mutex<Option<bool>>>, thread::JoinHandle<()>) {
-    let ctx = Ctx::default();
-    let stop: Arc<Mutex<Option<bool>>> = Arc::default();
+/// The second member: a thread that leaves cleanly when told, or (`crash`) a
+/// child process (this benchmark re-run as a member) killed with SIGKILL.
+enum Other {
+    Thread(Arc<Mutex<bool>>, thread::JoinHandle<()>),
+    Process(std::process::Child),
+}
+
+fn start_other(addr: &str, group: &str, crash: bool, ctx: &Ctx) -> Other {
+    if crash {
+        let child = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .env("GREGOR_BENCH_MEMBER", format!("{addr} {group}"))
+            .spawn()
+            .expect("spawn member");
+        return Other::Process(child);
+    }
+    let stop: Arc<Mutex<bool>> = Arc::default();
     let (addr, group, c2, s2) = (addr.to_string(), group.to_string(), ctx.clone(), stop.clone());
     let handle = thread::spawn(move || {
         let c = member(&addr, &group, c2);
         c.subscribe(&[TOPIC]).expect("subscribe");
-        loop {
-            if let Some(crash) = *s2.lock().unwrap_or_else(|e| e.into_inner()) {
-                if crash {
-                    std::mem::forget(c);
-                }
-                return;
-            }
+        while !*s2.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = c.poll(Duration::from_millis(10));
         }
     });
-    (ctx, stop, handle)
+    Other::Thread(stop, handle)
+}
+
+/// Run as a child: a member that polls until it is killed.
+fn member_process(spec: &str) {
+    let mut parts = spec.split_whitespace();
+    let (addr, group) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let c = member(addr, group, Ctx::default());
+    c.subscribe(&[TOPIC]).expect("subscribe");
+    loop {
+        let _ = c.poll(Duration::from_millis(10));
+    }
 }
 
 fn survivor_takes_over(addr: &str, group: &str, crash: bool) -> Duration {
@@ -85,13 +103,21 @@ fn survivor_takes_over(addr: &str, group: &str, crash: bool) -> Duration {
     let a = member(addr, group, a_ctx.clone());
     a.subscribe(&[TOPIC]).expect("subscribe");
     poll_until(&a, || assigned(&a_ctx).is_some());
-    let (b_ctx, stop, handle) = background_member(addr, group);
-    poll_until(&a, || {
-        assigned(&b_ctx).is_some_and(|(_, n)| n > 0) && assigned(&a_ctx).is_some_and(|(_, n)| n < PARTITIONS)
-    });
+    let b_ctx = Ctx::default();
+    let other = start_other(addr, group, crash, &b_ctx);
+    // The second member has its share once the survivor holds fewer than all.
+    poll_until(&a, || assigned(&a_ctx).is_some_and(|(_, n)| n < PARTITIONS));
     let t0 = Instant::now();
-    *stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(crash);
-    let _ = handle.join();
+    match other {
+        Other::Thread(stop, handle) => {
+            *stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            let _ = handle.join();
+        }
+        Other::Process(mut child) => {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
     poll_until(&a, || assigned(&a_ctx).is_some_and(|(at, n)| at > t0 && n == PARTITIONS));
     let took = assigned(&a_ctx).map_or(Duration::MAX, |(at, _)| at.duration_since(t0));
     drop(a);
@@ -104,6 +130,10 @@ fn secs(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() {
+    if let Ok(spec) = std::env::var("GREGOR_BENCH_MEMBER") {
+        member_process(&spec);
+        return;
+    }
     let broker = common::start_broker();
     let addr = broker.addr.clone();
     let admin: AdminClient<DefaultClientContext> =
