@@ -16,7 +16,9 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
     let retention = Duration::from_millis(cfg.log_retention_check_interval_ms.max(1));
     let flush = Duration::from_millis(cfg.log_flush_scheduler_interval_ms.clamp(1, 60_000));
     let checkpoint = Duration::from_millis(cfg.log_flush_offset_checkpoint_interval_ms.max(1));
-    vec![
+    let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
+    let cleaner_enabled = cfg.log_cleaner_enable;
+    let mut tasks = vec![
         spawn("log-retention", retention, broker.clone(), shutdown.clone(), |b| {
             let deleted = b.logs.enforce_retention(now_ms())?;
             if deleted > 0 {
@@ -25,10 +27,41 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
             Ok(())
         }),
         spawn("log-flusher", flush, broker.clone(), shutdown.clone(), |b| Ok(b.logs.flush_due(now_ms())?)),
-        spawn("recovery-point-checkpoint", checkpoint, broker, shutdown, |b| {
+        spawn("recovery-point-checkpoint", checkpoint, broker.clone(), shutdown.clone(), |b| {
             Ok(b.logs.checkpoint_recovery_points()?)
         }),
-    ]
+    ];
+    if cleaner_enabled {
+        tasks.push(spawn("log-cleaner", cleaner, broker, shutdown, clean_compacted_logs));
+    }
+    tasks
+}
+
+/// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
+/// changed since their last pass (`log.cleaner.enable`, every `log.cleaner.backoff.ms`).
+fn clean_compacted_logs(b: &Broker) -> Result<(), super::BrokerError> {
+    for partition in b.all_partitions() {
+        let config = partition.config();
+        if !config.cleanup_policy.compact {
+            continue;
+        }
+        let Some(log) = b.logs.get(&partition.tp) else { continue };
+        let retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
+        let stats = log.lock().unwrap_or_else(|e| e.into_inner()).compact(now_ms(), retention, false);
+        match stats {
+            Ok(s) if s.records_removed > 0 => tracing::info!(
+                partition = %partition.tp,
+                removed = s.records_removed,
+                segments = s.segments_rewritten,
+                bytes_before = s.bytes_before,
+                bytes_after = s.bytes_after,
+                "compacted the log"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(partition = %partition.tp, %err, "cannot compact the log"),
+        }
+    }
+    Ok(())
 }
 
 fn spawn<F>(name: &'static str, every: Duration, broker: Arc<Broker>, mut shutdown: Shutdown, tick: F) -> JoinHandle<()>

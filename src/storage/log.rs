@@ -100,6 +100,8 @@ pub struct Log {
     /// Bumped by every truncation, so a flush begun before it cannot move the
     /// recovery point over data written after it.
     truncations: u64,
+    /// Base offset of the active segment at the last compaction (−1: never).
+    pub(crate) cleaned_upto: i64,
 }
 
 /// fsync work for segments that were rolled but not yet synced, taken out of the log
@@ -166,6 +168,7 @@ impl Log {
             last_flush_ms: None,
             state: LogState::Open,
             truncations: 0,
+            cleaned_upto: -1,
         })
     }
 

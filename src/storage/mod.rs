@@ -77,6 +77,7 @@
 //! refused) until it is reopened, as redb and Kafka do, because the kernel may have
 //! dropped the dirty pages.
 
+mod cleaner;
 mod error;
 mod index;
 mod io;
@@ -86,6 +87,7 @@ mod recovery;
 mod retention;
 mod segment;
 
+pub use cleaner::CleanStats;
 pub use error::StorageError;
 pub use io::{CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
 pub use log::{AppendInfo, Log, LogConfig, PendingFlush};

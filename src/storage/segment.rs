@@ -242,6 +242,15 @@ impl Segment {
         Ok((seg, problem))
     }
 
+    /// Empties both indexes on disk (valid: lookups then scan from the start);
+    /// done before the segment's file is replaced.
+    pub(crate) fn clear_indexes(&mut self) -> Result<(), StorageError> {
+        self.index.rewrite(Vec::new())?;
+        self.time_index.rewrite(Vec::new())?;
+        self.index.sync()?;
+        self.time_index.sync()
+    }
+
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path
     }

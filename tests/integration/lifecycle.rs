@@ -102,3 +102,50 @@ fn retention_deletes_old_segments_on_schedule() {
     }
     assert!(segments <= 4, "{segments} segments left");
 }
+
+/// `key:value` lines of a topic, read from the beginning with the console consumer.
+fn read_keyed(b: &TestBroker, topic: &str, max: usize) -> Vec<String> {
+    let out = std::process::Command::new(crate::common::gregor_bin())
+        .args(["console-consumer", "--bootstrap-server", &b.bootstrap(), "--topic", topic, "--from-beginning"])
+        .args(["--property", "print.key=true", "--property", "key.separator=:", "--timeout-ms", "3000"])
+        .args(["--max-messages", &max.to_string()])
+        .output()
+        .expect("console-consumer");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn compacted_topics_keep_the_latest_value_of_each_key() {
+    let b = TestBroker::start(&["log.cleaner.backoff.ms=200"]);
+    let create = std::process::Command::new(crate::common::gregor_bin())
+        .args(["topics", "--bootstrap-server", &b.bootstrap(), "--create", "--topic", "latest"])
+        .args(["--partitions", "1", "--config", "cleanup.policy=compact", "--config", "segment.bytes=1024"])
+        .output()
+        .expect("topics");
+    assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
+    // 200 updates of 4 keys, one record per request so that segments roll.
+    let lines: String = (0..200).map(|i| format!("user{}:state-{i}\n", i % 4)).collect();
+    let mut producer = std::process::Command::new(crate::common::gregor_bin());
+    producer
+        .args(["console-producer", "--bootstrap-server", &b.bootstrap(), "--topic", "latest"])
+        .args(["--property", "parse.key=true", "--property", "key.separator=:"])
+        .args(["--producer-property", "linger.ms=0", "--producer-property", "batch.size=1"]);
+    let out = crate::common::pipe_into(producer, &lines);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(offsets(&b, "latest", -1), 200);
+    // The cleaner rewrites the closed segments: far fewer records remain, the
+    // last value of every key among them, and the log end stays where it was.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = read_keyed(&b, "latest", 200);
+    while seen.len() > 40 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        seen = read_keyed(&b, "latest", 200);
+    }
+    assert!(seen.len() <= 40, "{} records left", seen.len());
+    for k in 0..4 {
+        let last = (0..200).rev().find(|i| i % 4 == k).expect("a last value");
+        assert!(seen.contains(&format!("user{k}:state-{last}")), "latest of user{k} missing: {seen:?}");
+    }
+    assert_eq!(offsets(&b, "latest", -1), 200);
+    assert!(b.log_text().contains("compacted the log"));
+}
