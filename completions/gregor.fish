@@ -155,7 +155,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subc
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l fetch-size -d 'Bytes fetched per partition per request' -r
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l reporting-interval -d 'Interval of detailed stats' -r
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l consumer.config -d 'Consumer configs in a properties file' -r -F
-complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l group -d 'Accepted for compatibility (no group is joined)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l group -d 'Join this consumer group and subscribe (default: assign every partition, no group)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l from-latest -d 'Start at the end instead of the beginning'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l hide-header -d 'Do not print the header line'
 complete -c gregor -n "__fish_gregor_using_subcommand perf; and __fish_seen_subcommand_from consumer" -l show-detailed-stats -d 'Print a line every --reporting-interval'

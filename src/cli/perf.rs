@@ -151,7 +151,10 @@ fn consumer_command() -> Command {
         )
         .arg(common::config_file_arg("consumer.config", "Consumer configs in a properties file"))
         .arg(
-            Arg::new("group").long("group").value_name("GROUP").help("Accepted for compatibility (no group is joined)"),
+            Arg::new("group")
+                .long("group")
+                .value_name("GROUP")
+                .help("Join this consumer group and subscribe (default: assign every partition, no group)"),
         )
         .arg(
             Arg::new("print-metrics")
@@ -369,6 +372,12 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     cfg.set("max.partition.fetch.bytes", &m.get_one::<i32>("fetch-size").copied().unwrap_or(1_048_576).to_string())?;
     let from_latest = m.get_flag("from-latest");
+    let group = m.get_one::<String>("group").cloned();
+    if let Some(g) = &group {
+        cfg.set("group.id", g)?;
+        cfg.set("auto.offset.reset", if from_latest { "latest" } else { "earliest" })?;
+        cfg.set("enable.auto.commit", "true")?;
+    }
     let detailed = m.get_flag("show-detailed-stats");
     let interval = Duration::from_millis(m.get_one::<u64>("reporting-interval").copied().unwrap_or(5000).max(1));
     if !m.get_flag("hide-header") {
@@ -383,12 +392,26 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         let start_wall = SystemTime::now();
         let start = Instant::now();
         let mut consumer = Consumer::new(cfg).await.context("cannot start the consumer")?;
-        let partitions = consumer.partitions_for(&topic).await?;
-        consumer.assign(partitions.iter().map(|p| (topic.clone(), *p)).collect()).await?;
-        for p in &partitions {
-            consumer.seek(&topic, *p, if from_latest { SeekTo::End } else { SeekTo::Beginning }).await?;
+        let assigned_at: std::sync::Arc<std::sync::Mutex<Option<Instant>>> = Default::default();
+        if group.is_some() {
+            // As Kafka's tool: subscribe, and count the wait for the first assignment as rebalance time.
+            let assigned_at = assigned_at.clone();
+            let listener = crate::client::RebalanceCallbacks::new().on_assigned(move |parts| {
+                let mut first = assigned_at.lock().unwrap_or_else(|e| e.into_inner());
+                if first.is_none() && !parts.is_empty() {
+                    *first = Some(Instant::now());
+                }
+            });
+            consumer.subscribe_with_listener(vec![topic.clone()], listener).await?;
+        } else {
+            let partitions = consumer.partitions_for(&topic).await?;
+            consumer.assign(partitions.iter().map(|p| (topic.clone(), *p)).collect()).await?;
+            for p in &partitions {
+                consumer.seek(&topic, *p, if from_latest { SeekTo::End } else { SeekTo::Beginning }).await?;
+            }
         }
         let setup_ms = start.elapsed().as_millis();
+
         let bar = output::progress(messages, "consuming");
         let (mut count, mut bytes) = (0u64, 0u64);
         let mut last_data = Instant::now();
@@ -397,6 +420,7 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         let fetch_start = Instant::now();
         while count < messages {
             let records = consumer.poll(Duration::from_millis(500)).await?;
+
             if records.is_empty() {
                 if last_data.elapsed() >= timeout {
                     eprintln!("WARNING: Exiting before consuming the expected number of messages: timeout ({} ms) exceeded. You can use the --timeout option to increase the timeout.", timeout.as_millis());
@@ -433,7 +457,21 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
         bar.finish_and_clear();
         let total_secs = start.elapsed().as_secs_f64().max(1e-9);
-        let fetch_secs = fetch_start.elapsed().as_secs_f64().max(1e-9);
+        // With a group, Kafka's fetch time is what follows the first assignment.
+        let first_assignment = *assigned_at.lock().unwrap_or_else(|e| e.into_inner());
+        let (setup_ms, fetch_secs) = match first_assignment {
+            Some(at) => {
+                let r = at.duration_since(start);
+                (r.as_millis(), (total_secs - r.as_secs_f64()).max(1e-9))
+            }
+            None => (setup_ms, fetch_start.elapsed().as_secs_f64().max(1e-9)),
+        };
+        if group.is_some() {
+            // Commit what was read and leave the group.
+            if let Err(e) = consumer.close().await {
+                eprintln!("WARNING: closing the consumer: {e}");
+            }
+        }
         if !detailed {
             println!(
                 "{}, {}, {:.4}, {:.4}, {}, {:.4}, {}, {}, {:.4}, {:.4}",

@@ -272,6 +272,21 @@ fn perf_tools_print_kafka_style_summaries() {
     let fields: Vec<&str> = lines.next().unwrap_or_default().split(", ").collect();
     assert_eq!(fields.len(), 10, "{text}");
     assert_eq!(fields[4], "20000");
+    // With --group the tool joins the group, and what it read is committed when it leaves.
+    let out = bin_script("kafka-consumer-perf-test.sh")
+        .args(["--bootstrap-server", &bs, "--topic", "perf", "--messages", "20000", "--group", "perf-group"])
+        .output()
+        .expect("consumer perf with a group");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let fields: Vec<&str> = text.lines().nth(1).unwrap_or_default().split(", ").collect();
+    assert_eq!(fields.get(4).copied(), Some("20000"), "{text}");
+    let out = tool(&["consumer-groups", "--bootstrap-server", &bs, "--describe", "--group", "perf-group"]);
+    let text = stdout(&out);
+    let row: Vec<&str> =
+        text.lines().find(|l| l.starts_with("perf-group")).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row.get(3), Some(&"20000"), "committed offset: {text}");
+    assert_eq!(row.get(5), Some(&"0"), "lag: {text}");
 }
 
 #[test]
