@@ -444,13 +444,21 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__console__subcmd__consumer)
-            opts="-h --topic --from-beginning --partition --offset --max-messages --timeout-ms --property --formatter --consumer-property --consumer.config --isolation-level --group --skip-message-on-error --bootstrap-server --zookeeper --help"
+            opts="-h --topic --whitelist --include --from-beginning --partition --offset --max-messages --timeout-ms --property --formatter --consumer-property --consumer.config --isolation-level --group --skip-message-on-error --bootstrap-server --zookeeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --whitelist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

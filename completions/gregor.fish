@@ -85,6 +85,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l zooke
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l sync -d 'Send each record synchronously, waiting for its acknowledgement'
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l topic -d 'The topic to consume from' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l include -l whitelist -d 'Consume every topic whose name matches this regular expression (subscribes; a group is generated when none is given)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l partition -d 'Consume only this partition' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l offset -d 'earliest, latest, or an offset (needs --partition)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l max-messages -d 'Exit after this many records' -r

@@ -19,7 +19,9 @@ use crate::protocol::ErrorCode;
 pub fn command() -> Command {
     let cmd = Command::new("console-consumer")
         .about("Read records from a topic and print them to standard output")
-        .arg(Arg::new("topic").long("topic").value_name("TOPIC").required(true).help("The topic to consume from"))
+        .arg(Arg::new("topic").long("topic").value_name("TOPIC").help("The topic to consume from"))
+        .arg(Arg::new("include").long("include").visible_alias("whitelist").value_name("REGEX").help("Consume every topic whose name matches this regular expression (subscribes; a group is generated when none is given)"))
+        .group(clap::ArgGroup::new("source").args(["topic", "include"]).required(true))
         .arg(Arg::new("from-beginning").long("from-beginning").action(ArgAction::SetTrue).help("Start with the earliest record present instead of the latest"))
         .arg(Arg::new("partition").long("partition").value_name("P").value_parser(clap::value_parser!(i32)).help("Consume only this partition"))
         .arg(Arg::new("offset").long("offset").value_name("OFFSET").help("earliest, latest, or an offset (needs --partition)"))
@@ -184,6 +186,12 @@ fn consumer_config(m: &ArgMatches, bootstrap: String) -> anyhow::Result<Consumer
             }
         }
     }
+    if m.get_one::<String>("include").is_some() && !props.contains_key("group.id") {
+        // As Kafka's console consumer: a throwaway group, whose offsets are not worth keeping.
+        let n = uuid::Uuid::new_v4().as_u128() % 100_000;
+        props.insert("group.id".into(), format!("console-consumer-{n}"));
+        props.entry("enable.auto.commit".into()).or_insert_with(|| "false".into());
+    }
     // As Kafka's console consumer: a group starts where it left off; without
     // committed offsets --from-beginning means the earliest record.
     if m.get_flag("from-beginning") && !props.contains_key("auto.offset.reset") {
@@ -228,15 +236,28 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let formatter = Formatter::from_props(&common::kv_values(m, "property")?)?;
     let topic = m.get_one::<String>("topic").cloned().unwrap_or_default();
+    let pattern = m.get_one::<String>("include").cloned();
     let start = start_position(m)?;
     let partition = m.get_one::<i32>("partition").copied();
+    if pattern.is_some() && partition.is_some() {
+        bail!("The topic is required when partition is specified.");
+    }
     let max_messages = m.get_one::<u64>("max-messages").copied();
     let idle_timeout = m.get_one::<u64>("timeout-ms").map(|ms| Duration::from_millis(*ms));
     let cfg = consumer_config(m, bootstrap)?;
     let rt = common::runtime()?;
     let mut count = 0u64;
-    let result =
-        rt.block_on(consume(cfg, &topic, partition, start, max_messages, idle_timeout, &formatter, &mut count));
+    let result = rt.block_on(consume(
+        cfg,
+        &topic,
+        pattern.as_deref(),
+        partition,
+        start,
+        max_messages,
+        idle_timeout,
+        &formatter,
+        &mut count,
+    ));
     eprintln!("Processed a total of {count} messages");
     match result {
         Ok(Stop::Done) => Ok(ExitCode::SUCCESS),
@@ -254,6 +275,7 @@ enum Stop {
 async fn consume(
     cfg: ConsumerConfig,
     topic: &str,
+    pattern: Option<&str>,
     partition: Option<i32>,
     start: SeekTo,
     max_messages: Option<u64>,
@@ -275,7 +297,12 @@ async fn consume(
     let subscribe = cfg.group_id.is_some() && partition.is_none();
     let mut consumer = Consumer::new(cfg).await.context("cannot start the consumer")?;
     let limits = Limits { max_messages, idle_timeout, interrupted: &interrupted };
-    let result = if subscribe {
+    let result = if let Some(pattern) = pattern {
+        match consumer.subscribe_pattern(pattern).await {
+            Ok(()) => print_records(&mut consumer, &limits, formatter, count).await,
+            Err(e) => Err(e.into()),
+        }
+    } else if subscribe {
         match consumer.subscribe(vec![topic.to_string()]).await {
             Ok(()) => print_records(&mut consumer, &limits, formatter, count).await,
             Err(e) => Err(e.into()),

@@ -880,3 +880,37 @@ async fn mid_stream(props: &[(&str, &str)]) {
     assert_exactly_once(&all, &expected("stream", 600));
     cc.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pattern_subscription_follows_the_matching_topics() {
+    let b = broker();
+    create(&b, "metrics-cpu", 2).await;
+    create(&b, "metrics-disk", 1).await;
+    create(&b, "logs", 1).await;
+    produce(&b, "metrics-cpu", (0..10).map(|i| format!("cpu-{i}"))).await;
+    produce(&b, "metrics-disk", (0..5).map(|i| format!("disk-{i}"))).await;
+    produce(&b, "logs", (0..5).map(|i| format!("log-{i}"))).await;
+    // The console consumer's --include (Kafka's --whitelist) with a generated group.
+    let (lines, _) = console_run(&b, &["--include", "metrics-.*", "--from-beginning", "--max-messages", "15"]);
+    let mut want = expected("cpu", 10);
+    want.extend(expected("disk", 5));
+    assert_exactly_once(&lines, &want);
+    // A topic created later joins the subscription at the next metadata refresh.
+    let mut c = Consumer::new(config(&b, "g-pattern", &[("metadata.max.age.ms", "500")])).await.expect("consumer");
+    c.subscribe_pattern("metrics-.*").await.expect("subscribe");
+    assert_eq!(c.subscription(), ["metrics-cpu", "metrics-disk"]);
+    let member = Member::run(c);
+    assert!(until(|| member.count() >= 15).await, "{} records", member.count());
+    create(&b, "metrics-net", 1).await;
+    produce(&b, "metrics-net", (0..3).map(|i| format!("net-{i}"))).await;
+    assert!(until(|| member.count() >= 18).await, "{} records", member.count());
+    let (c, records) = member.stop().await;
+    want.extend(expected("net", 3));
+    assert_exactly_once(&values(&records), &want);
+    assert!(c.subscription().contains(&"metrics-net".to_string()));
+    assert!(!c.subscription().contains(&"logs".to_string()));
+    c.close().await.expect("close");
+    // A pattern that is not a regular expression is refused.
+    let mut bad = Consumer::new(config(&b, "g-bad", &[])).await.expect("consumer");
+    assert!(bad.subscribe_pattern("metrics-(").await.is_err());
+}

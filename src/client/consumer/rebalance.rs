@@ -138,6 +138,10 @@ pub(crate) struct Membership {
     pub join_task: Option<JoinTask>,
     /// The subscription changed while `join_task` was under way.
     pub stale_join: bool,
+    /// `subscribe_pattern`: the topics are whichever (non-internal) topics match.
+    pub pattern: Option<regex::Regex>,
+    /// When the topic list was last matched against the pattern.
+    pub pattern_checked: Option<Instant>,
 }
 
 impl Drop for Membership {
@@ -172,7 +176,7 @@ impl Consumer {
     /// group. The join itself happens in [`poll`](Consumer::poll). Replaces an
     /// earlier subscription; an empty list unsubscribes.
     pub async fn subscribe(&mut self, topics: Vec<String>) -> Result<(), ClientError> {
-        self.subscribe_inner(topics, None).await
+        self.subscribe_inner(topics, None, None).await
     }
 
     /// As [`subscribe`](Consumer::subscribe), telling `listener` about partitions
@@ -182,13 +186,38 @@ impl Consumer {
         topics: Vec<String>,
         listener: impl RebalanceListener + 'static,
     ) -> Result<(), ClientError> {
-        self.subscribe_inner(topics, Some(Box::new(listener))).await
+        self.subscribe_inner(topics, Some(Box::new(listener)), None).await
+    }
+
+    /// Subscribes to every topic whose whole name matches `pattern` (a regular
+    /// expression, as Java's `subscribe(Pattern)`; internal topics excluded).
+    /// Topics created later join the subscription when the metadata is next
+    /// refreshed (`metadata.max.age.ms`).
+    pub async fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), ClientError> {
+        let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| ClientError::Config(format!("invalid topic pattern '{pattern}': {e}")))?;
+        let topics = self.matching_topics(&regex).await.unwrap_or_default();
+        self.subscribe_inner(topics, None, Some(regex)).await
+    }
+
+    /// The topics that match a pattern now (one all-topics Metadata request).
+    async fn matching_topics(&self, regex: &regex::Regex) -> Result<Vec<String>, ClientError> {
+        let md = self.cluster.fetch_metadata(None, false).await?;
+        let mut topics: Vec<String> = md
+            .topics
+            .iter()
+            .filter(|(name, t)| t.as_ref().is_ok_and(|t| !t.internal) && regex.is_match(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        topics.sort();
+        Ok(topics)
     }
 
     async fn subscribe_inner(
         &mut self,
         topics: Vec<String>,
         listener: Option<Box<dyn RebalanceListener>>,
+        pattern: Option<regex::Regex>,
     ) -> Result<(), ClientError> {
         let Some(group_id) = self.config.group_id.clone() else {
             return Err(ClientError::Config(
@@ -201,7 +230,7 @@ impl Consumer {
         if topics.iter().any(String::is_empty) {
             return Err(ClientError::Config("subscribe: topic names must not be empty".into()));
         }
-        if topics.is_empty() {
+        if topics.is_empty() && pattern.is_none() {
             return self.unsubscribe().await;
         }
         if self.membership.is_none() && !self.assignment.is_empty() {
@@ -217,6 +246,8 @@ impl Consumer {
         }
         match self.membership.as_mut() {
             Some(m) => {
+                m.pattern = pattern;
+                m.pattern_checked = Some(Instant::now());
                 if m.topics != topics {
                     m.topics = topics;
                     m.rejoin_needed = true;
@@ -251,6 +282,8 @@ impl Consumer {
                     stale_join: false,
                     listener: listener.map(Mutex::new),
                     heartbeat,
+                    pattern_checked: pattern.as_ref().map(|_| Instant::now()),
+                    pattern,
                 });
             }
         }
@@ -366,6 +399,7 @@ impl Consumer {
         if reset {
             self.lose_partitions();
         }
+        self.rematch_pattern().await;
         let Some(m) = self.membership.as_mut() else { return Ok(()) };
         if !m.rejoin_needed && m.generation >= 0 {
             // Only topics the metadata describes now are compared, so that a
@@ -403,6 +437,35 @@ impl Consumer {
             return Ok(());
         }
         self.rejoin(deadline).await
+    }
+
+    /// With a pattern subscription, once per `metadata.max.age.ms`: the topics
+    /// that match now; a change asks for a rebalance.
+    async fn rematch_pattern(&mut self) {
+        let max_age = self.config.client.metadata_max_age;
+        let Some(m) = self.membership.as_ref() else { return };
+        let Some(regex) = m.pattern.clone() else { return };
+        if m.pattern_checked.is_some_and(|t| t.elapsed() < max_age) {
+            return;
+        }
+        let matched = match self.matching_topics(&regex).await {
+            Ok(t) => t,
+            Err(err) => {
+                tracing::debug!(%err, "cannot list topics for the pattern subscription; trying later");
+                return;
+            }
+        };
+        for t in &matched {
+            self.cluster.add_interest(t);
+        }
+        let Some(m) = self.membership.as_mut() else { return };
+        m.pattern_checked = Some(Instant::now());
+        if m.topics != matched {
+            tracing::info!(topics = ?matched, "the topics matching the subscribed pattern changed; rebalancing");
+            m.topics = matched;
+            m.rejoin_needed = true;
+            m.stale_join = m.join_task.is_some();
+        }
     }
 
     /// Drops every owned partition without committing (the generation is
