@@ -363,22 +363,7 @@ fn member_assignments_of_real_clients_decode() {
 #[test]
 fn groups_on_other_coordinators_are_found_and_followed_after_a_kill() {
     let zk = crate::common::zk::TestZk::start();
-    let connect = zk.connect("");
-    let mut brokers: Vec<TestBroker> = (0..3)
-        .map(|id| {
-            let overrides = [
-                format!("zookeeper.connect={connect}"),
-                format!("broker.id={id}"),
-                "zookeeper.session.timeout.ms=3000".to_string(),
-                "replica.lag.time.max.ms=3000".to_string(),
-                "replica.fetch.wait.max.ms=200".to_string(),
-                "offsets.topic.num.partitions=3".to_string(),
-                "group.initial.rebalance.delay.ms=0".to_string(),
-            ];
-            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-            TestBroker::start(&refs)
-        })
-        .collect();
+    let mut brokers = crate::common::group_cluster(&zk);
     let bs = brokers[0].bootstrap();
     let out = Command::new(gregor_bin())
         .args(["topics", "--bootstrap-server", &bs, "--create", "--topic", "t"])

@@ -305,20 +305,6 @@ fn offsets_expire_and_survive_a_restart() {
     assert_eq!(fetch_offset(&mut w, "short", "t"), -1);
 }
 
-fn cluster_broker(connect: &str, id: i32) -> TestBroker {
-    let overrides = [
-        format!("zookeeper.connect={connect}"),
-        format!("broker.id={id}"),
-        "zookeeper.session.timeout.ms=3000".to_string(),
-        "replica.lag.time.max.ms=3000".to_string(),
-        "replica.fetch.wait.max.ms=200".to_string(),
-        "offsets.topic.num.partitions=3".to_string(),
-        "group.initial.rebalance.delay.ms=0".to_string(),
-    ];
-    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-    TestBroker::start(&refs)
-}
-
 fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -345,7 +331,7 @@ fn poll_values(c: &BaseConsumer, count: usize, within: Duration) -> Vec<String> 
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_offsets_survive_kill_of_the_coordinator() {
     let zk = TestZk::start();
-    let mut brokers: Vec<TestBroker> = (0..3).map(|id| cluster_broker(&zk.connect(""), id)).collect();
+    let mut brokers = crate::common::group_cluster(&zk);
     let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
     let out = std::process::Command::new(crate::common::gregor_bin())
         .args(["topics", "--bootstrap-server", &bootstrap, "--create", "--topic", "orders"])

@@ -492,19 +492,29 @@ async fn our_consumer_and_librdkafka_share_one_group() {
     let ours = Member::run(subscribed(&b, "g-mixed", "mixed", &[]).await);
     assert!(until(|| ours.assignment().len() == 4).await);
     let theirs = rdkafka_member(&b, "g-mixed", "mixed");
+    wait_for_split(&ours, &theirs, 2);
+    produce(&b, "mixed", (0..80).map(|i| format!("mixed-{i}"))).await;
+    read_between(ours, &theirs, "mixed", 80).await;
+}
+
+/// Polls the librdkafka member until it and ours hold `each` partitions apiece.
+fn wait_for_split(ours: &Member, theirs: &BaseConsumer, each: usize) {
     let deadline = Instant::now() + WAIT;
     loop {
         let _ = theirs.poll(Duration::from_millis(100));
         let n = theirs.assignment().expect("assignment").count();
-        if n == 2 && ours.assignment().len() == 2 {
-            break;
+        if n == each && ours.assignment().len() == each {
+            return;
         }
         assert!(Instant::now() < deadline, "no split: ours {:?}, librdkafka {n}", ours.assignment());
     }
-    produce(&b, "mixed", (0..80).map(|i| format!("mixed-{i}"))).await;
+}
+
+/// Reads `<prefix>-0..total` with both members; both get some, together every one once.
+async fn read_between(ours: Member, theirs: &BaseConsumer, prefix: &str, total: usize) {
     let mut theirs_got = Vec::new();
     let deadline = Instant::now() + WAIT;
-    while ours.count() + theirs_got.len() < 80 && Instant::now() < deadline {
+    while ours.count() + theirs_got.len() < total && Instant::now() < deadline {
         if let Some(m) = theirs.poll(Duration::from_millis(100)) {
             let m = m.expect("message");
             theirs_got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
@@ -514,7 +524,7 @@ async fn our_consumer_and_librdkafka_share_one_group() {
     let mut all = values(&records);
     assert!(!all.is_empty() && !theirs_got.is_empty());
     all.extend(theirs_got);
-    assert_exactly_once(&all, &expected("mixed", 80));
+    assert_exactly_once(&all, &expected(prefix, total));
     c.close().await.expect("close");
 }
 
@@ -574,32 +584,11 @@ async fn cooperative_sticky_with_librdkafka_in_the_same_group() {
     assert!(until(|| ours.assignment().len() == 6).await);
     let before: BTreeSet<(String, i32)> = ours.assignment().into_iter().collect();
     let theirs = rdkafka_member_with(&b, "g-coop-mixed", "coop-mixed", &strategy);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let _ = theirs.poll(Duration::from_millis(100));
-        let n = theirs.assignment().expect("assignment").count();
-        if n == 3 && ours.assignment().len() == 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no split: ours {:?}, librdkafka {n}", ours.assignment());
-    }
+    wait_for_split(&ours, &theirs, 3);
     // Ours kept three of the partitions it had and gave up the others.
     assert!(ours.assignment().iter().all(|tp| before.contains(tp)));
     produce(&b, "coop-mixed", (0..90).map(|i| format!("cm-{i}"))).await;
-    let mut theirs_got = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    while ours.count() + theirs_got.len() < 90 && Instant::now() < deadline {
-        if let Some(m) = theirs.poll(Duration::from_millis(100)) {
-            let m = m.expect("message");
-            theirs_got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-        }
-    }
-    let (c, records) = ours.stop().await;
-    let mut all = values(&records);
-    assert!(!all.is_empty() && !theirs_got.is_empty());
-    all.extend(theirs_got);
-    assert_exactly_once(&all, &expected("cm", 90));
-    c.close().await.expect("close");
+    read_between(ours, &theirs, "cm", 90).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -671,22 +660,7 @@ async fn a_member_that_stops_polling_leaves_and_rejoins_when_it_polls_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_follows_its_coordinator_to_another_broker() {
     let zk = crate::common::zk::TestZk::start();
-    let connect = zk.connect("");
-    let mut brokers: Vec<TestBroker> = (0..3)
-        .map(|id| {
-            let overrides = [
-                format!("zookeeper.connect={connect}"),
-                format!("broker.id={id}"),
-                "zookeeper.session.timeout.ms=3000".to_string(),
-                "replica.lag.time.max.ms=3000".to_string(),
-                "replica.fetch.wait.max.ms=200".to_string(),
-                "offsets.topic.num.partitions=3".to_string(),
-                "group.initial.rebalance.delay.ms=0".to_string(),
-            ];
-            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-            TestBroker::start(&refs)
-        })
-        .collect();
+    let mut brokers = crate::common::group_cluster(&zk);
     let all: Vec<String> = brokers.iter().map(TestBroker::bootstrap).collect();
     let bootstrap = all.join(",");
     let admin = Admin::connect(ClientConfig::new(bootstrap.clone())).await.expect("admin");

@@ -209,3 +209,24 @@ pub fn fixtures() -> PathBuf {
     }
     PathBuf::from("/work/shared/fixtures")
 }
+
+/// Three brokers (ids 0–2) on one coordinator, tuned for group tests: quick
+/// failure detection, a three-partition offsets topic, no initial rebalance delay.
+pub fn group_cluster(zk: &zk::TestZk) -> Vec<TestBroker> {
+    let connect = zk.connect("");
+    (0..3)
+        .map(|id| {
+            let overrides = [
+                format!("zookeeper.connect={connect}"),
+                format!("broker.id={id}"),
+                "zookeeper.session.timeout.ms=3000".to_string(),
+                "replica.lag.time.max.ms=3000".to_string(),
+                "replica.fetch.wait.max.ms=200".to_string(),
+                "offsets.topic.num.partitions=3".to_string(),
+                "group.initial.rebalance.delay.ms=0".to_string(),
+            ];
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            TestBroker::start(&refs)
+        })
+        .collect()
+}
