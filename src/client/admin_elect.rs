@@ -8,32 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::admin::{timeout_ms, Admin};
 use super::{ClientError, ResponseError};
 
-/// Which leader an election picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ElectionType {
-    /// The first replica of the assignment, when it is live and in the ISR.
-    Preferred,
-    /// Any live replica of a partition without a live in-sync one (may lose records).
-    Unclean,
-}
-
-impl ElectionType {
-    fn wire(self) -> i8 {
-        match self {
-            ElectionType::Preferred => 0,
-            ElectionType::Unclean => 1,
-        }
-    }
-}
-
-impl std::fmt::Display for ElectionType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ElectionType::Preferred => "PREFERRED",
-            ElectionType::Unclean => "UNCLEAN",
-        })
-    }
-}
+pub use crate::protocol::election::ElectionType;
 
 /// One partition's outcome.
 #[derive(Debug, Clone)]

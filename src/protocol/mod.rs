@@ -6,6 +6,7 @@
 //! It must not touch sockets, files or broker state.
 
 pub mod batch;
+pub mod election;
 pub mod errors;
 pub mod frame;
 pub mod probe;
