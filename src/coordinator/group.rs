@@ -549,17 +549,24 @@ mod tests {
         assert_eq!(ra.protocol.as_deref(), Some("range"));
     }
 
-    #[test]
-    fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
-        let now = Instant::now();
+    /// A consumer group whose members (all with "range") completed generation 1.
+    fn stable_group(ids: &[&str], now: Instant) -> Group {
         let mut g = Group::new("g", 0, 0);
         g.protocol_type = Some("consumer".into());
-        let _a = member(&mut g, "a", &["range"], now);
-        let _b = member(&mut g, "b", &["range"], now);
+        for id in ids {
+            drop(member(&mut g, id, &["range"], now));
+        }
         g.prepare_rebalance(now, 0, Duration::ZERO);
         let _ = g.maybe_complete_join(now, 0);
         assert_eq!(g.state, GroupState::CompletingRebalance);
         g.transition(GroupState::Stable, 0);
+        g
+    }
+
+    #[test]
+    fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+        let now = Instant::now();
+        let mut g = stable_group(&["a", "b"], now);
         // b rejoins, a does not.
         g.prepare_rebalance(now, 0, Duration::ZERO);
         let (tx, mut rx) = oneshot::channel();
@@ -576,12 +583,7 @@ mod tests {
     #[test]
     fn the_last_member_leaving_empties_the_group() {
         let now = Instant::now();
-        let mut g = Group::new("g", 0, 0);
-        g.protocol_type = Some("consumer".into());
-        let _a = member(&mut g, "a", &["range"], now);
-        g.prepare_rebalance(now, 0, Duration::ZERO);
-        let _ = g.maybe_complete_join(now, 0);
-        g.transition(GroupState::Stable, 0);
+        let mut g = stable_group(&["a"], now);
         g.remove_member("a", ErrorCode::UnknownMemberId);
         assert_eq!(g.after_member_gone(now, 5), After::StoreGroup);
         assert_eq!(g.state, GroupState::Empty);
@@ -591,13 +593,7 @@ mod tests {
     #[test]
     fn sessions_expire_unless_waiting() {
         let now = Instant::now();
-        let mut g = Group::new("g", 0, 0);
-        g.protocol_type = Some("consumer".into());
-        let _a = member(&mut g, "a", &["range"], now);
-        let _b = member(&mut g, "b", &["range"], now);
-        g.prepare_rebalance(now, 0, Duration::ZERO);
-        let _ = g.maybe_complete_join(now, 0);
-        g.transition(GroupState::Stable, 0);
+        let mut g = stable_group(&["a", "b"], now);
         g.members.get_mut("a").expect("test member").touch(now + Duration::from_secs(5));
         let _ = g.tick(now + Duration::from_secs(7), 0);
         assert!(g.members.contains_key("a"));
