@@ -302,3 +302,59 @@ fn captured_requests_decode_and_reencode() {
     trailing.retain(|p| !p.ends_with("confluent-kafka/Metadata_v12_1.bin"));
     assert!(trailing.is_empty(), "not fully decoded: {trailing:?}");
 }
+
+/// ListOffsets v0, hand-framed as old clients (Burrow 1.2, sarama for 0.10) send it.
+#[test]
+fn list_offsets_v0_answers_old_clients() {
+    use bytes::{Buf, BufMut, BytesMut};
+    let broker = TestBroker::start(&["num.partitions=1"]);
+    let out = crate::common::pipe_into(
+        {
+            let mut c = std::process::Command::new(crate::common::gregor_bin());
+            c.args(["console-producer", "--bootstrap-server", &broker.bootstrap(), "--topic", "old"]);
+            c
+        },
+        "a\nb\nc\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut req = BytesMut::new();
+    req.put_i16(2); // ListOffsets
+    req.put_i16(0);
+    req.put_i32(9);
+    req.put_i16(-1); // no client id
+    req.put_i32(-1); // replica id
+    req.put_i32(1);
+    req.put_i16(3);
+    req.put_slice(b"old");
+    req.put_i32(3);
+    for (partition, time) in [(0, -1i64), (0, -2), (5, -1)] {
+        req.put_i32(partition);
+        req.put_i64(time);
+        req.put_i32(1);
+    }
+    let mut w = Wire::connect(broker.addr);
+    let mut framed = (req.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&req);
+    w.send_raw(&framed);
+    let mut resp = w.read_frame().expect("answer");
+    assert_eq!(resp.get_i32(), 9, "correlation id");
+    assert_eq!(resp.get_i32(), 1, "one topic");
+    let len = resp.get_i16() as usize;
+    assert_eq!(&resp.split_to(len)[..], b"old");
+    assert_eq!(resp.get_i32(), 3);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (partition, error) = (resp.get_i32(), resp.get_i16());
+        let offsets: Vec<i64> = (0..resp.get_i32()).map(|_| resp.get_i64()).collect();
+        answers.push((partition, error, offsets));
+    }
+    assert_eq!(answers, vec![(0, 0, vec![3]), (0, 0, vec![0]), (5, 3, vec![])]);
+    assert_eq!(resp.remaining(), 0);
+    // A truncated v0 request closes only that connection.
+    let mut w2 = Wire::connect(broker.addr);
+    let cut = &req[..req.len() - 5];
+    let mut framed = (cut.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(cut);
+    w2.send_raw(&framed);
+    assert!(w2.is_closed());
+}

@@ -19,6 +19,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_offsets_v0;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -46,6 +47,13 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
+        if api == ApiKey::ListOffsets && peek.api_version == 0 {
+            // The codec starts at v1; old clients send v0 without asking.
+            return match list_offsets_v0::handle(self, &payload) {
+                Ok(bytes) => Outcome::Respond(bytes),
+                Err(reason) => Outcome::Close(reason),
+            };
+        }
         if !versions::is_served(api, peek.api_version) {
             if api == ApiKey::ApiVersions {
                 // KIP-511: answer an unknown ApiVersions version at v0 with error 35 and our ranges.
