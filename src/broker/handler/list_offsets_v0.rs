@@ -57,8 +57,10 @@ impl<'a> Reader<'a> {
 
 /// One partition of the request: index, time, how many offsets.
 type Asked = (i32, i64, i32);
+/// The request's topics with their partitions.
+type Topics = Vec<(String, Vec<Asked>)>;
 
-fn parse(payload: &[u8]) -> Result<(i32, Vec<(String, Vec<Asked>)>), String> {
+fn parse(payload: &[u8]) -> Result<(i32, Topics), String> {
     let mut r = Reader { buf: payload, pos: 0 };
     let _api_key = r.i16()?;
     let _version = r.i16()?;
@@ -123,7 +125,7 @@ pub fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
 mod tests {
     use super::*;
 
-    fn request(topics: &[(&str, &[(i32, i64, i32)])]) -> Vec<u8> {
+    fn request(topics: &[(&str, &[Asked])]) -> Vec<u8> {
         let mut b = BytesMut::new();
         b.put_i16(2);
         b.put_i16(0);
