@@ -23,7 +23,7 @@
 //! so each is drained by its own small forwarding task that stops at a
 //! terminal event and is aborted before the client goes away.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -472,20 +472,25 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
     Ok(())
 }
 
+/// Keeps a cached znode's value, or forgets it once the znode is gone.
+fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
 /// Re-reads one znode the watches said changed.
 async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
     let zk = &shared.zk;
     match kind {
         PathKind::Broker(id) => {
             let info = zk.read_broker(id).await?;
-            shared.cache.update(|v| match info {
-                Some(b) => {
-                    v.brokers.insert(id, b);
-                }
-                None => {
-                    v.brokers.remove(&id);
-                }
-            });
+            shared.cache.update(|v| put(&mut v.brokers, id, info));
         }
         PathKind::Topic(name) => reload_topic(shared, &name).await?,
         PathKind::PartitionState(name, p) => {
@@ -494,27 +499,12 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
                 if !v.topics.contains_key(&name) {
                     return;
                 }
-                let states = v.states.entry(name).or_default();
-                match state {
-                    Some(s) => {
-                        states.insert(p, s);
-                    }
-                    None => {
-                        states.remove(&p);
-                    }
-                }
+                put(v.states.entry(name).or_default(), p, state);
             });
         }
         PathKind::TopicConfig(name) => {
             let config = zk.read_config(&name).await?;
-            shared.cache.update(|v| match config {
-                Some(c) => {
-                    v.configs.insert(name, c);
-                }
-                None => {
-                    v.configs.remove(&name);
-                }
-            });
+            shared.cache.update(|v| put(&mut v.configs, name, config));
         }
         PathKind::DeleteRequest(name) => {
             let exists = zk.list(znode::DELETE_TOPICS).await?.contains(&name);
@@ -536,14 +526,7 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         }
         PathKind::ElectionRequest(kind) => {
             let request = zk.read_election(kind).await?;
-            shared.cache.update(|v| match request {
-                Some(partitions) => {
-                    v.election_requests.insert(kind, partitions);
-                }
-                None => {
-                    v.election_requests.remove(&kind);
-                }
-            });
+            shared.cache.update(|v| put(&mut v.election_requests, kind, request));
         }
         PathKind::Other => {}
     }
