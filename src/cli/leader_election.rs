@@ -99,6 +99,11 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         admin.elect_leaders(kind, partitions.as_deref()).await
     })?;
 
+    Ok(report(kind, results))
+}
+
+/// Prints the outcome as Kafka's LeaderElectionCommand does; exit 1 when a partition failed.
+pub(super) fn report(kind: ElectionType, results: Vec<crate::client::ElectionResult>) -> ExitCode {
     let mut succeeded = Vec::new();
     let mut not_needed = Vec::new();
     let mut failed = Vec::new();
@@ -117,18 +122,18 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         println!("Valid replica already elected for partitions {}", not_needed.join(", "));
     }
     if failed.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return ExitCode::SUCCESS;
     }
     for (name, e) in &failed {
         println!("Error completing leader election ({kind}) for partition: {name}: {e}");
     }
     eprintln!("Error: {} replica(s) could not be elected", failed.len());
-    Ok(ExitCode::from(super::EXIT_FAILURE))
+    ExitCode::from(super::EXIT_FAILURE)
 }
 
 /// Kafka's election file: `{"partitions":[{"topic":"t","partition":0},…]}`;
 /// a partition listed twice is an error, as in Kafka.
-fn read_json_file(path: &Path) -> anyhow::Result<Vec<(String, i32)>> {
+pub(super) fn read_json_file(path: &Path) -> anyhow::Result<Vec<(String, i32)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_election_json(&text).with_context(|| format!("in {}", path.display()))
 }

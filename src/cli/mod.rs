@@ -16,6 +16,7 @@ pub mod generate;
 mod leader_election;
 mod output;
 mod perf;
+mod preferred_replica_election;
 mod server_start;
 mod topics;
 mod zookeeper_start;
@@ -98,6 +99,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-leader-election")],
         command: leader_election::command,
         run: leader_election::run,
+    },
+    Tool {
+        name: "preferred-replica-election",
+        scripts: &[script("kafka-preferred-replica-election")],
+        command: preferred_replica_election::command,
+        run: preferred_replica_election::run,
     },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },

@@ -192,6 +192,27 @@ impl ZkAdmin {
         self.store.set_assignment(name, &all, entry.topic_id, entry.version).await.map(|_| ())
     }
 
+    /// Asks the controller for preferred-replica elections of `partitions`
+    /// (`None`: every partition of every topic), as Kafka 0.10's
+    /// `kafka-preferred-replica-election.sh --zookeeper` does. Returns the
+    /// partitions asked for, or `Err` with them when a request is pending already.
+    pub async fn request_preferred_election(
+        &self,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<Result<Vec<(String, i32)>, Vec<(String, i32)>>, MetadataError> {
+        let partitions = match partitions {
+            Some(p) => p,
+            None => self
+                .describe(None)
+                .await?
+                .into_iter()
+                .flat_map(|t| t.partitions.into_iter().map(move |p| (t.name.clone(), p.partition)))
+                .collect(),
+        };
+        let created = self.store.request_election(super::ElectionType::Preferred, &partitions).await?;
+        Ok(if created { Ok(partitions) } else { Err(partitions) })
+    }
+
     /// `host:port` of every registered broker (for `console-consumer --zookeeper`).
     pub async fn broker_endpoints(&self) -> Result<Vec<String>, MetadataError> {
         Ok(self.store.read_brokers().await?.into_values().map(|b| format!("{}:{}", b.host, b.port)).collect())

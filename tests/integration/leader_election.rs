@@ -326,3 +326,31 @@ fn unclean_election_gives_a_partition_without_live_isr_a_leader() {
     wait("broker 1 leads", || partitions(&brokers[2]) == vec![(1, vec![1])]);
     assert_eq!(partitions(&brokers[1]), vec![(1, vec![1])]);
 }
+
+/// Kafka 0.10's `kafka-preferred-replica-election.sh --zookeeper`: the request
+/// goes to `/admin/preferred_replica_election` and the controller carries it out.
+#[test]
+fn the_old_zookeeper_tool_requests_the_election_through_the_controller() {
+    let zk = TestZk::start();
+    let mut brokers = cluster_with_topic(&zk, &["auto.leader.rebalance.enable=false"]);
+    kill_and_restart_broker_0(&mut brokers);
+    assert_eq!(leaders(&brokers[2]), vec![1, 1, 2]);
+    let out = bin_script("kafka-preferred-replica-election.sh")
+        .args(["--zookeeper", &zk.connect("")])
+        .output()
+        .expect("run script");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("Created preferred replica election path with {"), "{stdout}");
+    assert!(first.contains(r#""version":1"#) && first.contains(&format!(r#""topic":"{TOPIC}""#)), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Successfully started preferred replica election for partitions Set([{TOPIC},0], [{TOPIC},1], [{TOPIC},2])"
+        )),
+        "{stdout}"
+    );
+    for b in &brokers {
+        wait("the preferred leaders back", || leaders(b) == vec![0, 1, 2]);
+    }
+}
