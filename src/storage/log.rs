@@ -269,15 +269,15 @@ impl Log {
         self.guard(result)
     }
 
-    /// Appends batches whose offsets were assigned by the leader (replication). The
-    /// first batch must start at the log end offset and offsets must increase.
+    /// Appends batches whose offsets were assigned by the leader (replication).
+    /// Nothing may overlap what the log holds and offsets must increase; gaps
+    /// are allowed, since a compacted leader no longer has every offset.
     pub fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
         self.check_writable()?;
         let metas = scan_batches(batches)?;
         let mut expected = self.log_end_offset();
-        for (i, meta) in metas.iter().enumerate() {
-            let ok = if i == 0 { meta.base_offset == expected } else { meta.base_offset >= expected };
-            if !ok {
+        for meta in &metas {
+            if meta.base_offset < expected {
                 return Err(StorageError::UnexpectedOffset { expected, found: meta.base_offset });
             }
             expected = meta.last_offset + 1;

@@ -392,15 +392,21 @@ fn follower_append() {
     buf.extend_from_slice(&build_batch(2, &[(None, Some(b"c"), 3)]));
     let info = log.append_as_follower(&buf, 0).unwrap();
     assert_eq!((info.first_offset, info.last_offset, info.records), (0, 2, 3));
+    // Overlapping what the log has is refused.
     assert!(matches!(
-        log.append_as_follower(&build_batch(5, &[(None, None, 1)]), 0),
-        Err(StorageError::UnexpectedOffset { expected: 3, found: 5 })
+        log.append_as_follower(&build_batch(2, &[(None, None, 1)]), 0),
+        Err(StorageError::UnexpectedOffset { expected: 3, found: 2 })
     ));
     let mut bad = build_batch(3, &[(None, None, 1)]);
     bad.extend_from_slice(&build_batch(3, &[(None, None, 1)]));
     assert!(log.append_as_follower(&bad, 0).is_err());
     log.append_as_follower(&build_batch(3, &[(None, None, 1)]), 0).unwrap();
     assert_eq!(log.log_end_offset(), 4);
+    // A gap is fine: the leader compacted those offsets away (Kafka accepts it too).
+    let info = log.append_as_follower(&build_batch(9, &[(None, None, 1)]), 0).unwrap();
+    assert_eq!((info.first_offset, log.log_end_offset()), (9, 10));
+    let read = log.read(4, 1000, i64::MAX, true).unwrap();
+    assert_eq!(batch::validate(&read).unwrap()[0].base_offset, 9, "a read inside the gap starts after it");
 }
 
 #[test]

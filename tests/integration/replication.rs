@@ -447,3 +447,63 @@ async fn a_returning_leader_discards_its_uncommitted_tail() {
         wait("every replica equals the new leader", || replica_values(b) == reference);
     }
 }
+
+/// A follower that was down while its leader compacted the log fetches
+/// across the offsets the leader no longer has, catches up and rejoins the ISR.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_catches_up_across_offsets_its_compacted_leader_removed() {
+    let zk = TestZk::start();
+    let mut brokers: Vec<TestBroker> = (0..3)
+        .map(|id| {
+            let overrides = [
+                format!("zookeeper.connect={}", zk.connect("")),
+                format!("broker.id={id}"),
+                "zookeeper.session.timeout.ms=2000".to_string(),
+                "replica.lag.time.max.ms=2000".to_string(),
+                "replica.fetch.wait.max.ms=200".to_string(),
+                "log.cleaner.backoff.ms=200".to_string(),
+            ];
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            TestBroker::start(&refs)
+        })
+        .collect();
+    create_topic(&brokers[0], &[("cleanup.policy", "compact"), ("segment.bytes", "1024")]);
+    wait("all three in the ISR", || leader_and_isr(&brokers[1]).is_some_and(|(l, isr)| l >= 0 && isr == [0, 1, 2]));
+    wait_for_leader(&brokers);
+    let (leader, _) = leader_and_isr(&brokers[0]).expect("state");
+    let follower = (0..3).find(|b| *b != leader).expect("a follower") as usize;
+    brokers[follower].kill();
+
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap(&brokers))
+        .set("acks", "1")
+        .set("linger.ms", "0")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("producer");
+    for i in 0..300 {
+        let (key, value) = (format!("k{}", i % 10), format!("v{i}"));
+        let record = FutureRecord::to(TOPIC).partition(0).key(&key).payload(&value);
+        p.send(record, Duration::from_secs(10)).await.expect("acks=1 send");
+    }
+    let leader_broker = &brokers[leader as usize];
+    wait("the leader's log to be compacted", || replica_values(leader_broker).len() < 150);
+
+    // Its session must end before it can register again.
+    wait("the killed follower's registration to go", || {
+        !metadata(leader_broker).brokers.iter().any(|b| b.node_id.0 == follower as i32)
+    });
+    wait("the ISR without the killed follower", || {
+        leader_and_isr(leader_broker).is_some_and(|(_, isr)| !isr.contains(&(follower as i32)))
+    });
+    brokers[follower].restart();
+    wait("the follower back in the ISR", || {
+        leader_and_isr(&brokers[leader as usize]).is_some_and(|(_, isr)| isr.contains(&(follower as i32)))
+    });
+    // Its log ends where the leader's does and holds the latest value of every key.
+    let values = replica_values(&brokers[follower]);
+    for k in 0..10 {
+        let last = (0..300).rev().find(|i| i % 10 == k).expect("last");
+        assert!(values.contains(&format!("v{last}")), "the follower lacks v{last}: {values:?}");
+    }
+}
