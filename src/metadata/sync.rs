@@ -569,6 +569,15 @@ async fn reload_topic(shared: &Shared, name: &str) -> Result<(), MetadataError> 
 async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), FencedError> {
     let zk = &shared.zk;
     let fenced = |ops: Vec<Op>| async move { zk.fenced(lease.epoch_version, &ops).await };
+    // Removes a request or notice znode; one that is gone already has nothing to drop.
+    let drop_znode = |path: String| async move {
+        match fenced(vec![Op::Delete(path)]).await {
+            Err(FencedError::Failed(MetadataError::ZooKeeper { source: zookeeper_client::Error::NoNode, .. })) => {
+                Ok(())
+            }
+            other => other,
+        }
+    };
     match action {
         Action::CreateStates { topic, states } => {
             let state_ops: Vec<Op> =
@@ -635,14 +644,7 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
             tracing::info!(topic, "controller deleted topic");
         }
         Action::DropDeleteRequest { topic } => {
-            match fenced(vec![Op::Delete(znode::delete_request_path(topic))]).await {
-                Ok(()) => {}
-                // Already gone: nothing to drop.
-                Err(FencedError::Failed(MetadataError::ZooKeeper {
-                    source: zookeeper_client::Error::NoNode, ..
-                })) => {}
-                Err(e) => return Err(e),
-            }
+            drop_znode(znode::delete_request_path(topic)).await?;
             shared.cache.update(|v| {
                 v.delete_requests.remove(topic);
             });
@@ -653,13 +655,7 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
             }
         }
         Action::DropElectionRequest { kind } => {
-            match fenced(vec![Op::Delete(znode::election_path(*kind).to_string())]).await {
-                Ok(()) => {}
-                Err(FencedError::Failed(MetadataError::ZooKeeper {
-                    source: zookeeper_client::Error::NoNode, ..
-                })) => {}
-                Err(e) => return Err(e),
-            }
+            drop_znode(znode::election_path(*kind).to_string()).await?;
             shared.cache.update(|v| {
                 v.election_requests.remove(kind);
             });
@@ -667,13 +663,7 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
         }
         Action::DropIsrChangeNotification { name } => {
             let path = format!("{}/{name}", znode::ISR_CHANGE_NOTIFICATION);
-            match fenced(vec![Op::Delete(path)]).await {
-                Ok(()) => {}
-                Err(FencedError::Failed(MetadataError::ZooKeeper {
-                    source: zookeeper_client::Error::NoNode, ..
-                })) => {}
-                Err(e) => return Err(e),
-            }
+            drop_znode(path).await?;
             shared.cache.update(|v| {
                 v.isr_change_notifications.remove(name);
             });
