@@ -27,21 +27,7 @@ pub async fn append(broker: &Broker, partition: i32, entries: Vec<(Bytes, Option
     let records: Vec<Record> = entries
         .into_iter()
         .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: kafka_protocol::records::TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: wall,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-        })
+        .map(|(i, (key, value))| Record { offset: i as i64, ..batch::new_record(Some(key), value, Vec::new(), wall) })
         .collect();
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })

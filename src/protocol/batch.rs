@@ -456,6 +456,31 @@ fn write_bytes_field(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// A record as `kafka_protocol`'s batch encoder wants it: no producer id or
+/// sequence, CreateTime, offset 0 (the encoder's caller numbers them).
+pub fn new_record(
+    key: Option<bytes::Bytes>,
+    value: Option<bytes::Bytes>,
+    headers: Vec<(String, Option<bytes::Bytes>)>,
+    timestamp: i64,
+) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp,
+        key,
+        value,
+        headers: headers.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+    }
+}
+
 /// `(key, value, timestamp)` of one record, for [`build_batch`].
 #[doc(hidden)]
 pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);

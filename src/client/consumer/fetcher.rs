@@ -144,20 +144,15 @@ mod tests {
 
     fn batch(base: i64, count: i64, compression: kafka_protocol::records::Compression) -> Vec<u8> {
         let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: kafka_protocol::records::TimestampType::Creation,
-                offset: base + i,
-                sequence: (i as i32) - 1,
-                timestamp: 1000 + i,
-                key: Some(Bytes::from(format!("k{}", base + i))),
-                value: Some(Bytes::from(format!("v{}", base + i))),
-                headers: Default::default(),
+            .map(|i| {
+                let key = Some(Bytes::from(format!("k{}", base + i)));
+                let value = Some(Bytes::from(format!("v{}", base + i)));
+                Record {
+                    partition_leader_epoch: 0,
+                    offset: base + i,
+                    sequence: (i as i32) - 1,
+                    ..crate::protocol::batch::new_record(key, value, Vec::new(), 1000 + i)
+                }
             })
             .collect();
         let mut buf = BytesMut::new();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::delivery::{BatchShared, DeliveryFuture};
 use crate::client::ClientError;
@@ -219,30 +219,6 @@ fn push_record(batch: &mut OpenBatch, mut record: Record, size: usize) -> Delive
     DeliveryFuture::new(batch.shared.clone(), index)
 }
 
-/// A record as the batch encoder wants it.
-pub(crate) fn new_record(
-    key: Option<Bytes>,
-    value: Option<Bytes>,
-    headers: Vec<(String, Option<Bytes>)>,
-    timestamp: i64,
-) -> Record {
-    Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp,
-        key,
-        value,
-        headers: headers.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-    }
-}
-
 /// Producer id, epoch and base sequence of an idempotent batch.
 pub(crate) type Stamp = (i64, i16, i32);
 
@@ -319,7 +295,7 @@ mod tests {
     use crate::protocol::batch;
 
     fn append(acc: &mut Accumulator, key: Option<i32>, size: usize) -> Appended {
-        let rec = new_record(None, Some(Bytes::from(vec![b'x'; size])), Vec::new(), 1000);
+        let rec = batch::new_record(None, Some(Bytes::from(vec![b'x'; size])), Vec::new(), 1000);
         acc.append("t", key, 4, || vec![0, 1, 2, 3], rec, size + 36, 1000, Instant::now())
     }
 

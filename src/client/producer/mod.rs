@@ -31,7 +31,8 @@ use tokio::task::JoinHandle;
 pub use config::{Acks, Compression, ProducerConfig};
 pub use delivery::{DeliveryFuture, RecordMetadata};
 
-use accumulator::{estimate_size, new_record, Accumulator};
+use crate::protocol::batch::new_record;
+use accumulator::{estimate_size, Accumulator};
 use delivery::BatchAck;
 
 use super::cluster::{is_transient, Cluster};
