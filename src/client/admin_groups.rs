@@ -32,18 +32,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
-use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
+use bytes::Bytes;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, TopicName,
+    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 use super::admin::Admin;
 use super::cluster::Cluster;
@@ -159,73 +158,11 @@ fn needs_rediscovery(e: &ClientError) -> bool {
     }
 }
 
-/// Decodes a member's ConsumerProtocolAssignment: an i16 version, then the
-/// body at that version. Versions newer than this client knows are read as
-/// the newest it knows (later versions only add fields at the end, as Kafka's
-/// own client assumes). Garbage gives `None`, never a panic.
+/// Decodes a member's ConsumerProtocolAssignment (the consumer's own
+/// decoder: any version, bounded by the bytes). Garbage gives `None`, never a panic.
 pub fn decode_assignment(bytes: &Bytes) -> Option<Vec<TopicPartition>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut buf = bytes.clone();
-    if buf.remaining() < 2 {
-        return None;
-    }
-    let version = buf.get_i16();
-    if version < 0 {
-        return None;
-    }
-    let version = version.min(3);
-    if !counts_fit(&buf) {
-        return None;
-    }
-    let decoded = ConsumerProtocolAssignment::decode(&mut buf, version).ok()?;
-    let mut out: Vec<TopicPartition> = decoded
-        .assigned_partitions
-        .into_iter()
-        .flat_map(|t| {
-            let topic = t.topic.0.to_string();
-            t.partitions.into_iter().map(move |p| TopicPartition::new(topic.clone(), p))
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    Some(out)
-}
-
-/// Whether every array count in an assignment body fits in the bytes that
-/// follow it: the codec reserves capacity for a count before reading the
-/// items, so a forged count must be refused before decoding.
-fn counts_fit(body: &[u8]) -> bool {
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        if b.len() < n {
-            return None;
-        }
-        let (head, tail) = b.split_at(n);
-        *b = tail;
-        Some(head)
-    }
-    fn i16_at(b: &mut &[u8]) -> Option<i16> {
-        take(b, 2).map(|h| i16::from_be_bytes([h[0], h[1]]))
-    }
-    fn i32_at(b: &mut &[u8]) -> Option<i32> {
-        take(b, 4).map(|h| i32::from_be_bytes([h[0], h[1], h[2], h[3]]))
-    }
-    fn walk(mut b: &[u8]) -> Option<()> {
-        let topics = usize::try_from(i32_at(&mut b)?).ok()?;
-        // Each topic takes at least 6 bytes (name length, partition count).
-        if topics > b.len() / 6 {
-            return None;
-        }
-        for _ in 0..topics {
-            let name = usize::try_from(i16_at(&mut b)?).ok()?;
-            take(&mut b, name)?;
-            let partitions = usize::try_from(i32_at(&mut b)?).ok()?;
-            take(&mut b, partitions.checked_mul(4)?)?;
-        }
-        Some(())
-    }
-    walk(body).is_some()
+    let partitions = super::consumer::group::decode_assignment(bytes).ok()?;
+    Some(partitions.into_iter().map(|(t, p)| TopicPartition::new(t, p)).collect())
 }
 
 impl Admin {
@@ -275,29 +212,8 @@ impl Admin {
 
     /// The coordinator of `group` (one FindCoordinator round trip).
     pub async fn find_group_coordinator(&self, group: &str) -> Result<Coordinator, ClientError> {
-        let cluster = self.groups_cluster();
-        let conn = cluster.any_connection().await?;
-        let version = conn.version(ApiKey::FindCoordinator)?;
-        let context = || format!("find the coordinator of group '{group}'");
-        let mut req = FindCoordinatorRequest::default().with_key_type(0);
-        if version >= 4 {
-            req.coordinator_keys = vec![sb(group)];
-        } else {
-            req.key = sb(group);
-        }
-        let resp = conn.call(&req, version).await?;
-        if version >= 4 {
-            let c = resp
-                .coordinators
-                .into_iter()
-                .find(|c| c.key.as_str() == group)
-                .ok_or_else(|| ClientError::protocol(conn.addr(), "FindCoordinator answer lacks the group"))?;
-            ClientError::check(c.error_code, c.error_message.as_ref(), context)?;
-            Ok(Coordinator { id: c.node_id.0, host: c.host.to_string(), port: c.port })
-        } else {
-            ClientError::check(resp.error_code, resp.error_message.as_ref(), context)?;
-            Ok(Coordinator { id: resp.node_id.0, host: resp.host.to_string(), port: resp.port })
-        }
+        let c = super::consumer::group::find_coordinator(self.groups_cluster(), group).await?;
+        Ok(Coordinator { id: c.node, host: c.host, port: i32::from(c.port) })
     }
 
     /// Runs `op` against the coordinator of `group`, looking it up again and
@@ -602,6 +518,7 @@ impl Admin {
 mod tests {
     use super::*;
     use bytes::BufMut;
+    use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as WireTopicPartition;
     use kafka_protocol::protocol::Encodable;
 

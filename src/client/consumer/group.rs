@@ -80,6 +80,9 @@ impl GroupError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CoordinatorInfo {
     pub node: i32,
+    pub host: String,
+    pub port: u16,
+    /// `host:port` to connect to (IPv6 literals bracketed).
     pub addr: String,
 }
 
@@ -132,7 +135,7 @@ pub(crate) fn parse_find_coordinator(
     } else {
         format!("{host}:{port}")
     };
-    Ok(CoordinatorInfo { node, addr })
+    Ok(CoordinatorInfo { node, host, port, addr })
 }
 
 /// Encodes a subscription with its leading version.
@@ -805,7 +808,7 @@ mod tests {
             .with_port(9092);
         assert_eq!(
             parse_find_coordinator(old, "g", 3).expect("v3"),
-            CoordinatorInfo { node: 2, addr: "h:9092".into() }
+            CoordinatorInfo { node: 2, host: "h".into(), port: 9092, addr: "h:9092".into() }
         );
         let new = FindCoordinatorResponse::default().with_coordinators(vec![Coordinator::default()
             .with_key(StrBytes::from_static_str("g"))

@@ -12,7 +12,7 @@
 pub mod assignor;
 mod config;
 mod fetcher;
-mod group;
+pub(crate) mod group;
 mod rebalance;
 
 use std::collections::{BTreeMap, HashMap};
