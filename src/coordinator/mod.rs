@@ -1175,18 +1175,23 @@ pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
         let mut synced = broker.synced.subscribe();
         let retention_every = Duration::from_millis(broker.config.offsets_retention_check_interval_ms.max(1));
         let mut next_expiry = Instant::now() + retention_every;
-        let topic_names = |b: &Broker| -> HashSet<String> { b.metadata.topics().into_iter().map(|t| t.name).collect() };
+        let topic_names = |b: &Broker| -> HashSet<String> { b.metadata.view().topics.keys().cloned().collect() };
         let mut known_topics = topic_names(&broker);
+        // The partition-sync pass last followed; leadership and topics change only with it.
+        let mut followed: Option<u64> = None;
         loop {
-            synced.borrow_and_update();
-            coordinator.reconcile(&broker);
-            let topics = topic_names(&broker);
-            let unreadable = broker.metadata.view().unreadable.clone();
-            let deleted: HashSet<String> =
-                known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
-            known_topics = topics;
-            if !deleted.is_empty() {
-                coordinator.forget_topics(&broker, &deleted).await;
+            let version = *synced.borrow_and_update();
+            if followed != Some(version) {
+                followed = Some(version);
+                coordinator.reconcile(&broker);
+                let topics = topic_names(&broker);
+                let unreadable = broker.metadata.view().unreadable.clone();
+                let deleted: HashSet<String> =
+                    known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
+                known_topics = topics;
+                if !deleted.is_empty() {
+                    coordinator.forget_topics(&broker, &deleted).await;
+                }
             }
             let (store, next) = coordinator.tick();
             for (partition, group_id, value) in store {
