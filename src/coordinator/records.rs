@@ -13,6 +13,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::protocol::reader::Reader;
+
 /// A decoded record key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -141,53 +143,16 @@ pub fn group_value(v: &GroupValue) -> Bytes {
     out.freeze()
 }
 
-/// A bounds-checked reader over one key or value.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| RecordError(format!("field of {n} bytes past the end at {}", self.pos)))?;
-        let slice = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().unwrap_or_default()))
-    }
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default()))
-    }
-    fn i64(&mut self) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default()))
-    }
-    fn nullable_str(&mut self) -> Result<Option<String>, RecordError> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let raw = self.take(len as usize)?;
-        String::from_utf8(raw.to_vec()).map(Some).map_err(|_| RecordError("string is not UTF-8".into()))
-    }
-    fn str(&mut self) -> Result<String, RecordError> {
-        self.nullable_str()?.ok_or_else(|| RecordError("null where a string is required".into()))
-    }
-    fn bytes(&mut self) -> Result<Bytes, RecordError> {
-        let len = self.i32()?;
-        if len < 0 {
-            return Ok(Bytes::new());
-        }
-        Ok(Bytes::copy_from_slice(self.take(len as usize)?))
+impl From<String> for RecordError {
+    fn from(reason: String) -> Self {
+        RecordError(reason)
     }
 }
 
 /// Decodes a record key; `Ok(None)` for key versions this broker does not
 /// use (transaction markers of other systems), which loading skips.
 pub fn decode_key(buf: &[u8]) -> Result<Option<Key>, RecordError> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::new(buf);
     match r.i16()? {
         0 | 1 => Ok(Some(Key::Offset { group: r.str()?, topic: r.str()?, partition: r.i32()? })),
         2 => Ok(Some(Key::Group { group: r.str()? })),
@@ -197,7 +162,7 @@ pub fn decode_key(buf: &[u8]) -> Result<Option<Key>, RecordError> {
 
 /// Decodes an offset commit value, versions 0–3.
 pub fn decode_offset_value(buf: &[u8]) -> Result<OffsetValue, RecordError> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::new(buf);
     let version = r.i16()?;
     let offset = r.i64()?;
     let leader_epoch = if version >= 3 { r.i32()? } else { -1 };
@@ -212,7 +177,7 @@ pub fn decode_offset_value(buf: &[u8]) -> Result<OffsetValue, RecordError> {
 
 /// Decodes a group metadata value, versions 0–3.
 pub fn decode_group_value(buf: &[u8]) -> Result<GroupValue, RecordError> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::new(buf);
     let version = r.i16()?;
     if !(0..=3).contains(&version) {
         return Err(RecordError(format!("unknown group value version {version}")));

@@ -10,6 +10,7 @@ pub mod election;
 pub mod errors;
 pub mod frame;
 pub mod probe;
+pub mod reader;
 pub mod versions;
 
 pub use errors::ErrorCode;

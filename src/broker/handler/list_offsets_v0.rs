@@ -11,49 +11,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::broker::Broker;
+use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
-
-/// A bounds-checked cursor over the request.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| format!("ListOffsets v0 request ends early at byte {}", self.pos))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn i16(&mut self) -> Result<i16, String> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().unwrap_or_default()))
-    }
-    fn i32(&mut self) -> Result<i32, String> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default()))
-    }
-    fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default()))
-    }
-    fn string(&mut self) -> Result<Option<String>, String> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let raw = self.take(len as usize)?;
-        String::from_utf8(raw.to_vec()).map(Some).map_err(|_| "a string is not UTF-8".to_string())
-    }
-    /// An array count, bounded by what the rest of the request can hold.
-    fn count(&mut self, min_item: usize) -> Result<usize, String> {
-        let n = self.i32()?;
-        let n = usize::try_from(n).unwrap_or(0);
-        if n > (self.buf.len() - self.pos) / min_item.max(1) {
-            return Err(format!("array of {n} items does not fit the request"));
-        }
-        Ok(n)
-    }
-}
 
 /// One partition of the request: index, time, how many offsets.
 type Asked = (i32, i64, i32);
@@ -61,15 +20,15 @@ type Asked = (i32, i64, i32);
 type Topics = Vec<(String, Vec<Asked>)>;
 
 fn parse(payload: &[u8]) -> Result<(i32, Topics), String> {
-    let mut r = Reader { buf: payload, pos: 0 };
+    let mut r = Reader::new(payload);
     let _api_key = r.i16()?;
     let _version = r.i16()?;
     let correlation_id = r.i32()?;
-    let _client_id = r.string()?;
+    let _client_id = r.nullable_str()?;
     let _replica_id = r.i32()?;
     let mut topics = Vec::new();
     for _ in 0..r.count(6)? {
-        let name = r.string()?.ok_or("a null topic name")?;
+        let name = r.nullable_str()?.ok_or("a null topic name")?;
         let mut partitions = Vec::new();
         for _ in 0..r.count(16)? {
             partitions.push((r.i32()?, r.i64()?, r.i32()?));
