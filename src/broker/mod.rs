@@ -342,6 +342,12 @@ impl RunningBroker {
                 tracing::warn!(error = %e, "the embedded coordinator did not shut down cleanly");
             }
         }
+        // Producer state as of the log end, so the next start replays nothing.
+        for partition in self.broker.all_partitions() {
+            if let Err(err) = partition.snapshot_producer_state() {
+                tracing::warn!(partition = %partition.tp, %err, "cannot snapshot the producer state at shutdown");
+            }
+        }
         self.broker.logs.shutdown()?;
         tracing::info!(node_id = self.broker.node_id, "shut down cleanly");
         Ok(())

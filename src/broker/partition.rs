@@ -11,6 +11,13 @@
 //! leader's (asked by its fetcher), which discards an uncommitted tail it may
 //! have written as leader — or, without an epoch to ask about, to its HW.
 //!
+//! Idempotent-producer state (`producer_state.rs`) is kept by leaders and
+//! followers alike from every batch they append, written to a producer-state
+//! snapshot beside the segments whenever the log rolls a new segment and at
+//! clean shutdown, rebuilt on open from the newest snapshot plus the batches
+//! after it, and rebuilt the same way whenever the log is truncated, so that a
+//! retried batch is recognised by whichever replica leads next, restarted or not.
+//!
 //! Lock order: `producers` before the log's mutex before `repl`. The producer
 //! lock is held across check-and-append so that two retries of one batch
 //! cannot both pass the duplicate check.
@@ -24,7 +31,7 @@ use tokio::sync::watch;
 
 use super::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
-use crate::protocol::batch::{self, BatchHeader};
+use crate::protocol::batch::{self, BatchHeader, BatchIter};
 use crate::protocol::{errors, ErrorCode};
 use crate::storage::{Log, StorageError, TopicPartition};
 
@@ -155,6 +162,11 @@ pub struct Partition {
     log: Arc<Mutex<Log>>,
     config: RwLock<TopicConfig>,
     producers: Mutex<ProducerStateMap>,
+    /// `producer.id.expiration.ms`.
+    producer_expiration_ms: i64,
+    /// The active segment's base offset when the producer state was last
+    /// snapshotted: a roll since then takes a new snapshot.
+    snapshot_segment: AtomicI64,
     is_leader: AtomicBool,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
@@ -176,22 +188,28 @@ impl std::fmt::Debug for Partition {
 impl Partition {
     /// `checkpointed_hw`: the HW from `replication-offset-checkpoint`; `None`
     /// (no checkpoint at all: a log from before replication) takes the LEO.
+    /// `producer_expiration_ms`: `producer.id.expiration.ms`. Rebuilds the
+    /// idempotent-producer state from the log's snapshots and batches.
     pub fn new(
         tp: TopicPartition,
         log: Arc<Mutex<Log>>,
         config: TopicConfig,
         checkpointed_hw: Option<i64>,
+        producer_expiration_ms: i64,
     ) -> Partition {
-        let (leo, epochs) = {
+        let (leo, epochs, producers, active) = {
             let l = log.lock().unwrap_or_else(|e| e.into_inner());
-            (l.log_end_offset(), read_epochs(l.dir(), l.log_end_offset()))
+            let producers = rebuild_producer_state(&l, super::now_ms().saturating_sub(producer_expiration_ms));
+            (l.log_end_offset(), read_epochs(l.dir(), l.log_end_offset()), producers, l.active_base_offset())
         };
         let hw = checkpointed_hw.map_or(leo, |hw| hw.clamp(0, leo));
         Partition {
             tp,
             log,
             config: RwLock::new(config),
-            producers: Mutex::new(ProducerStateMap::default()),
+            producers: Mutex::new(producers),
+            producer_expiration_ms,
+            snapshot_segment: AtomicI64::new(active),
             is_leader: AtomicBool::new(false),
             leader_epoch: AtomicI32::new(0),
             high_watermark: AtomicI64::new(hw),
@@ -414,13 +432,14 @@ impl Partition {
             let mut rest = fresh;
             let mut r = self.lock_repl();
             while let Ok(h) = batch::parse_header(rest) {
-                producers.record(&h, h.base_offset, h.last_offset());
+                producers.record(&h, h.base_offset, h.last_offset(), batch_time(&h, now_ms));
                 assign_epoch(&mut r.epochs, h.partition_leader_epoch, h.base_offset, log.dir());
                 match rest.get(h.total_size()..) {
                     Some(next) if !next.is_empty() => rest = next,
                     _ => break,
                 }
             }
+            self.snapshot_if_rolled(&producers, &mut log);
         }
         drop(producers);
         let leo = log.log_end_offset();
@@ -466,7 +485,7 @@ impl Partition {
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         let mut log = self.lock_log();
         log.truncate_fully(offset)?;
-        producers.truncate(0);
+        *producers = ProducerStateMap::starting_at(offset);
         truncate_epochs(&mut self.lock_repl().epochs, i64::MIN, log.dir());
         self.high_watermark.store(offset, Ordering::Release);
         Ok(())
@@ -478,10 +497,49 @@ impl Partition {
         let mut log = self.lock_log();
         log.truncate_to(offset)?;
         let leo = log.log_end_offset();
-        producers.truncate(leo);
+        // A truncated tail may hold the only cached batches of a producer whose
+        // earlier batches are still in the log: rebuild rather than forget it.
+        *producers = rebuild_producer_state(&log, super::now_ms().saturating_sub(self.producer_expiration_ms));
+        self.snapshot_segment.store(log.active_base_offset(), Ordering::Release);
         truncate_epochs(&mut self.lock_repl().epochs, leo, log.dir());
         self.high_watermark.fetch_min(leo, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// After an append: when the log rolled a new segment since the last
+    /// snapshot, snapshots the producer state as of the log end, so a restart
+    /// replays at most the active segment. A failed write is logged and retried
+    /// at the next roll; the older snapshots still describe the log correctly.
+    fn snapshot_if_rolled(&self, producers: &ProducerStateMap, log: &mut Log) {
+        let active = log.active_base_offset();
+        if self.snapshot_segment.swap(active, Ordering::AcqRel) == active {
+            return;
+        }
+        if let Err(err) = log.write_producer_snapshot(producers.end_offset(), &producers.snapshot_entries(), false) {
+            tracing::warn!(partition = %self.tp, %err, "cannot write the producer-state snapshot");
+        }
+    }
+
+    /// Writes an fsynced producer-state snapshot at the log end (clean shutdown).
+    pub fn snapshot_producer_state(&self) -> Result<(), StorageError> {
+        let producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.lock_log();
+        if log.is_offline() {
+            return Err(StorageError::LogOffline { path: log.dir().to_path_buf() });
+        }
+        log.write_producer_snapshot(producers.end_offset(), &producers.snapshot_entries(), true)
+    }
+
+    /// Forgets producers idle for longer than `producer.id.expiration.ms`;
+    /// returns how many.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        let cutoff = now_ms.saturating_sub(self.producer_expiration_ms);
+        self.producers.lock().unwrap_or_else(|e| e.into_inner()).expire(cutoff)
+    }
+
+    /// Producers whose state this partition keeps.
+    pub fn producer_count(&self) -> usize {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
@@ -557,9 +615,10 @@ impl Partition {
             if self.is_leader() {
                 assign_epoch(&mut self.lock_repl().epochs, epoch, info.first_offset, log.dir());
             }
+            producers.record(header, info.first_offset, info.last_offset, batch_time(header, now_ms));
+            self.snapshot_if_rolled(&producers, &mut log);
             info
         };
-        producers.record(header, info.first_offset, info.last_offset);
         drop(producers);
         self.maybe_advance_hw();
         Ok(Appended {
@@ -591,6 +650,89 @@ impl Partition {
     }
 }
 
+/// The time a batch counts as written for producer expiry: its max timestamp
+/// (Kafka's choice), or now for batches without one or stamped by the broker.
+fn batch_time(h: &BatchHeader, now_ms: i64) -> i64 {
+    if h.max_timestamp < 0 || h.timestamp_type_log_append() {
+        now_ms
+    } else {
+        h.max_timestamp
+    }
+}
+
+/// The idempotent-producer state of `log`: the newest readable snapshot at or
+/// below the log end (snapshots above it describe records the log lost and are
+/// deleted, as are damaged ones), then every batch after it. Without any
+/// snapshot (a log written before snapshots existed) the last two segments are
+/// replayed, as Kafka does, to bound the time a start takes. Producers last
+/// seen before `expired_before` are left out. I/O errors are logged: the state
+/// is then what could be read, and the partition stays usable.
+fn rebuild_producer_state(log: &Log, expired_before: i64) -> ProducerStateMap {
+    let tp = log.topic_partition();
+    let leo = log.log_end_offset();
+    let snapshots = log.producer_snapshots().unwrap_or_else(|err| {
+        tracing::warn!(partition = %tp, %err, "cannot list producer-state snapshots");
+        Vec::new()
+    });
+    let mut map = None;
+    for &offset in snapshots.iter().rev() {
+        let bad = if offset > leo {
+            Some("it is past the log end".to_string())
+        } else {
+            match log.read_producer_snapshot(offset) {
+                Ok(Ok(entries)) => {
+                    map = Some(ProducerStateMap::from_snapshot(offset, &entries, expired_before));
+                    break;
+                }
+                Ok(Err(reason)) => Some(reason),
+                Err(err) => {
+                    tracing::warn!(partition = %tp, offset, %err, "cannot read a producer-state snapshot");
+                    continue;
+                }
+            }
+        };
+        if let Some(reason) = bad {
+            tracing::info!(partition = %tp, offset, reason, "deleting producer-state snapshot");
+            if let Err(err) = log.remove_producer_snapshot(offset) {
+                tracing::warn!(partition = %tp, offset, %err, "cannot delete a producer-state snapshot");
+            }
+        }
+    }
+    let mut map = map.unwrap_or_else(|| {
+        let bases = log.segment_base_offsets();
+        let from = bases.len().checked_sub(2).map_or(log.log_start_offset(), |i| bases[i]);
+        ProducerStateMap::starting_at(from.max(log.log_start_offset()))
+    });
+    let now = super::now_ms();
+    let mut offset = map.end_offset().max(log.log_start_offset());
+    while offset < leo {
+        let bytes = match log.read(offset, 1 << 20, leo, true) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::warn!(partition = %tp, offset, %err, "cannot replay the log into the producer state");
+                break;
+            }
+        };
+        let before = offset;
+        for (h, _) in BatchIter::new(&bytes) {
+            if h.last_offset() >= offset {
+                map.record(&h, h.base_offset, h.last_offset(), batch_time(&h, now));
+                offset = h.next_offset();
+            }
+        }
+        if offset == before {
+            // Nothing readable here (an empty segment after compaction): go on
+            // with the next segment, if any.
+            match log.segment_base_offsets().into_iter().find(|b| *b > offset) {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+    }
+    map.expire(expired_before);
+    map
+}
+
 /// The batches of `records` from the first one that ends at or past `offset`
 /// (a leader answers a fetch inside a batch with the whole batch).
 fn skip_below(records: &[u8], offset: i64) -> &[u8] {
@@ -620,7 +762,7 @@ mod tests {
             .expect("open log");
         let broker = BrokerConfig::from_raw(RawConfig::parse_str("").expect("parse")).expect("config").0;
         let config = TopicConfig::resolve(&Default::default(), &broker);
-        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0))
+        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0), 86_400_000)
     }
 
     fn state(leader: i32, isr: &[i32]) -> StateUpdate {
@@ -727,5 +869,161 @@ mod tests {
         // Truncation drops the epochs that started in the removed part.
         again.truncate_to(2).expect("truncate");
         assert_eq!(again.latest_epoch(), 1);
+    }
+
+    /// An uncompressed batch of `n` records from producer `pid` at `seq`.
+    fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+        let now = crate::broker::now_ms();
+        let records: Vec<batch::TestRecord<'_>> = (0..n).map(|_| (None, Some(&b"v"[..]), now)).collect();
+        let mut b = batch::build_batch(0, &records);
+        b[43..51].copy_from_slice(&pid.to_be_bytes());
+        b[51..53].copy_from_slice(&epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn produce(p: &Partition, pid: i64, seq: i32, n: usize) -> Result<Appended, ErrorCode> {
+        let mut b = idempotent_batch(pid, 0, seq, n);
+        let h = batch::validate(&b).expect("valid")[0];
+        p.append(&mut b, &h, 1)
+    }
+
+    fn partition_with_segment_bytes(dir: &std::path::Path, segment_bytes: u64) -> Partition {
+        let tp = TopicPartition::new("t", 0);
+        let config = LogConfig { segment_bytes, ..LogConfig::default() };
+        let log = Log::open(dir.join("t-0"), tp.clone(), config, Arc::new(StdFileIo), 0, false).expect("open log");
+        let broker = BrokerConfig::from_raw(RawConfig::parse_str("").expect("parse")).expect("config").0;
+        let config = TopicConfig::resolve(&Default::default(), &broker);
+        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0), 86_400_000)
+    }
+
+    fn snapshots(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("t-0"))
+            .expect("dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".snapshot"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_retry_after_a_crash_restart_is_answered_with_its_first_offsets() {
+        // The defect: the state lived only in memory, so after `kill -9` and a
+        // restart the retry was appended a second time.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        produce(&p, 9, 0, 1).expect("first");
+        let first = produce(&p, 9, 1, 3).expect("second");
+        assert_eq!((first.base_offset, first.last_offset), (1, 3));
+        drop(p); // no clean shutdown, no snapshot: the log is replayed
+        let p = partition(tmp.path());
+        assert!(snapshots(tmp.path()).is_empty());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        let retry = produce(&p, 9, 1, 3).expect("retry");
+        assert_eq!((retry.base_offset, retry.last_offset, retry.records), (1, 3, 0), "a duplicate, not appended");
+        assert_eq!(p.log_end_offset(), 4);
+        assert_eq!(produce(&p, 9, 5, 1).err(), Some(ErrorCode::OutOfOrderSequenceNumber));
+        assert_eq!(produce(&p, 9, 4, 1).expect("next").base_offset, 4);
+    }
+
+    #[test]
+    fn snapshots_are_taken_at_rolls_and_shutdown_and_bound_the_replay() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition_with_segment_bytes(tmp.path(), 200);
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        for seq in 0..10 {
+            produce(&p, 3, seq, 1).expect("append");
+        }
+        let rolled = snapshots(tmp.path());
+        assert!(!rolled.is_empty(), "each roll writes a snapshot");
+        p.snapshot_producer_state().expect("snapshot");
+        assert!(snapshots(tmp.path()).contains(&format!("{:020}.snapshot", 10)));
+        drop(p);
+        // Reopened from the snapshot at the log end (nothing left to replay).
+        let p = partition_with_segment_bytes(tmp.path(), 200);
+        assert_eq!(p.producer_count(), 1);
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        for seq in 5..10 {
+            assert_eq!(produce(&p, 3, seq, 1).expect("retry").records, 0, "seq {seq} is a duplicate");
+        }
+        assert_eq!(produce(&p, 3, 11, 1).err(), Some(ErrorCode::OutOfOrderSequenceNumber));
+    }
+
+    #[test]
+    fn a_damaged_or_stale_snapshot_falls_back_to_the_log() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        produce(&p, 4, 0, 2).expect("append");
+        p.snapshot_producer_state().expect("snapshot");
+        drop(p);
+        let dir = tmp.path().join("t-0");
+        // A snapshot from beyond the log end (the tail it describes was lost)
+        // and a damaged one: both deleted, the log replayed instead.
+        std::fs::copy(dir.join(format!("{:020}.snapshot", 2)), dir.join(format!("{:020}.snapshot", 50))).expect("copy");
+        let mut bytes = std::fs::read(dir.join(format!("{:020}.snapshot", 2))).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(dir.join(format!("{:020}.snapshot", 2)), bytes).expect("damage");
+        let p = partition(tmp.path());
+        assert!(snapshots(tmp.path()).is_empty());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        assert_eq!(produce(&p, 4, 0, 2).expect("retry").records, 0);
+    }
+
+    #[test]
+    fn truncation_rebuilds_the_producer_state_from_the_log() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0, 1]), 0).expect("apply");
+        for seq in 0..8 {
+            produce(&p, 2, seq, 1).expect("append");
+        }
+        // Follow a new leader whose log ends at 2: the six newest batches go,
+        // and with them every batch the cache held. The producer is still
+        // known from the two batches left, so a gap is refused, not accepted.
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        p.truncate_to(2).expect("truncate");
+        assert_eq!(p.log_end_offset(), 2);
+        p.apply_state(0, &state(0, &[0]), 0).expect("lead again");
+        assert_eq!(produce(&p, 2, 5, 1).err(), Some(ErrorCode::OutOfOrderSequenceNumber));
+        assert_eq!(produce(&p, 2, 1, 1).expect("dup").records, 0);
+        assert_eq!(produce(&p, 2, 2, 1).expect("next").base_offset, 2);
+    }
+
+    #[test]
+    fn followers_keep_producer_state_that_survives_their_restart() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("apply");
+        let mut b = idempotent_batch(8, 0, 0, 2);
+        batch::patch_base_offset(&mut b, 0).expect("patch");
+        p.append_as_follower(&b, 2, 5).expect("append");
+        drop(p);
+        let p = partition(tmp.path());
+        // This broker now leads; the producer's retry reaches it.
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        assert_eq!(produce(&p, 8, 0, 2).expect("retry").records, 0);
+        assert_eq!(p.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn idle_producers_expire() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        let mut b = idempotent_batch(1, 0, 0, 1);
+        b[35..43].copy_from_slice(&1_000i64.to_be_bytes()); // max timestamp
+        let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let h = batch::validate(&b).expect("valid")[0];
+        p.append(&mut b, &h, 1).expect("append");
+        assert_eq!(p.expire_producers(1_000 + 86_400_000 - 1), 0);
+        assert_eq!(p.expire_producers(1_000 + 86_400_000), 1);
+        assert_eq!(p.producer_count(), 0);
     }
 }

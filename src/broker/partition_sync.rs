@@ -154,7 +154,8 @@ impl Broker {
             let log = self.logs.get_or_create(&tp, lc.clone())?;
             log.lock().unwrap_or_else(|e| e.into_inner()).set_config(lc.clone());
             let hw = self.checkpointed_hw(&tp);
-            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone(), hw)));
+            let expiration = i64::try_from(self.config.producer_id_expiration_ms).unwrap_or(i64::MAX);
+            map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone(), hw, expiration)));
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
     let checkpoint = Duration::from_millis(cfg.log_flush_offset_checkpoint_interval_ms.max(1));
     let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
     let cleaner_enabled = cfg.log_cleaner_enable;
+    let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
     let mut tasks = vec![
         spawn("log-retention", retention, broker.clone(), shutdown.clone(), |b| {
             let deleted = b.logs.enforce_retention(now_ms())?;
@@ -29,6 +30,14 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
         spawn("log-flusher", flush, broker.clone(), shutdown.clone(), |b| Ok(b.logs.flush_due(now_ms())?)),
         spawn("recovery-point-checkpoint", checkpoint, broker.clone(), shutdown.clone(), |b| {
             Ok(b.logs.checkpoint_recovery_points()?)
+        }),
+        spawn("producer-id-expiration", producer_expiry, broker.clone(), shutdown.clone(), |b| {
+            let now = now_ms();
+            let expired: usize = b.all_partitions().iter().map(|p| p.expire_producers(now)).sum();
+            if expired > 0 {
+                tracing::info!(expired, "expired idle producer ids (producer.id.expiration.ms)");
+            }
+            Ok(())
         }),
     ];
     if cleaner_enabled {

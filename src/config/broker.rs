@@ -255,6 +255,9 @@ pub struct BrokerConfig {
     pub transaction_state_log_min_isr: u32,
     pub transaction_max_timeout_ms: u64,
     pub transactional_id_expiration_ms: u64,
+    /// How long a producer id's state is kept after its last write.
+    pub producer_id_expiration_ms: u64,
+    pub producer_id_expiration_check_interval_ms: u64,
 
     /// Everything as given, for sources and for keys without a typed field.
     raw: RawConfig,
@@ -521,6 +524,8 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         transaction_state_log_min_isr: r.u32("transaction.state.log.min.isr")?,
         transaction_max_timeout_ms: r.u64("transaction.max.timeout.ms")?,
         transactional_id_expiration_ms: r.u64("transactional.id.expiration.ms")?,
+        producer_id_expiration_ms: r.u64("producer.id.expiration.ms")?,
+        producer_id_expiration_check_interval_ms: r.u64("producer.id.expiration.check.interval.ms")?,
 
         raw,
     })

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::error::{IoContext, StorageError};
 use super::io::{FileIo, LogFile};
 use super::manager::TopicPartition;
+use super::producer_snapshot::{self, SnapshotEntry};
 use super::recovery;
 use super::segment::{BatchMeta, Segment};
 use crate::protocol::batch::{self, BatchError, BatchIter};
@@ -204,6 +205,60 @@ impl Log {
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments.iter().map(|s| s.base_offset).collect()
+    }
+
+    /// Base offset of the active (last) segment.
+    pub fn active_base_offset(&self) -> i64 {
+        self.segments.last().map_or(self.log_start_offset, |s| s.base_offset)
+    }
+
+    /// Offsets of the producer-state snapshots beside the segments, ascending
+    /// (see `producer_snapshot.rs`).
+    pub fn producer_snapshots(&self) -> Result<Vec<i64>, StorageError> {
+        producer_snapshot::list(self.io.as_ref(), &self.dir)
+    }
+
+    /// Reads one producer-state snapshot: `Ok(Err(reason))` when its content is bad.
+    pub fn read_producer_snapshot(&self, offset: i64) -> Result<Result<Vec<SnapshotEntry>, String>, StorageError> {
+        producer_snapshot::read(self.io.as_ref(), &self.dir, offset)
+    }
+
+    /// Writes the producer state as of `offset` (everything below it), fsynced
+    /// with `sync`, and deletes snapshots below the log start offset except the
+    /// newest one.
+    pub fn write_producer_snapshot(
+        &mut self,
+        offset: i64,
+        entries: &[SnapshotEntry],
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        self.check_writable()?;
+        producer_snapshot::write(self.io.as_ref(), &self.dir, offset, entries, sync)?;
+        self.prune_producer_snapshots()
+    }
+
+    /// Deletes one producer-state snapshot (a damaged one).
+    pub fn remove_producer_snapshot(&self, offset: i64) -> Result<(), StorageError> {
+        producer_snapshot::remove(self.io.as_ref(), &self.dir, offset)
+    }
+
+    /// Snapshots above the log end describe records the log no longer has.
+    fn remove_producer_snapshots_above(&self, offset: i64) -> Result<(), StorageError> {
+        for at in self.producer_snapshots()?.into_iter().filter(|o| *o > offset) {
+            producer_snapshot::remove(self.io.as_ref(), &self.dir, at)?;
+        }
+        Ok(())
+    }
+
+    /// Snapshots below the log start offset are not needed once a newer one
+    /// exists (their segments are gone, so nothing could be replayed after them).
+    fn prune_producer_snapshots(&self) -> Result<(), StorageError> {
+        let all = self.producer_snapshots()?;
+        let Some(newest) = all.last().copied() else { return Ok(()) };
+        for at in all.into_iter().filter(|o| *o < self.log_start_offset && *o != newest) {
+            producer_snapshot::remove(self.io.as_ref(), &self.dir, at)?;
+        }
+        Ok(())
     }
 
     pub fn set_config(&mut self, config: LogConfig) {
@@ -536,6 +591,7 @@ impl Log {
             }
         }
         self.active()?.truncate_to(offset)?;
+        self.remove_producer_snapshots_above(self.log_end_offset())?;
         self.io.sync_dir(&self.dir).at(&self.dir)?;
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
         Ok(())
@@ -547,6 +603,8 @@ impl Log {
         for segment in std::mem::take(&mut self.segments) {
             segment.delete_files(self.io.as_ref())?;
         }
+        // The producers of records that are gone are forgotten with them.
+        self.remove_producer_snapshots_above(i64::MIN)?;
         let segment = Segment::create(self.io.as_ref(), &self.dir, offset, wall_clock_ms())?;
         segment.sync()?;
         self.io.sync_dir(&self.dir).at(&self.dir)?;
@@ -612,6 +670,7 @@ impl Log {
             tracing::info!(partition = %self.tp, segment = %segment.log_path().display(), "deleting segment");
             segment.delete_files(self.io.as_ref())?;
         }
+        self.prune_producer_snapshots()?;
         self.io.sync_dir(&self.dir).at(&self.dir)?;
         Ok(n)
     }

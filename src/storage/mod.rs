@@ -22,6 +22,8 @@
 //!     00000000000000000000.timeindex
 //!     00000000000000001234.log          next segment: its first batch's base offset
 //!     ...
+//!     00000000000000001234.snapshot     idempotent-producer state as of that offset
+//!                                       (Kafka's format; see `producer_snapshot.rs`)
 //! ```
 //!
 //! **`.log`**: record batches v2 exactly as received (after the leader patched
@@ -83,6 +85,7 @@ mod index;
 mod io;
 mod log;
 mod manager;
+mod producer_snapshot;
 mod recovery;
 mod retention;
 mod segment;
@@ -94,6 +97,7 @@ pub use log::{AppendInfo, Log, LogConfig, PendingFlush};
 pub use manager::{
     read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, RECOVERY_POINT_CHECKPOINT,
 };
+pub use producer_snapshot::SnapshotEntry;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ mod consumer_groups_tool;
 mod coordinator;
 mod durability;
 mod groups;
+mod idempotence;
 mod interop;
 mod kcat;
 mod leader_election;

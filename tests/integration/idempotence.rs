@@ -1,0 +1,112 @@
+//! Idempotent producers across broker restarts, at the wire level: the retry
+//! of an acknowledged batch is answered with its first offsets whether the
+//! broker was stopped cleanly (state from the producer-state snapshot) or
+//! killed with `kill -9` (state replayed from the log), and a sequence gap is
+//! still OUT_OF_ORDER_SEQUENCE_NUMBER after the restart.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::common::wire::Wire;
+use crate::common::TestBroker;
+
+fn idempotent_batch(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]]) -> bytes::Bytes {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let records: Vec<gregor::protocol::batch::TestRecord<'_>> = values.iter().map(|v| (None, Some(*v), now)).collect();
+    let mut b = gregor::protocol::batch::build_batch(0, &records);
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[gregor::protocol::batch::CRC_START..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    bytes::Bytes::from(b)
+}
+
+/// Produces one batch with acks=all: (error code, base offset).
+fn produce(w: &mut Wire, topic: &str, batch: &bytes::Bytes) -> (i16, i64) {
+    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch.clone()))]),
+    ]);
+    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// Connects and waits until the topic (auto-created) has a leader.
+fn connect_ready(broker: &TestBroker, topic: &str) -> Wire {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut w = Wire::connect(broker.addr);
+        let req =
+            MetadataRequest::default()
+                .with_topics(Some(vec![MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+        let md: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
+        if md
+            .topics
+            .first()
+            .is_some_and(|t| t.error_code == 0 && t.partitions.first().is_some_and(|p| p.leader_id.0 >= 0))
+        {
+            return w;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} has no leader: {md:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn retries_survive(restart: impl FnOnce(&mut TestBroker)) {
+    let mut broker = TestBroker::start(&["num.partitions=1"]);
+    let mut w = connect_ready(&broker, "idem");
+    let init: InitProducerIdResponse = w.call(
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let first = idempotent_batch(pid, epoch, 0, &[b"a"]);
+    let second = idempotent_batch(pid, epoch, 1, &[b"b", b"c", b"d"]);
+    assert_eq!(produce(&mut w, "idem", &first), (0, 0));
+    assert_eq!(produce(&mut w, "idem", &second), (0, 1));
+    assert_eq!(produce(&mut w, "idem", &second), (0, 1), "a retry before the restart");
+    drop(w);
+    restart(&mut broker);
+    let mut w = connect_ready(&broker, "idem");
+    assert_eq!(produce(&mut w, "idem", &second), (0, 1), "the retry after the restart is not appended again");
+    assert_eq!(produce(&mut w, "idem", &first), (0, 0));
+    let gap = idempotent_batch(pid, epoch, 9, &[b"x"]);
+    assert_eq!(produce(&mut w, "idem", &gap).0, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    let next = idempotent_batch(pid, epoch, 4, &[b"e"]);
+    assert_eq!(produce(&mut w, "idem", &next), (0, 4), "the next batch follows the first four records");
+}
+
+#[test]
+fn a_retry_after_kill_9_and_restart_is_not_written_twice() {
+    retries_survive(|b| b.restart());
+}
+
+#[test]
+fn a_retry_after_a_clean_restart_is_not_written_twice() {
+    retries_survive(|b| {
+        assert_eq!(b.terminate(), Some(0));
+        let names: Vec<String> = std::fs::read_dir(b.log_dir().join("idem-0"))
+            .expect("partition dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert!(names.contains(&format!("{:020}.snapshot", 4)), "a snapshot at the log end: {names:?}");
+        b.restart();
+    });
+}
