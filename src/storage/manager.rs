@@ -372,7 +372,7 @@ mod tests {
         let small = LogConfig { segment_bytes: 200, ..LogConfig::default() };
         let broken = manager.get_or_create(&TopicPartition::new("broken", 0), small).unwrap();
         let healthy = manager.get_or_create(&TopicPartition::new("healthy", 0), LogConfig::default()).unwrap();
-        let value = vec![b'v'; 150];
+        let value = [b'v'; 150];
         let batch = || build_batch(0, &[(Some(&b"k"[..]), Some(&value[..]), 1)]);
         lock(&broken).append_as_leader(&mut batch(), 0, 0).unwrap();
         lock(&healthy).append_as_leader(&mut batch(), 0, 0).unwrap();

@@ -15,5 +15,6 @@ mod lifecycle;
 mod protocol;
 mod quickstart;
 mod replication;
+mod resources;
 mod tools;
 mod zookeeper;
