@@ -8,6 +8,11 @@
 //!
 //! A frame larger than the whole budget reserves all of it: it proceeds once
 //! it has the budget to itself instead of waiting forever.
+//!
+//! A request's bytes count until its handler returns. Handlers that wait (a
+//! long-poll Fetch, a JoinGroup waiting for its group) keep their few bytes
+//! reserved meanwhile; since waiters are served in order, a large frame queued
+//! behind them waits that long too, and so does everything queued behind it.
 
 use std::sync::Arc;
 

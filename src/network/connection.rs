@@ -142,7 +142,8 @@ enum Stop {
     /// EOF, shutdown, or a read error (logged at debug).
     Quietly,
     /// The client began a frame and then sent nothing for the partial-request timeout.
-    Stalled { received: usize, expected: usize },
+    /// `expected` is `None` while the length prefix itself is incomplete.
+    Stalled { received: usize, expected: Option<usize> },
 }
 
 /// Reads the 4-byte length prefix. The wait for its first byte is the idle
@@ -168,7 +169,7 @@ async fn read_prefix<R: AsyncRead + Unpin>(
                 tracing::debug!(%peer, idle_ms = shared.idle_timeout.as_millis() as u64, "closing idle connection");
                 return Err(Stop::Quietly);
             }
-            Step::TimedOut => return Err(Stop::Stalled { received: got, expected: prefix.len() }),
+            Step::TimedOut => return Err(Stop::Stalled { received: got, expected: None }),
             Step::Eof | Step::Shutdown => return Err(Stop::Quietly),
             Step::Failed(err) => {
                 tracing::debug!(%peer, %err, "read failed");
@@ -199,7 +200,7 @@ async fn read_body(
         let mut frame = (&mut *reader).take(remaining);
         match step(frame.read_buf(&mut payload), shared.partial_request_timeout, shutdown).await {
             Step::Read(_) => {}
-            Step::TimedOut => return Err(Stop::Stalled { received: payload.len() + 4, expected: size + 4 }),
+            Step::TimedOut => return Err(Stop::Stalled { received: payload.len() + 4, expected: Some(size + 4) }),
             Step::Eof | Step::Shutdown => {
                 tracing::debug!(%peer, "connection closed mid-frame");
                 return Err(Stop::Quietly);
@@ -286,9 +287,12 @@ pub async fn run<H: RequestHandler>(
             Ok(frame) => frame,
             Err(Stop::Quietly) => break,
             Err(Stop::Stalled { received, expected }) => {
+                let of = match expected {
+                    Some(total) => format!("of the {total} bytes of a request"),
+                    None => "of a request's 4-byte length prefix".to_string(),
+                };
                 let reason = format!(
-                    "received {received} of the {expected} bytes of a request, then nothing for {} ms \
-                     (gregor.partial.request.timeout.ms)",
+                    "received {received} bytes {of}, then nothing for {} ms (gregor.partial.request.timeout.ms)",
                     shared.partial_request_timeout.as_millis()
                 );
                 shared.stalled.closing(peer, &reason);
