@@ -237,6 +237,9 @@ impl Broker {
         let limits = Limits {
             max_connections: broker.config.max_connections as usize,
             max_frame_bytes: broker.config.socket_request_max_bytes as usize,
+            max_queued_request_bytes: broker.config.queued_max_request_bytes,
+            idle_timeout: Duration::from_millis(broker.config.connections_max_idle_ms),
+            partial_request_timeout: Duration::from_millis(broker.config.partial_request_timeout_ms),
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));

@@ -27,6 +27,12 @@
 //!   `log.flush.scheduler.interval.ms` cadence ([`BrokerConfig::log_flush_ms`]).
 //! - `zookeeper.connection.timeout.ms` is null by default and then equals
 //!   `zookeeper.session.timeout.ms` (18000), as in Kafka 2.5+.
+//! - `queued.max.request.bytes` caps the bytes of all requests being read or
+//!   handled; <= 0 (default -1) is no limit, and a limit must be at least
+//!   `socket.request.max.bytes`, as in Kafka.
+//! - `gregor.partial.request.timeout.ms` (*gregor*, default 30000) closes a
+//!   connection that stops sending in the middle of a request; Kafka has no such
+//!   key (`connections.max.idle.ms` only covers connections with nothing in flight).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -175,8 +181,16 @@ pub struct BrokerConfig {
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
     pub queued_max_requests: usize,
+    /// `queued.max.request.bytes`: the bytes all connections together may hold in
+    /// requests being read or handled; `None` (Kafka's -1) is no limit.
+    pub queued_max_request_bytes: Option<u64>,
     pub request_timeout_ms: u64,
+    /// A connection with no request in flight that receives nothing for this long is closed.
     pub connections_max_idle_ms: u64,
+    /// `gregor.partial.request.timeout.ms` (*gregor*; Kafka has no such key): a
+    /// connection that has started sending a request and then sends nothing more
+    /// for this long is closed, so a stalled partial frame stops holding memory.
+    pub partial_request_timeout_ms: u64,
 
     // --- log ---
     pub log_dirs: Vec<PathBuf>,
@@ -452,8 +466,10 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         max_connections: r.u32("max.connections")?,
         max_connections_per_ip: r.u32("max.connections.per.ip")?,
         queued_max_requests: r.usize("queued.max.requests")?,
+        queued_max_request_bytes: queued_max_request_bytes(&r)?,
         request_timeout_ms: r.u64("request.timeout.ms")?,
         connections_max_idle_ms: r.u64("connections.max.idle.ms")?,
+        partial_request_timeout_ms: r.u64(PARTIAL_REQUEST_TIMEOUT_MS)?,
 
         log_dirs: read_log_dirs(&r)?,
         num_partitions: r.i32("num.partitions")?,
@@ -621,6 +637,29 @@ fn read_listeners(r: &Reader<'_>) -> Result<Network, ConfigError> {
     }
 
     Ok(Network { listeners, advertised, protocol_map, inter_broker })
+}
+
+/// *gregor*'s stall timeout for a partially received request (see the field doc).
+const PARTIAL_REQUEST_TIMEOUT_MS: &str = "gregor.partial.request.timeout.ms";
+
+/// `queued.max.request.bytes`: a positive value caps the bytes held by requests
+/// being read or handled; -1 (Kafka's default) and any other value <= 0 mean no
+/// limit, as in Kafka. Like Kafka, a limit below `socket.request.max.bytes` is
+/// refused: the largest accepted request must fit in the budget.
+fn queued_max_request_bytes(r: &Reader<'_>) -> Result<Option<u64>, ConfigError> {
+    const KEY: &str = "queued.max.request.bytes";
+    let limit = r.number(KEY)?;
+    if limit <= 0 {
+        return Ok(None);
+    }
+    if limit < r.number("socket.request.max.bytes")? {
+        return Err(ConfigError::invalid(
+            KEY,
+            limit.to_string(),
+            "queued.max.request.bytes must be larger or equal to socket.request.max.bytes",
+        ));
+    }
+    Ok(Some(limit.unsigned_abs()))
 }
 
 fn read_log_dirs(r: &Reader<'_>) -> Result<Vec<PathBuf>, ConfigError> {
@@ -872,6 +911,8 @@ pub(crate) static BROKER_KEYS: &[KeyDef] = &[
     k("queued.max.request.bytes", L, V("-1"), ANY, STATIC),
     k("request.timeout.ms", I, V("30000"), MIN(0), STATIC),
     k("connections.max.idle.ms", L, V("600000"), MIN(0), STATIC),
+    // gregor's own: Kafka has no timeout for a request that stops arriving mid-frame.
+    k(PARTIAL_REQUEST_TIMEOUT_MS, L, V("30000"), MIN(1), STATIC),
     k("connections.max.reauth.ms", L, V("0"), ANY, STATIC),
     k("connection.failed.authentication.delay.ms", I, V("100"), MIN(0), STATIC),
     k("fetch.max.bytes", I, V("57671680"), MIN(1024), STATIC),
@@ -1367,6 +1408,27 @@ delete.topic.enable=true
         assert_eq!(key, "offsets.topic.replication.factor");
         let (key, ..) = invalid("broker.id=-2\n");
         assert_eq!(key, "broker.id");
+    }
+
+    #[test]
+    fn request_memory_and_connection_timeouts() {
+        let c = from_text("").unwrap().0;
+        assert_eq!(c.queued_max_request_bytes, None, "Kafka's -1: no limit");
+        assert_eq!(c.connections_max_idle_ms, 600_000);
+        assert_eq!(c.partial_request_timeout_ms, 30_000);
+        let c = from_text("queued.max.request.bytes=0\n").unwrap().0;
+        assert_eq!(c.queued_max_request_bytes, None, "Kafka treats <= 0 as no limit");
+        let text = "socket.request.max.bytes=1048576\nqueued.max.request.bytes=5000000\n\
+                    gregor.partial.request.timeout.ms=250\nconnections.max.idle.ms=1000\n";
+        let c = from_text(text).unwrap().0;
+        assert_eq!(c.queued_max_request_bytes, Some(5_000_000));
+        assert_eq!(c.partial_request_timeout_ms, 250);
+        assert_eq!(c.connections_max_idle_ms, 1000);
+        let (key, value, _, display) = invalid("queued.max.request.bytes=1000\n");
+        assert_eq!((key.as_str(), value.as_str()), ("queued.max.request.bytes", "1000"));
+        assert!(display.contains("must be larger or equal to socket.request.max.bytes"), "{display}");
+        let (key, ..) = invalid("gregor.partial.request.timeout.ms=0\n");
+        assert_eq!(key, "gregor.partial.request.timeout.ms");
     }
 
     #[test]

@@ -8,18 +8,32 @@
 //! The writer awaits deferred answers in request order while the reader goes
 //! on with the next requests, so one connection can have several produce
 //! requests replicating at once, as a pipelining client expects.
+//!
+//! Memory a client can make the broker hold is bounded three ways: a frame's
+//! size is reserved from the listener's shared [`RequestBudget`]
+//! (`queued.max.request.bytes`) before its body is read; the body buffer grows
+//! as bytes arrive instead of being allocated from the length prefix, so a
+//! client that announces a large frame and dribbles holds only what it sent;
+//! and a frame that stops arriving is dropped after the partial-request
+//! timeout. A connection with nothing in flight that receives nothing for
+//! `connections.max.idle.ms` is closed. Warnings about bad clients are
+//! rate-limited per address ([`PeerWarnings`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::budget::RequestBudget;
 use super::shutdown::Shutdown;
+use super::warnings::{PeerWarnings, WARN_INTERVAL};
 use crate::protocol::frame;
 
 /// An answer that is not ready yet; `None` closes the connection.
@@ -62,12 +76,160 @@ pub trait RequestHandler: Send + Sync + 'static {
 /// Responses waiting to be written; bounds memory held per connection.
 const MAX_QUEUED_RESPONSES: usize = 16;
 
-/// Serves one connection until EOF, a protocol error, or shutdown.
+/// The first allocation for a frame body whose bytes have not all arrived yet;
+/// the buffer doubles from here as they do.
+const FIRST_CHUNK: usize = 64 * 1024;
+
+/// What every connection of a listener shares: limits, the request-bytes
+/// budget and the per-address warning limiters.
+#[derive(Debug)]
+pub struct Shared {
+    /// `socket.request.max.bytes`.
+    pub max_frame_bytes: usize,
+    /// `connections.max.idle.ms`.
+    pub idle_timeout: Duration,
+    /// `gregor.partial.request.timeout.ms`.
+    pub partial_request_timeout: Duration,
+    /// `queued.max.request.bytes`.
+    pub budget: RequestBudget,
+    malformed: PeerWarnings,
+    stalled: PeerWarnings,
+}
+
+impl Shared {
+    pub fn new(
+        max_frame_bytes: usize,
+        idle_timeout: Duration,
+        partial_request_timeout: Duration,
+        budget: RequestBudget,
+    ) -> Shared {
+        Shared {
+            max_frame_bytes,
+            idle_timeout,
+            partial_request_timeout,
+            budget,
+            malformed: PeerWarnings::new("malformed requests", WARN_INTERVAL),
+            stalled: PeerWarnings::new("stalled requests", WARN_INTERVAL),
+        }
+    }
+}
+
+/// How one read attempt ended.
+enum Step {
+    Read(usize),
+    Eof,
+    TimedOut,
+    Failed(std::io::Error),
+    Shutdown,
+}
+
+/// One cancel-safe read (`read`/`read_buf` consume nothing unless they
+/// complete) bounded by `limit` and by shutdown.
+async fn step(read: impl Future<Output = std::io::Result<usize>>, limit: Duration, shutdown: &mut Shutdown) -> Step {
+    tokio::select! {
+        _ = shutdown.wait() => Step::Shutdown,
+        r = tokio::time::timeout(limit, read) => match r {
+            Err(_) => Step::TimedOut,
+            Ok(Ok(0)) => Step::Eof,
+            Ok(Ok(n)) => Step::Read(n),
+            Ok(Err(err)) => Step::Failed(err),
+        },
+    }
+}
+
+/// Why the read loop stopped reading a frame.
+enum Stop {
+    /// EOF, shutdown, or a read error (logged at debug).
+    Quietly,
+    /// The client began a frame and then sent nothing for the partial-request timeout.
+    /// `expected` is `None` while the length prefix itself is incomplete.
+    Stalled { received: usize, expected: Option<usize> },
+}
+
+/// Reads the 4-byte length prefix. The wait for its first byte is the idle
+/// wait (`connections.max.idle.ms`, not counted while answers are still
+/// owed); once it has begun, the rest must follow within the partial-request timeout.
+async fn read_prefix<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    shared: &Shared,
+    unanswered: &AtomicUsize,
+    peer: SocketAddr,
+    shutdown: &mut Shutdown,
+) -> Result<[u8; 4], Stop> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < prefix.len() {
+        let limit = if got == 0 { shared.idle_timeout } else { shared.partial_request_timeout };
+        match step(reader.read(&mut prefix[got..]), limit, shutdown).await {
+            Step::Read(n) => got += n,
+            Step::TimedOut if got == 0 => {
+                if unanswered.load(Ordering::Acquire) > 0 {
+                    continue;
+                }
+                tracing::debug!(%peer, idle_ms = shared.idle_timeout.as_millis() as u64, "closing idle connection");
+                return Err(Stop::Quietly);
+            }
+            Step::TimedOut => return Err(Stop::Stalled { received: got, expected: None }),
+            Step::Eof | Step::Shutdown => return Err(Stop::Quietly),
+            Step::Failed(err) => {
+                tracing::debug!(%peer, %err, "read failed");
+                return Err(Stop::Quietly);
+            }
+        }
+    }
+    Ok(prefix)
+}
+
+/// Reads a frame body of `size` bytes, growing the buffer as bytes arrive.
+async fn read_body(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    size: usize,
+    shared: &Shared,
+    peer: SocketAddr,
+    shutdown: &mut Shutdown,
+) -> Result<BytesMut, Stop> {
+    // What has already arrived can be taken at once; beyond that, start small.
+    // Reading into uninitialised capacity: zeroing a large buffer first would
+    // cost as much as copying it.
+    let mut payload = BytesMut::with_capacity(size.min(FIRST_CHUNK.max(reader.buffer().len())));
+    while payload.len() < size {
+        if payload.len() == payload.capacity() {
+            grow(&mut payload, size);
+        }
+        let remaining = (size - payload.len()) as u64;
+        let mut frame = (&mut *reader).take(remaining);
+        match step(frame.read_buf(&mut payload), shared.partial_request_timeout, shutdown).await {
+            Step::Read(_) => {}
+            Step::TimedOut => return Err(Stop::Stalled { received: payload.len() + 4, expected: Some(size + 4) }),
+            Step::Eof | Step::Shutdown => {
+                tracing::debug!(%peer, "connection closed mid-frame");
+                return Err(Stop::Quietly);
+            }
+            Step::Failed(err) => {
+                tracing::debug!(%peer, %err, "read failed mid-frame");
+                return Err(Stop::Quietly);
+            }
+        }
+    }
+    Ok(payload)
+}
+
+/// Doubles `payload`'s capacity, never past `size`. A new buffer is allocated
+/// exactly (`BytesMut::reserve` may over-allocate to twice the size) and the
+/// bytes so far are copied: the copies add up to less than one frame.
+fn grow(payload: &mut BytesMut, size: usize) {
+    let capacity = payload.len().saturating_mul(2).max(FIRST_CHUNK).min(size);
+    let mut bigger = BytesMut::with_capacity(capacity);
+    bigger.extend_from_slice(payload);
+    *payload = bigger;
+}
+
+/// Serves one connection until EOF, a protocol error, a timeout, or shutdown.
 pub async fn run<H: RequestHandler>(
     stream: TcpStream,
     peer: SocketAddr,
     handler: Arc<H>,
-    max_frame_bytes: usize,
+    shared: Arc<Shared>,
     mut shutdown: Shutdown,
 ) {
     if let Err(err) = stream.set_nodelay(true) {
@@ -76,78 +238,83 @@ pub async fn run<H: RequestHandler>(
     let (read_half, mut write_half) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let (tx, mut rx) = mpsc::channel::<Queued>(MAX_QUEUED_RESPONSES);
+    // Answers queued or being awaited by the writer: while any is owed the
+    // connection is not idle (a deferred produce may wait for replication).
+    let unanswered = Arc::new(AtomicUsize::new(0));
 
-    let writer = tokio::spawn(async move {
-        while let Some(queued) = rx.recv().await {
-            let bytes = match queued {
-                Queued::Ready(bytes) => bytes,
-                Queued::Later(answer) => match answer.await {
-                    Some(bytes) => bytes,
-                    None => return,
-                },
-            };
-            if let Err(err) = write_half.write_all(&bytes).await {
-                tracing::debug!(%peer, %err, "write failed; closing");
-                return;
+    let writer = tokio::spawn({
+        let unanswered = unanswered.clone();
+        async move {
+            while let Some(queued) = rx.recv().await {
+                let bytes = match queued {
+                    Queued::Ready(bytes) => bytes,
+                    Queued::Later(answer) => match answer.await {
+                        Some(bytes) => bytes,
+                        None => return,
+                    },
+                };
+                let written = write_half.write_all(&bytes).await;
+                unanswered.fetch_sub(1, Ordering::AcqRel);
+                if let Err(err) = written {
+                    tracing::debug!(%peer, %err, "write failed; closing");
+                    return;
+                }
             }
+            let _ = write_half.shutdown().await;
         }
-        let _ = write_half.shutdown().await;
     });
 
     loop {
-        let mut prefix = [0u8; 4];
-        let read = tokio::select! {
-            _ = shutdown.wait() => break,
-            r = reader.read_exact(&mut prefix) => r,
-        };
-        if let Err(err) = read {
-            if err.kind() != std::io::ErrorKind::UnexpectedEof {
-                tracing::debug!(%peer, %err, "read failed");
-            }
-            break;
-        }
-        let size = match frame::frame_size(prefix, max_frame_bytes) {
-            Ok(size) => size,
-            Err(err) => {
-                tracing::warn!(%peer, %err, "closing connection");
-                break;
-            }
-        };
-        // Read into uninitialised capacity: a produce request can be megabytes,
-        // and zeroing it first costs as much as copying it.
-        let mut payload = BytesMut::with_capacity(size);
-        let mut frame = (&mut reader).take(size as u64);
-        let complete = loop {
-            match frame.read_buf(&mut payload).await {
-                Ok(0) => break payload.len() == size,
-                Ok(_) if payload.len() == size => break true,
-                Ok(_) => {}
+        let read = async {
+            let prefix = read_prefix(&mut reader, &shared, &unanswered, peer, &mut shutdown).await?;
+            let size = match frame::frame_size(prefix, shared.max_frame_bytes) {
+                Ok(size) => size,
                 Err(err) => {
-                    tracing::debug!(%peer, %err, "read failed mid-frame");
-                    break false;
+                    shared.malformed.closing(peer, &err);
+                    return Err(Stop::Quietly);
                 }
-            }
+            };
+            // Reserve before buffering any of the body; while the budget is
+            // spent, this connection waits and its bytes stay in the socket.
+            let reservation = tokio::select! {
+                _ = shutdown.wait() => return Err(Stop::Quietly),
+                r = shared.budget.reserve(size) => r,
+            };
+            let payload = read_body(&mut reader, size, &shared, peer, &mut shutdown).await?;
+            Ok((payload, reservation))
         };
-        if !complete {
-            tracing::debug!(%peer, "connection closed mid-frame");
-            break;
-        }
-        match handler.handle(payload.freeze(), peer).await {
-            Outcome::Respond(bytes) => {
-                if tx.send(Queued::Ready(bytes)).await.is_err() {
-                    break;
-                }
-            }
-            Outcome::Deferred(answer) => {
-                if tx.send(Queued::Later(answer)).await.is_err() {
-                    break;
-                }
-            }
-            Outcome::NoResponse => {}
-            Outcome::Close(reason) => {
-                tracing::warn!(%peer, "closing connection: {reason}");
+        let (payload, reservation) = match read.await {
+            Ok(frame) => frame,
+            Err(Stop::Quietly) => break,
+            Err(Stop::Stalled { received, expected }) => {
+                let of = match expected {
+                    Some(total) => format!("of the {total} bytes of a request"),
+                    None => "of a request's 4-byte length prefix".to_string(),
+                };
+                let reason = format!(
+                    "received {received} bytes {of}, then nothing for {} ms (gregor.partial.request.timeout.ms)",
+                    shared.partial_request_timeout.as_millis()
+                );
+                shared.stalled.closing(peer, &reason);
                 break;
             }
+        };
+        let outcome = handler.handle(payload.freeze(), peer).await;
+        // The handler is done with the request bytes (a deferred answer holds
+        // only its response), so they go back to the budget here.
+        drop(reservation);
+        let queued = match outcome {
+            Outcome::Respond(bytes) => Queued::Ready(bytes),
+            Outcome::Deferred(answer) => Queued::Later(answer),
+            Outcome::NoResponse => continue,
+            Outcome::Close(reason) => {
+                shared.malformed.closing(peer, &reason);
+                break;
+            }
+        };
+        unanswered.fetch_add(1, Ordering::AcqRel);
+        if tx.send(queued).await.is_err() {
+            break;
         }
     }
     drop(tx);

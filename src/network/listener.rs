@@ -1,5 +1,6 @@
 //! The accept loop: bounded by a semaphore (max.connections), backing off on
-//! accept errors instead of spinning, stopping on shutdown.
+//! accept errors instead of spinning, stopping on shutdown. The connections of
+//! one listener share its request-bytes budget and warning limiters.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::connection::{self, RequestHandler};
+use super::budget::RequestBudget;
+use super::connection::{self, RequestHandler, Shared};
 use super::shutdown::Shutdown;
 
 /// Limits a listener enforces on its connections.
@@ -15,11 +17,23 @@ use super::shutdown::Shutdown;
 pub struct Limits {
     pub max_connections: usize,
     pub max_frame_bytes: usize,
+    /// `queued.max.request.bytes`; `None` is no limit.
+    pub max_queued_request_bytes: Option<u64>,
+    /// `connections.max.idle.ms`.
+    pub idle_timeout: Duration,
+    /// `gregor.partial.request.timeout.ms`.
+    pub partial_request_timeout: Duration,
 }
 
 /// Accepts connections until `shutdown`, serving each on its own task.
 pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, limits: Limits, mut shutdown: Shutdown) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
+    let shared = Arc::new(Shared::new(
+        limits.max_frame_bytes,
+        limits.idle_timeout,
+        limits.partial_request_timeout,
+        RequestBudget::new(limits.max_queued_request_bytes),
+    ));
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {
@@ -37,9 +51,10 @@ pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, li
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let handler = handler.clone();
+                let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    connection::run(stream, peer, handler, limits.max_frame_bytes, shutdown).await;
+                    connection::run(stream, peer, handler, shared, shutdown).await;
                     drop(permit);
                 });
             }

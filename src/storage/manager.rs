@@ -245,22 +245,39 @@ impl LogManager {
 
     /// Closes (flushing) every log, checkpoints recovery points and writes the
     /// clean-shutdown marker in every dir whose logs all closed cleanly.
+    ///
+    /// A log already offline after an earlier I/O failure is skipped with a
+    /// warning: there is nothing left to flush, and its dir gets no marker, so
+    /// the next start recovers it. That is not a failure of the shutdown. A
+    /// failure that happens now (a flush, the checkpoint, the marker) is
+    /// returned, after everything else has been tried.
     pub fn shutdown(&self) -> Result<(), StorageError> {
-        let mut failed = vec![false; self.dirs.len()];
+        let mut unclean = vec![false; self.dirs.len()];
         let mut first_error = None;
         for (tp, entry) in self.snapshot() {
-            if let Err(e) = lock(&entry.log).close() {
-                tracing::error!(partition = %tp, error = %e, "closing log failed");
-                failed[entry.dir_index] = true;
-                first_error.get_or_insert(e);
+            match lock(&entry.log).close() {
+                Ok(()) => {}
+                Err(StorageError::LogOffline { path }) => {
+                    tracing::warn!(
+                        partition = %tp,
+                        dir = %path.display(),
+                        "skipping the offline log at shutdown; its log dir is not marked clean, so the next start recovers it"
+                    );
+                    unclean[entry.dir_index] = true;
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "closing log failed");
+                    unclean[entry.dir_index] = true;
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if let Err(e) = self.checkpoint_recovery_points() {
-            failed.iter_mut().for_each(|f| *f = true);
+            unclean.iter_mut().for_each(|u| *u = true);
             first_error.get_or_insert(e);
         }
-        for (dir, failed) in self.dirs.iter().zip(failed) {
-            if failed {
+        for (dir, unclean) in self.dirs.iter().zip(unclean) {
+            if unclean {
                 continue;
             }
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
@@ -336,4 +353,42 @@ pub fn write_checkpoint(
         io.sync_dir(dir).at(dir)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::protocol::batch::build_batch;
+    use crate::storage::io::{CrashFileIo, StdFileIo};
+
+    #[test]
+    fn shutdown_skips_an_offline_log_and_leaves_only_its_dir_unclean() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("d0"), root.path().join("d1")];
+        let io: Arc<dyn FileIo> = Arc::new(CrashFileIo::new());
+        let manager = LogManager::open(&dirs, LogConfig::default(), io).unwrap();
+        // Each new log goes to the dir holding the fewest: one per dir.
+        let small = LogConfig { segment_bytes: 200, ..LogConfig::default() };
+        let broken = manager.get_or_create(&TopicPartition::new("broken", 0), small).unwrap();
+        let healthy = manager.get_or_create(&TopicPartition::new("healthy", 0), LogConfig::default()).unwrap();
+        let value = [b'v'; 150];
+        let batch = || build_batch(0, &[(Some(&b"k"[..]), Some(&value[..]), 1)]);
+        lock(&broken).append_as_leader(&mut batch(), 0, 0).unwrap();
+        lock(&healthy).append_as_leader(&mut batch(), 0, 0).unwrap();
+
+        // Take the partition dir away: the next roll cannot create its segment,
+        // the append fails on I/O and the log goes offline.
+        let broken_dir = dirs[0].join("broken-0");
+        std::fs::rename(&broken_dir, root.path().join("elsewhere")).unwrap();
+        assert!(lock(&broken).append_as_leader(&mut batch(), 0, 0).is_err());
+        assert!(lock(&broken).is_offline());
+
+        manager.shutdown().unwrap();
+        assert!(!dirs[0].join(CLEAN_SHUTDOWN_MARKER).exists(), "a dir with an offline log must be recovered");
+        assert!(dirs[1].join(CLEAN_SHUTDOWN_MARKER).exists(), "the healthy dir is clean");
+        let points = read_checkpoint(&StdFileIo, &dirs[1].join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+        assert_eq!(points.get(&TopicPartition::new("healthy", 0)), Some(&1), "the healthy log was flushed");
+        assert!(lock(&healthy).append_as_leader(&mut batch(), 0, 0).is_err(), "closed after shutdown");
+    }
 }

@@ -16,5 +16,6 @@ mod lifecycle;
 mod protocol;
 mod quickstart;
 mod replication;
+mod resources;
 mod tools;
 mod zookeeper;
