@@ -31,6 +31,7 @@
 //! terminal event and is aborted before the client goes away.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -328,7 +329,9 @@ impl Session {
     /// runs a pass (which moves its leaderships and ISR memberships away)
     /// and reports the partitions it still leads that could move later.
     async fn controlled_shutdown(&mut self, shared: &Shared, broker: i32, broker_epoch: i64) -> ShutdownOutcome {
-        if self.lease.is_none() {
+        if self.lease.is_none() || self.disconnected {
+            // Disconnected, the pass could not write: let the broker go on (or
+            // ask the next controller) rather than wait for ZooKeeper.
             return ShutdownOutcome::NotController;
         }
         let registered = shared.cache.read().brokers.get(&broker).map(|b| b.epoch);
@@ -419,7 +422,7 @@ pub(super) async fn run(
                     shared.zk.reconnect().await?;
                     Session::establish(&shared, false).await
                 };
-                match attempt.await {
+                match refusing(&mut requests, attempt).await {
                     Ok(s) => {
                         session = s;
                         break;
@@ -427,25 +430,34 @@ pub(super) async fn run(
                     Err(MetadataError::Closed) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot re-establish the ZooKeeper session; retrying");
-                        let pause = tokio::time::sleep(RETRY_EVERY);
-                        tokio::pin!(pause);
-                        loop {
+                        let pause = async {
                             tokio::select! {
-                                _ = stop.changed() => {
-                                    shared.zk.close();
-                                    return;
-                                }
-                                // Without a session this broker controls nothing.
-                                Some(request) = requests.recv() => {
-                                    let _ = request.reply.send(ShutdownOutcome::NotController);
-                                    continue;
-                                }
-                                _ = &mut pause => break,
+                                _ = stop.changed() => true,
+                                _ = tokio::time::sleep(RETRY_EVERY) => false,
                             }
+                        };
+                        if refusing(&mut requests, pause).await {
+                            shared.zk.close();
+                            return;
                         }
                     }
                 }
             },
+        }
+    }
+}
+
+/// Runs `work` while answering NotController to every ControlledShutdown
+/// request: without a session this broker controls nothing, and a stopping
+/// broker must not wait for a session to come back.
+async fn refusing<T>(requests: &mut mpsc::UnboundedReceiver<ShutdownRequest>, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            Some(request) = requests.recv() => {
+                let _ = request.reply.send(ShutdownOutcome::NotController);
+            }
         }
     }
 }

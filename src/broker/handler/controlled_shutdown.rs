@@ -281,6 +281,11 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
     let backoff = Duration::from_millis(cfg.controlled_shutdown_retry_backoff_ms);
     let timeout = Duration::from_millis(cfg.controller_socket_timeout_ms.max(1));
     let attempts = cfg.controlled_shutdown_max_retries;
+    if attempts == 0 {
+        // Kafka makes no attempt either.
+        tracing::info!(broker = me, "controlled.shutdown.max.retries=0: shutting down without handing over");
+        return false;
+    }
     for attempt in 1..=attempts {
         let controller = broker.metadata.controller_id();
         let epoch = broker.metadata.broker_epoch();
@@ -298,8 +303,9 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
                 }
             }
         };
-        let mut wait_for_new_controller = true;
-        match result {
+        // Whether the controller carried out the request (this broker then
+        // follows nothing any more), whatever it could not move.
+        let acted = match result {
             Ok(Answer { error_code: 0, remaining }) => {
                 if remaining.is_empty() {
                     tracing::info!(broker = me, ?controller, "controlled shutdown succeeded");
@@ -324,25 +330,30 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
                     partitions = ?remaining.iter().take(10).collect::<Vec<_>>(),
                     "controlled shutdown: partitions still led here (no other replica in sync yet)"
                 );
-                wait_for_new_controller = false;
+                true
             }
             Ok(Answer { error_code, .. }) => {
                 let error =
                     ErrorCode::try_from_code(error_code).map_or(format!("error {error_code}"), |e| format!("{e:?}"));
                 tracing::warn!(broker = me, attempt, ?controller, %error, "controlled shutdown refused");
+                false
             }
-            Err(reason) => tracing::warn!(broker = me, attempt, ?controller, %reason, "controlled shutdown failed"),
-        }
-        if wait_for_new_controller {
+            Err(reason) => {
+                tracing::warn!(broker = me, attempt, ?controller, %reason, "controlled shutdown failed");
+                false
+            }
+        };
+        if !acted {
             // Nothing changed: keep the ISRs this broker is in healthy meanwhile.
             broker.resume_following();
         }
         if attempt < attempts {
-            if wait_for_new_controller {
+            if acted {
+                // Followers need time to catch up before they can take over.
+                tokio::time::sleep(backoff).await;
+            } else {
                 // Most failures are a controller change: go again as soon as another is elected.
                 broker.metadata.wait_until(backoff, |v| v.controller.is_some() && v.controller != controller).await;
-            } else {
-                tokio::time::sleep(backoff).await;
             }
         }
     }
