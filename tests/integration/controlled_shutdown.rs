@@ -229,8 +229,10 @@ impl Producing {
     }
 }
 
-/// Every value in the topic, read from the beginning through `bootstrap`.
-fn consume_all(bootstrap: &str, expected: usize) -> Vec<String> {
+/// The values of the topic, read from the beginning through `bootstrap`
+/// until all of `expected` were seen (or the time is up). Retried sends may
+/// have written some twice.
+fn consume_all(bootstrap: &str, expected: &[String]) -> std::collections::BTreeSet<String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "controlled-shutdown-check")
@@ -242,11 +244,11 @@ fn consume_all(bootstrap: &str, expected: usize) -> Vec<String> {
         tpl.add_partition_offset(TOPIC, p as i32, Offset::Beginning).expect("partition");
     }
     consumer.assign(&tpl).expect("assign");
-    let mut values = Vec::new();
+    let mut values = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
-    while values.len() < expected && std::time::Instant::now() < deadline {
+    while !expected.iter().all(|v| values.contains(v)) && std::time::Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            values.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
         }
     }
     values
@@ -283,8 +285,8 @@ fn sigterm_hands_leaderships_over_before_the_broker_leaves() {
 
     // Nothing acknowledged was lost in the move.
     let survivors = format!("{},{}", brokers[controller as usize].bootstrap(), brokers[last as usize].bootstrap());
-    let values = consume_all(&survivors, acked.len());
-    let missing: Vec<&String> = acked.iter().filter(|v| !values.contains(v)).collect();
+    let values = consume_all(&survivors, &acked);
+    let missing: Vec<&String> = acked.iter().filter(|v| !values.contains(*v)).collect();
     assert!(missing.is_empty(), "acknowledged but not readable: {missing:?}");
 
     // The controller asks itself; its partitions go to the last broker.

@@ -398,6 +398,12 @@ mod tests {
     }
 
     #[test]
+    fn the_advertised_range_is_the_served_one() {
+        let advertised = crate::protocol::versions::HAND_CODED.iter().find(|(api, _, _)| *api == API_KEY);
+        assert_eq!(advertised, Some(&(API_KEY, MIN_VERSION, MAX_VERSION)));
+    }
+
+    #[test]
     fn hostile_counts_are_refused() {
         let mut v1 = BytesMut::new();
         v1.put_i32(1);
