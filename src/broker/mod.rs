@@ -2,9 +2,10 @@
 //! ZooKeeper-compatible coordinator when `zookeeper.connect` is unset, opens
 //! the logs, binds the listener, joins the cluster through the metadata store
 //! (registration, cache, controller election), opens the partitions assigned
-//! to it and starts the named tasks; [`RunningBroker::shutdown`] stops
-//! accepting, drains, leaves the cluster (closing its ZooKeeper session),
-//! flushes every log and writes the clean-shutdown marker.
+//! to it and starts the named tasks; [`RunningBroker::shutdown`] first hands
+//! its leaderships over (controlled shutdown, while it still serves), then
+//! stops accepting, drains, leaves the cluster (closing its ZooKeeper
+//! session), flushes every log and writes the clean-shutdown marker.
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
 //! state in [`partition`]; following the metadata cache (creating, deleting
@@ -89,6 +90,9 @@ pub struct Broker {
     pub(crate) topic_admin: tokio::sync::Mutex<()>,
     /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
     pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
+    /// Set while a controlled shutdown moves this broker out of the ISRs, and
+    /// after: it fetches for no partition, so that no leader takes it back.
+    following_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Broker {
@@ -222,6 +226,7 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             topic_admin: tokio::sync::Mutex::new(()),
             coordinator: Arc::default(),
+            following_stopped: Default::default(),
             config,
         });
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
@@ -299,6 +304,22 @@ impl Broker {
         Ok(id)
     }
 
+    /// Stops fetching as a follower (controlled shutdown): fetchers send no
+    /// more requests at once and the fetcher manager ends them on its next tick.
+    pub(crate) fn stop_following(&self) {
+        self.following_stopped.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Undoes [`Broker::stop_following`] (a controlled-shutdown attempt failed).
+    pub(crate) fn resume_following(&self) {
+        self.following_stopped.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`Broker::stop_following`] was called.
+    pub(crate) fn following_stopped(&self) -> bool {
+        self.following_stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Registered brokers (`/brokers/ids`), sorted.
     pub fn live_brokers(&self) -> Vec<i32> {
         self.metadata.live_brokers()
@@ -327,10 +348,15 @@ impl RunningBroker {
         self.addrs[0]
     }
 
-    /// Stops accepting, lets tasks run their final tick, flushes all logs,
-    /// checkpoints and writes the clean-shutdown marker.
+    /// With `controlled.shutdown.enable`, hands this broker's leaderships
+    /// over first (it keeps serving meanwhile); then stops accepting, lets
+    /// tasks run their final tick, flushes all logs, checkpoints and writes
+    /// the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         tracing::info!(node_id = self.broker.node_id, "shutting down");
+        if self.broker.config.controlled_shutdown_enable {
+            handler::controlled_shutdown::hand_over(&self.broker).await;
+        }
         self.trigger.trigger();
         for task in self.tasks {
             if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {

@@ -176,6 +176,10 @@ async fn hw_checkpointer(broker: Arc<Broker>, mut shutdown: Shutdown) {
 /// Partitions this broker follows, by leader.
 fn followed(broker: &Broker) -> BTreeMap<i32, BTreeSet<TopicPartition>> {
     let mut by_leader: BTreeMap<i32, BTreeSet<TopicPartition>> = BTreeMap::new();
+    if broker.following_stopped() {
+        // Controlled shutdown handed everything over: follow nobody (Kafka's StopReplica).
+        return by_leader;
+    }
     for p in broker.all_partitions() {
         let leader = p.leader_id();
         if leader >= 0 && leader != broker.node_id && !p.is_leader() {
@@ -261,6 +265,11 @@ async fn fetch_loop(
     let version = conn.version(ApiKey::Fetch)?;
     let cfg = &broker.config;
     loop {
+        if broker.following_stopped() {
+            // Controlled shutdown: no fetch may put this broker back into an ISR.
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
         truncate_diverged(broker, leader, conn, partitions).await?;
         let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
         let mut local: HashMap<(String, i32), Arc<Partition>> = HashMap::new();

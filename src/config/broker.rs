@@ -160,6 +160,11 @@ pub struct BrokerConfig {
     /// `zookeeper.connection.timeout.ms`, else the session timeout.
     pub zookeeper_connection_timeout_ms: u64,
     pub controlled_shutdown_enable: bool,
+    /// Attempts at a controlled shutdown before shutting down regardless.
+    pub controlled_shutdown_max_retries: u32,
+    pub controlled_shutdown_retry_backoff_ms: u64,
+    /// How long a ControlledShutdown request to the controller may take.
+    pub controller_socket_timeout_ms: u64,
 
     // --- network ---
     /// Endpoints to bind; wildcard hosts are `0.0.0.0`.
@@ -453,6 +458,9 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         zookeeper_session_timeout_ms,
         zookeeper_connection_timeout_ms,
         controlled_shutdown_enable: r.bool("controlled.shutdown.enable")?,
+        controlled_shutdown_max_retries: r.u32("controlled.shutdown.max.retries")?,
+        controlled_shutdown_retry_backoff_ms: r.u64("controlled.shutdown.retry.backoff.ms")?,
+        controller_socket_timeout_ms: r.u64("controller.socket.timeout.ms")?,
 
         listeners: net.listeners,
         advertised_listeners: net.advertised,
@@ -1261,6 +1269,9 @@ delete.topic.enable=true
         assert_eq!(c.group_max_session_timeout_ms, 1_800_000);
         assert_eq!(c.offsets_retention_minutes, 10080);
         assert!(c.controlled_shutdown_enable);
+        assert_eq!(c.controlled_shutdown_max_retries, 3);
+        assert_eq!(c.controlled_shutdown_retry_backoff_ms, 5000);
+        assert_eq!(c.controller_socket_timeout_ms, 30_000);
         assert_eq!(c.compression_type, CompressionType::Producer);
         assert_eq!(c.max_connections, i32::MAX as u32);
         assert_eq!(c.max_connections_per_ip, i32::MAX as u32);

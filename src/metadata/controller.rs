@@ -32,6 +32,16 @@
 //!   (Kafka's controller then pushes metadata; our brokers watch the state
 //!   znodes themselves).
 //!
+//! - controlled shutdown (Kafka's ControlledShutdownLeaderSelector): while a
+//!   broker is shutting down (its ControlledShutdown request was accepted and
+//!   its registration is the one that asked), a partition it leads goes to
+//!   the first other live ISR member in assignment order, ISR without it; it
+//!   leaves the ISR of the partitions it follows; it is elected nowhere
+//!   (new partitions, failover, preferred and unclean elections) unless no
+//!   other replica can lead. A partition with no other live ISR member stays
+//!   with it. The rules are re-applied on every pass, so a leader that puts
+//!   it back into an ISR is corrected.
+//!
 //! Every leader change bumps the leader epoch; the brokers follow the state
 //! znodes and switch roles through their usual sync.
 
@@ -60,8 +70,23 @@ pub enum Action {
     DropIsrChangeNotification { name: String },
 }
 
+/// The controller's answer to a ControlledShutdown request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShutdownOutcome {
+    /// This broker is not (or no longer) the controller: NOT_CONTROLLER.
+    NotController,
+    /// The broker is not registered: BROKER_NOT_AVAILABLE.
+    UnknownBroker,
+    /// The request names an older registration of the broker: STALE_BROKER_EPOCH.
+    StaleBrokerEpoch,
+    /// The pass ran; these partitions are still led by the broker although
+    /// another live replica could lead them once in sync (see [`movable_leaderships`]).
+    Done { remaining: Vec<(String, i32)> },
+}
+
 /// What the controller's pass is allowed to do besides keeping leaders alive.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     /// `delete.topic.enable`.
     pub delete_enabled: bool,
@@ -72,10 +97,51 @@ pub struct Policy {
     /// The broker's `unclean.leader.election.enable`: whether a partition with
     /// no live ISR member may be led by an out-of-sync replica (topics override it).
     pub unclean_default: bool,
+    /// Live brokers in controlled shutdown: they hand over leadership (and
+    /// are left out of the ISR of a partition that changes leader), and are
+    /// elected only when nobody else can lead.
+    pub shutting_down: BTreeSet<i32>,
+    /// Brokers that leave the ISRs of the partitions they follow in this
+    /// pass: the one whose ControlledShutdown request the pass serves. Later
+    /// passes leave them be: a stopping broker fetches no more, and one that
+    /// does (a tool asked) rejoins instead of being thrown out on every pass.
+    pub leaving_isrs: BTreeSet<i32>,
+}
+
+impl Policy {
+    /// Live and not shutting down: fit to lead and to stay in an ISR.
+    fn eligible(&self, view: &ClusterView, broker: i32) -> bool {
+        view.is_live(broker) && !self.shutting_down.contains(&broker)
+    }
+}
+
+/// The partitions `broker` still leads that another live broker, not shutting
+/// down, could take over once it is in sync: the remaining partitions of a
+/// ControlledShutdown answer, worth retrying for. Kafka counts every
+/// partition with more than one replica; one whose other replicas are all
+/// dead (the last broker of a cluster stopping) has nowhere to go, and
+/// counting it would only make the broker wait out every retry.
+pub fn movable_leaderships(view: &ClusterView, broker: i32, shutting_down: &BTreeSet<i32>) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for (name, entry) in &view.topics {
+        if view.delete_requests.contains(name) {
+            continue;
+        }
+        for (index, replicas) in entry.partitions.iter().enumerate() {
+            let partition = index as i32;
+            if view.state(name, partition).is_none_or(|s| s.leader != broker) {
+                continue;
+            }
+            if replicas.iter().any(|r| *r != broker && view.is_live(*r) && !shutting_down.contains(r)) {
+                out.push((name.clone(), partition));
+            }
+        }
+    }
+    out
 }
 
 /// Computes the writes that bring the cluster in line, as controller of `epoch`.
-pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
+pub fn plan(view: &ClusterView, epoch: i32, policy: &Policy) -> Vec<Action> {
     let delete_enabled = policy.delete_enabled;
     let mut elections: BTreeMap<(&str, i32), ElectionType> = BTreeMap::new();
     if let Some(percentage) = policy.rebalance_percentage {
@@ -116,14 +182,10 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
         let mut new_states = Vec::new();
         for (index, replicas) in entry.partitions.iter().enumerate() {
             let partition = index as i32;
-            let live: Vec<i32> = replicas.iter().copied().filter(|r| view.is_live(*r)).collect();
             match states.and_then(|s| s.get(&partition)) {
                 None => {
-                    if let Some(&leader) = live.first() {
-                        new_states.push((
-                            partition,
-                            PartitionState { leader, leader_epoch: 0, isr: live, controller_epoch: epoch },
-                        ));
+                    if let Some(state) = first_state(view, replicas, epoch, policy) {
+                        new_states.push((partition, state));
                     }
                 }
                 Some(current) => {
@@ -132,14 +194,15 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
                     } else {
                         elections.get(&(name.as_str(), partition)).copied()
                     };
+                    let s = &current.state;
                     let state = match wanted {
-                        Some(ElectionType::Unclean) => unclean_state(view, replicas, &current.state, epoch)
-                            .or_else(|| next_state(view, replicas, &current.state, epoch)),
-                        Some(ElectionType::Preferred) => next_state(view, replicas, &current.state, epoch)
-                            .or_else(|| preferred_state(view, replicas, &current.state, epoch)),
-                        None => next_state(view, replicas, &current.state, epoch).or_else(|| {
+                        Some(ElectionType::Unclean) => unclean_state(view, replicas, s, epoch, policy)
+                            .or_else(|| next_state(view, replicas, s, epoch, policy)),
+                        Some(ElectionType::Preferred) => next_state(view, replicas, s, epoch, policy)
+                            .or_else(|| preferred_state(view, replicas, s, epoch, policy)),
+                        None => next_state(view, replicas, s, epoch, policy).or_else(|| {
                             if unclean_enabled(view, name, policy.unclean_default) {
-                                unclean_state(view, replicas, &current.state, epoch)
+                                unclean_state(view, replicas, s, epoch, policy)
                             } else {
                                 None
                             }
@@ -169,11 +232,30 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: Policy) -> Vec<Action> {
     actions
 }
 
-/// Preferred election: the first assigned replica leads if it is live, in the
-/// ISR and not leading already; the ISR stays as it is.
-fn preferred_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i32) -> Option<PartitionState> {
+/// A new partition's first state: the first live replica in assignment order
+/// leads (one not shutting down when there is one); the ISR is the live
+/// replicas, without those shutting down unless leading.
+fn first_state(view: &ClusterView, replicas: &[i32], epoch: i32, policy: &Policy) -> Option<PartitionState> {
+    let leader = replicas
+        .iter()
+        .copied()
+        .find(|r| policy.eligible(view, *r))
+        .or_else(|| replicas.iter().copied().find(|r| view.is_live(*r)))?;
+    let isr = replicas.iter().copied().filter(|r| *r == leader || policy.eligible(view, *r)).collect();
+    Some(PartitionState { leader, leader_epoch: 0, isr, controller_epoch: epoch })
+}
+
+/// Preferred election: the first assigned replica leads if it is live, not
+/// shutting down, in the ISR and not leading already; the ISR stays as it is.
+fn preferred_state(
+    view: &ClusterView,
+    replicas: &[i32],
+    s: &PartitionState,
+    epoch: i32,
+    policy: &Policy,
+) -> Option<PartitionState> {
     let preferred = *replicas.first()?;
-    if s.leader == preferred || !view.is_live(preferred) || !s.isr.contains(&preferred) {
+    if s.leader == preferred || !policy.eligible(view, preferred) || !s.isr.contains(&preferred) {
         return None;
     }
     Some(PartitionState {
@@ -193,15 +275,26 @@ fn unclean_enabled(view: &ClusterView, topic: &str, default: bool) -> bool {
 }
 
 /// Unclean election: only for a partition whose leader is gone and whose ISR
-/// has no live member; the first live replica leads and is the whole ISR.
-fn unclean_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i32) -> Option<PartitionState> {
+/// has no live member; the first live replica (one not shutting down when
+/// there is one) leads and is the whole ISR.
+fn unclean_state(
+    view: &ClusterView,
+    replicas: &[i32],
+    s: &PartitionState,
+    epoch: i32,
+    policy: &Policy,
+) -> Option<PartitionState> {
     if s.leader >= 0 && view.is_live(s.leader) {
         return None;
     }
     if s.isr.iter().any(|b| view.is_live(*b)) {
         return None;
     }
-    let leader = replicas.iter().copied().find(|r| view.is_live(*r))?;
+    let leader = replicas
+        .iter()
+        .copied()
+        .find(|r| policy.eligible(view, *r))
+        .or_else(|| replicas.iter().copied().find(|r| view.is_live(*r)))?;
     Some(PartitionState { leader, leader_epoch: s.leader_epoch + 1, isr: vec![leader], controller_epoch: epoch })
 }
 
@@ -252,36 +345,56 @@ pub fn imbalanced(view: &ClusterView, percentage: u32) -> Vec<(&str, i32)> {
     out
 }
 
-/// The state a partition should move to given the live brokers, if it must change.
-fn next_state(view: &ClusterView, replicas: &[i32], s: &PartitionState, epoch: i32) -> Option<PartitionState> {
+/// The state a partition should move to given the live brokers and those
+/// shutting down, if it must change.
+fn next_state(
+    view: &ClusterView,
+    replicas: &[i32],
+    s: &PartitionState,
+    epoch: i32,
+    policy: &Policy,
+) -> Option<PartitionState> {
     let live_isr: Vec<i32> = s.isr.iter().copied().filter(|b| view.is_live(*b)).collect();
+    // First in assignment order among `fit` ISR members; ISR members not in
+    // the assignment (reassignment leftovers) still count.
+    let pick = |fit: &dyn Fn(i32) -> bool| {
+        replicas
+            .iter()
+            .copied()
+            .find(|r| live_isr.contains(r) && fit(*r))
+            .or_else(|| live_isr.iter().copied().find(|b| fit(*b)))
+    };
+    // The ISR once `leader` leads: live members, without those shutting down.
+    let isr_under = |leader: i32| -> Vec<i32> {
+        live_isr.iter().copied().filter(|b| *b == leader || policy.eligible(view, *b)).collect()
+    };
+    let bumped = |leader: i32, isr: Vec<i32>| PartitionState {
+        leader,
+        leader_epoch: s.leader_epoch + 1,
+        isr,
+        controller_epoch: epoch,
+    };
     if s.leader >= 0 && view.is_live(s.leader) {
-        // Leader fine: only dead followers leave the ISR.
-        if live_isr.len() == s.isr.len() {
+        if policy.shutting_down.contains(&s.leader) {
+            // Controlled shutdown: another live ISR member takes over.
+            if let Some(leader) = pick(&|b| policy.eligible(view, b)) {
+                return Some(bumped(leader, isr_under(leader)));
+            }
+            // Nobody else in sync: it keeps leading until it is gone.
+        }
+        // Leader stays: dead followers leave the ISR, and those asked to.
+        let isr: Vec<i32> =
+            live_isr.iter().copied().filter(|b| *b == s.leader || !policy.leaving_isrs.contains(b)).collect();
+        if isr.len() == s.isr.len() {
             return None;
         }
-        return Some(PartitionState {
-            leader: s.leader,
-            leader_epoch: s.leader_epoch + 1,
-            isr: live_isr,
-            controller_epoch: epoch,
-        });
+        return Some(bumped(s.leader, isr));
     }
-    // Leader gone (or none): first live ISR member in assignment order.
-    let candidate = replicas.iter().copied().find(|r| live_isr.contains(r)).or_else(|| {
-        // ISR members not in the assignment (reassignment leftovers) still count.
-        live_isr.first().copied()
-    });
-    match candidate {
-        Some(leader) => {
-            Some(PartitionState { leader, leader_epoch: s.leader_epoch + 1, isr: live_isr, controller_epoch: epoch })
-        }
-        None if s.leader != -1 => Some(PartitionState {
-            leader: -1,
-            leader_epoch: s.leader_epoch + 1,
-            isr: s.isr.clone(),
-            controller_epoch: epoch,
-        }),
+    // Leader gone (or none): the first live ISR member in assignment order,
+    // one not shutting down if there is one.
+    match pick(&|b| policy.eligible(view, b)).or_else(|| pick(&|_| true)) {
+        Some(leader) => Some(bumped(leader, isr_under(leader))),
+        None if s.leader != -1 => Some(bumped(-1, s.isr.clone())),
         None => None,
     }
 }
@@ -293,13 +406,16 @@ mod tests {
     use crate::metadata::BrokerInfo;
 
     fn deleting() -> Policy {
-        Policy { delete_enabled: true, rebalance_percentage: None, unclean_default: false }
+        Policy { delete_enabled: true, ..Policy::default() }
     }
 
     fn view(live: &[i32]) -> ClusterView {
         let mut v = ClusterView::default();
         for &b in live {
-            v.brokers.insert(b, BrokerInfo { id: b, host: "h".into(), port: 1, rack: None, endpoints: Vec::new() });
+            v.brokers.insert(
+                b,
+                BrokerInfo { id: b, host: "h".into(), port: 1, rack: None, endpoints: Vec::new(), epoch: 0 },
+            );
         }
         v
     }
@@ -320,7 +436,7 @@ mod tests {
     fn new_topic_gets_states_from_live_replicas() {
         let mut v = view(&[0, 2]);
         topic(&mut v, "t", vec![vec![1, 2, 0], vec![1]]);
-        let a = plan(&v, 5, deleting());
+        let a = plan(&v, 5, &deleting());
         assert_eq!(
             a,
             vec![Action::CreateStates {
@@ -338,7 +454,7 @@ mod tests {
         state(&mut v, "t", 1, 1, vec![1, 0]);
         state(&mut v, "t", 2, 0, vec![0]);
         state(&mut v, "t", 3, 1, vec![1, 2]);
-        let a = plan(&v, 2, deleting());
+        let a = plan(&v, 2, &deleting());
         let expect = |p, leader, isr| Action::UpdateState {
             topic: "t".into(),
             partition: p,
@@ -357,7 +473,7 @@ mod tests {
             },
         );
         assert_eq!(
-            plan(&v2, 3, deleting()),
+            plan(&v2, 3, &deleting()),
             vec![Action::UpdateState {
                 topic: "t".into(),
                 partition: 0,
@@ -376,12 +492,12 @@ mod tests {
         state(&mut v, "noid", 0, 0, vec![0]);
         v.delete_requests.insert("gone".into());
         v.delete_requests.insert("unknown".into());
-        let a = plan(&v, 1, deleting());
+        let a = plan(&v, 1, &deleting());
         assert_eq!(a[0], Action::DeleteTopic { topic: "gone".into() });
         assert_eq!(a[1], Action::DropDeleteRequest { topic: "unknown".into() });
         assert!(matches!(&a[2], Action::AssignTopicId { topic, version: 2, .. } if topic == "noid"));
         assert_eq!(a.len(), 3);
-        let a = plan(&v, 1, Policy::default());
+        let a = plan(&v, 1, &Policy::default());
         assert_eq!(a[0], Action::DropDeleteRequest { topic: "gone".into() });
         assert_eq!(a[1], Action::DropDeleteRequest { topic: "unknown".into() });
     }
@@ -405,14 +521,14 @@ mod tests {
         state(&mut v, "t", 3, 1, vec![1, 0]); // not asked for
         v.election_requests
             .insert(ElectionType::Preferred, vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 2), ("x".into(), 0)]);
-        let a = plan(&v, 2, deleting());
+        let a = plan(&v, 2, &deleting());
         assert_eq!(a, vec![update(0, 0, vec![1, 2, 0]), Action::DropElectionRequest { kind: ElectionType::Preferred }]);
         // A dead preferred replica is not elected; the request is still removed.
         let mut v = view(&[1, 2]);
         topic(&mut v, "t", vec![vec![0, 1, 2]]);
         state(&mut v, "t", 0, 1, vec![1, 2]);
         v.election_requests.insert(ElectionType::Preferred, vec![("t".into(), 0)]);
-        assert_eq!(plan(&v, 2, deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Preferred }]);
+        assert_eq!(plan(&v, 2, &deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Preferred }]);
     }
 
     #[test]
@@ -424,7 +540,7 @@ mod tests {
         state(&mut v, "t", 2, 2, vec![2]); // led by a live broker: nothing to do
         v.election_requests.insert(ElectionType::Unclean, vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 2)]);
         assert_eq!(
-            plan(&v, 2, deleting()),
+            plan(&v, 2, &deleting()),
             vec![
                 update(0, 2, vec![2]),
                 update(1, 2, vec![2]),
@@ -433,20 +549,69 @@ mod tests {
         );
         // Without the request, partition 0 stays leaderless.
         v.election_requests.clear();
-        assert_eq!(plan(&v, 2, deleting()), vec![update(1, 2, vec![2])]);
+        assert_eq!(plan(&v, 2, &deleting()), vec![update(1, 2, vec![2])]);
         // unclean.leader.election.enable, on the broker or the topic, does it without a request.
         let automatic = Policy { unclean_default: true, ..deleting() };
-        assert_eq!(plan(&v, 2, automatic), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
+        assert_eq!(plan(&v, 2, &automatic), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
         v.configs.insert("t".into(), [("unclean.leader.election.enable".to_string(), "true".to_string())].into());
-        assert_eq!(plan(&v, 2, deleting()), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
+        assert_eq!(plan(&v, 2, &deleting()), vec![update(0, 2, vec![2]), update(1, 2, vec![2])]);
         v.configs.insert("t".into(), [("unclean.leader.election.enable".to_string(), "false".to_string())].into());
-        assert_eq!(plan(&v, 2, automatic), vec![update(1, 2, vec![2])]);
+        assert_eq!(plan(&v, 2, &automatic), vec![update(1, 2, vec![2])]);
         // No live replica at all: nothing to elect.
         let mut v = view(&[5]);
         topic(&mut v, "t", vec![vec![0, 1]]);
         state(&mut v, "t", 0, -1, vec![0]);
         v.election_requests.insert(ElectionType::Unclean, vec![("t".into(), 0)]);
-        assert_eq!(plan(&v, 2, deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Unclean }]);
+        assert_eq!(plan(&v, 2, &deleting()), vec![Action::DropElectionRequest { kind: ElectionType::Unclean }]);
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leaders_and_leaves_isrs() {
+        let mut v = view(&[0, 1, 2]);
+        topic(&mut v, "t", vec![vec![0, 1, 2], vec![0, 2, 1], vec![1, 0, 2], vec![0], vec![0, 1], vec![2, 1]]);
+        state(&mut v, "t", 0, 0, vec![0, 1, 2]); // led by 0: goes to 1
+        state(&mut v, "t", 1, 0, vec![0, 1]); // 2 not in sync: goes to 1
+        state(&mut v, "t", 2, 1, vec![1, 0, 2]); // followed by 0: 0 leaves the ISR
+        state(&mut v, "t", 3, 0, vec![0]); // RF=1: stays
+        state(&mut v, "t", 4, 0, vec![0]); // 1 live but out of sync: stays, movable later
+        state(&mut v, "t", 5, 2, vec![2, 1]); // not concerned
+        let policy = Policy { shutting_down: BTreeSet::from([0]), leaving_isrs: BTreeSet::from([0]), ..deleting() };
+        assert_eq!(
+            plan(&v, 2, &policy),
+            vec![update(0, 1, vec![1, 2]), update(1, 1, vec![1]), update(2, 1, vec![1, 2])]
+        );
+        assert_eq!(
+            movable_leaderships(&v, 0, &policy.shutting_down),
+            vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 4)]
+        );
+        // With 1 shutting down too, 0 hands partition 0 to 2, and 1 is elected nowhere.
+        let both = Policy { shutting_down: BTreeSet::from([0, 1]), leaving_isrs: BTreeSet::from([1]), ..deleting() };
+        assert_eq!(plan(&v, 2, &both)[0], update(0, 2, vec![2]));
+        assert_eq!(plan(&v, 2, &both)[1], update(1, 0, vec![0]));
+        // In a later pass, a shutting-down follower back in an ISR stays there.
+        let later = Policy { leaving_isrs: BTreeSet::new(), ..policy.clone() };
+        assert_eq!(plan(&v, 2, &later).len(), 2);
+        // The last broker standing: nothing is movable, nothing is remaining.
+        let mut alone = view(&[0]);
+        topic(&mut alone, "t", vec![vec![0, 1, 2]]);
+        state(&mut alone, "t", 0, 0, vec![0]);
+        assert_eq!(plan(&alone, 2, &policy), vec![]);
+        assert!(movable_leaderships(&alone, 0, &policy.shutting_down).is_empty());
+        // A shutting-down broker is not the preferred leader's comeback target,
+        // and not a failover target while another ISR member is live.
+        let mut v = view(&[0, 1, 2]);
+        topic(&mut v, "t", vec![vec![0, 1, 2], vec![3, 0, 2]]);
+        state(&mut v, "t", 0, 1, vec![1, 0, 2]);
+        state(&mut v, "t", 1, 3, vec![3, 0, 2]);
+        v.election_requests.insert(ElectionType::Preferred, vec![("t".into(), 0)]);
+        assert_eq!(
+            plan(&v, 2, &policy),
+            vec![
+                update(0, 1, vec![1, 2]),
+                update(1, 2, vec![2]),
+                Action::DropElectionRequest { kind: ElectionType::Preferred }
+            ]
+        );
     }
 
     #[test]
@@ -463,12 +628,12 @@ mod tests {
         state(&mut v, "t", 3, 1, vec![1, 0, 2]);
         state(&mut v, "t", 4, 2, vec![2, 0, 1]);
         state(&mut v, "t", 5, 0, vec![0, 1, 2]);
-        let rebalance = |pct| Policy { delete_enabled: true, rebalance_percentage: Some(pct), unclean_default: false };
+        let rebalance = |pct| Policy { delete_enabled: true, rebalance_percentage: Some(pct), ..Policy::default() };
         // Broker 0 leads 1 of its 3 partitions: 67 % imbalance.
         assert_eq!(imbalanced(&v, 10), vec![("t", 0)]);
-        assert_eq!(plan(&v, 2, rebalance(10)), vec![update(0, 0, vec![1, 2, 0])]);
+        assert_eq!(plan(&v, 2, &rebalance(10)), vec![update(0, 0, vec![1, 2, 0])]);
         assert!(imbalanced(&v, 66).len() == 1 && imbalanced(&v, 67).is_empty());
-        assert_eq!(plan(&v, 2, rebalance(67)), vec![]);
-        assert_eq!(plan(&v, 2, deleting()), vec![]);
+        assert_eq!(plan(&v, 2, &rebalance(67)), vec![]);
+        assert_eq!(plan(&v, 2, &deleting()), vec![]);
     }
 }

@@ -35,6 +35,7 @@ mod zk_store;
 pub mod znode;
 
 pub use cache::{ClusterView, TopicEntry, VersionedState};
+pub use controller::{movable_leaderships, ShutdownOutcome};
 pub use store::{MetadataConfig, MetadataStore};
 pub use sync::LeaderRebalance;
 pub use zk_store::{ConnectString, PRODUCER_ID_BLOCK};
@@ -114,6 +115,9 @@ pub struct BrokerInfo {
     pub port: u16,
     pub rack: Option<String>,
     pub endpoints: Vec<String>,
+    /// Kafka's broker epoch: the czxid of the registration znode, new with
+    /// every registration (0 when unknown).
+    pub epoch: i64,
 }
 
 /// Topic-name rules shared by every path that creates topics (Kafka's):

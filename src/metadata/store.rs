@@ -5,14 +5,14 @@
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::cache::{ClusterView, MetadataCache};
 use super::sync::{self, LeaderRebalance, Shared};
 use super::zk_store::{ConnectString, ZkSettings, ZkStore};
 use super::znode::BrokerRegistration;
-use super::{new_cluster_id, BrokerInfo, ElectionType, MetadataError, PartitionState, TopicMetadata};
+use super::{new_cluster_id, BrokerInfo, ElectionType, MetadataError, PartitionState, ShutdownOutcome, TopicMetadata};
 
 /// What the store needs to know about the broker and ZooKeeper.
 #[derive(Clone, Debug)]
@@ -47,6 +47,8 @@ const ELECTION_POLL: Duration = Duration::from_millis(50);
 pub struct MetadataStore {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    /// ControlledShutdown requests for the task, answered while it is controller.
+    shutdown_requests: mpsc::UnboundedSender<sync::ShutdownRequest>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -91,8 +93,9 @@ impl MetadataStore {
             }
         };
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(sync::run(shared.clone(), session, stop_rx));
-        Ok(MetadataStore { shared, stop, task: std::sync::Mutex::new(Some(task)) })
+        let (shutdown_requests, requests_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(sync::run(shared.clone(), session, stop_rx, requests_rx));
+        Ok(MetadataStore { shared, stop, shutdown_requests, task: std::sync::Mutex::new(Some(task)) })
     }
 
     /// Closes the session (this broker's registration, and `/controller` if it
@@ -293,6 +296,34 @@ impl MetadataStore {
         })
         .await;
         Ok(states.into_iter().map(|s| s.map(|s| s.state)).collect())
+    }
+
+    /// This broker's epoch (its registration's czxid) as the cache knows it; −1 when unknown.
+    pub fn broker_epoch(&self) -> i64 {
+        self.view().brokers.get(&self.shared.broker_id).map_or(-1, |b| b.epoch)
+    }
+
+    /// A ControlledShutdown request for `broker`, carried out by this
+    /// broker's controller task: NotController unless this broker holds the
+    /// controller role. Waits at most `timeout` for the controller's pass.
+    pub async fn controlled_shutdown(
+        &self,
+        broker: i32,
+        broker_epoch: i64,
+        timeout: Duration,
+    ) -> Result<ShutdownOutcome, MetadataError> {
+        let (reply, answer) = oneshot::channel();
+        self.shutdown_requests
+            .send(sync::ShutdownRequest { broker, broker_epoch, reply })
+            .map_err(|_| MetadataError::Closed)?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(MetadataError::Closed),
+            Err(_) => Err(MetadataError::Timeout(format!(
+                "the controller did not handle the controlled shutdown of broker {broker} within {} ms",
+                timeout.as_millis()
+            ))),
+        }
     }
 
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.

@@ -9,6 +9,13 @@
 //! imbalance every `leader.imbalance.check.interval.seconds` when
 //! `auto.leader.rebalance.enable` is on.
 //!
+//! ControlledShutdown requests reach the task through a channel: while
+//! controller, it records the broker (with its registration's epoch) as
+//! shutting down, runs a pass that moves its leaderships and ISR
+//! memberships away, and answers with what it could not move. The record
+//! lives as long as that registration and this session's controllership;
+//! a new controller starts without it (the broker asks again).
+//!
 //! Watch events are hints: each names a znode that is re-read, so the cache
 //! holds what ZooKeeper holds, whatever the event said. After a reconnect
 //! within the same session (coordinator restart, network blip) the watches are
@@ -24,15 +31,16 @@
 //! terminal event and is aborted before the client goes away.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zookeeper_client::{AddWatchMode, Client, EventType, SessionState, StateWatcher, WatchedEvent};
 
 use super::cache::{MetadataCache, VersionedState};
-use super::controller::{self, Action, Policy};
+use super::controller::{self, Action, Policy, ShutdownOutcome};
 use super::zk_store::{FencedError, Op, ZkStore};
 use super::znode::{self, BrokerRegistration, PathKind};
 use super::{ElectionType, MetadataError};
@@ -64,6 +72,14 @@ pub struct LeaderRebalance {
     pub percentage: u32,
 }
 
+/// A ControlledShutdown request for the controller: the broker, the broker
+/// epoch it named (−1: any) and where the answer goes.
+pub(super) struct ShutdownRequest {
+    pub broker: i32,
+    pub broker_epoch: i64,
+    pub reply: oneshot::Sender<ShutdownOutcome>,
+}
+
 /// This broker's hold on the controller role.
 #[derive(Clone, Copy, Debug)]
 struct Lease {
@@ -79,6 +95,8 @@ pub(super) struct Session {
     events: mpsc::UnboundedReceiver<WatchedEvent>,
     forwarders: Vec<JoinHandle<()>>,
     lease: Option<Lease>,
+    /// Brokers in controlled shutdown, with the registration epoch that asked.
+    shutting_down: BTreeMap<i32, i64>,
     disconnected: bool,
     dirty: bool,
 }
@@ -101,14 +119,22 @@ impl Session {
         }
         shared.zk.register_broker(&shared.registration, shared.private_coordinator).await?;
         let (events, forwarders) = arm_watches(&client).await?;
-        let mut session =
-            Session { client, states, events, forwarders, lease: None, disconnected: false, dirty: false };
+        let mut session = Session {
+            client,
+            states,
+            events,
+            forwarders,
+            lease: None,
+            shutting_down: BTreeMap::new(),
+            disconnected: false,
+            dirty: false,
+        };
         full_reload(shared).await?;
         if first && shared.private_coordinator {
             shared.zk.remove_stale_controller().await?;
         }
         session.elect(shared).await?;
-        session.controller_pass(shared, false).await;
+        session.controller_pass(shared, false, None).await;
         if session.dirty {
             // Not fatal: the task retries. Starting without a settled controller
             // pass is fine; requests wait on the cache.
@@ -129,7 +155,12 @@ impl Session {
         }
     }
 
-    async fn serve(&mut self, shared: &Shared, stop: &mut watch::Receiver<bool>) -> Ended {
+    async fn serve(
+        &mut self,
+        shared: &Shared,
+        stop: &mut watch::Receiver<bool>,
+        requests: &mut mpsc::UnboundedReceiver<ShutdownRequest>,
+    ) -> Ended {
         let mut tick = tokio::time::interval(RETRY_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The imbalance check; its first tick is one interval away, as Kafka's.
@@ -173,11 +204,15 @@ impl Session {
                     }
                     self.controller_step(shared).await;
                 }
+                Some(request) = requests.recv() => {
+                    let outcome = self.controlled_shutdown(shared, request.broker, request.broker_epoch).await;
+                    let _ = request.reply.send(outcome);
+                }
                 _ = tick.tick(), if self.dirty && !self.disconnected => {
                     self.resync(shared).await;
                 }
                 _ = rebalance.tick(), if shared.leader_rebalance.is_some() && self.lease.is_some() && !self.disconnected => {
-                    self.controller_pass(shared, true).await;
+                    self.controller_pass(shared, true, None).await;
                 }
             }
         }
@@ -259,7 +294,7 @@ impl Session {
                 return;
             }
         }
-        self.controller_pass(shared, false).await;
+        self.controller_pass(shared, false, None).await;
     }
 
     /// Kafka's election: whoever creates the ephemeral `/controller` (and bumps
@@ -290,16 +325,53 @@ impl Session {
         Ok(())
     }
 
+    /// Kafka's `doControlledShutdown`: records `broker` as shutting down,
+    /// runs a pass (which moves its leaderships and ISR memberships away)
+    /// and reports the partitions it still leads that could move later.
+    async fn controlled_shutdown(&mut self, shared: &Shared, broker: i32, broker_epoch: i64) -> ShutdownOutcome {
+        if self.lease.is_none() || self.disconnected {
+            // Disconnected, the pass could not write: let the broker go on (or
+            // ask the next controller) rather than wait for ZooKeeper.
+            return ShutdownOutcome::NotController;
+        }
+        let registered = shared.cache.read().brokers.get(&broker).map(|b| b.epoch);
+        let Some(current) = registered else {
+            return ShutdownOutcome::UnknownBroker;
+        };
+        if broker_epoch >= 0 && broker_epoch < current {
+            return ShutdownOutcome::StaleBrokerEpoch;
+        }
+        tracing::info!(broker, "controlled shutdown requested: moving its leaderships and ISR memberships");
+        self.shutting_down.insert(broker, current);
+        self.controller_pass(shared, false, Some(broker)).await;
+        if self.lease.is_none() {
+            return ShutdownOutcome::NotController;
+        }
+        let shutting: BTreeSet<i32> = self.shutting_down.keys().copied().collect();
+        let remaining = controller::movable_leaderships(&shared.cache.read(), broker, &shutting);
+        tracing::info!(broker, remaining = remaining.len(), "controlled shutdown pass done");
+        ShutdownOutcome::Done { remaining }
+    }
+
     /// While controller: computes the plan and applies it action by action.
-    /// `rebalance`: this pass also checks the leader imbalance.
-    async fn controller_pass(&mut self, shared: &Shared, rebalance: bool) {
+    /// `rebalance`: this pass also checks the leader imbalance; `leaving`:
+    /// the broker in controlled shutdown that leaves the ISRs it follows.
+    async fn controller_pass(&mut self, shared: &Shared, rebalance: bool, leaving: Option<i32>) {
         let Some(lease) = self.lease else { return };
+        // A broker is shutting down only as long as the registration that asked
+        // lives: once gone (or replaced by a restart) it is an ordinary broker.
+        {
+            let view = shared.cache.read();
+            self.shutting_down.retain(|id, epoch| view.brokers.get(id).is_some_and(|b| b.epoch == *epoch));
+        }
         let policy = Policy {
             delete_enabled: shared.delete_topic_enable,
             rebalance_percentage: shared.leader_rebalance.filter(|_| rebalance).map(|r| r.percentage),
             unclean_default: shared.unclean_leader_election,
+            shutting_down: self.shutting_down.keys().copied().collect(),
+            leaving_isrs: leaving.into_iter().collect(),
         };
-        let actions = controller::plan(&shared.cache.read(), lease.epoch, policy);
+        let actions = controller::plan(&shared.cache.read(), lease.epoch, &policy);
         let mut failed = false;
         for action in actions {
             if failed && matches!(action, Action::DropElectionRequest { .. }) {
@@ -331,9 +403,14 @@ fn now_ms() -> i64 {
 }
 
 /// The task: serves sessions one after another until stopped, then closes.
-pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut session: Session,
+    mut stop: watch::Receiver<bool>,
+    mut requests: mpsc::UnboundedReceiver<ShutdownRequest>,
+) {
     loop {
-        let ended = session.serve(&shared, &mut stop).await;
+        let ended = session.serve(&shared, &mut stop, &mut requests).await;
         session.teardown();
         match ended {
             Ended::Stopped => {
@@ -345,7 +422,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: wat
                     shared.zk.reconnect().await?;
                     Session::establish(&shared, false).await
                 };
-                match attempt.await {
+                match refusing(&mut requests, attempt).await {
                     Ok(s) => {
                         session = s;
                         break;
@@ -353,16 +430,34 @@ pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: wat
                     Err(MetadataError::Closed) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot re-establish the ZooKeeper session; retrying");
-                        tokio::select! {
-                            _ = stop.changed() => {
-                                shared.zk.close();
-                                return;
+                        let pause = async {
+                            tokio::select! {
+                                _ = stop.changed() => true,
+                                _ = tokio::time::sleep(RETRY_EVERY) => false,
                             }
-                            _ = tokio::time::sleep(RETRY_EVERY) => {}
+                        };
+                        if refusing(&mut requests, pause).await {
+                            shared.zk.close();
+                            return;
                         }
                     }
                 }
             },
+        }
+    }
+}
+
+/// Runs `work` while answering NotController to every ControlledShutdown
+/// request: without a session this broker controls nothing, and a stopping
+/// broker must not wait for a session to come back.
+async fn refusing<T>(requests: &mut mpsc::UnboundedReceiver<ShutdownRequest>, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            Some(request) = requests.recv() => {
+                let _ = request.reply.send(ShutdownOutcome::NotController);
+            }
         }
     }
 }

@@ -225,9 +225,9 @@ impl ZkStore {
         let mut brokers = BTreeMap::new();
         for (id, read) in reads {
             match read.await {
-                Ok((data, _)) => match znode::decode_broker(id, &data) {
+                Ok((data, stat)) => match znode::decode_broker(id, &data) {
                     Ok(b) => {
-                        brokers.insert(id, b);
+                        brokers.insert(id, BrokerInfo { epoch: stat.czxid, ..b });
                     }
                     Err(reason) => tracing::warn!(broker = id, %reason, "skipping a malformed broker registration"),
                 },
@@ -241,7 +241,8 @@ impl ZkStore {
     pub async fn read_broker(&self, id: i32) -> Result<Option<BrokerInfo>, MetadataError> {
         let path = znode::broker_path(id);
         match self.client()?.get_data(&path).await {
-            Ok((data, _)) => Ok(znode::decode_broker(id, &data)
+            Ok((data, stat)) => Ok(znode::decode_broker(id, &data)
+                .map(|b| BrokerInfo { epoch: stat.czxid, ..b })
                 .map_err(|reason| tracing::warn!(broker = id, %reason, "skipping a malformed broker registration"))
                 .ok()),
             Err(zkc::Error::NoNode) => Ok(None),

@@ -199,7 +199,7 @@ pub fn decode_broker(id: i32, bytes: &[u8]) -> Result<BrokerInfo, String> {
     };
     let (host, port) = from_endpoint.or(legacy).ok_or("no endpoint and no host/port")?;
     let rack = v.get("rack").and_then(Value::as_str).map(str::to_string);
-    Ok(BrokerInfo { id, host, port, rack, endpoints })
+    Ok(BrokerInfo { id, host, port, rack, endpoints, epoch: 0 })
 }
 
 // ---- /brokers/topics/<t> ----

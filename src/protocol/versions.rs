@@ -35,6 +35,10 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
 ];
 
+/// APIs the codec crate does not know, served by hand-written codecs:
+/// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
+pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
+
 /// The lowest Produce version we actually accept (v3 carries record batch v2).
 pub const MIN_ACCEPTED_PRODUCE: i16 = 3;
 
@@ -60,9 +64,9 @@ pub fn is_served(api: ApiKey, version: i16) -> bool {
 pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = ADVERTISED
         .iter()
-        .map(|&(api, min, max)| {
-            ApiVersion::default().with_api_key(api as i16).with_min_version(min).with_max_version(max)
-        })
+        .map(|&(api, min, max)| (api as i16, min, max))
+        .chain(HAND_CODED.iter().copied())
+        .map(|(api, min, max)| ApiVersion::default().with_api_key(api).with_min_version(min).with_max_version(max))
         .collect();
     ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys).with_finalized_features_epoch(-1)
 }

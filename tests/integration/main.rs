@@ -5,6 +5,7 @@ mod client;
 mod cluster;
 mod common;
 mod consumer_groups_tool;
+mod controlled_shutdown;
 mod coordinator;
 mod durability;
 mod groups;

@@ -4,6 +4,7 @@
 //! decodes, routes, and encodes the response.
 
 mod api_versions;
+pub(crate) mod controlled_shutdown;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -44,6 +45,13 @@ impl RequestHandler for Broker {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),
         };
+        if peek.api_key == controlled_shutdown::API_KEY {
+            // Not in the codec crate (a ZooKeeper-era API): read by hand.
+            return match controlled_shutdown::handle(self, &payload).await {
+                Ok(bytes) => Outcome::Respond(bytes),
+                Err(reason) => Outcome::Close(reason),
+            };
+        }
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
