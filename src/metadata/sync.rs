@@ -330,10 +330,24 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Resolves once a stop is asked for (or the store that could ask is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// The task: serves sessions one after another until stopped, then closes.
+///
+/// A stop interrupts whatever the task is waiting for — a ZooKeeper call to a
+/// coordinator that does not answer, a reconnect that takes up to
+/// `zookeeper.connection.timeout.ms` — so that shutdown only waits for the close
+/// of the session, which has its own deadline.
 pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: watch::Receiver<bool>) {
     loop {
-        let ended = session.serve(&shared, &mut stop).await;
+        let mut serve_stop = stop.clone();
+        let ended = tokio::select! {
+            ended = session.serve(&shared, &mut serve_stop) => ended,
+            () = stop_requested(&mut stop) => Ended::Stopped,
+        };
         session.teardown();
         match ended {
             Ended::Stopped => {
@@ -345,7 +359,14 @@ pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: wat
                     shared.zk.reconnect().await?;
                     Session::establish(&shared, false).await
                 };
-                match attempt.await {
+                let attempted = tokio::select! {
+                    attempted = attempt => attempted,
+                    () = stop_requested(&mut stop) => {
+                        shared.zk.close();
+                        return;
+                    }
+                };
+                match attempted {
                     Ok(s) => {
                         session = s;
                         break;
@@ -354,7 +375,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut session: Session, mut stop: wat
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot re-establish the ZooKeeper session; retrying");
                         tokio::select! {
-                            _ = stop.changed() => {
+                            () = stop_requested(&mut stop) => {
                                 shared.zk.close();
                                 return;
                             }

@@ -16,4 +16,5 @@ mod protocol;
 mod quickstart;
 mod replication;
 mod tools;
+mod zk_faults;
 mod zookeeper;
