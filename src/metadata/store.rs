@@ -103,9 +103,13 @@ impl MetadataStore {
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
-                tracing::warn!("the metadata task did not stop within 5 s");
+        if let Some(mut task) = task {
+            // The task stops promptly by itself (a stop interrupts its ZooKeeper
+            // calls); the deadline is a backstop, and the task never outlives it.
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+                tracing::warn!("the metadata task did not stop within 5 s; aborting it");
+                task.abort();
+                self.shared.zk.close();
             }
         }
     }

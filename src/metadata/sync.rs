@@ -402,7 +402,18 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Resolves once a stop is asked for (or the store that could ask is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// The task: serves sessions one after another until stopped, then closes.
+///
+/// A stop interrupts whatever the task is waiting for — a ZooKeeper call to a
+/// coordinator that does not answer, a reconnect that takes up to
+/// `zookeeper.connection.timeout.ms` — so that shutdown only waits for the close
+/// of the session, which has its own deadline. Without a session, every
+/// ControlledShutdown request is answered NotController at once.
 pub(super) async fn run(
     shared: Arc<Shared>,
     mut session: Session,
@@ -410,7 +421,11 @@ pub(super) async fn run(
     mut requests: mpsc::UnboundedReceiver<ShutdownRequest>,
 ) {
     loop {
-        let ended = session.serve(&shared, &mut stop, &mut requests).await;
+        let mut serve_stop = stop.clone();
+        let ended = tokio::select! {
+            ended = session.serve(&shared, &mut serve_stop, &mut requests) => ended,
+            () = stop_requested(&mut stop) => Ended::Stopped,
+        };
         session.teardown();
         match ended {
             Ended::Stopped => {
@@ -422,7 +437,17 @@ pub(super) async fn run(
                     shared.zk.reconnect().await?;
                     Session::establish(&shared, false).await
                 };
-                match refusing(&mut requests, attempt).await {
+                let attempt = async {
+                    tokio::select! {
+                        attempted = attempt => Some(attempted),
+                        () = stop_requested(&mut stop) => None,
+                    }
+                };
+                let Some(attempted) = refusing(&mut requests, attempt).await else {
+                    shared.zk.close();
+                    return;
+                };
+                match attempted {
                     Ok(s) => {
                         session = s;
                         break;
@@ -432,7 +457,7 @@ pub(super) async fn run(
                         tracing::warn!(error = %e, "cannot re-establish the ZooKeeper session; retrying");
                         let pause = async {
                             tokio::select! {
-                                _ = stop.changed() => true,
+                                () = stop_requested(&mut stop) => true,
                                 _ = tokio::time::sleep(RETRY_EVERY) => false,
                             }
                         };

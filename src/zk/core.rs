@@ -11,10 +11,24 @@
 //! Durability: replies and notifications are not sent as they are produced but
 //! queued; after a batch of messages the log is fsynced once, and only then is the
 //! queue released to the connections. No client can observe a write (directly or
-//! through a read that follows it) before it is on disk. If the fsync fails the
-//! queue is dropped, every connection is closed and the server stops.
+//! through a read that follows it) before it is on disk.
+//!
+//! Storage failures (a full disk) do not stop the processor. If the log append or
+//! fsync of a batch fails, every transaction of the batch is undone in memory (each
+//! applied transaction first saved what it touched, see [`Undo`]), so the tree never
+//! holds a change that is not durable. Output the batch queued before its first
+//! transaction goes out as usual; after that point, write replies become
+//! MarshallingError (−5: the request was not carried out; ZooKeeper's answer when a
+//! request cannot be processed, and one clients know changed nothing), and a
+//! connection that had any other output there (a read that may have seen an undone
+//! change, a notification of one, a connect response) gets its error replies and is
+//! then closed, so the client reconnects and re-registers its watches. Until the log
+//! is writable again writes are refused with −5 straight away, reads, pings and
+//! re-attaches are served, and sessions do not expire (expiry is a write); every
+//! [`RESUME_EVERY`] the log is reopened (`Persist::resume`), and once that works
+//! sessions get a fresh timeout and writes are accepted again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -25,7 +39,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 use tracing::{debug, error, info, warn};
 
 use super::config::ZkConfig;
-use super::db::{Applied, Database};
+use super::db::{Applied, Database, SessionRecord};
 use super::error::ZkError;
 use super::jute::Writer;
 use super::persist::Persist;
@@ -34,8 +48,10 @@ use super::proto::{
     Response, WatcherEvent,
 };
 use super::session::{new_password, ConnId, SessionTracker, TimeoutBounds};
+use super::tree::{split_parent, SavedNodes, TreeError};
 use super::txn::{Txn, TxnRecord};
 use super::watch::{Change, WatchManager};
+use super::write_faults::WriteFaults;
 
 /// Bytes queued for one connection beyond which it is considered stuck and closed.
 const MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -43,6 +59,8 @@ const MAX_QUEUED_BYTES: usize = 64 << 20;
 const MAX_BATCH: usize = 1000;
 /// Longest sleep of the processor when nothing is due.
 const MAX_IDLE: Duration = Duration::from_millis(500);
+/// How often a failed transaction log is tried again.
+pub(crate) const RESUME_EVERY: Duration = Duration::from_secs(1);
 
 /// What the processor sends to a connection task.
 #[derive(Debug)]
@@ -87,6 +105,23 @@ pub(crate) struct Conn {
     pub sent: u64,
     pub close_sent: bool,
     pub last_zxid: i64,
+}
+
+/// Output waiting for the batch's fsync.
+#[derive(Debug)]
+struct Queued {
+    conn: ConnId,
+    out: Outbound,
+    /// Set for the reply to a write: the request's xid, so that the reply can be
+    /// turned into an error if the batch is undone.
+    write_xid: Option<i32>,
+}
+
+/// What a transaction of the current batch changed, saved before it was applied.
+#[derive(Debug)]
+enum Undo {
+    Nodes(SavedNodes),
+    Session(i64, Option<SessionRecord>),
 }
 
 /// Server-wide counters for the four-letter words.
@@ -142,20 +177,31 @@ pub(crate) struct Core {
     pub stats: Stats,
     pub config: ZkConfig,
     pub started: Instant,
-    pending: Vec<(ConnId, Outbound)>,
+    pending: Vec<Queued>,
+    /// Undo records of the transactions applied since the last fsync, oldest first.
+    undo: Vec<Undo>,
+    /// The zxid the last successful fsync covers.
+    durable_zxid: i64,
+    /// Index in `pending` of the first output queued after the batch's first
+    /// transaction (everything before it is safe whatever the fsync does).
+    first_txn_output: Option<usize>,
+    /// When to try reopening a failed log next.
+    resume_at: Instant,
     next_sweep: Instant,
+    /// An append of this batch failed (its error, for the log line).
     failure: Option<ZkError>,
     stop_tx: Arc<watch::Sender<bool>>,
 }
 
 impl Core {
     /// Recovers the database from the data directory.
-    pub fn open(config: ZkConfig, stop_tx: Arc<watch::Sender<bool>>) -> Result<Core, ZkError> {
+    pub fn open(config: ZkConfig, stop_tx: Arc<watch::Sender<bool>>, faults: WriteFaults) -> Result<Core, ZkError> {
         let mut persist = Persist::open(
             &config.data_dir,
             config.data_log_dir.as_deref(),
             config.snapshot_every,
             config.snap_retain_count,
+            faults,
         )?;
         let (db, _report) = persist.recover()?;
         let bounds = TimeoutBounds { min_ms: config.min_session_timeout(), max_ms: config.max_session_timeout() };
@@ -169,6 +215,7 @@ impl Core {
             info!(sessions = db.sessions.len(), "restored sessions; they expire unless their clients reconnect");
         }
         let next_sweep = now + Duration::from_millis(config.container_check_interval_ms);
+        let durable_zxid = db.last_zxid;
         Ok(Core {
             db,
             sessions,
@@ -179,14 +226,17 @@ impl Core {
             config,
             started: now,
             pending: Vec::new(),
+            undo: Vec::new(),
+            durable_zxid,
+            first_txn_output: None,
+            resume_at: now,
             next_sweep,
             failure: None,
             stop_tx,
         })
     }
 
-    /// The processor loop; returns when told to stop, when every sender is gone, or
-    /// when storage fails.
+    /// The processor loop; returns when told to stop or when every sender is gone.
     pub fn run(mut self, rx: Receiver<CoreMsg>) -> Result<(), ZkError> {
         let result = self.run_inner(&rx);
         // Whatever happened, make the network side let go.
@@ -200,8 +250,14 @@ impl Core {
     fn run_inner(&mut self, rx: &Receiver<CoreMsg>) -> Result<(), ZkError> {
         loop {
             let now = Instant::now();
+            if self.persist.is_failed() && now >= self.resume_at {
+                self.try_resume(now);
+            }
             let mut wake = self.next_sweep.min(now + MAX_IDLE);
-            if let Some(deadline) = self.sessions.next_deadline() {
+            if self.persist.is_failed() {
+                // Sessions do not expire meanwhile; only the next retry is due.
+                wake = wake.min(self.resume_at);
+            } else if let Some(deadline) = self.sessions.next_deadline() {
                 wake = wake.min(deadline);
             }
             let mut stop = None;
@@ -219,18 +275,20 @@ impl Core {
                 handled += 1;
             }
             let now = Instant::now();
-            self.expire_sessions(now);
+            if !self.persist.is_failed() {
+                self.expire_sessions(now);
+            }
             if now >= self.next_sweep {
-                self.sweep();
+                if !self.persist.is_failed() {
+                    self.sweep();
+                }
                 self.next_sweep = now + Duration::from_millis(self.config.container_check_interval_ms);
             }
             self.flush();
-            if let Some(e) = self.failure.take() {
-                self.close_all();
-                return Err(e);
-            }
             if self.persist.snapshot_due() {
-                self.persist.snapshot(&self.db)?;
+                if let Err(e) = self.persist.snapshot(&self.db) {
+                    warn!(error = %e, "cannot write a snapshot; the transaction log still holds everything, retrying later");
+                }
             }
             if let Some((snapshot, done)) = stop {
                 let result = self.stop(snapshot);
@@ -247,7 +305,10 @@ impl Core {
 
     fn stop(&mut self, snapshot: bool) -> Result<(), ZkError> {
         self.close_all();
-        if snapshot && self.persist.has_unsnapshotted() {
+        if snapshot && self.persist.is_failed() {
+            // Everything acknowledged is in the log; recovery replays it.
+            warn!("skipping the final snapshot: the data directory is not writable");
+        } else if snapshot && self.persist.has_unsnapshotted() {
             self.persist.snapshot(&self.db)?;
         }
         info!(zxid = format_args!("{:#x}", self.db.last_zxid), snapshot, "ZooKeeper request processor stopped");
@@ -286,17 +347,39 @@ impl Core {
 
     /// Queues a frame or close for a connection; released after the next fsync.
     pub fn send(&mut self, conn: ConnId, out: Outbound) {
-        self.pending.push((conn, out));
+        self.pending.push(Queued { conn, out, write_xid: None });
     }
 
-    /// Queues a reply to `ctx`'s request.
+    /// Queues a reply to `ctx`'s request (not a write: see [`Core::reply_write`]).
     pub fn reply(&mut self, ctx: &Ctx, zxid: i64, err: ErrorCode, body: Response) {
-        let frame = encode_reply(ReplyHeader { xid: ctx.xid, zxid, err: err.code() }, &body);
+        self.queue_reply(ctx, zxid, err, &body, false);
+    }
+
+    /// Queues the reply to a write request (whatever its outcome), which becomes
+    /// MarshallingError if the batch's fsync fails.
+    pub fn reply_write(&mut self, ctx: &Ctx, zxid: i64, err: ErrorCode, body: Response) {
+        self.queue_reply(ctx, zxid, err, &body, true);
+    }
+
+    fn queue_reply(&mut self, ctx: &Ctx, zxid: i64, err: ErrorCode, body: &Response, write: bool) {
+        let frame = encode_reply(ReplyHeader { xid: ctx.xid, zxid, err: err.code() }, body);
         self.stats.record_latency(ctx.received.elapsed().as_millis() as u64);
         if let Some(c) = self.conns.get_mut(&ctx.conn) {
             c.last_zxid = zxid;
         }
-        self.send(ctx.conn, Outbound::Frame(frame));
+        let write_xid = write.then_some(ctx.xid);
+        self.pending.push(Queued { conn: ctx.conn, out: Outbound::Frame(frame), write_xid });
+    }
+
+    /// Whether writes are refused (the transaction log failed and is not back yet).
+    pub fn writes_refused(&self) -> bool {
+        self.persist.is_failed()
+    }
+
+    /// Answers a write that cannot be carried out while the log is failing.
+    pub fn refuse_write(&mut self, ctx: &Ctx) {
+        let zxid = self.db.last_zxid;
+        self.reply_write(ctx, zxid, STORAGE_FAILED, Response::Empty);
     }
 
     /// Queues a reply with the current zxid (reads and other non-transactions).
@@ -321,16 +404,30 @@ impl Core {
         }
     }
 
-    /// Fsyncs the log, then releases queued output.
+    /// Fsyncs the log, then releases queued output; if the log write fails,
+    /// undoes the batch first (see the module docs).
     fn flush(&mut self) {
-        if let Err(e) = self.persist.commit() {
-            error!(error = %e, "transaction log fsync failed; dropping unacknowledged replies");
-            self.pending.clear();
-            self.failure.get_or_insert(e);
-            return;
+        let committed = match self.failure.take() {
+            Some(e) => Err(e),
+            // Refused writes appended nothing; there is nothing to sync.
+            None if self.persist.is_failed() => Ok(()),
+            None => self.persist.commit(),
+        };
+        match committed {
+            Ok(()) => {
+                self.undo.clear();
+                self.durable_zxid = self.db.last_zxid;
+            }
+            Err(e) => self.undo_batch(&e),
         }
+        self.first_txn_output = None;
+        self.release();
+    }
+
+    /// Hands queued output to the connections.
+    fn release(&mut self) {
         let mut overflowed = Vec::new();
-        for (conn_id, out) in std::mem::take(&mut self.pending) {
+        for Queued { conn: conn_id, out, .. } in std::mem::take(&mut self.pending) {
             let Some(conn) = self.conns.get_mut(&conn_id) else {
                 continue;
             };
@@ -365,29 +462,56 @@ impl Core {
 
     // ----- transactions -----
 
+    /// Applies a transaction to the database, first saving what it touches so the
+    /// batch can be undone if its fsync fails. On error nothing has changed.
+    pub fn apply_txn(&mut self, txn: &Txn, zxid: i64, time: i64) -> Result<Applied, TreeError> {
+        self.first_txn_output.get_or_insert(self.pending.len());
+        let mut paths = Vec::new();
+        let mut sessions = Vec::new();
+        touched(&self.db, txn, &mut paths, &mut sessions);
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let saved = self.db.tree.capture(&refs);
+        let mark = self.undo.len();
+        self.undo.push(Undo::Nodes(saved));
+        for id in sessions {
+            let record = self.db.sessions.get(&id).cloned();
+            self.undo.push(Undo::Session(id, record));
+        }
+        let applied = self.db.apply(txn, zxid, time);
+        if applied.is_err() {
+            // `apply` changed nothing: the saved copies are not needed.
+            self.undo.truncate(mark);
+        }
+        applied
+    }
+
     /// Gives the next zxid to `txn`, logs it and advances the database zxid. The
-    /// caller has already applied it (or it changes nothing).
+    /// caller has already applied it with [`Core::apply_txn`] (or it changes nothing).
     pub fn log_txn(&mut self, zxid: i64, time_ms: i64, session: i64, txn: Txn) {
+        self.first_txn_output.get_or_insert(self.pending.len());
         self.db.last_zxid = zxid;
         let rec = TxnRecord { zxid, time_ms, session_id: session, txn };
         if let Err(e) = self.persist.append(&rec) {
-            error!(error = %e, "cannot append to the transaction log");
             self.failure.get_or_insert(e);
         }
     }
 
     /// Runs a checked write: applies and logs the transaction, or logs an error
     /// transaction (ZooKeeper spends a zxid on failed writes too). Returns the zxid
-    /// and what applying did.
+    /// and what applying did. While the log is failing nothing is applied or
+    /// logged and the outcome is [`STORAGE_FAILED`].
     pub fn commit_write(
         &mut self,
         session: i64,
         prepared: Result<Txn, ErrorCode>,
     ) -> (i64, Result<Applied, ErrorCode>) {
+        if self.writes_refused() {
+            return (self.db.last_zxid, Err(STORAGE_FAILED));
+        }
         let zxid = self.db.last_zxid + 1;
         let time = now_ms();
         let (txn, outcome) = match prepared {
-            Ok(txn) => match self.db.apply(&txn, zxid, time) {
+            Ok(txn) => match self.apply_txn(&txn, zxid, time) {
                 Ok(applied) => (txn, Ok(applied)),
                 Err(e) => {
                     error!(error = %e, "checked transaction failed to apply");
@@ -398,6 +522,100 @@ impl Core {
         };
         self.log_txn(zxid, time, session, txn);
         (zxid, outcome)
+    }
+
+    /// The log append or fsync of this batch failed: undoes its transactions,
+    /// brings the live sessions back in line with the database, and rewrites the
+    /// output queued after the first transaction (see the module docs).
+    fn undo_batch(&mut self, cause: &ZkError) {
+        let undone = self.db.last_zxid - self.durable_zxid;
+        error!(
+            error = %cause,
+            undone_transactions = undone,
+            "transaction log write failed; writes are refused until the disk accepts them again \
+             (retrying every {} s), reads and sessions are still served",
+            RESUME_EVERY.as_secs()
+        );
+        for undo in std::mem::take(&mut self.undo).into_iter().rev() {
+            match undo {
+                Undo::Nodes(saved) => self.db.tree.restore(saved),
+                Undo::Session(id, Some(record)) => {
+                    self.db.sessions.insert(id, record);
+                }
+                Undo::Session(id, None) => {
+                    self.db.sessions.remove(&id);
+                }
+            }
+        }
+        self.db.last_zxid = self.durable_zxid;
+        let now = Instant::now();
+        self.resume_at = now + RESUME_EVERY;
+        // Sessions created in the batch are gone again; sessions it closed (or
+        // expired) are back, detached, with a fresh timeout.
+        let created: Vec<i64> =
+            self.sessions.iter().map(|s| s.id).filter(|id| !self.db.sessions.contains_key(id)).collect();
+        for id in created {
+            if let Some(conn) = self.sessions.remove(id).and_then(|s| s.conn) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = None;
+                }
+                self.send(conn, Outbound::Close);
+            }
+            self.watches.remove_session(id);
+        }
+        let bounds = self.sessions.bounds;
+        let closed: Vec<(i64, SessionRecord)> = self
+            .db
+            .sessions
+            .iter()
+            .filter(|(id, _)| self.sessions.get(**id).is_none())
+            .map(|(id, r)| (*id, r.clone()))
+            .collect();
+        for (id, record) in closed {
+            self.sessions.add(id, bounds.negotiate(record.timeout_ms), record.passwd, None, now);
+        }
+        let Some(cut) = self.first_txn_output else {
+            return;
+        };
+        let zxid = self.db.last_zxid;
+        let mut broken = HashSet::new();
+        for queued in self.pending.split_off(cut.min(self.pending.len())) {
+            if broken.contains(&queued.conn) {
+                continue;
+            }
+            match (queued.out, queued.write_xid) {
+                (Outbound::Frame(_), Some(xid)) => {
+                    let header = ReplyHeader { xid, zxid, err: STORAGE_FAILED.code() };
+                    let frame = encode_reply(header, &Response::Empty);
+                    self.send(queued.conn, Outbound::Frame(frame));
+                }
+                (Outbound::Frame(_), None) | (Outbound::Close, _) => {
+                    broken.insert(queued.conn);
+                    self.send(queued.conn, Outbound::Close);
+                }
+            }
+        }
+    }
+
+    /// Tries to reopen the failed log; on success sessions start a fresh timeout
+    /// (their clients could not have done anything about the outage).
+    fn try_resume(&mut self, now: Instant) {
+        match self.persist.resume(self.db.last_zxid + 1) {
+            Ok(()) => {
+                let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
+                for id in ids {
+                    self.sessions.touch(id, now);
+                }
+                info!(
+                    zxid = format_args!("{:#x}", self.db.last_zxid),
+                    "transaction log writable again; accepting writes"
+                );
+            }
+            Err(e) => {
+                debug!(error = %e, "the transaction log is still not writable");
+                self.resume_at = now + RESUME_EVERY;
+            }
+        }
     }
 
     // ----- connections and sessions -----
@@ -514,6 +732,13 @@ impl Core {
     /// Ends a session: deletes its ephemerals (firing watches), closes its
     /// connection, and answers `reply_to` (a closeSession request) if given.
     pub fn close_session(&mut self, session: i64, reply_to: Option<&Ctx>) {
+        if self.writes_refused() {
+            // The session stays (and expires later) if its client goes away.
+            if let Some(ctx) = reply_to {
+                self.refuse_write(ctx);
+            }
+            return;
+        }
         let (zxid, outcome) = self.commit_write(session, Ok(Txn::CloseSession { session_id: session }));
         if let Ok(applied) = outcome {
             self.notify(&applied.changes);
@@ -521,7 +746,7 @@ impl Core {
         let conn = self.sessions.remove(session).and_then(|s| s.conn);
         self.watches.remove_session(session);
         if let Some(ctx) = reply_to {
-            self.reply(ctx, zxid, ErrorCode::Ok, Response::Empty);
+            self.reply_write(ctx, zxid, ErrorCode::Ok, Response::Empty);
         }
         if let Some(conn) = conn {
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -584,5 +809,37 @@ impl Core {
         self.sessions.touch(session, Instant::now());
         let ctx = Ctx { conn: conn_id, session, xid, received };
         super::ops::dispatch(self, &ctx, request);
+    }
+}
+
+/// The answer to a write that was not carried out because the transaction log
+/// could not be written.
+pub(crate) const STORAGE_FAILED: ErrorCode = ErrorCode::MarshallingError;
+
+/// The znodes (each with its parent where children change) and sessions a
+/// transaction may change, for its undo record.
+fn touched(db: &Database, txn: &Txn, paths: &mut Vec<String>, sessions: &mut Vec<i64>) {
+    let with_parent = |path: &str, paths: &mut Vec<String>| {
+        paths.push(path.to_string());
+        if let Some((parent, _)) = split_parent(path) {
+            paths.push(parent.to_string());
+        }
+    };
+    match txn {
+        Txn::CreateSession { session_id, .. } => sessions.push(*session_id),
+        Txn::CloseSession { session_id } => {
+            sessions.push(*session_id);
+            for path in db.tree.ephemerals_of(*session_id) {
+                with_parent(path, paths);
+            }
+        }
+        Txn::Create { path, .. } | Txn::Delete { path } => with_parent(path, paths),
+        Txn::SetData { path, .. } | Txn::SetAcl { path, .. } => paths.push(path.clone()),
+        Txn::Multi(txns) => {
+            for t in txns {
+                touched(db, t, paths, sessions);
+            }
+        }
+        Txn::Check { .. } | Txn::Error { .. } => {}
     }
 }

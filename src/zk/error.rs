@@ -26,6 +26,10 @@ pub enum ZkError {
     /// A snapshot or transaction log cannot be used.
     #[error("corrupt data in {}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    /// A write of the transaction log failed earlier and the log has not been
+    /// reopened since; writes are refused until it is.
+    #[error("the transaction log is not writable since an earlier write failed; retrying")]
+    LogUnavailable,
     /// A server task stopped unexpectedly.
     #[error("ZooKeeper server stopped unexpectedly: {0}")]
     Stopped(String),

@@ -15,7 +15,8 @@
 //! - [`tree`]: the data tree and its indexes; path validation.
 //! - [`txn`], [`db`]: transactions and the database they are applied to.
 //! - [`session`]: live sessions, timeouts, ids. [`watch`]: watches and triggers.
-//! - [`persist`]: transaction log and snapshots (formats documented there).
+//! - [`persist`]: transaction log and snapshots (formats documented there);
+//!   [`write_faults`]: the switch tests use to make its writes fail.
 //! - `core`: the single-threaded request processor; `ops/`: one file per op group.
 //! - [`server`]: accept loop, connections, per-IP limit, [`ZkServer`] lifecycle.
 //! - [`fourlw`]: four-letter words. [`config`]: `zookeeper.properties`.
@@ -24,6 +25,11 @@
 //! - Writes are fsynced to the transaction log before their reply (or any read
 //!   reply after them) leaves the server; zxids never go backwards across
 //!   restarts. Failed writes and failed multis spend a zxid, as in ZooKeeper.
+//! - A full disk (any failed log write or fsync) does not stop the server, unlike
+//!   ZooKeeper, which exits: the batch is undone in memory, writes are answered
+//!   with MarshallingError (−5) until the log can be written again (retried every
+//!   second), reads, pings and sessions keep being served, no session expires
+//!   meanwhile, and writes resume by themselves (see `core.rs`, `persist.rs`).
 //! - Watch notifications are `{xid −1, zxid −1, err 0}` + `WatcherEvent` and reach
 //!   every watching session before the reply of the write that caused them.
 //! - Sessions survive restarts (they are in the log and snapshots) and expire after
@@ -50,6 +56,7 @@ pub mod session;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+pub mod write_faults;
 
 #[cfg(test)]
 mod tests;
@@ -57,3 +64,4 @@ mod tests;
 pub use config::ZkConfig;
 pub use error::ZkError;
 pub use server::{run, ZkServer};
+pub use write_faults::WriteFaults;

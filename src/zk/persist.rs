@@ -10,8 +10,18 @@
 //! loaded and every later logged transaction replayed, so znodes, sessions and the
 //! zxid survive restarts. A torn record at the end of the last log file (a crash in
 //! mid-write) is cut off; a gap in the zxid sequence refuses the start instead of
-//! silently losing acknowledged writes. After a failed write or fsync the store is
-//! poisoned: nothing further is written and the server stops.
+//! silently losing acknowledged writes.
+//!
+//! A failed write or fsync (a full disk, typically) does not stop the server: the
+//! store marks itself failed and refuses appends; the caller rolls back what the
+//! failed commit held and answers those writes with an error. [`Persist::resume`]
+//! then cuts the abandoned log file back to what was durable (so no record of a
+//! refused write can be replayed later), and starts a fresh log file whose header
+//! is written and fsynced as a probe; once that works, appends are accepted again.
+//! A failed snapshot is only a warning: the log still holds everything, and the
+//! next attempt waits for another `snapshot_every` transactions.
+//! Every write, fsync, creation and rename goes through [`WriteFaults`], the seam
+//! tests use to fill the disk.
 //!
 //! File formats (all integers big-endian, strings/buffers as in jute):
 //!
@@ -29,7 +39,6 @@
 //! - `u32 crc32` of everything before it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tracing::{debug, info, warn};
@@ -40,6 +49,7 @@ use super::jute::{DecodeError, Reader, Writer};
 use super::proto::Acl;
 use super::tree::{DataTree, Node};
 use super::txn::{decode_kind, encode_kind, TxnRecord};
+use super::write_faults::WriteFaults;
 
 const LOG_MAGIC: &[u8; 8] = b"GZKLOG01";
 const SNAP_MAGIC: &[u8; 8] = b"GZKSNAP1";
@@ -83,6 +93,11 @@ struct LogFile {
     pending: Vec<u8>,
     /// The file was just created: its directory entry still needs an fsync.
     new: bool,
+    /// Bytes of the file known to be on disk (fsynced); a failed commit may leave
+    /// more, which [`Persist::resume`] cuts off.
+    durable_len: u64,
+    /// Records in `pending`.
+    pending_records: u64,
 }
 
 /// What recovery found.
@@ -101,8 +116,13 @@ pub struct Persist {
     log: Option<LogFile>,
     txns_since_snapshot: u64,
     snapshot_every: u64,
+    /// After a failed snapshot, the next one waits until this many transactions.
+    snapshot_not_before: u64,
     retain: usize,
-    poisoned: bool,
+    /// A write or fsync of the log failed and [`Persist::resume`] has not yet
+    /// succeeded: appends are refused.
+    failed: bool,
+    faults: WriteFaults,
 }
 
 fn hex_suffix(name: &str, prefix: &str) -> Option<i64> {
@@ -128,8 +148,8 @@ fn list_numbered(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, ZkErro
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), ZkError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| ZkError::storage(dir, e))
+fn sync_dir(dir: &Path, faults: &WriteFaults) -> Result<(), ZkError> {
+    File::open(dir).and_then(|d| faults.sync_all(&d)).map_err(|e| ZkError::storage(dir, e))
 }
 
 impl Persist {
@@ -140,6 +160,7 @@ impl Persist {
         data_log_dir: Option<&Path>,
         snapshot_every: u64,
         retain: usize,
+        faults: WriteFaults,
     ) -> Result<Persist, ZkError> {
         let snap_dir = data_dir.join("version-2");
         let log_dir = data_log_dir.map_or_else(|| snap_dir.clone(), |d| d.join("version-2"));
@@ -152,8 +173,10 @@ impl Persist {
             log: None,
             txns_since_snapshot: 0,
             snapshot_every: snapshot_every.max(1),
+            snapshot_not_before: 0,
             retain: retain.max(1),
-            poisoned: false,
+            failed: false,
+            faults,
         })
     }
 
@@ -211,77 +234,142 @@ impl Persist {
         Ok((db, report))
     }
 
-    fn check_poison(&self) -> Result<(), ZkError> {
-        if self.poisoned {
-            return Err(ZkError::Stopped("storage failed earlier; refusing further writes".into()));
+    /// Whether a log write failed and [`Persist::resume`] has not succeeded since.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    fn check_failed(&self) -> Result<(), ZkError> {
+        if self.failed {
+            return Err(ZkError::LogUnavailable);
         }
         Ok(())
+    }
+
+    /// Creates (or overwrites) `log.<first_zxid>` with its header queued.
+    fn start_log(&mut self, first_zxid: i64) -> Result<LogFile, ZkError> {
+        let path = self.log_dir.join(format!("log.{first_zxid:x}"));
+        // A file with this name can only hold a torn tail from a crash, or a log
+        // abandoned after a failed write (its first zxid was never acknowledged),
+        // so overwriting it loses nothing.
+        let file = self
+            .faults
+            .check()
+            .and_then(|()| OpenOptions::new().create(true).write(true).truncate(true).open(&path))
+            .map_err(|e| ZkError::storage(&path, e))?;
+        let mut pending = Vec::with_capacity(4096);
+        pending.extend_from_slice(LOG_MAGIC);
+        pending.extend_from_slice(&first_zxid.to_be_bytes());
+        debug!(path = %path.display(), "started transaction log");
+        Ok(LogFile { file, path, pending, new: true, durable_len: 0, pending_records: 0 })
     }
 
     /// Queues a record for the current log file, starting a new file if needed.
     /// Nothing is durable until [`Persist::commit`] returns.
     pub fn append(&mut self, rec: &TxnRecord) -> Result<(), ZkError> {
-        self.check_poison()?;
+        self.check_failed()?;
         if self.log.is_none() {
-            let path = self.log_dir.join(format!("log.{:x}", rec.zxid));
-            // A file with this name can only hold a torn tail from a crash (its first
-            // zxid was never applied), so overwriting it loses nothing.
-            let file = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&path)
-                .map_err(|e| self.poison(ZkError::storage(&path, e)))?;
-            let mut pending = Vec::with_capacity(4096);
-            pending.extend_from_slice(LOG_MAGIC);
-            pending.extend_from_slice(&rec.zxid.to_be_bytes());
-            debug!(path = %path.display(), "started transaction log");
-            self.log = Some(LogFile { file, path, pending, new: true });
+            match self.start_log(rec.zxid) {
+                Ok(log) => self.log = Some(log),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
         }
         let payload = rec.encode();
         if let Some(log) = self.log.as_mut() {
             log.pending.extend_from_slice(&(payload.len() as u32).to_be_bytes());
             log.pending.extend_from_slice(&crc32(&payload).to_be_bytes());
             log.pending.extend_from_slice(&payload);
+            log.pending_records += 1;
         }
         self.txns_since_snapshot += 1;
         Ok(())
     }
 
-    fn poison(&mut self, e: ZkError) -> ZkError {
-        self.poisoned = true;
-        e
-    }
-
-    /// Writes and fsyncs everything appended so far.
+    /// Writes and fsyncs everything appended so far. On failure the store is
+    /// failed until [`Persist::resume`]: nothing appended since the last successful
+    /// commit is durable, and the caller must undo it.
     pub fn commit(&mut self) -> Result<(), ZkError> {
-        self.check_poison()?;
+        self.check_failed()?;
         let Some(log) = self.log.as_mut() else {
             return Ok(());
         };
         if log.pending.is_empty() && !log.new {
             return Ok(());
         }
-        let result = log
-            .file
-            .write_all(&log.pending)
-            .and_then(|()| log.file.sync_data())
+        let faults = &self.faults;
+        let result = faults
+            .write_all(&mut log.file, &log.pending)
+            .and_then(|()| faults.sync_data(&log.file))
             .map_err(|e| ZkError::storage(&log.path, e));
+        let written = log.pending.len() as u64;
+        let records = std::mem::take(&mut log.pending_records);
         log.pending.clear();
-        let new = std::mem::replace(&mut log.new, false);
-        if let Err(e) = result {
-            return Err(self.poison(e));
+        let new = log.new;
+        let result = result.and_then(|()| if new { sync_dir(&self.log_dir, faults) } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                log.new = false;
+                log.durable_len += written;
+                Ok(())
+            }
+            Err(e) => {
+                self.txns_since_snapshot = self.txns_since_snapshot.saturating_sub(records);
+                self.failed = true;
+                Err(e)
+            }
         }
-        if new {
-            let dir = self.log_dir.clone();
-            sync_dir(&dir).map_err(|e| self.poison(e))?;
+    }
+
+    /// After a failure: cuts the abandoned log file back to its durable length (or
+    /// removes it when nothing in it was durable), then starts `log.<next_zxid>`
+    /// and makes its header durable — the probe that the disk takes writes again.
+    /// On success appends are accepted again; on failure the store stays failed
+    /// and the caller retries later.
+    pub fn resume(&mut self, next_zxid: i64) -> Result<(), ZkError> {
+        if !self.failed {
+            return Ok(());
         }
+        let fresh_path = self.log_dir.join(format!("log.{next_zxid:x}"));
+        if let Some(old) = self.log.take() {
+            // The fresh file overwrites a same-named one anyway.
+            if old.path != fresh_path {
+                let cut = if old.durable_len == 0 {
+                    fs::remove_file(&old.path)
+                        .map_err(|e| ZkError::storage(&old.path, e))
+                        .and_then(|()| sync_dir(&self.log_dir, &self.faults))
+                } else {
+                    old.file
+                        .set_len(old.durable_len)
+                        .and_then(|()| self.faults.sync_all(&old.file))
+                        .map_err(|e| ZkError::storage(&old.path, e))
+                };
+                if let Err(e) = cut {
+                    self.log = Some(old);
+                    return Err(e);
+                }
+            }
+        }
+        let mut fresh = self.start_log(next_zxid)?;
+        let header = std::mem::take(&mut fresh.pending);
+        self.faults
+            .write_all(&mut fresh.file, &header)
+            .and_then(|()| self.faults.sync_data(&fresh.file))
+            .map_err(|e| ZkError::storage(&fresh.path, e))?;
+        sync_dir(&self.log_dir, &self.faults)?;
+        info!(path = %fresh.path.display(), "the transaction log is writable again");
+        fresh.new = false;
+        fresh.durable_len = header.len() as u64;
+        self.log = Some(fresh);
+        self.failed = false;
         Ok(())
     }
 
     /// Whether enough transactions have accumulated for a snapshot.
     pub fn snapshot_due(&self) -> bool {
-        self.txns_since_snapshot >= self.snapshot_every
+        !self.failed && self.txns_since_snapshot >= self.snapshot_every.max(self.snapshot_not_before)
     }
 
     /// Whether any transaction was logged since the last snapshot.
@@ -291,26 +379,35 @@ impl Persist {
 
     /// Commits the log, writes a snapshot of `db`, rolls the log and purges files
     /// the retained snapshots no longer need.
+    /// A failed snapshot changes nothing (the log still holds every transaction);
+    /// the next attempt waits for another `snapshot_every` transactions.
     pub fn snapshot(&mut self, db: &Database) -> Result<(), ZkError> {
         self.commit()?;
         let bytes = encode_snapshot(db);
         let final_path = self.snap_dir.join(format!("snapshot.{:x}", db.last_zxid));
         let tmp_path = self.snap_dir.join(format!("snapshot.{:x}.tmp", db.last_zxid));
-        let written = File::create(&tmp_path)
+        let faults = &self.faults;
+        let written = faults
+            .check()
+            .and_then(|()| File::create(&tmp_path))
             .and_then(|mut f| {
-                f.write_all(&bytes)?;
-                f.sync_all()
+                faults.write_all(&mut f, &bytes)?;
+                faults.sync_all(&f)
             })
+            .and_then(|()| faults.check())
             .and_then(|()| fs::rename(&tmp_path, &final_path))
-            .map_err(|e| ZkError::storage(&tmp_path, e));
+            .map_err(|e| ZkError::storage(&tmp_path, e))
+            .and_then(|()| sync_dir(&self.snap_dir, faults));
         if let Err(e) = written {
-            return Err(self.poison(e));
+            // A leftover .tmp is never read; removing it just gives the space back.
+            let _ = fs::remove_file(&tmp_path);
+            self.snapshot_not_before = self.txns_since_snapshot + self.snapshot_every;
+            return Err(e);
         }
-        let dir = self.snap_dir.clone();
-        sync_dir(&dir).map_err(|e| self.poison(e))?;
         info!(path = %final_path.display(), nodes = db.tree.node_count(), "wrote snapshot");
         self.log = None;
         self.txns_since_snapshot = 0;
+        self.snapshot_not_before = 0;
         if let Err(e) = self.purge() {
             warn!(error = %e, "could not purge old snapshots and logs");
         }
@@ -521,7 +618,7 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|e| ZkError::storage("tmp", e))?;
         let mut db = Database::new();
         {
-            let mut p = Persist::open(dir.path(), None, 3, 2)?;
+            let mut p = Persist::open(dir.path(), None, 3, 2, WriteFaults::new())?;
             for (i, path) in ["/a", "/b", "/c", "/d", "/e"].iter().enumerate() {
                 let r = rec(i as i64 + 1, create(path, i as i32));
                 db.apply_record(&r).map_err(|e| ZkError::corrupt("test", e.to_string()))?;
@@ -532,7 +629,7 @@ mod tests {
                 }
             }
         }
-        let mut p = Persist::open(dir.path(), None, 3, 2)?;
+        let mut p = Persist::open(dir.path(), None, 3, 2, WriteFaults::new())?;
         let (got, report) = p.recover()?;
         assert_eq!(report.snapshot_zxid, Some(3));
         assert_eq!(report.replayed, 2);
@@ -546,7 +643,7 @@ mod tests {
     fn torn_tail_is_ignored_and_gap_is_refused() -> Result<(), ZkError> {
         let dir = tempfile::tempdir().map_err(|e| ZkError::storage("tmp", e))?;
         {
-            let mut p = Persist::open(dir.path(), None, 100, 3)?;
+            let mut p = Persist::open(dir.path(), None, 100, 3, WriteFaults::new())?;
             p.append(&rec(1, create("/a", 0)))?;
             p.append(&rec(2, create("/b", 1)))?;
             p.commit()?;
@@ -556,17 +653,75 @@ mod tests {
         let full = bytes.len();
         bytes.extend_from_slice(&[0, 0, 0, 50, 1, 2, 3]);
         fs::write(&log, &bytes).map_err(|e| ZkError::storage(&log, e))?;
-        let mut p = Persist::open(dir.path(), None, 100, 3)?;
+        let mut p = Persist::open(dir.path(), None, 100, 3, WriteFaults::new())?;
         let (db, report) = p.recover()?;
         assert!(report.truncated_tail);
         assert_eq!(db.last_zxid, 2);
         assert_eq!(fs::metadata(&log).map(|m| m.len() as usize).ok(), Some(full));
         // A later log that skips zxids means lost writes: refuse to start.
-        let mut p2 = Persist::open(dir.path(), None, 100, 3)?;
+        let mut p2 = Persist::open(dir.path(), None, 100, 3, WriteFaults::new())?;
         p2.append(&rec(5, create("/c", 2)))?;
         p2.commit()?;
-        let mut p3 = Persist::open(dir.path(), None, 100, 3)?;
+        let mut p3 = Persist::open(dir.path(), None, 100, 3, WriteFaults::new())?;
         assert!(matches!(p3.recover(), Err(ZkError::Corrupt { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_commit_is_cut_off_and_writes_resume() -> Result<(), ZkError> {
+        let dir = tempfile::tempdir().map_err(|e| ZkError::storage("tmp", e))?;
+        let faults = WriteFaults::new();
+        let mut p = Persist::open(dir.path(), None, 100, 3, faults.clone())?;
+        p.append(&rec(1, create("/a", 0)))?;
+        p.commit()?;
+        let durable = fs::metadata(dir.path().join("version-2/log.1")).map_err(|e| ZkError::storage("log", e))?.len();
+        faults.set_failing(true);
+        p.append(&rec(2, create("/b", 1)))?;
+        assert!(matches!(p.commit(), Err(ZkError::Storage { .. })));
+        assert!(p.is_failed());
+        assert!(matches!(p.append(&rec(2, create("/b", 1))), Err(ZkError::LogUnavailable)));
+        assert!(p.resume(2).is_err(), "the disk is still full");
+        faults.set_failing(false);
+        p.resume(2)?;
+        assert!(!p.is_failed());
+        let cut = fs::metadata(dir.path().join("version-2/log.1")).map_err(|e| ZkError::storage("log", e))?.len();
+        assert_eq!(cut, durable, "the half-written record is cut off");
+        p.append(&rec(2, create("/c", 1)))?;
+        p.commit()?;
+        drop(p);
+        let (db, report) = Persist::open(dir.path(), None, 100, 3, WriteFaults::new())?.recover()?;
+        assert!(!report.truncated_tail);
+        assert_eq!(db.last_zxid, 2);
+        assert!(db.tree.contains("/a") && db.tree.contains("/c") && !db.tree.contains("/b"));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_snapshot_is_not_fatal() -> Result<(), ZkError> {
+        let dir = tempfile::tempdir().map_err(|e| ZkError::storage("tmp", e))?;
+        let faults = WriteFaults::new();
+        let mut p = Persist::open(dir.path(), None, 1, 3, faults.clone())?;
+        let mut db = Database::new();
+        let r = rec(1, create("/a", 0));
+        db.apply_record(&r).map_err(|e| ZkError::corrupt("test", e.to_string()))?;
+        p.append(&r)?;
+        p.commit()?;
+        faults.set_failing(true);
+        assert!(p.snapshot(&db).is_err());
+        assert!(!p.is_failed(), "the log is untouched by a failed snapshot");
+        assert!(!p.snapshot_due(), "the next attempt waits for more transactions");
+        let names: Vec<String> = fs::read_dir(dir.path().join("version-2"))
+            .map_err(|e| ZkError::storage("dir", e))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(names, ["log.1"], "no snapshot and no leftover .tmp");
+        faults.set_failing(false);
+        let r = rec(2, create("/b", 1));
+        db.apply_record(&r).map_err(|e| ZkError::corrupt("test", e.to_string()))?;
+        p.append(&r)?;
+        p.commit()?;
+        assert!(p.snapshot_due());
+        p.snapshot(&db)?;
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ use super::fourlw;
 use super::jute::{frame_length, Reader, FRAME_SLACK};
 use super::proto::{decode_request, ConnectRequest, Request};
 use super::session::ConnId;
+use super::write_faults::WriteFaults;
 
 /// Requests one connection may have waiting in the processor.
 const MAX_IN_FLIGHT: usize = 1000;
@@ -94,11 +95,17 @@ impl ZkServer {
     /// Recovers the data directory, binds the client port (port 0 picks a free
     /// one) and returns once the server is listening.
     pub async fn start(config: ZkConfig) -> Result<ZkServer, ZkError> {
+        ZkServer::start_with_faults(config, WriteFaults::from_env()).await
+    }
+
+    /// [`ZkServer::start`] with a failure switch for the log and snapshot writes,
+    /// for tests that fill the disk.
+    pub async fn start_with_faults(config: ZkConfig, faults: WriteFaults) -> Result<ZkServer, ZkError> {
         let (stop_tx, _) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
         let open_cfg = config.clone();
         let open_stop = stop_tx.clone();
-        let core = tokio::task::spawn_blocking(move || Core::open(open_cfg, open_stop))
+        let core = tokio::task::spawn_blocking(move || Core::open(open_cfg, open_stop, faults))
             .await
             .map_err(|e| ZkError::Stopped(format!("recovery task failed: {e}")))??;
         let addr = config.client_port_address;
@@ -126,7 +133,7 @@ impl ZkServer {
         self.local_addr
     }
 
-    /// Resolves when the server stopped on its own (storage failure).
+    /// Resolves when the server stopped on its own (its request processor ended).
     async fn stopped_on_its_own(&self) {
         let mut rx = self.stop_tx.subscribe();
         stopped(&mut rx).await;

@@ -19,4 +19,5 @@ mod quickstart;
 mod replication;
 mod resources;
 mod tools;
+mod zk_faults;
 mod zookeeper;

@@ -6,7 +6,9 @@
 //! 0 either way — as in ZooKeeper 3.8, failure shows only in the per-op results
 //! (earlier ops 0, the failing op its code, later ops RuntimeInconsistency, all as
 //! error results) — and a failed multi still spends a zxid. Creates inside a multi
-//! are answered with a plain create result (path only), as 3.8 does.
+//! are answered with a plain create result (path only), as 3.8 does. While the
+//! transaction log is failing a multi is refused as a whole (MarshallingError in
+//! the reply header), like any write.
 
 use tracing::error;
 
@@ -33,6 +35,9 @@ fn touched_paths(txn: &Txn) -> Vec<String> {
 }
 
 pub(super) fn multi(core: &mut Core, ctx: &Ctx, ops: Vec<MultiOp>) {
+    if core.writes_refused() {
+        return core.refuse_write(ctx);
+    }
     let zxid = core.db.last_zxid + 1;
     let time = now_ms();
     let mut saved = Vec::new();
@@ -59,7 +64,7 @@ pub(super) fn multi(core: &mut Core, ctx: &Ctx, ops: Vec<MultiOp>) {
         let touched = touched_paths(&txn);
         let refs: Vec<&str> = touched.iter().map(String::as_str).collect();
         saved.extend(core.db.tree.capture(&refs));
-        match core.db.apply(&txn, zxid, time) {
+        match core.apply_txn(&txn, zxid, time) {
             Ok(applied) => {
                 results.push(match &txn {
                     Txn::Create { .. } => MultiResult::Create { path: applied.created.unwrap_or_default() },
@@ -90,12 +95,12 @@ pub(super) fn multi(core: &mut Core, ctx: &Ctx, ops: Vec<MultiOp>) {
                 })
                 .collect();
             core.log_txn(zxid, time, ctx.session, Txn::Error { err: code.code() });
-            core.reply(ctx, zxid, ErrorCode::Ok, Response::Multi(results));
+            core.reply_write(ctx, zxid, ErrorCode::Ok, Response::Multi(results));
         }
         None => {
             core.log_txn(zxid, time, ctx.session, Txn::Multi(txns));
             core.notify(&changes);
-            core.reply(ctx, zxid, ErrorCode::Ok, Response::Multi(results));
+            core.reply_write(ctx, zxid, ErrorCode::Ok, Response::Multi(results));
         }
     }
 }

@@ -138,9 +138,9 @@ fn finish(core: &mut Core, ctx: &Ctx, prepared: Result<Txn, ErrorCode>, body: im
         Ok(applied) => {
             core.notify(&applied.changes);
             let response = body(applied);
-            core.reply(ctx, zxid, ErrorCode::Ok, response);
+            core.reply_write(ctx, zxid, ErrorCode::Ok, response);
         }
-        Err(code) => core.reply(ctx, zxid, code, Response::Empty),
+        Err(code) => core.reply_write(ctx, zxid, code, Response::Empty),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod client;
 mod codec;
+mod disk_full;
 mod durability;
 mod network;
 mod replay;

@@ -41,12 +41,19 @@ pub struct TestBroker {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub overrides: Vec<String>,
+    /// Extra environment of the process (test hooks).
+    pub env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl TestBroker {
     /// Starts a broker on an ephemeral port with `overrides` (key=value).
     pub fn start(overrides: &[&str]) -> TestBroker {
+        TestBroker::start_with_env(overrides, &[])
+    }
+
+    /// [`TestBroker::start`] with extra environment variables (test hooks).
+    pub fn start_with_env(overrides: &[&str], env: &[(&str, &str)]) -> TestBroker {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut b = TestBroker {
@@ -54,6 +61,7 @@ impl TestBroker {
             addr: "127.0.0.1:0".parse().expect("addr"),
             dir,
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             _tmp: Some(tmp),
         };
         b.spawn("127.0.0.1:0");
@@ -76,6 +84,7 @@ impl TestBroker {
         for o in &self.overrides {
             cmd.arg("--override").arg(o);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = cmd.spawn().expect("spawn gregor");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
