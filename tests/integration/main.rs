@@ -7,6 +7,7 @@ mod common;
 mod consumer_groups_tool;
 mod coordinator;
 mod durability;
+mod faults;
 mod groups;
 mod interop;
 mod kcat;
