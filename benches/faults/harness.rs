@@ -667,6 +667,9 @@ fn idempotent_producer(bootstrap: &str, s: &Settings, tracker: Tracker) -> anyho
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", (s.window.max(1) * 2).to_string())
         .set("topic.metadata.refresh.interval.ms", "1000")
+        // Reconnect soon after a restart, so that the unavailability measured is the broker's.
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "500")
         .create_with_context(tracker)
         .context("producer")
 }
@@ -922,6 +925,12 @@ fn stream_with_faults(
     let fault_problems = std::thread::scope(|scope| {
         let faults = scope.spawn(|| {
             let problems = faults(&tracker);
+            // Produce on until the stream is acknowledged again after the last
+            // fault, so that its retries and their answers are part of the run.
+            let acked = lock(&tracker.0).acked;
+            if wait_for(STARTUP, || lock(&tracker.0).acked > acked) {
+                std::thread::sleep(Duration::from_secs(1));
+            }
             stop.store(true, Ordering::Relaxed);
             problems
         });
@@ -1023,7 +1032,10 @@ pub fn crash_loop(s: &Settings) -> anyhow::Result<Report> {
     let progress = Progress { start: Instant::now(), quiet: s.quiet };
     let mut report = Report::new("crash-loop", s);
     let work = WorkDir::new(s.keep, progress)?;
-    let mut broker = SingleBroker::start(&s.gregor, work.path(), &[])?;
+    // An fsync before every acknowledgement: acknowledged means on disk, and
+    // the broker spends much of its time between appending a batch and
+    // answering for it, which is where a kill tests its duplicate detection.
+    let mut broker = SingleBroker::start(&s.gregor, work.path(), &["log.flush.interval.messages=1"])?;
     let bootstrap = broker.bootstrap();
     progress.say(&format!("broker up: {bootstrap}"));
     create_topic(&s.gregor, &bootstrap, s.partitions, 1, &[])?;

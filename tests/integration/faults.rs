@@ -20,7 +20,7 @@ fn settings(cycles: usize) -> harness::Settings {
     s.partitions = 3;
     // A debug broker on a loaded 2-core machine: a moderate stream keeps the
     // read-back short while every kill still lands on batches in flight.
-    s.rate = 2000;
+    s.rate = 0;
     s.window = 500;
     s.message_timeout = Duration::from_secs(120);
     s.records_per_cycle = 200;
