@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+#[path = "faults/harness.rs"]
 mod harness;
 
 #[derive(Clone, Copy, ValueEnum)]
