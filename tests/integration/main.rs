@@ -8,6 +8,7 @@ mod consumer_groups_tool;
 mod controlled_shutdown;
 mod coordinator;
 mod durability;
+mod faults;
 mod groups;
 mod idempotence;
 mod interop;
