@@ -381,9 +381,11 @@ fn produce_poison(w: &mut Wire, topic_name: &str, version: i16) -> PartitionProd
 }
 
 fn log_end_offset(w: &mut Wire, topic_name: &str) -> i64 {
-    let req = ListOffsetsRequest::default().with_replica_id(-1).with_topics(vec![ListOffsetsTopic::default()
-        .with_name(topic(topic_name))
-        .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)])]);
+    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(topic(topic_name))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
+    ]);
     let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 1, &req);
     let p = &resp.topics[0].partitions[0];
     assert_eq!(p.error_code, 0);
