@@ -2,7 +2,8 @@
 //!
 //! Owns the byte layout of a v2 batch (see `docs/protocol-notes.md` §2). Pure: no I/O,
 //! no decompression, never panics on any input. The storage layer and the produce
-//! handler both build on it; neither should decode batch headers by hand.
+//! handler both build on it; neither should decode batch headers by hand. The
+//! records inside a batch are checked by `protocol::records`.
 //!
 //! Layout (big-endian, 61-byte header, then the records):
 //! ```text
@@ -434,7 +435,7 @@ impl RecordIter<'_> {
     }
 }
 
-fn write_varlong(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn write_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     loop {
         if z < 0x80 {

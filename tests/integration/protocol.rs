@@ -1,15 +1,19 @@
 //! Wire-level behaviour: ApiVersions (and its v0 fallback), malformed,
 //! truncated, oversized and unknown requests close only their own connection,
-//! and captured requests from real clients are served.
+//! captured requests from real clients are served, and produced batches with
+//! invalid records are refused without being stored.
 
 use std::io::Write;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
-    MetadataResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -357,4 +361,121 @@ fn list_offsets_v0_answers_old_clients() {
     framed.extend_from_slice(cut);
     w2.send_raw(&framed);
     assert!(w2.is_closed());
+}
+
+/// A record batch with a valid CRC-32C whose one record has the size varint
+/// `ff ff ff ff 0f` (i32::MIN), sent at `version` to partition 0 of `topic`.
+fn produce_poison(w: &mut Wire, topic_name: &str, version: i16) -> PartitionProduceResponse {
+    let mut records = vec![0xff, 0xff, 0xff, 0xff, 0x0f];
+    // attributes, timestamp delta 0, offset delta 0, null key, value "x", no headers
+    records.extend_from_slice(&[0x00, 0x00, 0x00, 0x01, 0x02, b'x', 0x00]);
+    let batch = gregor::protocol::batch::build_raw_batch(0, 0, 1_000, 1_000, 0, 1, &records);
+    gregor::protocol::batch::validate_one(&batch).expect("the batch itself (CRC, counts) is valid");
+    let req = ProduceRequest::default().with_acks(1).with_timeout_ms(10_000).with_topic_data(vec![
+        TopicProduceData::default().with_name(topic(topic_name)).with_partition_data(vec![
+            PartitionProduceData::default().with_index(0).with_records(Some(bytes::Bytes::from(batch))),
+        ]),
+    ]);
+    let resp: ProduceResponse = w.call(ApiKey::Produce, version, &req);
+    resp.responses[0].partition_responses[0].clone()
+}
+
+fn log_end_offset(w: &mut Wire, topic_name: &str) -> i64 {
+    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(topic(topic_name))
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
+    ]);
+    let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 1, &req);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.offset
+}
+
+fn console_produce(broker: &TestBroker, topic_name: &str, lines: &str) {
+    let out = crate::common::pipe_into(
+        {
+            let mut c = std::process::Command::new(crate::common::gregor_bin());
+            c.args(["console-producer", "--bootstrap-server", &broker.bootstrap(), "--topic", topic_name]);
+            c
+        },
+        lines,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The defect: a CRC-valid batch with an unparseable record was acknowledged
+/// and stored, and every consumer then stopped at it. Now the partition is
+/// answered CORRUPT_MESSAGE (Produce < v8) or INVALID_RECORD (v8+, as Kafka),
+/// nothing is stored, and a consumer reads the partition to its end.
+#[test]
+fn batch_with_an_unparseable_record_is_refused_and_not_stored() {
+    let broker = TestBroker::start(&["num.partitions=1"]);
+    console_produce(&broker, "poison", "a\nb\n");
+    let mut w = Wire::connect(broker.addr);
+    assert_eq!(log_end_offset(&mut w, "poison"), 2);
+
+    let v7 = produce_poison(&mut w, "poison", 7);
+    assert_eq!(v7.error_code, 2, "CORRUPT_MESSAGE below v8");
+    assert_eq!(v7.base_offset, -1);
+    let v9 = produce_poison(&mut w, "poison", 9);
+    assert_eq!(v9.error_code, 87, "INVALID_RECORD from v8");
+    let message = v9.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    assert!(message.contains("Invalid record size -2147483648"), "{message}");
+    assert!(message.contains("in topic partition poison-0"), "{message}");
+    assert_eq!(log_end_offset(&mut w, "poison"), 2, "nothing of the refused batch is stored");
+
+    console_produce(&broker, "poison", "c\n");
+    assert_eq!(log_end_offset(&mut w, "poison"), 3);
+    let out = std::process::Command::new(crate::common::gregor_bin())
+        .args(["console-consumer", "--bootstrap-server", &broker.bootstrap(), "--topic", "poison"])
+        .args(["--from-beginning", "--max-messages", "3", "--timeout-ms", "30000"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run console-consumer");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), vec!["a", "b", "c"]);
+}
+
+/// Records refused by a rule of the topic are listed in `record_errors`
+/// (Produce v8+): a compacted topic takes no record without a key.
+#[test]
+fn compacted_topic_refuses_records_without_key_and_lists_them() {
+    let broker = TestBroker::start(&[]);
+    let mut w = Wire::connect(broker.addr);
+    let compacted = CreatableTopic::default()
+        .with_name(topic("compacted"))
+        .with_num_partitions(1)
+        .with_replication_factor(1)
+        .with_configs(vec![kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+            .with_name(StrBytes::from_static_str("cleanup.policy"))
+            .with_value(Some(StrBytes::from_static_str("compact")))]);
+    let created: CreateTopicsResponse =
+        w.call(ApiKey::CreateTopics, 5, &CreateTopicsRequest::default().with_topics(vec![compacted]));
+    assert_eq!(created.topics[0].error_code, 0);
+    let mk = |key: Option<&'static [u8]>| (key, Some(&b"v"[..]), 1_000i64);
+    let batch = gregor::protocol::batch::build_batch(0, &[mk(Some(b"k")), mk(None), mk(Some(b"k2")), mk(None)]);
+    let req = ProduceRequest::default().with_acks(1).with_timeout_ms(10_000).with_topic_data(vec![
+        TopicProduceData::default().with_name(topic("compacted")).with_partition_data(vec![
+            PartitionProduceData::default().with_index(0).with_records(Some(bytes::Bytes::from(batch))),
+        ]),
+    ]);
+    // Retry until the new partition has its leader.
+    let mut resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
+    for _ in 0..100 {
+        let code = resp.responses[0].partition_responses[0].error_code;
+        if code != 3 && code != 5 && code != 6 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        resp = w.call(ApiKey::Produce, 9, &req);
+    }
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 87, "{p:?}");
+    let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, vec![1, 3]);
+    let first = p.record_errors[0].batch_index_error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    assert_eq!(first, "Compacted topic cannot accept message without key in topic partition compacted-0.");
+    assert_eq!(log_end_offset(&mut w, "compacted"), 0);
 }

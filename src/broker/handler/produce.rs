@@ -1,7 +1,10 @@
-//! Produce (0): validate each partition's batch header (magic, CRC-32C,
-//! record count, size) without decompressing, append the client's bytes with
-//! only baseOffset and partitionLeaderEpoch patched, and answer — or, with
-//! acks=0, answer nothing at all.
+//! Produce (0): validate each partition's batch — its header (magic, CRC-32C,
+//! record count, size), then every record in it as Kafka's log validator does
+//! (`protocol::records`; compressed batches are decompressed for this, capped)
+//! — append the client's bytes with only baseOffset and partitionLeaderEpoch
+//! patched, and answer — or, with acks=0, answer nothing at all. A batch with
+//! one bad record is refused whole (INVALID_RECORD from v8, CORRUPT_MESSAGE
+//! before; see `errors::from_records`) and nothing of it is stored.
 //!
 //! acks=all: a partition whose ISR is smaller than min.insync.replicas refuses
 //! the batch (NOT_ENOUGH_REPLICAS, nothing written); otherwise the answer
@@ -10,7 +13,9 @@
 //! an ISR that drops below the minimum meanwhile gives
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use std::sync::Arc;
@@ -19,7 +24,16 @@ use std::time::Duration;
 use super::sb;
 use crate::broker::{now_ms, Broker, Partition};
 use crate::protocol::batch::{self, BatchError, Compression};
-use crate::protocol::ErrorCode;
+use crate::protocol::records::{self, RecordRules, RecordsError};
+use crate::protocol::{errors, ErrorCode};
+
+/// Most bytes the records of one compressed batch may decompress to, as a
+/// multiple of the topic's max.message.bytes (the compressed size it accepts).
+/// Generous for real data; a decompression bomb is cut off there.
+const MAX_DECOMPRESSION_RATIO: u64 = 64;
+/// Floor of that cap, so a small max.message.bytes does not refuse batches of
+/// highly compressible records.
+const MIN_DECOMPRESSED_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// A produce request after its appends: answered now, not at all (acks=0),
 /// or once replication caught up (acks=all).
@@ -53,7 +67,7 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
                         }
                         resp
                     }
-                    Err((code, message)) => error_response(pd.index, code, message),
+                    Err(e) => error_response(pd.index, e.code, e.message).with_record_errors(e.record_errors),
                 }
             } else {
                 error_response(pd.index, ErrorCode::InvalidRequiredAcks, None)
@@ -83,7 +97,25 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
     }))
 }
 
-type PartitionError = (ErrorCode, Option<String>);
+/// Why one partition's batch was not appended; `record_errors` only for
+/// records refused by a rule of the topic (Produce v8+ carries them).
+struct PartitionError {
+    code: ErrorCode,
+    message: Option<String>,
+    record_errors: Vec<BatchIndexAndErrorMessage>,
+}
+
+impl From<(ErrorCode, Option<String>)> for PartitionError {
+    fn from((code, message): (ErrorCode, Option<String>)) -> Self {
+        PartitionError { code, message, record_errors: Vec::new() }
+    }
+}
+
+impl From<ErrorCode> for PartitionError {
+    fn from(code: ErrorCode) -> Self {
+        PartitionError { code, message: None, record_errors: Vec::new() }
+    }
+}
 
 /// acks=all: waits until the HW passes `last_offset`.
 pub(crate) async fn wait_committed(
@@ -124,10 +156,10 @@ fn append_partition(
 ) -> Result<(PartitionProduceResponse, Arc<Partition>, i64), PartitionError> {
     if topic == crate::coordinator::OFFSETS_TOPIC {
         // Only the group coordinator writes there.
-        return Err((ErrorCode::InvalidTopicException, Some(format!("Cannot append to internal topic {topic}"))));
+        return Err((ErrorCode::InvalidTopicException, Some(format!("Cannot append to internal topic {topic}"))).into());
     }
-    let partition = broker.leader_partition(topic, index).map_err(|code| (code, None))?;
-    let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".into())))?;
+    let partition = broker.leader_partition(topic, index)?;
+    let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".to_string())))?;
     let config = partition.config();
     if records.len() as u64 > u64::from(config.max_message_bytes) {
         return Err((
@@ -137,7 +169,8 @@ fn append_partition(
                 records.len(),
                 config.max_message_bytes
             )),
-        ));
+        )
+            .into());
     }
     let headers = batch::validate(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
     let [header] = headers.as_slice() else {
@@ -145,10 +178,11 @@ fn append_partition(
         return Err((
             code,
             Some(format!("Produce v{version} requests must carry exactly one record batch per partition")),
-        ));
+        )
+            .into());
     };
     if header.compression() == Compression::Zstd && version < 7 {
-        return Err((ErrorCode::UnsupportedCompressionType, None));
+        return Err(ErrorCode::UnsupportedCompressionType.into());
     }
     if acks == -1 {
         let isr = partition.isr().len().max(1);
@@ -160,20 +194,32 @@ fn append_partition(
                      partition {}",
                     config.min_insync_replicas, partition.tp
                 )),
-            ));
+            )
+                .into());
         }
     }
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+    let rules = RecordRules {
+        require_keys: config.cleanup_policy.compact,
+        max_decompressed_bytes: (u64::from(config.max_message_bytes) * MAX_DECOMPRESSION_RATIO)
+            .max(MIN_DECOMPRESSED_LIMIT),
+    };
+    let checked = if header.compression() != Compression::None && multi_thread {
+        // Decompressing may take a while: keep it off the async worker.
+        tokio::task::block_in_place(|| records::validate_records(&records, header, &rules))
+    } else {
+        records::validate_records(&records, header, &rules)
+    };
+    checked.map_err(|e| records_error(e, version, &partition.tp))?;
     // The one copy of the record bytes: into a buffer we may patch.
     let mut buf = records.to_vec();
     let now = now_ms();
-    let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     let appended = if config.flush_messages < 1000 && multi_thread {
         // Frequent fsyncs: keep them off the async worker.
         tokio::task::block_in_place(|| partition.append(&mut buf, header, now))
     } else {
         partition.append(&mut buf, header, now)
-    }
-    .map_err(|code| (code, None))?;
+    }?;
     let resp = PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(0)
@@ -181,6 +227,34 @@ fn append_partition(
         .with_log_append_time_ms(-1)
         .with_log_start_offset(appended.log_start_offset);
     Ok((resp, partition, appended.last_offset))
+}
+
+/// The answer to a batch whose records were refused, worded as Kafka words it:
+/// each message names the partition; records refused by a rule of the topic
+/// are listed in `record_errors` too.
+fn records_error(err: RecordsError, version: i16, tp: &impl std::fmt::Display) -> PartitionError {
+    let code = errors::from_records(&err, version);
+    match err {
+        RecordsError::Rejected(mut rejected) => {
+            for r in &mut rejected {
+                r.message = format!("{} in topic partition {tp}.", r.message);
+            }
+            let record_errors = rejected
+                .iter()
+                .map(|r| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(r.batch_index)
+                        .with_batch_index_error_message(Some(sb(r.message.as_str())))
+                })
+                .collect();
+            PartitionError { code, message: Some(RecordsError::Rejected(rejected).to_string()), record_errors }
+        }
+        other => PartitionError {
+            code,
+            message: Some(format!("{other} in topic partition {tp}.")),
+            record_errors: Vec::new(),
+        },
+    }
 }
 
 fn batch_error_code(err: &BatchError) -> ErrorCode {
