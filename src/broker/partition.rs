@@ -757,12 +757,7 @@ mod tests {
     use crate::storage::{LogConfig, StdFileIo};
 
     fn partition(dir: &std::path::Path) -> Partition {
-        let tp = TopicPartition::new("t", 0);
-        let log = Log::open(dir.join("t-0"), tp.clone(), LogConfig::default(), Arc::new(StdFileIo), 0, true)
-            .expect("open log");
-        let broker = BrokerConfig::from_raw(RawConfig::parse_str("").expect("parse")).expect("config").0;
-        let config = TopicConfig::resolve(&Default::default(), &broker);
-        Partition::new(tp, Arc::new(Mutex::new(log)), config, Some(0), 86_400_000)
+        partition_with_segment_bytes(dir, LogConfig::default().segment_bytes)
     }
 
     fn state(leader: i32, isr: &[i32]) -> StateUpdate {

@@ -13,25 +13,9 @@ use tokio::sync::watch;
 use zkc::{Acls, AddWatchMode, Client, CreateMode, Error, EventType, MultiWriteError, MultiWriteResult};
 use zookeeper_client as zkc;
 
-use super::{start, test_config};
+use super::{connect, connect_with, persistent, start, test_config};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn connect(addr: SocketAddr) -> Client {
-    connect_with(Client::connector(), addr).await
-}
-
-async fn connect_with(connector: zkc::Connector, addr: SocketAddr) -> Client {
-    connector
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(&addr.to_string())
-        .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"))
-}
-
-fn persistent() -> zkc::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
-}
 
 fn ephemeral() -> zkc::CreateOptions<'static> {
     CreateMode::Ephemeral.with_acls(Acls::anyone_all())

@@ -15,22 +15,10 @@ use super::super::proto::{
 };
 use super::super::write_faults::WriteFaults;
 use super::super::{ZkConfig, ZkServer};
-use super::{start, test_config, RawConn};
+use super::{connect, persistent, start, test_config, RawConn};
 
 /// Generous: the machine running the tests may be loaded.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn connect(addr: SocketAddr) -> Client {
-    Client::connector()
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(&addr.to_string())
-        .await
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"))
-}
-
-fn persistent() -> zkc::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
-}
 
 async fn start_faulty(config: ZkConfig, faults: &WriteFaults) -> ZkServer {
     ZkServer::start_with_faults(config, faults.clone()).await.unwrap_or_else(|e| panic!("server failed to start: {e}"))

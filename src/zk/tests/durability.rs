@@ -9,19 +9,7 @@ use zkc::{Acls, Client, CreateMode};
 use zookeeper_client as zkc;
 
 use super::super::ZkConfig;
-use super::{start, test_config};
-
-async fn connect(addr: std::net::SocketAddr) -> Client {
-    Client::connector()
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(&addr.to_string())
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"))
-}
-
-fn persistent() -> zkc::CreateOptions<'static> {
-    CreateMode::Persistent.with_acls(Acls::anyone_all())
-}
+use super::{connect, persistent, start, test_config};
 
 fn files(dir: &Path, prefix: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("version-2"))

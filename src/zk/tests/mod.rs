@@ -88,6 +88,25 @@ pub(crate) async fn start(config: ZkConfig) -> ZkServer {
     ZkServer::start(config).await.unwrap_or_else(|e| panic!("server failed to start: {e}"))
 }
 
+/// A `zookeeper-client` session (6 s timeout) with `connector`'s other settings.
+pub(crate) async fn connect_with(connector: zookeeper_client::Connector, addr: SocketAddr) -> zookeeper_client::Client {
+    connector
+        .with_session_timeout(Duration::from_secs(6))
+        .connect(&addr.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+}
+
+/// A `zookeeper-client` session with a 6 s timeout.
+pub(crate) async fn connect(addr: SocketAddr) -> zookeeper_client::Client {
+    connect_with(zookeeper_client::Client::connector(), addr).await
+}
+
+/// Create options for a persistent node anyone may change.
+pub(crate) fn persistent() -> zookeeper_client::CreateOptions<'static> {
+    zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all())
+}
+
 /// A raw protocol connection for byte-level tests.
 pub(crate) struct RawConn {
     pub stream: TcpStream,
