@@ -353,8 +353,20 @@ impl RunningBroker {
     /// tasks run their final tick, flushes all logs, checkpoints and writes
     /// the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
+        let handover = self.broker.config.controlled_shutdown_enable;
+        self.stop(handover).await
+    }
+
+    /// As [`RunningBroker::shutdown`] without the controlled shutdown: for a
+    /// broker whose whole cluster stops with it (`gregor cluster up`'s
+    /// children when `up` dies), where nobody is left to take over.
+    pub async fn shutdown_without_handover(self) -> Result<(), BrokerError> {
+        self.stop(false).await
+    }
+
+    async fn stop(self, handover: bool) -> Result<(), BrokerError> {
         tracing::info!(node_id = self.broker.node_id, "shutting down");
-        if self.broker.config.controlled_shutdown_enable {
+        if handover {
             handler::controlled_shutdown::hand_over(&self.broker).await;
         }
         self.trigger.trigger();

@@ -63,9 +63,15 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let running = Broker::start(config).await?;
-        let interrupted = wait_for_signal_or_parent(exit_with_parent).await?;
-        running.shutdown().await?;
-        Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
+        let stop = wait_for_signal_or_parent(exit_with_parent).await?;
+        if stop == Stop::ParentGone {
+            // `cluster up` died: every broker of its cluster is stopping now,
+            // so there is nobody to hand leaderships to.
+            running.shutdown_without_handover().await?;
+        } else {
+            running.shutdown().await?;
+        }
+        Ok(if stop == Stop::Interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
     })
 }
 
@@ -79,11 +85,23 @@ pub(super) async fn wait_for_signal() -> anyhow::Result<bool> {
     }
 }
 
-/// Like [`wait_for_signal`], and with `exit_with_parent` also returns (false,
-/// as for SIGTERM) once stdin reaches end of file.
-pub(super) async fn wait_for_signal_or_parent(exit_with_parent: bool) -> anyhow::Result<bool> {
+/// Why a server stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// SIGINT (exit code 130).
+    Interrupted,
+    /// SIGTERM.
+    Terminated,
+    /// `--exit-with-parent` and stdin reached end of file.
+    ParentGone,
+}
+
+/// Like [`wait_for_signal`], and with `exit_with_parent` also returns once
+/// stdin reaches end of file.
+pub(super) async fn wait_for_signal_or_parent(exit_with_parent: bool) -> anyhow::Result<Stop> {
+    let signal = async { Ok(if wait_for_signal().await? { Stop::Interrupted } else { Stop::Terminated }) };
     if !exit_with_parent {
-        return wait_for_signal().await;
+        return signal.await;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A plain thread: blocking stdin reads do not belong on a runtime worker.
@@ -105,10 +123,10 @@ pub(super) async fn wait_for_signal_or_parent(exit_with_parent: bool) -> anyhow:
         })
         .context("cannot start the parent-watch thread")?;
     tokio::select! {
-        r = wait_for_signal() => r,
+        r = signal => r,
         _ = rx => {
             tracing::info!("stdin closed: the parent process is gone; shutting down");
-            Ok(false)
+            Ok(Stop::ParentGone)
         }
     }
 }

@@ -44,8 +44,9 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         let data_dir = config.data_dir.clone();
         let server = ZkServer::start(config).await?;
         tracing::info!(listener = %server.local_addr(), data_dir = %data_dir.display(), "ZooKeeper-compatible server started");
-        let interrupted = super::server_start::wait_for_signal_or_parent(exit_with_parent).await?;
+        let stop = super::server_start::wait_for_signal_or_parent(exit_with_parent).await?;
         server.shutdown().await?;
+        let interrupted = stop == super::server_start::Stop::Interrupted;
         Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })
     })
 }
