@@ -86,7 +86,7 @@ impl Broker {
             ));
         }
         validate_topic_configs(&req.configs).map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
-        let live = self.live_brokers();
+        let live = self.metadata.registered_brokers().await;
         let partitions = if req.assignments.is_empty() {
             let count = if req.partitions == -1 { self.config.num_partitions } else { req.partitions };
             if count <= 0 {
@@ -222,7 +222,7 @@ impl Broker {
             };
             return Err(AdminError::new(ErrorCode::InvalidPartitions, message));
         }
-        let live = self.live_brokers();
+        let live = self.metadata.registered_brokers().await;
         let added = (count - current) as usize;
         let new_parts = match assignments {
             Some(a) => {

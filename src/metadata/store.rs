@@ -145,6 +145,20 @@ impl MetadataStore {
         self.view().brokers.keys().copied().collect()
     }
 
+    /// Ids of the brokers registered in ZooKeeper at this moment, sorted: read
+    /// there, as Kafka's admin path does, because the cache may not yet have
+    /// seen a broker leave (a new replica assignment must not name it). The
+    /// cache's view when ZooKeeper cannot be read.
+    pub async fn registered_brokers(&self) -> Vec<i32> {
+        match self.shared.zk.read_brokers().await {
+            Ok(brokers) => brokers.keys().copied().collect(),
+            Err(err) => {
+                tracing::debug!(%err, "cannot read /brokers/ids; assigning from the cached view");
+                self.live_brokers()
+            }
+        }
+    }
+
     /// The controller's broker id, if one is elected.
     pub fn controller_id(&self) -> Option<i32> {
         self.view().controller
