@@ -523,11 +523,8 @@ impl Partition {
     /// Writes an fsynced producer-state snapshot at the log end (clean shutdown).
     pub fn snapshot_producer_state(&self) -> Result<(), StorageError> {
         let producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut log = self.lock_log();
-        if log.is_offline() {
-            return Err(StorageError::LogOffline { path: log.dir().to_path_buf() });
-        }
-        log.write_producer_snapshot(producers.end_offset(), &producers.snapshot_entries(), true)
+        // The log refuses the write itself when it is offline or closed.
+        self.lock_log().write_producer_snapshot(producers.end_offset(), &producers.snapshot_entries(), true)
     }
 
     /// Forgets producers idle for longer than `producer.id.expiration.ms`;
