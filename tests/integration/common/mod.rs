@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod python;
 pub mod wire;
 pub mod zk;
 
