@@ -10,6 +10,7 @@ pub mod batch;
 pub mod election;
 pub mod errors;
 pub mod frame;
+pub mod message_set;
 pub mod probe;
 pub mod reader;
 pub mod records;

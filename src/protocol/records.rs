@@ -180,7 +180,7 @@ fn decompress_error(codec: &'static str, err: &dyn std::fmt::Display) -> Records
 
 /// Decompresses a snappy records section (Java's framed stream, or one raw
 /// block as some clients send) into one buffer of at most `limit` bytes.
-fn snappy_decompress(records: &[u8], limit: u64) -> Result<Vec<u8>, RecordsError> {
+pub(crate) fn snappy_decompress(records: &[u8], limit: u64) -> Result<Vec<u8>, RecordsError> {
     let mut out = Vec::new();
     if records.len() >= XERIAL_HEADER_SIZE && records.starts_with(XERIAL_MAGIC) {
         let mut rest = &records[XERIAL_HEADER_SIZE..];

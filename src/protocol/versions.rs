@@ -1,9 +1,11 @@
 //! The API versions this broker advertises (protocol-notes §3) and the
 //! ApiVersions answer built from them.
 //!
-//! Produce advertises v0 although v0–2 are refused on receipt: librdkafka
-//! before 2.11.1 only compresses when the broker's Produce range includes v0.
-//! Every other minimum is what the codec crate can decode.
+//! Produce advertises v0 (librdkafka before 2.11.1 only compresses when the
+//! broker's Produce range includes v0) and serves v0–2 with a hand-written
+//! codec that up-converts message formats v0/v1 (`broker::handler::produce_v0`).
+//! Every other minimum is what the codec crate can decode, or has a hand-written
+//! codec of its own.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -39,9 +41,6 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 /// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
 pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
 
-/// The lowest Produce version we actually accept (v3 carries record batch v2).
-pub const MIN_ACCEPTED_PRODUCE: i16 = 3;
-
 /// The advertised range of an API, if we serve it at all.
 pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
     ADVERTISED.iter().find(|(a, _, _)| *a == api).map(|&(_, min, max)| (min, max))
@@ -50,10 +49,7 @@ pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
 /// Whether a request of this API and version is served.
 pub fn is_served(api: ApiKey, version: i16) -> bool {
     match advertised(api) {
-        Some((min, max)) => {
-            let min = if api == ApiKey::Produce { MIN_ACCEPTED_PRODUCE } else { min };
-            version >= min && version <= max
-        }
+        Some((min, max)) => version >= min && version <= max,
         None => false,
     }
 }
@@ -79,9 +75,9 @@ mod tests {
     fn advertised_ranges_are_decodable() {
         for &(api, min, max) in ADVERTISED {
             let range = api.valid_versions();
-            // Produce v0–2 are refused; ListOffsets v0 has its own codec.
+            // Produce v0–2 and ListOffsets v0 have their own codecs.
             let min = match api {
-                ApiKey::Produce => MIN_ACCEPTED_PRODUCE,
+                ApiKey::Produce => 3,
                 ApiKey::ListOffsets => 1,
                 _ => min,
             };
@@ -90,9 +86,10 @@ mod tests {
     }
 
     #[test]
-    fn produce_v0_advertised_but_not_served() {
+    fn produce_v0_advertised_and_served() {
         assert_eq!(advertised(ApiKey::Produce), Some((0, 9)));
-        assert!(!is_served(ApiKey::Produce, 2));
+        assert!(is_served(ApiKey::Produce, 0));
+        assert!(is_served(ApiKey::Produce, 2));
         assert!(is_served(ApiKey::Produce, 3));
         assert!(is_served(ApiKey::JoinGroup, 0));
         assert!(!is_served(ApiKey::OffsetCommit, 1));

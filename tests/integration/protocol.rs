@@ -85,7 +85,7 @@ fn bad_frames_close_only_their_connection() {
     w.send_raw(&(-5i32).to_be_bytes());
     assert!(w.is_closed());
 
-    // Produce v2 is advertised (for old librdkafka) but refused.
+    // A Produce v2 header without its body is malformed.
     let mut w = Wire::connect(broker.addr);
     w.send_raw(&[0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 1, 0xff, 0xff]);
     assert!(w.is_closed());

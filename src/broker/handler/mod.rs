@@ -27,6 +27,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 pub(crate) mod produce;
+mod produce_v0;
 mod sync_group;
 
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ impl RequestHandler for Broker {
                 Ok(bytes) => Outcome::Respond(bytes),
                 Err(reason) => Outcome::Close(reason),
             };
+        }
+        if api == ApiKey::Produce && (0..3).contains(&peek.api_version) {
+            // The codec starts at v3; v0–2 carry message format v0/v1, up-converted by hand.
+            return produce_v0::handle(self, &payload, peek.api_version);
         }
         if !versions::is_served(api, peek.api_version) {
             if api == ApiKey::ApiVersions {

@@ -35,6 +35,12 @@ const MAX_DECOMPRESSION_RATIO: u64 = 64;
 /// highly compressible records.
 const MIN_DECOMPRESSED_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// Most bytes the records of one compressed batch (or a v0/v1 wrapper
+/// message) may decompress to, for a topic with this max.message.bytes.
+pub(crate) fn decompressed_limit(max_message_bytes: u32) -> u64 {
+    (u64::from(max_message_bytes) * MAX_DECOMPRESSION_RATIO).max(MIN_DECOMPRESSED_LIMIT)
+}
+
 /// A produce request after its appends: answered now, not at all (acks=0),
 /// or once replication caught up (acks=all).
 pub enum Produced {
@@ -201,8 +207,7 @@ fn append_partition(
     let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     let rules = RecordRules {
         require_keys: config.cleanup_policy.compact,
-        max_decompressed_bytes: (u64::from(config.max_message_bytes) * MAX_DECOMPRESSION_RATIO)
-            .max(MIN_DECOMPRESSED_LIMIT),
+        max_decompressed_bytes: decompressed_limit(config.max_message_bytes),
     };
     let checked = if header.compression() != Compression::None && multi_thread {
         // Decompressing may take a while: keep it off the async worker.
