@@ -219,7 +219,10 @@ fn encode(correlation_id: i32, version: i16, answers: &Answers) -> Bytes {
 mod tests {
     use super::*;
 
-    fn request(acks: i16, topics: &[(&str, &[(i32, &[u8])])]) -> Vec<u8> {
+    /// `(topic, [(partition, message set)])`.
+    type TestTopic<'a> = (&'a str, &'a [(i32, &'a [u8])]);
+
+    fn request(acks: i16, topics: &[TestTopic<'_>]) -> Vec<u8> {
         let mut b = BytesMut::new();
         b.put_i16(0);
         b.put_i16(2);
