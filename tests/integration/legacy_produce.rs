@@ -180,6 +180,8 @@ async fn hand_made_message_sets_over_the_wire() {
     let b = TestBroker::start(&[]);
     create(&b, NewTopic::new("raw", 2)).await;
     create(&b, NewTopic::new("stamped", 1).config("message.timestamp.type", "LogAppendTime")).await;
+    create(&b, NewTopic::new("compacted", 1).config("cleanup.policy", "compact")).await;
+    create(&b, NewTopic::new("small", 1).config("max.message.bytes", "1000")).await;
     let mut w = Wire::connect(b.addr);
     // Every (request version, magic) with every codec; acks=all on v2 takes the deferred path.
     let mut expected: Vec<LegacyMessage> = Vec::new();
@@ -222,6 +224,14 @@ async fn hand_made_message_sets_over_the_wire() {
     let whole = message_set::encode(MAGIC_V0, Compression::None, &messages("cut", MAGIC_V0, 2)).expect("encode");
     let answer = produce(&mut w, 0, 52, 1, &[("raw", 0, &whole[..whole.len() - 3]), ("nope", 0, &whole)]);
     assert_eq!(answer, vec![(0, 2, -1, -1), (0, 3, -1, -1)]);
+    // A record without a key on a compacted topic goes through the one append
+    // path's record rules (CORRUPT_MESSAGE before Produce v8); a message over
+    // max.message.bytes is MESSAGE_TOO_LARGE.
+    let keyless = message_set::encode(MAGIC_V1, Compression::Gzip, &messages("c", MAGIC_V1, 2)).expect("encode");
+    let big = LegacyMessage { offset: 0, timestamp: 1, key: None, value: Some(Bytes::from(vec![b'x'; 2000])) };
+    let big = message_set::encode(MAGIC_V1, Compression::None, &[big]).expect("encode");
+    let answer = produce(&mut w, 2, 60, 1, &[("compacted", 0, &keyless), ("small", 0, &big)]);
+    assert_eq!(answer, vec![(0, 2, -1, -1), (0, 10, -1, -1)]);
     // acks=0: no answer at all; the next request's answer comes next and the records are there.
     let quiet = messages("quiet", MAGIC_V1, 2);
     let set = message_set::encode(MAGIC_V1, Compression::Snappy, &quiet).expect("encode");
