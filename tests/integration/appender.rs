@@ -255,13 +255,14 @@ fn bad_configurations_name_the_option() {
     );
     let no_topic = write("topic.yaml", "appenders:\n  kafka:\n    kind: kafka\n    brokerList: 127.0.0.1:9\n");
     let msg = gregor::appender::load_config(&no_topic).expect_err("topic").to_string();
-    assert!(msg.contains("missing field `topic`"), "{msg}");
+    // serde-value (through which log4rs hands the options over) words it "Missing field topic".
+    assert!(msg.to_lowercase().contains("missing field") && msg.contains("topic"), "{msg}");
     let typo = write(
         "typo.yaml",
         "appenders:\n  kafka:\n    kind: kafka\n    topic: t\n    brokerList: a:1\n    synSend: true\n",
     );
     let msg = gregor::appender::load_config(&typo).expect_err("typo").to_string();
-    assert!(msg.contains("unknown field `synSend`"), "{msg}");
+    assert!(msg.to_lowercase().contains("unknown field") && msg.contains("synSend"), "{msg}");
     let kind = write("kind.yaml", "appenders:\n  k:\n    kind: kafkaa\n");
     let msg = gregor::appender::load_config(&kind).expect_err("kind").to_string();
     assert!(msg.contains("kafkaa"), "{msg}");
@@ -410,6 +411,7 @@ fn tutorial_end_to_end() {
     let _ = consumer.kill();
     let _ = consumer.wait();
     assert_eq!(lines.len(), 10, "{lines:#?}");
+    eprintln!("{}", lines.join("\n"));
     for (i, line) in lines.iter().enumerate() {
         let caps = pattern.captures(line).unwrap_or_else(|| panic!("line {i} does not match the pattern: {line}"));
         assert_eq!(caps[1].parse::<usize>().expect("digit"), i, "{line}");
