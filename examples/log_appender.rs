@@ -46,9 +46,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // (waits at most maxBlockMs for lines still in flight).
     log::logger().flush();
     for s in gregor::appender::stats() {
-        eprintln!("topic {}: {} lines delivered, {} undelivered", s.topic, s.delivered, s.undelivered);
-        if s.undelivered > 0 {
-            return Err(format!("{} log lines were not delivered to {}", s.undelivered, s.topic));
+        eprintln!(
+            "topic {}: {} lines delivered, {} undelivered, {} unconfirmed",
+            s.topic, s.delivered, s.undelivered, s.pending
+        );
+        if s.undelivered + s.pending > 0 {
+            return Err(format!("{} log lines were not delivered to {}", s.undelivered + s.pending, s.topic));
         }
     }
     Ok(())

@@ -336,7 +336,19 @@ impl Sink {
         let shared = &self.shared;
         shared.flush_requested.store(true, Ordering::Release);
         shared.wake.notify_one();
-        shared.wait_idle(Instant::now() + shared.max_block)
+        let settled = shared.wait_idle(Instant::now() + shared.max_block);
+        if !settled {
+            // Often the last word before the process exits (log4rs never drops
+            // its appenders): say what may be lost.
+            let pending = shared.stats().pending;
+            let lines = if pending == 1 { "log line was" } else { "log lines were" };
+            eprintln!(
+                "gregor appender: {pending} {lines} still not acknowledged by topic {} after maxBlockMs ({} ms)",
+                shared.topic,
+                shared.max_block.as_millis()
+            );
+        }
+        settled
     }
 
     /// Flushes and stops the background thread, waiting at most `maxBlockMs`.

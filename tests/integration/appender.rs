@@ -1,7 +1,8 @@
 //! The Kafka log appender (`gregor::appender`) against real brokers: a
 //! synchronous line is on the topic when the log call returns (also from
 //! inside the application's tokio runtime), queued lines are delivered on
-//! drop, a broker outage only costs undelivered lines, one logger's lines
+//! drop, a broker outage only costs undelivered lines, a full queue drops
+//! instead of blocking, one logger's lines
 //! stay in order in one partition, the client's own trace-level events do
 //! not loop back, bad configurations are named, and scenario 3 of the
 //! quickstart end to end: `examples/log_appender.rs` with the shipped
@@ -204,6 +205,29 @@ fn a_broker_outage_costs_lines_but_never_blocks_the_application() {
     assert_eq!(lines.len() as u64, stats.delivered, "{lines:?}");
 }
 
+/// With no broker to send to, a full queue drops lines at once (counted, and
+/// with ignoreExceptions=false returned as errors) instead of blocking.
+#[test]
+fn a_full_queue_drops_and_counts_instead_of_blocking() {
+    let a = appender("127.0.0.1:1", "nowhere", |c| {
+        c.queue_size = 5;
+        c.ignore_exceptions = false;
+        c.max_block = Duration::from_millis(1000);
+        c.properties.insert("request.timeout.ms".into(), "3000".into());
+    });
+    let mut refused = Vec::new();
+    for i in 0..20 {
+        if let Err(e) = log_line(&a, "app", &format!("line {i}")) {
+            refused.push(e.to_string());
+        }
+    }
+    assert!(refused.len() >= 15, "{refused:?}");
+    assert!(refused[0].contains("queue for topic nowhere is full (5 lines)"), "{refused:?}");
+    assert!(a.dropped() >= 15, "{:?}", a.stats());
+    assert_eq!(a.stats().undelivered + a.stats().pending + a.stats().delivered, 20, "{:?}", a.stats());
+    drop(a); // returns after at most maxBlockMs (and a little), whatever the broker does
+}
+
 #[test]
 fn one_loggers_lines_stay_in_order_in_one_partition() {
     let b = TestBroker::start(&[]);
@@ -393,7 +417,7 @@ fn tutorial_end_to_end() {
         Duration::from_secs(180),
     );
     assert!(ok, "{out}");
-    assert!(out.contains("10 lines delivered, 0 undelivered"), "{out}");
+    assert!(out.contains("10 lines delivered, 0 undelivered, 0 unconfirmed"), "{out}");
 
     let pattern = regex::Regex::new(
         r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO \] \[[^\]]+\] - \[[\w:]+\([^():]+:\d+\)\] Kafka Test \[(\d)\]$",
