@@ -2,12 +2,12 @@
 //! synchronous line is on the topic when the log call returns (also from
 //! inside the application's tokio runtime), queued lines are delivered on
 //! drop, a broker outage only costs undelivered lines, a full queue drops
-//! instead of blocking, one logger's lines
-//! stay in order in one partition, the client's own trace-level events do
-//! not loop back, bad configurations are named, and scenario 3 of the
-//! quickstart end to end: `examples/log_appender.rs` with the shipped
-//! `config/log4rs-kafka.yaml` into a three-broker cluster while
-//! `kafka-console-consumer.sh --zookeeper` prints the lines.
+//! instead of blocking, one logger's lines stay in order in one partition,
+//! the client's own trace-level events do not loop back, bad configurations
+//! are named, and scenario 3 of the quickstart end to end:
+//! `examples/log_appender.rs` with the shipped `config/log4rs-kafka.yaml`
+//! into a three-broker cluster while `kafka-console-consumer.sh --zookeeper`
+//! prints the lines.
 //!
 //! Whatever installs a process-global logger (log4rs, a global tracing
 //! subscriber) runs in a child process: this test binary started again on
