@@ -24,7 +24,10 @@
 //! - [`client`]: the Rust Kafka client (Admin, Producer, Consumer) with its
 //!   own pipelined connections; builds on [`protocol`], never on the broker
 //!   or storage.
+//! - [`appender`]: application logs into a Kafka topic — a log4rs appender
+//!   (`kind: kafka`) and a tracing layer on our producer.
 
+pub mod appender;
 pub mod broker;
 pub mod cli;
 pub mod client;
