@@ -3,7 +3,8 @@
 //!
 //! Produce advertises v0 although v0–2 are refused on receipt: librdkafka
 //! before 2.11.1 only compresses when the broker's Produce range includes v0.
-//! Every other minimum is what the codec crate can decode.
+//! Every other minimum is what the codec crate can decode, except the versions
+//! read by hand: ListOffsets v0 and Fetch v0–3.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -11,7 +12,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 /// `(api, min advertised, max advertised)`.
 pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 9),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 0, 12),
     (ApiKey::ListOffsets, 0, 7),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 3),
@@ -38,6 +39,11 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 /// APIs the codec crate does not know, served by hand-written codecs:
 /// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
 pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
+
+/// The lowest Fetch version the codec crate decodes; v0–3 are read and
+/// answered by hand (`broker::handler::fetch_v0`, down-converting to message
+/// formats v0/v1).
+pub const MIN_CODEC_FETCH: i16 = 4;
 
 /// The lowest Produce version we actually accept (v3 carries record batch v2).
 pub const MIN_ACCEPTED_PRODUCE: i16 = 3;
@@ -79,10 +85,11 @@ mod tests {
     fn advertised_ranges_are_decodable() {
         for &(api, min, max) in ADVERTISED {
             let range = api.valid_versions();
-            // Produce v0–2 are refused; ListOffsets v0 has its own codec.
+            // Produce v0–2 are refused; ListOffsets v0 and Fetch v0–3 have their own codecs.
             let min = match api {
                 ApiKey::Produce => MIN_ACCEPTED_PRODUCE,
                 ApiKey::ListOffsets => 1,
+                ApiKey::Fetch => MIN_CODEC_FETCH,
                 _ => min,
             };
             assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
@@ -97,5 +104,7 @@ mod tests {
         assert!(is_served(ApiKey::JoinGroup, 0));
         assert!(!is_served(ApiKey::OffsetCommit, 1));
         assert!(!is_served(ApiKey::JoinGroup, 8));
+        assert_eq!(advertised(ApiKey::Fetch), Some((0, 12)));
+        assert!(is_served(ApiKey::Fetch, 0));
     }
 }

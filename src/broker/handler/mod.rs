@@ -13,6 +13,7 @@ mod describe_configs;
 mod describe_groups;
 mod elect_leaders;
 mod fetch;
+mod fetch_v0;
 mod find_coordinator;
 mod heartbeat;
 mod init_producer_id;
@@ -58,6 +59,13 @@ impl RequestHandler for Broker {
         if api == ApiKey::ListOffsets && peek.api_version == 0 {
             // The codec starts at v1; old clients send v0 without asking.
             return match list_offsets_v0::handle(self, &payload) {
+                Ok(bytes) => Outcome::Respond(bytes),
+                Err(reason) => Outcome::Close(reason),
+            };
+        }
+        if api == ApiKey::Fetch && (0..versions::MIN_CODEC_FETCH).contains(&peek.api_version) {
+            // The codec starts at v4; Kafka 0.9/0.10 clients read down-converted MessageSets.
+            return match fetch_v0::handle(self, &payload).await {
                 Ok(bytes) => Outcome::Respond(bytes),
                 Err(reason) => Outcome::Close(reason),
             };
