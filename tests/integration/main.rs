@@ -14,6 +14,7 @@ mod idempotence;
 mod interop;
 mod kcat;
 mod leader_election;
+mod legacy_fetch;
 mod lifecycle;
 mod protocol;
 mod quickstart;
