@@ -218,9 +218,9 @@ fn convert_compressed(
     let body = batch.get(HEADER_SIZE..).unwrap_or(&[]);
     let cap = limits.max_decompressed_bytes;
     let sink = Capped { buf: Vec::new(), cap: budget, full: false };
-    let (attributes, wrapper_ts, last_offset, compressed) = match codec {
+    let wrapper = match codec {
         // No compressed stream is this short (headers alone take 10–16 bytes).
-        _ if budget < MIN_COMPRESSED => Ok((0, 0, 0, None)),
+        _ if budget < MIN_COMPRESSED => Ok(None),
         Compression::Gzip => {
             let src = BufReader::with_capacity(READ_CHUNK, flate2::bufread::MultiGzDecoder::new(body));
             let dst = flate2::write::GzEncoder::new(sink, flate2::Compression::default());
@@ -244,7 +244,7 @@ fn convert_compressed(
         }
         _ => return Err(corrupt("not a compressed batch".to_string())),
     }?;
-    let Some(mut compressed) = compressed else {
+    let Some(Wrapper { attributes, timestamp, last_offset, mut value }) = wrapper else {
         // Over budget: the wrapper cannot go out whole.
         if out.is_empty() && limits.overflow_marker {
             let claimed = limits.max_bytes.saturating_sub(LOG_OVERHEAD).saturating_add(1).max(magic.overhead());
@@ -253,25 +253,35 @@ fn convert_compressed(
         return Ok(Flow::Full);
     };
     if codec == Compression::Lz4 && magic == Magic::V0 {
-        lz4_old_kafka_checksum(&mut compressed);
+        lz4_old_kafka_checksum(&mut value);
     }
     let codec_bits = match codec {
         Compression::Gzip => 1,
         Compression::Snappy => 2,
         _ => 3,
     };
-    write_message(out, last_offset, magic, attributes | codec_bits, wrapper_ts, None, Some(&compressed));
+    write_message(out, last_offset, magic, attributes | codec_bits, timestamp, None, Some(&value));
     Ok(Flow::Next)
 }
 
-/// Writes the inner messages of a wrapper into `dst`: `(attributes, wrapper
-/// timestamp, last offset, compressed bytes)`, with `None` for the bytes when
-/// they outgrew the budget.
+/// A wrapper message before its codec bits and CRC.
+struct Wrapper {
+    /// The timestamp-type bit (magic 1).
+    attributes: u8,
+    timestamp: i64,
+    /// The wrapper's offset: its last inner message's.
+    last_offset: i64,
+    /// The compressed inner messages.
+    value: Vec<u8>,
+}
+
+/// Writes the inner messages of a wrapper into `dst`; `None` when the
+/// compressed bytes outgrew the budget.
 fn wrap<R: BufRead, W: Compressor>(
     mut records: RecordReader<R>,
     mut dst: W,
     magic: Magic,
-) -> Result<(u8, i64, i64, Option<Vec<u8>>), DownConvertError> {
+) -> Result<Option<Wrapper>, DownConvertError> {
     let header = records.header;
     let corrupt = |reason: String| DownConvertError::Corrupt { offset: header.base_offset, reason };
     let mut first_offset = None;
@@ -291,19 +301,19 @@ fn wrap<R: BufRead, W: Compressor>(
         message.clear();
         write_message(&mut message, inner_offset, magic, attributes, timestamp, r.key, r.value);
         if let Err(e) = dst.write_all(&message) {
-            return if dst.sink_full() { Ok((0, 0, 0, None)) } else { Err(corrupt(e.to_string())) };
+            return if dst.sink_full() { Ok(None) } else { Err(corrupt(e.to_string())) };
         }
     }
     let sink = match dst.finish() {
         Ok(sink) => sink,
-        Err((e, full)) => return if full { Ok((0, 0, 0, None)) } else { Err(corrupt(e.to_string())) },
+        Err((e, full)) => return if full { Ok(None) } else { Err(corrupt(e.to_string())) },
     };
     let (attributes, timestamp) = match magic {
         Magic::V0 => (0, -1),
         Magic::V1 if header.timestamp_type_log_append() => (ATTR_LOG_APPEND_TIME, header.max_timestamp),
         Magic::V1 => (0, max_timestamp),
     };
-    Ok((attributes, timestamp, last_offset, Some(sink.buf)))
+    Ok(Some(Wrapper { attributes, timestamp, last_offset, value: sink.buf }))
 }
 
 /// Writes the start of a message too large for `max_bytes` (at most
@@ -842,7 +852,7 @@ mod tests {
                     let last = inner.last().unwrap().offset;
                     for mut msg in inner {
                         if magic == 1 {
-                            msg.offset = offset - last + msg.offset;
+                            msg.offset += offset - last;
                             assert_eq!(msg.log_append, log_append);
                         } else {
                             assert_eq!(last, offset, "v0 wrapper offset is the last inner offset");

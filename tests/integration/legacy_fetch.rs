@@ -210,7 +210,10 @@ async fn kafka_python_reads_from_the_middle_of_a_compressed_batch() {
 
 // ---- raw frames ---------------------------------------------------------
 
-fn fetch_frame(version: i16, topics: &[(&str, &[(i32, i64, i32)])], max_bytes: i32) -> Vec<u8> {
+/// The topics of a raw Fetch: name, then (partition, fetch offset, partition max bytes).
+type Asked<'a> = [(&'a str, &'a [(i32, i64, i32)])];
+
+fn fetch_frame(version: i16, topics: &Asked<'_>, max_bytes: i32) -> Vec<u8> {
     let mut b = BytesMut::new();
     b.put_i16(1);
     b.put_i16(version);
@@ -249,12 +252,7 @@ struct PartitionAnswer {
 }
 
 /// Sends a raw Fetch and reads the v0–3 response layout strictly.
-fn raw_fetch(
-    b: &TestBroker,
-    version: i16,
-    topics: &[(&str, &[(i32, i64, i32)])],
-    max_bytes: i32,
-) -> Vec<PartitionAnswer> {
+fn raw_fetch(b: &TestBroker, version: i16, topics: &Asked<'_>, max_bytes: i32) -> Vec<PartitionAnswer> {
     let mut w = Wire::connect(b.addr);
     w.send_raw(&fetch_frame(version, topics, max_bytes));
     let mut r = w.read_frame().expect("a response, not a closed connection");
