@@ -424,3 +424,46 @@ async fn zstd_and_disabled_down_conversion_are_refused_per_partition() {
         assert_eq!(answers[2].error_code, 35, "v{version} message.downconversion.enable=false");
     }
 }
+
+/// Polls once for a while and says whether records came or the client found
+/// the first message larger than its fetch size.
+const TOO_LARGE: &str = r#"
+import sys, time
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import RecordTooLargeError
+boot, topic, version, max_partition = sys.argv[1:5]
+c = KafkaConsumer(bootstrap_servers=boot, api_version=tuple(int(x) for x in version.split('.')),
+                  max_partition_fetch_bytes=int(max_partition), enable_auto_commit=False, group_id=None,
+                  fetch_max_wait_ms=200, request_timeout_ms=30000)
+tp = TopicPartition(topic, 0)
+c.assign([tp])
+c.seek_to_beginning(tp)
+deadline = time.time() + 60
+try:
+    while time.time() < deadline:
+        got = [r for records in c.poll(timeout_ms=500).values() for r in records]
+        if got:
+            print("records", got[0].offset, len(got[0].value))
+            break
+except RecordTooLargeError:
+    print("too-large")
+c.close()
+"#;
+
+/// A message larger than the fetch size: kafka-python at 0.10.0 (Fetch v2)
+/// reports it as too large, as against a Kafka broker; at 0.10.1 (Fetch v3,
+/// KIP-74) it receives it.
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_python_message_larger_than_the_fetch_size() {
+    let Some(py) = kafka_python() else { return };
+    let b = TestBroker::start(&[]);
+    create_topic(&b, "large", &[]).await;
+    produce(&b, "large", "none", 1, 1, 3000);
+    let args = |version: &'static str| [b.bootstrap(), "large".to_string(), version.to_string(), "1000".to_string()];
+    let old = args("0.10.0");
+    let out = run_ok(py, TOO_LARGE, &old.iter().map(String::as_str).collect::<Vec<_>>(), Duration::from_secs(120));
+    assert_eq!(out.trim(), "too-large");
+    let new = args("0.10.1");
+    let out = run_ok(py, TOO_LARGE, &new.iter().map(String::as_str).collect::<Vec<_>>(), Duration::from_secs(120));
+    assert_eq!(out.trim(), format!("records 0 {}", value(0, 3000).len()));
+}
