@@ -227,7 +227,7 @@ fn convert_compressed(
             wrap(RecordReader::new(src, header, cap), dst, magic)
         }
         Compression::Snappy => {
-            let src = BufReader::with_capacity(READ_CHUNK, SnappyReader::new(body).map_err(corrupt)?);
+            let src = BufReader::with_capacity(READ_CHUNK, SnappyReader::new(body));
             wrap(RecordReader::new(src, header, cap), XerialWriter::new(sink), magic)
         }
         Compression::Lz4 => {
@@ -647,10 +647,10 @@ struct SnappyReader<'a> {
 }
 
 impl<'a> SnappyReader<'a> {
-    fn new(records: &'a [u8]) -> Result<Self, String> {
+    fn new(records: &'a [u8]) -> Self {
         let framed = records.len() >= XERIAL_HEADER_SIZE && records.starts_with(XERIAL_MAGIC);
         let rest = if framed { &records[XERIAL_HEADER_SIZE..] } else { records };
-        Ok(SnappyReader { rest, framed, block: Vec::new(), pos: 0 })
+        SnappyReader { rest, framed, block: Vec::new(), pos: 0 }
     }
 
     /// Decompresses the next block into `self.block`; false at the end.
