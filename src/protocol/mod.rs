@@ -7,6 +7,7 @@
 //! It must not touch sockets, files or broker state.
 
 pub mod batch;
+pub mod down_convert;
 pub mod election;
 pub mod errors;
 pub mod frame;

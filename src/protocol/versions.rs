@@ -5,7 +5,8 @@
 //! broker's Produce range includes v0) and serves v0–2 with a hand-written
 //! codec that up-converts message formats v0/v1 (`broker::handler::produce_v0`).
 //! Every other minimum is what the codec crate can decode, or has a hand-written
-//! codec of its own.
+//! codec of its own: ListOffsets v0 and Fetch v0–3 (down-converted
+//! to message formats v0/v1, `broker::handler::fetch_v0`).
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -13,7 +14,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 /// `(api, min advertised, max advertised)`.
 pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 9),
-    (ApiKey::Fetch, 4, 12),
+    (ApiKey::Fetch, 0, 12),
     (ApiKey::ListOffsets, 0, 7),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 3),
@@ -40,6 +41,11 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 /// APIs the codec crate does not know, served by hand-written codecs:
 /// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
 pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
+
+/// The lowest Fetch version the codec crate decodes; v0–3 are read and
+/// answered by hand (`broker::handler::fetch_v0`, down-converting to message
+/// formats v0/v1).
+pub const MIN_CODEC_FETCH: i16 = 4;
 
 /// The advertised range of an API, if we serve it at all.
 pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
@@ -75,10 +81,11 @@ mod tests {
     fn advertised_ranges_are_decodable() {
         for &(api, min, max) in ADVERTISED {
             let range = api.valid_versions();
-            // Produce v0–2 and ListOffsets v0 have their own codecs.
+            // Produce v0–2, ListOffsets v0 and Fetch v0–3 have their own codecs.
             let min = match api {
                 ApiKey::Produce => 3,
                 ApiKey::ListOffsets => 1,
+                ApiKey::Fetch => MIN_CODEC_FETCH,
                 _ => min,
             };
             assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
@@ -94,5 +101,7 @@ mod tests {
         assert!(is_served(ApiKey::JoinGroup, 0));
         assert!(!is_served(ApiKey::OffsetCommit, 1));
         assert!(!is_served(ApiKey::JoinGroup, 8));
+        assert_eq!(advertised(ApiKey::Fetch), Some((0, 12)));
+        assert!(is_served(ApiKey::Fetch, 0));
     }
 }

@@ -15,6 +15,7 @@ mod idempotence;
 mod interop;
 mod kcat;
 mod leader_election;
+mod legacy_fetch;
 mod legacy_produce;
 mod lifecycle;
 mod protocol;

@@ -13,6 +13,7 @@ mod describe_configs;
 mod describe_groups;
 mod elect_leaders;
 mod fetch;
+mod fetch_v0;
 mod find_coordinator;
 mod heartbeat;
 mod init_producer_id;
@@ -66,6 +67,13 @@ impl RequestHandler for Broker {
         if api == ApiKey::Produce && (0..3).contains(&peek.api_version) {
             // The codec starts at v3; v0–2 carry message format v0/v1, up-converted by hand.
             return produce_v0::handle(self, &payload, peek.api_version);
+        }
+        if api == ApiKey::Fetch && (0..versions::MIN_CODEC_FETCH).contains(&peek.api_version) {
+            // The codec starts at v4; Kafka 0.9/0.10 clients read down-converted MessageSets.
+            return match fetch_v0::handle(self, &payload).await {
+                Ok(bytes) => Outcome::Respond(bytes),
+                Err(reason) => Outcome::Close(reason),
+            };
         }
         if !versions::is_served(api, peek.api_version) {
             if api == ApiKey::ApiVersions {
