@@ -3,7 +3,8 @@
 //!
 //! Produce advertises v0 although v0–2 are refused on receipt: librdkafka
 //! before 2.11.1 only compresses when the broker's Produce range includes v0.
-//! Every other minimum is what the codec crate can decode.
+//! Every other minimum is Kafka 3.x's: versions below what the codec crate
+//! decodes are read and written by hand ([`CODEC_MIN`]).
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -16,14 +17,14 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 3),
     (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 5),
-    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::CreateTopics, 0, 5),
+    (ApiKey::DeleteTopics, 0, 5),
     (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::OffsetCommit, 0, 8),
+    (ApiKey::OffsetFetch, 0, 7),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 4),
@@ -39,6 +40,20 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 /// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
 pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
 
+/// APIs whose oldest advertised versions the codec crate cannot decode:
+/// `(api, lowest version the codec decodes)`. The versions below it are
+/// answered by hand-written codecs (`broker::handler::legacy`,
+/// `broker::handler::list_offsets_v0`) before the codec path is tried.
+pub const CODEC_MIN: &[(ApiKey, i16)] = &[
+    (ApiKey::ListOffsets, 1),
+    (ApiKey::OffsetCommit, 2),
+    (ApiKey::OffsetFetch, 1),
+    (ApiKey::CreateTopics, 2),
+    (ApiKey::DeleteTopics, 1),
+    (ApiKey::DescribeConfigs, 1),
+    (ApiKey::OffsetForLeaderEpoch, 2),
+];
+
 /// The lowest Produce version we actually accept (v3 carries record batch v2).
 pub const MIN_ACCEPTED_PRODUCE: i16 = 3;
 
@@ -47,11 +62,19 @@ pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
     ADVERTISED.iter().find(|(a, _, _)| *a == api).map(|&(_, min, max)| (min, max))
 }
 
-/// Whether a request of this API and version is served.
+/// The lowest version of `api` the codec crate decodes for us, when it is
+/// above the advertised minimum (the rest is hand-coded).
+pub fn codec_min(api: ApiKey) -> Option<i16> {
+    CODEC_MIN.iter().find(|(a, _)| *a == api).map(|&(_, min)| min)
+}
+
+/// Whether a request of this API and version is served through the codec
+/// crate (hand-coded versions are routed before this is asked).
 pub fn is_served(api: ApiKey, version: i16) -> bool {
     match advertised(api) {
         Some((min, max)) => {
             let min = if api == ApiKey::Produce { MIN_ACCEPTED_PRODUCE } else { min };
+            let min = codec_min(api).map_or(min, |c| c.max(min));
             version >= min && version <= max
         }
         None => false,
@@ -79,11 +102,10 @@ mod tests {
     fn advertised_ranges_are_decodable() {
         for &(api, min, max) in ADVERTISED {
             let range = api.valid_versions();
-            // Produce v0–2 are refused; ListOffsets v0 has its own codec.
+            // Produce v0–2 are refused; the versions below CODEC_MIN are hand-coded.
             let min = match api {
                 ApiKey::Produce => MIN_ACCEPTED_PRODUCE,
-                ApiKey::ListOffsets => 1,
-                _ => min,
+                _ => codec_min(api).unwrap_or(min),
             };
             assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
         }
@@ -95,7 +117,21 @@ mod tests {
         assert!(!is_served(ApiKey::Produce, 2));
         assert!(is_served(ApiKey::Produce, 3));
         assert!(is_served(ApiKey::JoinGroup, 0));
-        assert!(!is_served(ApiKey::OffsetCommit, 1));
+        assert!(!is_served(ApiKey::OffsetCommit, 1), "hand-coded, not through the codec");
+        assert!(is_served(ApiKey::OffsetCommit, 2));
         assert!(!is_served(ApiKey::JoinGroup, 8));
+    }
+
+    #[test]
+    fn hand_coded_versions_are_advertised_and_below_the_codec() {
+        for &(api, codec) in CODEC_MIN {
+            let (min, _) = advertised(api).expect("advertised");
+            assert!(min < codec, "{api:?}: nothing hand-coded below v{codec}");
+            assert_eq!(api.valid_versions().min, codec, "{api:?}: the codec's lowest version moved");
+        }
+        // Kafka 3.x's minimums for the group, offset and topic APIs.
+        for api in [ApiKey::OffsetCommit, ApiKey::OffsetFetch, ApiKey::CreateTopics, ApiKey::DeleteTopics] {
+            assert_eq!(advertised(api).map(|r| r.0), Some(0), "{api:?}");
+        }
     }
 }
