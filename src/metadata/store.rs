@@ -346,7 +346,13 @@ impl MetadataStore {
 
     /// Stores a consumer offset in ZooKeeper (`/consumers/<group>/offsets/<topic>/<partition>`),
     /// where Kafka's ZooKeeper mode keeps the commits of OffsetCommit v0.
-    pub async fn commit_zk_offset(&self, group: &str, topic: &str, partition: i32, offset: i64) -> Result<(), MetadataError> {
+    pub async fn commit_zk_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), MetadataError> {
         self.shared.zk.set_consumer_offset(group, topic, partition, offset).await
     }
 

@@ -14,6 +14,7 @@ mod idempotence;
 mod interop;
 mod kcat;
 mod leader_election;
+mod legacy_apis;
 mod lifecycle;
 mod protocol;
 mod quickstart;
