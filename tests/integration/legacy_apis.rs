@@ -93,24 +93,30 @@ tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
 c.assign(tps)
 c.commit({tps[0]: OffsetAndMetadata(42, "m", -1), tps[1]: OffsetAndMetadata(7, "", -1)})
 committed = [c.committed(tp) for tp in tps]
+ends = c.end_offsets(tps)
+starts = c.beginning_offsets(tps)
 c.close(autocommit=False)
-print(json.dumps({"committed": committed, "sent": sorted(seen.versions)}))
+print(json.dumps({"committed": committed, "ends": [ends[tp] for tp in tps], "starts": [starts[tp] for tp in tps],
+                  "sent": sorted(seen.versions)}))
 "#;
 
 #[test]
 fn kafka_python_commits_and_reads_back_offsets_at_every_old_version() {
     let b = broker(&[]);
     create_topic(&b, "t", 2);
-    // kafka-python's table: which OffsetCommit/OffsetFetch versions each api_version sends.
+    produce(&b, "t", 3);
+    // kafka-python's table: which versions each api_version sends.
     let cases = [
-        ("0.8.1", &["OffsetCommit v0", "OffsetFetch v0"][..]),
-        ("0.8.2", &["OffsetCommit v1", "OffsetFetch v1", "FindCoordinator v0"][..]),
-        ("0.9", &["OffsetCommit v2", "OffsetFetch v1"][..]),
-        ("0.10.1", &["OffsetCommit v2", "OffsetFetch v1"][..]),
+        ("0.8.1", &["OffsetCommit v0", "OffsetFetch v0", "ListOffsets v0", "Metadata v0"][..]),
+        ("0.8.2", &["OffsetCommit v1", "OffsetFetch v1", "FindCoordinator v0", "ListOffsets v0"][..]),
+        ("0.9", &["OffsetCommit v2", "OffsetFetch v1", "ListOffsets v0"][..]),
+        ("0.10.1", &["OffsetCommit v2", "OffsetFetch v1", "ListOffsets v1", "Metadata v2"][..]),
     ];
     for (version, wanted) in cases {
         let Some(v) = python_json(COMMIT_SCRIPT, &[&b.bootstrap(), "t", version]) else { return };
         assert_eq!(v["committed"], serde_json::json!([42, 7]), "api_version {version}: {v}");
+        assert_eq!(v["ends"], serde_json::json!([3, 0]), "api_version {version}: {v}");
+        assert_eq!(v["starts"], serde_json::json!([0, 0]), "api_version {version}: {v}");
         assert_sent(&v, wanted);
     }
     // v0 commits went to ZooKeeper, v1+ to the group coordinator: each store

@@ -15,7 +15,7 @@ use crate::broker::handler::{sb, topic_name};
 use crate::broker::Broker;
 use crate::protocol::reader::Reader;
 
-fn parse(payload: &[u8], version: i16) -> Result<(i32, CreateTopicsRequest), String> {
+pub(super) fn parse(payload: &[u8], version: i16) -> Result<(i32, CreateTopicsRequest), String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let mut req = CreateTopicsRequest::default();

@@ -11,7 +11,7 @@ use crate::broker::handler::topic_name;
 use crate::broker::Broker;
 use crate::protocol::reader::Reader;
 
-fn parse(payload: &[u8]) -> Result<(i32, DeleteTopicsRequest), String> {
+pub(super) fn parse(payload: &[u8]) -> Result<(i32, DeleteTopicsRequest), String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let mut req = DeleteTopicsRequest::default();

@@ -15,7 +15,7 @@ use crate::broker::Broker;
 use crate::config::ConfigSource;
 use crate::protocol::reader::Reader;
 
-fn parse(payload: &[u8]) -> Result<(i32, DescribeConfigsRequest), String> {
+pub(super) fn parse(payload: &[u8]) -> Result<(i32, DescribeConfigsRequest), String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let mut req = DescribeConfigsRequest::default();

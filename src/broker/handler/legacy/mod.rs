@@ -203,6 +203,26 @@ mod tests {
         assert!(long.starts_with(fit_i16(&long)));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes after a valid header: every parser answers Ok or Err, never panics.
+        #[test]
+        fn parsers_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)) {
+            let mut req = test_support::request(0, 0).to_vec();
+            req.extend_from_slice(&body);
+            for version in [0, 1] {
+                let _ = offset_commit::parse(&req, version);
+                let _ = create_topics::parse(&req, version);
+            }
+            let _ = offset_fetch::parse(&req);
+            let _ = delete_topics::parse(&req);
+            let _ = describe_configs::parse(&req);
+            let _ = offset_for_leader_epoch::parse(&req);
+            let _ = offset_fetch::parse(&body);
+        }
+    }
+
     #[test]
     fn nullable_counts() {
         let bytes = [0xff, 0xff, 0xff, 0xff];

@@ -22,7 +22,7 @@ use crate::broker::Broker;
 use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
 
-fn parse(payload: &[u8], version: i16) -> Result<(i32, OffsetCommitRequest), String> {
+pub(super) fn parse(payload: &[u8], version: i16) -> Result<(i32, OffsetCommitRequest), String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let mut req = OffsetCommitRequest::default().with_group_id(GroupId(sb(r.str()?)));

@@ -18,7 +18,7 @@ use crate::protocol::ErrorCode;
 /// The request: correlation id, group, and the partitions asked per topic.
 type Parsed = (i32, String, Vec<(String, Vec<i32>)>);
 
-fn parse(payload: &[u8]) -> Result<Parsed, String> {
+pub(super) fn parse(payload: &[u8]) -> Result<Parsed, String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let group = r.str()?;

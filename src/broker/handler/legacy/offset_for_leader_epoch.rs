@@ -13,7 +13,7 @@ use crate::broker::handler::topic_name;
 use crate::broker::Broker;
 use crate::protocol::reader::Reader;
 
-fn parse(payload: &[u8]) -> Result<(i32, OffsetForLeaderEpochRequest), String> {
+pub(super) fn parse(payload: &[u8]) -> Result<(i32, OffsetForLeaderEpochRequest), String> {
     let mut r = Reader::new(payload);
     let correlation_id = header(&mut r)?;
     let mut req = OffsetForLeaderEpochRequest::default();
