@@ -582,6 +582,9 @@ fn malformed_old_bodies_close_only_their_connection() {
         Req::new(23, 1).i32(1).s("t").i32(1).i32(0).i32(0),
         Req::new(32, 0).i32(1).i8(2).s("t").i32(-1),
     ];
+    // A client connected throughout, untouched by the others' bad requests.
+    let mut bystander = Wire::connect(b.addr);
+    assert!(metadata_v0(&mut bystander, &["t"]).contains(&("t".to_string(), 1)));
     let header_len = Req::new(0, 0).0.len();
     for req in &well_formed {
         let what = format!("api {} v{}", i16::from_be_bytes([req.0[0], req.0[1]]), req.0[3]);
@@ -600,6 +603,14 @@ fn malformed_old_bodies_close_only_their_connection() {
         assert!(call(&mut w, req).is_some(), "{what}: the well-formed request is not answered");
     }
     // Everyone else carries on.
+    assert!(metadata_v0(&mut bystander, &["t"]).contains(&("t".to_string(), 1)));
     let mut w = Wire::connect(b.addr);
-    assert!(metadata_v0(&mut w, &["t"]).contains(&("t".to_string(), 1)));
+    assert_eq!(offset_fetch(&mut w, 0, "g", "t", &[0]), vec![(0, 1, 0)], "the well-formed v0 commit stored");
+    // Closed for the stated reason, not by a panicking handler.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !b.log_text().contains("closing connection: malformed OffsetCommit v0 request") {
+        assert!(std::time::Instant::now() < deadline, "no reason logged:\n{}", b.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!b.log_text().contains("panicked"), "{}", b.log_text());
 }
