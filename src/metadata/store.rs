@@ -344,6 +344,23 @@ impl MetadataStore {
         }
     }
 
+    /// Stores a consumer offset in ZooKeeper (`/consumers/<group>/offsets/<topic>/<partition>`),
+    /// where Kafka's ZooKeeper mode keeps the commits of OffsetCommit v0.
+    pub async fn commit_zk_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.set_consumer_offset(group, topic, partition, offset).await
+    }
+
+    /// A consumer offset stored in ZooKeeper (OffsetFetch v0); `None` when never committed there.
+    pub async fn zk_offset(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>, MetadataError> {
+        self.shared.zk.read_consumer_offset(group, topic, partition).await
+    }
+
     /// Reserves the next block of producer ids; returns `(first, end_exclusive)`.
     pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), MetadataError> {
         self.shared.zk.allocate_producer_ids(self.shared.broker_id).await

@@ -622,6 +622,60 @@ impl ZkStore {
         Ok(out)
     }
 
+    /// Writes a consumer offset znode (`/consumers/<group>/offsets/<topic>/<partition>`),
+    /// creating it and its parents when missing, as Kafka's `setOrCreateConsumerOffset`.
+    pub async fn set_consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), MetadataError> {
+        let c = self.client()?;
+        let path = znode::consumer_offset_path(group, topic, partition);
+        let data = offset.to_string().into_bytes();
+        // Set first: after the first commit of a partition the node exists.
+        for _ in 0..3 {
+            match c.set_data(&path, &data, None).await {
+                Ok(_) => return Ok(()),
+                Err(zkc::Error::NoNode) => {}
+                Err(e) => return Err(zk_err("update", &path)(e)),
+            }
+            let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
+            c.mkdir(parent, &persistent()).await.map_err(zk_err("create", parent))?;
+            match c.create(&path, &data, &persistent()).await {
+                Ok(_) => return Ok(()),
+                // Another broker created it meanwhile: set it on the next round.
+                Err(zkc::Error::NodeExists) => {}
+                Err(e) => return Err(zk_err("create", &path)(e)),
+            }
+        }
+        Err(MetadataError::Conflict(path))
+    }
+
+    /// A consumer offset znode's content (`None`: no node, or an empty one).
+    pub async fn read_consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, MetadataError> {
+        let path = znode::consumer_offset_path(group, topic, partition);
+        let data = match self.client()?.get_data(&path).await {
+            Ok((data, _)) => data,
+            Err(zkc::Error::NoNode) => return Ok(None),
+            Err(e) => return Err(zk_err("read", &path)(e)),
+        };
+        if data.is_empty() {
+            return Ok(None);
+        }
+        let text = std::str::from_utf8(&data).ok().map(str::trim);
+        match text.and_then(|t| t.parse::<i64>().ok()) {
+            Some(offset) => Ok(Some(offset)),
+            None => Err(MetadataError::Corrupt { path, reason: "not a decimal offset".into() }),
+        }
+    }
+
     /// Creates an empty persistent node unless it exists (its parent must exist).
     pub async fn create_if_missing(&self, path: &str) -> Result<(), MetadataError> {
         match self.client()?.create(path, b"", &persistent()).await {

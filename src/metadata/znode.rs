@@ -96,6 +96,14 @@ pub fn delete_request_path(topic: &str) -> String {
     format!("{DELETE_TOPICS}/{topic}")
 }
 
+/// Where the 0.8-era consumers kept their offsets, and where OffsetCommit v0
+/// still puts them in Kafka's ZooKeeper mode: the offset as a decimal string.
+pub const CONSUMERS: &str = "/consumers";
+
+pub fn consumer_offset_path(group: &str, topic: &str, partition: i32) -> String {
+    format!("{CONSUMERS}/{group}/offsets/{topic}/{partition}")
+}
+
 /// What a watch event's path is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PathKind {

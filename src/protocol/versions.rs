@@ -1,12 +1,12 @@
 //! The API versions this broker advertises (protocol-notes §3) and the
 //! ApiVersions answer built from them.
 //!
-//! Produce advertises v0 (librdkafka before 2.11.1 only compresses when the
-//! broker's Produce range includes v0) and serves v0–2 with a hand-written
-//! codec that up-converts message formats v0/v1 (`broker::handler::produce_v0`).
-//! Every other minimum is what the codec crate can decode, or has a hand-written
-//! codec of its own: ListOffsets v0 and Fetch v0–3 (down-converted
-//! to message formats v0/v1, `broker::handler::fetch_v0`).
+//! Every minimum is Kafka 3.x's (Produce's v0 also matters to librdkafka before
+//! 2.11.1, which only compresses when the broker's Produce range includes v0).
+//! Versions below what the codec crate decodes are read and written by hand
+//! ([`CODEC_MIN`]): Produce v0–2 and Fetch v0–3 convert message formats v0/v1
+//! (`broker::handler::produce_v0`, `fetch_v0`), the others translate into the
+//! codec's requests (`broker::handler::legacy`).
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -19,14 +19,14 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::FindCoordinator, 0, 3),
     (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 2, 5),
-    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::CreateTopics, 0, 5),
+    (ApiKey::DeleteTopics, 0, 5),
     (ApiKey::InitProducerId, 0, 4),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::OffsetCommit, 0, 8),
+    (ApiKey::OffsetFetch, 0, 7),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 4),
@@ -42,20 +42,41 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 /// `(api key, min, max)`. ControlledShutdown (7) went with ZooKeeper in Kafka 4.0.
 pub const HAND_CODED: &[(i16, i16, i16)] = &[(7, 0, 3)];
 
-/// The lowest Fetch version the codec crate decodes; v0–3 are read and
-/// answered by hand (`broker::handler::fetch_v0`, down-converting to message
-/// formats v0/v1).
-pub const MIN_CODEC_FETCH: i16 = 4;
+/// APIs whose oldest advertised versions the codec crate cannot decode:
+/// `(api, lowest version the codec decodes)`. The versions below it are
+/// answered by hand-written codecs (`broker::handler::legacy`) before the codec
+/// path is tried.
+pub const CODEC_MIN: &[(ApiKey, i16)] = &[
+    (ApiKey::Produce, 3),
+    (ApiKey::Fetch, 4),
+    (ApiKey::ListOffsets, 1),
+    (ApiKey::OffsetCommit, 2),
+    (ApiKey::OffsetFetch, 1),
+    (ApiKey::CreateTopics, 2),
+    (ApiKey::DeleteTopics, 1),
+    (ApiKey::DescribeConfigs, 1),
+    (ApiKey::OffsetForLeaderEpoch, 2),
+];
 
 /// The advertised range of an API, if we serve it at all.
 pub fn advertised(api: ApiKey) -> Option<(i16, i16)> {
     ADVERTISED.iter().find(|(a, _, _)| *a == api).map(|&(_, min, max)| (min, max))
 }
 
-/// Whether a request of this API and version is served.
+/// The lowest version of `api` the codec crate decodes for us, when it is
+/// above the advertised minimum (the rest is hand-coded).
+pub fn codec_min(api: ApiKey) -> Option<i16> {
+    CODEC_MIN.iter().find(|(a, _)| *a == api).map(|&(_, min)| min)
+}
+
+/// Whether a request of this API and version is served through the codec
+/// crate (hand-coded versions are routed before this is asked).
 pub fn is_served(api: ApiKey, version: i16) -> bool {
     match advertised(api) {
-        Some((min, max)) => version >= min && version <= max,
+        Some((min, max)) => {
+            let min = codec_min(api).map_or(min, |c| c.max(min));
+            version >= min && version <= max
+        }
         None => false,
     }
 }
@@ -81,27 +102,36 @@ mod tests {
     fn advertised_ranges_are_decodable() {
         for &(api, min, max) in ADVERTISED {
             let range = api.valid_versions();
-            // Produce v0–2, ListOffsets v0 and Fetch v0–3 have their own codecs.
-            let min = match api {
-                ApiKey::Produce => 3,
-                ApiKey::ListOffsets => 1,
-                ApiKey::Fetch => MIN_CODEC_FETCH,
-                _ => min,
-            };
+            // The versions below CODEC_MIN are hand-coded.
+            let min = codec_min(api).unwrap_or(min);
             assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
         }
     }
 
     #[test]
-    fn produce_v0_advertised_and_served() {
+    fn old_produce_and_fetch_are_advertised_and_hand_coded() {
         assert_eq!(advertised(ApiKey::Produce), Some((0, 9)));
-        assert!(is_served(ApiKey::Produce, 0));
-        assert!(is_served(ApiKey::Produce, 2));
+        assert!(!is_served(ApiKey::Produce, 2), "hand-coded, not through the codec");
         assert!(is_served(ApiKey::Produce, 3));
         assert!(is_served(ApiKey::JoinGroup, 0));
-        assert!(!is_served(ApiKey::OffsetCommit, 1));
+        assert!(!is_served(ApiKey::OffsetCommit, 1), "hand-coded, not through the codec");
+        assert!(is_served(ApiKey::OffsetCommit, 2));
         assert!(!is_served(ApiKey::JoinGroup, 8));
         assert_eq!(advertised(ApiKey::Fetch), Some((0, 12)));
-        assert!(is_served(ApiKey::Fetch, 0));
+        assert!(!is_served(ApiKey::Fetch, 3), "hand-coded, not through the codec");
+        assert!(is_served(ApiKey::Fetch, 4));
+    }
+
+    #[test]
+    fn hand_coded_versions_are_advertised_and_below_the_codec() {
+        for &(api, codec) in CODEC_MIN {
+            let (min, _) = advertised(api).expect("advertised");
+            assert!(min < codec, "{api:?}: nothing hand-coded below v{codec}");
+            assert_eq!(api.valid_versions().min, codec, "{api:?}: the codec's lowest version moved");
+        }
+        // Kafka 3.x's minimums for the group, offset and topic APIs.
+        for api in [ApiKey::OffsetCommit, ApiKey::OffsetFetch, ApiKey::CreateTopics, ApiKey::DeleteTopics] {
+            assert_eq!(advertised(api).map(|r| r.0), Some(0), "{api:?}");
+        }
     }
 }

@@ -15,6 +15,8 @@ mod idempotence;
 mod interop;
 mod kcat;
 mod leader_election;
+mod legacy_apis;
+mod legacy_clients;
 mod legacy_fetch;
 mod legacy_produce;
 mod lifecycle;

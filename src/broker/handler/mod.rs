@@ -1,7 +1,8 @@
 //! Request dispatch: one file per Kafka API. The dispatcher peeks at the
 //! header, answers ApiVersions for unknown versions with the KIP-511 v0
 //! fallback, refuses (by closing the connection) anything we do not serve,
-//! decodes, routes, and encodes the response.
+//! hands versions older than the codec crate's to `legacy`, decodes,
+//! routes, and encodes the response.
 
 mod api_versions;
 pub(crate) mod controlled_shutdown;
@@ -19,6 +20,7 @@ mod heartbeat;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
+mod legacy;
 mod list_groups;
 mod list_offsets;
 mod list_offsets_v0;
@@ -57,23 +59,10 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
-        if api == ApiKey::ListOffsets && peek.api_version == 0 {
-            // The codec starts at v1; old clients send v0 without asking.
-            return match list_offsets_v0::handle(self, &payload) {
-                Ok(bytes) => Outcome::Respond(bytes),
-                Err(reason) => Outcome::Close(reason),
-            };
-        }
-        if api == ApiKey::Produce && (0..3).contains(&peek.api_version) {
-            // The codec starts at v3; v0–2 carry message format v0/v1, up-converted by hand.
-            return produce_v0::handle(self, &payload, peek.api_version);
-        }
-        if api == ApiKey::Fetch && (0..versions::MIN_CODEC_FETCH).contains(&peek.api_version) {
-            // The codec starts at v4; Kafka 0.9/0.10 clients read down-converted MessageSets.
-            return match fetch_v0::handle(self, &payload).await {
-                Ok(bytes) => Outcome::Respond(bytes),
-                Err(reason) => Outcome::Close(reason),
-            };
+        // Versions older than the codec's (ListOffsets v0, OffsetCommit v0–1…):
+        // old clients send them without asking ApiVersions.
+        if let Some(outcome) = legacy::route(self, api, peek.api_version, &payload).await {
+            return outcome;
         }
         if !versions::is_served(api, peek.api_version) {
             if api == ApiKey::ApiVersions {

@@ -9,8 +9,9 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The modules a kafka-python test needs: the client and its codecs.
-const MODULES: &str = "import kafka, lz4.frame, snappy";
+/// The modules a kafka-python test needs: the client and its codecs (xxhash:
+/// kafka-python reads lz4 of message format v0 through it).
+const MODULES: &str = "import kafka, lz4.frame, snappy, xxhash";
 
 /// The interpreter, when kafka-python (with lz4 and python-snappy) imports.
 pub fn kafka_python() -> Option<&'static str> {
@@ -25,9 +26,9 @@ pub fn kafka_python() -> Option<&'static str> {
         return Some("python3");
     }
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set but kafka-python is not installed (pip install kafka-python lz4 python-snappy)");
+        panic!("CI is set but kafka-python is not installed (pip install kafka-python lz4 python-snappy xxhash)");
     }
-    eprintln!("skipping: kafka-python is not installed (pip install kafka-python lz4 python-snappy)");
+    eprintln!("skipping: kafka-python is not installed (pip install kafka-python lz4 python-snappy xxhash)");
     None
 }
 
