@@ -13,6 +13,7 @@ mod faults;
 mod groups;
 mod idempotence;
 mod interop;
+mod kafkajs;
 mod kcat;
 mod leader_election;
 mod legacy_apis;
