@@ -391,13 +391,20 @@ async fn run(shared: Arc<SinkShared>, config: ProducerConfig) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let closing = shared.closing.load(Ordering::Acquire);
-        if producer.is_none() && (Instant::now() >= next_connect || closing) {
-            match connect(&shared, &config).await {
-                Ok(p) => producer = Some(p),
-                Err(e) => {
-                    last_connect_error = e;
-                    next_connect = Instant::now() + Duration::from_secs(1);
-                }
+        // Closing with nothing to deliver needs no brokers.
+        let idle_close = closing && shared.stats().pending == 0;
+        if producer.is_none() && !idle_close && (Instant::now() >= next_connect || closing) {
+            // A close while the brokers are still being reached cuts the attempt
+            // short: an application that logged nothing must not wait on them.
+            tokio::select! {
+                result = connect(&shared, &config) => match result {
+                    Ok(p) => producer = Some(p),
+                    Err(e) => {
+                        last_connect_error = e;
+                        next_connect = Instant::now() + Duration::from_secs(1);
+                    }
+                },
+                _ = closed(&shared), if !closing => continue,
             }
         }
         let lines = shared.take_queue();
@@ -451,6 +458,14 @@ async fn run(shared: Arc<SinkShared>, config: ProducerConfig) {
         }
     }
     finish(&shared, producer).await;
+}
+
+/// Returns once the appender is closing (it swallows wake-ups on the way;
+/// the caller's loop looks at the queue afterwards anyway).
+async fn closed(shared: &SinkShared) {
+    while !shared.closing.load(Ordering::Acquire) {
+        shared.wake.notified().await;
+    }
 }
 
 /// Creates the producer; bounded by the close deadline when closing.

@@ -297,6 +297,20 @@ fn bad_configurations_name_the_option() {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/log4rs-kafka.yaml");
     let config = gregor::appender::load_config(shipped).expect("shipped config");
     assert_eq!(config.appenders().len(), 1);
+    // So does the README's example with every option.
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let example = readme
+        .split("```yaml\nappenders:")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .map(|body| format!("appenders:{body}"))
+        .expect("the README's appender example")
+        // Nothing listens at its brokers: closing it waits at most this long.
+        .replace("maxBlockMs: 60000", "maxBlockMs: 1000");
+    let readme_config = write("readme.yaml", &example);
+    let config = gregor::appender::load_config(&readme_config).expect("the README's appender example");
+    assert_eq!(config.appenders().len(), 1);
     assert_eq!(
         AppenderConfig::new("t", "").producer_config().expect_err("no brokers").to_string(),
         "invalid Kafka appender configuration: brokerList: a Kafka appender needs brokerList (or \
