@@ -38,13 +38,10 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use super::batch::{BatchHeader, BatchIter, Compression, HEADER_SIZE};
+use super::message_set::{write_message, MESSAGE_OVERHEAD_V0, MESSAGE_OVERHEAD_V1};
 
 /// Bytes before a message's own bytes: offset i64 + message size i32.
 pub const LOG_OVERHEAD: usize = 12;
-/// crc + magic + attributes + key length + value length.
-const MESSAGE_OVERHEAD_V0: usize = 4 + 1 + 1 + 4 + 4;
-/// v0 plus the timestamp.
-const MESSAGE_OVERHEAD_V1: usize = MESSAGE_OVERHEAD_V0 + 8;
 /// Attribute bit 3 of a v1 message: the timestamp is the broker's append time.
 const ATTR_LOG_APPEND_TIME: u8 = 0x08;
 /// Records are read in chunks of this size, whatever length they declare.
@@ -185,7 +182,7 @@ fn convert_plain(
             return Ok(Flow::Full);
         }
         let (attributes, timestamp) = timestamp_of(header, r.timestamp_delta, magic);
-        write_message(out, offset, magic, attributes, timestamp, r.key, r.value);
+        write_message(out, offset, magic.byte() as i8, attributes, timestamp, r.key, r.value);
     }
     Ok(Flow::Next)
 }
@@ -260,7 +257,7 @@ fn convert_compressed(
         Compression::Snappy => 2,
         _ => 3,
     };
-    write_message(out, last_offset, magic, attributes | codec_bits, timestamp, None, Some(&value));
+    write_message(out, last_offset, magic.byte() as i8, attributes | codec_bits, timestamp, None, Some(&value));
     Ok(Flow::Next)
 }
 
@@ -299,7 +296,7 @@ fn wrap<R: BufRead, W: Compressor>(
             Magic::V1 => offset.saturating_sub(first),
         };
         message.clear();
-        write_message(&mut message, inner_offset, magic, attributes, timestamp, r.key, r.value);
+        write_message(&mut message, inner_offset, magic.byte() as i8, attributes, timestamp, r.key, r.value);
         if let Err(e) = dst.write_all(&message) {
             return if dst.sink_full() { Ok(None) } else { Err(corrupt(e.to_string())) };
         }
@@ -324,42 +321,6 @@ fn overflow_marker(out: &mut Vec<u8>, offset: i64, size: usize, max_bytes: usize
     marker[..8].copy_from_slice(&offset.to_be_bytes());
     marker[8..].copy_from_slice(&i32::try_from(size).unwrap_or(i32::MAX).to_be_bytes());
     out.extend_from_slice(&marker[..LOG_OVERHEAD.min(max_bytes)]);
-}
-
-/// Appends one message (with its offset and size) to `out`. The CRC is
-/// CRC-32 (IEEE) over magic..end, as message formats v0/v1 define it.
-fn write_message(
-    out: &mut Vec<u8>,
-    offset: i64,
-    magic: Magic,
-    attributes: u8,
-    timestamp: i64,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-) {
-    let size = magic.overhead() + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
-    out.reserve(LOG_OVERHEAD + size);
-    out.extend_from_slice(&offset.to_be_bytes());
-    out.extend_from_slice(&i32::try_from(size).unwrap_or(i32::MAX).to_be_bytes());
-    let crc_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.push(magic.byte());
-    out.push(attributes);
-    if magic == Magic::V1 {
-        out.extend_from_slice(&timestamp.to_be_bytes());
-    }
-    for field in [key, value] {
-        match field {
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(b) => {
-                out.extend_from_slice(&i32::try_from(b.len()).unwrap_or(i32::MAX).to_be_bytes());
-                out.extend_from_slice(b);
-            }
-        }
-    }
-    let mut crc = flate2::Crc::new();
-    crc.update(&out[crc_at + 4..]);
-    out[crc_at..crc_at + 4].copy_from_slice(&crc.sum().to_be_bytes());
 }
 
 /// One record of a v2 batch, borrowed from the reader's buffer.

@@ -47,6 +47,11 @@ use super::ErrorCode;
 
 pub const MAGIC_V0: i8 = 0;
 pub const MAGIC_V1: i8 = 1;
+/// A magic 0 message's bytes besides key and value: crc, magic, attributes,
+/// key length, value length.
+pub(crate) const MESSAGE_OVERHEAD_V0: usize = 4 + 1 + 1 + 4 + 4;
+/// Magic 1 adds the timestamp.
+pub(crate) const MESSAGE_OVERHEAD_V1: usize = MESSAGE_OVERHEAD_V0 + 8;
 /// Where the magic byte sits, counted from an entry's offset field, in every
 /// format (v0/v1 messages and v2 batches alike).
 const MAGIC_POSITION: usize = 16;
@@ -422,31 +427,7 @@ fn lz4_header(frame: &[u8], magic: i8) -> Vec<u8> {
 
 /// The lz4 frame header checksum: the second byte of the descriptor's xxh32.
 fn lz4_header_checksum(descriptor: &[u8]) -> u8 {
-    (xxh32_short(descriptor) >> 8) as u8
-}
-
-/// xxHash32 with seed 0 of fewer than 16 bytes (a frame descriptor is at
-/// most 14), the only case the lz4 header checksum needs.
-fn xxh32_short(data: &[u8]) -> u32 {
-    const P1: u32 = 2_654_435_761;
-    const P2: u32 = 2_246_822_519;
-    const P3: u32 = 3_266_489_917;
-    const P4: u32 = 668_265_263;
-    const P5: u32 = 374_761_393;
-    let mut h = P5.wrapping_add(data.len() as u32);
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        let lane = u32::from_le_bytes(w.try_into().unwrap_or_default());
-        h = h.wrapping_add(lane.wrapping_mul(P3)).rotate_left(17).wrapping_mul(P4);
-    }
-    for &b in words.remainder() {
-        h = h.wrapping_add(u32::from(b).wrapping_mul(P5)).rotate_left(11).wrapping_mul(P1);
-    }
-    h ^= h >> 15;
-    h = h.wrapping_mul(P2);
-    h ^= h >> 13;
-    h = h.wrapping_mul(P3);
-    h ^ (h >> 16)
+    (super::down_convert::xxh32(descriptor, 0) >> 8) as u8
 }
 
 /// One record batch v2 holding `set`'s messages in order: offsets 0..n-1, no
@@ -562,7 +543,9 @@ pub fn encode(magic: i8, compression: Compression, messages: &[LegacyMessage]) -
     Ok(out)
 }
 
-/// Appends one message (offset, size, crc, fields) to `out`.
+/// Appends one message (offset, size, crc, fields) to `out`: the one writer
+/// of message formats v0/v1, for tests here and for down-conversion on fetch.
+/// The CRC is CRC-32 (IEEE) over magic..end; `timestamp` is written for magic 1.
 pub fn write_message(
     out: &mut Vec<u8>,
     offset: i64,
@@ -572,10 +555,13 @@ pub fn write_message(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) {
+    let overhead = if magic >= MAGIC_V1 { MESSAGE_OVERHEAD_V1 } else { MESSAGE_OVERHEAD_V0 };
+    let size = overhead + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+    out.reserve(LOG_OVERHEAD + size);
     out.extend_from_slice(&offset.to_be_bytes());
-    let size_at = out.len();
-    out.extend_from_slice(&[0; 8]); // size and crc, patched below
-    let body_at = out.len();
+    out.extend_from_slice(&i32::try_from(size).unwrap_or(i32::MAX).to_be_bytes());
+    let crc_at = out.len();
+    out.extend_from_slice(&[0; 4]); // patched below
     out.push(magic as u8);
     out.push(attributes);
     if magic >= MAGIC_V1 {
@@ -585,15 +571,13 @@ pub fn write_message(
         match field {
             None => out.extend_from_slice(&(-1i32).to_be_bytes()),
             Some(b) => {
-                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                out.extend_from_slice(&i32::try_from(b.len()).unwrap_or(i32::MAX).to_be_bytes());
                 out.extend_from_slice(b);
             }
         }
     }
-    let crc = crc32(&out[body_at..]);
-    let size = (out.len() - size_at - 4) as i32;
-    out[size_at..size_at + 4].copy_from_slice(&size.to_be_bytes());
-    out[size_at + 4..size_at + 8].copy_from_slice(&crc.to_be_bytes());
+    let crc = crc32(&out[crc_at + 4..]);
+    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn compress(plain: &[u8], compression: Compression) -> Result<Vec<u8>, MessageSetError> {
@@ -631,9 +615,8 @@ fn compress(plain: &[u8], compression: Compression) -> Result<Vec<u8>, MessageSe
 pub fn break_lz4_header_checksum_as_old_clients(frame: &mut [u8]) {
     let Some(&flags) = frame.get(4) else { return };
     let descriptor = 2 + if flags & 0x08 != 0 { 8 } else { 0 } + if flags & 0x01 != 0 { 4 } else { 0 };
-    // xxh32_short covers fewer than 16 bytes: magic, FLG, BD and a content size.
     if frame.len() > 4 + descriptor && 4 + descriptor < 16 {
-        frame[4 + descriptor] = (xxh32_short(&frame[..4 + descriptor]) >> 8) as u8;
+        frame[4 + descriptor] = (super::down_convert::xxh32(&frame[..4 + descriptor], 0) >> 8) as u8;
     }
 }
 
