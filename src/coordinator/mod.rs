@@ -20,6 +20,7 @@
 pub mod group;
 mod persist;
 pub mod records;
+pub mod txn;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,103 @@
+//! The transaction coordinator's data model and state machine, with no I/O.
+//!
+//! This module owns Kafka's rules for transactional ids — InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, timeouts and id expiry — and
+//! the `__transaction_state` record layout. It must not touch the broker, a
+//! request handler or the network: the caller (the transaction coordinator's
+//! service, wired over the internal-topic layer) decodes requests, hands
+//! them to [`TxnPartition`], appends the [`Write`]s it returns to the
+//! partition of `__transaction_state` and reports the commit back, and sends
+//! the transaction markers of each [`MarkerJob`]. Keeping the rules pure lets
+//! every transition and error code be tested without a cluster.
+//!
+//! - [`records`]: the record layout (key/value, versions 0 and 1).
+//! - [`state`]: one `__transaction_state` partition's transactional ids and
+//!   the two-phase commit flow.
+
+pub mod records;
+pub mod state;
+
+pub use records::{TxnStatus, TxnValue, TRANSACTION_STATE_TOPIC};
+pub use state::{
+    AddPartitionsRequest, EndTxnRequest, FencedApi, InitProducerIdRequest, InitProducerIdResponse, LoadReport,
+    MarkerJob, ProducerIdAllocator, Reply, Step, TimedOut, TxnMetadata, TxnPartition, TxnResult, Write, WriteOutcome,
+};
+
+/// The transaction coordinator's settings, with Kafka's key names and
+/// defaults. The broker's typed config wires these from the properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnConfig {
+    /// `transaction.state.log.num.partitions`
+    pub num_partitions: i32,
+    /// `transaction.state.log.replication.factor` (capped at the live brokers
+    /// when the topic is created)
+    pub replication_factor: i16,
+    /// `transaction.state.log.min.isr` (capped likewise)
+    pub min_isr: i32,
+    /// `transaction.state.log.segment.bytes`
+    pub segment_bytes: i32,
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a
+    /// producer may ask for.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: how long an idle transactional id
+    /// (no transaction in progress) is kept.
+    pub id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    pub abort_timed_out_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`
+    pub remove_expired_interval_ms: i64,
+}
+
+impl TxnConfig {
+    /// The property names, in the order of the fields.
+    pub const KEYS: [&'static str; 8] = [
+        "transaction.state.log.num.partitions",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "transaction.state.log.segment.bytes",
+        "transaction.max.timeout.ms",
+        "transactional.id.expiration.ms",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+    ];
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            num_partitions: 50,
+            replication_factor: 3,
+            min_isr: 2,
+            segment_bytes: 104_857_600,
+            max_timeout_ms: 900_000,
+            id_expiration_ms: 604_800_000,
+            abort_timed_out_interval_ms: 10_000,
+            remove_expired_interval_ms: 3_600_000,
+        }
+    }
+}
+
+/// The `__transaction_state` partition that coordinates a transactional id.
+pub fn partition_for(transactional_id: &str, partition_count: i32) -> i32 {
+    records::partition_for(transactional_id, partition_count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = TxnConfig::default();
+        assert_eq!(c.num_partitions, 50);
+        assert_eq!(c.replication_factor, 3);
+        assert_eq!(c.min_isr, 2);
+        assert_eq!(c.segment_bytes, 104_857_600);
+        assert_eq!(c.max_timeout_ms, 900_000);
+        assert_eq!(c.id_expiration_ms, 604_800_000);
+        assert_eq!(c.abort_timed_out_interval_ms, 10_000);
+        assert_eq!(c.remove_expired_interval_ms, 3_600_000);
+        assert_eq!(TxnConfig::KEYS.len(), 8);
+        assert_eq!(TRANSACTION_STATE_TOPIC, "__transaction_state");
+    }
+}
