@@ -101,3 +101,6 @@ mod tests {
         assert_eq!(TRANSACTION_STATE_TOPIC, "__transaction_state");
     }
 }
+
+#[cfg(test)]
+mod state_tests;

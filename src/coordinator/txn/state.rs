@@ -272,7 +272,8 @@ impl TxnMetadata {
         }
     }
 
-    /// A transition from the current state, keeping what `change` leaves.
+    /// A transition to `status` that keeps every other field (the caller
+    /// changes what the transition changes).
     fn transit(&self, status: TxnStatus, now_ms: i64) -> Transit {
         Transit {
             producer_id: self.producer_id,
@@ -417,6 +418,12 @@ impl TxnPartition {
     /// Marks `id` as heading to `target` and builds the record to append.
     fn begin(&mut self, id: &str, target: Transit, purpose: Purpose) -> Write {
         let seq = self.seq();
+        self.begin_as(seq, id, target, purpose)
+    }
+
+    /// [`Self::begin`] under a given sequence number: the Complete* write
+    /// keeps its marker job's, so a failed append returns to that job.
+    fn begin_as(&mut self, seq: u64, id: &str, target: Transit, purpose: Purpose) -> Write {
         let value = if target.status == TxnStatus::Dead { None } else { Some(records::encode_value(&stored(&target))) };
         if let Some(meta) = self.txns.get_mut(id) {
             meta.pending = Some(Pending { seq, target, phase: Phase::Appending(purpose) });
@@ -775,7 +782,7 @@ impl TxnPartition {
         let pending = meta.pending.take_if(|p| p.seq == job.seq && p.phase == Phase::Markers)?;
         let mut target = pending.target;
         target.last_update_timestamp_ms = target.last_update_timestamp_ms.max(now_ms);
-        Some(self.begin(&job.transactional_id, target, Purpose::Complete))
+        Some(self.begin_as(job.seq, &job.transactional_id, target, Purpose::Complete))
     }
 
     /// The ids whose ongoing transaction started more than its timeout ago
