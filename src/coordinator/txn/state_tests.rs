@@ -548,3 +548,58 @@ fn unknown_partitions_are_answered_without_the_coordinator() {
         ]
     );
 }
+
+#[test]
+fn replaying_the_committed_writes_rebuilds_the_same_state() {
+    // Every committed write is kept as the log would keep it; loading the
+    // log must give back what the live state machine holds.
+    let mut p = part();
+    let mut ids = Ids(0);
+    let mut log: Vec<Write> = Vec::new();
+    fn run(
+        p: &mut TxnPartition,
+        log: &mut Vec<Write>,
+        request: impl FnOnce(&mut TxnPartition) -> Step,
+    ) -> WriteOutcome {
+        let w = write(request(p));
+        let out = p.complete_write(&w, Ok(()));
+        log.push(w);
+        out
+    }
+    for id in ["a", "b", "c", "d"] {
+        run(&mut p, &mut log, |p| p.init_producer_id(&init_req(id), T0, &mut ids));
+    }
+    let pid = |p: &TxnPartition, id: &str| p.get(id).expect("meta").producer_id;
+    // a: committed; b: ongoing; c: prepared (markers not done); d: fenced mid-transaction.
+    let (a, b, c, d) = (pid(&p, "a"), pid(&p, "b"), pid(&p, "c"), pid(&p, "d"));
+    run(&mut p, &mut log, |p| p.add_partitions(&add_req("a", a, 0, &[("t", 0)]), T0));
+    let job = run(&mut p, &mut log, |p| p.end_txn(&end_req("a", a, 0, TxnResult::Commit), T0)).markers.expect("job");
+    let w = p.markers_done(&job, T0 + 1).expect("write");
+    run(&mut p, &mut log, |_| Step::Write(w));
+    run(&mut p, &mut log, |p| p.add_partitions(&add_req("b", b, 0, &[("t", 1), ("u", 0)]), T0));
+    run(&mut p, &mut log, |p| p.add_partitions(&add_req("c", c, 0, &[("t", 2)]), T0));
+    run(&mut p, &mut log, |p| p.end_txn(&end_req("c", c, 0, TxnResult::Abort), T0));
+    run(&mut p, &mut log, |p| p.add_partitions(&add_req("d", d, 0, &[("t", 3)]), T0));
+    run(&mut p, &mut log, |p| p.init_producer_id(&init_req("d"), T0, &mut ids));
+
+    let (q, report) =
+        TxnPartition::load(7, 4, TxnConfig::default(), log.iter().map(|w| (&w.key[..], w.value.as_deref())));
+    assert_eq!(report.skipped, 0);
+    for id in ["a", "b", "c", "d"] {
+        let (live, back) = (p.get(id).expect("live"), q.get(id).expect("loaded"));
+        assert_eq!(
+            (live.producer_id, live.producer_epoch, live.status, &live.partitions, live.timeout_ms),
+            (back.producer_id, back.producer_epoch, back.status, &back.partitions, back.timeout_ms),
+            "{id}"
+        );
+        assert_eq!(
+            (live.start_timestamp_ms, live.last_update_timestamp_ms),
+            (back.start_timestamp_ms, back.last_update_timestamp_ms),
+            "{id}"
+        );
+    }
+    let mut resumed: Vec<(String, TxnResult, i16)> =
+        report.markers.iter().map(|j| (j.transactional_id.clone(), j.result, j.producer_epoch)).collect();
+    resumed.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(resumed, vec![("c".into(), TxnResult::Abort, 0), ("d".into(), TxnResult::Abort, 1)]);
+}
