@@ -13,10 +13,14 @@
 //! - [`records`]: the record layout (key/value, versions 0 and 1).
 //! - [`state`]: one `__transaction_state` partition's transactional ids and
 //!   the two-phase commit flow.
+//! - [`owned`]: which partitions this broker coordinates (load/unload by
+//!   coordinator epoch) and the lookup of a transactional id's state.
 
+pub mod owned;
 pub mod records;
 pub mod state;
 
+pub use owned::OwnedPartitions;
 pub use records::{TxnStatus, TxnValue, TRANSACTION_STATE_TOPIC};
 pub use state::{
     AddPartitionsRequest, EndTxnRequest, FencedApi, InitProducerIdRequest, InitProducerIdResponse, LoadReport,
