@@ -18,6 +18,15 @@
 //! after it, and rebuilt the same way whenever the log is truncated, so that a
 //! retried batch is recognised by whichever replica leads next, restarted or not.
 //!
+//! Transactions (Kafka's partition side): the producer state tracks open
+//! transactions; the last stable offset (LSO) is the first offset a
+//! read_committed consumer may not read yet, min(first unstable offset, HW).
+//! A WriteTxnMarkers request appends a control batch through
+//! [`Partition::append_marker`], which ends the producer's transaction and,
+//! for an ABORT, adds it to the log's aborted-transaction index. Followers and
+//! the replay on open do the same for every marker they append or read, so the
+//! LSO and the index are rebuilt after a restart, a truncation or a failover.
+//!
 //! Lock order: `producers` before the log's mutex before `repl`. The producer
 //! lock is held across check-and-append so that two retries of one batch
 //! cannot both pass the duplicate check.
@@ -29,11 +38,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::producer_state::{ProducerStateMap, SequenceCheck};
+use super::producer_state::{CompletedTxn, Marker, ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
 use crate::protocol::batch::{self, BatchHeader, BatchIter};
 use crate::protocol::{errors, ErrorCode};
-use crate::storage::{Log, StorageError, TopicPartition};
+use crate::storage::{AbortedTxn, Log, StorageError, TopicPartition};
 
 /// The result of a successful append (or of a recognised duplicate).
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +59,10 @@ pub struct ReadInfo {
     pub records: Bytes,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The last stable offset when the read was made.
+    pub last_stable_offset: i64,
+    /// read_committed: the aborted transactions overlapping the records read.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// What the leader knows about one follower.
@@ -198,8 +211,8 @@ impl Partition {
         producer_expiration_ms: i64,
     ) -> Partition {
         let (leo, epochs, producers, active) = {
-            let l = log.lock().unwrap_or_else(|e| e.into_inner());
-            let producers = rebuild_producer_state(&l, super::now_ms().saturating_sub(producer_expiration_ms));
+            let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+            let producers = rebuild_producer_state(&mut l, super::now_ms().saturating_sub(producer_expiration_ms));
             (l.log_end_offset(), read_epochs(l.dir(), l.log_end_offset()), producers, l.active_base_offset())
         };
         let hw = checkpointed_hw.map_or(leo, |hw| hw.clamp(0, leo));
@@ -432,7 +445,7 @@ impl Partition {
             let mut rest = fresh;
             let mut r = self.lock_repl();
             while let Ok(h) = batch::parse_header(rest) {
-                producers.record(&h, h.base_offset, h.last_offset(), batch_time(&h, now_ms));
+                record_batch(&mut producers, &mut log, &h, rest, batch_time(&h, now_ms));
                 assign_epoch(&mut r.epochs, h.partition_leader_epoch, h.base_offset, log.dir());
                 match rest.get(h.total_size()..) {
                     Some(next) if !next.is_empty() => rest = next,
@@ -499,7 +512,7 @@ impl Partition {
         let leo = log.log_end_offset();
         // A truncated tail may hold the only cached batches of a producer whose
         // earlier batches are still in the log: rebuild rather than forget it.
-        *producers = rebuild_producer_state(&log, super::now_ms().saturating_sub(self.producer_expiration_ms));
+        *producers = rebuild_producer_state(&mut log, super::now_ms().saturating_sub(self.producer_expiration_ms));
         self.snapshot_segment.store(log.active_base_offset(), Ordering::Release);
         truncate_epochs(&mut self.lock_repl().epochs, leo, log.dir());
         self.high_watermark.fetch_min(leo, Ordering::AcqRel);
@@ -594,6 +607,10 @@ impl Partition {
     /// as far as the ISR allows (a single-replica partition is committed as
     /// soon as it is written).
     pub fn append(&self, batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> Result<Appended, ErrorCode> {
+        if header.is_control() {
+            // Only WriteTxnMarkers writes markers (Kafka refuses them from clients too).
+            return Err(ErrorCode::InvalidRecord);
+        }
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
         match producers.check(header)? {
             SequenceCheck::Duplicate { first_offset, last_offset } => {
@@ -626,14 +643,88 @@ impl Partition {
         })
     }
 
+    /// As leader, for WriteTxnMarkers: appends a COMMIT or ABORT marker for
+    /// the producer, ending its transaction (an ABORT goes into the aborted-
+    /// transaction index). Returns the marker's offset. A marker of an older
+    /// producer epoch is INVALID_PRODUCER_EPOCH, of an older coordinator
+    /// epoch TRANSACTION_COORDINATOR_FENCED; on a follower NOT_LEADER_OR_FOLLOWER.
+    pub fn append_marker(&self, marker: &Marker, now_ms: i64) -> Result<i64, ErrorCode> {
+        if !self.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        producers.check_marker(marker)?;
+        let mut bytes = control_batch(marker, now_ms).map_err(|err| {
+            tracing::error!(partition = %self.tp, %err, "cannot encode a transaction marker");
+            ErrorCode::UnknownServerError
+        })?;
+        let epoch = self.leader_epoch();
+        let offset = {
+            let mut log = self.lock_log();
+            let info = log.append_as_leader(&mut bytes, epoch, now_ms).map_err(|e| {
+                tracing::error!(partition = %self.tp, error = %e, "marker append failed");
+                errors::from_storage(&e)
+            })?;
+            assign_epoch(&mut self.lock_repl().epochs, epoch, info.first_offset, log.dir());
+            if let Some(done) = producers.record_marker(marker, info.first_offset, now_ms) {
+                index_if_aborted(&mut log, &done);
+            }
+            self.snapshot_if_rolled(&producers, &mut log);
+            info.first_offset
+        };
+        drop(producers);
+        self.maybe_advance_hw();
+        Ok(offset)
+    }
+
+    /// The last stable offset: a read_committed consumer reads below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let hw = self.high_watermark();
+        producers.first_unstable_offset(hw).map_or(hw, |first| first.min(hw))
+    }
+
+    /// Open transactions: (producer id, first offset), oldest first.
+    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner()).ongoing_txns()
+    }
+
     /// Reads whole batches from `offset`, never past the high watermark
     /// (`to_leo`: a follower's fetch, up to the log end offset).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
+        let last_stable_offset = self.last_stable_offset();
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
         let bound = if to_leo { log.log_end_offset() } else { high_watermark };
         let records = log.read(offset, max_bytes, bound, min_one)?;
-        Ok(ReadInfo { records, high_watermark, log_start_offset: log.log_start_offset() })
+        Ok(ReadInfo {
+            records,
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+            last_stable_offset: last_stable_offset.min(high_watermark),
+            aborted: Vec::new(),
+        })
+    }
+
+    /// A read_committed consumer's read: whole batches from `offset` below the
+    /// last stable offset, with the aborted transactions that overlap them
+    /// (Kafka's `collectAbortedTransactions`: marker at or after `offset`,
+    /// first record before the end of what is returned).
+    pub fn read_committed(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+        let last_stable_offset = self.last_stable_offset();
+        let log = self.lock_log();
+        let high_watermark = self.high_watermark();
+        let bound = last_stable_offset.min(high_watermark);
+        let records = log.read(offset, max_bytes, bound, min_one)?;
+        let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
+        let aborted = upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper));
+        Ok(ReadInfo {
+            records,
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+            last_stable_offset: bound,
+            aborted,
+        })
     }
 
     /// ListOffsets by timestamp.
@@ -657,6 +748,97 @@ fn batch_time(h: &BatchHeader, now_ms: i64) -> i64 {
     }
 }
 
+/// Records one appended or replayed batch (`bytes` starts with it) in the
+/// producer state; a marker ends its producer's transaction, and an ABORT is
+/// added to the aborted-transaction index (a replayed one already there is
+/// not added twice).
+fn record_batch(producers: &mut ProducerStateMap, log: &mut Log, h: &BatchHeader, bytes: &[u8], timestamp: i64) {
+    if !h.is_control() {
+        producers.record(h, h.base_offset, h.last_offset(), timestamp);
+        return;
+    }
+    match marker_of(h, bytes) {
+        Some(marker) => {
+            if let Some(done) = producers.record_marker(&marker, h.base_offset, timestamp) {
+                index_if_aborted(log, &done);
+            }
+        }
+        // Not a transaction marker we know: only the end offset moves.
+        None => producers.record(h, h.base_offset, h.last_offset(), timestamp),
+    }
+}
+
+fn index_if_aborted(log: &mut Log, done: &CompletedTxn) {
+    if !done.aborted {
+        return;
+    }
+    let entry = AbortedTxn {
+        producer_id: done.producer_id,
+        first_offset: done.first_offset,
+        last_offset: done.last_offset,
+        last_stable_offset: done.last_stable_offset,
+    };
+    if let Err(err) = log.add_aborted_txn(entry) {
+        tracing::warn!(partition = %log.topic_partition(), %err, "cannot write the aborted-transaction index");
+    }
+}
+
+/// Control record key: version i16 (0), type i16 (0 ABORT, 1 COMMIT).
+const CONTROL_ABORT: i16 = 0;
+const CONTROL_COMMIT: i16 = 1;
+
+/// The transaction marker a control batch carries (its single record: key =
+/// version, type; value = version, coordinator epoch), if it is one.
+fn marker_of(h: &BatchHeader, bytes: &[u8]) -> Option<Marker> {
+    let mut buf = Bytes::copy_from_slice(bytes.get(..h.total_size())?);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
+    let record = set.records.first()?;
+    let key = record.key.as_ref()?;
+    if key.len() < 4 {
+        return None;
+    }
+    let commit = match i16::from_be_bytes([key[2], key[3]]) {
+        CONTROL_ABORT => false,
+        CONTROL_COMMIT => true,
+        _ => return None,
+    };
+    let coordinator_epoch =
+        record.value.as_ref().and_then(|v| v.get(2..6)).and_then(|b| b.try_into().ok()).map_or(-1, i32::from_be_bytes);
+    Some(Marker { producer_id: h.producer_id, producer_epoch: h.producer_epoch, coordinator_epoch, commit })
+}
+
+/// A control batch holding `marker` (transactional + control attributes).
+fn control_batch(marker: &Marker, now_ms: i64) -> Result<Vec<u8>, String> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(if marker.commit { CONTROL_COMMIT } else { CONTROL_ABORT }).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    let record = kafka_protocol::records::Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: marker.producer_id,
+        producer_epoch: marker.producer_epoch,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = kafka_protocol::records::RecordEncodeOptions {
+        version: 2,
+        compression: kafka_protocol::records::Compression::None,
+    };
+    kafka_protocol::records::RecordBatchEncoder::encode(&mut buf, [&record], &options).map_err(|e| e.to_string())?;
+    Ok(buf.to_vec())
+}
+
 /// The idempotent-producer state of `log`: the newest readable snapshot at or
 /// below the log end (snapshots above it describe records the log lost and are
 /// deleted, as are damaged ones), then every batch after it. Without any
@@ -664,8 +846,8 @@ fn batch_time(h: &BatchHeader, now_ms: i64) -> i64 {
 /// replayed, as Kafka does, to bound the time a start takes. Producers last
 /// seen before `expired_before` are left out. I/O errors are logged: the state
 /// is then what could be read, and the partition stays usable.
-fn rebuild_producer_state(log: &Log, expired_before: i64) -> ProducerStateMap {
-    let tp = log.topic_partition();
+fn rebuild_producer_state(log: &mut Log, expired_before: i64) -> ProducerStateMap {
+    let tp = log.topic_partition().clone();
     let leo = log.log_end_offset();
     let snapshots = log.producer_snapshots().unwrap_or_else(|err| {
         tracing::warn!(partition = %tp, %err, "cannot list producer-state snapshots");
@@ -711,9 +893,9 @@ fn rebuild_producer_state(log: &Log, expired_before: i64) -> ProducerStateMap {
             }
         };
         let before = offset;
-        for (h, _) in BatchIter::new(&bytes) {
+        for (h, range) in BatchIter::new(&bytes) {
             if h.last_offset() >= offset {
-                map.record(&h, h.base_offset, h.last_offset(), batch_time(&h, now));
+                record_batch(&mut map, log, &h, &bytes[range], batch_time(&h, now));
                 offset = h.next_offset();
             }
         }
@@ -1001,6 +1183,107 @@ mod tests {
         p.apply_state(0, &state(0, &[0]), 0).expect("apply");
         assert_eq!(produce(&p, 8, 0, 2).expect("retry").records, 0);
         assert_eq!(p.log_end_offset(), 2);
+    }
+
+    fn txn_produce(p: &Partition, pid: i64, seq: i32, n: usize) -> Appended {
+        let mut b = idempotent_batch(pid, 0, seq, n);
+        b[21..23].copy_from_slice(&0x10i16.to_be_bytes()); // transactional
+        let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let h = batch::validate(&b).expect("valid")[0];
+        assert!(h.is_transactional());
+        p.append(&mut b, &h, 1).expect("append")
+    }
+
+    fn marker(pid: i64, commit: bool) -> Marker {
+        Marker { producer_id: pid, producer_epoch: 0, coordinator_epoch: 3, commit }
+    }
+
+    fn txn_index_files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("t-0"))
+            .expect("dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".txnindex"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn open_transactions_hold_the_lso_and_markers_end_them() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        assert_eq!(txn_produce(&p, 1, 0, 2).base_offset, 0);
+        assert_eq!(txn_produce(&p, 2, 0, 2).base_offset, 2);
+        append(&p, 1); // offset 4, not transactional
+        txn_produce(&p, 1, 2, 1); // offset 5, same transaction of producer 1
+        assert_eq!(p.high_watermark(), 6);
+        assert_eq!(p.last_stable_offset(), 0);
+        assert_eq!(p.ongoing_txns(), vec![(1, 0), (2, 2)]);
+        // read_committed sees nothing below the LSO; read_uncommitted everything.
+        assert!(p.read_committed(0, 1 << 20, true).expect("read").records.is_empty());
+        assert_eq!(p.read(0, 1 << 20, true, false).expect("read").last_stable_offset, 0);
+        assert_eq!(p.append_marker(&marker(1, true), 1).expect("commit"), 6);
+        assert_eq!(p.last_stable_offset(), 2);
+        assert_eq!(p.append_marker(&marker(2, false), 1).expect("abort"), 7);
+        assert_eq!(p.last_stable_offset(), 8);
+        assert!(p.ongoing_txns().is_empty());
+        let read = p.read_committed(0, 1 << 20, true).expect("read");
+        assert_eq!(read.last_stable_offset, 8);
+        let aborted = AbortedTxn { producer_id: 2, first_offset: 2, last_offset: 7, last_stable_offset: 8 };
+        assert_eq!(read.aborted, vec![aborted]);
+        assert!(p.read_committed(8, 1 << 20, true).expect("read").aborted.is_empty());
+        assert_eq!(txn_index_files(tmp.path()), vec![format!("{:020}.txnindex", 0)]);
+        // A stale producer epoch or coordinator epoch is fenced; a control batch
+        // from a client is refused.
+        let mut stale = marker(2, true);
+        stale.producer_epoch = -1;
+        assert_eq!(p.append_marker(&stale, 1), Err(ErrorCode::InvalidProducerEpoch));
+        let mut old_coordinator = marker(2, true);
+        old_coordinator.coordinator_epoch = 2;
+        assert_eq!(p.append_marker(&old_coordinator, 1), Err(ErrorCode::TransactionCoordinatorFenced));
+        let mut control = control_batch(&marker(9, true), 1).expect("encode");
+        let h = batch::validate(&control).expect("valid")[0];
+        assert_eq!(p.append(&mut control, &h, 1).err(), Some(ErrorCode::InvalidRecord));
+        // A follower refuses markers.
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("follow");
+        assert_eq!(p.append_marker(&marker(1, true), 1), Err(ErrorCode::NotLeaderOrFollower));
+    }
+
+    #[test]
+    fn lso_and_aborted_index_survive_restart_and_follow_truncation() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        txn_produce(&p, 1, 0, 2); // 0-1
+        p.append_marker(&marker(1, false), 1).expect("abort"); // 2
+        txn_produce(&p, 2, 0, 1); // 3, left open
+        assert_eq!(p.last_stable_offset(), 3);
+        drop(p); // no snapshot: replayed from the log
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        assert_eq!(p.last_stable_offset(), 3);
+        let aborted = AbortedTxn { producer_id: 1, first_offset: 0, last_offset: 2, last_stable_offset: 3 };
+        assert_eq!(p.read_committed(0, 1 << 20, true).expect("read").aborted, vec![aborted]);
+        // From a snapshot, with the index file lost: the open transaction comes
+        // from the snapshot; markers after it are replayed into the index.
+        p.snapshot_producer_state().expect("snapshot");
+        p.append_marker(&marker(2, false), 1).expect("abort"); // 4
+        drop(p);
+        std::fs::remove_file(tmp.path().join("t-0").join(format!("{:020}.txnindex", 0))).expect("lose the index");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        assert_eq!(p.last_stable_offset(), 5);
+        let second = AbortedTxn { producer_id: 2, first_offset: 3, last_offset: 4, last_stable_offset: 5 };
+        assert_eq!(p.read_committed(3, 1 << 20, true).expect("read").aborted, vec![second]);
+        // Truncating the second marker away reopens its transaction and drops its entry.
+        p.apply_state(0, &state(1, &[1, 0]), 0).expect("follow");
+        p.truncate_to(4).expect("truncate");
+        assert_eq!(p.ongoing_txns(), vec![(2, 3)]);
+        p.apply_state(0, &state(0, &[0]), 0).expect("lead");
+        assert!(p.read_committed(3, 1 << 20, true).expect("read").aborted.is_empty());
+        assert_eq!(p.last_stable_offset(), 3);
     }
 
     #[test]

@@ -14,8 +14,17 @@
 //!
 //! The map is pure: no I/O. It remembers how far into the log it reflects
 //! (`end_offset`), which is the offset a snapshot of it is named after.
+//!
+//! Transactions (Kafka's partition side): a transactional batch opens a
+//! transaction for its producer at its first offset unless one is open; a
+//! COMMIT or ABORT marker (a control batch) ends it. The first offset of the
+//! oldest open transaction bounds the last stable offset, and so does a
+//! transaction whose marker is written but not yet below the high watermark
+//! (a leader change could still lose the marker). An open transaction is kept
+//! in the snapshot (Kafka's `current_txn_first_offset`) with the coordinator
+//! epoch of the producer's last marker, and keeps its producer from expiring.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::protocol::batch::BatchHeader;
 use crate::protocol::ErrorCode;
@@ -33,10 +42,51 @@ struct CachedBatch {
     timestamp: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<CachedBatch>,
+    /// The coordinator epoch of the last marker written for this producer (−1 none).
+    coordinator_epoch: i32,
+    /// The first offset of the producer's open transaction.
+    txn_first_offset: Option<i64>,
+    /// When the producer last wrote (a batch or a marker).
+    last_timestamp: i64,
+}
+
+impl Default for ProducerEntry {
+    fn default() -> Self {
+        ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            txn_first_offset: None,
+            last_timestamp: -1,
+        }
+    }
+}
+
+/// A transaction ended by a marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+    /// The first offset of the oldest transaction still open once this one
+    /// ended, or the marker's offset + 1 (Kafka's `lastStableOffset` of the
+    /// `.txnindex` entry).
+    pub last_stable_offset: i64,
+}
+
+/// A transaction marker, as the control batch's single record says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
 }
 
 /// What the sequence check decided for a batch.
@@ -54,6 +104,11 @@ pub struct ProducerStateMap {
     producers: HashMap<i64, ProducerEntry>,
     /// The log offset up to which (exclusive) the map reflects the log.
     end_offset: i64,
+    /// Open transactions: first offset → producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Ended transactions whose marker may not be below the high watermark
+    /// yet: (first offset, marker offset), in marker order.
+    unreplicated: VecDeque<(i64, i64)>,
 }
 
 fn last_seq(h: &BatchHeader) -> i32 {
@@ -102,7 +157,12 @@ impl ProducerStateMap {
 
     /// An empty map for a log that starts at `offset`.
     pub fn starting_at(offset: i64) -> ProducerStateMap {
-        ProducerStateMap { producers: HashMap::new(), end_offset: offset }
+        ProducerStateMap {
+            producers: HashMap::new(),
+            end_offset: offset,
+            ongoing: BTreeMap::new(),
+            unreplicated: VecDeque::new(),
+        }
     }
 
     /// The log offset up to which (exclusive) the map reflects the log.
@@ -121,9 +181,20 @@ impl ProducerStateMap {
 
     /// Records an appended batch (as leader, as follower, or replayed from the
     /// log). `timestamp` is the batch's max timestamp.
+    /// Control batches go through [`ProducerStateMap::record_marker`] instead.
     pub fn record(&mut self, h: &BatchHeader, first_offset: i64, last_offset: i64, timestamp: i64) {
         self.end_offset = self.end_offset.max(last_offset + 1);
-        if h.producer_id < 0 || h.base_sequence < 0 {
+        if h.producer_id < 0 || h.is_control() {
+            return;
+        }
+        if h.is_transactional() {
+            let entry = self.producers.entry(h.producer_id).or_default();
+            if entry.txn_first_offset.is_none() {
+                entry.txn_first_offset = Some(first_offset);
+                self.ongoing.insert(first_offset, h.producer_id);
+            }
+        }
+        if h.base_sequence < 0 {
             return;
         }
         self.push(
@@ -139,10 +210,71 @@ impl ProducerStateMap {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = entry.last_timestamp.max(batch.timestamp);
         entry.batches.push_back(batch);
         while entry.batches.len() > CACHED_BATCHES {
             entry.batches.pop_front();
         }
+    }
+
+    /// Checks a marker against the producer's state: an older producer epoch is
+    /// INVALID_PRODUCER_EPOCH (Kafka's ProducerFenced on the partition side), an
+    /// older coordinator epoch TRANSACTION_COORDINATOR_FENCED.
+    pub fn check_marker(&self, m: &Marker) -> Result<(), ErrorCode> {
+        let Some(entry) = self.producers.get(&m.producer_id) else { return Ok(()) };
+        if m.producer_epoch < entry.epoch {
+            return Err(ErrorCode::InvalidProducerEpoch);
+        }
+        if m.coordinator_epoch < entry.coordinator_epoch {
+            return Err(ErrorCode::TransactionCoordinatorFenced);
+        }
+        Ok(())
+    }
+
+    /// Records a marker appended at `offset`: the producer's transaction (if
+    /// one is open) ends. Returns it, for the aborted-transaction index.
+    pub fn record_marker(&mut self, m: &Marker, offset: i64, timestamp: i64) -> Option<CompletedTxn> {
+        self.end_offset = self.end_offset.max(offset + 1);
+        let entry = self.producers.entry(m.producer_id).or_default();
+        if m.producer_epoch != entry.epoch {
+            // A marker may carry a bumped epoch (the coordinator fenced the producer).
+            entry.epoch = m.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = entry.coordinator_epoch.max(m.coordinator_epoch);
+        entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        let first_offset = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        self.unreplicated.push_back((first_offset, offset));
+        let last_stable_offset = self.ongoing.keys().next().copied().unwrap_or(offset + 1);
+        Some(CompletedTxn {
+            producer_id: m.producer_id,
+            first_offset,
+            last_offset: offset,
+            aborted: !m.commit,
+            last_stable_offset,
+        })
+    }
+
+    /// The first offset a read_committed consumer must not read past yet: the
+    /// oldest open transaction's first offset, or that of an ended one whose
+    /// marker is not below `high_watermark`; `None` when everything up to the
+    /// high watermark is stable.
+    pub fn first_unstable_offset(&mut self, high_watermark: i64) -> Option<i64> {
+        while self.unreplicated.front().is_some_and(|(_, marker)| *marker < high_watermark) {
+            self.unreplicated.pop_front();
+        }
+        let open = self.ongoing.keys().next().copied();
+        let unreplicated = self.unreplicated.iter().map(|(first, _)| *first).min();
+        match (open, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Open transactions: (producer id, first offset), oldest first.
+    pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
+        self.ongoing.iter().map(|(first, pid)| (*pid, *first)).collect()
     }
 
     /// Every cached batch, oldest first per producer, for a snapshot.
@@ -152,7 +284,8 @@ impl ProducerStateMap {
         ids.into_iter()
             .flat_map(|id| {
                 let entry = &self.producers[id];
-                entry.batches.iter().map(move |b| SnapshotEntry {
+                let txn_first_offset = entry.txn_first_offset.unwrap_or(-1);
+                let batches = entry.batches.iter().map(move |b| SnapshotEntry {
                     producer_id: *id,
                     epoch: entry.epoch,
                     first_seq: b.first_seq,
@@ -160,7 +293,23 @@ impl ProducerStateMap {
                     first_offset: b.first_offset,
                     last_offset: b.last_offset,
                     timestamp: b.timestamp,
-                })
+                    coordinator_epoch: entry.coordinator_epoch,
+                    txn_first_offset,
+                });
+                // A producer known only from markers (or a non-idempotent
+                // transactional one) has no batch: one entry without.
+                let bare = entry.batches.is_empty().then_some(SnapshotEntry {
+                    producer_id: *id,
+                    epoch: entry.epoch,
+                    first_seq: -1,
+                    last_seq: -1,
+                    first_offset: -1,
+                    last_offset: -1,
+                    timestamp: entry.last_timestamp,
+                    coordinator_epoch: entry.coordinator_epoch,
+                    txn_first_offset,
+                });
+                batches.chain(bare)
             })
             .collect()
     }
@@ -170,25 +319,39 @@ impl ProducerStateMap {
     pub fn from_snapshot(offset: i64, entries: &[SnapshotEntry], expired_before: i64) -> ProducerStateMap {
         let mut map = ProducerStateMap::starting_at(offset);
         for e in entries {
-            let batch = CachedBatch {
-                first_seq: e.first_seq,
-                last_seq: e.last_seq,
-                first_offset: e.first_offset,
-                last_offset: e.last_offset,
-                timestamp: e.timestamp,
-            };
-            map.push(e.producer_id, e.epoch, batch);
+            if e.last_seq >= 0 {
+                let batch = CachedBatch {
+                    first_seq: e.first_seq,
+                    last_seq: e.last_seq,
+                    first_offset: e.first_offset,
+                    last_offset: e.last_offset,
+                    timestamp: e.timestamp,
+                };
+                map.push(e.producer_id, e.epoch, batch);
+            }
+            let entry = map.producers.entry(e.producer_id).or_default();
+            entry.epoch = e.epoch;
+            entry.coordinator_epoch = e.coordinator_epoch;
+            entry.last_timestamp = entry.last_timestamp.max(e.timestamp);
+            // The last entry of a producer holds its transaction (Kafka reads it so).
+            if let Some(old) = entry.txn_first_offset.take() {
+                map.ongoing.remove(&old);
+            }
+            if e.txn_first_offset >= 0 {
+                entry.txn_first_offset = Some(e.txn_first_offset);
+                map.ongoing.insert(e.txn_first_offset, e.producer_id);
+            }
         }
         map.expire(expired_before);
         map
     }
 
-    /// Forgets producers whose last batch is at or before `cutoff` (now minus
+    /// Forgets producers whose last write is at or before `cutoff` (now minus
     /// `producer.id.expiration.ms`, as Kafka: expired once that much time has
-    /// passed); returns how many.
+    /// passed) and that have no open transaction; returns how many.
     pub fn expire(&mut self, cutoff: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| e.batches.back().is_some_and(|b| b.timestamp > cutoff));
+        self.producers.retain(|_, e| e.txn_first_offset.is_some() || e.last_timestamp > cutoff);
         before - self.producers.len()
     }
 }

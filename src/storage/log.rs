@@ -17,6 +17,7 @@ use super::manager::TopicPartition;
 use super::producer_snapshot::{self, SnapshotEntry};
 use super::recovery;
 use super::segment::{BatchMeta, Segment};
+use super::txn_index::{self, AbortedTxn};
 use crate::protocol::batch::{self, BatchError, BatchIter};
 
 /// Per-log configuration, with Kafka's names and defaults.
@@ -103,6 +104,9 @@ pub struct Log {
     truncations: u64,
     /// Base offset of the active segment at the last compaction (−1: never).
     pub(crate) cleaned_upto: i64,
+    /// Every aborted transaction of the `.txnindex` files, with the base
+    /// offset of the segment whose file holds it, ordered by marker offset.
+    aborted: Vec<(i64, AbortedTxn)>,
 }
 
 /// fsync work for segments that were rolled but not yet synced, taken out of the log
@@ -150,6 +154,7 @@ impl Log {
         let segments = recovery::load(io.as_ref(), &dir, &config, recovery_point, clean_shutdown, wall_clock_ms())?;
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         let log_end = segments.last().map_or(0, |s| s.next_offset);
+        let aborted = load_aborted(io.as_ref(), &dir, &segments, log_end)?;
         tracing::debug!(
             partition = %tp,
             log_start_offset,
@@ -170,7 +175,51 @@ impl Log {
             state: LogState::Open,
             truncations: 0,
             cleaned_upto: -1,
+            aborted,
         })
+    }
+
+    /// Records an aborted transaction in the `.txnindex` of the segment that
+    /// holds its ABORT marker (`entry.last_offset`). An entry already known
+    /// (the same producer and marker: a replay after restart) is not added twice.
+    pub fn add_aborted_txn(&mut self, entry: AbortedTxn) -> Result<(), StorageError> {
+        self.check_writable()?;
+        if self.aborted.iter().any(|(_, e)| e.last_offset == entry.last_offset && e.producer_id == entry.producer_id) {
+            return Ok(());
+        }
+        let Some(base) = self.segments.iter().rev().find(|s| s.base_offset <= entry.last_offset).map(|s| s.base_offset)
+        else {
+            return Ok(());
+        };
+        let result = txn_index::append(self.io.as_ref(), &self.dir, base, &entry);
+        self.guard(result)?;
+        let at = self.aborted.partition_point(|(_, e)| e.last_offset <= entry.last_offset);
+        self.aborted.insert(at, (base, entry));
+        Ok(())
+    }
+
+    /// The aborted transactions that overlap offsets `[from, upper)`: their
+    /// marker is at or after `from` and their first record before `upper`
+    /// (Kafka's `collectAbortedTransactions`), in marker order.
+    pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.aborted.iter().map(|(_, e)| *e).filter(|e| e.last_offset >= from && e.first_offset < upper).collect()
+    }
+
+    /// Drops the index entries whose marker is at or past `end` (truncated
+    /// away) from memory and from their files.
+    fn truncate_aborted(&mut self, end: i64) -> Result<(), StorageError> {
+        let mut touched: Vec<i64> =
+            self.aborted.iter().filter(|(_, e)| e.last_offset >= end).map(|(b, _)| *b).collect();
+        if touched.is_empty() {
+            return Ok(());
+        }
+        touched.dedup();
+        self.aborted.retain(|(_, e)| e.last_offset < end);
+        for base in touched {
+            let kept: Vec<AbortedTxn> = self.aborted.iter().filter(|(b, _)| *b == base).map(|(_, e)| *e).collect();
+            txn_index::rewrite(self.io.as_ref(), &self.dir, base, &kept)?;
+        }
+        Ok(())
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -591,6 +640,7 @@ impl Log {
             }
         }
         self.active()?.truncate_to(offset)?;
+        self.truncate_aborted(self.log_end_offset())?;
         self.remove_producer_snapshots_above(self.log_end_offset())?;
         self.io.sync_dir(&self.dir).at(&self.dir)?;
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
@@ -603,7 +653,9 @@ impl Log {
         for segment in std::mem::take(&mut self.segments) {
             segment.delete_files(self.io.as_ref())?;
         }
-        // The producers of records that are gone are forgotten with them.
+        // The producers of records that are gone are forgotten with them, and
+        // so are their aborted transactions (the files went with the segments).
+        self.aborted.clear();
         self.remove_producer_snapshots_above(i64::MIN)?;
         let segment = Segment::create(self.io.as_ref(), &self.dir, offset, wall_clock_ms())?;
         segment.sync()?;
@@ -642,6 +694,7 @@ impl Log {
     pub fn delete_in_place(&mut self) -> Result<(), StorageError> {
         self.state = LogState::Closed;
         self.segments.clear();
+        self.aborted.clear();
         match self.io.remove_dir_all(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -664,6 +717,9 @@ impl Log {
         let removed: Vec<Segment> = self.segments.drain(..n).collect();
         if let Some(first) = self.segments.first() {
             self.log_start_offset = self.log_start_offset.max(first.base_offset);
+            // Their `.txnindex` files go with the segments (`delete_files`).
+            let first_base = first.base_offset;
+            self.aborted.retain(|(b, _)| *b >= first_base);
         }
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
         for segment in removed {
@@ -674,6 +730,33 @@ impl Log {
         self.io.sync_dir(&self.dir).at(&self.dir)?;
         Ok(n)
     }
+}
+
+/// The `.txnindex` entries of `segments` (see `txn_index.rs`): damaged files
+/// are cut back to their valid entries, entries whose marker lies outside
+/// their segment or at or past the log end are dropped (and the file rewritten).
+fn load_aborted(
+    io: &dyn FileIo,
+    dir: &Path,
+    segments: &[Segment],
+    log_end: i64,
+) -> Result<Vec<(i64, AbortedTxn)>, StorageError> {
+    let mut all = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let base = segment.base_offset;
+        let end = segments.get(i + 1).map_or(log_end, |s| s.base_offset);
+        let (entries, damaged) = txn_index::read(io, dir, base)?;
+        let before = entries.len();
+        let kept: Vec<AbortedTxn> =
+            entries.into_iter().filter(|e| e.last_offset >= base && e.last_offset < end).collect();
+        if damaged || kept.len() != before {
+            tracing::info!(dir = %dir.display(), base, kept = kept.len(), "rewriting the aborted-transaction index");
+            txn_index::rewrite(io, dir, base, &kept)?;
+        }
+        all.extend(kept.into_iter().map(|e| (base, e)));
+    }
+    all.sort_by_key(|(_, e)| e.last_offset);
+    Ok(all)
 }
 
 /// Header walk of an append buffer: whole batches, structurally sound, offsets

@@ -24,6 +24,8 @@
 //!     ...
 //!     00000000000000001234.snapshot     idempotent-producer state as of that offset
 //!                                       (Kafka's format; see `producer_snapshot.rs`)
+//!     00000000000000001234.txnindex     transactions aborted by markers in that
+//!                                       segment (Kafka's format; see `txn_index.rs`)
 //! ```
 //!
 //! **`.log`**: record batches v2 exactly as received (after the leader patched
@@ -89,6 +91,7 @@ mod producer_snapshot;
 mod recovery;
 mod retention;
 mod segment;
+mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use error::StorageError;
@@ -98,6 +101,7 @@ pub use manager::{
     read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, RECOVERY_POINT_CHECKPOINT,
 };
 pub use producer_snapshot::SnapshotEntry;
+pub use txn_index::AbortedTxn;
 
 #[cfg(test)]
 mod tests;

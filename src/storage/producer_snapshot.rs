@@ -17,9 +17,15 @@
 //! count   i32          then `count` entries of 46 bytes:
 //!   producer_id i64, epoch i16, last_sequence i32, last_offset i64,
 //!   offset_delta i32 (last_offset − first offset of the batch),
-//!   timestamp i64 (the batch's max timestamp), coordinator_epoch i32 (−1),
-//!   current_txn_first_offset i64 (−1: no open transaction)
+//!   timestamp i64 (the batch's max timestamp), coordinator_epoch i32 (of the
+//!   producer's last transaction marker, −1 none),
+//!   current_txn_first_offset i64 (first offset of the producer's open
+//!   transaction, −1: none)
 //! ```
+//!
+//! A producer with no cached batch (known only from a transaction marker) is
+//! written as Kafka writes an empty entry: last_sequence −1, last_offset −1,
+//! offset_delta 0.
 //!
 //! Kafka writes one entry per producer (its last batch). We write one entry per
 //! cached batch, oldest first, so a retried batch from before a restart is still
@@ -52,6 +58,10 @@ pub struct SnapshotEntry {
     pub first_offset: i64,
     pub last_offset: i64,
     pub timestamp: i64,
+    /// The coordinator epoch of the producer's last marker (−1 none).
+    pub coordinator_epoch: i32,
+    /// The first offset of the producer's open transaction (−1 none).
+    pub txn_first_offset: i64,
 }
 
 /// Encodes entries in Kafka's snapshot format.
@@ -68,8 +78,8 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
         let delta = i32::try_from(e.last_offset - e.first_offset).unwrap_or(0);
         out.extend_from_slice(&delta.to_be_bytes());
         out.extend_from_slice(&e.timestamp.to_be_bytes());
-        out.extend_from_slice(&(-1i32).to_be_bytes());
-        out.extend_from_slice(&(-1i64).to_be_bytes());
+        out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+        out.extend_from_slice(&e.txn_first_offset.to_be_bytes());
     }
     let crc = crc32c::crc32c(&out[6..]);
     out[2..6].copy_from_slice(&crc.to_be_bytes());
@@ -105,18 +115,27 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, String> {
         let last_offset = i64_at(14);
         let delta = i32_at(22);
         let timestamp = i64_at(26);
-        if delta < 0 || last_seq < 0 {
+        let coordinator_epoch = i32_at(34);
+        let txn_first_offset = i64_at(38);
+        if delta < 0 || last_seq < -1 {
             return Err(format!("invalid entry for producer {producer_id}"));
         }
-        let first_seq = ((i64::from(last_seq) - i64::from(delta)).rem_euclid(i64::from(i32::MAX) + 1)) as i32;
+        let (first_seq, first_offset) = if last_seq < 0 {
+            (-1, -1) // no batch: a producer known from a marker
+        } else {
+            let first_seq = ((i64::from(last_seq) - i64::from(delta)).rem_euclid(i64::from(i32::MAX) + 1)) as i32;
+            (first_seq, last_offset - i64::from(delta))
+        };
         entries.push(SnapshotEntry {
             producer_id,
             epoch,
             first_seq,
             last_seq,
-            first_offset: last_offset - i64::from(delta),
+            first_offset,
             last_offset,
             timestamp,
+            coordinator_epoch,
+            txn_first_offset: txn_first_offset.max(-1),
         });
     }
     Ok(entries)
@@ -206,6 +225,8 @@ mod tests {
             first_offset,
             last_offset: first_offset + i64::from(last_seq - first_seq),
             timestamp: 1_700_000_000_000,
+            coordinator_epoch: -1,
+            txn_first_offset: -1,
         }
     }
 

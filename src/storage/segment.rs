@@ -675,9 +675,12 @@ impl Segment {
         }
     }
 
-    /// Removes the three files (ignoring ones already gone).
+    /// Removes the segment's files, its `.txnindex` included (ignoring ones already gone).
     pub(crate) fn delete_files(self, io: &dyn FileIo) -> Result<(), StorageError> {
-        let paths = [self.log_path.clone(), self.index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        let txn_index =
+            super::txn_index::index_path(self.log_path.parent().unwrap_or_else(|| Path::new(".")), self.base_offset);
+        let paths =
+            [self.log_path.clone(), self.index.path().to_path_buf(), self.time_index.path().to_path_buf(), txn_index];
         drop(self);
         for path in paths {
             match io.remove_file(&path) {

@@ -26,5 +26,6 @@ mod quickstart;
 mod replication;
 mod resources;
 mod tools;
+mod transactions_partition;
 mod zk_faults;
 mod zookeeper;

@@ -5,6 +5,11 @@
 //! until an append anywhere wakes it or max_wait_ms passes. No incremental
 //! fetch sessions: session_id 0 tells clients to send full requests.
 //!
+//! `isolation_level` read_committed (1) reads only below the last stable
+//! offset and lists the aborted transactions overlapping what it returns
+//! (`Partition::read_committed`), which the consumer uses to drop aborted
+//! records; read_uncommitted reads up to the HW. Both report the LSO.
+//!
 //! A fetch with `replica_id ≥ 0` comes from a follower: it reads up to the log
 //! end offset, and its fetch offsets are the follower's log end offsets, which
 //! the leader records (advancing the HW, proposing the follower for the ISR)
@@ -19,8 +24,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
 use crate::broker::{now_ms, Broker};
 use crate::protocol::errors;
@@ -122,14 +127,30 @@ fn read_all(
             let remaining = max_bytes.saturating_sub(total);
             let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
             let min_one = total == 0;
-            match partition.read(fp.fetch_offset, limit, min_one, from_replica) {
+            let read = if read_committed && !from_replica {
+                partition.read_committed(fp.fetch_offset, limit, min_one)
+            } else {
+                partition.read(fp.fetch_offset, limit, min_one, from_replica)
+            };
+            match read {
                 Ok(read) => {
                     total += read.records.len();
+                    let aborted = read_committed.then(|| {
+                        read.aborted
+                            .iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_first_offset(a.first_offset)
+                            })
+                            .collect()
+                    });
                     pd = pd
                         .with_error_code(0)
                         .with_high_watermark(read.high_watermark)
-                        .with_last_stable_offset(read.high_watermark)
+                        .with_last_stable_offset(read.last_stable_offset)
                         .with_log_start_offset(read.log_start_offset)
+                        .with_aborted_transactions(aborted)
                         .with_records(Some(read.records));
                 }
                 Err(err) => {
@@ -140,7 +161,7 @@ fn read_all(
                     pd = pd
                         .with_error_code(errors::from_storage(&err).code())
                         .with_high_watermark(partition.high_watermark())
-                        .with_last_stable_offset(partition.high_watermark())
+                        .with_last_stable_offset(partition.last_stable_offset())
                         .with_log_start_offset(partition.log_start_offset());
                 }
             }

@@ -1,5 +1,6 @@
 //! ListOffsets (2): earliest (-2) is the log start offset, latest (-1) the
-//! high watermark (also the last stable offset: no transactions yet),
+//! high watermark, or the last stable offset for `isolation_level`
+//! read_committed (v2+),
 //! max-timestamp (-3, v7) the record with the largest timestamp, and any
 //! other value the first record whose timestamp is at least that value,
 //! found through the time index. No match answers offset -1, as Kafka does.
@@ -15,6 +16,7 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let read_committed = req.isolation_level == 1;
     let topics = req
         .topics
         .into_iter()
@@ -32,6 +34,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOf
                         Err(code) => return resp.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                     };
                     let found = match p.timestamp {
+                        LATEST if read_committed => Ok(Some((partition.last_stable_offset(), -1))),
                         LATEST => Ok(Some((partition.high_watermark(), -1))),
                         EARLIEST => Ok(Some((partition.log_start_offset(), -1))),
                         MAX_TIMESTAMP => Ok(partition.max_timestamp_and_offset()),

@@ -32,6 +32,7 @@ mod offset_for_leader_epoch;
 pub(crate) mod produce;
 mod produce_v0;
 mod sync_group;
+mod write_txn_markers;
 
 use std::net::SocketAddr;
 
@@ -126,6 +127,7 @@ impl RequestHandler for Broker {
             RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r)),
             RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r).await),
             RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r).await),
+            RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)
