@@ -59,6 +59,9 @@ fn produce(b: &TestBroker, topic: &str, codec: &str, count: usize, per_batch: us
             .expect("enqueue");
     }
     p.flush(TIMEOUT).expect("flush");
+    // The default context only logs failed deliveries: make a lost one fail here, by name.
+    let (_, high) = p.client().fetch_watermarks(topic, 0, TIMEOUT).expect("watermarks");
+    assert!(high >= count as i64, "{topic}: {high} of {count} records stored");
 }
 
 /// Reads partition 0 from `start` (−1: the beginning) until `count` records
