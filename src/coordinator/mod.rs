@@ -16,6 +16,11 @@
 //! leadership of `__consumer_offsets` partitions (loading and unloading
 //! groups), expires sessions and rebalance deadlines, and expires old offsets
 //! (`offsets.retention.minutes`).
+//!
+//! The coordinator never sees the `Broker`: it reads and writes
+//! `__consumer_offsets` through the internal-log handle of [`log`] (the layer
+//! the transaction coordinator shares) and checks topics through a
+//! [`log::TopicCatalog`], both implemented by the broker.
 
 pub mod group;
 pub mod log;
