@@ -40,7 +40,7 @@ use group::{After, Group, Member};
 pub use group::{GroupState, JoinResult, SyncResult};
 use records::OffsetValue;
 
-use log::{InternalLog, LeadershipEvent, LeadershipFollower, TopicCatalog};
+use self::log::{InternalLog, LeadershipEvent, LeadershipFollower, TopicCatalog};
 
 use crate::config::BrokerConfig;
 use crate::network::Shutdown;
