@@ -14,6 +14,7 @@
 //! never touches terminals or OS signals.
 
 pub mod handler;
+pub mod internal_log;
 mod meta_properties;
 pub mod partition;
 pub mod partition_sync;
@@ -211,7 +212,10 @@ impl Broker {
 
         let (data_arrived, _) = watch::channel(0u64);
         let (isr_proposals, isr_proposals_rx) = tokio::sync::mpsc::unbounded_channel();
-        let broker = Arc::new(Broker {
+        let (synced, synced_rx) = watch::channel(0);
+        let group_config = crate::coordinator::GroupConfig::from_broker(&config);
+        let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
+        let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| Broker {
             node_id,
             advertised,
             logs,
@@ -221,11 +225,20 @@ impl Broker {
             isr_proposals,
             isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
             local_topics: Mutex::new(HashMap::new()),
-            synced: watch::channel(0).0,
+            synced,
             data_arrived,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             topic_admin: tokio::sync::Mutex::new(()),
-            coordinator: Arc::default(),
+            coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
+                group_config,
+                Arc::new(internal_log::BrokerInternalLog::new(
+                    me.clone(),
+                    crate::protocol::internal_topics::OFFSETS_TOPIC,
+                    offsets_commit_timeout,
+                    synced_rx,
+                )),
+                Arc::new(internal_log::BrokerTopics::new(me.clone())),
+            )),
             following_stopped: Default::default(),
             config,
         });
@@ -249,7 +262,7 @@ impl Broker {
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
         tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
-        tasks.push(crate::coordinator::spawn(broker.clone(), shutdown.clone()));
+        tasks.push(crate::coordinator::spawn(broker.coordinator.clone(), shutdown.clone()));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,

@@ -1,14 +1,74 @@
-//! Named periodic background tasks. Each runs on its own schedule, logs its
-//! failures instead of dying, and stops at shutdown (the final flush and
-//! checkpoint are done by the broker's shutdown itself).
+//! Named periodic background tasks, in one registry. Each task is registered
+//! by name with its interval; it runs on its own schedule (blocking storage
+//! work off the async workers), logs its failures instead of dying, and when
+//! the broker shuts down it runs one final tick before it stops, so that
+//! checkpoints and flushes reflect the last moment (the broker's shutdown
+//! then flushes and checkpoints everything once more). The log cleaner is the
+//! one task registered without a final tick: a compaction pass may take
+//! long, and shutdown must not wait for it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::{now_ms, Broker};
+use super::{now_ms, Broker, BrokerError};
 use crate::network::Shutdown;
+
+/// Whether a task runs once more when the broker shuts down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalTick {
+    Run,
+    Skip,
+}
+
+/// A name registered twice.
+#[derive(Debug, thiserror::Error)]
+#[error("a task named {0} is already registered")]
+pub struct DuplicateTask(pub &'static str);
+
+/// The periodic tasks of one broker (or of any shared context `C`).
+pub struct TaskRegistry<C: Send + Sync + 'static> {
+    context: Arc<C>,
+    shutdown: Shutdown,
+    names: BTreeSet<&'static str>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl<C: Send + Sync + 'static> TaskRegistry<C> {
+    pub fn new(context: Arc<C>, shutdown: Shutdown) -> TaskRegistry<C> {
+        TaskRegistry { context, shutdown, names: BTreeSet::new(), handles: Vec::new() }
+    }
+
+    /// Starts `tick` every `every` (the first run one interval from now).
+    pub fn every<F>(
+        &mut self,
+        name: &'static str,
+        every: Duration,
+        last: FinalTick,
+        tick: F,
+    ) -> Result<(), DuplicateTask>
+    where
+        F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
+    {
+        if !self.names.insert(name) {
+            return Err(DuplicateTask(name));
+        }
+        self.handles.push(spawn(name, every, last, self.context.clone(), self.shutdown.clone(), tick));
+        Ok(())
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.names.iter().copied().collect()
+    }
+
+    /// The tasks' handles: each ends after its final tick once shutdown is triggered.
+    pub fn into_handles(self) -> Vec<JoinHandle<()>> {
+        self.handles
+    }
+}
 
 /// Starts every periodic task of a broker.
 pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
@@ -19,19 +79,20 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
     let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
     let cleaner_enabled = cfg.log_cleaner_enable;
     let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
-    let mut tasks = vec![
-        spawn("log-retention", retention, broker.clone(), shutdown.clone(), |b| {
+    let mut registry = TaskRegistry::new(broker.clone(), shutdown);
+    let registered = [
+        registry.every("log-retention", retention, FinalTick::Run, |b: &Broker| {
             let deleted = b.logs.enforce_retention(now_ms())?;
             if deleted > 0 {
                 tracing::info!(deleted, "retention deleted segments");
             }
             Ok(())
         }),
-        spawn("log-flusher", flush, broker.clone(), shutdown.clone(), |b| Ok(b.logs.flush_due(now_ms())?)),
-        spawn("recovery-point-checkpoint", checkpoint, broker.clone(), shutdown.clone(), |b| {
+        registry.every("log-flusher", flush, FinalTick::Run, |b: &Broker| Ok(b.logs.flush_due(now_ms())?)),
+        registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Run, |b: &Broker| {
             Ok(b.logs.checkpoint_recovery_points()?)
         }),
-        spawn("producer-id-expiration", producer_expiry, broker.clone(), shutdown.clone(), |b| {
+        registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {
             let now = now_ms();
             let expired: usize = b.all_partitions().iter().map(|p| p.expire_producers(now)).sum();
             if expired > 0 {
@@ -39,16 +100,24 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
             }
             Ok(())
         }),
+        if cleaner_enabled {
+            registry.every("log-cleaner", cleaner, FinalTick::Skip, clean_compacted_logs)
+        } else {
+            Ok(())
+        },
     ];
-    if cleaner_enabled {
-        tasks.push(spawn("log-cleaner", cleaner, broker, shutdown, clean_compacted_logs));
+    for r in registered {
+        if let Err(err) = r {
+            tracing::error!(%err, "a periodic task was not started");
+        }
     }
-    tasks
+    tracing::debug!(tasks = ?registry.names(), "started the periodic tasks");
+    registry.into_handles()
 }
 
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
 /// changed since their last pass (`log.cleaner.enable`, every `log.cleaner.backoff.ms`).
-fn clean_compacted_logs(b: &Broker) -> Result<(), super::BrokerError> {
+fn clean_compacted_logs(b: &Broker) -> Result<(), BrokerError> {
     for partition in b.all_partitions() {
         let config = partition.config();
         if !config.cleanup_policy.compact {
@@ -73,9 +142,17 @@ fn clean_compacted_logs(b: &Broker) -> Result<(), super::BrokerError> {
     Ok(())
 }
 
-fn spawn<F>(name: &'static str, every: Duration, broker: Arc<Broker>, mut shutdown: Shutdown, tick: F) -> JoinHandle<()>
+fn spawn<C, F>(
+    name: &'static str,
+    every: Duration,
+    last: FinalTick,
+    context: Arc<C>,
+    mut shutdown: Shutdown,
+    tick: F,
+) -> JoinHandle<()>
 where
-    F: Fn(&Broker) -> Result<(), super::BrokerError> + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
 {
     let tick = Arc::new(tick);
     tokio::spawn(async move {
@@ -83,13 +160,16 @@ where
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await; // the first tick fires at once; skip it
         loop {
-            tokio::select! {
-                _ = shutdown.wait() => return,
-                _ = interval.tick() => {}
+            let stopping = tokio::select! {
+                _ = shutdown.wait() => true,
+                _ = interval.tick() => false,
+            };
+            if stopping && last == FinalTick::Skip {
+                return;
             }
-            let (b, t) = (broker.clone(), tick.clone());
+            let (c, t) = (context.clone(), tick.clone());
             // Storage work blocks: keep it off the async workers.
-            match tokio::task::spawn_blocking(move || t(&b)).await {
+            match tokio::task::spawn_blocking(move || t(&c)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::error!(task = name, %err, "task failed"),
                 Err(err) => {
@@ -97,6 +177,46 @@ where
                     return;
                 }
             }
+            if stopping {
+                return;
+            }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn every_task_gets_one_final_tick_at_shutdown_unless_it_opts_out() {
+        let (trigger, shutdown) = crate::network::shutdown::channel();
+        let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let mut registry = TaskRegistry::new(counts.clone(), shutdown);
+        // An interval far beyond the test: only the final tick can run.
+        let hour = Duration::from_secs(3600);
+        registry
+            .every("checkpoint", hour, FinalTick::Run, |c: &[AtomicUsize; 2]| {
+                c[0].fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .expect("first registration");
+        registry
+            .every("cleaner", hour, FinalTick::Skip, |c: &[AtomicUsize; 2]| {
+                c[1].fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .expect("first registration");
+        let duplicate = registry.every("cleaner", hour, FinalTick::Run, |_: &[AtomicUsize; 2]| Ok(()));
+        assert!(matches!(duplicate, Err(DuplicateTask("cleaner"))));
+        assert_eq!(registry.names(), vec!["checkpoint", "cleaner"]);
+        trigger.trigger();
+        for handle in registry.into_handles() {
+            tokio::time::timeout(Duration::from_secs(30), handle).await.expect("task stops").expect("no panic");
+        }
+        assert_eq!(counts[0].load(Ordering::SeqCst), 1, "the final tick ran once");
+        assert_eq!(counts[1].load(Ordering::SeqCst), 0, "no final tick for a task that opts out");
+    }
 }

@@ -16,8 +16,14 @@
 //! leadership of `__consumer_offsets` partitions (loading and unloading
 //! groups), expires sessions and rebalance deadlines, and expires old offsets
 //! (`offsets.retention.minutes`).
+//!
+//! The coordinator never sees the `Broker`: it reads and writes
+//! `__consumer_offsets` through the internal-log handle of [`log`] (the layer
+//! the transaction coordinator shares) and checks topics through a
+//! [`log::TopicCatalog`], both implemented by the broker.
 
 pub mod group;
+pub mod log;
 mod persist;
 pub mod records;
 pub mod txn;
@@ -35,12 +41,45 @@ use group::{After, Group, Member};
 pub use group::{GroupState, JoinResult, SyncResult};
 use records::OffsetValue;
 
-use crate::broker::{now_ms, Broker};
+use self::log::{InternalLog, LeadershipEvent, LeadershipFollower, TopicCatalog};
+
+use crate::config::BrokerConfig;
 use crate::network::Shutdown;
 use crate::protocol::ErrorCode;
 
 /// The internal topic holding group metadata and committed offsets.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::protocol::internal_topics::OFFSETS_TOPIC;
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The broker settings the group coordinator follows.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    pub group_min_session_timeout_ms: u64,
+    pub group_max_session_timeout_ms: u64,
+    pub group_max_size: u32,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub offset_metadata_max_bytes: usize,
+    pub offsets_retention_minutes: u32,
+    pub offsets_retention_check_interval_ms: u64,
+}
+
+impl GroupConfig {
+    pub fn from_broker(cfg: &BrokerConfig) -> GroupConfig {
+        GroupConfig {
+            group_min_session_timeout_ms: cfg.group_min_session_timeout_ms,
+            group_max_session_timeout_ms: cfg.group_max_session_timeout_ms,
+            group_max_size: cfg.group_max_size,
+            group_initial_rebalance_delay_ms: cfg.group_initial_rebalance_delay_ms,
+            offset_metadata_max_bytes: cfg.offset_metadata_max_bytes as usize,
+            offsets_retention_minutes: cfg.offsets_retention_minutes,
+            offsets_retention_check_interval_ms: cfg.offsets_retention_check_interval_ms,
+        }
+    }
+}
 
 /// Whether this broker coordinates a partition's groups yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,12 +204,10 @@ pub struct GroupCoordinator {
     wake: Notify,
     /// Bumped whenever partitions are (un)loaded.
     loads: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for GroupCoordinator {
-    fn default() -> Self {
-        GroupCoordinator { state: Mutex::default(), wake: Notify::new(), loads: tokio::sync::watch::channel(0).0 }
-    }
+    config: GroupConfig,
+    /// `__consumer_offsets` on this broker.
+    log: Arc<dyn InternalLog>,
+    topics: Arc<dyn TopicCatalog>,
 }
 
 impl std::fmt::Debug for GroupCoordinator {
@@ -206,6 +243,19 @@ pub fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
 }
 
 impl GroupCoordinator {
+    /// A coordinator over `log` (the `__consumer_offsets` handle) that checks
+    /// committed topics against `topics`; it does nothing until [`spawn`]ed.
+    pub fn new(config: GroupConfig, log: Arc<dyn InternalLog>, topics: Arc<dyn TopicCatalog>) -> GroupCoordinator {
+        GroupCoordinator {
+            state: Mutex::default(),
+            wake: Notify::new(),
+            loads: tokio::sync::watch::channel(0).0,
+            config,
+            log,
+            topics,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -229,8 +279,8 @@ impl GroupCoordinator {
     }
 
     /// JoinGroup: waits until the rebalance this join is part of completes.
-    pub async fn join(&self, broker: &Broker, p: JoinParams) -> JoinResult {
-        let outcome = self.join_locked(broker, &p);
+    pub async fn join(&self, p: JoinParams) -> JoinResult {
+        let outcome = self.join_locked(&p);
         self.wake.notify_one();
         match outcome {
             Outcome::Ready(r) => r,
@@ -240,8 +290,8 @@ impl GroupCoordinator {
         }
     }
 
-    fn join_locked(&self, broker: &Broker, p: &JoinParams) -> Outcome<JoinResult> {
-        let cfg = &broker.config;
+    fn join_locked(&self, p: &JoinParams) -> Outcome<JoinResult> {
+        let cfg = &self.config;
         let ready = |code| Outcome::Ready(JoinResult::error(code, &p.member_id));
         if p.group_id.is_empty() {
             return ready(ErrorCode::InvalidGroupId);
@@ -316,7 +366,7 @@ impl GroupCoordinator {
 
     /// SyncGroup: the leader's call carries every assignment, which is stored
     /// before anyone gets theirs; the others wait for it.
-    pub async fn sync(&self, broker: &Broker, p: SyncParams) -> SyncResult {
+    pub async fn sync(&self, p: SyncParams) -> SyncResult {
         let (rx, store) = {
             let mut st = self.lock();
             let partition = match st.owner(&p.group_id) {
@@ -373,7 +423,7 @@ impl GroupCoordinator {
             (rx, store)
         };
         if let Some((partition, generation, assignments, stored)) = store {
-            let written = persist::store_group(broker, partition, &p.group_id, Some(&stored)).await;
+            let written = persist::store_group(self.log.as_ref(), partition, &p.group_id, Some(&stored)).await;
             self.complete_sync(&p.group_id, generation, assignments, written);
         }
         rx.await.unwrap_or_else(|_| SyncResult::error(ErrorCode::NotCoordinator))
@@ -461,7 +511,6 @@ impl GroupCoordinator {
     /// is a group-level error or one per member.
     pub async fn leave(
         &self,
-        broker: &Broker,
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<Option<ErrorCode>>, ErrorCode> {
@@ -506,7 +555,7 @@ impl GroupCoordinator {
         };
         self.wake.notify_one();
         if let Some((partition, stored)) = store {
-            if let Err(code) = persist::store_group(broker, partition, group_id, Some(&stored)).await {
+            if let Err(code) = persist::store_group(self.log.as_ref(), partition, group_id, Some(&stored)).await {
                 tracing::warn!(group = group_id, ?code, "cannot store the emptied group");
             }
         }
@@ -516,7 +565,7 @@ impl GroupCoordinator {
     /// OffsetCommit: checks membership and generation (a group not managed
     /// by the coordinator commits with generation −1), stores the offsets in
     /// `__consumer_offsets` and then in memory.
-    pub async fn commit(&self, broker: &Broker, p: CommitParams) -> PartitionResults {
+    pub async fn commit(&self, p: CommitParams) -> PartitionResults {
         let all = |code: ErrorCode| -> PartitionResults {
             p.offsets.iter().map(|o| (o.topic.clone(), o.partition, Some(code))).collect()
         };
@@ -539,15 +588,15 @@ impl GroupCoordinator {
             }
             partition
         };
-        let max_metadata = broker.config.offset_metadata_max_bytes as usize;
+        let max_metadata = self.config.offset_metadata_max_bytes;
         let wall = now_ms();
         let mut results: PartitionResults = Vec::with_capacity(p.offsets.len());
         let mut accepted: Vec<(usize, OffsetValue)> = Vec::new();
         for o in &p.offsets {
-            let known = broker
-                .metadata
-                .topic(&o.topic)
-                .is_some_and(|t| o.partition >= 0 && (o.partition as usize) < t.partitions.len());
+            let known = self
+                .topics
+                .partition_count(&o.topic)
+                .is_some_and(|count| o.partition >= 0 && (o.partition as usize) < count);
             let error = if !known {
                 Some(ErrorCode::UnknownTopicOrPartition)
             } else if o.metadata.len() > max_metadata {
@@ -576,7 +625,7 @@ impl GroupCoordinator {
                 (records::offset_key(&p.group_id, &results[*i].0, results[*i].1), Some(records::offset_value(v)))
             })
             .collect();
-        match persist::append(broker, partition, batch).await {
+        match persist::append(self.log.as_ref(), partition, batch).await {
             Ok(()) => {
                 let mut st = self.lock();
                 let group =
@@ -685,7 +734,7 @@ impl GroupCoordinator {
 
     /// DeleteGroups for one group: only an empty group can go; its offsets
     /// and metadata get tombstones.
-    pub async fn delete_group(&self, broker: &Broker, group_id: &str) -> Option<ErrorCode> {
+    pub async fn delete_group(&self, group_id: &str) -> Option<ErrorCode> {
         let (partition, keys) = {
             let mut st = self.lock();
             let partition = match st.owner(group_id) {
@@ -704,7 +753,7 @@ impl GroupCoordinator {
             keys.push((records::group_key(group_id), None));
             (partition, keys)
         };
-        let written = persist::append(broker, partition, keys).await;
+        let written = persist::append(self.log.as_ref(), partition, keys).await;
         let mut st = self.lock();
         match written {
             Ok(()) => {
@@ -729,7 +778,6 @@ impl GroupCoordinator {
     /// not consume (GROUP_SUBSCRIBED_TO_TOPIC for those it does).
     pub async fn delete_offsets(
         &self,
-        broker: &Broker,
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<PartitionResults, ErrorCode> {
@@ -751,7 +799,7 @@ impl GroupCoordinator {
             let mut results: PartitionResults = Vec::new();
             let mut doomed = Vec::new();
             for (topic, p) in partitions {
-                let error = if broker.metadata.topic(topic).is_none() {
+                let error = if self.topics.partition_count(topic).is_none() {
                     Some(ErrorCode::UnknownTopicOrPartition)
                 } else if subscribed.contains(topic) {
                     Some(ErrorCode::GroupSubscribedToTopic)
@@ -769,7 +817,7 @@ impl GroupCoordinator {
             return Ok(results);
         }
         let keys = doomed.iter().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
-        match persist::append(broker, partition, keys).await {
+        match persist::append(self.log.as_ref(), partition, keys).await {
             Ok(()) => {
                 let mut st = self.lock();
                 if let Some(g) = st.groups.get_mut(group_id) {
@@ -791,54 +839,47 @@ impl GroupCoordinator {
         }
     }
 
-    /// Follows leadership of `__consumer_offsets`: loads partitions this
-    /// broker now leads (a new leader epoch counts as new), unloads the rest.
-    fn reconcile(self: &Arc<Self>, broker: &Arc<Broker>) {
-        let count = broker.metadata.topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions.len() as i32);
-        let led: HashMap<i32, i32> = broker
-            .all_partitions()
-            .into_iter()
-            .filter(|p| p.tp.topic == OFFSETS_TOPIC && p.is_leader())
-            .map(|p| (p.tp.partition, p.leader_epoch()))
-            .collect();
+    /// Applies leadership changes of `__consumer_offsets`: unloads partitions
+    /// this broker no longer leads under the epoch it loaded them with, loads
+    /// those it leads and has not loaded (a new leader epoch counts as new; a
+    /// load that failed is retried).
+    fn follow(self: &Arc<Self>, now: &log::Leadership, events: Vec<LeadershipEvent>) {
         let mut st = self.lock();
-        st.partition_count = count;
-        let lost: Vec<i32> = st
-            .owned
-            .iter()
-            .filter(|(p, o)| {
-                let epoch = match o {
-                    Ownership::Loading(e) | Ownership::Loaded(e) => *e,
-                };
-                led.get(p) != Some(&epoch)
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        for p in lost {
-            st.owned.remove(&p);
-            let gone: Vec<String> = st.groups.values().filter(|g| g.partition == p).map(|g| g.id.clone()).collect();
-            for id in gone {
-                if let Some(mut g) = st.groups.remove(&id) {
-                    g.abandon(ErrorCode::NotCoordinator);
+        st.partition_count = now.partition_count;
+        for event in events {
+            match event {
+                LeadershipEvent::Unload { partition: p, .. } => {
+                    if st.owned.remove(&p).is_none() {
+                        continue;
+                    }
+                    let gone: Vec<String> =
+                        st.groups.values().filter(|g| g.partition == p).map(|g| g.id.clone()).collect();
+                    for id in gone {
+                        if let Some(mut g) = st.groups.remove(&id) {
+                            g.abandon(ErrorCode::NotCoordinator);
+                        }
+                    }
+                    tracing::info!(partition = p, "no longer coordinating the groups of {OFFSETS_TOPIC}-{p}");
                 }
+                // Loaded below, with any earlier load that failed.
+                LeadershipEvent::Load { .. } => {}
             }
-            tracing::info!(partition = p, "no longer coordinating the groups of {OFFSETS_TOPIC}-{p}");
         }
         self.loads.send_modify(|n| *n = n.wrapping_add(1));
-        for (p, epoch) in led {
+        for (&p, &epoch) in &now.led {
             if st.owned.contains_key(&p) {
                 continue;
             }
             st.owned.insert(p, Ownership::Loading(epoch));
-            let (me, b) = (self.clone(), broker.clone());
-            tokio::spawn(async move { me.load(&b, p, epoch).await });
+            let me = self.clone();
+            tokio::spawn(async move { me.load(p, epoch).await });
         }
     }
 
-    async fn load(&self, broker: &Arc<Broker>, partition: i32, epoch: i32) {
+    async fn load(&self, partition: i32, epoch: i32) {
         let started = std::time::Instant::now();
-        let b = broker.clone();
-        let loaded = tokio::task::spawn_blocking(move || persist::read_partition(&b, partition)).await;
+        let log = self.log.clone();
+        let loaded = tokio::task::spawn_blocking(move || persist::read_partition(log.as_ref(), partition)).await;
         let mut st = self.lock();
         if st.owned.get(&partition) != Some(&Ownership::Loading(epoch)) {
             return;
@@ -902,7 +943,7 @@ impl GroupCoordinator {
 
     /// Deleted topics: their committed offsets go too (with tombstones), as
     /// Kafka's coordinator does when it learns of a deletion.
-    async fn forget_topics(&self, broker: &Broker, deleted: &HashSet<String>) {
+    async fn forget_topics(&self, deleted: &HashSet<String>) {
         // Per partition: (group, topic-partition) whose offset goes.
         type Doomed = Vec<(String, (String, i32))>;
         let mut per_partition: HashMap<i32, Doomed> = HashMap::new();
@@ -918,7 +959,7 @@ impl GroupCoordinator {
         }
         for (partition, entries) in per_partition {
             let keys = entries.iter().map(|(g, (t, p))| (records::offset_key(g, t, *p), None)).collect();
-            if let Err(code) = persist::append(broker, partition, keys).await {
+            if let Err(code) = persist::append(self.log.as_ref(), partition, keys).await {
                 tracing::warn!(partition, ?code, "cannot remove the offsets of deleted topics");
                 continue;
             }
@@ -935,9 +976,9 @@ impl GroupCoordinator {
     /// `offsets.retention.minutes` (or, for groups not managed here, committed
     /// that long ago), and explicit expire timestamps. A group left with no
     /// offsets and no members is removed.
-    async fn expire_offsets(&self, broker: &Broker) {
+    async fn expire_offsets(&self) {
         let wall = now_ms();
-        let retention = i64::from(broker.config.offsets_retention_minutes) * 60_000;
+        let retention = i64::from(self.config.offsets_retention_minutes) * 60_000;
         // Per partition: (group, the offset's topic-partition, or None for the group's tombstone).
         type Doomed = Vec<(String, Option<(String, i32)>)>;
         let mut per_partition: HashMap<i32, Doomed> = HashMap::new();
@@ -977,7 +1018,7 @@ impl GroupCoordinator {
                     None => (records::group_key(g), None),
                 })
                 .collect();
-            if let Err(code) = persist::append(broker, partition, keys).await {
+            if let Err(code) = persist::append(self.log.as_ref(), partition, keys).await {
                 tracing::warn!(partition, ?code, "cannot write the tombstones of expired offsets");
                 continue;
             }
@@ -1170,42 +1211,37 @@ fn replace_static_member(
 
 /// The named task `group-coordinator`: follows leadership of
 /// `__consumer_offsets`, runs group timers and offset expiry.
-pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
+pub fn spawn(coordinator: Arc<GroupCoordinator>, mut shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let coordinator = broker.coordinator.clone();
-        let mut synced = broker.synced.subscribe();
-        let retention_every = Duration::from_millis(broker.config.offsets_retention_check_interval_ms.max(1));
+        let mut leadership = LeadershipFollower::new(coordinator.log.clone());
+        let retention_every = Duration::from_millis(coordinator.config.offsets_retention_check_interval_ms.max(1));
         let mut next_expiry = Instant::now() + retention_every;
-        let topic_names = |b: &Broker| -> HashSet<String> { b.metadata.view().topics.keys().cloned().collect() };
-        let mut known_topics = topic_names(&broker);
-        // The partition-sync pass last followed; leadership and topics change only with it.
-        let mut followed: Option<u64> = None;
+        let mut known_topics = coordinator.topics.topic_names().0;
         loop {
-            let version = *synced.borrow_and_update();
-            if followed != Some(version) {
-                followed = Some(version);
-                coordinator.reconcile(&broker);
-                let topics = topic_names(&broker);
-                let unreadable = broker.metadata.view().unreadable.clone();
+            // Leadership and topics change only with a partition-sync pass,
+            // which is what the follower signals.
+            if let Some(events) = leadership.poll() {
+                coordinator.follow(leadership.current(), events);
+                let (topics, unreadable) = coordinator.topics.topic_names();
                 let deleted: HashSet<String> =
                     known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
                 known_topics = topics;
                 if !deleted.is_empty() {
-                    coordinator.forget_topics(&broker, &deleted).await;
+                    coordinator.forget_topics(&deleted).await;
                 }
             }
             let (store, next) = coordinator.tick();
             for (partition, group_id, value) in store {
-                let b = broker.clone();
+                let log = coordinator.log.clone();
                 tokio::spawn(async move {
-                    if let Err(code) = persist::store_group(&b, partition, &group_id, Some(&value)).await {
+                    if let Err(code) = persist::store_group(log.as_ref(), partition, &group_id, Some(&value)).await {
                         tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
                     }
                 });
             }
             if Instant::now() >= next_expiry {
                 next_expiry = Instant::now() + retention_every;
-                coordinator.expire_offsets(&broker).await;
+                coordinator.expire_offsets().await;
             }
             let wake_at =
                 next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
@@ -1217,7 +1253,7 @@ pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
                     }
                     return;
                 }
-                changed = synced.changed() => if changed.is_err() { return },
+                alive = leadership.changed() => if !alive { return },
                 _ = coordinator.wake.notified() => {}
                 _ = tokio::time::sleep_until(wake_at) => {}
             }

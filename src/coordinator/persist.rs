@@ -1,60 +1,38 @@
-//! Reading and writing `__consumer_offsets`: the coordinator appends its
-//! records as the partition's leader (one uncompressed batch per call) and
-//! waits until they are committed (the high watermark passes them, bounded by
-//! `offsets.commit.timeout.ms`), as Kafka does with acks=all; loading reads the
-//! partition from its start and keeps the last value of every key.
+//! Reading and writing `__consumer_offsets` through the internal-log handle
+//! (`log.rs`): the coordinator appends its records as the partition's leader
+//! (one uncompressed batch per call) and waits until they are committed (the
+//! high watermark passes them, bounded by `offsets.commit.timeout.ms`), as
+//! Kafka does with acks=all; loading replays the partition from its start and
+//! keeps the last value of every key. Also Kafka's mapping of a failed append
+//! to the errors group and commit requests answer.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use bytes::Bytes;
 
+use super::log::{InternalLog, ReplayError};
 use super::records::{self, GroupValue, Key, OffsetValue};
-use super::OFFSETS_TOPIC;
-use crate::broker::handler::produce::wait_committed;
-use crate::broker::{now_ms, Broker};
-use crate::protocol::{batch, ErrorCode};
+use crate::protocol::ErrorCode;
 
 /// Appends `(key, value)` records (a `None` value is a tombstone) and waits
 /// until they are committed.
-pub async fn append(broker: &Broker, partition: i32, entries: Vec<(Bytes, Option<Bytes>)>) -> Result<(), ErrorCode> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let p = broker.leader_partition(OFFSETS_TOPIC, partition)?;
-    let wall = now_ms();
-    let records: Vec<Record> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, (key, value))| Record { offset: i as i64, ..batch::new_record(Some(key), value, Vec::new(), wall) })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .map_err(|e| {
-            tracing::error!(%e, "cannot encode coordinator records");
-            ErrorCode::UnknownServerError
-        })?;
-    let mut bytes = buf.to_vec();
-    let header = batch::validate_one(&bytes).map_err(|e| {
-        tracing::error!(%e, "coordinator built an invalid batch");
-        ErrorCode::UnknownServerError
-    })?;
-    let appended = p.append(&mut bytes, &header, wall)?;
-    broker.notify_data_arrived();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(broker.config.offsets_commit_timeout_ms);
-    wait_committed(&p, appended.last_offset, deadline).await
+pub async fn append(
+    log: &dyn InternalLog,
+    partition: i32,
+    entries: Vec<(Bytes, Option<Bytes>)>,
+) -> Result<(), ErrorCode> {
+    log.append(partition, None, entries).await
 }
 
 /// Stores a group's metadata (`None`: its tombstone).
 pub async fn store_group(
-    broker: &Broker,
+    log: &dyn InternalLog,
     partition: i32,
     group_id: &str,
     value: Option<&GroupValue>,
 ) -> Result<(), ErrorCode> {
     let entry = (records::group_key(group_id), value.map(records::group_value));
-    append(broker, partition, vec![entry]).await.map_err(group_error)
+    append(log, partition, vec![entry]).await.map_err(group_error)
 }
 
 /// Kafka's mapping of a failed append to the error a group request answers.
@@ -85,57 +63,12 @@ pub fn commit_error(code: ErrorCode) -> ErrorCode {
 /// What loading found for one group: its metadata (if any) and offsets.
 pub type Loaded = HashMap<String, (Option<GroupValue>, HashMap<(String, i32), OffsetValue>)>;
 
-/// Why a partition could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("{OFFSETS_TOPIC}-{0} is not hosted here")]
-    NotHosted(i32),
-    #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
-}
-
 /// Reads a whole partition (blocking I/O): the last value of every key wins,
 /// tombstones remove. Unreadable records are skipped with a warning.
-pub fn read_partition(broker: &Broker, partition: i32) -> Result<Loaded, LoadError> {
-    let p = broker.partition(OFFSETS_TOPIC, partition).ok_or(LoadError::NotHosted(partition))?;
-    let end = p.log_end_offset();
-    let mut offset = p.log_start_offset();
+pub fn read_partition(log: &dyn InternalLog, partition: i32) -> Result<Loaded, ReplayError> {
     let mut groups: HashMap<String, Option<GroupValue>> = HashMap::new();
     let mut offsets: HashMap<String, HashMap<(String, i32), Option<OffsetValue>>> = HashMap::new();
-    while offset < end {
-        let info = p.read(offset, 4 << 20, true, true)?;
-        if info.records.is_empty() {
-            break;
-        }
-        let mut next = offset;
-        for (header, range) in batch::BatchIter::new(&info.records) {
-            next = next.max(header.next_offset());
-            // The decoder reserves room for the announced record count: bound it first.
-            let plausible = header.compression() != batch::Compression::None
-                || i64::from(header.records_count) * 7 <= i64::from(header.batch_length);
-            if header.is_control() || batch::check_header(&header).is_err() || !plausible {
-                continue;
-            }
-            let mut bytes = info.records.slice(range);
-            let set = match RecordBatchDecoder::decode(&mut bytes) {
-                Ok(set) => set,
-                Err(e) => {
-                    tracing::warn!(partition, base_offset = header.base_offset, %e, "skipping an unreadable batch");
-                    continue;
-                }
-            };
-            for r in set.records {
-                if r.offset < offset {
-                    continue;
-                }
-                apply(&mut groups, &mut offsets, r.key.as_deref(), r.value.as_deref(), partition, r.offset);
-            }
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
+    log.replay(partition, &mut |r| apply(&mut groups, &mut offsets, r.key, r.value, partition, r.offset))?;
     let mut out: Loaded = HashMap::new();
     for (id, value) in groups {
         out.entry(id).or_default().0 = value;

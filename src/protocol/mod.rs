@@ -11,6 +11,7 @@ pub mod down_convert;
 pub mod election;
 pub mod errors;
 pub mod frame;
+pub mod internal_topics;
 pub mod message_set;
 pub mod probe;
 pub mod reader;

@@ -9,7 +9,7 @@ use crate::protocol::errors;
 pub async fn handle(broker: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
-        let error = broker.coordinator.delete_group(broker, &id).await;
+        let error = broker.coordinator.delete_group(&id).await;
         results.push(DeletableGroupResult::default().with_group_id(id).with_error_code(errors::code(error)));
     }
     DeleteGroupsResponse::default().with_results(results)

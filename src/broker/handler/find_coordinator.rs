@@ -13,7 +13,8 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use super::sb;
 use crate::broker::topics::NewTopic;
 use crate::broker::Broker;
-use crate::coordinator::{records, OFFSETS_TOPIC};
+use crate::coordinator::records;
+use crate::protocol::internal_topics::OFFSETS_TOPIC;
 use crate::protocol::ErrorCode;
 
 /// Node id, host, port, or the error.

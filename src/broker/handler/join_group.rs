@@ -29,7 +29,7 @@ pub async fn handle(
         client_host: client_host(peer),
         require_known_member_id: version >= 4,
     };
-    let r = broker.coordinator.join(broker, params).await;
+    let r = broker.coordinator.join(params).await;
     JoinGroupResponse::default()
         .with_error_code(errors::code(r.error))
         .with_generation_id(r.generation)

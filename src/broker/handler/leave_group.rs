@@ -17,7 +17,7 @@ pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Le
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    match broker.coordinator.leave(broker, &req.group_id, &members).await {
+    match broker.coordinator.leave(&req.group_id, &members).await {
         Err(code) => LeaveGroupResponse::default().with_error_code(errors::code(Some(code))),
         Ok(results) if version < 3 => LeaveGroupResponse::default().with_error_code(errors::code(results[0])),
         Ok(results) => LeaveGroupResponse::default().with_members(

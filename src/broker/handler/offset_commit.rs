@@ -32,7 +32,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         retention_time_ms: if (2..=4).contains(&version) { req.retention_time_ms } else { -1 },
         offsets,
     };
-    let results = broker.coordinator.commit(broker, params).await;
+    let results = broker.coordinator.commit(params).await;
     // Answer in the request's topic order.
     let mut by_topic: BTreeMap<usize, OffsetCommitResponseTopic> = BTreeMap::new();
     let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();

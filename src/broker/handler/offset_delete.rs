@@ -14,7 +14,7 @@ pub async fn handle(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteRe
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index)))
         .collect();
-    match broker.coordinator.delete_offsets(broker, &req.group_id, &wanted).await {
+    match broker.coordinator.delete_offsets(&req.group_id, &wanted).await {
         Err(code) => OffsetDeleteResponse::default().with_error_code(errors::code(Some(code))),
         Ok(results) => {
             let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();

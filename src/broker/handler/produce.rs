@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sb;
+use crate::broker::internal_log::wait_committed;
 use crate::broker::{now_ms, Broker, Partition};
 use crate::protocol::batch::{self, BatchError, Compression};
 use crate::protocol::records::{self, RecordRules, RecordsError};
-use crate::protocol::{errors, ErrorCode};
+use crate::protocol::{errors, internal_topics, ErrorCode};
 
 /// Most bytes the records of one compressed batch may decompress to, as a
 /// multiple of the topic's max.message.bytes (the compressed size it accepts).
@@ -123,35 +124,6 @@ impl From<ErrorCode> for PartitionError {
     }
 }
 
-/// acks=all: waits until the HW passes `last_offset`.
-pub(crate) async fn wait_committed(
-    partition: &Partition,
-    last_offset: i64,
-    deadline: tokio::time::Instant,
-) -> Result<(), ErrorCode> {
-    let mut changes = partition.subscribe();
-    let min_isr = partition.config().min_insync_replicas as usize;
-    loop {
-        changes.borrow_and_update();
-        if partition.high_watermark() > last_offset {
-            return Ok(());
-        }
-        if !partition.is_leader() {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        }
-        if partition.isr().len().max(1) < min_isr {
-            return Err(ErrorCode::NotEnoughReplicasAfterAppend);
-        }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(ErrorCode::RequestTimedOut),
-            Err(_) => {
-                return if partition.high_watermark() > last_offset { Ok(()) } else { Err(ErrorCode::RequestTimedOut) };
-            }
-        }
-    }
-}
-
 fn append_partition(
     broker: &Broker,
     topic: &str,
@@ -160,8 +132,8 @@ fn append_partition(
     version: i16,
     acks: i16,
 ) -> Result<(PartitionProduceResponse, Arc<Partition>, i64), PartitionError> {
-    if topic == crate::coordinator::OFFSETS_TOPIC {
-        // Only the group coordinator writes there.
+    if internal_topics::is_internal(topic) {
+        // Only the broker itself writes there, through its internal-log handles.
         return Err((ErrorCode::InvalidTopicException, Some(format!("Cannot append to internal topic {topic}"))).into());
     }
     let partition = broker.leader_partition(topic, index)?;

@@ -17,7 +17,7 @@ pub async fn handle(broker: &Broker, req: SyncGroupRequest) -> SyncGroupResponse
         protocol: req.protocol_name.map(|s| s.to_string()),
         assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
-    let r = broker.coordinator.sync(broker, params).await;
+    let r = broker.coordinator.sync(params).await;
     SyncGroupResponse::default()
         .with_error_code(errors::code(r.error))
         .with_protocol_type(r.protocol_type.map(sb))
