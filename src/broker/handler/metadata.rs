@@ -21,9 +21,6 @@ use crate::broker::Broker;
 use crate::metadata::{validate_topic_name, ClusterView, TopicMetadata};
 use crate::protocol::ErrorCode;
 
-/// Kafka's internal topics (marked `is_internal`).
-const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
-
 /// How long an auto-created topic may take to get its leaders before the
 /// answer goes out anyway (then with LEADER_NOT_AVAILABLE, which clients retry).
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
@@ -133,7 +130,7 @@ fn describe(view: &ClusterView, t: &TopicMetadata) -> MetadataResponseTopic {
         .with_error_code(0)
         .with_name(Some(topic_name(t.name.clone())))
         .with_topic_id(t.topic_id)
-        .with_is_internal(INTERNAL_TOPICS.contains(&t.name.as_str()))
+        .with_is_internal(crate::protocol::internal_topics::is_internal(&t.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(i32::MIN)
 }

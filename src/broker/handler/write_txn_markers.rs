@@ -22,7 +22,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 };
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
-use super::produce::wait_committed;
+use crate::broker::internal_log::wait_committed;
 use crate::broker::producer_state::Marker;
 use crate::broker::{now_ms, Broker};
 
