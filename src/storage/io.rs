@@ -69,6 +69,16 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 }
 
+/// Removes `path` through `io`; a file already gone is not an error (the
+/// companions of a segment — indexes, snapshots — may never have been written).
+pub fn remove_if_present(io: &dyn FileIo, path: &Path) -> Result<(), super::StorageError> {
+    match io.remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(super::StorageError::io(path, e)),
+    }
+}
+
 /// Real files.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdFileIo;

@@ -203,12 +203,7 @@ pub fn write(
 
 /// Deletes the snapshot at `offset` (absent is fine).
 pub fn remove(io: &dyn FileIo, dir: &Path, offset: i64) -> Result<(), StorageError> {
-    let path = snapshot_path(dir, offset);
-    match io.remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StorageError::io(&path, e)),
-    }
+    super::io::remove_if_present(io, &snapshot_path(dir, offset))
 }
 
 #[cfg(test)]

@@ -683,11 +683,7 @@ impl Segment {
             [self.log_path.clone(), self.index.path().to_path_buf(), self.time_index.path().to_path_buf(), txn_index];
         drop(self);
         for path in paths {
-            match io.remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io(path, e)),
-            }
+            super::io::remove_if_present(io, &path)?;
         }
         Ok(())
     }

@@ -118,12 +118,7 @@ pub fn rewrite(io: &dyn FileIo, dir: &Path, base_offset: i64, entries: &[Aborted
 
 /// Removes the segment's index (absent is fine).
 pub fn remove(io: &dyn FileIo, dir: &Path, base_offset: i64) -> Result<(), StorageError> {
-    let path = index_path(dir, base_offset);
-    match io.remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StorageError::io(&path, e)),
-    }
+    super::io::remove_if_present(io, &index_path(dir, base_offset))
 }
 
 #[cfg(test)]

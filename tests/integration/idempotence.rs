@@ -4,13 +4,9 @@
 //! killed with `kill -9` (state replayed from the log), and a sequence gap is
 //! still OUT_OF_ORDER_SEQUENCE_NUMBER after the restart.
 
-use std::time::{Duration, Instant};
-
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -41,31 +37,9 @@ fn produce(w: &mut Wire, topic: &str, batch: &bytes::Bytes) -> (i16, i64) {
     (p.error_code, p.base_offset)
 }
 
-/// Connects and waits until the topic (auto-created) has a leader.
-fn connect_ready(broker: &TestBroker, topic: &str) -> Wire {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut w = Wire::connect(broker.addr);
-        let req =
-            MetadataRequest::default()
-                .with_topics(Some(vec![MetadataRequestTopic::default()
-                    .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
-        let md: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
-        if md
-            .topics
-            .first()
-            .is_some_and(|t| t.error_code == 0 && t.partitions.first().is_some_and(|p| p.leader_id.0 >= 0))
-        {
-            return w;
-        }
-        assert!(Instant::now() < deadline, "topic {topic} has no leader: {md:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn retries_survive(restart: impl FnOnce(&mut TestBroker)) {
     let mut broker = TestBroker::start(&["num.partitions=1"]);
-    let mut w = connect_ready(&broker, "idem");
+    let mut w = Wire::connect_when_led(broker.addr, "idem");
     let init: InitProducerIdResponse = w.call(
         ApiKey::InitProducerId,
         4,
@@ -84,7 +58,7 @@ fn retries_survive(restart: impl FnOnce(&mut TestBroker)) {
     assert_eq!(produce(&mut w, "idem", &second), (0, 1), "a retry before the restart");
     drop(w);
     restart(&mut broker);
-    let mut w = connect_ready(&broker, "idem");
+    let mut w = Wire::connect_when_led(broker.addr, "idem");
     assert_eq!(produce(&mut w, "idem", &second), (0, 1), "the retry after the restart is not appended again");
     assert_eq!(produce(&mut w, "idem", &first), (0, 0));
     let gap = idempotent_batch(pid, epoch, 9, &[b"x"]);

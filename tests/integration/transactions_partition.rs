@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    ListOffsetsResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -130,26 +129,6 @@ fn latest(w: &mut Wire, isolation_level: i8) -> i64 {
     p.offset
 }
 
-/// Connects and waits until the topic (auto-created) has a leader.
-fn connect_ready(broker: &TestBroker) -> Wire {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut w = Wire::connect(broker.addr);
-        let req = MetadataRequest::default()
-            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(TOPIC)))]));
-        let md: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
-        if md
-            .topics
-            .first()
-            .is_some_and(|t| t.error_code == 0 && t.partitions.first().is_some_and(|p| p.leader_id.0 >= 0))
-        {
-            return w;
-        }
-        assert!(Instant::now() < deadline, "topic {TOPIC} has no leader: {md:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Values librdkafka delivers from the start of the partition in
 /// `isolation`, until it delivers `last`.
 fn consume_until(broker: &TestBroker, isolation: &str, last: &str) -> Vec<String> {
@@ -178,7 +157,7 @@ fn consume_until(broker: &TestBroker, isolation: &str, last: &str) -> Vec<String
 #[test]
 fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it() {
     let mut broker = TestBroker::start(&["num.partitions=1"]);
-    let mut w = connect_ready(&broker);
+    let mut w = Wire::connect_when_led(broker.addr, TOPIC);
     let (a, a_epoch) = init_producer_id(&mut w);
     let (b, b_epoch) = init_producer_id(&mut w);
     assert_ne!(a, b);
@@ -224,7 +203,7 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     // kill -9 and restart: the LSO (b's open transaction) and the index come back.
     drop(w);
     broker.restart();
-    let mut w = connect_ready(&broker);
+    let mut w = Wire::connect_when_led(broker.addr, TOPIC);
     let again = fetch(&mut w, 0, 1);
     assert_eq!((again.high_watermark, again.last_stable_offset, end_of(&again)), (9, 8, 8));
     assert_eq!(aborted(&again), Some(vec![(b, 2)]));

@@ -24,6 +24,30 @@ impl Wire {
         Wire { stream, correlation: 1 }
     }
 
+    /// Connects once `topic` (auto-created by the asking) has a leader for its
+    /// first partition, asking Metadata v9 every 100 ms for at most 60 s.
+    pub fn connect_when_led(addr: SocketAddr, topic: &str) -> Wire {
+        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+        use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut w = Wire::connect(addr);
+            let req = MetadataRequest::default()
+                .with_topics(Some(vec![MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+            let md: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
+            let led = md
+                .topics
+                .first()
+                .is_some_and(|t| t.error_code == 0 && t.partitions.first().is_some_and(|p| p.leader_id.0 >= 0));
+            if led {
+                return w;
+            }
+            assert!(std::time::Instant::now() < deadline, "topic {topic} has no leader: {md:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Sends raw bytes (already framed or not — the caller decides).
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
