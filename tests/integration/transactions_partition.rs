@@ -32,16 +32,7 @@ fn name(topic: &str) -> TopicName {
 
 /// A transactional batch (attributes bit 4) of `values` from the producer at `seq`.
 fn txn_batch(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]]) -> bytes::Bytes {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
-    let records: Vec<gregor::protocol::batch::TestRecord<'_>> = values.iter().map(|v| (None, Some(*v), now)).collect();
-    let mut b = gregor::protocol::batch::build_batch(0, &records);
-    b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
-    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
-    b[51..53].copy_from_slice(&epoch.to_be_bytes());
-    b[53..57].copy_from_slice(&seq.to_be_bytes());
-    let crc = crc32c::crc32c(&b[gregor::protocol::batch::CRC_START..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    bytes::Bytes::from(b)
+    crate::common::wire::producer_batch(producer_id, epoch, seq, values, true)
 }
 
 /// Produces one batch with acks=all: (error code, base offset).

@@ -93,3 +93,21 @@ impl Wire {
         out
     }
 }
+
+/// A record batch v2 of `values` (no keys, timestamps now) from producer
+/// `producer_id` at `epoch`, first sequence `seq`; `transactional` sets
+/// attributes bit 4. Built by the crate's test encoder, then patched.
+pub fn producer_batch(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]], transactional: bool) -> Bytes {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let records: Vec<gregor::protocol::batch::TestRecord<'_>> = values.iter().map(|v| (None, Some(*v), now)).collect();
+    let mut b = gregor::protocol::batch::build_batch(0, &records);
+    if transactional {
+        b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+    }
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[gregor::protocol::batch::CRC_START..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
