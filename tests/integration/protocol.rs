@@ -479,3 +479,34 @@ fn compacted_topic_refuses_records_without_key_and_lists_them() {
     assert_eq!(first, "Compacted topic cannot accept message without key in topic partition compacted-0.");
     assert_eq!(log_end_offset(&mut w, "compacted"), 0);
 }
+
+/// acks=0 has no answer to carry an error, so Kafka closes the connection
+/// when a partition fails and the producer notices (reconnects, refreshes
+/// its metadata). A good acks=0 request leaves the connection open.
+#[test]
+fn acks_zero_failure_closes_the_connection() {
+    let broker = TestBroker::start(&["num.partitions=1"]);
+    console_produce(&broker, "acks0", "a\n");
+    let good = gregor::protocol::batch::build_batch(0, &[(None, Some(&b"ok"[..]), 1_000)]);
+    let request = |records: Vec<u8>| {
+        ProduceRequest::default().with_acks(0).with_timeout_ms(10_000).with_topic_data(vec![TopicProduceData::default(
+        )
+        .with_name(topic("acks0"))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(bytes::Bytes::from(records)))])])
+    };
+    let mut w = Wire::connect(broker.addr);
+    w.send(ApiKey::Produce, 7, &request(good.clone()));
+    // Still open: the next request is answered, after the record was stored.
+    assert_eq!(log_end_offset(&mut w, "acks0"), 2);
+
+    let mut bad = good;
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff; // the CRC-32C no longer matches
+    w.send(ApiKey::Produce, 7, &request(bad));
+    assert!(w.is_closed(), "an acks=0 produce that failed must close the connection");
+
+    let mut other = Wire::connect(broker.addr);
+    assert_eq!(log_end_offset(&mut other, "acks0"), 2, "nothing of the refused batch is stored");
+}

@@ -86,6 +86,7 @@ impl RequestHandler for Broker {
             RequestKind::Produce(r) => match produce::handle(self, r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
+                produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
                 produce::Produced::Waiting(answer) => {
                     let correlation_id = peek.correlation_id;
                     return Outcome::Deferred(Box::pin(async move {

@@ -46,6 +46,10 @@ pub(crate) fn decompressed_limit(max_message_bytes: u32) -> u64 {
 /// or once replication caught up (acks=all).
 pub enum Produced {
     Now(Option<ProduceResponse>),
+    /// acks=0 and a partition failed: there is no answer to carry the error,
+    /// so the connection is closed, as Kafka does, and the client notices
+    /// (refreshes its metadata and reconnects). Carries the reason to log.
+    CloseConnection(String),
     Waiting(std::pin::Pin<Box<dyn std::future::Future<Output = ProduceResponse> + Send + 'static>>),
 }
 
@@ -88,7 +92,10 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
         broker.notify_data_arrived();
     }
     if acks == 0 {
-        return Produced::Now(None);
+        return match first_error(&responses) {
+            Some(reason) => Produced::CloseConnection(format!("acks=0 produce failed: {reason}")),
+            None => Produced::Now(None),
+        };
     }
     if pending.is_empty() {
         return Produced::Now(Some(ProduceResponse::default().with_responses(responses)));
@@ -102,6 +109,17 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
         }
         ProduceResponse::default().with_responses(responses)
     }))
+}
+
+/// The first failed partition of an answer, as `topic-partition: ERROR`.
+pub(crate) fn first_error(responses: &[TopicProduceResponse]) -> Option<String> {
+    responses.iter().find_map(|t| {
+        t.partition_responses.iter().find(|p| p.error_code != 0).map(|p| {
+            let code =
+                ErrorCode::try_from_code(p.error_code).map_or_else(|| p.error_code.to_string(), |c| format!("{c:?}"));
+            format!("{}-{}: {code}", t.name.0, p.index)
+        })
+    })
 }
 
 /// Why one partition's batch was not appended; `record_errors` only for

@@ -122,8 +122,20 @@ pub fn handle(broker: &Broker, payload: &Bytes, version: i16) -> Outcome {
     let request =
         ProduceRequest::default().with_acks(req.acks).with_timeout_ms(req.timeout_ms).with_topic_data(topic_data);
     let correlation_id = req.correlation_id;
+    let acks = req.acks;
     match produce::handle(broker, request, version) {
-        Produced::Now(None) => Outcome::NoResponse,
+        // acks=0: an error only this path saw (conversion) also closes, as Kafka does.
+        Produced::Now(None) => match answers
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(i, a)| (t, i, a)))
+            .find(|(_, _, a)| a.error_code != 0)
+        {
+            Some((topic, index, a)) if acks == 0 => {
+                Outcome::Close(format!("acks=0 produce failed: {topic}-{index}: error {}", a.error_code))
+            }
+            _ => Outcome::NoResponse,
+        },
+        Produced::CloseConnection(reason) => Outcome::Close(reason),
         Produced::Now(Some(resp)) => {
             merge(&mut answers, &handed_on, &resp);
             Outcome::Respond(encode(correlation_id, version, &answers))

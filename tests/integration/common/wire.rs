@@ -63,14 +63,20 @@ impl Wire {
         Some(Bytes::from(buf))
     }
 
-    /// Whether the server closed the connection (EOF within the timeout).
+    /// Whether the server closed the connection: end of file or a reset
+    /// within the read timeout. A timeout with the connection still open is
+    /// not a close (and a byte that arrives is not one either).
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
-        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+        match self.stream.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
     }
 
-    /// Sends `req` as `api` v`version` and decodes the response body.
-    pub fn call<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
+    /// Sends `req` as `api` v`version` without reading an answer (acks=0).
+    pub fn send<Req: Encodable>(&mut self, api: ApiKey, version: i16, req: &Req) {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
@@ -84,6 +90,11 @@ impl Wire {
         framed.extend_from_slice(&(body.len() as i32).to_be_bytes());
         framed.extend_from_slice(&body);
         self.send_raw(&framed);
+    }
+
+    /// Sends `req` as `api` v`version` and decodes the response body.
+    pub fn call<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, req: &Req) -> Resp {
+        self.send(api, version, req);
         let mut resp = self.read_frame().expect("response frame");
         let hv = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
         let rh = ResponseHeader::decode(&mut resp, hv).expect("response header");
