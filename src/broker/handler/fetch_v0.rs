@@ -22,10 +22,11 @@
 //! (v1+), `[topic string, [partition i32, error_code i16, high_watermark i64,
 //! message_set_size i32, message_set]]`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
+use super::legacy::Answer;
 use super::{fetch, topic_name};
 use crate::broker::Broker;
 use crate::protocol::down_convert::{self, DownConvertError, Limits, Magic};
@@ -122,19 +123,17 @@ pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
 }
 
 fn encode(broker: &Broker, req: &Parsed, response: &FetchResponse) -> Bytes {
-    let mut out = BytesMut::with_capacity(256);
-    out.put_i32(0); // size, patched below
-    out.put_i32(req.correlation_id);
+    let mut out = Answer::new(req.correlation_id);
     if req.version >= 1 {
-        out.put_i32(response.throttle_time_ms);
+        out.i32(response.throttle_time_ms);
     }
     // Converted bytes so far, for v3's response limit.
     let mut total = 0usize;
-    out.put_i32(len_i32(req.topics.len()));
+    out.count(req.topics.len());
     for (i, (name, asked)) in req.topics.iter().enumerate() {
         let answered = response.responses.get(i).map_or(&[][..], |t| &t.partitions[..]);
-        put_str(&mut out, name);
-        out.put_i32(len_i32(asked.len()));
+        out.str(name);
+        out.count(asked.len());
         for (j, &(partition, fetch_offset, max)) in asked.iter().enumerate() {
             let (code, high_watermark, set) = match answered.get(j) {
                 Some(pd) => {
@@ -143,16 +142,13 @@ fn encode(broker: &Broker, req: &Parsed, response: &FetchResponse) -> Bytes {
                 }
                 None => (ErrorCode::UnknownServerError.code(), -1, Vec::new()),
             };
-            out.put_i32(partition);
-            out.put_i16(code);
-            out.put_i64(high_watermark);
-            out.put_i32(len_i32(set.len()));
-            out.put_slice(&set);
+            out.i32(partition);
+            out.i16(code);
+            out.i64(high_watermark);
+            out.bytes(&set);
         }
     }
-    let size = len_i32(out.len() - 4);
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    out.freeze()
+    out.finish()
 }
 
 /// One partition's error code and MessageSet.
@@ -207,19 +203,10 @@ fn convert(
     }
 }
 
-fn put_str(out: &mut BytesMut, s: &str) {
-    out.put_i16(i16::try_from(s.len()).unwrap_or(i16::MAX));
-    out.put_slice(s.as_bytes());
-}
-
-/// Lengths in a response are i32; nothing here comes near 2 GiB.
-fn len_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
 
     fn request(version: i16, topics: &[(&str, &[Asked])]) -> Vec<u8> {
         let mut b = BytesMut::new();

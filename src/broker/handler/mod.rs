@@ -20,7 +20,7 @@ mod heartbeat;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
-mod legacy;
+pub(crate) mod legacy;
 mod list_groups;
 mod list_offsets;
 mod list_offsets_v0;

@@ -14,10 +14,11 @@
 //! acks=0 answers nothing; acks=all answers once replication caught up,
 //! without holding up the connection's next requests.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::legacy::Answer as Response;
 use super::produce::{self, Produced};
 use super::topic_name;
 use crate::broker::{now_ms, Broker};
@@ -201,35 +202,31 @@ fn merge(answers: &mut Answers, handed_on: &[(usize, usize)], resp: &ProduceResp
 
 /// The framed v0–2 response (response header v0: the correlation id only).
 fn encode(correlation_id: i32, version: i16, answers: &Answers) -> Bytes {
-    let mut out = BytesMut::with_capacity(64);
-    out.put_i32(0); // size, patched below
-    out.put_i32(correlation_id);
-    out.put_i32(answers.len() as i32);
+    let mut out = Response::new(correlation_id);
+    out.count(answers.len());
     for (name, partitions) in answers {
-        out.put_i16(name.len() as i16);
-        out.put_slice(name.as_bytes());
-        out.put_i32(partitions.len() as i32);
+        out.str(name);
+        out.count(partitions.len());
         for (index, a) in partitions {
-            out.put_i32(*index);
-            out.put_i16(a.error_code);
-            out.put_i64(a.base_offset);
+            out.i32(*index);
+            out.i16(a.error_code);
+            out.i64(a.base_offset);
             if version >= 2 {
-                out.put_i64(a.log_append_time);
+                out.i64(a.log_append_time);
             }
         }
     }
     if version >= 1 {
-        out.put_i32(0); // throttle_time_ms
+        out.i32(0); // throttle_time_ms
     }
-    let size = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    out.freeze()
+    out.finish()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
 
     /// `(topic, [(partition, message set)])`.
     type TestTopic<'a> = (&'a str, &'a [(i32, &'a [u8])]);

@@ -93,58 +93,65 @@ fn nullable_count(r: &mut Reader<'_>, min_item: usize) -> Result<Option<usize>, 
 }
 
 /// A response being written: size prefix (patched by [`Answer::finish`]),
-/// the v0 response header (correlation id), then the body.
-struct Answer {
+/// the v0 response header (correlation id), then the body. Also used by the
+/// hand-coded Produce v0–2 and Fetch v0–3 answers.
+pub(super) struct Answer {
     buf: BytesMut,
 }
 
 impl Answer {
-    fn new(correlation_id: i32) -> Answer {
+    pub(super) fn new(correlation_id: i32) -> Answer {
         let mut buf = BytesMut::with_capacity(128);
         buf.put_i32(0);
         buf.put_i32(correlation_id);
         Answer { buf }
     }
 
-    fn i8(&mut self, v: i8) {
+    pub(super) fn i8(&mut self, v: i8) {
         self.buf.put_i8(v);
     }
 
-    fn bool(&mut self, v: bool) {
+    pub(super) fn bool(&mut self, v: bool) {
         self.buf.put_u8(u8::from(v));
     }
 
-    fn i16(&mut self, v: i16) {
+    pub(super) fn i16(&mut self, v: i16) {
         self.buf.put_i16(v);
     }
 
-    fn i32(&mut self, v: i32) {
+    pub(super) fn i32(&mut self, v: i32) {
         self.buf.put_i32(v);
     }
 
-    fn i64(&mut self, v: i64) {
+    pub(super) fn i64(&mut self, v: i64) {
         self.buf.put_i64(v);
     }
 
+    /// Bytes with an i32 length (a MessageSet).
+    pub(super) fn bytes(&mut self, b: &[u8]) {
+        self.count(b.len());
+        self.buf.put_slice(b);
+    }
+
     /// An array count.
-    fn count(&mut self, n: usize) {
+    pub(super) fn count(&mut self, n: usize) {
         self.buf.put_i32(i32::try_from(n).unwrap_or(i32::MAX));
     }
 
-    fn str(&mut self, s: &str) {
+    pub(super) fn str(&mut self, s: &str) {
         let s = fit_i16(s);
         self.buf.put_i16(s.len() as i16);
         self.buf.put_slice(s.as_bytes());
     }
 
-    fn nullable_str(&mut self, s: Option<&str>) {
+    pub(super) fn nullable_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s),
             None => self.buf.put_i16(-1),
         }
     }
 
-    fn finish(mut self) -> Bytes {
+    pub(super) fn finish(mut self) -> Bytes {
         let size = (self.buf.len() - 4) as i32;
         self.buf[..4].copy_from_slice(&size.to_be_bytes());
         self.buf.freeze()
