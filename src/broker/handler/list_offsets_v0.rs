@@ -8,7 +8,9 @@
 //! index) when there is one. Kafka's v0 answered segment boundaries for
 //! times; one offset per partition is what clients use.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+
+use super::legacy::Answer;
 
 use crate::broker::Broker;
 use crate::protocol::reader::Reader;
@@ -57,32 +59,28 @@ fn offsets_for(broker: &Broker, topic: &str, partition: i32, time: i64, max: i32
 /// The framed answer, or why the request is malformed (the connection closes).
 pub fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
     let (correlation_id, topics) = parse(payload)?;
-    let mut out = BytesMut::with_capacity(64);
-    out.put_i32(0); // size, patched below
-    out.put_i32(correlation_id);
-    out.put_i32(topics.len() as i32);
+    let mut out = Answer::new(correlation_id);
+    out.count(topics.len());
     for (name, partitions) in &topics {
-        out.put_i16(name.len() as i16);
-        out.put_slice(name.as_bytes());
-        out.put_i32(partitions.len() as i32);
+        out.str(name);
+        out.count(partitions.len());
         for &(partition, time, max) in partitions {
             let (code, offsets) = offsets_for(broker, name, partition, time, max);
-            out.put_i32(partition);
-            out.put_i16(crate::protocol::errors::code(code));
-            out.put_i32(offsets.len() as i32);
+            out.i32(partition);
+            out.i16(crate::protocol::errors::code(code));
+            out.count(offsets.len());
             for o in offsets {
-                out.put_i64(o);
+                out.i64(o);
             }
         }
     }
-    let size = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(out.freeze())
+    Ok(out.finish())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::{BufMut, BytesMut};
 
     fn request(topics: &[(&str, &[Asked])]) -> Vec<u8> {
         let mut b = BytesMut::new();
