@@ -26,6 +26,7 @@ mod quickstart;
 mod replication;
 mod resources;
 mod tools;
+mod transactions;
 mod transactions_partition;
 mod zk_faults;
 mod zookeeper;

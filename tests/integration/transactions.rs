@@ -1,0 +1,249 @@
+//! Transactions end to end with librdkafka's transactional producer against
+//! real brokers: the transaction coordinator (FindCoordinator key type 1,
+//! InitProducerId with a transactional id, AddPartitionsToTxn, EndTxn,
+//! markers) and read_committed consumers. Each test ends the partitions it
+//! reads with a non-transactional sentinel record: a read_committed consumer
+//! sees it only once every transaction before it is decided, so reading up
+//! to the sentinels sees each transaction's final outcome.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::common::TestBroker;
+
+const WAIT: Duration = Duration::from_secs(60);
+const SENTINEL: &str = "end";
+
+type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+fn transactional(bootstrap: &str, id: &str, extra: &[(&str, &str)]) -> TxnProducer {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("transactional.id", id);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c.create().expect("transactional producer")
+}
+
+fn send(p: &TxnProducer, topic: &str, partition: i32, value: &str) {
+    p.send(BaseRecord::<(), str>::to(topic).partition(partition).payload(value)).expect("enqueue");
+}
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replication: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    let res = admin.create_topics(&[t], &AdminOptions::new()).await.expect("create_topics");
+    assert!(res[0].is_ok(), "{res:?}");
+}
+
+/// Writes the sentinel to every partition with a plain idempotent producer.
+fn write_sentinels(bootstrap: &str, partitions: &[(&str, i32)]) {
+    let p: TxnProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .expect("producer");
+    for (topic, partition) in partitions {
+        send(&p, topic, *partition, SENTINEL);
+    }
+    p.flush(WAIT).expect("sentinels delivered");
+}
+
+/// Every value of `partitions` a consumer in `isolation` sees before the
+/// sentinels (which are left out).
+fn read_to_sentinels(bootstrap: &str, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("txn-tests-{isolation}"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition_offset(topic, *partition, Offset::Beginning).expect("tpl");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut values = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    let deadline = Instant::now() + WAIT;
+    while ended.len() < partitions.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{isolation}: sentinels of {ended:?} only, of {partitions:?}; values so far {values:?}"
+        );
+        if let Some(m) = c.poll(Duration::from_millis(500)) {
+            let m = m.expect("message");
+            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            if value == SENTINEL {
+                ended.insert((m.topic().to_string(), m.partition()));
+            } else {
+                values.insert(value);
+            }
+        }
+    }
+    values
+}
+
+fn set(values: &[&str]) -> BTreeSet<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+fn code_of(err: &KafkaError) -> Option<RDKafkaErrorCode> {
+    err.rdkafka_error_code()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_is_read_committed_and_aborted_only_read_uncommitted() {
+    let b = TestBroker::start(&[]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "txn-orders", 2, 1).await;
+    create_topic(&bootstrap, "txn-audit", 1, 1).await;
+    let partitions = [("txn-orders", 0), ("txn-orders", 1), ("txn-audit", 0)];
+
+    let p = transactional(&bootstrap, "orders-app", &[]);
+    p.init_transactions(WAIT).expect("init_transactions");
+    p.begin_transaction().expect("begin");
+    for (i, (topic, partition)) in partitions.iter().enumerate() {
+        send(&p, topic, *partition, &format!("committed-{i}"));
+    }
+    p.commit_transaction(WAIT).expect("commit");
+
+    p.begin_transaction().expect("begin");
+    for (i, (topic, partition)) in partitions.iter().enumerate() {
+        send(&p, topic, *partition, &format!("aborted-{i}"));
+    }
+    p.flush(WAIT).expect("aborted records delivered before the abort");
+    p.abort_transaction(WAIT).expect("abort");
+
+    p.begin_transaction().expect("begin");
+    send(&p, "txn-audit", 0, "committed-last");
+    p.commit_transaction(WAIT).expect("commit");
+    write_sentinels(&bootstrap, &partitions);
+
+    let committed = set(&["committed-0", "committed-1", "committed-2", "committed-last"]);
+    assert_eq!(read_to_sentinels(&bootstrap, "read_committed", &partitions), committed);
+    let mut everything = committed;
+    everything.extend(set(&["aborted-0", "aborted-1", "aborted-2"]));
+    assert_eq!(read_to_sentinels(&bootstrap, "read_uncommitted", &partitions), everything);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_producer_with_the_same_id_fences_the_old_and_aborts_its_transaction() {
+    let b = TestBroker::start(&["transaction.state.log.num.partitions=5"]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "txn-zombie", 1, 1).await;
+    let partitions = [("txn-zombie", 0)];
+
+    let zombie = transactional(&bootstrap, "zombie-app", &[]);
+    zombie.init_transactions(WAIT).expect("init_transactions");
+    zombie.begin_transaction().expect("begin");
+    send(&zombie, "txn-zombie", 0, "from-the-zombie");
+    zombie.flush(WAIT).expect("delivered");
+
+    let successor = transactional(&bootstrap, "zombie-app", &[]);
+    successor.init_transactions(WAIT).expect("the successor inits (aborting the zombie's transaction)");
+
+    let err = zombie.commit_transaction(WAIT).expect_err("the zombie's commit must fail");
+    assert!(
+        matches!(
+            code_of(&err),
+            Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::Fenced)
+        ),
+        "fenced, not {err:?}"
+    );
+
+    successor.begin_transaction().expect("begin");
+    send(&successor, "txn-zombie", 0, "from-the-successor");
+    successor.commit_transaction(WAIT).expect("commit");
+    write_sentinels(&bootstrap, &partitions);
+    assert_eq!(read_to_sentinels(&bootstrap, "read_committed", &partitions), set(&["from-the-successor"]));
+    assert_eq!(
+        read_to_sentinels(&bootstrap, "read_uncommitted", &partitions),
+        set(&["from-the-zombie", "from-the-successor"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_past_its_timeout_is_aborted_by_the_coordinator() {
+    let b = TestBroker::start(&[
+        "transaction.state.log.num.partitions=5",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms=200",
+    ]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "txn-slow", 1, 1).await;
+    let partitions = [("txn-slow", 0)];
+
+    let slow = transactional(&bootstrap, "slow-app", &[("transaction.timeout.ms", "2000")]);
+    slow.init_transactions(WAIT).expect("init_transactions");
+    slow.begin_transaction().expect("begin");
+    send(&slow, "txn-slow", 0, "never-committed");
+    slow.flush(WAIT).expect("delivered");
+
+    // Another producer's transaction after it: visible only once the slow
+    // one is decided, which only the coordinator's timeout abort does.
+    let other = transactional(&bootstrap, "other-app", &[]);
+    other.init_transactions(WAIT).expect("init_transactions");
+    other.begin_transaction().expect("begin");
+    send(&other, "txn-slow", 0, "committed-after");
+    other.commit_transaction(WAIT).expect("commit");
+    write_sentinels(&bootstrap, &partitions);
+
+    assert_eq!(read_to_sentinels(&bootstrap, "read_committed", &partitions), set(&["committed-after"]));
+    // The slow producer was fenced by the abort: its commit fails.
+    assert!(slow.commit_transaction(WAIT).is_err(), "a commit after the coordinator's abort must fail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_timeout_above_the_maximum_is_refused() {
+    let b = TestBroker::start(&["transaction.state.log.num.partitions=5", "transaction.max.timeout.ms=5000"]);
+    let p = transactional(&b.bootstrap(), "greedy-app", &[("transaction.timeout.ms", "60000")]);
+    let err = p.init_transactions(WAIT).expect_err("a timeout above transaction.max.timeout.ms");
+    assert_eq!(code_of(&err), Some(RDKafkaErrorCode::InvalidTransactionTimeout), "{err:?}");
+
+    let ok = transactional(&b.bootstrap(), "modest-app", &[("transaction.timeout.ms", "5000")]);
+    ok.init_transactions(WAIT).expect("a timeout at the maximum is accepted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_kill_9_the_coordinator_reloads_and_a_new_producer_aborts_the_leftover() {
+    let mut b = TestBroker::start(&["transaction.state.log.num.partitions=5"]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "txn-crash", 2, 1).await;
+    let partitions = [("txn-crash", 0), ("txn-crash", 1)];
+
+    let before = transactional(&bootstrap, "crash-app", &[]);
+    before.init_transactions(WAIT).expect("init_transactions");
+    before.begin_transaction().expect("begin");
+    send(&before, "txn-crash", 0, "committed-before");
+    send(&before, "txn-crash", 1, "committed-before-1");
+    before.commit_transaction(WAIT).expect("commit");
+    before.begin_transaction().expect("begin");
+    send(&before, "txn-crash", 0, "open-at-the-crash");
+    send(&before, "txn-crash", 1, "open-at-the-crash-1");
+    before.flush(WAIT).expect("delivered");
+
+    b.restart();
+    drop(before);
+
+    let after = transactional(&bootstrap, "crash-app", &[]);
+    after.init_transactions(WAIT).expect("init_transactions after the restart");
+    after.begin_transaction().expect("begin");
+    send(&after, "txn-crash", 0, "committed-after");
+    after.commit_transaction(WAIT).expect("commit");
+    write_sentinels(&bootstrap, &partitions);
+
+    assert_eq!(
+        read_to_sentinels(&bootstrap, "read_committed", &partitions),
+        set(&["committed-before", "committed-before-1", "committed-after"])
+    );
+}
