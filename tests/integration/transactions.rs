@@ -16,6 +16,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::common::wire::Wire;
+use crate::common::zk::{wait_for, TestZk};
 use crate::common::TestBroker;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -246,4 +251,99 @@ async fn after_kill_9_the_coordinator_reloads_and_a_new_producer_aborts_the_left
         read_to_sentinels(&bootstrap, "read_committed", &partitions),
         set(&["committed-before", "committed-before-1", "committed-after"])
     );
+}
+
+/// Three brokers (ids 0–2) on one ZooKeeper, with quick failure detection
+/// and a three-partition `__transaction_state` (replicated three times).
+fn cluster(zk: &TestZk) -> Vec<TestBroker> {
+    let connect = zk.connect("");
+    (0..3)
+        .map(|id| {
+            let overrides = [
+                format!("zookeeper.connect={connect}"),
+                format!("broker.id={id}"),
+                "zookeeper.session.timeout.ms=3000".to_string(),
+                "replica.lag.time.max.ms=3000".to_string(),
+                "replica.fetch.wait.max.ms=200".to_string(),
+                "transaction.state.log.num.partitions=3".to_string(),
+            ];
+            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+            TestBroker::start(&refs)
+        })
+        .collect()
+}
+
+/// The node id coordinating `transactional_id` (FindCoordinator v1, key type 1).
+fn txn_coordinator(b: &TestBroker, transactional_id: &str) -> i32 {
+    let mut w = Wire::connect(b.addr);
+    let mut node = -1;
+    let found = wait_for(WAIT, || {
+        let req = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(transactional_id.to_string()))
+            .with_key_type(1);
+        let r: FindCoordinatorResponse = w.call(ApiKey::FindCoordinator, 1, &req);
+        node = r.node_id.0;
+        r.error_code == 0
+    });
+    assert!(found, "no transaction coordinator for {transactional_id}");
+    node
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
+    let zk = TestZk::start();
+    let mut brokers = cluster(&zk);
+    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    create_topic(&bootstrap, "txn-ha", 3, 3).await;
+    let partitions = [("txn-ha", 0), ("txn-ha", 1), ("txn-ha", 2)];
+
+    let p = transactional(&bootstrap, "ha-app", &[("topic.metadata.refresh.interval.ms", "500")]);
+    p.init_transactions(WAIT).expect("init_transactions");
+    p.begin_transaction().expect("begin");
+    for (topic, partition) in &partitions {
+        send(&p, topic, *partition, &format!("before-{partition}"));
+    }
+    p.commit_transaction(WAIT).expect("commit");
+
+    p.begin_transaction().expect("begin");
+    for (topic, partition) in &partitions {
+        send(&p, topic, *partition, &format!("open-{partition}"));
+    }
+    p.flush(WAIT).expect("delivered");
+    let coordinator = txn_coordinator(&brokers[0], "ha-app");
+    brokers[coordinator as usize].kill();
+
+    // The producer finds the new coordinator (which reloaded the ongoing
+    // transaction) and commits; should that fail, the transaction must be
+    // aborted everywhere instead.
+    let committed = match p.commit_transaction(WAIT) {
+        Ok(()) => true,
+        Err(err) => {
+            eprintln!("the commit after the coordinator's death failed: {err:?}");
+            if err.rdkafka_error_code().is_some() && !matches!(&err, KafkaError::Transaction(e) if e.is_fatal()) {
+                let _ = p.abort_transaction(WAIT);
+            }
+            false
+        }
+    };
+    drop(p);
+
+    // A new incarnation inits (ending whatever is left open) and commits.
+    let live: String =
+        brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let next = transactional(&live, "ha-app", &[]);
+    next.init_transactions(WAIT).expect("init_transactions on the new coordinator");
+    next.begin_transaction().expect("begin");
+    for (topic, partition) in &partitions {
+        send(&next, topic, *partition, &format!("after-{partition}"));
+    }
+    next.commit_transaction(WAIT).expect("commit");
+    write_sentinels(&live, &partitions);
+
+    let seen = read_to_sentinels(&live, "read_committed", &partitions);
+    let mut expected = set(&["before-0", "before-1", "before-2", "after-0", "after-1", "after-2"]);
+    if committed {
+        expected.extend(set(&["open-0", "open-1", "open-2"]));
+    }
+    assert_eq!(seen, expected, "committed after the kill: {committed}");
 }
