@@ -347,3 +347,39 @@ async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
     }
     assert_eq!(seen, expected, "committed after the kill: {committed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn markers_reach_a_partition_whose_leader_died_before_the_commit() {
+    let zk = TestZk::start();
+    let mut brokers = cluster(&zk);
+    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    create_topic(&bootstrap, "txn-leaders", 3, 3).await;
+    let partitions = [("txn-leaders", 0), ("txn-leaders", 1), ("txn-leaders", 2)];
+
+    let p = transactional(&bootstrap, "leaders-app", &[("topic.metadata.refresh.interval.ms", "500")]);
+    p.init_transactions(WAIT).expect("init_transactions");
+    p.begin_transaction().expect("begin");
+    for (topic, partition) in &partitions {
+        send(&p, topic, *partition, &format!("spread-{partition}"));
+    }
+    p.flush(WAIT).expect("delivered");
+
+    // Kill a broker that leads one of the partitions but does not
+    // coordinate the transaction: its marker must wait for the new leader.
+    let coordinator = txn_coordinator(&brokers[0], "leaders-app");
+    let metadata = p.client().fetch_metadata(Some("txn-leaders"), WAIT).expect("metadata");
+    let leaders: BTreeSet<i32> = metadata.topics()[0].partitions().iter().map(|p| p.leader()).collect();
+    let victim = leaders.into_iter().find(|&l| l != coordinator && l >= 0).expect("a leader besides the coordinator");
+    brokers[victim as usize].kill();
+    p.commit_transaction(WAIT).expect("commit with a partition leader dead");
+    drop(p);
+
+    let live: String =
+        brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    write_sentinels(&live, &partitions);
+    assert_eq!(
+        read_to_sentinels(&live, "read_committed", &partitions),
+        set(&["spread-0", "spread-1", "spread-2"]),
+        "every partition took its commit marker"
+    );
+}

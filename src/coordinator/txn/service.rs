@@ -41,7 +41,7 @@ use super::state::{
     TxnMetadata, TxnPartition, Write,
 };
 use super::{OwnedPartitions, TxnConfig, TRANSACTION_STATE_TOPIC};
-use crate::coordinator::log::{InternalLog, LeadershipEvent, LeadershipFollower, LogFuture};
+use crate::coordinator::log::{InternalLog, LeadershipEvent, LeadershipFollower, LogFuture, ReplayError};
 use crate::network::Shutdown;
 use crate::protocol::ErrorCode;
 use crate::storage::TopicPartition;
@@ -128,6 +128,9 @@ pub fn state_name(status: TxnStatus) -> &'static str {
 /// The first wait between marker attempts; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a partition's replay is tried before it is left unloaded
+/// (NOT_COORDINATOR) until its leadership changes again.
+const LOAD_ATTEMPTS: u32 = 10;
 
 /// The transaction coordinator of one broker.
 pub struct TxnCoordinator {
@@ -464,29 +467,42 @@ impl TxnCoordinator {
 
     async fn load(self: Arc<Self>, partition: i32, epoch: i32) {
         let started = std::time::Instant::now();
-        let log = self.log.clone();
-        let replayed = tokio::task::spawn_blocking(move || {
-            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-            log.replay(partition, &mut |r| {
-                if let Some(key) = r.key {
-                    records.push((key.to_vec(), r.value.map(<[u8]>::to_vec)));
-                }
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0;
+        let records = loop {
+            attempts += 1;
+            let log = self.log.clone();
+            let replayed = tokio::task::spawn_blocking(move || {
+                let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+                log.replay(partition, &mut |r| {
+                    if let Some(key) = r.key {
+                        records.push((key.to_vec(), r.value.map(<[u8]>::to_vec)));
+                    }
+                })
+                .map(|()| records)
             })
-            .map(|()| records)
-        })
-        .await;
-        let records = match replayed {
-            Ok(Ok(records)) => records,
-            Ok(Err(err)) => {
-                tracing::error!(partition, %err, "cannot load {TRANSACTION_STATE_TOPIC}-{partition}");
-                self.lock().unload(partition, Some(epoch));
-                return;
+            .await;
+            match replayed {
+                Ok(Ok(records)) => break records,
+                Ok(Err(ReplayError::ShuttingDown)) => return,
+                Ok(Err(err)) if attempts < LOAD_ATTEMPTS => {
+                    tracing::warn!(partition, %err, "cannot load {TRANSACTION_STATE_TOPIC}-{partition}; retrying");
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(partition, %err, attempts, "cannot load {TRANSACTION_STATE_TOPIC}-{partition}");
+                    self.lock().unload(partition, Some(epoch));
+                    return;
+                }
+                Err(err) => {
+                    tracing::error!(partition, %err, "loading {TRANSACTION_STATE_TOPIC}-{partition} panicked");
+                    self.lock().unload(partition, Some(epoch));
+                    return;
+                }
             }
-            Err(err) => {
-                tracing::error!(partition, %err, "loading {TRANSACTION_STATE_TOPIC}-{partition} panicked");
-                self.lock().unload(partition, Some(epoch));
-                return;
-            }
+            // A later leadership supersedes this load anyway (its result
+            // would be dropped); retrying a stale one costs one replay.
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         };
         let (state, report) = TxnPartition::load(
             partition,
