@@ -113,6 +113,22 @@ mod tests {
     }
 
     #[test]
+    fn every_advertised_api_has_a_request_probe() {
+        use kafka_protocol::messages::RequestHeader;
+        use kafka_protocol::protocol::Encodable;
+        let mut header = bytes::BytesMut::new();
+        RequestHeader::default().encode(&mut header, 1).expect("header");
+        let header = header.freeze();
+        for &(api, min, max) in ADVERTISED {
+            let version = codec_min(api).map_or(min, |c| c.max(min)).min(max);
+            // An empty body fails to decode; a missing probe fails differently.
+            if let Err(reason) = crate::protocol::probe::check(api, &header, 1, version) {
+                assert!(!reason.contains("not decoded by this broker"), "{api:?}: {reason}");
+            }
+        }
+    }
+
+    #[test]
     fn old_produce_and_fetch_are_advertised_and_hand_coded() {
         assert_eq!(advertised(ApiKey::Produce), Some((0, 9)));
         assert!(!is_served(ApiKey::Produce, 2), "hand-coded, not through the codec");
