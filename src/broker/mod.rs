@@ -219,7 +219,9 @@ impl Broker {
         let group_config = crate::coordinator::GroupConfig::from_broker(&config);
         let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
         let txn_config = txn_config(&config);
-        // Kafka waits `request.timeout.ms` for a `__transaction_state` append to commit.
+        // Kafka waits for a `__transaction_state` append up to the transaction's
+        // own timeout (expiry tombstones: `request.timeout.ms`); the handle has
+        // one timeout for every append, so `request.timeout.ms` it is.
         let txn_commit_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let txn_synced = synced_rx.clone();
         let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| Broker {
