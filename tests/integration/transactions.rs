@@ -383,3 +383,76 @@ async fn markers_reach_a_partition_whose_leader_died_before_the_commit() {
         "every partition took its commit marker"
     );
 }
+
+#[test]
+fn the_coordinator_apis_on_the_wire_answer_kafkas_codes_per_version() {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::{
+        AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+        InitProducerIdResponse, ProducerId, TopicName, TransactionalId,
+    };
+    let b = TestBroker::start(&["transaction.state.log.num.partitions=5", "num.partitions=1"]);
+    let mut w = Wire::connect_when_led(b.addr, "wire-txn");
+    let node = txn_coordinator(&b, "wire-app");
+    assert_eq!(node, 0);
+    let txn_id = || TransactionalId(StrBytes::from_static_str("wire-app"));
+    let init = |w: &mut Wire| -> InitProducerIdResponse {
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(Some(txn_id()))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        w.call(ApiKey::InitProducerId, 4, &req)
+    };
+    let first = init(&mut w);
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0), "{first:?}");
+
+    // A partition that does not exist: the rest is not attempted.
+    let topic = |name: &'static str, partitions: Vec<i32>| {
+        AddPartitionsToTxnTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str(name)))
+            .with_partitions(partitions)
+    };
+    let add = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txn_id())
+        .with_v3_and_below_producer_id(first.producer_id)
+        .with_v3_and_below_producer_epoch(0)
+        .with_v3_and_below_topics(vec![topic("wire-txn", vec![0]), topic("no-such-topic", vec![0])]);
+    let r: AddPartitionsToTxnResponse = w.call(ApiKey::AddPartitionsToTxn, 3, &add);
+    let codes: BTreeSet<(String, i16)> = r
+        .results_by_topic_v3_and_below
+        .iter()
+        .flat_map(|t| t.results_by_partition.iter().map(|p| (t.name.0.to_string(), p.partition_error_code)))
+        .collect();
+    assert_eq!(codes, BTreeSet::from([("wire-txn".into(), 55), ("no-such-topic".into(), 3)]), "{r:?}");
+    let add = add.with_v3_and_below_topics(vec![topic("wire-txn", vec![0])]);
+    let r: AddPartitionsToTxnResponse = w.call(ApiKey::AddPartitionsToTxn, 3, &add);
+    assert_eq!(r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code, 0, "{r:?}");
+
+    // A second init aborts the open transaction: the client retries on
+    // CONCURRENT_TRANSACTIONS (51) until the abort completes.
+    let mut second = InitProducerIdResponse::default();
+    let done = wait_for(WAIT, || {
+        second = init(&mut w);
+        second.error_code != 51
+    });
+    assert!(done && second.error_code == 0, "{second:?}");
+    assert_eq!(second.producer_id, first.producer_id);
+    assert!(second.producer_epoch > first.producer_epoch, "{second:?}");
+
+    // The fenced producer: INVALID_PRODUCER_EPOCH (47) before EndTxn v2,
+    // PRODUCER_FENCED (90) from v2 on (KIP-588).
+    let end = EndTxnRequest::default()
+        .with_transactional_id(txn_id())
+        .with_producer_id(first.producer_id)
+        .with_producer_epoch(first.producer_epoch)
+        .with_committed(true);
+    let r: EndTxnResponse = w.call(ApiKey::EndTxn, 1, &end);
+    assert_eq!(r.error_code, 47);
+    let r: EndTxnResponse = w.call(ApiKey::EndTxn, 3, &end);
+    assert_eq!(r.error_code, 90);
+    // Nothing to end for the current producer: INVALID_TXN_STATE (48).
+    let r: EndTxnResponse =
+        w.call(ApiKey::EndTxn, 3, &end.with_producer_epoch(second.producer_epoch).with_committed(true));
+    assert_eq!(r.error_code, 48);
+}
