@@ -456,3 +456,52 @@ fn the_coordinator_apis_on_the_wire_answer_kafkas_codes_per_version() {
         w.call(ApiKey::EndTxn, 3, &end.with_producer_epoch(second.producer_epoch).with_committed(true));
     assert_eq!(r.error_code, 48);
 }
+
+/// kafka-python's transactional producer (its own protocol code, flexible
+/// versions) and its read_committed consumer.
+const PYTHON_TRANSACTIONS: &str = r#"
+import sys
+from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+bootstrap, topic = sys.argv[1], sys.argv[2]
+p = KafkaProducer(bootstrap_servers=bootstrap, transactional_id="python-app")
+p.init_transactions()
+p.begin_transaction()
+for i in range(3):
+    p.send(topic, value=b"py-committed-%d" % i, partition=0)
+p.commit_transaction()
+p.begin_transaction()
+p.send(topic, value=b"py-aborted", partition=0)
+p.flush()
+p.abort_transaction()
+p.begin_transaction()
+p.send(topic, value=b"py-last", partition=0)
+p.commit_transaction()
+p.close()
+for isolation in ("read_committed", "read_uncommitted"):
+    c = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation, enable_auto_commit=False,
+                      auto_offset_reset="earliest", consumer_timeout_ms=20000)
+    c.assign([TopicPartition(topic, 0)])
+    seen = []
+    for m in c:
+        seen.append(m.value.decode())
+        if m.value == b"py-last":
+            break
+    c.close()
+    print(isolation + "=" + ",".join(seen))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_python_commits_and_aborts() {
+    let Some(python) = crate::common::python::kafka_python() else { return };
+    let b = TestBroker::start(&["transaction.state.log.num.partitions=5"]);
+    create_topic(&b.bootstrap(), "txn-python", 1, 1).await;
+    let out = crate::common::python::run_ok(
+        python,
+        PYTHON_TRANSACTIONS,
+        &[&b.bootstrap(), "txn-python"],
+        Duration::from_secs(120),
+    );
+    let committed = "py-committed-0,py-committed-1,py-committed-2";
+    assert!(out.contains(&format!("read_committed={committed},py-last\n")), "{out}");
+    assert!(out.contains(&format!("read_uncommitted={committed},py-aborted,py-last\n")), "{out}");
+}
