@@ -283,7 +283,10 @@ impl Broker {
         tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
         tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
         tasks.push(crate::coordinator::spawn(broker.coordinator.clone(), shutdown.clone()));
-        tasks.push(crate::coordinator::txn::service::spawn(broker.txn_coordinator.clone(), shutdown.clone()));
+        tasks.push(tokio::spawn(crate::coordinator::txn::service::run(
+            broker.txn_coordinator.clone(),
+            shutdown.clone(),
+        )));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,

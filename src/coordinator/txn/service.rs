@@ -16,7 +16,7 @@
 //! implemented by the broker (`broker::txn_markers`): a [`ProducerIdSource`]
 //! and a [`MarkerSender`]; dependencies point broker → coordinator only.
 //!
-//! One task per broker, started with [`spawn`], follows leadership of
+//! One task per broker, [`run`], follows leadership of
 //! `__transaction_state` (loading a partition by replaying it, then re-sending
 //! the markers of transactions left in `Prepare*`; unloading on a
 //! resignation) and runs the two timers Kafka runs: aborting timed-out
@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::records::TxnStatus;
@@ -151,7 +150,7 @@ impl std::fmt::Debug for TxnCoordinator {
 
 impl TxnCoordinator {
     /// A coordinator over `log` (the `__transaction_state` handle); it loads
-    /// nothing until [`spawn`]ed.
+    /// nothing until [`run`] runs.
     pub fn new(
         config: TxnConfig,
         log: Arc<dyn InternalLog>,
@@ -602,35 +601,30 @@ fn reply_ok(reply: Reply) -> Result<(), ErrorCode> {
     }
 }
 
-/// The named task `txn-coordinator`: follows leadership of
-/// `__transaction_state` and runs the abort and expiry timers.
-pub fn spawn(coordinator: Arc<TxnCoordinator>, mut shutdown: Shutdown) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut leadership = LeadershipFollower::new(coordinator.log.clone());
-        let abort_every = Duration::from_millis(coordinator.config.abort_timed_out_interval_ms.max(1) as u64);
-        let expire_every = Duration::from_millis(coordinator.config.remove_expired_interval_ms.max(1) as u64);
-        let mut abort_timer = tokio::time::interval_at(Instant::now() + abort_every, abort_every);
-        let mut expire_timer = tokio::time::interval_at(Instant::now() + expire_every, expire_every);
-        abort_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        expire_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            if let Some(events) = leadership.poll() {
-                coordinator.follow(leadership.current().partition_count, events);
-            }
-            tokio::select! {
-                _ = shutdown.wait() => {
-                    coordinator.unload_all();
-                    return;
-                }
-                alive = leadership.changed() => if !alive {
-                    coordinator.unload_all();
-                    return;
-                },
-                _ = abort_timer.tick() => coordinator.abort_timed_out().await,
-                _ = expire_timer.tick() => coordinator.expire_idle().await,
-            }
+/// The event-driven task `txn-coordinator`: follows leadership of
+/// `__transaction_state` and runs the abort and expiry timers until
+/// `shutdown`, then forgets every partition (marker jobs stop at their next
+/// ownership check; a new leader redoes them after loading).
+pub async fn run(coordinator: Arc<TxnCoordinator>, mut shutdown: Shutdown) {
+    let mut leadership = LeadershipFollower::new(coordinator.log.clone());
+    let abort_every = Duration::from_millis(coordinator.config.abort_timed_out_interval_ms.max(1) as u64);
+    let expire_every = Duration::from_millis(coordinator.config.remove_expired_interval_ms.max(1) as u64);
+    let mut abort_timer = tokio::time::interval_at(Instant::now() + abort_every, abort_every);
+    let mut expire_timer = tokio::time::interval_at(Instant::now() + expire_every, expire_every);
+    abort_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    expire_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if let Some(events) = leadership.poll() {
+            coordinator.follow(leadership.current().partition_count, events);
         }
-    })
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            alive = leadership.changed() => if !alive { break },
+            _ = abort_timer.tick() => coordinator.abort_timed_out().await,
+            _ = expire_timer.tick() => coordinator.expire_idle().await,
+        }
+    }
+    coordinator.unload_all();
 }
 
 #[cfg(test)]
