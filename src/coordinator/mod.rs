@@ -34,7 +34,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use group::{After, Group, Member};
@@ -1209,54 +1208,52 @@ fn replace_static_member(
     Outcome::Wait(rx)
 }
 
-/// The named task `group-coordinator`: follows leadership of
-/// `__consumer_offsets`, runs group timers and offset expiry.
-pub fn spawn(coordinator: Arc<GroupCoordinator>, mut shutdown: Shutdown) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut leadership = LeadershipFollower::new(coordinator.log.clone());
-        let retention_every = Duration::from_millis(coordinator.config.offsets_retention_check_interval_ms.max(1));
-        let mut next_expiry = Instant::now() + retention_every;
-        let mut known_topics = coordinator.topics.topic_names().0;
-        loop {
-            // Leadership and topics change only with a partition-sync pass,
-            // which is what the follower signals.
-            if let Some(events) = leadership.poll() {
-                coordinator.follow(leadership.current(), events);
-                let (topics, unreadable) = coordinator.topics.topic_names();
-                let deleted: HashSet<String> =
-                    known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
-                known_topics = topics;
-                if !deleted.is_empty() {
-                    coordinator.forget_topics(&deleted).await;
-                }
-            }
-            let (store, next) = coordinator.tick();
-            for (partition, group_id, value) in store {
-                let log = coordinator.log.clone();
-                tokio::spawn(async move {
-                    if let Err(code) = persist::store_group(log.as_ref(), partition, &group_id, Some(&value)).await {
-                        tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
-                    }
-                });
-            }
-            if Instant::now() >= next_expiry {
-                next_expiry = Instant::now() + retention_every;
-                coordinator.expire_offsets().await;
-            }
-            let wake_at =
-                next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
-            tokio::select! {
-                _ = shutdown.wait() => {
-                    let mut st = coordinator.lock();
-                    for g in st.groups.values_mut() {
-                        g.abandon(ErrorCode::NotCoordinator);
-                    }
-                    return;
-                }
-                alive = leadership.changed() => if !alive { return },
-                _ = coordinator.wake.notified() => {}
-                _ = tokio::time::sleep_until(wake_at) => {}
+/// The broker's task `group-coordinator`: follows leadership of
+/// `__consumer_offsets`, runs group timers and offset expiry; at shutdown it
+/// answers its waiting members NOT_COORDINATOR.
+pub async fn run(coordinator: Arc<GroupCoordinator>, mut shutdown: Shutdown) {
+    let mut leadership = LeadershipFollower::new(coordinator.log.clone());
+    let retention_every = Duration::from_millis(coordinator.config.offsets_retention_check_interval_ms.max(1));
+    let mut next_expiry = Instant::now() + retention_every;
+    let mut known_topics = coordinator.topics.topic_names().0;
+    loop {
+        // Leadership and topics change only with a partition-sync pass,
+        // which is what the follower signals.
+        if let Some(events) = leadership.poll() {
+            coordinator.follow(leadership.current(), events);
+            let (topics, unreadable) = coordinator.topics.topic_names();
+            let deleted: HashSet<String> =
+                known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
+            known_topics = topics;
+            if !deleted.is_empty() {
+                coordinator.forget_topics(&deleted).await;
             }
         }
-    })
+        let (store, next) = coordinator.tick();
+        for (partition, group_id, value) in store {
+            let log = coordinator.log.clone();
+            tokio::spawn(async move {
+                if let Err(code) = persist::store_group(log.as_ref(), partition, &group_id, Some(&value)).await {
+                    tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
+                }
+            });
+        }
+        if Instant::now() >= next_expiry {
+            next_expiry = Instant::now() + retention_every;
+            coordinator.expire_offsets().await;
+        }
+        let wake_at = next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
+        tokio::select! {
+            _ = shutdown.wait() => {
+                let mut st = coordinator.lock();
+                for g in st.groups.values_mut() {
+                    g.abandon(ErrorCode::NotCoordinator);
+                }
+                return;
+            }
+            alive = leadership.changed() => if !alive { return },
+            _ = coordinator.wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+    }
 }
