@@ -168,7 +168,9 @@ fn clean_compacted_logs(b: &Broker) -> Result<(), BrokerError> {
         }
         let Some(log) = b.logs.get(&partition.tp) else { continue };
         let retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
-        let stats = log.lock().unwrap_or_else(|e| e.into_inner()).compact(now_ms(), retention, false);
+        // Open transactions (from the last stable offset on) are not cleaned.
+        let cleanable_end = partition.last_stable_offset();
+        let stats = log.lock().unwrap_or_else(|e| e.into_inner()).compact(now_ms(), retention, cleanable_end, false);
         match stats {
             Ok(s) if s.records_removed > 0 => tracing::info!(
                 partition = %partition.tp,
