@@ -607,12 +607,38 @@ impl Partition {
     /// as far as the ISR allows (a single-replica partition is committed as
     /// soon as it is written).
     pub fn append(&self, batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> Result<Appended, ErrorCode> {
+        self.append_checked(batch, header, now_ms, false)
+    }
+
+    /// As leader, a batch a coordinator wrote into its internal topic (a
+    /// TxnOffsetCommit's transactional batch in `__consumer_offsets`). As
+    /// Kafka does for coordinator-origin appends, the batch carries no
+    /// sequence and only the producer epoch is checked (an older one is
+    /// INVALID_PRODUCER_EPOCH); a transactional batch still opens the
+    /// producer's transaction, so its marker and the LSO work as for a client's.
+    pub fn append_from_coordinator(
+        &self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<Appended, ErrorCode> {
+        self.append_checked(batch, header, now_ms, true)
+    }
+
+    fn append_checked(
+        &self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+        now_ms: i64,
+        from_coordinator: bool,
+    ) -> Result<Appended, ErrorCode> {
         if header.is_control() {
             // Only WriteTxnMarkers writes markers (Kafka refuses them from clients too).
             return Err(ErrorCode::InvalidRecord);
         }
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        match producers.check(header)? {
+        let check = if from_coordinator { producers.check_epoch(header) } else { producers.check(header) };
+        match check? {
             SequenceCheck::Duplicate { first_offset, last_offset } => {
                 let log_start_offset = self.log_start_offset();
                 return Ok(Appended { base_offset: first_offset, last_offset, log_start_offset, records: 0 });

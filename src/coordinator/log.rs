@@ -36,6 +36,28 @@ pub struct Replayed<'a> {
     pub value: Option<&'a [u8]>,
 }
 
+/// What [`InternalLog::replay_with_markers`] meets, in offset order: data
+/// records with the producer of their batch when it is transactional, and
+/// transaction markers (control batches).
+#[derive(Clone, Copy, Debug)]
+pub enum ReplayItem<'a> {
+    Record {
+        record: Replayed<'a>,
+        /// The batch's producer id when the batch is transactional: the
+        /// record counts only once a COMMIT marker of that producer follows.
+        txn_producer: Option<i64>,
+    },
+    /// A COMMIT (`commit`) or ABORT marker of `producer_id` at `offset`.
+    Marker { offset: i64, producer_id: i64, commit: bool },
+}
+
+/// The producer a transactional batch is written for (TxnOffsetCommit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
 /// Which partitions of the topic this broker leads, as of one metadata change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leadership {
@@ -77,13 +99,41 @@ pub trait InternalLog: Send + Sync + 'static {
         partition: i32,
         leader_epoch: Option<i32>,
         entries: Vec<Entry>,
-    ) -> LogFuture<'_, Result<(), ErrorCode>>;
+    ) -> LogFuture<'_, Result<(), ErrorCode>> {
+        Box::pin(async move { self.append_batch(partition, leader_epoch, None, entries).await.map(|_| ()) })
+    }
+
+    /// [`InternalLog::append`], answering the batch's base offset (`None`
+    /// when there was nothing to append: entry `i` is at base + `i`). With
+    /// `txn`, the batch is transactional for that producer and written as a
+    /// coordinator writes it (no sequence number): the partition opens a
+    /// transaction for the producer, which its COMMIT or ABORT marker ends,
+    /// and refuses an older producer epoch (INVALID_PRODUCER_EPOCH).
+    fn append_batch(
+        &self,
+        partition: i32,
+        leader_epoch: Option<i32>,
+        txn: Option<TxnProducer>,
+        entries: Vec<Entry>,
+    ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>>;
 
     /// Reads `partition` from its log start to its log end (blocking I/O:
     /// call it from `spawn_blocking`), handing every record of every data
-    /// batch to `visit` in offset order. Control batches are skipped;
-    /// unreadable batches are skipped with a warning.
-    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError>;
+    /// batch to `visit` in offset order. Control batches are skipped, and so
+    /// is the batch header (use [`InternalLog::replay_with_markers`] to see
+    /// transactions); unreadable batches are skipped with a warning.
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError> {
+        self.replay_with_markers(partition, &mut |item| {
+            if let ReplayItem::Record { record, .. } = item {
+                visit(record)
+            }
+        })
+    }
+
+    /// As [`InternalLog::replay`], but every record comes with its batch's
+    /// producer when the batch is transactional, and transaction markers
+    /// are handed over too, in offset order.
+    fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError>;
 
     /// Which partitions this broker leads now.
     fn leadership(&self) -> Leadership;
