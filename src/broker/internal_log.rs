@@ -1,6 +1,8 @@
 //! The broker's side of the coordinators' layer: [`BrokerInternalLog`]
 //! implements `coordinator::log::InternalLog` (append and await commit,
 //! replay, leadership) for one internal topic over this broker's partitions,
+//! including the coordinator-origin transactional batches of TxnOffsetCommit
+//! (`Partition::append_from_coordinator`) and the markers a replay reports,
 //! and [`BrokerTopics`] implements `coordinator::log::TopicCatalog` over the
 //! metadata cache. Coordinators hold these as trait objects, never the
 //! `Broker`.

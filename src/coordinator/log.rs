@@ -4,8 +4,13 @@
 //!
 //! A coordinator needs three things from the broker and nothing else: append
 //! key/value records to a partition it leads and learn when they are
-//! committed, read a partition back from its start when it takes the
-//! partition over, and hear when it gains or loses leadership. [`InternalLog`]
+//! committed (and at which offset), read a partition back from its start when
+//! it takes the partition over, and hear when it gains or loses leadership.
+//! The group coordinator also writes transactional batches for a producer
+//! (TxnOffsetCommit) and, replaying, needs to see which records are
+//! transactional and where each transaction's COMMIT or ABORT marker lies
+//! ([`InternalLog::replay_with_markers`]); a coordinator that needs neither
+//! uses the plain [`InternalLog::append`] and [`InternalLog::replay`]. [`InternalLog`]
 //! is that contract. It is declared here, on the coordinator's side, and the
 //! broker implements it (`broker::internal_log`): dependencies point one way,
 //! broker → coordinator, so no coordinator imports a broker type or a request

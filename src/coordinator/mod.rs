@@ -17,6 +17,12 @@
 //! groups), expires sessions and rebalance deadlines, and expires old offsets
 //! (`offsets.retention.minutes`).
 //!
+//! Transactional offset commits (TxnOffsetCommit, [`txn_offsets`]) are
+//! written as transactional batches of the producer and stay pending for
+//! (group, producer) until WriteTxnMarkers' marker for the producer is
+//! committed on the group's partition, which the marker handler reports
+//! through [`GroupCoordinator::complete_transaction`].
+//!
 //! The coordinator never sees the `Broker`: it reads and writes
 //! `__consumer_offsets` through the internal-log handle of [`log`] (the layer
 //! the transaction coordinator shares) and checks topics through a

@@ -3,8 +3,11 @@
 //! (one uncompressed batch per call) and waits until they are committed (the
 //! high watermark passes them, bounded by `offsets.commit.timeout.ms`), as
 //! Kafka does with acks=all; loading replays the partition from its start and
-//! keeps the last value of every key. Also Kafka's mapping of a failed append
-//! to the errors group and commit requests answer.
+//! keeps the last value of every key. Transactional offsets (TxnOffsetCommit)
+//! count once their producer's COMMIT marker follows, vanish with an ABORT,
+//! and are loaded as pending when no marker follows yet (the transaction
+//! coordinator sends it again after its own failover). Also Kafka's mapping of
+//! a failed append to the errors group and commit requests answer.
 
 use std::collections::HashMap;
 

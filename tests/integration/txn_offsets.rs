@@ -5,7 +5,8 @@
 //! (UNSTABLE_OFFSET_COMMIT with require_stable); a later ordinary commit
 //! wins; Kafka's error codes for bad requests; and after a `kill -9` and
 //! restart the committed transactional offset is back while a pending one is
-//! still pending and completes when its marker arrives.
+//! still pending and completes when its marker arrives; the same when the
+//! coordinator of a three-broker cluster is killed and a follower takes over.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::common::wire::Wire;
+use crate::common::zk::TestZk;
 use crate::common::TestBroker;
 
 const TOPIC: &str = "t";
@@ -142,7 +144,12 @@ fn committed(w: &mut Wire, group: &str, partition: i32) -> i64 {
 }
 
 /// WriteTxnMarkers for the producer on the group's `__consumer_offsets` partition: its error code.
-fn marker(w: &mut Wire, group: &str, (pid, epoch): (i64, i16), commit: bool) -> i16 {
+fn marker(w: &mut Wire, group: &str, producer: (i64, i16), commit: bool) -> i16 {
+    marker_on(w, offsets_partition(group), producer, commit)
+}
+
+/// WriteTxnMarkers for the producer on `__consumer_offsets`-`partition`: its error code.
+fn marker_on(w: &mut Wire, partition: i32, (pid, epoch): (i64, i16), commit: bool) -> i16 {
     let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
         .with_producer_id(ProducerId(pid))
         .with_producer_epoch(epoch)
@@ -150,7 +157,7 @@ fn marker(w: &mut Wire, group: &str, (pid, epoch): (i64, i16), commit: bool) -> 
         .with_coordinator_epoch(0)
         .with_topics(vec![WritableTxnMarkerTopic::default()
             .with_name(TopicName(s("__consumer_offsets")))
-            .with_partition_indexes(vec![offsets_partition(group)])])]);
+            .with_partition_indexes(vec![partition])])]);
     let resp: WriteTxnMarkersResponse = w.call(ApiKey::WriteTxnMarkers, 1, &req);
     resp.markers[0].topics[0].partitions[0].error_code
 }
@@ -314,4 +321,55 @@ fn restart_reloads_committed_aborted_and_pending_transactional_offsets() {
     assert_eq!(marker(&mut w, "r", bb, true), 0);
     assert_eq!(committed(&mut w, "r", 1), 20);
     assert_eq!(fetch(&mut w, "r", 1, true), (0, 0, 20));
+}
+
+/// FindCoordinator v0 until a broker other than `not` answers: its node id.
+fn find_coordinator(w: &mut Wire, group: &str, not: i32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r: FindCoordinatorResponse =
+            w.call(ApiKey::FindCoordinator, 0, &FindCoordinatorRequest::default().with_key(s(group)));
+        if r.error_code == 0 && r.node_id.0 != not {
+            return r.node_id.0;
+        }
+        assert!(Instant::now() < deadline, "no coordinator for {group}: {r:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_new_coordinator_after_failover_keeps_the_offset_pending_until_its_marker() {
+    let zk = TestZk::start();
+    let mut brokers = crate::common::group_cluster(&zk);
+    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let out = std::process::Command::new(crate::common::gregor_bin())
+        .args(["topics", "--bootstrap-server", &bootstrap, "--create", "--topic", TOPIC])
+        .args(["--partitions", "1", "--replication-factor", "3"])
+        .output()
+        .expect("topics");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let group = "failover";
+    // group_cluster's offsets topic has three partitions, each with three replicas.
+    let partition = gregor::coordinator::records::partition_for(group, 3);
+    let first = find_coordinator(&mut Wire::connect(brokers[0].addr), group, -1);
+    let mut w = Wire::connect(brokers[first as usize].addr);
+    wait_coordinator(&mut w, group);
+    assert_eq!(commit(&mut w, group, 0, 5), 0);
+    let a = init_producer_id(&mut w);
+    assert_eq!(Txn::new(group, a, 0, 10).send(&mut w), 0);
+    assert_eq!(fetch(&mut w, group, 0, true), (0, UNSTABLE_OFFSET_COMMIT, -1));
+    drop(w);
+
+    brokers[first as usize].kill();
+    let survivor = brokers.iter().find(|b| b.child.is_some()).expect("a live broker");
+    let next = find_coordinator(&mut Wire::connect(survivor.addr), group, first);
+    let mut w = Wire::connect(brokers[next as usize].addr);
+    wait_coordinator(&mut w, group);
+    assert_eq!(committed(&mut w, group, 0), 5);
+    assert_eq!(fetch(&mut w, group, 0, true), (0, UNSTABLE_OFFSET_COMMIT, -1));
+    // The new leader knows the open transaction (its follower copy recorded
+    // it): the re-sent COMMIT marker lands and completes the offset.
+    assert_eq!(marker_on(&mut w, partition, a, true), 0);
+    assert_eq!(committed(&mut w, group, 0), 10);
+    assert_eq!(fetch(&mut w, group, 0, true), (0, 0, 10));
 }
