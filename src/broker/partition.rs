@@ -1278,6 +1278,32 @@ mod tests {
     }
 
     #[test]
+    fn a_coordinator_batch_opens_a_transaction_without_a_sequence() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        // A TxnOffsetCommit batch as the group coordinator writes it: transactional, sequence −1.
+        let append = |epoch: i16| {
+            let mut b = idempotent_batch(5, epoch, -1, 2);
+            b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+            let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+            b[17..21].copy_from_slice(&crc.to_be_bytes());
+            let h = batch::validate(&b).expect("valid")[0];
+            p.append_from_coordinator(&mut b, &h, 1).map(|a| a.base_offset)
+        };
+        assert_eq!(append(1), Ok(0));
+        assert_eq!(p.ongoing_txns(), vec![(5, 0)]);
+        assert_eq!(p.last_stable_offset(), 0);
+        // No sequence, so no duplicate detection: a second batch is appended.
+        assert_eq!(append(1), Ok(2));
+        assert_eq!(append(0), Err(ErrorCode::InvalidProducerEpoch));
+        let commit = Marker { producer_id: 5, producer_epoch: 1, coordinator_epoch: 0, commit: true };
+        assert_eq!(p.append_marker(&commit, 1), Ok(4));
+        assert!(p.ongoing_txns().is_empty());
+        assert_eq!(p.last_stable_offset(), 5);
+    }
+
+    #[test]
     fn lso_and_aborted_index_survive_restart_and_follow_truncation() {
         let tmp = tempfile::tempdir().expect("tmp");
         let p = partition(tmp.path());
