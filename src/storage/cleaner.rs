@@ -12,20 +12,13 @@
 //! the deletion. Control and transactional batches, and records without a
 //! key, are kept as they are. The active segment is never touched.
 //!
-//! Because transactional records are never removed (telling committed from
-//! aborted ones would need the aborted-transaction index), a tombstone of a
-//! key that also appears in a transactional batch is kept past
-//! `delete.retention.ms`: dropping it would let the older transactional
-//! record (a TxnOffsetCommit in `__consumer_offsets`, say) come back to life
-//! for anyone replaying the log.
-//!
 //! Crash safety: the new contents are written to `<base>.log.cleaned` and
 //! fsynced; the segment's indexes are emptied (an empty index is valid, only
 //! slower); then the file is renamed over `<base>.log` and the indexes are
 //! rebuilt. A crash before the rename leaves the old segment (the `.cleaned`
 //! file is a leftover that loading removes), one after it the new one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -72,21 +65,6 @@ fn records_of(header: &BatchHeader, bytes: &[u8]) -> Option<Vec<Record>> {
     RecordBatchDecoder::decode(&mut buf).ok().map(|set| set.records)
 }
 
-/// The keys of a transactional data batch (none for any other batch).
-fn transactional_keys(header: &BatchHeader, bytes: &[u8]) -> Vec<Bytes> {
-    if header.is_control() || !header.is_transactional() || batch::check_header(header).is_err() {
-        return Vec::new();
-    }
-    if header.compression() == Compression::None && i64::from(header.records_count) * 7 > i64::from(header.batch_length)
-    {
-        return Vec::new();
-    }
-    let mut buf = Bytes::copy_from_slice(bytes);
-    RecordBatchDecoder::decode(&mut buf)
-        .map(|set| set.records.into_iter().filter_map(|r| r.key).collect())
-        .unwrap_or_default()
-}
-
 /// Walks every batch of a segment.
 fn for_each_batch(
     segment: &Segment,
@@ -130,10 +108,8 @@ impl Log {
         now_ms: i64,
         delete_retention_ms: i64,
     ) -> Result<CleanStats, StorageError> {
-        // The latest offset of every key, over the whole log, and the keys
-        // transactional batches hold (their tombstones must stay).
+        // The latest offset of every key, over the whole log.
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        let mut in_transactions: HashSet<Bytes> = HashSet::new();
         for segment in &self.segments {
             for_each_batch(segment, |header, bytes| {
                 for r in records_of(header, bytes).unwrap_or_default() {
@@ -141,7 +117,6 @@ impl Log {
                         latest.insert(key, r.offset);
                     }
                 }
-                in_transactions.extend(transactional_keys(header, bytes));
                 Ok(())
             })?;
         }
@@ -162,10 +137,7 @@ impl Log {
                     .into_iter()
                     .filter(|r| match &r.key {
                         None => true,
-                        Some(key) => {
-                            latest.get(key) == Some(&r.offset)
-                                && !(r.value.is_none() && drop_tombstones && !in_transactions.contains(key))
-                        }
+                        Some(key) => latest.get(key) == Some(&r.offset) && !(r.value.is_none() && drop_tombstones),
                     })
                     .collect();
                 removed += (total - kept.len()) as u64;

@@ -966,41 +966,6 @@ fn tombstones_stay_for_delete_retention_then_go() {
 }
 
 #[test]
-fn a_tombstone_of_a_key_in_a_transactional_batch_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { segment_bytes: 300, ..small_config() };
-    let mut log = open(dir.path(), config);
-    // A transactional record of k0 (a TxnOffsetCommit, say), which compaction keeps.
-    let record = kafka_protocol::records::Record {
-        transactional: true,
-        producer_id: 7,
-        producer_epoch: 0,
-        ..batch::new_record(
-            Some(bytes::Bytes::from_static(b"k0")),
-            Some(bytes::Bytes::from_static(b"t")),
-            Vec::new(),
-            1_000,
-        )
-    };
-    let mut buf = bytes::BytesMut::new();
-    let options = kafka_protocol::records::RecordEncodeOptions {
-        version: 2,
-        compression: kafka_protocol::records::Compression::None,
-    };
-    kafka_protocol::records::RecordBatchEncoder::encode(&mut buf, [&record], &options).unwrap();
-    log.append_as_leader(&mut buf.to_vec(), 1, 0).unwrap();
-    let mut pairs: Vec<(String, Option<String>)> =
-        vec![("k0".into(), None), ("k1".into(), Some("v".into())), ("k1".into(), None)];
-    pairs.extend((0..12).map(|i| (format!("other{i}"), Some("x".into()))));
-    append_keyed(&mut log, &pairs, 1_000);
-    let _ = log.compact(1_000_000, 10_000, true).unwrap();
-    let records = keyed_records(&log);
-    assert!(records.iter().any(|r| r.1 == "k0" && r.2.is_none()), "k0's tombstone stays: {records:?}");
-    assert!(records.iter().any(|r| r.1 == "k0" && r.2.as_deref() == Some("t")), "the transactional record stays");
-    assert!(!records.iter().any(|r| r.1 == "k1"), "other tombstones still go: {records:?}");
-}
-
-#[test]
 fn a_leftover_cleaned_file_is_removed_and_the_segment_kept() {
     let dir = tempfile::tempdir().unwrap();
     let io = fast_io();
