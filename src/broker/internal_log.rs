@@ -151,6 +151,15 @@ impl InternalLog for BrokerInternalLog {
         self.topic
     }
 
+    fn append(
+        &self,
+        partition: i32,
+        leader_epoch: Option<i32>,
+        entries: Vec<Entry>,
+    ) -> LogFuture<'_, Result<(), ErrorCode>> {
+        Box::pin(async move { self.append_and_wait(partition, leader_epoch, None, entries).await.map(|_| ()) })
+    }
+
     fn append_batch(
         &self,
         partition: i32,
@@ -159,6 +168,14 @@ impl InternalLog for BrokerInternalLog {
         entries: Vec<Entry>,
     ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>> {
         Box::pin(self.append_and_wait(partition, leader_epoch, txn, entries))
+    }
+
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError> {
+        self.replay_with_markers(partition, &mut |item| {
+            if let ReplayItem::Record { record, .. } = item {
+                visit(record)
+            }
+        })
     }
 
     fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError> {

@@ -104,41 +104,45 @@ pub trait InternalLog: Send + Sync + 'static {
         partition: i32,
         leader_epoch: Option<i32>,
         entries: Vec<Entry>,
-    ) -> LogFuture<'_, Result<(), ErrorCode>> {
-        Box::pin(async move { self.append_batch(partition, leader_epoch, None, entries).await.map(|_| ()) })
-    }
+    ) -> LogFuture<'_, Result<(), ErrorCode>>;
 
     /// [`InternalLog::append`], answering the batch's base offset (`None`
-    /// when there was nothing to append: entry `i` is at base + `i`). With
-    /// `txn`, the batch is transactional for that producer and written as a
-    /// coordinator writes it (no sequence number): the partition opens a
-    /// transaction for the producer, which its COMMIT or ABORT marker ends,
-    /// and refuses an older producer epoch (INVALID_PRODUCER_EPOCH).
+    /// when there was nothing to append or the handle cannot tell: entry `i`
+    /// is at base + `i`). With `txn`, the batch is transactional for that
+    /// producer and written as a coordinator writes it (no sequence number):
+    /// the partition opens a transaction for the producer, which its COMMIT
+    /// or ABORT marker ends, and refuses an older producer epoch
+    /// (INVALID_PRODUCER_EPOCH). A handle that only implements `append`
+    /// refuses transactional batches (UNKNOWN_SERVER_ERROR).
     fn append_batch(
         &self,
         partition: i32,
         leader_epoch: Option<i32>,
         txn: Option<TxnProducer>,
         entries: Vec<Entry>,
-    ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>>;
+    ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>> {
+        Box::pin(async move {
+            if txn.is_some() {
+                return Err(ErrorCode::UnknownServerError);
+            }
+            self.append(partition, leader_epoch, entries).await.map(|()| None)
+        })
+    }
 
     /// Reads `partition` from its log start to its log end (blocking I/O:
     /// call it from `spawn_blocking`), handing every record of every data
     /// batch to `visit` in offset order. Control batches are skipped, and so
     /// is the batch header (use [`InternalLog::replay_with_markers`] to see
     /// transactions); unreadable batches are skipped with a warning.
-    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError> {
-        self.replay_with_markers(partition, &mut |item| {
-            if let ReplayItem::Record { record, .. } = item {
-                visit(record)
-            }
-        })
-    }
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError>;
 
     /// As [`InternalLog::replay`], but every record comes with its batch's
-    /// producer when the batch is transactional, and transaction markers
-    /// are handed over too, in offset order.
-    fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError>;
+    /// producer when the batch is transactional, and transaction markers are
+    /// handed over too, in offset order. A handle that only implements
+    /// `replay` reports every record as non-transactional and no markers.
+    fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError> {
+        self.replay(partition, &mut |record| visit(ReplayItem::Record { record, txn_producer: None }))
+    }
 
     /// Which partitions this broker leads now.
     fn leadership(&self) -> Leadership;
