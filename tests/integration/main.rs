@@ -27,5 +27,6 @@ mod replication;
 mod resources;
 mod tools;
 mod transactions_partition;
+mod txn_offsets;
 mod zk_faults;
 mod zookeeper;
