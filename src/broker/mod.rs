@@ -280,13 +280,6 @@ impl Broker {
             partial_request_timeout: Duration::from_millis(broker.config.partial_request_timeout_ms),
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
-        tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
-        tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
-        tasks.push(crate::coordinator::spawn(broker.coordinator.clone(), shutdown.clone()));
-        tasks.push(tokio::spawn(crate::coordinator::txn::service::run(
-            broker.txn_coordinator.clone(),
-            shutdown.clone(),
-        )));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,

@@ -28,5 +28,6 @@ mod resources;
 mod tools;
 mod transactions;
 mod transactions_partition;
+mod txn_offsets;
 mod zk_faults;
 mod zookeeper;

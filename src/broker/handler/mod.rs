@@ -35,6 +35,7 @@ mod offset_for_leader_epoch;
 pub(crate) mod produce;
 mod produce_v0;
 mod sync_group;
+mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
 use std::net::SocketAddr;
@@ -141,6 +142,9 @@ impl RequestHandler for Broker {
             }
             RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version).await),
             RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
+            RequestKind::TxnOffsetCommit(r) => {
+                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
+            }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)
