@@ -27,6 +27,7 @@ mod replication;
 mod resources;
 mod tools;
 mod transactions;
+mod transactions_failover;
 mod transactions_partition;
 mod txn_offsets;
 mod zk_faults;
