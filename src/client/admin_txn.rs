@@ -231,7 +231,10 @@ impl Admin {
             let listed = cluster
                 .retry(|| async {
                     let conn = cluster.broker_connection(*id).await?;
-                    let version = conn.version(ApiKey::ListTransactions)?;
+                    // A broker without a transaction coordinator does not serve it.
+                    let version = conn.version(ApiKey::ListTransactions).map_err(|e| {
+                        ClientError::kafka(ResponseError::UnsupportedVersion, Some(e.to_string()), "list transactions")
+                    })?;
                     if version < 1 && duration_ms >= 0 {
                         return Err(ClientError::kafka(
                             ResponseError::UnsupportedVersion,
