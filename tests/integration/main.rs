@@ -27,5 +27,6 @@ mod replication;
 mod resources;
 mod tools;
 mod transactions_partition;
+mod transactions_tool;
 mod zk_faults;
 mod zookeeper;
