@@ -311,3 +311,94 @@ fn bad_flags_and_unknown_partitions_are_clear_errors() {
     assert_eq!(missing_config.status.code(), Some(1));
     assert!(stderr(&missing_config).contains("Failed to load admin client properties"), "{}", stderr(&missing_config));
 }
+
+/// Polls `list` until `id` is listed in `state`; returns its row.
+fn listed_in_state(bs: &str, id: &str, state: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = rows(&ok(transactions(bs, &["list"])));
+        assert_eq!(listed[0], ["TransactionalId", "Coordinator", "ProducerId", "TransactionState"]);
+        let row = listed.iter().find(|r| r[0] == id).cloned();
+        if let Some(row) = row.filter(|r| r[3] == state) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "{id} not listed as {state}: {listed:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "needs the transaction coordinator"]
+fn list_and_describe_show_an_open_librdkafka_transaction() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+    const ID: &str = "tool-txn";
+    let broker = TestBroker::start(&["num.partitions=1", "offsets.topic.replication.factor=1"]);
+    let bs = broker.bootstrap();
+    let mut w = Wire::connect_when_led(broker.addr, TOPIC);
+    let broker_id = leader_id(&mut w).to_string();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("transactional.id", ID)
+        .set("transaction.timeout.ms", "300000")
+        .create()
+        .expect("producer");
+    producer.init_transactions(Duration::from_secs(60)).expect("init_transactions");
+    producer.begin_transaction().expect("begin_transaction");
+    producer.send(BaseRecord::<(), _>::to(TOPIC).partition(0).payload("open")).map_err(|(e, _)| e).expect("send");
+    producer.flush(Duration::from_secs(60)).expect("flush");
+
+    // list: the open transaction at its coordinator (this broker).
+    let row = listed_in_state(&bs, ID, "Ongoing");
+    assert_eq!(row[1], broker_id);
+    let producer_id = row[2].clone();
+
+    // describe: Kafka's columns, the partition it writes to.
+    let described = rows(&ok(transactions(&bs, &["describe", "--transactional-id", ID])));
+    assert_eq!(
+        described[0],
+        [
+            "CoordinatorId",
+            "TransactionalId",
+            "ProducerId",
+            "ProducerEpoch",
+            "TransactionState",
+            "TransactionTimeoutMs",
+            "CurrentTransactionStartTimeMs",
+            "TransactionDurationMs",
+            "TopicPartitions"
+        ]
+    );
+    let d = &described[1];
+    assert_eq!(
+        (&d[0], &d[1], &d[2], &d[4], &d[5]),
+        (&broker_id, &ID.to_string(), &producer_id, &"Ongoing".to_string(), &"300000".to_string())
+    );
+    assert!(d[6].parse::<i64>().is_ok_and(|t| t > 0) && d[7].parse::<i64>().is_ok_and(|t| t >= 0), "{d:?}");
+    assert_eq!(d[8], format!("{TOPIC}-0"));
+
+    // describe-producers shows its open transaction; find-hanging does not
+    // report it, even with no timeout: its coordinator will end it.
+    let producers = rows(&ok(transactions(&bs, &["describe-producers", "--topic", TOPIC, "--partition", "0"])));
+    let p = producers.iter().find(|r| r[0] == producer_id).expect("producer listed");
+    assert_eq!(p[5], "0");
+    let hanging = rows(&ok(transactions(&bs, &["find-hanging", "--topic", TOPIC, "--max-transaction-timeout", "0"])));
+    assert_eq!(hanging.len(), 1, "nothing hanging: {hanging:?}");
+
+    // An id nobody uses: exit 1, in Kafka's words.
+    let unknown = transactions(&bs, &["describe", "--transactional-id", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("Failed to describe transaction state of transactional-id `nobody`"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    // Committed: the coordinator completes it and the partition has no open transaction.
+    producer.commit_transaction(Duration::from_secs(60)).expect("commit_transaction");
+    listed_in_state(&bs, ID, "CompleteCommit");
+    let json = ok(transactions(&bs, &["--output", "json", "describe", "--transactional-id", ID]));
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["state"], "CompleteCommit");
+    assert_eq!(read_committed_until(&bs, "open"), ["open"]);
+}
