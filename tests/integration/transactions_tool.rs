@@ -312,6 +312,57 @@ fn bad_flags_and_unknown_partitions_are_clear_errors() {
     assert!(stderr(&missing_config).contains("Failed to load admin client properties"), "{}", stderr(&missing_config));
 }
 
+#[test]
+fn describe_producers_on_a_follower_and_refused_by_a_non_replica() {
+    use gregor::client::{Admin, NewTopic};
+
+    const REPL: &str = "replicated";
+    let zk = crate::common::zk::TestZk::start();
+    let brokers = crate::common::group_cluster(&zk);
+    let bs = brokers[0].bootstrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let admin = Admin::connect(gregor::client::ClientConfig::new(bs.as_str())).await.expect("admin");
+        let mut topic = NewTopic::new(REPL, 1);
+        topic.assignments.insert(0, vec![0, 1]);
+        admin.create_topic(topic, false).await.expect("create topic");
+    });
+    // Broker 0 leads (the preferred replica), broker 1 follows, broker 2 has no replica.
+    let mut w = Wire::connect_when_led(brokers[0].addr, REPL);
+    let (pid, epoch) = init_producer_id(&mut w);
+    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
+        TopicProduceData::default().with_name(name(REPL)).with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(producer_batch(pid, epoch, 0, &[b"r1"], true)))]),
+    ]);
+    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0, "{resp:?}");
+
+    // The follower keeps the producer state too: it shows the open transaction.
+    let on_follower = || {
+        let out = transactions(&bs, &["describe-producers", "--topic", REPL, "--partition", "0", "--broker-id", "1"]);
+        rows(&ok(out)).into_iter().find(|r| r[0] == pid.to_string()).map(|r| r[5].clone())
+    };
+    assert!(
+        crate::common::zk::wait_for(Duration::from_secs(60), || on_follower().as_deref() == Some("0")),
+        "follower never showed the transaction"
+    );
+    let hanging = rows(&ok(transactions(&bs, &["find-hanging", "--broker-id", "1", "--max-transaction-timeout", "0"])));
+    assert!(hanging.iter().any(|r| r[0] == REPL && r[2] == pid.to_string()), "{hanging:?}");
+
+    // A broker without a replica: NOT_LEADER_OR_FOLLOWER at once, and nothing to search.
+    let refused = transactions(&bs, &["describe-producers", "--topic", REPL, "--partition", "0", "--broker-id", "2"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let text = stderr(&refused);
+    assert!(
+        text.contains(&format!("Failed to describe producers for partition {REPL}-0 on broker 2"))
+            && text.contains("NOT_LEADER_OR_FOLLOWER"),
+        "{text}"
+    );
+    let none = rows(&ok(transactions(&bs, &["find-hanging", "--broker-id", "2", "--max-transaction-timeout", "0"])));
+    assert!(none[1..].iter().all(|r| r[0] != REPL), "{none:?}");
+}
+
 /// Polls `list` until `id` is listed in `state`; returns its row.
 fn listed_in_state(bs: &str, id: &str, state: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
