@@ -404,6 +404,30 @@ fn list_and_describe_show_an_open_librdkafka_transaction() {
     assert_eq!(row[1], broker_id);
     let producer_id = row[2].clone();
 
+    // Filters: a duration longer than the transaction has run, other states
+    // and other producer ids leave it out; a state Kafka does not know filters nothing.
+    let long = rows(&ok(transactions(&bs, &["list", "--duration-filter", "3600000"])));
+    assert!(long.iter().all(|r| r[0] != ID), "{long:?}");
+    let listed_with = |options: gregor::client::ListTransactionsOptions| -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let admin =
+                gregor::client::Admin::connect(gregor::client::ClientConfig::new(bs.as_str())).await.expect("admin");
+            admin.list_transactions(&options).await.expect("list").into_iter().map(|l| l.transactional_id).collect()
+        })
+    };
+    let pid: i64 = producer_id.parse().expect("producer id");
+    let states = |s: &[&str]| gregor::client::ListTransactionsOptions {
+        states: s.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(listed_with(states(&["Ongoing"])), [ID]);
+    assert!(listed_with(states(&["CompleteCommit"])).is_empty());
+    assert_eq!(listed_with(states(&["NoSuchState"])), [ID]);
+    let producers = |p: i64| gregor::client::ListTransactionsOptions { producer_ids: vec![p], ..Default::default() };
+    assert_eq!(listed_with(producers(pid)), [ID]);
+    assert!(listed_with(producers(pid + 1000)).is_empty());
+
     // describe: Kafka's columns, the partition it writes to.
     let described = rows(&ok(transactions(&bs, &["describe", "--transactional-id", ID])));
     assert_eq!(
