@@ -379,7 +379,6 @@ fn listed_in_state(bs: &str, id: &str, state: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator"]
 fn list_and_describe_show_an_open_librdkafka_transaction() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 

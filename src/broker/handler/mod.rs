@@ -15,6 +15,7 @@ mod delete_topics;
 mod describe_configs;
 mod describe_groups;
 mod describe_producers;
+mod describe_transactions;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -28,6 +29,7 @@ pub(crate) mod legacy;
 mod list_groups;
 mod list_offsets;
 mod list_offsets_v0;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -147,6 +149,12 @@ impl RequestHandler for Broker {
                 ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
             }
             RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(self, r)),
+            RequestKind::DescribeTransactions(r) => {
+                ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
+            }
+            RequestKind::ListTransactions(r) => {
+                ResponseKind::ListTransactions(list_transactions::handle(self, r, version))
+            }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)
