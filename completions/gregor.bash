@@ -49,6 +49,9 @@ _gregor() {
             gregor,topics)
                 cmd="gregor__subcmd__topics"
                 ;;
+            gregor,transactions)
+                cmd="gregor__subcmd__transactions"
+                ;;
             gregor,zookeeper-start)
                 cmd="gregor__subcmd__zookeeper__subcmd__start"
                 ;;
@@ -139,6 +142,9 @@ _gregor() {
             gregor__subcmd__help,topics)
                 cmd="gregor__subcmd__help__subcmd__topics"
                 ;;
+            gregor__subcmd__help,transactions)
+                cmd="gregor__subcmd__help__subcmd__transactions"
+                ;;
             gregor__subcmd__help,zookeeper-start)
                 cmd="gregor__subcmd__help__subcmd__zookeeper__subcmd__start"
                 ;;
@@ -169,6 +175,21 @@ _gregor() {
             gregor__subcmd__help__subcmd__perf,producer)
                 cmd="gregor__subcmd__help__subcmd__perf__subcmd__producer"
                 ;;
+            gregor__subcmd__help__subcmd__transactions,abort)
+                cmd="gregor__subcmd__help__subcmd__transactions__subcmd__abort"
+                ;;
+            gregor__subcmd__help__subcmd__transactions,describe)
+                cmd="gregor__subcmd__help__subcmd__transactions__subcmd__describe"
+                ;;
+            gregor__subcmd__help__subcmd__transactions,describe-producers)
+                cmd="gregor__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers"
+                ;;
+            gregor__subcmd__help__subcmd__transactions,find-hanging)
+                cmd="gregor__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging"
+                ;;
+            gregor__subcmd__help__subcmd__transactions,list)
+                cmd="gregor__subcmd__help__subcmd__transactions__subcmd__list"
+                ;;
             gregor__subcmd__perf,consumer)
                 cmd="gregor__subcmd__perf__subcmd__consumer"
                 ;;
@@ -187,6 +208,42 @@ _gregor() {
             gregor__subcmd__perf__subcmd__help,producer)
                 cmd="gregor__subcmd__perf__subcmd__help__subcmd__producer"
                 ;;
+            gregor__subcmd__transactions,abort)
+                cmd="gregor__subcmd__transactions__subcmd__abort"
+                ;;
+            gregor__subcmd__transactions,describe)
+                cmd="gregor__subcmd__transactions__subcmd__describe"
+                ;;
+            gregor__subcmd__transactions,describe-producers)
+                cmd="gregor__subcmd__transactions__subcmd__describe__subcmd__producers"
+                ;;
+            gregor__subcmd__transactions,find-hanging)
+                cmd="gregor__subcmd__transactions__subcmd__find__subcmd__hanging"
+                ;;
+            gregor__subcmd__transactions,help)
+                cmd="gregor__subcmd__transactions__subcmd__help"
+                ;;
+            gregor__subcmd__transactions,list)
+                cmd="gregor__subcmd__transactions__subcmd__list"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,abort)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__abort"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,describe)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__describe"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,describe-producers)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,find-hanging)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,help)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__help"
+                ;;
+            gregor__subcmd__transactions__subcmd__help,list)
+                cmd="gregor__subcmd__transactions__subcmd__help__subcmd__list"
+                ;;
             *)
                 ;;
         esac
@@ -194,7 +251,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,7 +803,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1028,6 +1085,90 @@ _gregor() {
         gregor__subcmd__help__subcmd__topics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions)
+            opts="list describe describe-producers abort find-hanging"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__transactions__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1342,6 +1483,320 @@ _gregor() {
                     ;;
                 --zookeeper)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions)
+            opts="-h --bootstrap-server --command-config --output --help list describe describe-producers abort find-hanging help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__abort)
+            opts="-h --topic --partition --start-offset --producer-id --producer-epoch --coordinator-epoch --bootstrap-server --command-config --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-epoch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --coordinator-epoch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__describe)
+            opts="-h --transactional-id --bootstrap-server --command-config --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --transactional-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts="-h --broker-id --topic --partition --bootstrap-server --command-config --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --broker-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__find__subcmd__hanging)
+            opts="-h --broker-id --max-transaction-timeout --topic --partition --bootstrap-server --command-config --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --broker-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-transaction-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help)
+            opts="list describe describe-producers abort find-hanging help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__transactions__subcmd__list)
+            opts="-h --duration-filter --bootstrap-server --command-config --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --duration-filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -35,6 +35,7 @@ complete -c gregor -n "__fish_gregor_needs_command" -f -a "consumer-groups" -d '
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "preferred-replica-election" -d 'Move the leadership of partitions back to their preferred replicas (Kafka 0.10\'s tool)'
+complete -c gregor -n "__fish_gregor_needs_command" -f -a "transactions" -d 'Analyze transactional state and find and abort hanging transactions'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "generate" -d 'Generate shell completions or man pages'
 complete -c gregor -n "__fish_gregor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -180,6 +181,75 @@ complete -c gregor -n "__fish_gregor_using_subcommand preferred-replica-election
 complete -c gregor -n "__fish_gregor_using_subcommand preferred-replica-election" -l admin.config -d 'Properties for the admin client (with --bootstrap-server)' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand preferred-replica-election" -l path-to-json-file -d 'The partitions, as {"partitions":[{"topic":"t","partition":0},...]} (default: all)' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand preferred-replica-election" -s h -l help -d 'Print help'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "list" -d 'List transactions'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "describe" -d 'Describe the state of an active transactional id'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "abort" -d 'Abort a hanging transaction (writes its ABORT marker at the partition leader)'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "find-hanging" -d 'Find hanging transactions (open longer than the timeout and unknown to their coordinator)'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers abort find-hanging help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from list" -l duration-filter -d 'Only transactions running longer than this many milliseconds (< 0: all)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from list" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from list" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from list" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe" -l transactional-id -d 'The transactional id' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l broker-id -d 'Describe the producer state on this replica instead of the leader' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l topic -d 'Topic name' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l partition -d 'Partition number' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l topic -d 'Topic name' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l partition -d 'Partition number' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l start-offset -d 'Start offset of the transaction to abort (its producer is looked up)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l producer-id -d 'Producer id (with --producer-epoch and --coordinator-epoch)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l producer-epoch -d 'Producer epoch' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l coordinator-epoch -d 'Coordinator epoch (-1, as describe-producers shows for none, is sent as 0)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from abort" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l broker-id -d 'Broker id to search for hanging transactions' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l max-transaction-timeout -d 'Maximum transaction timeout in minutes, to limit the scope of the search' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l topic -d 'Topic name to limit the search to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l partition -d 'Partition number (with --topic)' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l bootstrap-server -d 'REQUIRED: the broker(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l command-config -d 'Property file with admin client configs (request.timeout.ms, client.id, …)' -r -F
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l output -d 'Output format: plain (Kafka\'s), table, json or yaml' -r -f -a "plain\t'Kafka\'s own text format'
+table\t'An aligned table'
+json\t'JSON (one document)'
+yaml\t'YAML'"
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "list" -d 'List transactions'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "describe" -d 'Describe the state of an active transactional id'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Abort a hanging transaction (writes its ABORT marker at the partition leader)'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "find-hanging" -d 'Find hanging transactions (open longer than the timeout and unknown to their coordinator)'
+complete -c gregor -n "__fish_gregor_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -l dir -d 'The cluster directory [default: <platform data dir>/gregor/cluster]' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand cluster; and not __fish_seen_subcommand_from up status kill start down help" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
@@ -230,20 +300,26 @@ complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print (or write) the completion script for a shell'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages (gregor.1 and one per tool)'
 complete -c gregor -n "__fish_gregor_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "consumer-groups" -d 'List, describe and delete consumer groups, and reset their offsets'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "preferred-replica-election" -d 'Move the leadership of partitions back to their preferred replicas (Kafka 0.10\'s tool)'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
-complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "server-start" -d 'Start a Kafka-compatible broker'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "zookeeper-start" -d 'Start a ZooKeeper-compatible coordinator'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "topics" -d 'Create, delete, describe, or change a topic'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "console-producer" -d 'Read lines from standard input (or a prompt) and publish them as records'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "console-consumer" -d 'Read records from a topic and print them to standard output'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "consumer-groups" -d 'List, describe and delete consumer groups, and reset their offsets'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "perf" -d 'Measure producer or consumer throughput and latency'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "leader-election" -d 'Elect preferred or unclean leaders for topic partitions'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "preferred-replica-election" -d 'Move the leadership of partitions back to their preferred replicas (Kafka 0.10\'s tool)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "transactions" -d 'Analyze transactional state and find and abort hanging transactions'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "cluster" -d 'Run a local multi-broker cluster as child processes'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "generate" -d 'Generate shell completions or man pages'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and not __fish_seen_subcommand_from server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "producer" -d 'Producer load test (kafka-producer-perf-test.sh)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from perf" -f -a "consumer" -d 'Consumer load test (kafka-consumer-perf-test.sh)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "list" -d 'List transactions'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "describe" -d 'Describe the state of an active transactional id'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "abort" -d 'Abort a hanging transaction (writes its ABORT marker at the partition leader)'
+complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "find-hanging" -d 'Find hanging transactions (open longer than the timeout and unknown to their coordinator)'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "up" -d 'Start a coordinator and N brokers; stay in the foreground unless --detach'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "status" -d 'Show the processes, their ZooKeeper registration and the controller'
 complete -c gregor -n "__fish_gregor_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "kill" -d 'SIGKILL one broker (a crash, for the failover demo)'

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::producer_state::{CompletedTxn, Marker, ProducerStateMap, SequenceCheck};
+use super::producer_state::{ActiveProducer, CompletedTxn, Marker, ProducerStateMap, SequenceCheck};
 use crate::config::TopicConfig;
 use crate::protocol::batch::{self, BatchHeader, BatchIter};
 use crate::protocol::{errors, ErrorCode};
@@ -550,6 +550,11 @@ impl Partition {
     /// Producers whose state this partition keeps.
     pub fn producer_count(&self) -> usize {
         self.producers.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The producers whose state this partition keeps, by producer id (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner()).active_producers()
     }
 
     fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {

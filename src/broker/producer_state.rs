@@ -92,6 +92,21 @@ pub struct Marker {
     pub commit: bool,
 }
 
+/// One producer as DescribeProducers reports it (Kafka's `ProducerState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The last sequence number of its last cached batch (−1: none).
+    pub last_sequence: i32,
+    /// When it last wrote (−1: unknown).
+    pub last_timestamp: i64,
+    /// The coordinator epoch of its last marker (−1: none yet).
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction (−1: none).
+    pub txn_start_offset: i64,
+}
+
 /// What the sequence check decided for a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SequenceCheck {
@@ -296,6 +311,24 @@ impl ProducerStateMap {
         self.ongoing.iter().map(|(first, pid)| (*pid, *first)).collect()
     }
 
+    /// Every producer the map knows, by producer id (read-only, for DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(id, e)| ActiveProducer {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                txn_start_offset: e.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_unstable_by_key(|p| p.producer_id);
+        out
+    }
+
     /// Every cached batch, oldest first per producer, for a snapshot.
     pub fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
         let mut ids: Vec<&i64> = self.producers.keys().collect();
@@ -431,6 +464,33 @@ mod tests {
         m.record(&header(7, 1, 0, 1), 15, 15, 0);
         assert_eq!(m.check(&header(7, 0, 5, 1)), Err(ErrorCode::InvalidProducerEpoch));
         assert_eq!(m.check(&header(-1, -1, -1, 4)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn active_producers_show_open_transactions_and_marker_epochs() {
+        let mut m = ProducerStateMap::starting_at(0);
+        let mut txn = header(9, 2, 0, 3);
+        txn.attributes = 0x10;
+        m.record(&txn, 5, 7, 1_000);
+        m.record(&header(4, 0, 0, 1), 8, 8, 2_000);
+        let listed = m.active_producers();
+        assert_eq!(listed.iter().map(|p| p.producer_id).collect::<Vec<_>>(), [4, 9], "sorted by id");
+        assert_eq!(
+            listed[1],
+            ActiveProducer {
+                producer_id: 9,
+                epoch: 2,
+                last_sequence: 2,
+                last_timestamp: 1_000,
+                coordinator_epoch: -1,
+                txn_start_offset: 5,
+            }
+        );
+        assert_eq!(listed[0].txn_start_offset, -1);
+        let marker = Marker { producer_id: 9, producer_epoch: 2, coordinator_epoch: 3, commit: false };
+        m.record_marker(&marker, 9, 3_000);
+        let after = m.active_producers()[1];
+        assert_eq!((after.txn_start_offset, after.coordinator_epoch, after.last_timestamp), (-1, 3, 3_000));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod perf;
 mod preferred_replica_election;
 mod server_start;
 mod topics;
+mod transactions;
 mod zookeeper_start;
 
 use std::process::ExitCode;
@@ -105,6 +106,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-preferred-replica-election")],
         command: preferred_replica_election::command,
         run: preferred_replica_election::run,
+    },
+    Tool {
+        name: "transactions",
+        scripts: &[script("kafka-transactions")],
+        command: transactions::command,
+        run: transactions::run,
     },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },

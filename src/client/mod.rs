@@ -81,6 +81,7 @@
 pub mod admin;
 mod admin_elect;
 pub mod admin_groups;
+pub mod admin_txn;
 mod cluster;
 mod config;
 pub(crate) mod connection;
@@ -95,6 +96,9 @@ pub use admin::{
 pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
+};
+pub use admin_txn::{
+    AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,
 };
 pub use config::ClientConfig;
 pub use consumer::{

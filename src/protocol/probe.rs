@@ -135,6 +135,9 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::AddPartitionsToTxn => probe::<AddPartitionsToTxnRequest>(b, version),
         ApiKey::AddOffsetsToTxn => probe::<AddOffsetsToTxnRequest>(b, version),
         ApiKey::EndTxn => probe::<EndTxnRequest>(b, version),
+        ApiKey::DescribeProducers => probe::<DescribeProducersRequest>(b, version),
+        ApiKey::ListTransactions => probe::<ListTransactionsRequest>(b, version),
+        ApiKey::DescribeTransactions => probe::<DescribeTransactionsRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

@@ -29,6 +29,7 @@ mod tools;
 mod transactions;
 mod transactions_failover;
 mod transactions_partition;
+mod transactions_tool;
 mod txn_offsets;
 mod zk_faults;
 mod zookeeper;

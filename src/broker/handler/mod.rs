@@ -14,6 +14,8 @@ mod delete_groups;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -27,6 +29,7 @@ pub(crate) mod legacy;
 mod list_groups;
 mod list_offsets;
 mod list_offsets_v0;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -144,6 +147,13 @@ impl RequestHandler for Broker {
             RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
             RequestKind::TxnOffsetCommit(r) => {
                 ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
+            }
+            RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(self, r)),
+            RequestKind::DescribeTransactions(r) => {
+                ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
+            }
+            RequestKind::ListTransactions(r) => {
+                ResponseKind::ListTransactions(list_transactions::handle(self, r, version))
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
