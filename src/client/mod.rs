@@ -98,8 +98,8 @@ pub use admin_groups::{
 };
 pub use config::ClientConfig;
 pub use consumer::{
-    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceCallbacks, RebalanceListener,
-    SeekTo, TimestampType,
+    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetReset, RebalanceCallbacks,
+    RebalanceListener, SeekTo, TimestampType,
 };
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};

@@ -24,7 +24,7 @@ use kafka_protocol::messages::FetchResponse;
 use tokio::sync::mpsc;
 
 pub use assignor::AssignmentStrategy;
-pub use config::{ConsumerConfig, OffsetReset};
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use rebalance::{RebalanceCallbacks, RebalanceListener};
 
 use fetcher::FetchTarget;
@@ -75,6 +75,9 @@ struct PartitionState {
     position: Option<i64>,
     /// Waiting after a retriable error (leader moved, …).
     backoff_until: Option<Instant>,
+    /// The end of the partition as of the last fetch: the last stable offset
+    /// in read_committed, else the high watermark.
+    end_offset: Option<i64>,
     /// The group's committed offset was looked up (a later reset after
     /// OFFSET_OUT_OF_RANGE must not go back to it).
     committed_checked: bool,
@@ -244,6 +247,15 @@ impl Consumer {
         self.assignment.get(&(topic.to_string(), partition)).and_then(|s| s.position)
     }
 
+    /// How far the position is behind the end of the partition as of the
+    /// last fetch answer (Java's `currentLag`): the end is the last stable
+    /// offset in read_committed and the high watermark otherwise. `None`
+    /// before the partition was fetched.
+    pub fn current_lag(&self, topic: &str, partition: i32) -> Option<i64> {
+        let s = self.assignment.get(&(topic.to_string(), partition))?;
+        Some((s.end_offset? - s.position?).max(0))
+    }
+
     /// Returns the next records of the assigned partitions, in offset order
     /// per partition, or an empty Vec once `timeout` passes with nothing new.
     ///
@@ -310,7 +322,7 @@ impl Consumer {
     }
 
     async fn lookup(&self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
-        list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level).await
+        list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level.as_i8()).await
     }
 
     /// Gives every partition without a position one: the group's committed
@@ -446,9 +458,30 @@ impl Consumer {
                 }
                 match ResponseError::try_from_code(p.error_code) {
                     None => {
+                        // The end a lag is measured to: the LSO in read_committed, as Kafka does.
+                        let end = match self.config.isolation_level {
+                            IsolationLevel::ReadCommitted if p.last_stable_offset >= 0 => p.last_stable_offset,
+                            _ => p.high_watermark,
+                        };
+                        if end >= 0 {
+                            state.end_offset = Some(end);
+                        }
                         let Some(records) = &p.records else { continue };
+                        let mut filter = match self.config.isolation_level {
+                            IsolationLevel::ReadCommitted => Some(fetcher::AbortedFilter::new(
+                                p.aborted_transactions.iter().flatten().map(|t| (t.producer_id.0, t.first_offset)),
+                            )),
+                            IsolationLevel::ReadUncommitted => None,
+                        };
                         let start = out.len();
-                        match fetcher::decode_partition(&name, p.partition_index, records, asked.offset, out) {
+                        match fetcher::decode_partition(
+                            &name,
+                            p.partition_index,
+                            records,
+                            asked.offset,
+                            filter.as_mut(),
+                            out,
+                        ) {
                             Ok(next) => state.position = Some(next),
                             Err(e) => {
                                 out.truncate(start);
