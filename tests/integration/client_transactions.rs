@@ -4,6 +4,7 @@
 //! coordinator needed), `console-consumer --isolation-level`, and the
 //! transactional producer against the broker's transaction coordinator.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use gregor::client::{Consumer, ConsumerConfig, IsolationLevel, SeekTo};
+use gregor::client::{
+    Admin, ClientConfig, ClientError, Consumer, ConsumerConfig, ConsumerGroupMetadata, IsolationLevel, NewTopic,
+    Producer, ProducerConfig, ProducerRecord, ResponseError, SeekTo,
+};
 
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{gregor_bin, TestBroker};
@@ -176,4 +180,273 @@ fn console_consumer_isolation_level_flag_and_property() {
     assert!(!ok && err.contains("read_most"), "{err}");
     let (ok, _, err) = console_consumer(&broker, &["--consumer-property", "isolation.level=read_most"]);
     assert!(!ok && err.contains("isolation.level"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// The transactional producer. Its tests read each partition up to a
+// non-transactional sentinel record: a read_committed consumer passes the
+// sentinel only once every transaction before it is decided.
+
+const WAIT: Duration = Duration::from_secs(60);
+const SENTINEL: &str = "end";
+
+fn transactional_config(broker: &TestBroker, id: &str) -> ProducerConfig {
+    let mut config = ProducerConfig::new(broker.bootstrap());
+    config.set("transactional.id", id).expect("transactional.id");
+    config.set("linger.ms", "0").expect("linger.ms");
+    config
+}
+
+async fn create_topic(broker: &TestBroker, name: &str, partitions: i32) {
+    let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+    admin.create_topic(NewTopic::new(name, partitions), false).await.expect("create topic");
+}
+
+async fn write_sentinels(broker: &TestBroker, partitions: &[(&str, i32)]) {
+    let producer = Producer::new(ProducerConfig::new(broker.bootstrap())).await.expect("producer");
+    for (topic, partition) in partitions {
+        let delivery =
+            producer.send(ProducerRecord::new(*topic, SENTINEL).partition(*partition)).await.expect("send sentinel");
+        delivery.await.expect("sentinel delivered");
+    }
+    producer.close().await.expect("close");
+}
+
+/// Every value our consumer in `isolation` returns from `partitions` before
+/// their sentinels.
+async fn our_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
+    let mut config = ConsumerConfig::new(broker.bootstrap());
+    config.set("isolation.level", isolation).expect("isolation.level");
+    config.set("auto.offset.reset", "earliest").expect("reset");
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.assign(partitions.iter().map(|(t, p)| (t.to_string(), *p)).collect()).await.expect("assign");
+    let mut values = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    let deadline = Instant::now() + WAIT;
+    while ended.len() < partitions.len() {
+        assert!(Instant::now() < deadline, "{isolation}: sentinels of {ended:?} only; values {values:?}");
+        for r in consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+            let value = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
+            if value == SENTINEL {
+                ended.insert((r.topic.clone(), r.partition));
+            } else {
+                values.insert(value);
+            }
+        }
+    }
+    values
+}
+
+/// The same through librdkafka's consumer.
+fn librdkafka_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::{Message as _, Offset, TopicPartitionList};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", format!("client-txn-{isolation}"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("librdkafka consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition_offset(topic, *partition, Offset::Beginning).expect("tpl");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut values = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    let deadline = Instant::now() + WAIT;
+    while ended.len() < partitions.len() {
+        assert!(Instant::now() < deadline, "librdkafka {isolation}: sentinels of {ended:?}; values {values:?}");
+        if let Some(m) = c.poll(Duration::from_millis(500)) {
+            let m = m.expect("message");
+            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            if value == SENTINEL {
+                ended.insert((m.topic().to_string(), m.partition()));
+            } else {
+                values.insert(value);
+            }
+        }
+    }
+    values
+}
+
+fn set(values: &[&str]) -> BTreeSet<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+/// Runs in a plain test (no tokio test macro) so librdkafka's blocking polls stay off the runtime.
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Runtime::new().expect("runtime").block_on(f)
+}
+
+#[test]
+fn transactional_api_rules_hold_before_any_coordinator_is_involved() {
+    let broker = TestBroker::start(&["num.partitions=1"]);
+    run(async {
+        // Config: a transactional producer is idempotent with acks=all.
+        let mut config = transactional_config(&broker, "rules");
+        config.set("enable.idempotence", "false").expect("set");
+        let err = Producer::new(config).await.expect_err("transactional without idempotence");
+        assert!(matches!(err, ClientError::Config(_)) && err.to_string().contains("transactional.id"), "{err}");
+        let mut config = transactional_config(&broker, "rules");
+        config.set("acks", "1").expect("set");
+        let err = Producer::new(config).await.expect_err("transactional with acks=1");
+        assert!(err.to_string().contains("acks=all"), "{err}");
+
+        // Calls out of order are refused before anything is sent.
+        let producer = Producer::new(transactional_config(&broker, "rules")).await.expect("producer");
+        let err = producer.send(ProducerRecord::new("rules", "x")).await.expect_err("send before init");
+        assert!(matches!(err, ClientError::InvalidState(_)), "{err}");
+        let err = producer.begin_transaction().expect_err("begin before init");
+        assert!(err.to_string().contains("init_transactions"), "{err}");
+        let err = producer.commit_transaction(WAIT).await.expect_err("commit before init");
+        assert!(matches!(err, ClientError::InvalidState(_)), "{err}");
+        producer.close().await.expect("close");
+
+        // A producer without a transactional.id has no transactions, and its
+        // idempotent path works as before.
+        let plain = Producer::new(ProducerConfig::new(broker.bootstrap())).await.expect("producer");
+        let err = plain.init_transactions(WAIT).await.expect_err("no transactional.id");
+        assert!(err.to_string().contains("transactional.id"), "{err}");
+        assert!(plain.begin_transaction().is_err());
+        let meta = plain.send(ProducerRecord::new("rules", "plain")).await.expect("send").await.expect("delivered");
+        assert_eq!(meta.offset, 0);
+        plain.close().await.expect("close");
+    });
+}
+
+#[test]
+#[ignore = "needs the transaction coordinator"]
+fn committed_transactions_are_read_committed_and_aborted_ones_hidden() {
+    let broker = TestBroker::start(&[]);
+    let partitions = [("ctx-orders", 0), ("ctx-orders", 1), ("ctx-audit", 0)];
+    run(async {
+        create_topic(&broker, "ctx-orders", 2).await;
+        create_topic(&broker, "ctx-audit", 1).await;
+        let producer = Producer::new(transactional_config(&broker, "client-orders")).await.expect("producer");
+        producer.init_transactions(WAIT).await.expect("init_transactions");
+
+        producer.begin_transaction().expect("begin");
+        let mut deliveries = Vec::new();
+        for (i, (topic, partition)) in partitions.iter().enumerate() {
+            let record = ProducerRecord::new(*topic, format!("committed-{i}")).partition(*partition);
+            deliveries.push(producer.send(record).await.expect("send"));
+        }
+        producer.commit_transaction(WAIT).await.expect("commit");
+        for d in deliveries {
+            d.await.expect("a committed record was acknowledged");
+        }
+        let err = producer.send(ProducerRecord::new("ctx-audit", "between")).await.expect_err("outside");
+        assert!(matches!(err, ClientError::InvalidState(_)), "{err}");
+
+        producer.begin_transaction().expect("begin");
+        for (i, (topic, partition)) in partitions.iter().enumerate() {
+            let record = ProducerRecord::new(*topic, format!("aborted-{i}")).partition(*partition);
+            let _unsent_or_sent = producer.send(record).await.expect("send");
+        }
+        producer.flush().await.expect("aborted records written before the abort");
+        producer.abort_transaction(WAIT).await.expect("abort");
+
+        // Aborted without a flush: whatever had not left is dropped.
+        producer.begin_transaction().expect("begin");
+        let _ = producer.send(ProducerRecord::new("ctx-audit", "aborted-unflushed").partition(0)).await.expect("send");
+        producer.abort_transaction(WAIT).await.expect("abort");
+
+        producer.begin_transaction().expect("begin");
+        let last = producer.send(ProducerRecord::new("ctx-audit", "committed-last").partition(0)).await.expect("send");
+        producer.commit_transaction(WAIT).await.expect("commit");
+        last.await.expect("acknowledged");
+        producer.close().await.expect("close");
+        write_sentinels(&broker, &partitions).await;
+
+        let committed = set(&["committed-0", "committed-1", "committed-2", "committed-last"]);
+        assert_eq!(our_values(&broker, "read_committed", &partitions).await, committed);
+        let uncommitted = our_values(&broker, "read_uncommitted", &partitions).await;
+        assert!(uncommitted.is_superset(&committed), "{uncommitted:?}");
+        assert!(uncommitted.is_superset(&set(&["aborted-0", "aborted-1", "aborted-2"])), "{uncommitted:?}");
+    });
+    let committed = set(&["committed-0", "committed-1", "committed-2", "committed-last"]);
+    assert_eq!(librdkafka_values(&broker, "read_committed", &partitions), committed);
+}
+
+#[test]
+#[ignore = "needs the transaction coordinator"]
+fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
+    let broker = TestBroker::start(&[]);
+    let partitions = [("ctx-fence", 0)];
+    run(async {
+        create_topic(&broker, "ctx-fence", 1).await;
+        let zombie = Producer::new(transactional_config(&broker, "client-fence")).await.expect("producer");
+        zombie.init_transactions(WAIT).await.expect("init");
+        zombie.begin_transaction().expect("begin");
+        let written = zombie.send(ProducerRecord::new("ctx-fence", "zombie").partition(0)).await.expect("send");
+        zombie.flush().await.expect("flush");
+        written.await.expect("written in the open transaction");
+
+        // The new instance bumps the epoch; the coordinator aborts the zombie's transaction.
+        let fresh = Producer::new(transactional_config(&broker, "client-fence")).await.expect("producer");
+        fresh.init_transactions(WAIT).await.expect("init fences the zombie");
+
+        let err = zombie.commit_transaction(WAIT).await.expect_err("a fenced producer cannot commit");
+        assert!(matches!(err, ClientError::TransactionFatal(_)), "{err}");
+        assert!(
+            matches!(err.code(), Some(ResponseError::ProducerFenced | ResponseError::InvalidProducerEpoch)),
+            "{err}"
+        );
+        let err = zombie.begin_transaction().expect_err("fatal stays fatal");
+        assert!(matches!(err, ClientError::TransactionFatal(_)), "{err}");
+        let err = zombie.abort_transaction(WAIT).await.expect_err("no way out but close");
+        assert!(matches!(err, ClientError::TransactionFatal(_)), "{err}");
+
+        fresh.begin_transaction().expect("begin");
+        let fresh_record = fresh.send(ProducerRecord::new("ctx-fence", "fresh").partition(0)).await.expect("send");
+        fresh.commit_transaction(WAIT).await.expect("commit");
+        fresh_record.await.expect("acknowledged");
+        fresh.close().await.expect("close");
+        write_sentinels(&broker, &partitions).await;
+        assert_eq!(our_values(&broker, "read_committed", &partitions).await, set(&["fresh"]));
+    });
+    assert_eq!(librdkafka_values(&broker, "read_committed", &partitions), set(&["fresh"]));
+}
+
+#[test]
+#[ignore = "needs the transaction coordinator and TxnOffsetCommit on the group coordinator"]
+fn offsets_sent_to_a_transaction_commit_with_it() {
+    let broker = TestBroker::start(&[]);
+    run(async {
+        create_topic(&broker, "ctx-in", 1).await;
+        let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+        let producer = Producer::new(transactional_config(&broker, "client-offsets")).await.expect("producer");
+        producer.init_transactions(WAIT).await.expect("init");
+        let tp = gregor::client::TopicPartition::new("ctx-in", 0);
+        let committed = |admin: &Admin| {
+            let tp = tp.clone();
+            let admin = admin.clone();
+            async move {
+                let offsets = admin.list_group_offsets("ctx-group", Some(&[tp.clone()])).await.expect("offsets");
+                offsets.get(&tp).map(|c| c.offset)
+            }
+        };
+
+        // Aborted: the group's offset does not move.
+        producer.begin_transaction().expect("begin");
+        let offsets = BTreeMap::from([(("ctx-in".to_string(), 0), 5i64)]);
+        producer.send_offsets_to_transaction(&offsets, "ctx-group").await.expect("send offsets");
+        producer.abort_transaction(WAIT).await.expect("abort");
+        assert_eq!(committed(&admin).await, None);
+
+        // Committed (with nothing produced): the offset is the group's.
+        producer.begin_transaction().expect("begin");
+        let offsets = BTreeMap::from([(("ctx-in".to_string(), 0), 7i64)]);
+        let group = ConsumerGroupMetadata::new("ctx-group");
+        producer.send_offsets_to_transaction(&offsets, group).await.expect("send offsets");
+        producer.commit_transaction(WAIT).await.expect("commit");
+        let deadline = Instant::now() + WAIT;
+        while committed(&admin).await != Some(7) {
+            assert!(Instant::now() < deadline, "offset 7 never became the group's");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        producer.close().await.expect("close");
+    });
 }
