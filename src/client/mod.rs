@@ -98,14 +98,12 @@ pub use admin_groups::{
 };
 pub use config::ClientConfig;
 pub use consumer::{
-    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, OffsetReset, RebalanceCallbacks,
-    RebalanceListener, SeekTo, TimestampType,
+    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, IsolationLevel, OffsetReset,
+    RebalanceCallbacks, RebalanceListener, SeekTo, TimestampType,
 };
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
-pub use producer::{
-    Acks, Compression, ConsumerGroupMetadata, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
-};
+pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 
 #[cfg(test)]
 mod tests {

@@ -450,3 +450,140 @@ fn offsets_sent_to_a_transaction_commit_with_it() {
         producer.close().await.expect("close");
     });
 }
+
+#[test]
+#[ignore = "needs the transaction coordinator"]
+fn a_failed_record_makes_the_transaction_abortable_and_abort_recovers() {
+    let broker = TestBroker::start(&[]);
+    let partitions = [("ctx-small", 0)];
+    run(async {
+        let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+        admin
+            .create_topic(NewTopic::new("ctx-small", 1).config("max.message.bytes", "200"), false)
+            .await
+            .expect("create topic");
+        let producer = Producer::new(transactional_config(&broker, "client-abortable")).await.expect("producer");
+        producer.init_transactions(WAIT).await.expect("init");
+
+        producer.begin_transaction().expect("begin");
+        let big = producer
+            .send(ProducerRecord::new("ctx-small", vec![b'x'; 1000]).partition(0))
+            .await
+            .expect("queued (the client's own limit is larger)");
+        let err = big.await.expect_err("the broker refuses the batch");
+        assert_eq!(err.code(), Some(ResponseError::MessageTooLarge), "{err}");
+        let err = producer.commit_transaction(WAIT).await.expect_err("a transaction with a lost record");
+        assert!(matches!(err, ClientError::TransactionAbortable(_)), "{err}");
+        assert_eq!(err.code(), Some(ResponseError::MessageTooLarge), "{err}");
+        let err = producer.send(ProducerRecord::new("ctx-small", "more").partition(0)).await.expect_err("send");
+        assert!(matches!(err, ClientError::TransactionAbortable(_)), "{err}");
+        producer.abort_transaction(WAIT).await.expect("abort recovers");
+
+        // The failed batch left a gap in the sequence numbers: the abort took
+        // a new epoch, so the next transaction's records are accepted.
+        producer.begin_transaction().expect("begin");
+        let after = producer.send(ProducerRecord::new("ctx-small", "after").partition(0)).await.expect("send");
+        producer.commit_transaction(WAIT).await.expect("commit");
+        after.await.expect("acknowledged");
+        producer.close().await.expect("close");
+        write_sentinels(&broker, &partitions).await;
+        assert_eq!(our_values(&broker, "read_committed", &partitions).await, set(&["after"]));
+    });
+}
+
+/// Consume-transform-produce: each transaction writes the upper-cased
+/// input and the consumer group's next offset, so after an aborted attempt
+/// and a restart every input is in the output once and the group's offset
+/// is at the end.
+#[test]
+#[ignore = "needs the transaction coordinator and TxnOffsetCommit on the group coordinator"]
+fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
+    let broker = TestBroker::start(&[]);
+    run(async {
+        create_topic(&broker, "ctx-src", 1).await;
+        create_topic(&broker, "ctx-dst", 1).await;
+        let seed = Producer::new(ProducerConfig::new(broker.bootstrap())).await.expect("producer");
+        for i in 0..6 {
+            seed.send(ProducerRecord::new("ctx-src", format!("n{i}")).partition(0))
+                .await
+                .expect("send")
+                .await
+                .expect("ok");
+        }
+        seed.close().await.expect("close");
+        let producer = Producer::new(transactional_config(&broker, "client-eos")).await.expect("producer");
+        producer.init_transactions(WAIT).await.expect("init");
+
+        let member = || async {
+            let mut config = ConsumerConfig::new(broker.bootstrap());
+            for (k, v) in [
+                ("group.id", "ctx-eos"),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("isolation.level", "read_committed"),
+            ] {
+                config.set(k, v).expect("consumer config");
+            }
+            let mut consumer = Consumer::new(config).await.expect("consumer");
+            consumer.subscribe(vec!["ctx-src".to_string()]).await.expect("subscribe");
+            consumer
+        };
+        // Polls until the record at offset `last` arrived; returns everything polled.
+        async fn take(consumer: &mut Consumer, last: i64) -> Vec<(i64, String)> {
+            let mut got: Vec<(i64, String)> = Vec::new();
+            let deadline = Instant::now() + WAIT;
+            while got.last().is_none_or(|(o, _)| *o < last) {
+                assert!(Instant::now() < deadline, "offset {last} not read; got {got:?}");
+                for r in consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+                    got.push((r.offset, String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()));
+                }
+            }
+            got
+        }
+        async fn transform(producer: &Producer, consumer: &Consumer, input: &[(i64, String)], commit: bool) {
+            producer.begin_transaction().expect("begin");
+            for (_, v) in input {
+                let _ =
+                    producer.send(ProducerRecord::new("ctx-dst", v.to_uppercase()).partition(0)).await.expect("send");
+            }
+            let next = input.last().map(|(o, _)| o + 1).expect("input");
+            let offsets = BTreeMap::from([(("ctx-src".to_string(), 0), next)]);
+            let group = consumer.group_metadata().expect("a group member");
+            assert!(group.generation_id >= 1 && !group.member_id.is_empty(), "{group:?}");
+            producer.send_offsets_to_transaction(&offsets, group).await.expect("send offsets");
+            if commit {
+                producer.commit_transaction(WAIT).await.expect("commit");
+            } else {
+                producer.flush().await.expect("flush");
+                producer.abort_transaction(WAIT).await.expect("abort");
+            }
+        }
+
+        let mut first = member().await;
+        let input = take(&mut first, 5).await;
+        assert_eq!(input.len(), 6, "{input:?}");
+        transform(&producer, &first, &input[..3], true).await;
+        transform(&producer, &first, &input[3..], false).await;
+        first.close().await.expect("close");
+
+        // A restarted member resumes from the committed offset 3, not from 6.
+        let mut second = member().await;
+        let input = take(&mut second, 5).await;
+        assert_eq!(input.iter().map(|(o, _)| *o).collect::<Vec<_>>(), [3, 4, 5], "{input:?}");
+        transform(&producer, &second, &input, true).await;
+        second.close().await.expect("close");
+        producer.close().await.expect("close");
+
+        let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+        let tp = gregor::client::TopicPartition::new("ctx-src", 0);
+        let offsets = admin.list_group_offsets("ctx-eos", Some(&[tp.clone()])).await.expect("offsets");
+        assert_eq!(offsets.get(&tp).map(|c| c.offset), Some(6));
+        write_sentinels(&broker, &[("ctx-dst", 0)]).await;
+        assert_eq!(
+            our_values(&broker, "read_committed", &[("ctx-dst", 0)]).await,
+            set(&["N0", "N1", "N2", "N3", "N4", "N5"])
+        );
+    });
+    // Each input once in what read_committed shows, counted (not just as a set) by librdkafka.
+    assert_eq!(librdkafka_values(&broker, "read_committed", &[("ctx-dst", 0)]).len(), 6);
+}

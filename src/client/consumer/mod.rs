@@ -83,6 +83,44 @@ struct PartitionState {
     committed_checked: bool,
 }
 
+/// A consumer group's identity as `send_offsets_to_transaction` passes it to
+/// TxnOffsetCommit (Java's `ConsumerGroupMetadata`). A bare group id (from
+/// `&str`) commits as a non-member; with the generation and member id of a
+/// live member, the group coordinator also fences a zombie member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    pub group_id: String,
+    /// -1 when not a member.
+    pub generation_id: i32,
+    /// Empty when not a member.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata of a group without a member (generation -1).
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
+impl From<&str> for ConsumerGroupMetadata {
+    fn from(group_id: &str) -> Self {
+        ConsumerGroupMetadata::new(group_id)
+    }
+}
+
+impl From<String> for ConsumerGroupMetadata {
+    fn from(group_id: String) -> Self {
+        ConsumerGroupMetadata::new(group_id)
+    }
+}
+
 /// A finished fetch, reported by its task.
 struct FetchDone {
     node: i32,
@@ -240,6 +278,21 @@ impl Consumer {
         }
         self.pending.retain(|r| !(r.topic == topic && r.partition == partition));
         Ok(())
+    }
+
+    /// The group and, for a subscribed member, its generation and member id:
+    /// what [`Producer::send_offsets_to_transaction`](crate::client::Producer::send_offsets_to_transaction)
+    /// needs so that the group coordinator refuses offsets of a member that
+    /// is no longer in the group. `None` without a `group.id`.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let group_id = self.config.group_id.clone()?;
+        let mut meta = ConsumerGroupMetadata::new(group_id);
+        meta.group_instance_id = self.config.group_instance_id.clone();
+        if let Some(m) = &self.membership {
+            meta.generation_id = m.generation;
+            meta.member_id = m.member_id.clone();
+        }
+        Some(meta)
     }
 
     /// The offset of the next record `poll` returns for this partition, once known.

@@ -41,7 +41,6 @@ use tokio::task::JoinHandle;
 
 pub use config::{Acks, Compression, ProducerConfig};
 pub use delivery::{DeliveryFuture, RecordMetadata};
-pub use transaction::ConsumerGroupMetadata;
 
 use crate::protocol::batch::new_record;
 use accumulator::{estimate_size, Accumulator};
@@ -49,6 +48,7 @@ use delivery::BatchAck;
 use transaction::{TxnErrorKind, TxnShared};
 
 use super::cluster::{is_transient, Cluster};
+use super::consumer::ConsumerGroupMetadata;
 use super::partitioner::partition_for_key;
 use super::{ClientError, ResponseError};
 

@@ -35,6 +35,7 @@ use super::accumulator::TopicPartition;
 use crate::client::cluster::{is_transient, Cluster};
 use crate::client::connection::Connection;
 use crate::client::consumer::group::{find_coordinator, find_coordinator_request, parse_find_coordinator};
+use crate::client::consumer::ConsumerGroupMetadata;
 use crate::client::{ClientError, ResponseError};
 
 /// The states of a transactional producer, named as in the Java client.
@@ -102,44 +103,6 @@ impl TxnErrorKind {
                 _ => TxnErrorKind::Abortable,
             },
         }
-    }
-}
-
-/// A consumer group's identity as `send_offsets_to_transaction` passes it to
-/// TxnOffsetCommit (Java's `ConsumerGroupMetadata`). A bare group id (from
-/// `&str`) commits as a non-member; with the generation and member id of a
-/// live member, the group coordinator also fences a zombie member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    pub group_id: String,
-    /// -1 when not a member.
-    pub generation_id: i32,
-    /// Empty when not a member.
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata of a group without a member (generation -1).
-    pub fn new(group_id: impl Into<String>) -> Self {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
-    }
-}
-
-impl From<&str> for ConsumerGroupMetadata {
-    fn from(group_id: &str) -> Self {
-        ConsumerGroupMetadata::new(group_id)
-    }
-}
-
-impl From<String> for ConsumerGroupMetadata {
-    fn from(group_id: String) -> Self {
-        ConsumerGroupMetadata::new(group_id)
     }
 }
 
@@ -470,6 +433,7 @@ impl TxnCoordinator {
         F: FnMut(Arc<Connection>) -> Fut,
         Fut: std::future::Future<Output = Result<T, ClientError>>,
     {
+        let start = Instant::now();
         loop {
             let result = match self.connection().await {
                 Ok(conn) => op(conn).await,
@@ -485,7 +449,7 @@ impl TxnCoordinator {
                 TxnErrorKind::Abortable | TxnErrorKind::Fatal => return Err(err),
             }
             if Instant::now() + self.retry_backoff >= deadline {
-                return Err(ClientError::timeout(format!("{what} ({err})"), self.retry_backoff));
+                return Err(ClientError::timeout(format!("retrying {what}; last error: {err}"), start.elapsed()));
             }
             tracing::debug!(%err, what, "retrying a transaction request");
             tokio::time::sleep(self.retry_backoff).await;
@@ -643,6 +607,7 @@ impl TxnCoordinator {
             })
             .collect();
         let mut group_addr: Option<String> = None;
+        let start = Instant::now();
         loop {
             let attempt = async {
                 let addr = match &group_addr {
@@ -690,7 +655,10 @@ impl TxnCoordinator {
                 TxnErrorKind::Abortable | TxnErrorKind::Fatal => return Err(err),
             }
             if Instant::now() + self.retry_backoff >= deadline {
-                return Err(ClientError::timeout(format!("TxnOffsetCommit ({err})"), self.retry_backoff));
+                return Err(ClientError::timeout(
+                    format!("retrying TxnOffsetCommit; last error: {err}"),
+                    start.elapsed(),
+                ));
             }
             tokio::time::sleep(self.retry_backoff).await;
         }
