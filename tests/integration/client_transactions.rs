@@ -350,8 +350,13 @@ fn committed_transactions_are_read_committed_and_aborted_ones_hidden() {
 
         // Aborted without a flush: whatever had not left is dropped.
         producer.begin_transaction().expect("begin");
-        let _ = producer.send(ProducerRecord::new("ctx-audit", "aborted-unflushed").partition(0)).await.expect("send");
+        let unflushed =
+            producer.send(ProducerRecord::new("ctx-audit", "aborted-unflushed").partition(0)).await.expect("send");
         producer.abort_transaction(WAIT).await.expect("abort");
+        match unflushed.await {
+            Ok(_) | Err(ClientError::TransactionAborted) => {} // written (then aborted) or dropped unsent
+            Err(e) => panic!("unexpected outcome of an aborted record: {e}"),
+        }
 
         producer.begin_transaction().expect("begin");
         let last = producer.send(ProducerRecord::new("ctx-audit", "committed-last").partition(0)).await.expect("send");
@@ -424,7 +429,8 @@ fn offsets_sent_to_a_transaction_commit_with_it() {
             let tp = tp.clone();
             let admin = admin.clone();
             async move {
-                let offsets = admin.list_group_offsets("ctx-group", Some(&[tp.clone()])).await.expect("offsets");
+                let offsets =
+                    admin.list_group_offsets("ctx-group", Some(std::slice::from_ref(&tp))).await.expect("offsets");
                 offsets.get(&tp).map(|c| c.offset)
             }
         };
@@ -542,9 +548,10 @@ fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
         }
         async fn transform(producer: &Producer, consumer: &Consumer, input: &[(i64, String)], commit: bool) {
             producer.begin_transaction().expect("begin");
+            let mut deliveries = Vec::new();
             for (_, v) in input {
-                let _ =
-                    producer.send(ProducerRecord::new("ctx-dst", v.to_uppercase()).partition(0)).await.expect("send");
+                let record = ProducerRecord::new("ctx-dst", v.to_uppercase()).partition(0);
+                deliveries.push(producer.send(record).await.expect("send"));
             }
             let next = input.last().map(|(o, _)| o + 1).expect("input");
             let offsets = BTreeMap::from([(("ctx-src".to_string(), 0), next)]);
@@ -553,6 +560,9 @@ fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
             producer.send_offsets_to_transaction(&offsets, group).await.expect("send offsets");
             if commit {
                 producer.commit_transaction(WAIT).await.expect("commit");
+                for d in deliveries {
+                    d.await.expect("acknowledged");
+                }
             } else {
                 producer.flush().await.expect("flush");
                 producer.abort_transaction(WAIT).await.expect("abort");
@@ -576,7 +586,7 @@ fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
 
         let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
         let tp = gregor::client::TopicPartition::new("ctx-src", 0);
-        let offsets = admin.list_group_offsets("ctx-eos", Some(&[tp.clone()])).await.expect("offsets");
+        let offsets = admin.list_group_offsets("ctx-eos", Some(std::slice::from_ref(&tp))).await.expect("offsets");
         assert_eq!(offsets.get(&tp).map(|c| c.offset), Some(6));
         write_sentinels(&broker, &[("ctx-dst", 0)]).await;
         assert_eq!(
