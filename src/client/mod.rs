@@ -11,9 +11,10 @@
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
 //! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
-//! - [`producer`]: batching producer with idempotence;
+//! - [`producer`]: batching producer with idempotence and transactions;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
-//!   member of a consumer group (subscribe, rebalances, assignors, commits);
+//!   member of a consumer group (subscribe, rebalances, assignors, commits),
+//!   in `read_uncommitted` or `read_committed` isolation;
 //! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
 //!
 //! # Admin
@@ -41,6 +42,31 @@
 //! producer.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Transactions
+//! ```no_run
+//! use std::time::Duration;
+//! use gregor::client::{Producer, ProducerConfig, ProducerRecord};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let mut config = ProducerConfig::new("localhost:9092");
+//! config.set("transactional.id", "orders-writer-1")?;
+//! let producer = Producer::new(config).await?;
+//! producer.init_transactions(Duration::from_secs(60)).await?; // fences older instances
+//! producer.begin_transaction()?;
+//! // Each record's future resolves once it is written (not yet committed).
+//! let _order = producer.send(ProducerRecord::new("orders", "a")).await?;
+//! let _audit = producer.send(ProducerRecord::new("audit", "b")).await?;
+//! match producer.commit_transaction(Duration::from_secs(60)).await {
+//!     Ok(()) => {}
+//!     // A lost record or a coordinator refusal: the transaction is lost, not the producer.
+//!     Err(gregor::client::ClientError::TransactionAbortable(_)) => {
+//!         producer.abort_transaction(Duration::from_secs(60)).await?
+//!     }
+//!     Err(other) => return Err(other), // e.g. TransactionFatal: fenced, close the producer
+//! }
+//! # Ok(()) }
+//! ```
+//! Consumers with `isolation.level=read_committed` see both records or neither.
 //!
 //! # Consumer
 //! ```no_run

@@ -8,6 +8,11 @@
 //! is sent *before* the records are handed to the caller, so the broker is
 //! already collecting the next batch while the caller works. Answers for a
 //! partition whose position changed meanwhile (a seek) are discarded.
+//!
+//! `isolation.level=read_committed` asks Fetch and ListOffsets for committed
+//! data only: fetches stop at the last stable offset, `SeekTo::End` and a
+//! reset to latest go to it, and records of aborted transactions are dropped
+//! (`fetcher.rs`). Transaction markers never reach the caller at either level.
 
 pub mod assignor;
 mod config;
