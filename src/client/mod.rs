@@ -147,6 +147,18 @@ mod tests {
         send_sync::<Consumer>();
     }
 
+    /// The futures of the transactional calls can be spawned (no lock guard
+    /// is held across an await).
+    #[allow(dead_code)]
+    fn producer_futures_are_send(p: &Producer) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&p.send(ProducerRecord::new("t", "v")));
+        is_send(&p.init_transactions(std::time::Duration::ZERO));
+        is_send(&p.commit_transaction(std::time::Duration::ZERO));
+        is_send(&p.abort_transaction(std::time::Duration::ZERO));
+        is_send(&p.send_offsets_to_transaction(&Default::default(), "g"));
+    }
+
     #[test]
     fn durations_beyond_an_int_of_milliseconds_are_refused() {
         let mut c = ProducerConfig::new("localhost:9092");

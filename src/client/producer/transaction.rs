@@ -214,6 +214,9 @@ impl TxnManager {
             s @ (TxnState::Uninitialized | TxnState::Initializing) => {
                 Err(invalid("send", s, "call init_transactions and begin_transaction first"))
             }
+            s @ (TxnState::Committing | TxnState::Aborting) => {
+                Err(invalid("send", s, "the transaction is being completed; begin the next one first"))
+            }
             s => Err(invalid("send", s, "no transaction is in progress; call begin_transaction first")),
         }
     }
