@@ -1,6 +1,8 @@
 //! The broker's side of the coordinators' layer: [`BrokerInternalLog`]
 //! implements `coordinator::log::InternalLog` (append and await commit,
 //! replay, leadership) for one internal topic over this broker's partitions,
+//! including the coordinator-origin transactional batches of TxnOffsetCommit
+//! (`Partition::append_from_coordinator`) and the markers a replay reports,
 //! and [`BrokerTopics`] implements `coordinator::log::TopicCatalog` over the
 //! metadata cache. Coordinators hold these as trait objects, never the
 //! `Broker`.
@@ -20,7 +22,9 @@ use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBat
 use tokio::sync::watch;
 
 use super::{now_ms, Broker, Partition};
-use crate::coordinator::log::{Entry, InternalLog, Leadership, LogFuture, ReplayError, Replayed, TopicCatalog};
+use crate::coordinator::log::{
+    Entry, InternalLog, Leadership, LogFuture, ReplayError, ReplayItem, Replayed, TopicCatalog, TxnProducer,
+};
 use crate::protocol::{batch, ErrorCode};
 
 /// Waits until the high watermark passes `last_offset` (acks=all):
@@ -83,10 +87,11 @@ impl BrokerInternalLog {
         &self,
         partition: i32,
         leader_epoch: Option<i32>,
+        txn: Option<TxnProducer>,
         entries: Vec<Entry>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<Option<i64>, ErrorCode> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let broker = self.broker.upgrade().ok_or(ErrorCode::NotLeaderOrFollower)?;
         let p = broker.leader_partition(self.topic, partition)?;
@@ -97,9 +102,19 @@ impl BrokerInternalLog {
         let records: Vec<Record> = entries
             .into_iter()
             .enumerate()
-            .map(|(i, (key, value))| Record {
-                offset: i as i64,
-                ..batch::new_record(Some(key), value, Vec::new(), wall)
+            .map(|(i, (key, value))| {
+                let record = Record { offset: i as i64, ..batch::new_record(Some(key), value, Vec::new(), wall) };
+                match txn {
+                    // Kafka writes a coordinator's transactional batch with
+                    // the producer's id and epoch but no sequence (−1).
+                    Some(t) => Record {
+                        transactional: true,
+                        producer_id: t.producer_id,
+                        producer_epoch: t.producer_epoch,
+                        ..record
+                    },
+                    None => record,
+                }
             })
             .collect();
         let mut buf = BytesMut::new();
@@ -117,12 +132,17 @@ impl BrokerInternalLog {
             tracing::error!(topic = self.topic, %e, "a coordinator built an invalid batch");
             ErrorCode::UnknownServerError
         })?;
-        let appended = p.append(&mut bytes, &header, wall)?;
+        let appended = if txn.is_some() {
+            p.append_from_coordinator(&mut bytes, &header, wall)?
+        } else {
+            p.append(&mut bytes, &header, wall)?
+        };
         broker.notify_data_arrived();
         // Waiting must not keep a stopping broker alive.
         drop(broker);
         let deadline = tokio::time::Instant::now() + self.commit_timeout;
-        wait_committed(&p, appended.last_offset, deadline).await
+        wait_committed(&p, appended.last_offset, deadline).await?;
+        Ok(Some(appended.base_offset))
     }
 }
 
@@ -137,10 +157,28 @@ impl InternalLog for BrokerInternalLog {
         leader_epoch: Option<i32>,
         entries: Vec<Entry>,
     ) -> LogFuture<'_, Result<(), ErrorCode>> {
-        Box::pin(self.append_and_wait(partition, leader_epoch, entries))
+        Box::pin(async move { self.append_and_wait(partition, leader_epoch, None, entries).await.map(|_| ()) })
+    }
+
+    fn append_batch(
+        &self,
+        partition: i32,
+        leader_epoch: Option<i32>,
+        txn: Option<TxnProducer>,
+        entries: Vec<Entry>,
+    ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>> {
+        Box::pin(self.append_and_wait(partition, leader_epoch, txn, entries))
     }
 
     fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError> {
+        self.replay_with_markers(partition, &mut |item| {
+            if let ReplayItem::Record { record, .. } = item {
+                visit(record)
+            }
+        })
+    }
+
+    fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError> {
         let broker = self.broker.upgrade().ok_or(ReplayError::ShuttingDown)?;
         let p = broker
             .partition(self.topic, partition)
@@ -159,7 +197,7 @@ impl InternalLog for BrokerInternalLog {
                 // The decoder reserves room for the announced record count: bound it first.
                 let plausible = header.compression() != batch::Compression::None
                     || i64::from(header.records_count) * 7 <= i64::from(header.batch_length);
-                if header.is_control() || batch::check_header(&header).is_err() || !plausible {
+                if batch::check_header(&header).is_err() || !plausible {
                     continue;
                 }
                 let mut bytes = info.records.slice(range);
@@ -170,11 +208,30 @@ impl InternalLog for BrokerInternalLog {
                         continue;
                     }
                 };
+                if header.is_control() {
+                    // A transaction marker: one record, key = version i16, type i16 (0 ABORT, 1 COMMIT).
+                    let kind = set.records.first().and_then(|r| r.key.as_deref()).and_then(|k| k.get(2..4));
+                    let commit = match kind {
+                        Some([0, 0]) => false,
+                        Some([0, 1]) => true,
+                        _ => continue,
+                    };
+                    if header.base_offset >= offset {
+                        visit(ReplayItem::Marker {
+                            offset: header.base_offset,
+                            producer_id: header.producer_id,
+                            commit,
+                        });
+                    }
+                    continue;
+                }
+                let txn_producer = header.is_transactional().then_some(header.producer_id);
                 for r in set.records {
                     if r.offset < offset {
                         continue;
                     }
-                    visit(Replayed { offset: r.offset, key: r.key.as_deref(), value: r.value.as_deref() });
+                    let record = Replayed { offset: r.offset, key: r.key.as_deref(), value: r.value.as_deref() };
+                    visit(ReplayItem::Record { record, txn_producer });
                 }
             }
             if next <= offset {

@@ -22,6 +22,7 @@ pub mod producer_state;
 pub mod replication;
 pub mod tasks;
 pub mod topics;
+pub mod txn_markers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -91,6 +92,8 @@ pub struct Broker {
     pub(crate) topic_admin: tokio::sync::Mutex<()>,
     /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
     pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
+    /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
+    pub txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
     /// Set while a controlled shutdown moves this broker out of the ISRs, and
     /// after: it fetches for no partition, so that no leader takes it back.
     following_stopped: std::sync::atomic::AtomicBool,
@@ -215,6 +218,12 @@ impl Broker {
         let (synced, synced_rx) = watch::channel(0);
         let group_config = crate::coordinator::GroupConfig::from_broker(&config);
         let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
+        let txn_config = txn_config(&config);
+        // Kafka waits for a `__transaction_state` append up to the transaction's
+        // own timeout (expiry tombstones: `request.timeout.ms`); the handle has
+        // one timeout for every append, so `request.timeout.ms` it is.
+        let txn_commit_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
+        let txn_synced = synced_rx.clone();
         let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| Broker {
             node_id,
             advertised,
@@ -239,6 +248,17 @@ impl Broker {
                 )),
                 Arc::new(internal_log::BrokerTopics::new(me.clone())),
             )),
+            txn_coordinator: Arc::new(crate::coordinator::txn::TxnCoordinator::new(
+                txn_config,
+                Arc::new(internal_log::BrokerInternalLog::new(
+                    me.clone(),
+                    crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC,
+                    txn_commit_timeout,
+                    txn_synced,
+                )),
+                Arc::new(txn_markers::BrokerProducerIds::new(me.clone())),
+                Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
+            )),
             following_stopped: Default::default(),
             config,
         });
@@ -260,9 +280,6 @@ impl Broker {
             partial_request_timeout: Duration::from_millis(broker.config.partial_request_timeout_ms),
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
-        tasks.push(partition_sync::spawn(broker.clone(), shutdown.clone()));
-        tasks.extend(replication::spawn_all(broker.clone(), shutdown.clone()));
-        tasks.push(crate::coordinator::spawn(broker.coordinator.clone(), shutdown.clone()));
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
@@ -336,6 +353,23 @@ impl Broker {
     /// Registered brokers (`/brokers/ids`), sorted.
     pub fn live_brokers(&self) -> Vec<i32> {
         self.metadata.live_brokers()
+    }
+}
+
+/// The transaction coordinator's settings from the broker's (Kafka's key
+/// names; the config layer validated each as at least 1).
+fn txn_config(cfg: &BrokerConfig) -> crate::coordinator::txn::TxnConfig {
+    let int = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
+    let long = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    crate::coordinator::txn::TxnConfig {
+        num_partitions: cfg.transaction_state_log_num_partitions,
+        replication_factor: cfg.transaction_state_log_replication_factor,
+        min_isr: int(u64::from(cfg.transaction_state_log_min_isr)),
+        segment_bytes: int(u64::from(cfg.transaction_state_log_segment_bytes)),
+        max_timeout_ms: int(cfg.transaction_max_timeout_ms),
+        id_expiration_ms: long(cfg.transactional_id_expiration_ms),
+        abort_timed_out_interval_ms: long(cfg.transaction_abort_timed_out_transaction_cleanup_interval_ms),
+        remove_expired_interval_ms: long(cfg.transaction_remove_expired_transaction_cleanup_interval_ms),
     }
 }
 

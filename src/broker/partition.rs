@@ -607,12 +607,38 @@ impl Partition {
     /// as far as the ISR allows (a single-replica partition is committed as
     /// soon as it is written).
     pub fn append(&self, batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> Result<Appended, ErrorCode> {
+        self.append_checked(batch, header, now_ms, false)
+    }
+
+    /// As leader, a batch a coordinator wrote into its internal topic (a
+    /// TxnOffsetCommit's transactional batch in `__consumer_offsets`). As
+    /// Kafka does for coordinator-origin appends, the batch carries no
+    /// sequence and only the producer epoch is checked (an older one is
+    /// INVALID_PRODUCER_EPOCH); a transactional batch still opens the
+    /// producer's transaction, so its marker and the LSO work as for a client's.
+    pub fn append_from_coordinator(
+        &self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<Appended, ErrorCode> {
+        self.append_checked(batch, header, now_ms, true)
+    }
+
+    fn append_checked(
+        &self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+        now_ms: i64,
+        from_coordinator: bool,
+    ) -> Result<Appended, ErrorCode> {
         if header.is_control() {
             // Only WriteTxnMarkers writes markers (Kafka refuses them from clients too).
             return Err(ErrorCode::InvalidRecord);
         }
         let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        match producers.check(header)? {
+        let check = if from_coordinator { producers.check_epoch(header) } else { producers.check(header) };
+        match check? {
             SequenceCheck::Duplicate { first_offset, last_offset } => {
                 let log_start_offset = self.log_start_offset();
                 return Ok(Appended { base_offset: first_offset, last_offset, log_start_offset, records: 0 });
@@ -1249,6 +1275,32 @@ mod tests {
         // A follower refuses markers.
         p.apply_state(0, &state(1, &[1, 0]), 0).expect("follow");
         assert_eq!(p.append_marker(&marker(1, true), 1), Err(ErrorCode::NotLeaderOrFollower));
+    }
+
+    #[test]
+    fn a_coordinator_batch_opens_a_transaction_without_a_sequence() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0]), 0).expect("apply");
+        // A TxnOffsetCommit batch as the group coordinator writes it: transactional, sequence −1.
+        let append = |epoch: i16| {
+            let mut b = idempotent_batch(5, epoch, -1, 2);
+            b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+            let crc = crc32c::crc32c(&b[batch::CRC_START..]);
+            b[17..21].copy_from_slice(&crc.to_be_bytes());
+            let h = batch::validate(&b).expect("valid")[0];
+            p.append_from_coordinator(&mut b, &h, 1).map(|a| a.base_offset)
+        };
+        assert_eq!(append(1), Ok(0));
+        assert_eq!(p.ongoing_txns(), vec![(5, 0)]);
+        assert_eq!(p.last_stable_offset(), 0);
+        // No sequence, so no duplicate detection: a second batch is appended.
+        assert_eq!(append(1), Ok(2));
+        assert_eq!(append(0), Err(ErrorCode::InvalidProducerEpoch));
+        let commit = Marker { producer_id: 5, producer_epoch: 1, coordinator_epoch: 0, commit: true };
+        assert_eq!(p.append_marker(&commit, 1), Ok(4));
+        assert!(p.ongoing_txns().is_empty());
+        assert_eq!(p.last_stable_offset(), 5);
     }
 
     #[test]

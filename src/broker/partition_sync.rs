@@ -14,9 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
-
 use super::partition::StateUpdate;
+use super::tasks::{log_failures, TaskRegistry};
 use super::{log_config, now_ms, Broker, BrokerError, Partition};
 use crate::config::TopicConfig;
 use crate::metadata::TopicMetadata;
@@ -31,23 +30,26 @@ pub struct LocalTopic {
 }
 
 /// The named task `partition-sync`: one pass per cache change.
-pub fn spawn(broker: Arc<Broker>, mut shutdown: Shutdown) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut changes = broker.metadata.subscribe();
-        loop {
-            tokio::select! {
-                _ = shutdown.wait() => return,
-                changed = changes.changed() => if changed.is_err() { return },
-            }
-            let b = broker.clone();
-            // File creation and deletion block: keep them off the async workers.
-            match tokio::task::spawn_blocking(move || b.sync_partitions()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => tracing::error!(task = "partition-sync", %err, "cannot apply metadata changes"),
-                Err(err) => tracing::error!(task = "partition-sync", %err, "pass panicked"),
-            }
+pub(crate) fn register(registry: &mut TaskRegistry<Broker>) {
+    log_failures([registry.service("partition-sync", run)]);
+}
+
+/// Applies every metadata change to the local partitions, one pass at a time.
+async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
+    let mut changes = broker.metadata.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            changed = changes.changed() => if changed.is_err() { return },
         }
-    })
+        let b = broker.clone();
+        // File creation and deletion block: keep them off the async workers.
+        match tokio::task::spawn_blocking(move || b.sync_partitions()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(task = "partition-sync", %err, "cannot apply metadata changes"),
+            Err(err) => tracing::error!(task = "partition-sync", %err, "pass panicked"),
+        }
+    }
 }
 
 impl Broker {

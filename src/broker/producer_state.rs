@@ -23,6 +23,9 @@
 //! (a leader change could still lose the marker). An open transaction is kept
 //! in the snapshot (Kafka's `current_txn_first_offset`) with the coordinator
 //! epoch of the producer's last marker, and keeps its producer from expiring.
+//! A coordinator's transactional batch (TxnOffsetCommit into
+//! `__consumer_offsets`) has no sequence: only its epoch is checked
+//! ([`ProducerStateMap::check_epoch`]), and it opens a transaction like any.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -155,6 +158,15 @@ impl ProducerStateMap {
         }
     }
 
+    /// Checks a batch a coordinator writes (no sequence, Kafka's
+    /// coordinator-origin append): only an older producer epoch is refused.
+    pub fn check_epoch(&self, h: &BatchHeader) -> Result<SequenceCheck, ErrorCode> {
+        match self.producers.get(&h.producer_id) {
+            Some(entry) if h.producer_id >= 0 && h.producer_epoch < entry.epoch => Err(ErrorCode::InvalidProducerEpoch),
+            _ => Ok(SequenceCheck::Append),
+        }
+    }
+
     /// An empty map for a log that starts at `offset`.
     pub fn starting_at(offset: i64) -> ProducerStateMap {
         ProducerStateMap {
@@ -189,6 +201,13 @@ impl ProducerStateMap {
         }
         if h.is_transactional() {
             let entry = self.producers.entry(h.producer_id).or_default();
+            if h.producer_epoch > entry.epoch {
+                // A newer epoch (also for a coordinator's batch without a
+                // sequence, which `push` below does not see) fences older ones.
+                entry.epoch = h.producer_epoch;
+                entry.batches.clear();
+            }
+            entry.last_timestamp = entry.last_timestamp.max(timestamp);
             if entry.txn_first_offset.is_none() {
                 entry.txn_first_offset = Some(first_offset);
                 self.ongoing.insert(first_offset, h.producer_id);
@@ -376,6 +395,24 @@ mod tests {
             base_sequence: seq,
             records_count: count,
         }
+    }
+
+    #[test]
+    fn a_coordinator_batch_opens_a_transaction_and_fences_older_epochs() {
+        let mut m = ProducerStateMap::default();
+        // A TxnOffsetCommit batch: transactional, no sequence.
+        let h = BatchHeader { attributes: 0x10, ..header(7, 3, -1, 2) };
+        assert_eq!(m.check_epoch(&h), Ok(SequenceCheck::Append));
+        m.record(&h, 10, 11, 1);
+        assert_eq!(m.ongoing_txns(), vec![(7, 10)]);
+        let older = BatchHeader { attributes: 0x10, ..header(7, 2, -1, 1) };
+        assert_eq!(m.check_epoch(&older), Err(ErrorCode::InvalidProducerEpoch));
+        assert_eq!(m.check_epoch(&h), Ok(SequenceCheck::Append), "the same epoch again is fine");
+        let marker = Marker { producer_id: 7, producer_epoch: 3, coordinator_epoch: 0, commit: true };
+        assert_eq!(m.check_marker(&marker), Ok(()));
+        let done = m.record_marker(&marker, 12, 2).expect("the transaction ends");
+        assert_eq!((done.first_offset, done.last_offset, done.aborted), (10, 12, false));
+        assert!(m.ongoing_txns().is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!   that are behind and have not caught up within the lag time; expansion is
 //!   decided by the leader's Fetch handler. Both write the state znode with a
 //!   conditional update (same leader epoch, version check).
+//! - `isr-update` writes the proposed ISR changes one at a time.
 //! - `high-watermark-checkpoint` writes `replication-offset-checkpoint` in
 //!   each log dir, which a restarted follower truncates to.
 
@@ -29,6 +30,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, OffsetForLeaderEp
 use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 
+use super::tasks::{log_failures, FinalTick, TaskRegistry};
 use super::{now_ms, Broker, BrokerError, Partition};
 use crate::client::connection::Connection;
 use crate::metadata::PartitionState;
@@ -114,36 +116,39 @@ impl Broker {
     }
 }
 
-/// Starts the replication tasks.
-pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(fetcher_manager(broker.clone(), shutdown.clone())),
-        tokio::spawn(isr_updater(broker.clone(), shutdown.clone())),
-        tokio::spawn(hw_checkpointer(broker, shutdown)),
-    ]
+/// Registers the replication tasks: `replica-fetcher-manager`, `isr-shrink`,
+/// `isr-update` and `high-watermark-checkpoint`.
+pub(crate) fn register(registry: &mut TaskRegistry<Broker>, config: &crate::config::BrokerConfig) {
+    let lag = config.replica_lag_time_max_ms.max(2);
+    let hw_every = Duration::from_millis(config.replica_high_watermark_checkpoint_interval_ms.max(1));
+    log_failures([
+        registry.service("replica-fetcher-manager", fetcher_manager),
+        registry.every("isr-shrink", Duration::from_millis(lag / 2), FinalTick::Skip, move |b: &Broker| {
+            let now = now_ms();
+            for p in b.all_partitions() {
+                if let Some(isr) = p.shrunk_isr(now, i64::try_from(lag).unwrap_or(i64::MAX)) {
+                    tracing::info!(partition = %p.tp, isr = ?isr, "shrinking the ISR (followers lagging)");
+                    b.propose_isr(&p, isr);
+                }
+            }
+            Ok(())
+        }),
+        registry.service("isr-update", isr_updater),
+        registry
+            .every("high-watermark-checkpoint", hw_every, FinalTick::Run, |b: &Broker| b.checkpoint_high_watermarks()),
+    ]);
 }
 
-/// Checks for lagging followers every half of `replica.lag.time.max.ms` and
-/// writes the ISR changes proposed by the Fetch handler and the check.
+/// Writes the ISR changes proposed by the Fetch handler and `isr-shrink`; at
+/// shutdown, the ones already queued (bounded, so a lost ZooKeeper cannot
+/// hold the broker).
 async fn isr_updater(broker: Arc<Broker>, mut shutdown: Shutdown) {
     let Some(mut proposals) = broker.isr_proposals_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
     };
-    let lag = broker.config.replica_lag_time_max_ms.max(2);
-    let mut interval = tokio::time::interval(Duration::from_millis(lag / 2));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shutdown.wait() => return,
-            _ = interval.tick() => {
-                let now = now_ms();
-                for p in broker.all_partitions() {
-                    if let Some(isr) = p.shrunk_isr(now, i64::try_from(lag).unwrap_or(i64::MAX)) {
-                        tracing::info!(partition = %p.tp, isr = ?isr, "shrinking the ISR (followers lagging)");
-                        broker.propose_isr(&p, isr);
-                    }
-                }
-            }
+            _ = shutdown.wait() => break,
             proposal = proposals.recv() => {
                 let Some((partition, isr)) = proposal else { return };
                 broker.write_isr(&partition, isr).await;
@@ -151,25 +156,14 @@ async fn isr_updater(broker: Arc<Broker>, mut shutdown: Shutdown) {
             }
         }
     }
-}
-
-async fn hw_checkpointer(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let every = Duration::from_millis(broker.config.replica_high_watermark_checkpoint_interval_ms.max(1));
-    let mut interval = tokio::time::interval(every);
-    loop {
-        let stopping = tokio::select! {
-            _ = shutdown.wait() => true,
-            _ = interval.tick() => false,
-        };
-        let b = broker.clone();
-        match tokio::task::spawn_blocking(move || b.checkpoint_high_watermarks()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(task = "high-watermark-checkpoint", %err, "cannot write"),
-            Err(err) => tracing::error!(task = "high-watermark-checkpoint", %err, "panicked"),
+    let last = async {
+        while let Ok((partition, isr)) = proposals.try_recv() {
+            broker.write_isr(&partition, isr).await;
+            partition.isr_update_in_flight.store(false, Ordering::Release);
         }
-        if stopping {
-            return;
-        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), last).await.is_err() {
+        tracing::warn!(task = "isr-update", "queued ISR changes not written at shutdown");
     }
 }
 

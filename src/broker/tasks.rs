@@ -1,13 +1,25 @@
-//! Named periodic background tasks, in one registry. Each task is registered
-//! by name with its interval; it runs on its own schedule (blocking storage
-//! work off the async workers), logs its failures instead of dying, and when
-//! the broker shuts down it runs one final tick before it stops, so that
-//! checkpoints and flushes reflect the last moment (the broker's shutdown
-//! then flushes and checkpoints everything once more). The log cleaner is the
-//! one task registered without a final tick: a compaction pass may take
-//! long, and shutdown must not wait for it.
+//! The broker's background work, in one registry of named tasks.
+//!
+//! Two kinds are registered:
+//! - *periodic* tasks ([`TaskRegistry::every`]): a tick on an interval
+//!   (blocking storage work off the async workers) that logs its failures
+//!   instead of dying, and runs one final tick when the broker shuts down, so
+//!   that checkpoints and flushes reflect the last moment (the broker's
+//!   shutdown then flushes and checkpoints everything once more). The log
+//!   cleaner and the ISR-shrink check opt out of the final tick: a compaction
+//!   pass may take long, and a leaving broker has no lag to judge.
+//! - *event-driven* tasks ([`TaskRegistry::service`]): loops that react to
+//!   metadata changes or channels (partition sync, the replica-fetcher
+//!   manager, ISR updates, the coordinators). Each gets the shutdown signal
+//!   and does its own last step before it returns (the ISR updater writes the
+//!   changes already queued, the group coordinator answers its waiting
+//!   members).
+//!
+//! Every task of a broker is registered here, by a unique name, so that the
+//! broker's startup reads as one list and its shutdown waits for all of them.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +71,21 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
         Ok(())
     }
 
+    /// Starts an event-driven task: `run` gets the shared context and the
+    /// shutdown signal, and must return once shutdown fires, after its own
+    /// last step.
+    pub fn service<F, Fut>(&mut self, name: &'static str, run: F) -> Result<(), DuplicateTask>
+    where
+        F: FnOnce(Arc<C>, Shutdown) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if !self.names.insert(name) {
+            return Err(DuplicateTask(name));
+        }
+        self.handles.push(tokio::spawn(run(self.context.clone(), self.shutdown.clone())));
+        Ok(())
+    }
+
     /// The registered names, sorted.
     pub fn names(&self) -> Vec<&'static str> {
         self.names.iter().copied().collect()
@@ -70,8 +97,36 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
     }
 }
 
-/// Starts every periodic task of a broker.
+/// Logs registrations that failed (a duplicate name is a programming error,
+/// but it must not stop the broker).
+pub(crate) fn log_failures(results: impl IntoIterator<Item = Result<(), DuplicateTask>>) {
+    for r in results {
+        if let Err(err) = r {
+            tracing::error!(%err, "a task was not started");
+        }
+    }
+}
+
+/// Starts every task of a broker: partition sync, replication, the
+/// coordinators and the storage chores.
 pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+    let mut registry = TaskRegistry::new(broker.clone(), shutdown);
+    super::partition_sync::register(&mut registry);
+    super::replication::register(&mut registry, &broker.config);
+    let groups = broker.coordinator.clone();
+    let txns = broker.txn_coordinator.clone();
+    log_failures([
+        registry.service("group-coordinator", move |_, shutdown| crate::coordinator::run(groups, shutdown)),
+        registry.service("txn-coordinator", move |_, shutdown| crate::coordinator::txn::service::run(txns, shutdown)),
+    ]);
+    register_storage_chores(&mut registry, &broker);
+    tracing::debug!(tasks = ?registry.names(), "started the broker's tasks");
+    registry.into_handles()
+}
+
+/// Retention, flushing, recovery-point checkpoints, producer-id expiry and
+/// the log cleaner.
+fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker) {
     let cfg = &broker.config;
     let retention = Duration::from_millis(cfg.log_retention_check_interval_ms.max(1));
     let flush = Duration::from_millis(cfg.log_flush_scheduler_interval_ms.clamp(1, 60_000));
@@ -79,8 +134,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
     let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
     let cleaner_enabled = cfg.log_cleaner_enable;
     let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
-    let mut registry = TaskRegistry::new(broker.clone(), shutdown);
-    let registered = [
+    log_failures([
         registry.every("log-retention", retention, FinalTick::Run, |b: &Broker| {
             let deleted = b.logs.enforce_retention(now_ms())?;
             if deleted > 0 {
@@ -105,14 +159,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
         } else {
             Ok(())
         },
-    ];
-    for r in registered {
-        if let Err(err) = r {
-            tracing::error!(%err, "a periodic task was not started");
-        }
-    }
-    tracing::debug!(tasks = ?registry.names(), "started the periodic tasks");
-    registry.into_handles()
+    ]);
 }
 
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
@@ -125,7 +172,9 @@ fn clean_compacted_logs(b: &Broker) -> Result<(), BrokerError> {
         }
         let Some(log) = b.logs.get(&partition.tp) else { continue };
         let retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
-        let stats = log.lock().unwrap_or_else(|e| e.into_inner()).compact(now_ms(), retention, false);
+        // Open transactions (from the last stable offset on) are not cleaned.
+        let cleanable_end = partition.last_stable_offset();
+        let stats = log.lock().unwrap_or_else(|e| e.into_inner()).compact(now_ms(), retention, cleanable_end, false);
         match stats {
             Ok(s) if s.records_removed > 0 => tracing::info!(
                 partition = %partition.tp,
@@ -218,5 +267,26 @@ mod tests {
         }
         assert_eq!(counts[0].load(Ordering::SeqCst), 1, "the final tick ran once");
         assert_eq!(counts[1].load(Ordering::SeqCst), 0, "no final tick for a task that opts out");
+    }
+
+    #[tokio::test]
+    async fn an_event_driven_task_gets_the_shutdown_signal_and_shares_the_names() {
+        let (trigger, shutdown) = crate::network::shutdown::channel();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let mut registry = TaskRegistry::new(finished.clone(), shutdown);
+        registry
+            .service("sync", |done: Arc<AtomicUsize>, mut shutdown: Shutdown| async move {
+                shutdown.wait().await;
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .expect("first registration");
+        let hour = Duration::from_secs(3600);
+        let duplicate = registry.every("sync", hour, FinalTick::Run, |_: &AtomicUsize| Ok(()));
+        assert!(matches!(duplicate, Err(DuplicateTask("sync"))), "one namespace for both kinds");
+        trigger.trigger();
+        for handle in registry.into_handles() {
+            tokio::time::timeout(Duration::from_secs(30), handle).await.expect("task stops").expect("no panic");
+        }
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "its last step ran once shutdown fired");
     }
 }

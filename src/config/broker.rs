@@ -272,8 +272,11 @@ pub struct BrokerConfig {
     pub transaction_state_log_num_partitions: i32,
     pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_min_isr: u32,
+    pub transaction_state_log_segment_bytes: u32,
     pub transaction_max_timeout_ms: u64,
     pub transactional_id_expiration_ms: u64,
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
     /// How long a producer id's state is kept after its last write.
     pub producer_id_expiration_ms: u64,
     pub producer_id_expiration_check_interval_ms: u64,
@@ -546,8 +549,13 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         transaction_state_log_num_partitions: r.i32("transaction.state.log.num.partitions")?,
         transaction_state_log_replication_factor: r.i16("transaction.state.log.replication.factor")?,
         transaction_state_log_min_isr: r.u32("transaction.state.log.min.isr")?,
+        transaction_state_log_segment_bytes: r.u32("transaction.state.log.segment.bytes")?,
         transaction_max_timeout_ms: r.u64("transaction.max.timeout.ms")?,
         transactional_id_expiration_ms: r.u64("transactional.id.expiration.ms")?,
+        transaction_abort_timed_out_transaction_cleanup_interval_ms: r
+            .u64("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,
+        transaction_remove_expired_transaction_cleanup_interval_ms: r
+            .u64("transaction.remove.expired.transaction.cleanup.interval.ms")?,
         producer_id_expiration_ms: r.u64("producer.id.expiration.ms")?,
         producer_id_expiration_check_interval_ms: r.u64("producer.id.expiration.check.interval.ms")?,
 
@@ -1264,6 +1272,12 @@ delete.topic.enable=true
         assert_eq!(c.offsets_topic_replication_factor, 3);
         assert_eq!(c.transaction_state_log_replication_factor, 3);
         assert_eq!(c.transaction_state_log_min_isr, 2);
+        assert_eq!(c.transaction_state_log_num_partitions, 50);
+        assert_eq!(c.transaction_state_log_segment_bytes, 104_857_600);
+        assert_eq!(c.transaction_max_timeout_ms, 900_000);
+        assert_eq!(c.transactional_id_expiration_ms, 604_800_000);
+        assert_eq!(c.transaction_abort_timed_out_transaction_cleanup_interval_ms, 10_000);
+        assert_eq!(c.transaction_remove_expired_transaction_cleanup_interval_ms, 3_600_000);
         assert_eq!(c.group_initial_rebalance_delay_ms, 3000);
         assert_eq!(c.group_min_session_timeout_ms, 6000);
         assert_eq!(c.group_max_session_timeout_ms, 1_800_000);
@@ -1419,6 +1433,12 @@ delete.topic.enable=true
         assert_eq!(key, "offsets.topic.replication.factor");
         let (key, ..) = invalid("broker.id=-2\n");
         assert_eq!(key, "broker.id");
+        let (key, ..) = invalid("transaction.max.timeout.ms=0\n");
+        assert_eq!(key, "transaction.max.timeout.ms");
+        let (key, ..) = invalid("transaction.abort.timed.out.transaction.cleanup.interval.ms=soon\n");
+        assert_eq!(key, "transaction.abort.timed.out.transaction.cleanup.interval.ms");
+        let (key, ..) = invalid("transaction.state.log.segment.bytes=0\n");
+        assert_eq!(key, "transaction.state.log.segment.bytes");
     }
 
     #[test]

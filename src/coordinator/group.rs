@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::records::{GroupValue, MemberValue, OffsetValue};
+use super::txn_offsets::{Positions, TxnOffsets};
 use crate::protocol::ErrorCode;
 
 /// Kafka's group states, named as DescribeGroups and ListGroups report them.
@@ -137,6 +138,10 @@ pub struct Group {
     /// The initial delay of a first rebalance.
     pub initial_delay: Option<InitialDelay>,
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// The log offset of the record behind each committed offset.
+    pub offset_positions: Positions,
+    /// Offsets committed inside transactions that have not ended yet.
+    pub txn_offsets: TxnOffsets,
     next_seq: u64,
 }
 
@@ -177,6 +182,8 @@ impl Group {
             rebalance_deadline: None,
             initial_delay: None,
             offsets: HashMap::new(),
+            offset_positions: Positions::new(),
+            txn_offsets: TxnOffsets::default(),
             next_seq: 0,
         }
     }

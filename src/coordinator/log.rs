@@ -4,8 +4,13 @@
 //!
 //! A coordinator needs three things from the broker and nothing else: append
 //! key/value records to a partition it leads and learn when they are
-//! committed, read a partition back from its start when it takes the
-//! partition over, and hear when it gains or loses leadership. [`InternalLog`]
+//! committed (and at which offset), read a partition back from its start when
+//! it takes the partition over, and hear when it gains or loses leadership.
+//! The group coordinator also writes transactional batches for a producer
+//! (TxnOffsetCommit) and, replaying, needs to see which records are
+//! transactional and where each transaction's COMMIT or ABORT marker lies
+//! ([`InternalLog::replay_with_markers`]); a coordinator that needs neither
+//! uses the plain [`InternalLog::append`] and [`InternalLog::replay`]. [`InternalLog`]
 //! is that contract. It is declared here, on the coordinator's side, and the
 //! broker implements it (`broker::internal_log`): dependencies point one way,
 //! broker → coordinator, so no coordinator imports a broker type or a request
@@ -34,6 +39,28 @@ pub struct Replayed<'a> {
     pub offset: i64,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
+}
+
+/// What [`InternalLog::replay_with_markers`] meets, in offset order: data
+/// records with the producer of their batch when it is transactional, and
+/// transaction markers (control batches).
+#[derive(Clone, Copy, Debug)]
+pub enum ReplayItem<'a> {
+    Record {
+        record: Replayed<'a>,
+        /// The batch's producer id when the batch is transactional: the
+        /// record counts only once a COMMIT marker of that producer follows.
+        txn_producer: Option<i64>,
+    },
+    /// A COMMIT (`commit`) or ABORT marker of `producer_id` at `offset`.
+    Marker { offset: i64, producer_id: i64, commit: bool },
+}
+
+/// The producer a transactional batch is written for (TxnOffsetCommit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
 /// Which partitions of the topic this broker leads, as of one metadata change.
@@ -79,11 +106,43 @@ pub trait InternalLog: Send + Sync + 'static {
         entries: Vec<Entry>,
     ) -> LogFuture<'_, Result<(), ErrorCode>>;
 
+    /// [`InternalLog::append`], answering the batch's base offset (`None`
+    /// when there was nothing to append or the handle cannot tell: entry `i`
+    /// is at base + `i`). With `txn`, the batch is transactional for that
+    /// producer and written as a coordinator writes it (no sequence number):
+    /// the partition opens a transaction for the producer, which its COMMIT
+    /// or ABORT marker ends, and refuses an older producer epoch
+    /// (INVALID_PRODUCER_EPOCH). A handle that only implements `append`
+    /// refuses transactional batches (UNKNOWN_SERVER_ERROR).
+    fn append_batch(
+        &self,
+        partition: i32,
+        leader_epoch: Option<i32>,
+        txn: Option<TxnProducer>,
+        entries: Vec<Entry>,
+    ) -> LogFuture<'_, Result<Option<i64>, ErrorCode>> {
+        Box::pin(async move {
+            if txn.is_some() {
+                return Err(ErrorCode::UnknownServerError);
+            }
+            self.append(partition, leader_epoch, entries).await.map(|()| None)
+        })
+    }
+
     /// Reads `partition` from its log start to its log end (blocking I/O:
     /// call it from `spawn_blocking`), handing every record of every data
-    /// batch to `visit` in offset order. Control batches are skipped;
-    /// unreadable batches are skipped with a warning.
+    /// batch to `visit` in offset order. Control batches are skipped, and so
+    /// is the batch header (use [`InternalLog::replay_with_markers`] to see
+    /// transactions); unreadable batches are skipped with a warning.
     fn replay(&self, partition: i32, visit: &mut dyn FnMut(Replayed<'_>)) -> Result<(), ReplayError>;
+
+    /// As [`InternalLog::replay`], but every record comes with its batch's
+    /// producer when the batch is transactional, and transaction markers are
+    /// handed over too, in offset order. A handle that only implements
+    /// `replay` reports every record as non-transactional and no markers.
+    fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError> {
+        self.replay(partition, &mut |record| visit(ReplayItem::Record { record, txn_producer: None }))
+    }
 
     /// Which partitions this broker leads now.
     fn leadership(&self) -> Leadership;

@@ -17,6 +17,12 @@
 //! groups), expires sessions and rebalance deadlines, and expires old offsets
 //! (`offsets.retention.minutes`).
 //!
+//! Transactional offset commits (TxnOffsetCommit, [`txn_offsets`]) are
+//! written as transactional batches of the producer and stay pending for
+//! (group, producer) until WriteTxnMarkers' marker for the producer is
+//! committed on the group's partition, which the marker handler reports
+//! through [`GroupCoordinator::complete_transaction`].
+//!
 //! The coordinator never sees the `Broker`: it reads and writes
 //! `__consumer_offsets` through the internal-log handle of [`log`] (the layer
 //! the transaction coordinator shares) and checks topics through a
@@ -27,6 +33,7 @@ pub mod log;
 mod persist;
 pub mod records;
 pub mod txn;
+pub mod txn_offsets;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,14 +41,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use group::{After, Group, Member};
 pub use group::{GroupState, JoinResult, SyncResult};
 use records::OffsetValue;
 
-use self::log::{InternalLog, LeadershipEvent, LeadershipFollower, TopicCatalog};
+use self::log::{InternalLog, LeadershipEvent, LeadershipFollower, TopicCatalog, TxnProducer};
 
 use crate::config::BrokerConfig;
 use crate::network::Shutdown;
@@ -94,6 +100,10 @@ struct State {
     /// Partitions of `__consumer_offsets` this broker leads, by leader epoch.
     owned: HashMap<i32, Ownership>,
     partition_count: i32,
+    /// Transaction markers written to a partition while it was loading:
+    /// `(producer id, commit)`, applied once the load is in (the replay may
+    /// have read the log before them).
+    markers_while_loading: HashMap<i32, Vec<(i64, bool)>>,
 }
 
 impl State {
@@ -188,6 +198,24 @@ pub struct GroupListing {
     pub protocol_type: String,
     pub state: String,
 }
+
+/// A TxnOffsetCommit as the coordinator sees it.
+#[derive(Clone, Debug)]
+pub struct TxnCommitParams {
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// v3+; −1 (and an empty member id, no instance id) when not given.
+    pub generation: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub offsets: Vec<CommitEntry>,
+}
+
+/// One partition's answer to OffsetFetch: its committed offset (`None`:
+/// none), or UNSTABLE_OFFSET_COMMIT for a `require_stable` fetch while a
+/// transaction has an offset pending for it.
+pub type FetchedOffset = (i32, Result<Option<OffsetValue>, ErrorCode>);
 
 /// Per-partition results of OffsetCommit / OffsetDelete.
 pub type PartitionResults = Vec<(String, i32, Option<ErrorCode>)>;
@@ -588,11 +616,48 @@ impl GroupCoordinator {
             }
             partition
         };
-        let max_metadata = self.config.offset_metadata_max_bytes;
         let wall = now_ms();
-        let mut results: PartitionResults = Vec::with_capacity(p.offsets.len());
+        let retention = (p.retention_time_ms >= 0).then_some(p.retention_time_ms);
+        let (mut results, accepted) = self.check_offsets(&p.offsets, wall, retention);
+        if accepted.is_empty() {
+            return results;
+        }
+        let batch = offset_batch(&p.group_id, &results, &accepted);
+        match persist::append_at(self.log.as_ref(), partition, None, batch).await {
+            Ok(base) => {
+                let base = base.unwrap_or(-1);
+                let mut st = self.lock();
+                let group =
+                    st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
+                for (n, (i, v)) in accepted.into_iter().enumerate() {
+                    let tp = (results[i].0.clone(), results[i].1);
+                    group.offset_positions.insert(tp.clone(), base + n as i64);
+                    group.offsets.insert(tp, v);
+                }
+            }
+            Err(code) => {
+                let code = persist::commit_error(code);
+                for (i, _) in accepted {
+                    results[i].2 = Some(code);
+                }
+            }
+        }
+        results
+    }
+
+    /// The per-partition checks of an offset commit (known topic-partition,
+    /// metadata size): every partition's result so far, and the accepted
+    /// ones as (index into the results, value to store).
+    fn check_offsets(
+        &self,
+        offsets: &[CommitEntry],
+        wall: i64,
+        retention_ms: Option<i64>,
+    ) -> (PartitionResults, Vec<(usize, OffsetValue)>) {
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let mut results: PartitionResults = Vec::with_capacity(offsets.len());
         let mut accepted: Vec<(usize, OffsetValue)> = Vec::new();
-        for o in &p.offsets {
+        for o in offsets {
             let known = self
                 .topics
                 .partition_count(&o.topic)
@@ -610,28 +675,58 @@ impl GroupCoordinator {
                     leader_epoch: o.leader_epoch,
                     metadata: o.metadata.clone(),
                     commit_timestamp: wall,
-                    expire_timestamp: (p.retention_time_ms >= 0).then(|| wall.saturating_add(p.retention_time_ms)),
+                    expire_timestamp: retention_ms.map(|ms| wall.saturating_add(ms)),
                 };
                 accepted.push((results.len(), value));
             }
             results.push((o.topic.clone(), o.partition, error));
         }
+        (results, accepted)
+    }
+
+    /// TxnOffsetCommit: offsets a transactional producer commits inside its
+    /// transaction. They are appended as a transactional batch of the
+    /// producer and stay pending for (group, producer) until the
+    /// transaction's marker completes them ([`Self::complete_transaction`]).
+    /// A group this coordinator does not know is created (Empty), as Kafka
+    /// does; member id, instance id and generation (v3+) are checked only
+    /// when given.
+    pub async fn txn_commit(&self, p: TxnCommitParams) -> PartitionResults {
+        let all = |code: ErrorCode| -> PartitionResults {
+            p.offsets.iter().map(|o| (o.topic.clone(), o.partition, Some(code))).collect()
+        };
+        if p.group_id.is_empty() {
+            return all(ErrorCode::InvalidGroupId);
+        }
+        let partition = {
+            let mut st = self.lock();
+            let partition = match st.owner(&p.group_id) {
+                Ok(partition) => partition,
+                Err(code) => return all(code),
+            };
+            let group =
+                st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, now_ms()));
+            if let Some(code) = txn_commit_check(group, &p) {
+                return all(code);
+            }
+            partition
+        };
+        let wall = now_ms();
+        let (mut results, accepted) = self.check_offsets(&p.offsets, wall, None);
         if accepted.is_empty() {
             return results;
         }
-        let batch: Vec<(Bytes, Option<Bytes>)> = accepted
-            .iter()
-            .map(|(i, v)| {
-                (records::offset_key(&p.group_id, &results[*i].0, results[*i].1), Some(records::offset_value(v)))
-            })
-            .collect();
-        match persist::append(self.log.as_ref(), partition, batch).await {
-            Ok(()) => {
+        let batch = offset_batch(&p.group_id, &results, &accepted);
+        let txn = TxnProducer { producer_id: p.producer_id, producer_epoch: p.producer_epoch };
+        match persist::append_at(self.log.as_ref(), partition, Some(txn), batch).await {
+            Ok(base) => {
+                let base = base.unwrap_or(-1);
                 let mut st = self.lock();
                 let group =
                     st.groups.entry(p.group_id.clone()).or_insert_with(|| Group::new(&p.group_id, partition, wall));
-                for (i, v) in accepted {
-                    group.offsets.insert((results[i].0.clone(), results[i].1), v);
+                for (n, (i, v)) in accepted.into_iter().enumerate() {
+                    let tp = (results[i].0.clone(), results[i].1);
+                    group.txn_offsets.add(p.producer_id, tp, v, base + n as i64);
                 }
             }
             Err(code) => {
@@ -644,31 +739,63 @@ impl GroupCoordinator {
         results
     }
 
+    /// A COMMIT (`commit`) or ABORT marker of `producer_id` is written and
+    /// committed on `__consumer_offsets` partition `partition`: the
+    /// producer's pending offsets in that partition's groups become
+    /// committed or are dropped. Markers for partitions not coordinated here
+    /// are ignored (their leader's coordinator completes them, or a load
+    /// replays the marker); while the partition loads, the marker is kept and
+    /// applied after the load.
+    pub fn complete_transaction(&self, partition: i32, producer_id: i64, commit: bool) {
+        let mut st = self.lock();
+        match st.owned.get(&partition) {
+            Some(Ownership::Loaded(_)) => {}
+            Some(Ownership::Loading(_)) => {
+                st.markers_while_loading.entry(partition).or_default().push((producer_id, commit));
+                return;
+            }
+            None => return,
+        }
+        let applied = complete_in(&mut st, partition, producer_id, commit);
+        if applied > 0 {
+            tracing::debug!(partition, producer_id, commit, applied, "completed transactional offset commits");
+        }
+    }
+
     /// OffsetFetch: committed offsets of the requested partitions (or of all,
     /// with `topics: None`); `None` for a partition with no committed offset.
+    /// With `require_stable` (v7+), a partition with a transactional offset
+    /// still pending answers UNSTABLE_OFFSET_COMMIT, as Kafka's does.
     #[allow(clippy::type_complexity)]
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
-    ) -> Result<Vec<(String, Vec<(i32, Option<OffsetValue>)>)>, ErrorCode> {
+        require_stable: bool,
+    ) -> Result<Vec<(String, Vec<FetchedOffset>)>, ErrorCode> {
         let st = self.lock();
         st.owner(group_id)?;
         let empty = HashMap::new();
-        let offsets = st.groups.get(group_id).map_or(&empty, |g| &g.offsets);
-        let mut out: Vec<(String, Vec<(i32, Option<OffsetValue>)>)> = Vec::new();
+        let group = st.groups.get(group_id);
+        let offsets = group.map_or(&empty, |g| &g.offsets);
+        let answer = |tp: (String, i32)| -> Result<Option<OffsetValue>, ErrorCode> {
+            if require_stable && group.is_some_and(|g| g.txn_offsets.is_pending(&tp)) {
+                return Err(ErrorCode::UnstableOffsetCommit);
+            }
+            Ok(offsets.get(&tp).cloned())
+        };
+        let mut out: Vec<(String, Vec<FetchedOffset>)> = Vec::new();
         match topics {
             Some(topics) => {
                 for (topic, partitions) in topics {
-                    let parts = partitions.iter().map(|p| (*p, offsets.get(&(topic.clone(), *p)).cloned())).collect();
+                    let parts = partitions.iter().map(|p| (*p, answer((topic.clone(), *p)))).collect();
                     out.push((topic.clone(), parts));
                 }
             }
             None => {
-                let mut by_topic: std::collections::BTreeMap<&str, Vec<(i32, Option<OffsetValue>)>> =
-                    Default::default();
-                for ((topic, partition), v) in offsets {
-                    by_topic.entry(topic).or_default().push((*partition, Some(v.clone())));
+                let mut by_topic: std::collections::BTreeMap<&str, Vec<FetchedOffset>> = Default::default();
+                for (topic, partition) in offsets.keys() {
+                    by_topic.entry(topic).or_default().push((*partition, answer((topic.clone(), *partition))));
                 }
                 for (topic, mut parts) in by_topic {
                     parts.sort_by_key(|(p, _)| *p);
@@ -748,8 +875,16 @@ impl GroupCoordinator {
                 _ => return Some(ErrorCode::NonEmptyGroup),
             }
             group.transition(GroupState::Dead, now_ms());
-            let mut keys: Vec<(Bytes, Option<Bytes>)> =
-                group.offsets.keys().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
+            // Pending transactional offsets go too (Kafka's coordinator writes
+            // their tombstones as well), so a later COMMIT cannot revive them.
+            let pending: HashSet<&(String, i32)> =
+                group.txn_offsets.partitions().filter(|tp| !group.offsets.contains_key(*tp)).collect();
+            let mut keys: Vec<(Bytes, Option<Bytes>)> = group
+                .offsets
+                .keys()
+                .chain(pending)
+                .map(|(t, p)| (records::offset_key(group_id, t, *p), None))
+                .collect();
             keys.push((records::group_key(group_id), None));
             (partition, keys)
         };
@@ -806,8 +941,9 @@ impl GroupCoordinator {
                 } else {
                     None
                 };
-                if error.is_none() && group.offsets.contains_key(&(topic.clone(), *p)) {
-                    doomed.push((topic.clone(), *p));
+                let tp = (topic.clone(), *p);
+                if error.is_none() && (group.offsets.contains_key(&tp) || group.txn_offsets.is_pending(&tp)) {
+                    doomed.push(tp);
                 }
                 results.push((topic.clone(), *p, error));
             }
@@ -823,6 +959,7 @@ impl GroupCoordinator {
                 if let Some(g) = st.groups.get_mut(group_id) {
                     for key in &doomed {
                         g.offsets.remove(key);
+                        g.txn_offsets.forget(key);
                     }
                 }
                 Ok(results)
@@ -849,6 +986,7 @@ impl GroupCoordinator {
         for event in events {
             match event {
                 LeadershipEvent::Unload { partition: p, .. } => {
+                    st.markers_while_loading.remove(&p);
                     if st.owned.remove(&p).is_none() {
                         continue;
                     }
@@ -898,19 +1036,27 @@ impl GroupCoordinator {
             }
         };
         let now = Instant::now();
-        let (mut groups, mut offsets) = (0, 0);
-        for (id, (value, committed)) in loaded {
-            if value.is_none() && committed.is_empty() {
+        let (mut groups, mut offsets, mut pending) = (0, 0, 0);
+        for (id, found) in loaded {
+            if found.is_empty() {
                 continue;
             }
-            let mut group = match &value {
+            let mut group = match &found.value {
                 Some(v) => Group::from_stored(&id, partition, v, now),
                 None => Group::new(&id, partition, now_ms()),
             };
-            offsets += committed.len();
-            group.offsets = committed;
+            offsets += found.offsets.len();
+            pending += found.txn.len();
+            group.offsets = found.offsets;
+            group.offset_positions = found.positions;
+            group.txn_offsets = found.txn;
             groups += 1;
             st.groups.insert(id, group);
+        }
+        // Markers written while the log was being read: applying one the
+        // replay already saw finds nothing pending, so each counts once.
+        for (producer_id, commit) in st.markers_while_loading.remove(&partition).unwrap_or_default() {
+            complete_in(&mut st, partition, producer_id, commit);
         }
         st.owned.insert(partition, Ownership::Loaded(epoch));
         drop(st);
@@ -918,7 +1064,14 @@ impl GroupCoordinator {
         self.wake.notify_one();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if groups > 0 {
-            tracing::info!(partition, groups, offsets, elapsed_ms, "loaded the groups of {OFFSETS_TOPIC}-{partition}");
+            tracing::info!(
+                partition,
+                groups,
+                offsets,
+                pending,
+                elapsed_ms,
+                "loaded the groups of {OFFSETS_TOPIC}-{partition}"
+            );
         } else {
             tracing::debug!(partition, elapsed_ms, "loaded {OFFSETS_TOPIC}-{partition}: no groups");
         }
@@ -950,7 +1103,8 @@ impl GroupCoordinator {
         {
             let st = self.lock();
             for g in st.groups.values() {
-                for (t, p) in g.offsets.keys() {
+                let pending: HashSet<&(String, i32)> = g.txn_offsets.partitions().collect();
+                for (t, p) in g.offsets.keys().chain(pending.into_iter().filter(|tp| !g.offsets.contains_key(*tp))) {
                     if deleted.contains(t) {
                         per_partition.entry(g.partition).or_default().push((g.id.clone(), (t.clone(), *p)));
                     }
@@ -967,6 +1121,7 @@ impl GroupCoordinator {
             for (g, tp) in entries {
                 if let Some(group) = st.groups.get_mut(&g) {
                     group.offsets.remove(&tp);
+                    group.txn_offsets.forget(&tp);
                 }
             }
         }
@@ -998,7 +1153,9 @@ impl GroupCoordinator {
                     }
                 }
                 let entries = per_partition.entry(g.partition).or_default();
-                let all_gone = expired.len() == g.offsets.len() && empty && g.members.is_empty();
+                // Offsets pending in a transaction keep the group (Kafka's `hasOffsets`).
+                let all_gone =
+                    expired.len() == g.offsets.len() && empty && g.members.is_empty() && g.txn_offsets.is_empty();
                 if !expired.is_empty() {
                     entries.extend(expired.into_iter().map(|tp| (g.id.clone(), Some(tp))));
                 }
@@ -1029,11 +1186,16 @@ impl GroupCoordinator {
                     Some(tp) => {
                         if let Some(group) = st.groups.get_mut(&g) {
                             group.offsets.remove(&tp);
+                            group.txn_offsets.forget(&tp);
                             removed += 1;
                         }
                     }
                     None => {
-                        if st.groups.get(&g).is_some_and(|x| x.members.is_empty() && x.offsets.is_empty()) {
+                        if st
+                            .groups
+                            .get(&g)
+                            .is_some_and(|x| x.members.is_empty() && x.offsets.is_empty() && x.txn_offsets.is_empty())
+                        {
                             st.groups.remove(&g);
                             tracing::info!(group = %g, "removed the group: it has no members and no offsets left");
                         }
@@ -1045,6 +1207,52 @@ impl GroupCoordinator {
             }
         }
     }
+}
+
+/// Completes `producer_id`'s transaction in the groups of `partition`:
+/// how many offsets became committed.
+fn complete_in(st: &mut State, partition: i32, producer_id: i64, commit: bool) -> usize {
+    let mut applied = 0;
+    for g in st.groups.values_mut() {
+        if g.partition == partition && g.txn_offsets.has_producer(producer_id) {
+            applied += g.txn_offsets.complete(producer_id, commit, &mut g.offsets, &mut g.offset_positions);
+        }
+    }
+    applied
+}
+
+/// The records of an offset commit: `accepted` are (index into `results`, value).
+fn offset_batch(
+    group_id: &str,
+    results: &PartitionResults,
+    accepted: &[(usize, OffsetValue)],
+) -> Vec<(Bytes, Option<Bytes>)> {
+    accepted
+        .iter()
+        .map(|(i, v)| (records::offset_key(group_id, &results[*i].0, results[*i].1), Some(records::offset_value(v))))
+        .collect()
+}
+
+/// Kafka's member checks of a TxnOffsetCommit: none unless a member id,
+/// instance id or generation is given (v0–2 carry none); then the member must
+/// be current (FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID) and the generation the
+/// group's (ILLEGAL_GENERATION).
+fn txn_commit_check(group: &mut Group, p: &TxnCommitParams) -> Option<ErrorCode> {
+    if group.state == GroupState::Dead {
+        return Some(ErrorCode::CoordinatorNotAvailable);
+    }
+    if p.generation < 0 && p.member_id.is_empty() && p.group_instance_id.is_none() {
+        return None;
+    }
+    if let Some(code) = fenced(group, &p.member_id, p.group_instance_id.as_deref()) {
+        return Some(code);
+    }
+    let Some(member) = group.members.get_mut(&p.member_id) else { return Some(ErrorCode::UnknownMemberId) };
+    if p.generation != group.generation {
+        return Some(ErrorCode::IllegalGeneration);
+    }
+    member.touch(Instant::now());
+    None
 }
 
 /// FENCED_INSTANCE_ID when a static member's instance id now belongs to another member id.
@@ -1209,54 +1417,52 @@ fn replace_static_member(
     Outcome::Wait(rx)
 }
 
-/// The named task `group-coordinator`: follows leadership of
-/// `__consumer_offsets`, runs group timers and offset expiry.
-pub fn spawn(coordinator: Arc<GroupCoordinator>, mut shutdown: Shutdown) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut leadership = LeadershipFollower::new(coordinator.log.clone());
-        let retention_every = Duration::from_millis(coordinator.config.offsets_retention_check_interval_ms.max(1));
-        let mut next_expiry = Instant::now() + retention_every;
-        let mut known_topics = coordinator.topics.topic_names().0;
-        loop {
-            // Leadership and topics change only with a partition-sync pass,
-            // which is what the follower signals.
-            if let Some(events) = leadership.poll() {
-                coordinator.follow(leadership.current(), events);
-                let (topics, unreadable) = coordinator.topics.topic_names();
-                let deleted: HashSet<String> =
-                    known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
-                known_topics = topics;
-                if !deleted.is_empty() {
-                    coordinator.forget_topics(&deleted).await;
-                }
-            }
-            let (store, next) = coordinator.tick();
-            for (partition, group_id, value) in store {
-                let log = coordinator.log.clone();
-                tokio::spawn(async move {
-                    if let Err(code) = persist::store_group(log.as_ref(), partition, &group_id, Some(&value)).await {
-                        tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
-                    }
-                });
-            }
-            if Instant::now() >= next_expiry {
-                next_expiry = Instant::now() + retention_every;
-                coordinator.expire_offsets().await;
-            }
-            let wake_at =
-                next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
-            tokio::select! {
-                _ = shutdown.wait() => {
-                    let mut st = coordinator.lock();
-                    for g in st.groups.values_mut() {
-                        g.abandon(ErrorCode::NotCoordinator);
-                    }
-                    return;
-                }
-                alive = leadership.changed() => if !alive { return },
-                _ = coordinator.wake.notified() => {}
-                _ = tokio::time::sleep_until(wake_at) => {}
+/// The broker's task `group-coordinator`: follows leadership of
+/// `__consumer_offsets`, runs group timers and offset expiry; at shutdown it
+/// answers its waiting members NOT_COORDINATOR.
+pub async fn run(coordinator: Arc<GroupCoordinator>, mut shutdown: Shutdown) {
+    let mut leadership = LeadershipFollower::new(coordinator.log.clone());
+    let retention_every = Duration::from_millis(coordinator.config.offsets_retention_check_interval_ms.max(1));
+    let mut next_expiry = Instant::now() + retention_every;
+    let mut known_topics = coordinator.topics.topic_names().0;
+    loop {
+        // Leadership and topics change only with a partition-sync pass,
+        // which is what the follower signals.
+        if let Some(events) = leadership.poll() {
+            coordinator.follow(leadership.current(), events);
+            let (topics, unreadable) = coordinator.topics.topic_names();
+            let deleted: HashSet<String> =
+                known_topics.iter().filter(|t| !topics.contains(*t) && !unreadable.contains(*t)).cloned().collect();
+            known_topics = topics;
+            if !deleted.is_empty() {
+                coordinator.forget_topics(&deleted).await;
             }
         }
-    })
+        let (store, next) = coordinator.tick();
+        for (partition, group_id, value) in store {
+            let log = coordinator.log.clone();
+            tokio::spawn(async move {
+                if let Err(code) = persist::store_group(log.as_ref(), partition, &group_id, Some(&value)).await {
+                    tracing::warn!(group = %group_id, ?code, "cannot store the group's metadata");
+                }
+            });
+        }
+        if Instant::now() >= next_expiry {
+            next_expiry = Instant::now() + retention_every;
+            coordinator.expire_offsets().await;
+        }
+        let wake_at = next.map_or(next_expiry, |n| n.min(next_expiry)).max(Instant::now() + Duration::from_millis(5));
+        tokio::select! {
+            _ = shutdown.wait() => {
+                let mut st = coordinator.lock();
+                for g in st.groups.values_mut() {
+                    g.abandon(ErrorCode::NotCoordinator);
+                }
+                return;
+            }
+            alive = leadership.changed() => if !alive { return },
+            _ = coordinator.wake.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+    }
 }

@@ -131,6 +131,10 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::CreatePartitions => probe::<CreatePartitionsRequest>(b, version),
         ApiKey::ElectLeaders => probe::<ElectLeadersRequest>(b, version),
         ApiKey::WriteTxnMarkers => probe::<WriteTxnMarkersRequest>(b, version),
+        ApiKey::TxnOffsetCommit => probe::<TxnOffsetCommitRequest>(b, version),
+        ApiKey::AddPartitionsToTxn => probe::<AddPartitionsToTxnRequest>(b, version),
+        ApiKey::AddOffsetsToTxn => probe::<AddOffsetsToTxnRequest>(b, version),
+        ApiKey::EndTxn => probe::<EndTxnRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

@@ -36,7 +36,11 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
     (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 4),
 ];
 
 /// APIs the codec crate does not know, served by hand-written codecs:
@@ -106,6 +110,22 @@ mod tests {
             // The versions below CODEC_MIN are hand-coded.
             let min = codec_min(api).unwrap_or(min);
             assert!(range.min <= min && max <= range.max, "{api:?} {min}-{max} vs crate {range}");
+        }
+    }
+
+    #[test]
+    fn every_advertised_api_has_a_request_probe() {
+        use kafka_protocol::messages::RequestHeader;
+        use kafka_protocol::protocol::Encodable;
+        let mut header = bytes::BytesMut::new();
+        RequestHeader::default().encode(&mut header, 1).expect("header");
+        let header = header.freeze();
+        for &(api, min, max) in ADVERTISED {
+            let version = codec_min(api).map_or(min, |c| c.max(min)).min(max);
+            // An empty body fails to decode; a missing probe fails differently.
+            if let Err(reason) = crate::protocol::probe::check(api, &header, 1, version) {
+                assert!(!reason.contains("not decoded by this broker"), "{api:?}: {reason}");
+            }
         }
     }
 

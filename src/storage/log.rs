@@ -106,7 +106,7 @@ pub struct Log {
     pub(crate) cleaned_upto: i64,
     /// Every aborted transaction of the `.txnindex` files, with the base
     /// offset of the segment whose file holds it, ordered by marker offset.
-    aborted: Vec<(i64, AbortedTxn)>,
+    pub(super) aborted: Vec<(i64, AbortedTxn)>,
 }
 
 /// fsync work for segments that were rolled but not yet synced, taken out of the log

@@ -910,7 +910,7 @@ fn compaction_keeps_the_latest_record_of_every_key() {
     let end = log.log_end_offset();
     assert!(log.segment_count() > 3, "several segments: {}", log.segment_count());
     let before = keyed_records(&log);
-    let stats = log.compact(2_000, 86_400_000, false).unwrap();
+    let stats = log.compact(2_000, 86_400_000, i64::MAX, false).unwrap();
     assert!(stats.records_removed > 0 && stats.segments_rewritten > 0, "{stats:?}");
     assert!(stats.bytes_after < stats.bytes_before);
     let after = keyed_records(&log);
@@ -934,7 +934,7 @@ fn compaction_keeps_the_latest_record_of_every_key() {
     }
     // A second pass with nothing newly closed does nothing; after a reopen the
     // same records are there (indexes rebuilt, reads by offset still work).
-    assert_eq!(log.compact(2_000, 86_400_000, false).unwrap(), CleanStats::default());
+    assert_eq!(log.compact(2_000, 86_400_000, i64::MAX, false).unwrap(), CleanStats::default());
     drop(log);
     let log = reopen(dir.path(), config, io, end, true);
     assert_eq!(keyed_records(&log), after);
@@ -954,12 +954,12 @@ fn tombstones_stay_for_delete_retention_then_go() {
     pairs.push(("k0".into(), None));
     pairs.extend((0..12).map(|i| (format!("other{i}"), Some("x".into()))));
     append_keyed(&mut log, &pairs, 1_000);
-    let _ = log.compact(1_500, 10_000, true).unwrap();
+    let _ = log.compact(1_500, 10_000, i64::MAX, true).unwrap();
     let records = keyed_records(&log);
     assert!(records.iter().any(|r| r.1 == "k0" && r.2.is_none()), "a fresh tombstone stays");
     assert_eq!(records.iter().filter(|r| r.1 == "k0").count(), 1, "older k0 values are gone");
     // Long after: the tombstone itself goes (its segment is closed and old).
-    let _ = log.compact(1_000_000, 10_000, true).unwrap();
+    let _ = log.compact(1_000_000, 10_000, i64::MAX, true).unwrap();
     let records = keyed_records(&log);
     assert!(!records.iter().any(|r| r.1 == "k0"), "{records:?}");
     assert!(records.iter().any(|r| r.1 == "k1" && r.2.as_deref() == Some("v7")));
@@ -983,4 +983,109 @@ fn a_leftover_cleaned_file_is_removed_and_the_segment_kept() {
     let log = reopen(dir.path(), config, io, end, false);
     assert!(!stray.exists());
     assert_eq!(keyed_records(&log), before);
+}
+
+/// A transactional batch of `(key, value)` records from `producer_id`, or
+/// (with `marker`) its COMMIT (`Some(true)`) / ABORT (`Some(false)`) control batch.
+fn txn_batch(producer_id: i64, pairs: &[(&str, &str)], marker: Option<bool>, ts: i64) -> Vec<u8> {
+    let record = |i: usize, key: Vec<u8>, value: Vec<u8>| kafka_protocol::records::Record {
+        transactional: true,
+        control: marker.is_some(),
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch: 0,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: i as i64,
+        sequence: if marker.is_some() { -1 } else { i as i32 },
+        timestamp: ts,
+        key: Some(bytes::Bytes::from(key)),
+        value: Some(bytes::Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let records: Vec<_> = match marker {
+        Some(commit) => vec![record(0, vec![0, 0, 0, u8::from(commit)], vec![0, 0, 0, 0, 0, 0])],
+        None => pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| record(i, k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = kafka_protocol::records::RecordEncodeOptions {
+        version: 2,
+        compression: kafka_protocol::records::Compression::None,
+    };
+    kafka_protocol::records::RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.to_vec()
+}
+
+/// `(offset, producer id, control, key)` of every record (keys of data records as text).
+fn txn_view(log: &Log) -> Vec<(i64, i64, bool, String)> {
+    let mut out = Vec::new();
+    for (_, bytes) in read_all(log) {
+        let mut buf = bytes::Bytes::from(bytes);
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+        for r in set.records {
+            let key =
+                if r.control { String::new() } else { String::from_utf8(r.key.unwrap_or_default().to_vec()).unwrap() };
+            out.push((
+                r.offset,
+                r.producer_id,
+                r.control,
+                format!("{key}={}", String::from_utf8_lossy(&r.value.unwrap_or_default())),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn compaction_drops_aborted_transactions_keeps_open_ones_and_expires_markers_with_their_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { segment_bytes: 300, ..small_config() };
+    let mut log = open(dir.path(), config);
+    let ts = 1_000;
+    // 0-1: producer 7 commits k0=a0, k1=a1; 2: producer 8 writes k0=bad and aborts.
+    log.append_as_leader(&mut txn_batch(7, &[("k0", "a0"), ("k1", "a1")], None, ts), 1, 0).unwrap();
+    log.append_as_leader(&mut txn_batch(8, &[("k0", "bad")], None, ts), 1, 0).unwrap();
+    log.append_as_leader(&mut txn_batch(7, &[], Some(true), ts), 1, 0).unwrap(); // 3
+    log.append_as_leader(&mut txn_batch(8, &[], Some(false), ts), 1, 0).unwrap(); // 4
+    log.add_aborted_txn(AbortedTxn { producer_id: 8, first_offset: 2, last_offset: 4, last_stable_offset: 2 }).unwrap();
+    // 5: a plain k0 supersedes a0; then filler, an open transaction of producer 9, more filler.
+    append_keyed(&mut log, &[("k0".into(), Some("p0".into()))], ts);
+    let filler: Vec<(String, Option<String>)> = (0..12).map(|i| (format!("f{i}"), Some("x".into()))).collect();
+    append_keyed(&mut log, &filler, ts);
+    let open_at = log.log_end_offset();
+    log.append_as_leader(&mut txn_batch(9, &[("k1", "open")], None, ts), 1, 0).unwrap();
+    let more: Vec<(String, Option<String>)> = (0..12).map(|i| (format!("g{i}"), Some("y".into()))).collect();
+    append_keyed(&mut log, &more, ts);
+    assert!(log.segment_count() >= 3, "several segments: {}", log.segment_count());
+    assert!(*log.segment_base_offsets().last().unwrap() > open_at, "the open transaction is in a closed segment");
+
+    // Within delete.retention.ms: aborted data and superseded records go, markers stay.
+    let stats = log.compact(2_000, 10_000, open_at, true).unwrap();
+    assert!(stats.records_removed >= 2, "{stats:?}");
+    let view = txn_view(&log);
+    let has =
+        |pid: i64, control: bool, kv: &str| view.iter().any(|r| r.1 == pid && r.2 == control && (control || r.3 == kv));
+    assert!(!has(8, false, "k0=bad"), "aborted data is dropped: {view:?}");
+    assert!(!has(7, false, "k0=a0"), "a committed record superseded by a later one goes: {view:?}");
+    assert!(has(7, false, "k1=a1"), "a committed record is only superseded by decided ones: {view:?}");
+    assert!(has(9, false, "k1=open"), "an open transaction is left alone: {view:?}");
+    assert!(has(7, true, "") && has(8, true, ""), "markers stay within delete.retention.ms: {view:?}");
+    assert_eq!(log.aborted_txns(0, i64::MAX).len(), 1);
+
+    // Past the horizon: the ABORT marker (no data left) goes with its index
+    // entry; the COMMIT marker stays while its transaction's k1=a1 is there.
+    log.compact(1_000_000, 10_000, open_at, true).unwrap();
+    let view = txn_view(&log);
+    let has = |pid: i64, control: bool| view.iter().any(|r| r.1 == pid && r.2 == control);
+    assert!(!has(8, true), "the ABORT marker is cleaned once nothing of its transaction is left: {view:?}");
+    assert!(log.aborted_txns(0, i64::MAX).is_empty(), "and its .txnindex entry with it");
+    assert!(has(7, true), "the COMMIT marker stays while k1=a1 does: {view:?}");
+    assert!(has(9, false), "the open transaction is still untouched");
+    drop(log);
+    let log = open(dir.path(), LogConfig { segment_bytes: 300, ..small_config() });
+    assert!(log.aborted_txns(0, i64::MAX).is_empty(), "the .txnindex file agrees after a reopen");
 }

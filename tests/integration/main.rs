@@ -27,6 +27,8 @@ mod quickstart;
 mod replication;
 mod resources;
 mod tools;
+mod transactions;
 mod transactions_partition;
+mod txn_offsets;
 mod zk_faults;
 mod zookeeper;

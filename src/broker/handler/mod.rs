@@ -4,6 +4,8 @@
 //! hands versions older than the codec crate's to `legacy`, decodes,
 //! routes, and encodes the response.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
 mod create_partitions;
@@ -13,6 +15,7 @@ mod delete_topics;
 mod describe_configs;
 mod describe_groups;
 mod elect_leaders;
+mod end_txn;
 mod fetch;
 mod fetch_v0;
 mod find_coordinator;
@@ -32,7 +35,8 @@ mod offset_for_leader_epoch;
 pub(crate) mod produce;
 mod produce_v0;
 mod sync_group;
-mod write_txn_markers;
+mod txn_offset_commit;
+pub(crate) mod write_txn_markers;
 
 use std::net::SocketAddr;
 
@@ -108,7 +112,9 @@ impl RequestHandler for Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(self, r).await),
+            RequestKind::InitProducerId(r) => {
+                ResponseKind::InitProducerId(init_producer_id::handle(self, r, version).await)
+            }
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
             }
@@ -128,7 +134,17 @@ impl RequestHandler for Broker {
             RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r)),
             RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r).await),
             RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r).await),
+            RequestKind::AddPartitionsToTxn(r) => {
+                ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(self, r, version).await)
+            }
+            RequestKind::AddOffsetsToTxn(r) => {
+                ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(self, r, version).await)
+            }
+            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version).await),
             RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
+            RequestKind::TxnOffsetCommit(r) => {
+                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
+            }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
         encode(api, version, peek.correlation_id, &body)

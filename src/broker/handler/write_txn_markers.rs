@@ -12,6 +12,12 @@
 //! TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch, and
 //! REQUEST_TIMED_OUT / NOT_ENOUGH_REPLICAS_AFTER_APPEND as for acks=all produce.
 //!
+//! A marker on a `__consumer_offsets` partition also completes the
+//! producer's transactional offset commits in that partition's groups, once
+//! committed (`GroupCoordinator::complete_transaction`). The transaction
+//! coordinator's marker sender calls [`handle`] directly for partitions this
+//! broker leads, so that hook sits here rather than in a network path.
+//!
 //! Only version 1 is served: the codec crate decodes no other (v0 is the same
 //! request without flexible encoding, which Kafka 4 dropped too).
 
@@ -25,6 +31,7 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use crate::broker::internal_log::wait_committed;
 use crate::broker::producer_state::Marker;
 use crate::broker::{now_ms, Broker};
+use crate::coordinator::OFFSETS_TOPIC;
 
 /// How long a marker may wait for its commit (Kafka uses its request timeout).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,8 +79,19 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest) -> WriteTxnMar
         broker.notify_data_arrived();
     }
     for (m, t, i, partition, offset) in pending {
-        if let Err(code) = wait_committed(&partition, offset, deadline).await {
-            results[m].topics[t].partitions[i].error_code = code.code();
+        match wait_committed(&partition, offset, deadline).await {
+            Err(code) => results[m].topics[t].partitions[i].error_code = code.code(),
+            // Offsets a TxnOffsetCommit left pending in this partition's
+            // groups become committed (or are dropped) once the marker is.
+            Ok(()) if partition.tp.topic == OFFSETS_TOPIC => {
+                let marker = &req.markers[m];
+                broker.coordinator.complete_transaction(
+                    partition.tp.partition,
+                    marker.producer_id.0,
+                    marker.transaction_result,
+                );
+            }
+            Ok(()) => {}
         }
     }
     WriteTxnMarkersResponse::default().with_markers(results)

@@ -1,4 +1,5 @@
-//! The transaction coordinator's data model and state machine, with no I/O.
+//! The transaction coordinator: its data model and state machine (no I/O),
+//! and the service that runs them over the internal-log layer.
 //!
 //! This module owns Kafka's rules for transactional ids — InitProducerId,
 //! AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, timeouts and id expiry — and
@@ -15,13 +16,18 @@
 //!   the two-phase commit flow.
 //! - [`owned`]: which partitions this broker coordinates (load/unload by
 //!   coordinator epoch) and the lookup of a transactional id's state.
+//! - [`service`]: the one part with I/O — the running coordinator that
+//!   drives the state machine over the internal-log layer and sends markers
+//!   through a narrow trait the broker implements.
 
 pub mod owned;
 pub mod records;
+pub mod service;
 pub mod state;
 
 pub use owned::OwnedPartitions;
 pub use records::{TxnStatus, TxnValue, TRANSACTION_STATE_TOPIC};
+pub use service::{MarkerOutcome, MarkerSender, ProducerIdSource, TxnCoordinator, TxnDescription};
 pub use state::{
     AddPartitionsRequest, EndTxnRequest, FencedApi, InitProducerIdRequest, InitProducerIdResponse, LoadReport,
     MarkerJob, ProducerIdAllocator, Reply, Step, TimedOut, TxnMetadata, TxnPartition, TxnResult, Write, WriteOutcome,

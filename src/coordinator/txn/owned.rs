@@ -84,6 +84,11 @@ impl OwnedPartitions {
         }
     }
 
+    /// Whether some partition is still loading (ListTransactions says so).
+    pub fn is_loading(&self) -> bool {
+        self.slots.values().any(|slot| matches!(slot, Slot::Loading(_)))
+    }
+
     /// Every loaded partition (timers, ListTransactions).
     pub fn loaded_mut(&mut self) -> impl Iterator<Item = &mut TxnPartition> {
         self.slots.values_mut().filter_map(|slot| match slot {

@@ -1,0 +1,36 @@
+//! AddOffsetsToTxn (25), v0–3: a transactional producer about to send a
+//! consumer group's offsets (TxnOffsetCommit) adds the group's
+//! `__consumer_offsets` partition to its transaction, so that the
+//! transaction's marker also decides those offsets.
+
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+
+use crate::broker::Broker;
+use crate::coordinator::records;
+use crate::coordinator::txn::state::{fenced_error_for_version, FencedApi};
+use crate::protocol::internal_topics::OFFSETS_TOPIC;
+use crate::protocol::ErrorCode;
+
+pub async fn handle(broker: &Broker, req: AddOffsetsToTxnRequest, version: i16) -> AddOffsetsToTxnResponse {
+    let group = req.group_id.0.as_str();
+    let code = if group.is_empty() {
+        ErrorCode::InvalidRequest.code()
+    } else {
+        // The group's partition as the group coordinator computes it: over
+        // the topic's partition count, or the configured one before it exists.
+        let count = broker
+            .metadata
+            .topic(OFFSETS_TOPIC)
+            .map_or(broker.config.offsets_topic_num_partitions, |t| t.partitions.len() as i32);
+        let partition = records::partition_for(group, count.max(1));
+        match broker
+            .txn_coordinator
+            .add_offsets(req.transactional_id.0.as_str(), req.producer_id.0, req.producer_epoch, group, partition)
+            .await
+        {
+            Ok(()) => 0,
+            Err(code) => fenced_error_for_version(FencedApi::AddOffsetsToTxn, version, code).code(),
+        }
+    };
+    AddOffsetsToTxnResponse::default().with_error_code(code)
+}
