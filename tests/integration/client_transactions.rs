@@ -317,7 +317,6 @@ fn transactional_api_rules_hold_before_any_coordinator_is_involved() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator"]
 fn committed_transactions_are_read_committed_and_aborted_ones_hidden() {
     let broker = TestBroker::start(&[]);
     let partitions = [("ctx-orders", 0), ("ctx-orders", 1), ("ctx-audit", 0)];
@@ -376,7 +375,6 @@ fn committed_transactions_are_read_committed_and_aborted_ones_hidden() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator"]
 fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
     let broker = TestBroker::start(&[]);
     let partitions = [("ctx-fence", 0)];
@@ -416,7 +414,6 @@ fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator and TxnOffsetCommit on the group coordinator"]
 fn offsets_sent_to_a_transaction_commit_with_it() {
     let broker = TestBroker::start(&[]);
     run(async {
@@ -458,7 +455,6 @@ fn offsets_sent_to_a_transaction_commit_with_it() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator"]
 fn a_failed_record_makes_the_transaction_abortable_and_abort_recovers() {
     let broker = TestBroker::start(&[]);
     let partitions = [("ctx-small", 0)];
@@ -502,7 +498,6 @@ fn a_failed_record_makes_the_transaction_abortable_and_abort_recovers() {
 /// and a restart every input is in the output once and the group's offset
 /// is at the end.
 #[test]
-#[ignore = "needs the transaction coordinator and TxnOffsetCommit on the group coordinator"]
 fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
     let broker = TestBroker::start(&[]);
     run(async {
