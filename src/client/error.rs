@@ -49,6 +49,22 @@ pub enum ClientError {
     /// The producer (or consumer) was closed.
     #[error("the {0} is closed")]
     Closed(&'static str),
+    /// An operation the transactional producer does not allow in its current
+    /// state, e.g. `send` outside a transaction or `begin_transaction` twice
+    /// (Java's `IllegalStateException`).
+    #[error("{0}")]
+    InvalidState(String),
+    /// The current transaction failed; the producer can go on only after
+    /// `abort_transaction`.
+    #[error("the transaction cannot be committed and must be aborted: {0}")]
+    TransactionAbortable(Box<ClientError>),
+    /// A record was dropped unsent because its transaction was aborted.
+    #[error("the record was not sent: its transaction was aborted")]
+    TransactionAborted,
+    /// The transactional producer cannot go on (fenced by a newer instance
+    /// with the same transactional.id, or not authorized): close it.
+    #[error("the transactional producer cannot continue and must be closed: {0}")]
+    TransactionFatal(Box<ClientError>),
 }
 
 impl ClientError {
@@ -56,6 +72,7 @@ impl ClientError {
     pub fn code(&self) -> Option<ResponseError> {
         match self {
             ClientError::Kafka { code, .. } => Some(*code),
+            ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => cause.code(),
             _ => None,
         }
     }
@@ -173,6 +190,13 @@ fn describe(code: ResponseError) -> Option<&'static str> {
         E::OutOfOrderSequenceNumber => "the broker received an out-of-order sequence number",
         E::UnknownProducerId => "the broker no longer knows this producer id",
         E::InvalidProducerEpoch => "the producer has been fenced by a newer instance",
+        E::ProducerFenced => "the producer has been fenced by a newer instance with the same transactional.id",
+        E::TransactionalIdAuthorizationFailed => "not authorized to use this transactional.id",
+        E::InvalidTxnState => "the request is not valid in the transaction's current state",
+        E::ConcurrentTransactions => "the coordinator is still completing the previous transaction",
+        E::InvalidTransactionTimeout => {
+            "transaction.timeout.ms is larger than the broker allows (transaction.max.timeout.ms)"
+        }
         E::KafkaStorageError => "the broker had a storage error",
         E::PolicyViolation => "the request violates a broker policy",
         E::ClusterAuthorizationFailed | E::TopicAuthorizationFailed => "not authorized",

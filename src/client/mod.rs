@@ -11,9 +11,10 @@
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
 //! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
-//! - [`producer`]: batching producer with idempotence;
+//! - [`producer`]: batching producer with idempotence and transactions;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
-//!   member of a consumer group (subscribe, rebalances, assignors, commits);
+//!   member of a consumer group (subscribe, rebalances, assignors, commits),
+//!   in `read_uncommitted` or `read_committed` isolation;
 //! - [`partitioner`]: murmur2 key partitioning compatible with Java and librdkafka.
 //!
 //! # Admin
@@ -41,6 +42,31 @@
 //! producer.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Transactions
+//! ```no_run
+//! use std::time::Duration;
+//! use gregor::client::{Producer, ProducerConfig, ProducerRecord};
+//! # async fn run() -> Result<(), gregor::client::ClientError> {
+//! let mut config = ProducerConfig::new("localhost:9092");
+//! config.set("transactional.id", "orders-writer-1")?;
+//! let producer = Producer::new(config).await?;
+//! producer.init_transactions(Duration::from_secs(60)).await?; // fences older instances
+//! producer.begin_transaction()?;
+//! // Each record's future resolves once it is written (not yet committed).
+//! let _order = producer.send(ProducerRecord::new("orders", "a")).await?;
+//! let _audit = producer.send(ProducerRecord::new("audit", "b")).await?;
+//! match producer.commit_transaction(Duration::from_secs(60)).await {
+//!     Ok(()) => {}
+//!     // A lost record or a coordinator refusal: the transaction is lost, not the producer.
+//!     Err(gregor::client::ClientError::TransactionAbortable(_)) => {
+//!         producer.abort_transaction(Duration::from_secs(60)).await?
+//!     }
+//!     Err(other) => return Err(other), // e.g. TransactionFatal: fenced, close the producer
+//! }
+//! # Ok(()) }
+//! ```
+//! Consumers with `isolation.level=read_committed` see both records or neither.
 //!
 //! # Consumer
 //! ```no_run
@@ -102,8 +128,8 @@ pub use admin_txn::{
 };
 pub use config::ClientConfig;
 pub use consumer::{
-    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, RebalanceCallbacks, RebalanceListener,
-    SeekTo, TimestampType,
+    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, IsolationLevel, OffsetReset,
+    RebalanceCallbacks, RebalanceListener, SeekTo, TimestampType,
 };
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
@@ -123,6 +149,18 @@ mod tests {
         send_sync::<Admin>();
         send_sync::<ClientError>();
         send_sync::<Consumer>();
+    }
+
+    /// The futures of the transactional calls can be spawned (no lock guard
+    /// is held across an await).
+    #[allow(dead_code)]
+    fn producer_futures_are_send(p: &Producer) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&p.send(ProducerRecord::new("t", "v")));
+        is_send(&p.init_transactions(std::time::Duration::ZERO));
+        is_send(&p.commit_transaction(std::time::Duration::ZERO));
+        is_send(&p.abort_transaction(std::time::Duration::ZERO));
+        is_send(&p.send_offsets_to_transaction(&Default::default(), "g"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod appender;
 mod cli;
 mod client;
+mod client_transactions;
 mod cluster;
 mod common;
 mod consumer_groups_tool;

@@ -31,6 +31,49 @@ impl FromStr for OffsetReset {
     }
 }
 
+/// What a consumer reads of transactional records (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IsolationLevel {
+    /// `read_uncommitted` (the default): everything up to the high watermark,
+    /// records of open and aborted transactions included.
+    #[default]
+    ReadUncommitted,
+    /// `read_committed`: only up to the last stable offset, and never records
+    /// of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value of Fetch and ListOffsets.
+    pub fn as_i8(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+impl FromStr for IsolationLevel {
+    type Err = ClientError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            _ => Err(ClientError::Config(format!("isolation.level: '{s}' must be read_uncommitted or read_committed"))),
+        }
+    }
+}
+
+impl std::fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
+        })
+    }
+}
+
 /// Consumer settings. Start from [`ConsumerConfig::new`] and change fields or
 /// apply Kafka property names with [`ConsumerConfig::set`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +89,8 @@ pub struct ConsumerConfig {
     pub fetch_max_bytes: i32,
     /// `max.partition.fetch.bytes` per partition (default 1048576).
     pub max_partition_fetch_bytes: i32,
-    /// `isolation.level`: 0 read_uncommitted (default), 1 read_committed.
-    pub isolation_level: i8,
+    /// `isolation.level` (default read_uncommitted).
+    pub isolation_level: IsolationLevel,
     /// `check.crcs`. The batch decoder always verifies CRC-32C, so turning this
     /// off does not skip the check.
     pub check_crcs: bool,
@@ -84,7 +127,7 @@ impl ConsumerConfig {
             fetch_min_bytes: 1,
             fetch_max_bytes: 52_428_800,
             max_partition_fetch_bytes: 1_048_576,
-            isolation_level: 0,
+            isolation_level: IsolationLevel::ReadUncommitted,
             check_crcs: true,
             group_id: None,
             group_instance_id: None,
@@ -109,17 +152,7 @@ impl ConsumerConfig {
             "fetch.min.bytes" => self.fetch_min_bytes = parse_num(key, value)?,
             "fetch.max.bytes" => self.fetch_max_bytes = parse_num(key, value)?,
             "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = parse_num(key, value)?,
-            "isolation.level" => {
-                self.isolation_level = match value.trim().to_ascii_lowercase().as_str() {
-                    "read_uncommitted" | "0" => 0,
-                    "read_committed" | "1" => 1,
-                    _ => {
-                        return Err(ClientError::Config(format!(
-                            "isolation.level: '{value}' must be read_uncommitted or read_committed"
-                        )))
-                    }
-                }
-            }
+            "isolation.level" => self.isolation_level = value.parse()?,
             "check.crcs" => self.check_crcs = parse_bool(key, value)?,
             "group.id" => self.group_id = Some(value.to_string()).filter(|g| !g.is_empty()),
             "group.instance.id" => self.group_instance_id = Some(value.to_string()).filter(|g| !g.is_empty()),
@@ -183,7 +216,11 @@ mod tests {
         c.set("fetch.max.wait.ms", "100").expect("wait");
         assert_eq!(c.fetch_max_wait, Duration::from_millis(100));
         c.set("isolation.level", "read_committed").expect("isolation");
-        assert_eq!(c.isolation_level, 1);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
+        let err = c.set("isolation.level", "read_some").expect_err("unknown level");
+        assert!(err.to_string().contains("must be read_uncommitted or read_committed"), "{err}");
+        c.set("isolation.level", "READ_UNCOMMITTED").expect("case-insensitive as in Kafka");
+        assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
         c.set("group.id", "g1").expect("group");
         assert_eq!(c.group_id.as_deref(), Some("g1"));
         c.set("enable.auto.commit", "false").expect("auto commit");

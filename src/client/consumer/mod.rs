@@ -8,6 +8,11 @@
 //! is sent *before* the records are handed to the caller, so the broker is
 //! already collecting the next batch while the caller works. Answers for a
 //! partition whose position changed meanwhile (a seek) are discarded.
+//!
+//! `isolation.level=read_committed` asks Fetch and ListOffsets for committed
+//! data only: fetches stop at the last stable offset, `SeekTo::End` and a
+//! reset to latest go to it, and records of aborted transactions are dropped
+//! (`fetcher.rs`). Transaction markers never reach the caller at either level.
 
 pub mod assignor;
 mod config;
@@ -24,7 +29,7 @@ use kafka_protocol::messages::FetchResponse;
 use tokio::sync::mpsc;
 
 pub use assignor::AssignmentStrategy;
-pub use config::{ConsumerConfig, OffsetReset};
+pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use rebalance::{RebalanceCallbacks, RebalanceListener};
 
 use fetcher::FetchTarget;
@@ -75,9 +80,50 @@ struct PartitionState {
     position: Option<i64>,
     /// Waiting after a retriable error (leader moved, …).
     backoff_until: Option<Instant>,
+    /// The end of the partition as of the last fetch: the last stable offset
+    /// in read_committed, else the high watermark.
+    end_offset: Option<i64>,
     /// The group's committed offset was looked up (a later reset after
     /// OFFSET_OUT_OF_RANGE must not go back to it).
     committed_checked: bool,
+}
+
+/// A consumer group's identity as `send_offsets_to_transaction` passes it to
+/// TxnOffsetCommit (Java's `ConsumerGroupMetadata`). A bare group id (from
+/// `&str`) commits as a non-member; with the generation and member id of a
+/// live member, the group coordinator also fences a zombie member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    pub group_id: String,
+    /// -1 when not a member.
+    pub generation_id: i32,
+    /// Empty when not a member.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata of a group without a member (generation -1).
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
+impl From<&str> for ConsumerGroupMetadata {
+    fn from(group_id: &str) -> Self {
+        ConsumerGroupMetadata::new(group_id)
+    }
+}
+
+impl From<String> for ConsumerGroupMetadata {
+    fn from(group_id: String) -> Self {
+        ConsumerGroupMetadata::new(group_id)
+    }
 }
 
 /// A finished fetch, reported by its task.
@@ -239,9 +285,33 @@ impl Consumer {
         Ok(())
     }
 
+    /// The group and, for a subscribed member, its generation and member id:
+    /// what [`Producer::send_offsets_to_transaction`](crate::client::Producer::send_offsets_to_transaction)
+    /// needs so that the group coordinator refuses offsets of a member that
+    /// is no longer in the group. `None` without a `group.id`.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let group_id = self.config.group_id.clone()?;
+        let mut meta = ConsumerGroupMetadata::new(group_id);
+        meta.group_instance_id = self.config.group_instance_id.clone();
+        if let Some(m) = &self.membership {
+            meta.generation_id = m.generation;
+            meta.member_id = m.member_id.clone();
+        }
+        Some(meta)
+    }
+
     /// The offset of the next record `poll` returns for this partition, once known.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
         self.assignment.get(&(topic.to_string(), partition)).and_then(|s| s.position)
+    }
+
+    /// How far the position is behind the end of the partition as of the
+    /// last fetch answer (Java's `currentLag`): the end is the last stable
+    /// offset in read_committed and the high watermark otherwise. `None`
+    /// before the partition was fetched.
+    pub fn current_lag(&self, topic: &str, partition: i32) -> Option<i64> {
+        let s = self.assignment.get(&(topic.to_string(), partition))?;
+        Some((s.end_offset? - s.position?).max(0))
     }
 
     /// Returns the next records of the assigned partitions, in offset order
@@ -310,7 +380,7 @@ impl Consumer {
     }
 
     async fn lookup(&self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
-        list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level).await
+        list_offset(&self.cluster, topic, partition, timestamp, self.config.isolation_level.as_i8()).await
     }
 
     /// Gives every partition without a position one: the group's committed
@@ -446,9 +516,30 @@ impl Consumer {
                 }
                 match ResponseError::try_from_code(p.error_code) {
                     None => {
+                        // The end a lag is measured to: the LSO in read_committed, as Kafka does.
+                        let end = match self.config.isolation_level {
+                            IsolationLevel::ReadCommitted if p.last_stable_offset >= 0 => p.last_stable_offset,
+                            _ => p.high_watermark,
+                        };
+                        if end >= 0 {
+                            state.end_offset = Some(end);
+                        }
                         let Some(records) = &p.records else { continue };
+                        let mut filter = match self.config.isolation_level {
+                            IsolationLevel::ReadCommitted => Some(fetcher::AbortedFilter::new(
+                                p.aborted_transactions.iter().flatten().map(|t| (t.producer_id.0, t.first_offset)),
+                            )),
+                            IsolationLevel::ReadUncommitted => None,
+                        };
                         let start = out.len();
-                        match fetcher::decode_partition(&name, p.partition_index, records, asked.offset, out) {
+                        match fetcher::decode_partition(
+                            &name,
+                            p.partition_index,
+                            records,
+                            asked.offset,
+                            filter.as_mut(),
+                            out,
+                        ) {
                             Ok(next) => state.position = Some(next),
                             Err(e) => {
                                 out.truncate(start);

@@ -135,6 +135,12 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `max.block.ms`: how long `send` waits for a topic's metadata (default 60 s).
     pub max_block: Duration,
+    /// `transactional.id` (default none): makes the producer transactional
+    /// (and idempotent); instances with the same id fence each other.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction
+    /// stay open before aborting it (default 60000).
+    pub transaction_timeout: Duration,
     idempotence_explicit: bool,
 }
 
@@ -154,6 +160,8 @@ impl ProducerConfig {
             buffer_memory: 32 * 1024 * 1024,
             max_request_size: 1024 * 1024,
             max_block: Duration::from_secs(60),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
             idempotence_explicit: false,
         }
     }
@@ -184,6 +192,8 @@ impl ProducerConfig {
             "buffer.memory" => self.buffer_memory = parse_num(key, value)?,
             "max.request.size" => self.max_request_size = parse_num(key, value)?,
             "max.block.ms" => self.max_block = parse_ms(key, value)?,
+            "transactional.id" => self.transactional_id = Some(value.to_string()).filter(|t| !t.is_empty()),
+            "transaction.timeout.ms" => self.transaction_timeout = parse_ms(key, value)?,
             _ => return Err(ClientError::Config(format!("unknown producer property '{key}'"))),
         }
         Ok(())
@@ -200,6 +210,25 @@ impl ProducerConfig {
         check_duration("linger.ms", self.linger)?;
         check_duration("delivery.timeout.ms", self.delivery_timeout)?;
         check_duration("max.block.ms", self.max_block)?;
+        check_duration("transaction.timeout.ms", self.transaction_timeout)?;
+        if self.transactional_id.is_some() {
+            // As the Java producer: a transactional producer is an idempotent one.
+            if self.acks != Acks::All {
+                return Err(ClientError::Config(format!(
+                    "transactional.id requires acks=all (acks is {}): a transactional producer is idempotent",
+                    self.acks
+                )));
+            }
+            if !self.idempotence {
+                return Err(ClientError::Config(
+                    "Cannot set a transactional.id without also enabling idempotence (enable.idempotence is false)"
+                        .into(),
+                ));
+            }
+            if self.transaction_timeout.is_zero() {
+                return Err(ClientError::Config("transaction.timeout.ms must be positive".into()));
+            }
+        }
         if self.max_in_flight == 0 {
             return Err(ClientError::Config("max.in.flight.requests.per.connection must be at least 1".into()));
         }
@@ -251,5 +280,32 @@ mod tests {
         assert_eq!("-1".parse::<Acks>().expect("-1"), Acks::All);
         assert_eq!("0".parse::<Acks>().expect("0"), Acks::None);
         assert!("2".parse::<Acks>().is_err());
+    }
+
+    #[test]
+    fn transactional_id_implies_idempotence_and_acks_all() {
+        let mut c = ProducerConfig::new("localhost:9092");
+        assert_eq!(c.transaction_timeout, Duration::from_secs(60));
+        c.set("transactional.id", "orders-tx").expect("transactional.id");
+        c.set("transaction.timeout.ms", "15000").expect("timeout");
+        assert_eq!(c.transactional_id.as_deref(), Some("orders-tx"));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(15));
+        c.validate().expect("valid");
+        assert!(c.effective_idempotence());
+
+        let mut off = c.clone();
+        off.set("enable.idempotence", "false").expect("set");
+        let err = off.validate().expect_err("no idempotence");
+        assert!(err.to_string().contains("transactional.id"), "{err}");
+
+        let mut acks = c.clone();
+        acks.set("acks", "1").expect("set");
+        let err = acks.validate().expect_err("acks=1");
+        assert!(err.to_string().contains("acks=all"), "{err}");
+
+        let mut zero = c;
+        zero.set("transaction.timeout.ms", "0").expect("set");
+        assert!(zero.validate().is_err());
+        assert!(zero.set("transaction.timeout.ms", "soon").is_err());
     }
 }

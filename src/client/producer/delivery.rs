@@ -110,6 +110,11 @@ impl DeliveryFuture {
     pub(crate) fn new(batch: Arc<BatchShared>, index: usize) -> Self {
         DeliveryFuture { batch, index }
     }
+
+    /// The partition the record went to.
+    pub(crate) fn topic_partition(&self) -> (Arc<str>, i32) {
+        (self.batch.topic.clone(), self.batch.partition)
+    }
 }
 
 impl Future for DeliveryFuture {

@@ -13,13 +13,24 @@
 //! record once and in order. A batch that fails for good leaves a gap in the
 //! numbering: the sender then waits for in-flight requests, bumps the epoch
 //! and renumbers what is still pending (KIP-360 style).
+//!
+//! With a `transactional.id` the producer is transactional (`transaction.rs`):
+//! [`Producer::init_transactions`] gets the id and epoch from the transaction
+//! coordinator, records may be sent only between
+//! [`Producer::begin_transaction`] and [`Producer::commit_transaction`] /
+//! [`Producer::abort_transaction`], each partition's batches wait until
+//! AddPartitionsToTxn has put it into the transaction, and batches carry the
+//! transactional flag. A failed batch fails the whole transaction, which
+//! must then be aborted; a sequence gap it leaves is closed by a new epoch
+//! after the abort. Without a `transactional.id` nothing of this is in play.
 
 mod accumulator;
 mod config;
 mod delivery;
 mod sender;
+mod transaction;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,8 +45,10 @@ pub use delivery::{DeliveryFuture, RecordMetadata};
 use crate::protocol::batch::new_record;
 use accumulator::{estimate_size, Accumulator};
 use delivery::BatchAck;
+use transaction::{TxnErrorKind, TxnShared};
 
 use super::cluster::{is_transient, Cluster};
+use super::consumer::ConsumerGroupMetadata;
 use super::partitioner::partition_for_key;
 use super::{ClientError, ResponseError};
 
@@ -118,6 +131,8 @@ pub(crate) struct ProducerShared {
     pub incomplete: Mutex<BTreeSet<u64>>,
     /// Signalled whenever a batch completes.
     pub completed: Notify,
+    /// The transaction state, with a `transactional.id`.
+    pub txn: Option<TxnShared>,
 }
 
 impl ProducerShared {
@@ -174,6 +189,7 @@ impl Producer {
         let cluster = Cluster::new(config.client.clone(), true)?;
         cluster.retry(|| cluster.refresh()).await?;
         let idempotent = config.effective_idempotence();
+        let txn = config.transactional_id.clone().map(|id| TxnShared::new(id, cluster.clone()));
         let shared = Arc::new(ProducerShared {
             memory: Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS)),
             config,
@@ -186,6 +202,7 @@ impl Producer {
             fatal: Mutex::new(None),
             incomplete: Mutex::new(BTreeSet::new()),
             completed: Notify::new(),
+            txn,
         });
         let handle = tokio::spawn(sender::Sender::new(shared.clone()).run());
         Ok(Producer { inner: Arc::new(ProducerInner { shared, sender: Mutex::new(Some(handle)) }) })
@@ -201,6 +218,9 @@ impl Producer {
         }
         if let Some(err) = shared.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(err);
+        }
+        if let Some(txn) = &shared.txn {
+            txn.lock().check_send()?;
         }
         let config = &shared.config;
         let size = estimate_size(record.key.as_ref(), record.value.as_ref(), &record.headers);
@@ -224,6 +244,16 @@ impl Producer {
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let rec = new_record(record.key, record.value, record.headers, timestamp);
         let appended = {
+            // Lock order: the transaction before the accumulator. Checking the
+            // state again under the lock keeps a record from slipping in after
+            // a commit or abort began.
+            let mut txn = shared.txn.as_ref().map(|t| t.lock());
+            if let Some(txn) = &txn {
+                if let Err(err) = txn.check_send() {
+                    shared.memory.add_permits(permits as usize);
+                    return Err(err);
+                }
+            }
             let mut acc = shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
             let cluster = &shared.cluster;
             let topic = record.topic.as_str();
@@ -238,6 +268,12 @@ impl Producer {
                 acc.append(topic, partition, num_partitions, available, rec, size, config.batch_size, Instant::now());
             if let Some(id) = appended.new_batch_id {
                 shared.incomplete.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+            }
+            if let Some(txn) = txn.as_mut() {
+                // A partition new to the transaction: the sender asks the coordinator to add it.
+                if txn.register(&appended.future.topic_partition()) {
+                    shared.wakeup.notify_one();
+                }
             }
             appended
         };
@@ -285,6 +321,163 @@ impl Producer {
             let _ = h.await;
         }
         flushed
+    }
+
+    fn txn(&self, what: &str) -> Result<&TxnShared, ClientError> {
+        self.inner.shared.txn.as_ref().ok_or_else(|| {
+            ClientError::InvalidState(format!("Cannot call {what}: the producer has no transactional.id"))
+        })
+    }
+
+    /// Registers the `transactional.id` with its transaction coordinator
+    /// (FindCoordinator, then InitProducerId): gets the producer id and a new
+    /// epoch, which fences older producers with the same id and completes or
+    /// aborts a transaction they left open. Call once, before the first
+    /// transaction; a call that timed out may be repeated.
+    pub async fn init_transactions(&self, timeout: Duration) -> Result<(), ClientError> {
+        let txn = self.txn("init_transactions")?;
+        let _op = txn.ops.lock().await;
+        txn.lock().begin_init()?;
+        let deadline = Instant::now() + timeout;
+        let transaction_timeout = self.inner.shared.config.transaction_timeout;
+        let result = tokio::time::timeout(timeout, txn.coordinator.init_producer_id(transaction_timeout, deadline))
+            .await
+            .unwrap_or_else(|_| Err(ClientError::timeout("initializing transactions (init_transactions)", timeout)));
+        match result {
+            Ok(producer) => {
+                tracing::debug!(producer_id = producer.0, epoch = producer.1, "transactional producer initialised");
+                txn.lock().finish_init(producer);
+                self.inner.shared.wakeup.notify_one();
+                Ok(())
+            }
+            Err(err) if TxnErrorKind::of(&err) == TxnErrorKind::Fatal => {
+                txn.lock().set_fatal(err.clone());
+                Err(ClientError::TransactionFatal(Box::new(err)))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Starts a transaction: records sent from now until the commit or abort
+    /// belong to it.
+    pub fn begin_transaction(&self) -> Result<(), ClientError> {
+        self.txn("begin_transaction")?.lock().begin()
+    }
+
+    /// Makes `offsets` (the next offsets to consume, per topic and partition)
+    /// the committed offsets of the consumer group when this transaction
+    /// commits, for consume-transform-produce exactly once: AddOffsetsToTxn
+    /// at the transaction coordinator, then TxnOffsetCommit at the group's
+    /// coordinator. `group` is a group id or a member's [`ConsumerGroupMetadata`].
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &BTreeMap<(String, i32), i64>,
+        group: impl Into<ConsumerGroupMetadata>,
+    ) -> Result<(), ClientError> {
+        let group = group.into();
+        let txn = self.txn("send_offsets_to_transaction")?;
+        if group.group_id.is_empty() {
+            return Err(ClientError::Config("send_offsets_to_transaction needs a group id".into()));
+        }
+        let _op = txn.ops.lock().await;
+        let producer = {
+            let m = txn.lock();
+            m.check_send_offsets()?;
+            m.producer.ok_or_else(|| ClientError::InvalidState("no producer id".into()))?
+        };
+        let timeout = self.inner.shared.config.max_block;
+        let deadline = Instant::now() + timeout;
+        let work = async {
+            txn.coordinator.add_offsets(producer, &group.group_id, deadline).await?;
+            txn.lock().offsets_added = true;
+            txn.coordinator.txn_offset_commit(producer, &group, offsets, deadline).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(txn.lock().fail_with(err)),
+            Err(_) => Err(txn
+                .lock()
+                .fail_with(ClientError::timeout("sending offsets to the transaction (max.block.ms)", timeout))),
+        }
+    }
+
+    /// Sends everything of the transaction, waits for it, and commits it
+    /// (EndTxn). If a record of it failed the transaction is not committed:
+    /// the error says so and `abort_transaction` is due. A call that timed
+    /// out may be repeated.
+    pub async fn commit_transaction(&self, timeout: Duration) -> Result<(), ClientError> {
+        let txn = self.txn("commit_transaction")?;
+        let _op = txn.ops.lock().await;
+        txn.lock().begin_commit()?;
+        let deadline = Instant::now() + timeout;
+        let work = async {
+            self.flush().await?;
+            let (producer, started) = {
+                let m = txn.lock();
+                if let Some(err) = m.failed() {
+                    return Err(err);
+                }
+                (m.producer, m.started())
+            };
+            if let (Some(producer), true) = (producer, started) {
+                txn.coordinator.end_txn(producer, true, deadline).await.map_err(|e| txn.record_failure(e))?;
+            }
+            txn.lock().complete();
+            Ok(())
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(ClientError::timeout("committing the transaction (commit_transaction)", timeout)))
+    }
+
+    /// Aborts the transaction: records not sent yet are dropped (their
+    /// futures fail with [`ClientError::TransactionAborted`]), those in flight
+    /// are waited for, and the coordinator writes ABORT markers (EndTxn).
+    /// Also the way out of an abortable error. A call that timed out may be repeated.
+    pub async fn abort_transaction(&self, timeout: Duration) -> Result<(), ClientError> {
+        let txn = self.txn("abort_transaction")?;
+        let _op = txn.ops.lock().await;
+        txn.lock().begin_abort()?;
+        // The sender drops what is queued once it sees the state.
+        self.inner.shared.wakeup.notify_one();
+        let deadline = Instant::now() + timeout;
+        let work = async {
+            // An AddPartitionsToTxn in flight decides whether the coordinator knows the partition.
+            loop {
+                let changed = txn.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if txn.lock().adding.is_empty() {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
+            }
+            self.flush().await?;
+            let (producer, started, needs_bump) = {
+                let m = txn.lock();
+                (m.producer, m.started(), m.needs_bump)
+            };
+            if let (Some(producer), true) = (producer, started) {
+                txn.coordinator.end_txn(producer, false, deadline).await.map_err(|e| txn.record_failure(e))?;
+            }
+            if needs_bump {
+                // A batch that failed left a gap in its partition's sequence
+                // numbers: a new epoch lets them start again at 0.
+                let transaction_timeout = self.inner.shared.config.transaction_timeout;
+                let producer = txn
+                    .coordinator
+                    .init_producer_id(transaction_timeout, deadline)
+                    .await
+                    .map_err(|e| txn.record_failure(e))?;
+                txn.lock().finish_init(producer);
+            }
+            txn.lock().complete();
+            self.inner.shared.wakeup.notify_one();
+            Ok(())
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(ClientError::timeout("aborting the transaction (abort_transaction)", timeout)))
     }
 
     /// The topic's partition count, waiting for metadata (and auto-creation)

@@ -12,20 +12,29 @@
 //! order and the broker answers in order. A retried batch waits until nothing
 //! else of its partition is in flight and goes out before any newer batch, so
 //! retries never reorder records of an idempotent producer.
+//!
+//! A transactional producer's id and epoch come from `init_transactions`
+//! (the sender adopts them, never asks itself); the sender sends
+//! AddPartitionsToTxn for partitions new to the transaction, one request at
+//! a time, and a partition's batches only after it was added. In an error
+//! state or while aborting, it drops every batch not yet sent.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
+};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
 use super::accumulator::{encode, restamp, OpenBatch, ProducerBatch, TopicPartition};
 use super::delivery::BatchAck;
+use super::transaction::{TxnErrorKind, TxnState};
 use super::{Acks, ProducerShared};
 use crate::client::cluster::is_transient;
 use crate::client::connection::{ResponseFuture, WriteFuture};
@@ -43,6 +52,12 @@ enum Event {
     Connected {
         node: i32,
         ok: bool,
+    },
+    /// An AddPartitionsToTxn request of transaction `generation` ended.
+    PartitionsAdded {
+        generation: u64,
+        partitions: BTreeSet<TopicPartition>,
+        result: Result<(), ClientError>,
     },
 }
 
@@ -118,7 +133,12 @@ impl Sender {
             let now = Instant::now();
             self.expire(now);
             let mut wake_at = now + Duration::from_secs(1);
-            let needs_id = self.shared.idempotent && (self.producer.is_none() || self.bump_epoch);
+            let needs_id = if self.shared.txn.is_some() {
+                self.sync_transaction();
+                false
+            } else {
+                self.shared.idempotent && (self.producer.is_none() || self.bump_epoch)
+            };
             if needs_id && self.in_flight_total == 0 && self.producer_id_retry_at.is_none_or(|t| t <= now) {
                 self.init_producer_id().await;
                 continue;
@@ -161,6 +181,22 @@ impl Sender {
         match event {
             Event::Response { node, batches, result } => self.on_response(node, batches, result),
             Event::MetadataRefreshed => self.refreshing = false,
+            Event::PartitionsAdded { generation, partitions, result } => {
+                let Some(txn) = &self.shared.txn else { return };
+                {
+                    let mut m = txn.lock();
+                    if m.generation == generation {
+                        m.adding.clear();
+                        match result {
+                            Ok(()) => m.added.extend(partitions),
+                            Err(err) => {
+                                m.fail_with(err);
+                            }
+                        }
+                    }
+                }
+                txn.changed.notify_waiters();
+            }
             Event::Connected { node, ok } => {
                 self.connecting.remove(&node);
                 if ok {
@@ -220,6 +256,13 @@ impl Sender {
         }
         for b in expired {
             let err = expiry_error(&b.shared.topic, b.shared.partition, b.records.len(), timeout);
+            if let Some(txn) = &self.shared.txn {
+                // A record of the transaction is lost: it must not commit.
+                let mut m = txn.lock();
+                if m.state != TxnState::Aborting {
+                    m.fail_with(err.clone());
+                }
+            }
             self.shared.finish(b.id, &b.shared, b.bytes, Err(err));
         }
         let mut failed = Vec::new();
@@ -246,6 +289,9 @@ impl Sender {
         let all_ready = self.shared.flushing.load(Ordering::Acquire) > 0
             || self.shared.closing.load(Ordering::Acquire)
             || self.shared.memory.available_permits() < config.batch_size.max(4096);
+        // A transactional producer sends a partition's batches only once the
+        // coordinator added the partition to the transaction.
+        let added: Option<HashSet<TopicPartition>> = self.shared.txn.as_ref().map(|t| t.lock().added.clone());
         let mut plans: HashMap<i32, Vec<Plan>> = HashMap::new();
         let mut need_metadata = false;
         let mut need_connect: Vec<(i32, String)> = Vec::new();
@@ -304,6 +350,9 @@ impl Sender {
                         continue;
                     }
                     let tp: TopicPartition = (topic.clone(), index as i32);
+                    if added.as_ref().is_some_and(|a| !a.contains(&tp)) {
+                        continue;
+                    }
                     // Newer batches wait behind retries of the same partition.
                     if self.partitions.get(&tp).is_some_and(|ps| !ps.retries.is_empty()) {
                         continue;
@@ -375,6 +424,7 @@ impl Sender {
     fn dispatch(&mut self, node: i32, mut plan: Plan) {
         let codec = self.shared.config.compression.codec();
         let producer = self.producer.filter(|_| self.shared.idempotent);
+        let transactional = self.shared.txn.is_some();
         for (tp, open) in plan.fresh.drain(..) {
             // Sequence numbers in the order batches go on the wire.
             let stamp = producer.map(|(pid, epoch)| {
@@ -383,7 +433,7 @@ impl Sender {
                 ps.next_sequence = wrap_add(seq, open.records.len() as i32);
                 (pid, epoch, seq)
             });
-            match encode(open, tp.clone(), codec, stamp) {
+            match encode(open, tp.clone(), codec, stamp, transactional) {
                 Ok(batch) => plan.batches.push(batch),
                 Err((parts, err)) => {
                     if let (Some((_, _, seq)), Some(ps)) = (stamp, self.partitions.get_mut(&tp)) {
@@ -428,8 +478,13 @@ impl Sender {
                 ),
             }
         }
+        let transactional_id = self
+            .shared
+            .txn
+            .as_ref()
+            .map(|t| TransactionalId(StrBytes::from_string(t.coordinator.transactional_id.clone())));
         let req = ProduceRequest::default()
-            .with_transactional_id(None)
+            .with_transactional_id(transactional_id)
             .with_acks(acks.as_i16())
             .with_timeout_ms(timeout_ms)
             .with_topic_data(topics);
@@ -533,6 +588,40 @@ impl Sender {
         let expired = batch.created.elapsed() >= config.delivery_timeout;
         let idempotent = self.shared.idempotent;
         let code = err.code();
+        if self.shared.txn.is_some() {
+            // Fenced: a newer instance owns the transactional.id. A lost producer
+            // id or a sequence gap: this transaction cannot be completed. Either
+            // way the batch fails; the error goes to the transaction state.
+            let verdict = match code {
+                Some(ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced) => {
+                    let fenced = ClientError::kafka(
+                        ResponseError::ProducerFenced,
+                        Some(format!(
+                            "The producer was fenced by a newer instance with the same transactional.id ({err})."
+                        )),
+                        format!("partition {}-{}", batch.tp.0, batch.tp.1),
+                    );
+                    Some(fenced)
+                }
+                Some(ResponseError::TransactionalIdAuthorizationFailed | ResponseError::InvalidTxnState) => {
+                    Some(err.clone())
+                }
+                Some(ResponseError::UnknownProducerId) => Some(err.clone()),
+                Some(ResponseError::OutOfOrderSequenceNumber) => {
+                    let ps = self.partitions.entry(batch.tp.clone()).or_default();
+                    let behind_retry = match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
+                        (Some(first), Some(mine)) => first != mine,
+                        _ => false,
+                    };
+                    (!behind_retry).then(|| err.clone())
+                }
+                _ => None,
+            };
+            if let Some(err) = verdict {
+                self.fail(batch, err);
+                return;
+            }
+        }
         let retriable = match code {
             Some(ResponseError::OutOfOrderSequenceNumber) if idempotent => {
                 // Expected behind a batch that is being retried; otherwise the
@@ -580,6 +669,22 @@ impl Sender {
     /// Fails a batch for good.
     fn fail(&mut self, batch: ProducerBatch, err: ClientError) {
         tracing::debug!(partition = %format!("{}-{}", batch.tp.0, batch.tp.1), %err, "batch failed");
+        if let Some(txn) = &self.shared.txn {
+            // Any failed record fails its transaction (before the batch
+            // completes, so a commit waiting on it sees the error).
+            let mut m = txn.lock();
+            if batch.sequence.is_some() {
+                m.needs_bump = true;
+            }
+            let err = if m.state == TxnState::Aborting { err.clone() } else { m.fail_with(err.clone()) };
+            drop(m);
+            let err = match err {
+                ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
+                other => other,
+            };
+            self.shared.finish(batch.id, &batch.shared, batch.memory, Err(err));
+            return;
+        }
         if self.shared.idempotent && batch.sequence.is_some() {
             // Its sequence numbers were never written: later batches would be out of order.
             self.bump_epoch = true;
@@ -632,6 +737,77 @@ impl Sender {
                 self.fail_everything(err);
                 self.producer_id_retry_at = Some(Instant::now() + self.shared.config.client.retry_backoff);
             }
+        }
+    }
+
+    /// The transactional part of each loop: adopt the producer id and epoch
+    /// of `init_transactions`, drop unsent batches in an error state or while
+    /// aborting, and ask the coordinator to add new partitions.
+    fn sync_transaction(&mut self) {
+        let Some(txn) = &self.shared.txn else { return };
+        let (producer, drop_err, to_add) = {
+            let mut m = txn.lock();
+            let drop_err = match m.state {
+                TxnState::Aborting => Some(ClientError::TransactionAborted),
+                _ => m.failed(),
+            };
+            let can_add = matches!(m.state, TxnState::InTransaction | TxnState::Committing);
+            let to_add = if can_add && m.adding.is_empty() && !m.pending.is_empty() {
+                let partitions = std::mem::take(&mut m.pending);
+                m.adding = partitions.clone();
+                m.producer.map(|p| (p, partitions, m.generation))
+            } else {
+                None
+            };
+            (m.producer, drop_err, to_add)
+        };
+        if producer.is_some() && producer != self.producer {
+            // A new epoch (init or after an abort): sequences start again at 0.
+            self.producer = producer;
+            for ps in self.partitions.values_mut() {
+                ps.next_sequence = 0;
+            }
+        }
+        if let Some(err) = drop_err {
+            self.drop_unsent(err);
+        }
+        if let Some((producer, partitions, generation)) = to_add {
+            let tx = self.events_tx.clone();
+            let shared = self.shared.clone();
+            let deadline = Instant::now() + self.shared.config.max_block;
+            tokio::spawn(async move {
+                let Some(txn) = &shared.txn else { return };
+                let result = txn.coordinator.add_partitions(producer, &partitions, deadline).await;
+                if let Err(err) = &result {
+                    tracing::debug!(%err, kind = ?TxnErrorKind::of(err), "AddPartitionsToTxn failed");
+                }
+                let _ = tx.send(Event::PartitionsAdded { generation, partitions, result });
+            });
+        }
+    }
+
+    /// Fails every batch not sent yet (queued or waiting for a retry).
+    fn drop_unsent(&mut self, err: ClientError) {
+        let err = match err {
+            ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
+            other => other,
+        };
+        let open: Vec<OpenBatch> = {
+            let mut acc = self.shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
+            acc.queued = 0;
+            acc.topics.values_mut().flat_map(|tq| tq.partitions.iter_mut().flat_map(|q| q.drain(..))).collect()
+        };
+        for b in open {
+            self.shared.finish(b.id, &b.shared, b.bytes, Err(err.clone()));
+        }
+        let retries: Vec<ProducerBatch> = self.partitions.values_mut().flat_map(|ps| ps.retries.drain(..)).collect();
+        if retries.iter().any(|b| b.sequence.is_some()) {
+            if let Some(txn) = &self.shared.txn {
+                txn.lock().needs_bump = true;
+            }
+        }
+        for b in retries {
+            self.shared.finish(b.id, &b.shared, b.memory, Err(err.clone()));
         }
     }
 
