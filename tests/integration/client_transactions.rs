@@ -8,63 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
-use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
-    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
-};
-use kafka_protocol::protocol::StrBytes;
-
 use gregor::client::{
     Admin, ClientConfig, ClientError, Consumer, ConsumerConfig, ConsumerGroupMetadata, IsolationLevel, NewTopic,
     Producer, ProducerConfig, ProducerRecord, ResponseError, SeekTo,
 };
 
+use crate::common::txn::{init_producer_id, produce, write_marker};
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{gregor_bin, TestBroker};
 
 const TOPIC: &str = "txn-client";
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
-
-/// Produces one batch to `TOPIC`-0 with acks=all; returns its base offset.
-fn produce(w: &mut Wire, batch: bytes::Bytes) -> i64 {
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(TOPIC))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))]),
-    ]);
-    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
-    let p = &resp.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "produce: {p:?}");
-    p.base_offset
-}
-
-fn init_producer_id(w: &mut Wire) -> (i64, i16) {
-    let req = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
-    let init: InitProducerIdResponse = w.call(ApiKey::InitProducerId, 4, &req);
-    assert_eq!(init.error_code, 0);
-    (init.producer_id.0, init.producer_epoch)
-}
-
-/// WriteTxnMarkers COMMIT or ABORT for one producer on `TOPIC`-0.
-fn write_marker(w: &mut Wire, pid: i64, epoch: i16, commit: bool) {
-    let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-        .with_producer_id(ProducerId(pid))
-        .with_producer_epoch(epoch)
-        .with_transaction_result(commit)
-        .with_coordinator_epoch(0)
-        .with_topics(vec![WritableTxnMarkerTopic::default().with_name(name(TOPIC)).with_partition_indexes(vec![0])])]);
-    let resp: WriteTxnMarkersResponse = w.call(ApiKey::WriteTxnMarkers, 1, &req);
-    assert_eq!(resp.markers[0].topics[0].partitions[0].error_code, 0, "marker");
-}
 
 /// The log every consumer test reads, offsets in brackets:
 /// a1 a2 [0-1] (a, committed), b1 [2] (b, aborted), a3 [3], COMMIT a [4],
@@ -74,15 +27,15 @@ fn write_log(broker: &TestBroker) {
     let mut w = Wire::connect_when_led(broker.addr, TOPIC);
     let (a, a_epoch) = init_producer_id(&mut w);
     let (b, b_epoch) = init_producer_id(&mut w);
-    assert_eq!(produce(&mut w, producer_batch(a, a_epoch, 0, &[b"a1", b"a2"], true)), 0);
-    assert_eq!(produce(&mut w, producer_batch(b, b_epoch, 0, &[b"b1"], true)), 2);
-    assert_eq!(produce(&mut w, producer_batch(a, a_epoch, 2, &[b"a3"], true)), 3);
-    write_marker(&mut w, a, a_epoch, true);
-    write_marker(&mut w, b, b_epoch, false);
-    assert_eq!(produce(&mut w, producer_batch(-1, -1, -1, &[b"c1"], false)), 6);
-    assert_eq!(produce(&mut w, producer_batch(a, a_epoch, 3, &[b"a4"], true)), 7);
-    write_marker(&mut w, a, a_epoch, true);
-    assert_eq!(produce(&mut w, producer_batch(b, b_epoch, 1, &[b"b2"], true)), 9);
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(a, a_epoch, 0, &[b"a1", b"a2"], true)), (0, 0));
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(b, b_epoch, 0, &[b"b1"], true)), (0, 2));
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(a, a_epoch, 2, &[b"a3"], true)), (0, 3));
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (a, a_epoch), true), 0, "marker");
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (b, b_epoch), false), 0, "marker");
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(-1, -1, -1, &[b"c1"], false)), (0, 6));
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(a, a_epoch, 3, &[b"a4"], true)), (0, 7));
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (a, a_epoch), true), 0, "marker");
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(b, b_epoch, 1, &[b"b2"], true)), (0, 9));
 }
 
 /// (offset, value) of everything our consumer returns from the beginning of
@@ -239,36 +192,8 @@ async fn our_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i
 
 /// The same through librdkafka's consumer.
 fn librdkafka_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
-    use rdkafka::{Message as _, Offset, TopicPartitionList};
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", format!("client-txn-{isolation}"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("librdkafka consumer");
-    let mut tpl = TopicPartitionList::new();
-    for (topic, partition) in partitions {
-        tpl.add_partition_offset(topic, *partition, Offset::Beginning).expect("tpl");
-    }
-    c.assign(&tpl).expect("assign");
-    let mut values = BTreeSet::new();
-    let mut ended = BTreeSet::new();
-    let deadline = Instant::now() + WAIT;
-    while ended.len() < partitions.len() {
-        assert!(Instant::now() < deadline, "librdkafka {isolation}: sentinels of {ended:?}; values {values:?}");
-        if let Some(m) = c.poll(Duration::from_millis(500)) {
-            let m = m.expect("message");
-            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-            if value == SENTINEL {
-                ended.insert((m.topic().to_string(), m.partition()));
-            } else {
-                values.insert(value);
-            }
-        }
-    }
-    values
+    let group = format!("client-txn-{isolation}");
+    crate::common::txn::read_to_sentinels(&broker.bootstrap(), &group, isolation, partitions, SENTINEL)
 }
 
 fn set(values: &[&str]) -> BTreeSet<String> {

@@ -7,18 +7,18 @@
 //! to the sentinels sees each transaction's final outcome.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 
-use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::common::txn::{self, txn_coordinator};
 use crate::common::wire::Wire;
 use crate::common::zk::{wait_for, TestZk};
 use crate::common::TestBroker;
@@ -66,37 +66,7 @@ fn write_sentinels(bootstrap: &str, partitions: &[(&str, i32)]) {
 /// Every value of `partitions` a consumer in `isolation` sees before the
 /// sentinels (which are left out).
 fn read_to_sentinels(bootstrap: &str, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("txn-tests-{isolation}"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for (topic, partition) in partitions {
-        tpl.add_partition_offset(topic, *partition, Offset::Beginning).expect("tpl");
-    }
-    c.assign(&tpl).expect("assign");
-    let mut values = BTreeSet::new();
-    let mut ended = BTreeSet::new();
-    let deadline = Instant::now() + WAIT;
-    while ended.len() < partitions.len() {
-        assert!(
-            Instant::now() < deadline,
-            "{isolation}: sentinels of {ended:?} only, of {partitions:?}; values so far {values:?}"
-        );
-        if let Some(m) = c.poll(Duration::from_millis(500)) {
-            let m = m.expect("message");
-            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-            if value == SENTINEL {
-                ended.insert((m.topic().to_string(), m.partition()));
-            } else {
-                values.insert(value);
-            }
-        }
-    }
-    values
+    txn::read_to_sentinels(bootstrap, &format!("txn-tests-{isolation}"), isolation, partitions, SENTINEL)
 }
 
 fn set(values: &[&str]) -> BTreeSet<String> {
@@ -253,46 +223,10 @@ async fn after_kill_9_the_coordinator_reloads_and_a_new_producer_aborts_the_left
     );
 }
 
-/// Three brokers (ids 0–2) on one ZooKeeper, with quick failure detection
-/// and a three-partition `__transaction_state` (replicated three times).
-fn cluster(zk: &TestZk) -> Vec<TestBroker> {
-    let connect = zk.connect("");
-    (0..3)
-        .map(|id| {
-            let overrides = [
-                format!("zookeeper.connect={connect}"),
-                format!("broker.id={id}"),
-                "zookeeper.session.timeout.ms=3000".to_string(),
-                "replica.lag.time.max.ms=3000".to_string(),
-                "replica.fetch.wait.max.ms=200".to_string(),
-                "transaction.state.log.num.partitions=3".to_string(),
-            ];
-            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-            TestBroker::start(&refs)
-        })
-        .collect()
-}
-
-/// The node id coordinating `transactional_id` (FindCoordinator v1, key type 1).
-fn txn_coordinator(b: &TestBroker, transactional_id: &str) -> i32 {
-    let mut w = Wire::connect(b.addr);
-    let mut node = -1;
-    let found = wait_for(WAIT, || {
-        let req = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(transactional_id.to_string()))
-            .with_key_type(1);
-        let r: FindCoordinatorResponse = w.call(ApiKey::FindCoordinator, 1, &req);
-        node = r.node_id.0;
-        r.error_code == 0
-    });
-    assert!(found, "no transaction coordinator for {transactional_id}");
-    node
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
     let zk = TestZk::start();
-    let mut brokers = cluster(&zk);
+    let mut brokers = txn::cluster(&zk, &[]);
     let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
     create_topic(&bootstrap, "txn-ha", 3, 3).await;
     let partitions = [("txn-ha", 0), ("txn-ha", 1), ("txn-ha", 2)];
@@ -351,7 +285,7 @@ async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn markers_reach_a_partition_whose_leader_died_before_the_commit() {
     let zk = TestZk::start();
-    let mut brokers = cluster(&zk);
+    let mut brokers = txn::cluster(&zk, &[]);
     let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
     create_topic(&bootstrap, "txn-leaders", 3, 3).await;
     let partitions = [("txn-leaders", 0), ("txn-leaders", 1), ("txn-leaders", 2)];

@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -18,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::common::wire::Wire;
+use crate::common::txn::{self, txn_coordinator};
 use crate::common::zk::TestZk;
 use crate::common::TestBroker;
 
@@ -26,28 +24,6 @@ const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 3;
 const PER_PARTITION: usize = 4;
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn cluster(zk: &TestZk) -> Vec<TestBroker> {
-    let connect = zk.connect("");
-    (0..3)
-        .map(|id| {
-            let overrides = [
-                format!("zookeeper.connect={connect}"),
-                format!("broker.id={id}"),
-                "zookeeper.session.timeout.ms=3000".to_string(),
-                "replica.lag.time.max.ms=3000".to_string(),
-                "replica.fetch.wait.max.ms=200".to_string(),
-                "replica.fetch.backoff.ms=100".to_string(),
-                "transaction.state.log.num.partitions=3".to_string(),
-                "transaction.state.log.replication.factor=3".to_string(),
-                "transaction.state.log.min.isr=2".to_string(),
-                "offsets.topic.num.partitions=3".to_string(),
-            ];
-            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-            TestBroker::start(&refs)
-        })
-        .collect()
-}
 
 fn bootstrap(brokers: &[TestBroker]) -> String {
     brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",")
@@ -62,24 +38,6 @@ fn create_topic(bootstrap: &str) {
         let res = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create topics");
         assert!(res[0].is_ok(), "{res:?}");
     });
-}
-
-/// The transaction coordinator's node id for `transactional_id`, asked of `b`
-/// (FindCoordinator v1, key type 1) until it answers without an error.
-fn txn_coordinator(b: &TestBroker, transactional_id: &str) -> i32 {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let mut w = Wire::connect(b.addr);
-        let req = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(transactional_id.to_string()))
-            .with_key_type(1);
-        let r: FindCoordinatorResponse = w.call(ApiKey::FindCoordinator, 1, &req);
-        if r.error_code == 0 {
-            return r.node_id.0;
-        }
-        assert!(Instant::now() < deadline, "no transaction coordinator for {transactional_id}: {}", r.error_code);
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn producer(bootstrap: &str, transactional_id: &str) -> BaseProducer {
@@ -229,7 +187,15 @@ fn check_all_or_nothing(seen: &BTreeMap<usize, usize>, outcomes: &[Ended]) {
 #[test]
 fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_whole_or_absent() {
     let zk = TestZk::start();
-    let mut brokers = cluster(&zk);
+    let mut brokers = txn::cluster(
+        &zk,
+        &[
+            "replica.fetch.backoff.ms=100",
+            "transaction.state.log.replication.factor=3",
+            "transaction.state.log.min.isr=2",
+            "offsets.topic.num.partitions=3",
+        ],
+    );
     let all = bootstrap(&brokers);
     create_topic(&all);
     let id = "failover-coordinator";
@@ -258,7 +224,15 @@ fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_
 #[test]
 fn killing_a_partition_leader_while_markers_are_written_leaves_every_transaction_whole_or_absent() {
     let zk = TestZk::start();
-    let mut brokers = cluster(&zk);
+    let mut brokers = txn::cluster(
+        &zk,
+        &[
+            "replica.fetch.backoff.ms=100",
+            "transaction.state.log.replication.factor=3",
+            "transaction.state.log.min.isr=2",
+            "offsets.topic.num.partitions=3",
+        ],
+    );
     let all = bootstrap(&brokers);
     create_topic(&all);
     let id = "failover-leader";

@@ -5,22 +5,15 @@
 //! librdkafka consumers in both isolation levels, an open transaction holding
 //! the LSO, and the same answers after a `kill -9` and restart.
 
-use std::time::{Duration, Instant};
-
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
-    ListOffsetsResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName, WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use crate::common::txn::{consume_until, init_producer_id, produce, write_marker};
 use crate::common::wire::Wire;
 use crate::common::TestBroker;
 
@@ -33,45 +26,6 @@ fn name(topic: &str) -> TopicName {
 /// A transactional batch (attributes bit 4) of `values` from the producer at `seq`.
 fn txn_batch(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]]) -> bytes::Bytes {
     crate::common::wire::producer_batch(producer_id, epoch, seq, values, true)
-}
-
-/// Produces one batch with acks=all: (error code, base offset).
-fn produce(w: &mut Wire, batch: bytes::Bytes) -> (i16, i64) {
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(TOPIC))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))]),
-    ]);
-    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
-    let p = &resp.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
-
-fn init_producer_id(w: &mut Wire) -> (i64, i16) {
-    let init: InitProducerIdResponse = w.call(
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-    );
-    assert_eq!(init.error_code, 0);
-    (init.producer_id.0, init.producer_epoch)
-}
-
-/// WriteTxnMarkers for one producer on `topic`-0: the partition's error code.
-fn write_marker(w: &mut Wire, topic: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
-    let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-        .with_producer_id(ProducerId(pid))
-        .with_producer_epoch(epoch)
-        .with_transaction_result(commit)
-        .with_coordinator_epoch(0)
-        .with_topics(vec![WritableTxnMarkerTopic::default().with_name(name(topic)).with_partition_indexes(vec![0])])]);
-    let resp: WriteTxnMarkersResponse = w.call(ApiKey::WriteTxnMarkers, 1, &req);
-    assert_eq!(resp.markers[0].producer_id.0, pid);
-    resp.markers[0].topics[0].partitions[0].error_code
 }
 
 fn fetch(w: &mut Wire, offset: i64, isolation_level: i8) -> PartitionData {
@@ -120,31 +74,6 @@ fn latest(w: &mut Wire, isolation_level: i8) -> i64 {
     p.offset
 }
 
-/// Values librdkafka delivers from the start of the partition in
-/// `isolation`, until it delivers `last`.
-fn consume_until(broker: &TestBroker, isolation: &str, last: &str) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", format!("txn-{isolation}"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning).expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.last().map(String::as_str) != Some(last) {
-        assert!(Instant::now() < deadline, "{isolation}: {last} not delivered, got {out:?}");
-        if let Some(m) = c.poll(Duration::from_millis(500)) {
-            let m = m.expect("message");
-            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-        }
-    }
-    out
-}
-
 #[test]
 fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it() {
     let mut broker = TestBroker::start(&["num.partitions=1"]);
@@ -152,9 +81,9 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     let (a, a_epoch) = init_producer_id(&mut w);
     let (b, b_epoch) = init_producer_id(&mut w);
     assert_ne!(a, b);
-    assert_eq!(produce(&mut w, txn_batch(a, a_epoch, 0, &[b"a1", b"a2"])), (0, 0));
-    assert_eq!(produce(&mut w, txn_batch(b, b_epoch, 0, &[b"b1"])), (0, 2));
-    assert_eq!(produce(&mut w, txn_batch(a, a_epoch, 2, &[b"a3"])), (0, 3));
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(a, a_epoch, 0, &[b"a1", b"a2"])), (0, 0));
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(b, b_epoch, 0, &[b"b1"])), (0, 2));
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(a, a_epoch, 2, &[b"a3"])), (0, 3));
 
     // Both transactions open: nothing is stable yet.
     let open = fetch(&mut w, 0, 1);
@@ -166,10 +95,10 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     assert_eq!((latest(&mut w, 1), latest(&mut w, 0)), (0, 4));
 
     // COMMIT a, ABORT b; a stale epoch and an unknown partition are refused.
-    assert_eq!(write_marker(&mut w, TOPIC, a, a_epoch, true), 0);
-    assert_eq!(write_marker(&mut w, TOPIC, b, b_epoch, false), 0);
-    assert_eq!(write_marker(&mut w, TOPIC, b, b_epoch - 1, false), 47, "INVALID_PRODUCER_EPOCH");
-    assert_eq!(write_marker(&mut w, "no-such-topic", b, b_epoch, false), 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (a, a_epoch), true), 0);
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (b, b_epoch), false), 0);
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (b, b_epoch - 1), false), 47, "INVALID_PRODUCER_EPOCH");
+    assert_eq!(write_marker(&mut w, "no-such-topic", 0, (b, b_epoch), false), 3, "UNKNOWN_TOPIC_OR_PARTITION");
     let done = fetch(&mut w, 0, 1);
     assert_eq!((done.high_watermark, done.last_stable_offset, end_of(&done)), (6, 6, 6));
     assert_eq!(aborted(&done), Some(vec![(b, 2)]));
@@ -178,16 +107,19 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
 
     // One more committed transaction of a (offsets 6, marker 7), then b opens
     // a transaction at 8 and leaves it open.
-    assert_eq!(produce(&mut w, txn_batch(a, a_epoch, 3, &[b"a4"])), (0, 6));
-    assert_eq!(write_marker(&mut w, TOPIC, a, a_epoch, true), 0);
-    assert_eq!(produce(&mut w, txn_batch(b, b_epoch, 1, &[b"b2"])), (0, 8));
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(a, a_epoch, 3, &[b"a4"])), (0, 6));
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (a, a_epoch), true), 0);
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(b, b_epoch, 1, &[b"b2"])), (0, 8));
     let held = fetch(&mut w, 0, 1);
     assert_eq!((held.high_watermark, held.last_stable_offset, end_of(&held)), (9, 8, 8));
     assert_eq!((latest(&mut w, 1), latest(&mut w, 0)), (8, 9));
 
     // librdkafka filters with the aborted list: read_committed sees a's records only.
-    assert_eq!(consume_until(&broker, "read_committed", "a4"), ["a1", "a2", "a3", "a4"]);
-    assert_eq!(consume_until(&broker, "read_uncommitted", "b2"), ["a1", "a2", "b1", "a3", "a4", "b2"]);
+    assert_eq!(consume_until(&broker.bootstrap(), TOPIC, "read_committed", "a4"), ["a1", "a2", "a3", "a4"]);
+    assert_eq!(
+        consume_until(&broker.bootstrap(), TOPIC, "read_uncommitted", "b2"),
+        ["a1", "a2", "b1", "a3", "a4", "b2"]
+    );
     let index = broker.log_dir().join(format!("{TOPIC}-0")).join(format!("{:020}.txnindex", 0));
     assert_eq!(std::fs::metadata(&index).expect("txnindex").len(), 34, "one aborted transaction");
 
@@ -200,9 +132,9 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     assert_eq!(aborted(&again), Some(vec![(b, 2)]));
     assert_eq!(latest(&mut w, 1), 8);
     // Aborting b's open transaction after the restart releases the LSO.
-    assert_eq!(write_marker(&mut w, TOPIC, b, b_epoch, false), 0);
+    assert_eq!(write_marker(&mut w, TOPIC, 0, (b, b_epoch), false), 0);
     let released = fetch(&mut w, 0, 1);
     assert_eq!((released.last_stable_offset, end_of(&released)), (10, 10));
     assert_eq!(aborted(&released), Some(vec![(b, 2), (b, 8)]));
-    assert_eq!(consume_until(&broker, "read_committed", "a4"), ["a1", "a2", "a3", "a4"]);
+    assert_eq!(consume_until(&broker.bootstrap(), TOPIC, "read_committed", "a4"), ["a1", "a2", "a3", "a4"]);
 }

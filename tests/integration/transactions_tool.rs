@@ -14,13 +14,13 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 
+use crate::common::txn::{consume_until, init_producer_id, produce};
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{bin_script, gregor_bin, TestBroker};
 
@@ -43,32 +43,6 @@ fn txn_batch_at(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]], timest
     let crc = crc32c::crc32c(&b[gregor::protocol::batch::CRC_START..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     bytes::Bytes::from(b)
-}
-
-fn produce(w: &mut Wire, batch: bytes::Bytes) -> i64 {
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(TOPIC))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))]),
-    ]);
-    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
-    let p = &resp.responses[0].partition_responses[0];
-    assert_eq!(p.error_code, 0, "{p:?}");
-    p.base_offset
-}
-
-fn init_producer_id(w: &mut Wire) -> (i64, i16) {
-    let init: InitProducerIdResponse = w.call(
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-    );
-    assert_eq!(init.error_code, 0);
-    (init.producer_id.0, init.producer_epoch)
 }
 
 /// The read_committed end of the partition (its last stable offset).
@@ -121,30 +95,6 @@ fn rows(text: &str) -> Vec<Vec<String>> {
     text.lines().map(|l| l.trim_end_matches('\t').split('\t').map(|c| c.trim().to_string()).collect()).collect()
 }
 
-/// Values a librdkafka read_committed consumer delivers from the start, until `last`.
-fn read_committed_until(bs: &str, last: &str) -> Vec<String> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .set("group.id", "txn-tool")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning).expect("tpl");
-    c.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while out.last().map(String::as_str) != Some(last) {
-        assert!(Instant::now() < deadline, "{last} not delivered, got {out:?}");
-        if let Some(m) = c.poll(Duration::from_millis(500)) {
-            let m = m.expect("message");
-            out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-        }
-    }
-    out
-}
-
 #[test]
 fn describe_producers_find_hanging_and_abort_release_the_lso() {
     let broker = TestBroker::start(&["num.partitions=1"]);
@@ -156,8 +106,8 @@ fn describe_producers_find_hanging_and_abort_release_the_lso() {
     // `old` opened its transaction two hours ago (by its timestamps) and
     // never ended it; `new` has just opened one.
     let two_hours_ago = now_ms() - 2 * 3_600_000;
-    assert_eq!(produce(&mut w, txn_batch_at(old, old_epoch, 0, &[b"o1", b"o2"], two_hours_ago)), 0);
-    assert_eq!(produce(&mut w, producer_batch(new, new_epoch, 0, &[b"n1"], true)), 2);
+    assert_eq!(produce(&mut w, TOPIC, 0, txn_batch_at(old, old_epoch, 0, &[b"o1", b"o2"], two_hours_ago)), (0, 0));
+    assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(new, new_epoch, 0, &[b"n1"], true)), (0, 2));
     assert_eq!(last_stable_offset(&mut w), 0, "the old transaction holds the LSO");
 
     // describe-producers: both, with their start offsets (Kafka's columns).
@@ -272,8 +222,8 @@ fn describe_producers_find_hanging_and_abort_release_the_lso() {
     let mut producer_w = Wire::connect(broker.addr);
     let (plain, plain_epoch) = init_producer_id(&mut producer_w);
     let committed = producer_batch(plain, plain_epoch, 0, &[b"after"], false);
-    assert_eq!(produce(&mut producer_w, committed), 5);
-    assert_eq!(read_committed_until(&bs, "after"), ["after"]);
+    assert_eq!(produce(&mut producer_w, TOPIC, 0, committed), (0, 5));
+    assert_eq!(consume_until(&bs, TOPIC, "read_committed", "after"), ["after"]);
 }
 
 #[test]
@@ -474,5 +424,5 @@ fn list_and_describe_show_an_open_librdkafka_transaction() {
     let json = ok(transactions(&bs, &["--output", "json", "describe", "--transactional-id", ID]));
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["state"], "CompleteCommit");
-    assert_eq!(read_committed_until(&bs, "open"), ["open"]);
+    assert_eq!(consume_until(&bs, TOPIC, "read_committed", "open"), ["open"]);
 }

@@ -21,13 +21,13 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteGroupsRequest, DeleteGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
-    JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProducerId,
-    SyncGroupRequest, SyncGroupResponse, TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
-    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    FindCoordinatorResponse, GroupId, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProducerId, SyncGroupRequest, SyncGroupResponse, TopicName,
+    TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::common::txn::init_producer_id;
 use crate::common::wire::Wire;
 use crate::common::zk::TestZk;
 use crate::common::TestBroker;
@@ -49,20 +49,6 @@ fn broker() -> TestBroker {
 /// function: Java's `String.hashCode`, absolute, modulo the partition count).
 fn offsets_partition(group: &str) -> i32 {
     gregor::coordinator::records::partition_for(group, OFFSETS_PARTITIONS)
-}
-
-fn init_producer_id(w: &mut Wire) -> (i64, i16) {
-    let init: InitProducerIdResponse = w.call(
-        ApiKey::InitProducerId,
-        4,
-        &InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-    );
-    assert_eq!(init.error_code, 0);
-    (init.producer_id.0, init.producer_epoch)
 }
 
 /// The fields of a TxnOffsetCommit that vary between the tests.

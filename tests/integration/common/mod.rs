@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod python;
+pub mod txn;
 pub mod wire;
 pub mod zk;
 
