@@ -87,7 +87,8 @@ pub struct Broker {
     pub(crate) synced: watch::Sender<u64>,
     /// Bumped after every append so that waiting fetches re-check at once.
     data_arrived: watch::Sender<u64>,
-    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    /// Producer ids for InitProducerId, shared with the transaction coordinator.
+    producer_ids: Arc<txn_markers::BrokerProducerIds>,
     /// Serialises topic creation and deletion so that checks and effects agree.
     pub(crate) topic_admin: tokio::sync::Mutex<()>,
     /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
@@ -224,43 +225,46 @@ impl Broker {
         // one timeout for every append, so `request.timeout.ms` it is.
         let txn_commit_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let txn_synced = synced_rx.clone();
-        let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| Broker {
-            node_id,
-            advertised,
-            logs,
-            metadata,
-            partitions: RwLock::new(HashMap::new()),
-            hw_checkpoint: replication::read_hw_checkpoints(&log_dirs),
-            isr_proposals,
-            isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
-            local_topics: Mutex::new(HashMap::new()),
-            synced,
-            data_arrived,
-            producer_ids: tokio::sync::Mutex::new((0, 0)),
-            topic_admin: tokio::sync::Mutex::new(()),
-            coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
-                group_config,
-                Arc::new(internal_log::BrokerInternalLog::new(
-                    me.clone(),
-                    crate::protocol::internal_topics::OFFSETS_TOPIC,
-                    offsets_commit_timeout,
-                    synced_rx,
+        let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| {
+            let producer_ids = Arc::new(txn_markers::BrokerProducerIds::new(me.clone()));
+            Broker {
+                node_id,
+                advertised,
+                logs,
+                metadata,
+                partitions: RwLock::new(HashMap::new()),
+                hw_checkpoint: replication::read_hw_checkpoints(&log_dirs),
+                isr_proposals,
+                isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
+                local_topics: Mutex::new(HashMap::new()),
+                synced,
+                data_arrived,
+                producer_ids: producer_ids.clone(),
+                topic_admin: tokio::sync::Mutex::new(()),
+                coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
+                    group_config,
+                    Arc::new(internal_log::BrokerInternalLog::new(
+                        me.clone(),
+                        crate::protocol::internal_topics::OFFSETS_TOPIC,
+                        offsets_commit_timeout,
+                        synced_rx,
+                    )),
+                    Arc::new(internal_log::BrokerTopics::new(me.clone())),
                 )),
-                Arc::new(internal_log::BrokerTopics::new(me.clone())),
-            )),
-            txn_coordinator: Arc::new(crate::coordinator::txn::TxnCoordinator::new(
-                txn_config,
-                Arc::new(internal_log::BrokerInternalLog::new(
-                    me.clone(),
-                    crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC,
-                    txn_commit_timeout,
-                    txn_synced,
+                txn_coordinator: Arc::new(crate::coordinator::txn::TxnCoordinator::new(
+                    txn_config,
+                    Arc::new(internal_log::BrokerInternalLog::new(
+                        me.clone(),
+                        crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC,
+                        txn_commit_timeout,
+                        txn_synced,
+                    )),
+                    producer_ids,
+                    Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
                 )),
-                Arc::new(txn_markers::BrokerProducerIds::new(me.clone())),
-                Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
-            )),
-            following_stopped: Default::default(),
-            config,
+                following_stopped: Default::default(),
+                config,
+            }
         });
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
             // Leave the cluster cleanly so that a retry is not refused as a duplicate.
@@ -323,17 +327,6 @@ impl Broker {
         self.data_arrived.subscribe()
     }
 
-    /// The next producer id, allocating a new durable block when one runs out.
-    pub(crate) async fn next_producer_id(&self) -> Result<i64, MetadataError> {
-        let mut ids = self.producer_ids.lock().await;
-        if ids.0 >= ids.1 {
-            *ids = self.metadata.allocate_producer_ids().await?;
-        }
-        let id = ids.0;
-        ids.0 += 1;
-        Ok(id)
-    }
-
     /// Stops fetching as a follower (controlled shutdown): fetchers send no
     /// more requests at once and the fetcher manager ends them on its next tick.
     pub(crate) fn stop_following(&self) {
@@ -348,6 +341,36 @@ impl Broker {
     /// Whether [`Broker::stop_following`] was called.
     pub(crate) fn following_stopped(&self) -> bool {
         self.following_stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The broker's settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// This broker's id (`broker.id`).
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// The cluster metadata (ZooKeeper and its cache).
+    pub fn metadata(&self) -> &MetadataStore {
+        &self.metadata
+    }
+
+    /// The consumer-group coordinator.
+    pub fn groups(&self) -> &crate::coordinator::GroupCoordinator {
+        &self.coordinator
+    }
+
+    /// The transaction coordinator.
+    pub fn transactions(&self) -> &Arc<crate::coordinator::txn::TxnCoordinator> {
+        &self.txn_coordinator
+    }
+
+    /// Where idempotent producers' ids come from.
+    pub(crate) fn producer_ids(&self) -> &txn_markers::BrokerProducerIds {
+        &self.producer_ids
     }
 
     /// Registered brokers (`/brokers/ids`), sorted.

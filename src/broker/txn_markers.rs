@@ -199,26 +199,39 @@ fn outcome_of(code: ErrorCode, topic_exists: bool) -> MarkerOutcome {
     }
 }
 
-/// Producer ids for the transaction coordinator.
+/// Producer ids for idempotent producers (InitProducerId without a
+/// transactional id) and the transaction coordinator, handed out from
+/// blocks reserved in ZooKeeper (`/latest_producer_id_block`).
 pub struct BrokerProducerIds {
     broker: Weak<Broker>,
+    /// The current block: next id and end (exclusive).
+    block: tokio::sync::Mutex<(i64, i64)>,
 }
 
 impl BrokerProducerIds {
     pub(crate) fn new(broker: Weak<Broker>) -> BrokerProducerIds {
-        BrokerProducerIds { broker }
+        BrokerProducerIds { broker, block: tokio::sync::Mutex::new((0, 0)) }
+    }
+
+    /// The next producer id, allocating a new durable block when one runs out.
+    async fn next(&self) -> Result<i64, ErrorCode> {
+        let mut block = self.block.lock().await;
+        if block.0 >= block.1 {
+            let broker = self.broker.upgrade().ok_or(ErrorCode::CoordinatorNotAvailable)?;
+            *block = broker.metadata().allocate_producer_ids().await.map_err(|err| {
+                tracing::error!(%err, "cannot allocate producer ids");
+                ErrorCode::CoordinatorNotAvailable
+            })?;
+        }
+        let id = block.0;
+        block.0 += 1;
+        Ok(id)
     }
 }
 
 impl ProducerIdSource for BrokerProducerIds {
     fn next_producer_id(&self) -> LogFuture<'_, Result<i64, ErrorCode>> {
-        Box::pin(async move {
-            let broker = self.broker.upgrade().ok_or(ErrorCode::CoordinatorNotAvailable)?;
-            broker.next_producer_id().await.map_err(|err| {
-                tracing::error!(%err, "cannot allocate producer ids");
-                ErrorCode::CoordinatorNotAvailable
-            })
-        })
+        Box::pin(self.next())
     }
 }
 

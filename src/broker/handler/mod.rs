@@ -115,9 +115,9 @@ impl RequestHandler for Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::InitProducerId(r) => {
-                ResponseKind::InitProducerId(init_producer_id::handle(self, r, version).await)
-            }
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
+                init_producer_id::handle(self.transactions(), self.producer_ids(), r, version).await,
+            ),
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
             }
@@ -126,34 +126,45 @@ impl RequestHandler for Broker {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
             }
             RequestKind::JoinGroup(r) => {
-                ResponseKind::JoinGroup(join_group::handle(self, r, version, &client_id, peer).await)
+                ResponseKind::JoinGroup(join_group::handle(self.groups(), r, version, &client_id, peer).await)
             }
-            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self, r).await),
-            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r)),
-            RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, version).await),
-            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, version).await),
-            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, version)),
-            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r)),
-            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r)),
-            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r).await),
-            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r).await),
-            RequestKind::AddPartitionsToTxn(r) => {
-                ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(self, r, version).await)
+            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self.groups(), r).await),
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self.groups(), r)),
+            RequestKind::LeaveGroup(r) => {
+                ResponseKind::LeaveGroup(leave_group::handle(self.groups(), r, version).await)
             }
-            RequestKind::AddOffsetsToTxn(r) => {
-                ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(self, r, version).await)
+            RequestKind::OffsetCommit(r) => {
+                ResponseKind::OffsetCommit(offset_commit::handle(self.groups(), r, version).await)
             }
-            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version).await),
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self.groups(), r, version)),
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self.groups(), r)),
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self.groups(), r)),
+            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self.groups(), r).await),
+            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self.groups(), r).await),
+            RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
+                add_partitions_to_txn::handle(self.transactions(), self.metadata(), r, version).await,
+            ),
+            RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(
+                add_offsets_to_txn::handle(
+                    self.transactions(),
+                    self.metadata(),
+                    self.config().offsets_topic_num_partitions,
+                    r,
+                    version,
+                )
+                .await,
+            ),
+            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self.transactions(), r, version).await),
             RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
             RequestKind::TxnOffsetCommit(r) => {
-                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
+                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self.groups(), r, version).await)
             }
             RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(self, r)),
             RequestKind::DescribeTransactions(r) => {
-                ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
+                ResponseKind::DescribeTransactions(describe_transactions::handle(self.transactions(), r))
             }
             RequestKind::ListTransactions(r) => {
-                ResponseKind::ListTransactions(list_transactions::handle(self, r, version))
+                ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };

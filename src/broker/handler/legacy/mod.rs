@@ -46,8 +46,17 @@ pub async fn route(broker: &Broker, api: ApiKey, version: i16, payload: &Bytes) 
         ApiKey::Produce => return Some(super::produce_v0::handle(broker, payload, version)),
         ApiKey::Fetch => super::fetch_v0::handle(broker, payload).await,
         ApiKey::ListOffsets => super::list_offsets_v0::handle(broker, payload),
-        ApiKey::OffsetCommit => offset_commit::handle(broker, version, payload).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(broker, payload).await,
+        ApiKey::OffsetCommit => {
+            offset_commit::handle(
+                broker.groups(),
+                broker.metadata(),
+                broker.config().offset_metadata_max_bytes as usize,
+                version,
+                payload,
+            )
+            .await
+        }
+        ApiKey::OffsetFetch => offset_fetch::handle(broker.metadata(), payload).await,
         ApiKey::CreateTopics => create_topics::handle(broker, version, payload).await,
         ApiKey::DeleteTopics => delete_topics::handle(broker, payload).await,
         ApiKey::DescribeConfigs => describe_configs::handle(broker, payload),
