@@ -8,7 +8,8 @@
 //! session), flushes every log and writes the clean-shutdown marker.
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
-//! state in [`partition`]; following the metadata cache (creating, deleting
+//! state in [`partition`]; the hosted partitions, the data-arrived signal,
+//! ISR proposals and the startup HW checkpoint in [`replicas`]; following the metadata cache (creating, deleting
 //! and re-configuring local partitions) in [`partition_sync`]; follower
 //! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
 //! never touches terminals or OS signals.
@@ -19,6 +20,7 @@ mod meta_properties;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
+pub mod replicas;
 pub mod replication;
 pub mod tasks;
 pub mod topics;
@@ -27,7 +29,7 @@ pub mod txn_markers;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -36,7 +38,7 @@ use tokio::sync::watch;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::metadata::{BrokerRegistration, MetadataConfig, MetadataError, MetadataStore};
 use crate::network::{self, listener::Limits, shutdown};
-use crate::storage::{FileIo, LogConfig, LogManager, StdFileIo, StorageError, TopicPartition};
+use crate::storage::{FileIo, LogConfig, LogManager, StdFileIo, StorageError};
 use crate::zk::{ZkConfig, ZkError, ZkServer};
 
 pub use partition::Partition;
@@ -64,9 +66,6 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A leader's wanted ISR for one partition.
-type IsrProposal = (Arc<Partition>, Vec<i32>);
-
 /// Shared broker state, handed to every connection.
 pub struct Broker {
     pub config: BrokerConfig,
@@ -75,18 +74,12 @@ pub struct Broker {
     pub advertised: (String, u16),
     pub logs: LogManager,
     pub metadata: MetadataStore,
-    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    /// `replication-offset-checkpoint` as read at startup (`None`: no log dir had one).
-    hw_checkpoint: Option<std::collections::BTreeMap<TopicPartition, i64>>,
-    /// ISR changes a leader wants written (by the `isr-update` task).
-    isr_proposals: tokio::sync::mpsc::UnboundedSender<IsrProposal>,
-    isr_proposals_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<IsrProposal>>>,
+    /// The hosted partitions and what goes with them.
+    replicas: replicas::ReplicaManager,
     /// What [`partition_sync`] last applied per topic (id and config overrides).
     pub(crate) local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
     /// The metadata-cache version [`partition_sync`] last applied.
     pub(crate) synced: watch::Sender<u64>,
-    /// Bumped after every append so that waiting fetches re-check at once.
-    data_arrived: watch::Sender<u64>,
     /// Producer ids for InitProducerId, shared with the transaction coordinator.
     producer_ids: Arc<txn_markers::BrokerProducerIds>,
     /// Serialises topic creation and deletion so that checks and effects agree.
@@ -95,9 +88,6 @@ pub struct Broker {
     pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
     pub txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
-    /// Set while a controlled shutdown moves this broker out of the ISRs, and
-    /// after: it fetches for no partition, so that no leader takes it back.
-    following_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Broker {
@@ -214,8 +204,6 @@ impl Broker {
             }
         };
 
-        let (data_arrived, _) = watch::channel(0u64);
-        let (isr_proposals, isr_proposals_rx) = tokio::sync::mpsc::unbounded_channel();
         let (synced, synced_rx) = watch::channel(0);
         let group_config = crate::coordinator::GroupConfig::from_broker(&config);
         let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
@@ -232,13 +220,9 @@ impl Broker {
                 advertised,
                 logs,
                 metadata,
-                partitions: RwLock::new(HashMap::new()),
-                hw_checkpoint: replication::read_hw_checkpoints(&log_dirs),
-                isr_proposals,
-                isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
+                replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
                 local_topics: Mutex::new(HashMap::new()),
                 synced,
-                data_arrived,
                 producer_ids: producer_ids.clone(),
                 topic_admin: tokio::sync::Mutex::new(()),
                 coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
@@ -262,7 +246,6 @@ impl Broker {
                     producer_ids,
                     Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
                 )),
-                following_stopped: Default::default(),
                 config,
             }
         });
@@ -295,52 +278,9 @@ impl Broker {
         Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
     }
 
-    /// The partition object, if this broker hosts it.
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        let tp = TopicPartition { topic: topic.to_string(), partition };
-        self.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&tp).cloned()
-    }
-
-    /// The partition if this broker leads it: UNKNOWN_TOPIC_OR_PARTITION when
-    /// not hosted here, NOT_LEADER_OR_FOLLOWER when another broker leads it.
-    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, crate::protocol::ErrorCode> {
-        let p = self.partition(topic, partition).ok_or(crate::protocol::ErrorCode::UnknownTopicOrPartition)?;
-        if p.is_leader() {
-            Ok(p)
-        } else {
-            Err(crate::protocol::ErrorCode::NotLeaderOrFollower)
-        }
-    }
-
-    /// Every hosted partition.
-    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
-    }
-
-    /// Wakes waiting fetches.
-    pub(crate) fn notify_data_arrived(&self) {
-        self.data_arrived.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// A receiver that changes whenever data is appended anywhere.
-    pub(crate) fn data_arrived(&self) -> watch::Receiver<u64> {
-        self.data_arrived.subscribe()
-    }
-
-    /// Stops fetching as a follower (controlled shutdown): fetchers send no
-    /// more requests at once and the fetcher manager ends them on its next tick.
-    pub(crate) fn stop_following(&self) {
-        self.following_stopped.store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Undoes [`Broker::stop_following`] (a controlled-shutdown attempt failed).
-    pub(crate) fn resume_following(&self) {
-        self.following_stopped.store(false, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Whether [`Broker::stop_following`] was called.
-    pub(crate) fn following_stopped(&self) -> bool {
-        self.following_stopped.load(std::sync::atomic::Ordering::Acquire)
+    /// The hosted partitions (replica management).
+    pub fn replicas(&self) -> &replicas::ReplicaManager {
+        &self.replicas
     }
 
     /// The broker's settings.
@@ -454,7 +394,7 @@ impl RunningBroker {
             }
         }
         // Producer state as of the log end, so the next start replays nothing.
-        for partition in self.broker.all_partitions() {
+        for partition in self.broker.replicas.all_partitions() {
             if let Err(err) = partition.snapshot_producer_state() {
                 tracing::warn!(partition = %partition.tp, %err, "cannot snapshot the producer state at shutdown");
             }

@@ -148,7 +148,7 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
         }),
         registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {
             let now = now_ms();
-            let expired: usize = b.all_partitions().iter().map(|p| p.expire_producers(now)).sum();
+            let expired: usize = b.replicas().all_partitions().iter().map(|p| p.expire_producers(now)).sum();
             if expired > 0 {
                 tracing::info!(expired, "expired idle producer ids (producer.id.expiration.ms)");
             }
@@ -165,7 +165,7 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
 /// changed since their last pass (`log.cleaner.enable`, every `log.cleaner.backoff.ms`).
 fn clean_compacted_logs(b: &Broker) -> Result<(), BrokerError> {
-    for partition in b.all_partitions() {
+    for partition in b.replicas().all_partitions() {
         let config = partition.config();
         if !config.cleanup_policy.compact {
             continue;

@@ -165,7 +165,7 @@ impl Broker {
                     let p = p as i32;
                     let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id);
                     !replicas.contains(&b.node_id)
-                        || b.partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
+                        || b.replicas().partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
                 })
         })
         .await
@@ -187,7 +187,7 @@ impl Broker {
                     .topics
                     .get(name)
                     .is_some_and(|t| t.topic_id.unwrap_or(topic.topic_id) == topic.topic_id);
-                !present && b.all_partitions().iter().all(|p| p.tp.topic != name)
+                !present && b.replicas().all_partitions().iter().all(|p| p.tp.topic != name)
             })
             .await;
         if !deleted {

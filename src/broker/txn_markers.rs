@@ -68,7 +68,7 @@ impl BrokerMarkerSender {
         for (leader, tps) in by_leader {
             let request = marker_request(job, &tps);
             let answer = if leader == broker.node_id {
-                Ok(handler::write_txn_markers::handle(&broker, request).await)
+                Ok(handler::write_txn_markers::handle(broker.replicas(), broker.groups(), request).await)
             } else {
                 self.send_remote(&broker, leader, request).await
             };

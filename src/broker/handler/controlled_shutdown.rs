@@ -291,7 +291,7 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
         let epoch = broker.metadata.broker_epoch();
         // Stopped before asking: a fetch arriving at a leader after the
         // controller's change would put this broker back into the ISR.
-        broker.stop_following();
+        broker.replicas().stop_following();
         let result = match controller {
             None => Err("no controller is elected".to_string()),
             Some(c) if c == me => Ok(answer(broker, me, epoch).await),
@@ -345,7 +345,7 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
         };
         if !acted {
             // Nothing changed: keep the ISRs this broker is in healthy meanwhile.
-            broker.resume_following();
+            broker.replicas().resume_following();
         }
         if attempt < attempts {
             if acted {

@@ -90,7 +90,7 @@ impl RequestHandler for Broker {
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
-            RequestKind::Produce(r) => match produce::handle(self, r, version) {
+            RequestKind::Produce(r) => match produce::handle(self.replicas(), r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
                 produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
@@ -105,8 +105,8 @@ impl RequestHandler for Broker {
                     }));
                 }
             },
-            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
-            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
+            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self.replicas(), r, version).await),
+            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self.replicas(), r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version).await),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version).await),
             RequestKind::CreatePartitions(r) => {
@@ -119,7 +119,7 @@ impl RequestHandler for Broker {
                 init_producer_id::handle(self.transactions(), self.producer_ids(), r, version).await,
             ),
             RequestKind::OffsetForLeaderEpoch(r) => {
-                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
+                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self.replicas(), r))
             }
             RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(self, r, version).await),
             RequestKind::FindCoordinator(r) => {
@@ -155,11 +155,15 @@ impl RequestHandler for Broker {
                 .await,
             ),
             RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self.transactions(), r, version).await),
-            RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
+            RequestKind::WriteTxnMarkers(r) => {
+                ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self.replicas(), self.groups(), r).await)
+            }
             RequestKind::TxnOffsetCommit(r) => {
                 ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self.groups(), r, version).await)
             }
-            RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(self, r)),
+            RequestKind::DescribeProducers(r) => {
+                ResponseKind::DescribeProducers(describe_producers::handle(self.replicas(), self.metadata(), r))
+            }
             RequestKind::DescribeTransactions(r) => {
                 ResponseKind::DescribeTransactions(describe_transactions::handle(self.transactions(), r))
             }
