@@ -245,7 +245,7 @@ impl InternalLog for BrokerInternalLog {
 
     fn leadership(&self) -> Leadership {
         let Some(broker) = self.broker.upgrade() else { return Leadership::default() };
-        let partition_count = broker.metadata.topic(self.topic).map_or(0, |t| t.partitions.len() as i32);
+        let partition_count = broker.metadata().topic(self.topic).map_or(0, |t| t.partitions.len() as i32);
         let led = broker
             .replicas()
             .all_partitions()
@@ -279,7 +279,7 @@ impl TopicCatalog for BrokerTopics {
 
     fn topic_names(&self) -> (std::collections::HashSet<String>, std::collections::HashSet<String>) {
         let Some(broker) = self.broker.upgrade() else { return Default::default() };
-        let view = broker.metadata.view();
+        let view = broker.metadata().view();
         (view.topics.keys().cloned().collect(), view.unreadable.iter().cloned().collect())
     }
 }

@@ -68,26 +68,26 @@ pub fn now_ms() -> i64 {
 
 /// Shared broker state, handed to every connection.
 pub struct Broker {
-    pub config: BrokerConfig,
-    pub node_id: i32,
+    config: BrokerConfig,
+    node_id: i32,
     /// Host and port clients are told to connect to.
-    pub advertised: (String, u16),
-    pub logs: LogManager,
-    pub metadata: MetadataStore,
+    advertised: (String, u16),
+    logs: LogManager,
+    metadata: MetadataStore,
     /// The hosted partitions and what goes with them.
     replicas: replicas::ReplicaManager,
     /// What [`partition_sync`] last applied per topic (id and config overrides).
-    pub(crate) local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
+    local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
     /// The metadata-cache version [`partition_sync`] last applied.
-    pub(crate) synced: watch::Sender<u64>,
+    synced: watch::Sender<u64>,
     /// Producer ids for InitProducerId, shared with the transaction coordinator.
     producer_ids: Arc<txn_markers::BrokerProducerIds>,
     /// Serialises topic creation and deletion so that checks and effects agree.
-    pub(crate) topic_admin: tokio::sync::Mutex<()>,
+    topic_admin: tokio::sync::Mutex<()>,
     /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
-    pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
+    coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
-    pub txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
+    txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -251,7 +251,7 @@ impl Broker {
         });
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
             // Leave the cluster cleanly so that a retry is not refused as a duplicate.
-            broker.metadata.shutdown().await;
+            broker.metadata().shutdown().await;
             if let Some(server) = coordinator {
                 let _ = server.shutdown().await;
             }
@@ -260,22 +260,32 @@ impl Broker {
 
         let (trigger, shutdown) = shutdown::channel();
         let limits = Limits {
-            max_connections: broker.config.max_connections as usize,
-            max_frame_bytes: broker.config.socket_request_max_bytes as usize,
-            max_queued_request_bytes: broker.config.queued_max_request_bytes,
-            idle_timeout: Duration::from_millis(broker.config.connections_max_idle_ms),
-            partial_request_timeout: Duration::from_millis(broker.config.partial_request_timeout_ms),
+            max_connections: broker.config().max_connections as usize,
+            max_frame_bytes: broker.config().socket_request_max_bytes as usize,
+            max_queued_request_bytes: broker.config().queued_max_request_bytes,
+            idle_timeout: Duration::from_millis(broker.config().connections_max_idle_ms),
+            partial_request_timeout: Duration::from_millis(broker.config().partial_request_timeout_ms),
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
             listener = %local,
-            advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
-            cluster_id = %broker.metadata.cluster_id(),
+            advertised = %format!("{}:{}", broker.advertised().0, broker.advertised().1),
+            cluster_id = %broker.metadata().cluster_id(),
             "[KafkaServer id={node_id}] started"
         );
         Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
+    }
+
+    /// Host and port clients are told to connect to.
+    pub fn advertised(&self) -> &(String, u16) {
+        &self.advertised
+    }
+
+    /// The partitions' logs on disk.
+    pub fn logs(&self) -> &LogManager {
+        &self.logs
     }
 
     /// The hosted partitions (replica management).
@@ -299,7 +309,7 @@ impl Broker {
     }
 
     /// The consumer-group coordinator.
-    pub fn groups(&self) -> &crate::coordinator::GroupCoordinator {
+    pub fn groups(&self) -> &Arc<crate::coordinator::GroupCoordinator> {
         &self.coordinator
     }
 
@@ -363,7 +373,7 @@ impl RunningBroker {
     /// tasks run their final tick, flushes all logs, checkpoints and writes
     /// the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
-        let handover = self.broker.config.controlled_shutdown_enable;
+        let handover = self.broker.config().controlled_shutdown_enable;
         self.stop(handover).await
     }
 
@@ -375,7 +385,7 @@ impl RunningBroker {
     }
 
     async fn stop(self, handover: bool) -> Result<(), BrokerError> {
-        tracing::info!(node_id = self.broker.node_id, "shutting down");
+        tracing::info!(node_id = self.broker.node_id(), "shutting down");
         if handover {
             handler::controlled_shutdown::hand_over(&self.broker).await;
         }
@@ -387,20 +397,20 @@ impl RunningBroker {
         }
         // Leave the cluster: closing the session removes the registration (and
         // /controller) at once, so a restart does not find them.
-        self.broker.metadata.shutdown().await;
+        self.broker.metadata().shutdown().await;
         if let Some(server) = self.coordinator {
             if let Err(e) = server.shutdown().await {
                 tracing::warn!(error = %e, "the embedded coordinator did not shut down cleanly");
             }
         }
         // Producer state as of the log end, so the next start replays nothing.
-        for partition in self.broker.replicas.all_partitions() {
+        for partition in self.broker.replicas().all_partitions() {
             if let Err(err) = partition.snapshot_producer_state() {
                 tracing::warn!(partition = %partition.tp, %err, "cannot snapshot the producer state at shutdown");
             }
         }
-        self.broker.logs.shutdown()?;
-        tracing::info!(node_id = self.broker.node_id, "shut down cleanly");
+        self.broker.logs().shutdown()?;
+        tracing::info!(node_id = self.broker.node_id(), "shut down cleanly");
         Ok(())
     }
 }

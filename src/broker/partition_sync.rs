@@ -36,7 +36,7 @@ pub(crate) fn register(registry: &mut TaskRegistry<Broker>) {
 
 /// Applies every metadata change to the local partitions, one pass at a time.
 async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let mut changes = broker.metadata.subscribe();
+    let mut changes = broker.metadata().subscribe();
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
@@ -172,6 +172,12 @@ impl Broker {
             self.logs.delete(&tp)?;
         }
         Ok(())
+    }
+
+    /// A receiver that changes after every partition-sync pass (its value:
+    /// the metadata-cache version applied).
+    pub(crate) fn sync_passes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.synced.subscribe()
     }
 
     /// Waits (at most `timeout`) until `ready` holds after a partition-sync pass.

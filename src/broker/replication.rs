@@ -160,7 +160,7 @@ fn followed(broker: &Broker) -> BTreeMap<i32, BTreeSet<TopicPartition>> {
     }
     for p in broker.replicas().all_partitions() {
         let leader = p.leader_id();
-        if leader >= 0 && leader != broker.node_id && !p.is_leader() {
+        if leader >= 0 && leader != broker.node_id() && !p.is_leader() {
             by_leader.entry(leader).or_default().insert(p.tp.clone());
         }
     }
@@ -174,7 +174,7 @@ struct Fetcher {
 }
 
 async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let mut synced = broker.synced.subscribe();
+    let mut synced = broker.sync_passes();
     let mut fetchers: HashMap<i32, Fetcher> = HashMap::new();
     // Also re-check now and then: a leader's address may appear after its state.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -211,14 +211,14 @@ async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
 }
 
 fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
-    broker.metadata.view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
+    broker.metadata().view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
 }
 
 /// One leader's fetcher: reconnects with a backoff until aborted.
 async fn run_fetcher(broker: Arc<Broker>, leader: i32, addr: String, partitions: BTreeSet<TopicPartition>) {
-    let backoff = Duration::from_millis(broker.config.replica_fetch_backoff_ms.clamp(10, 1000));
-    let timeout = Duration::from_millis(broker.config.replica_socket_timeout_ms.max(1000));
-    let client_id = format!("broker-{}-fetcher-{leader}", broker.node_id);
+    let backoff = Duration::from_millis(broker.config().replica_fetch_backoff_ms.clamp(10, 1000));
+    let timeout = Duration::from_millis(broker.config().replica_socket_timeout_ms.max(1000));
+    let client_id = format!("broker-{}-fetcher-{leader}", broker.node_id());
     loop {
         match Connection::connect(&addr, &client_id, timeout).await {
             Ok(conn) => {
@@ -241,7 +241,7 @@ async fn fetch_loop(
     backoff: Duration,
 ) -> Result<(), crate::client::ClientError> {
     let version = conn.version(ApiKey::Fetch)?;
-    let cfg = &broker.config;
+    let cfg = broker.config();
     loop {
         if broker.replicas().following_stopped() {
             // Controlled shutdown: no fetch may put this broker back into an ISR.
@@ -280,7 +280,7 @@ async fn fetch_loop(
             })
             .collect();
         let req = FetchRequest::default()
-            .with_replica_id(BrokerId(broker.node_id))
+            .with_replica_id(BrokerId(broker.node_id()))
             .with_max_wait_ms(i32::try_from(cfg.replica_fetch_wait_max_ms).unwrap_or(500))
             .with_min_bytes(i32::try_from(cfg.replica_fetch_min_bytes).unwrap_or(1))
             .with_max_bytes(i32::try_from(cfg.replica_fetch_response_max_bytes).unwrap_or(i32::MAX))
@@ -376,7 +376,8 @@ async fn truncate_diverged(
                     .with_partitions(ps)
             })
             .collect();
-        let req = OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id)).with_topics(topics);
+        let req =
+            OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id())).with_topics(topics);
         let resp = conn.call(&req, version).await?;
         for t in resp.topics {
             for p in t.partitions {

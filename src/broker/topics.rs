@@ -153,7 +153,7 @@ impl Broker {
         let name = topic.name.as_str();
         let count = topic.partitions.len();
         self.wait_synced(timeout, |b| {
-            let view = b.metadata.view();
+            let view = b.metadata().view();
             let Some(entry) = view.topics.get(name) else { return false };
             if entry.topic_id.is_some_and(|id| id != topic.topic_id) || entry.partitions.len() < count {
                 return false;
@@ -163,8 +163,8 @@ impl Broker {
             view.has_all_states(name)
                 && entry.partitions.iter().enumerate().all(|(p, replicas)| {
                     let p = p as i32;
-                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id);
-                    !replicas.contains(&b.node_id)
+                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id());
+                    !replicas.contains(&b.node_id())
                         || b.replicas().partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
                 })
         })
@@ -182,7 +182,7 @@ impl Broker {
         let deleted = self
             .wait_synced(timeout, |b| {
                 let present = b
-                    .metadata
+                    .metadata()
                     .view()
                     .topics
                     .get(name)

@@ -53,11 +53,11 @@ impl BrokerMarkerSender {
         let mut out = Vec::with_capacity(partitions.len());
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in partitions {
-            if broker.metadata.topic(&tp.topic).is_none() {
+            if broker.metadata().topic(&tp.topic).is_none() {
                 out.push((tp.clone(), MarkerOutcome::TopicDeleted));
                 continue;
             }
-            match broker.metadata.partition_state(&tp.topic, tp.partition).map(|s| s.leader) {
+            match broker.metadata().partition_state(&tp.topic, tp.partition).map(|s| s.leader) {
                 Some(leader) if leader >= 0 => by_leader.entry(leader).or_default().push(tp.clone()),
                 Some(_) => out.push((tp.clone(), MarkerOutcome::Retry(ErrorCode::LeaderNotAvailable))),
                 // The topic exists but has no such partition (yet): the
@@ -67,7 +67,7 @@ impl BrokerMarkerSender {
         }
         for (leader, tps) in by_leader {
             let request = marker_request(job, &tps);
-            let answer = if leader == broker.node_id {
+            let answer = if leader == broker.node_id() {
                 Ok(handler::write_txn_markers::handle(broker.replicas(), broker.groups(), request).await)
             } else {
                 self.send_remote(&broker, leader, request).await
@@ -88,20 +88,20 @@ impl BrokerMarkerSender {
         leader: i32,
         request: WriteTxnMarkersRequest,
     ) -> Result<WriteTxnMarkersResponse, ErrorCode> {
-        let timeout = Duration::from_millis(broker.config.request_timeout_ms.max(1000));
+        let timeout = Duration::from_millis(broker.config().request_timeout_ms.max(1000));
         let conn = {
             let mut conns = self.connections.lock().await;
             match conns.get(&leader) {
                 Some(c) if !c.is_closed() => c.clone(),
                 _ => {
                     let addr = broker
-                        .metadata
+                        .metadata()
                         .view()
                         .brokers
                         .get(&leader)
                         .map(|b| format!("{}:{}", b.host, b.port))
                         .ok_or(ErrorCode::BrokerNotAvailable)?;
-                    let client_id = format!("broker-{}-txn-markers", broker.node_id);
+                    let client_id = format!("broker-{}-txn-markers", broker.node_id());
                     let c = Connection::connect(&addr, &client_id, timeout).await.map_err(|err| {
                         tracing::debug!(leader, %addr, %err, "cannot connect to a partition leader for markers");
                         ErrorCode::NetworkException
@@ -177,7 +177,7 @@ fn classify(
                 Some(0) => MarkerOutcome::Written,
                 Some(&code) => outcome_of(
                     ErrorCode::try_from_code(code).unwrap_or(ErrorCode::UnknownServerError),
-                    broker.metadata.topic(&tp.topic).is_some(),
+                    broker.metadata().topic(&tp.topic).is_some(),
                 ),
             };
             (tp.clone(), outcome)

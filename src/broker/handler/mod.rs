@@ -121,7 +121,9 @@ impl RequestHandler for Broker {
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self.replicas(), r))
             }
-            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(self, r, version).await),
+            RequestKind::ElectLeaders(r) => {
+                ResponseKind::ElectLeaders(elect_leaders::handle(self.metadata(), r, version).await)
+            }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
             }
