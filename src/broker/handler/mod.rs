@@ -3,6 +3,58 @@
 //! fallback, refuses (by closing the connection) anything we do not serve,
 //! hands versions older than the codec crate's to `legacy`, decodes,
 //! routes, and encodes the response.
+//!
+//! # Which handler gets which service
+//!
+//! The dispatcher (and `legacy::route` for the hand-coded old versions) is
+//! the one place that holds the whole [`Broker`]; it hands each handler only
+//! the services its API touches, so that what a handler can change is
+//! visible in its signature and a coordinator or the data path can be
+//! reasoned about (and reused) without the rest of the broker.
+//!
+//! - **Data path → [`ReplicaManager`](crate::broker::replicas::ReplicaManager)**
+//!   (the hosted partitions, the data-arrived signal, ISR proposals):
+//!   Produce and Fetch (with their message-format v0/v1 forms), ListOffsets
+//!   (with v0), OffsetForLeaderEpoch. Every answer they give is decided by a
+//!   local partition: UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER
+//!   come from whether this broker hosts and leads it.
+//!   - WriteTxnMarkers also gets the
+//!     [`GroupCoordinator`](crate::coordinator::GroupCoordinator): a committed
+//!     marker on `__consumer_offsets` completes that producer's pending
+//!     transactional offset commits.
+//!   - DescribeProducers also gets the
+//!     [`MetadataStore`](crate::metadata::MetadataStore): any replica answers,
+//!     and a partition not hosted here is NOT_LEADER_OR_FOLLOWER only when
+//!     the topic has it.
+//! - **Consumer groups → [`GroupCoordinator`](crate::coordinator::GroupCoordinator)**
+//!   alone: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//!   OffsetFetch, OffsetDelete, DescribeGroups, ListGroups, DeleteGroups,
+//!   TxnOffsetCommit. The coordinator answers NOT_COORDINATOR / LOAD_IN_PROGRESS
+//!   itself and checks committed topics through its own topic catalog.
+//!   OffsetCommit v0 and OffsetFetch v0 (ZooKeeper-stored offsets, `legacy`)
+//!   take the metadata store instead, plus `offset.metadata.max.bytes`.
+//! - **Transactions → [`TxnCoordinator`](crate::coordinator::txn::TxnCoordinator)**:
+//!   EndTxn, ListTransactions, DescribeTransactions alone; InitProducerId
+//!   plus the [`ProducerIdSource`](crate::coordinator::txn::ProducerIdSource)
+//!   (the broker's ZooKeeper-reserved id blocks, shared with the coordinator)
+//!   for producers without a transactional id; AddPartitionsToTxn plus the
+//!   metadata store (partitions that do not exist are refused before the
+//!   coordinator is asked); AddOffsetsToTxn plus the metadata store and
+//!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
+//!   partition the way the group coordinator does).
+//! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
+//!   ElectLeaders.
+//! - **The whole [`Broker`]**, through its accessors, for the APIs that
+//!   combine several services: Metadata (the cache, the config, and
+//!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
+//!   (the topic-admin operations in `topics.rs`, which write ZooKeeper under
+//!   the broker's admin lock and wait for partition sync to open or drop
+//!   the partitions), DescribeConfigs (the broker's config, its id and the
+//!   topics' overrides), FindCoordinator (the metadata, both coordinators'
+//!   readiness, this broker's advertised address, and creating the internal
+//!   topics on first use), ControlledShutdown (the controller's request
+//!   queue, the config, and stopping the replica fetchers). ApiVersions
+//!   needs nothing.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
