@@ -94,7 +94,7 @@ impl BrokerInternalLog {
             return Ok(None);
         }
         let broker = self.broker.upgrade().ok_or(ErrorCode::NotLeaderOrFollower)?;
-        let p = broker.leader_partition(self.topic, partition)?;
+        let p = broker.replicas().leader_partition(self.topic, partition)?;
         if leader_epoch.is_some_and(|e| e != p.leader_epoch()) {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
@@ -137,7 +137,7 @@ impl BrokerInternalLog {
         } else {
             p.append(&mut bytes, &header, wall)?
         };
-        broker.notify_data_arrived();
+        broker.replicas().notify_data_arrived();
         // Waiting must not keep a stopping broker alive.
         drop(broker);
         let deadline = tokio::time::Instant::now() + self.commit_timeout;
@@ -181,6 +181,7 @@ impl InternalLog for BrokerInternalLog {
     fn replay_with_markers(&self, partition: i32, visit: &mut dyn FnMut(ReplayItem<'_>)) -> Result<(), ReplayError> {
         let broker = self.broker.upgrade().ok_or(ReplayError::ShuttingDown)?;
         let p = broker
+            .replicas()
             .partition(self.topic, partition)
             .ok_or_else(|| ReplayError::NotHosted { topic: self.topic.to_string(), partition })?;
         drop(broker);
@@ -244,8 +245,9 @@ impl InternalLog for BrokerInternalLog {
 
     fn leadership(&self) -> Leadership {
         let Some(broker) = self.broker.upgrade() else { return Leadership::default() };
-        let partition_count = broker.metadata.topic(self.topic).map_or(0, |t| t.partitions.len() as i32);
+        let partition_count = broker.metadata().topic(self.topic).map_or(0, |t| t.partitions.len() as i32);
         let led = broker
+            .replicas()
             .all_partitions()
             .into_iter()
             .filter(|p| p.tp.topic == self.topic && p.is_leader())
@@ -277,7 +279,7 @@ impl TopicCatalog for BrokerTopics {
 
     fn topic_names(&self) -> (std::collections::HashSet<String>, std::collections::HashSet<String>) {
         let Some(broker) = self.broker.upgrade() else { return Default::default() };
-        let view = broker.metadata.view();
+        let view = broker.metadata().view();
         (view.topics.keys().cloned().collect(), view.unreadable.iter().cloned().collect())
     }
 }

@@ -8,7 +8,8 @@
 //! session), flushes every log and writes the clean-shutdown marker.
 //!
 //! Request handling lives in [`handler`] (one file per Kafka API); per-partition
-//! state in [`partition`]; following the metadata cache (creating, deleting
+//! state in [`partition`]; the hosted partitions, the data-arrived signal,
+//! ISR proposals and the startup HW checkpoint in [`replicas`]; following the metadata cache (creating, deleting
 //! and re-configuring local partitions) in [`partition_sync`]; follower
 //! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
 //! never touches terminals or OS signals.
@@ -19,6 +20,7 @@ mod meta_properties;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
+pub mod replicas;
 pub mod replication;
 pub mod tasks;
 pub mod topics;
@@ -27,7 +29,7 @@ pub mod txn_markers;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -36,7 +38,7 @@ use tokio::sync::watch;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::metadata::{BrokerRegistration, MetadataConfig, MetadataError, MetadataStore};
 use crate::network::{self, listener::Limits, shutdown};
-use crate::storage::{FileIo, LogConfig, LogManager, StdFileIo, StorageError, TopicPartition};
+use crate::storage::{FileIo, LogConfig, LogManager, StdFileIo, StorageError};
 use crate::zk::{ZkConfig, ZkError, ZkServer};
 
 pub use partition::Partition;
@@ -64,39 +66,28 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A leader's wanted ISR for one partition.
-type IsrProposal = (Arc<Partition>, Vec<i32>);
-
 /// Shared broker state, handed to every connection.
 pub struct Broker {
-    pub config: BrokerConfig,
-    pub node_id: i32,
+    config: BrokerConfig,
+    node_id: i32,
     /// Host and port clients are told to connect to.
-    pub advertised: (String, u16),
-    pub logs: LogManager,
-    pub metadata: MetadataStore,
-    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    /// `replication-offset-checkpoint` as read at startup (`None`: no log dir had one).
-    hw_checkpoint: Option<std::collections::BTreeMap<TopicPartition, i64>>,
-    /// ISR changes a leader wants written (by the `isr-update` task).
-    isr_proposals: tokio::sync::mpsc::UnboundedSender<IsrProposal>,
-    isr_proposals_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<IsrProposal>>>,
+    advertised: (String, u16),
+    logs: LogManager,
+    metadata: MetadataStore,
+    /// The hosted partitions and what goes with them.
+    replicas: replicas::ReplicaManager,
     /// What [`partition_sync`] last applied per topic (id and config overrides).
-    pub(crate) local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
+    local_topics: Mutex<HashMap<String, partition_sync::LocalTopic>>,
     /// The metadata-cache version [`partition_sync`] last applied.
-    pub(crate) synced: watch::Sender<u64>,
-    /// Bumped after every append so that waiting fetches re-check at once.
-    data_arrived: watch::Sender<u64>,
-    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    synced: watch::Sender<u64>,
+    /// Producer ids for InitProducerId, shared with the transaction coordinator.
+    producer_ids: Arc<txn_markers::BrokerProducerIds>,
     /// Serialises topic creation and deletion so that checks and effects agree.
-    pub(crate) topic_admin: tokio::sync::Mutex<()>,
+    topic_admin: tokio::sync::Mutex<()>,
     /// The consumer-group coordinator for the groups whose `__consumer_offsets` partition this broker leads.
-    pub coordinator: Arc<crate::coordinator::GroupCoordinator>,
+    coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
-    pub txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
-    /// Set while a controlled shutdown moves this broker out of the ISRs, and
-    /// after: it fetches for no partition, so that no leader takes it back.
-    following_stopped: std::sync::atomic::AtomicBool,
+    txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -213,8 +204,6 @@ impl Broker {
             }
         };
 
-        let (data_arrived, _) = watch::channel(0u64);
-        let (isr_proposals, isr_proposals_rx) = tokio::sync::mpsc::unbounded_channel();
         let (synced, synced_rx) = watch::channel(0);
         let group_config = crate::coordinator::GroupConfig::from_broker(&config);
         let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
@@ -224,47 +213,45 @@ impl Broker {
         // one timeout for every append, so `request.timeout.ms` it is.
         let txn_commit_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let txn_synced = synced_rx.clone();
-        let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| Broker {
-            node_id,
-            advertised,
-            logs,
-            metadata,
-            partitions: RwLock::new(HashMap::new()),
-            hw_checkpoint: replication::read_hw_checkpoints(&log_dirs),
-            isr_proposals,
-            isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
-            local_topics: Mutex::new(HashMap::new()),
-            synced,
-            data_arrived,
-            producer_ids: tokio::sync::Mutex::new((0, 0)),
-            topic_admin: tokio::sync::Mutex::new(()),
-            coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
-                group_config,
-                Arc::new(internal_log::BrokerInternalLog::new(
-                    me.clone(),
-                    crate::protocol::internal_topics::OFFSETS_TOPIC,
-                    offsets_commit_timeout,
-                    synced_rx,
+        let broker = Arc::new_cyclic(|me: &std::sync::Weak<Broker>| {
+            let producer_ids = Arc::new(txn_markers::BrokerProducerIds::new(me.clone()));
+            Broker {
+                node_id,
+                advertised,
+                logs,
+                metadata,
+                replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
+                local_topics: Mutex::new(HashMap::new()),
+                synced,
+                producer_ids: producer_ids.clone(),
+                topic_admin: tokio::sync::Mutex::new(()),
+                coordinator: Arc::new(crate::coordinator::GroupCoordinator::new(
+                    group_config,
+                    Arc::new(internal_log::BrokerInternalLog::new(
+                        me.clone(),
+                        crate::protocol::internal_topics::OFFSETS_TOPIC,
+                        offsets_commit_timeout,
+                        synced_rx,
+                    )),
+                    Arc::new(internal_log::BrokerTopics::new(me.clone())),
                 )),
-                Arc::new(internal_log::BrokerTopics::new(me.clone())),
-            )),
-            txn_coordinator: Arc::new(crate::coordinator::txn::TxnCoordinator::new(
-                txn_config,
-                Arc::new(internal_log::BrokerInternalLog::new(
-                    me.clone(),
-                    crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC,
-                    txn_commit_timeout,
-                    txn_synced,
+                txn_coordinator: Arc::new(crate::coordinator::txn::TxnCoordinator::new(
+                    txn_config,
+                    Arc::new(internal_log::BrokerInternalLog::new(
+                        me.clone(),
+                        crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC,
+                        txn_commit_timeout,
+                        txn_synced,
+                    )),
+                    producer_ids,
+                    Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
                 )),
-                Arc::new(txn_markers::BrokerProducerIds::new(me.clone())),
-                Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
-            )),
-            following_stopped: Default::default(),
-            config,
+                config,
+            }
         });
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
             // Leave the cluster cleanly so that a retry is not refused as a duplicate.
-            broker.metadata.shutdown().await;
+            broker.metadata().shutdown().await;
             if let Some(server) = coordinator {
                 let _ = server.shutdown().await;
             }
@@ -273,81 +260,67 @@ impl Broker {
 
         let (trigger, shutdown) = shutdown::channel();
         let limits = Limits {
-            max_connections: broker.config.max_connections as usize,
-            max_frame_bytes: broker.config.socket_request_max_bytes as usize,
-            max_queued_request_bytes: broker.config.queued_max_request_bytes,
-            idle_timeout: Duration::from_millis(broker.config.connections_max_idle_ms),
-            partial_request_timeout: Duration::from_millis(broker.config.partial_request_timeout_ms),
+            max_connections: broker.config().max_connections as usize,
+            max_frame_bytes: broker.config().socket_request_max_bytes as usize,
+            max_queued_request_bytes: broker.config().queued_max_request_bytes,
+            idle_timeout: Duration::from_millis(broker.config().connections_max_idle_ms),
+            partial_request_timeout: Duration::from_millis(broker.config().partial_request_timeout_ms),
         };
         let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
             listener = %local,
-            advertised = %format!("{}:{}", broker.advertised.0, broker.advertised.1),
-            cluster_id = %broker.metadata.cluster_id(),
+            advertised = %format!("{}:{}", broker.advertised().0, broker.advertised().1),
+            cluster_id = %broker.metadata().cluster_id(),
             "[KafkaServer id={node_id}] started"
         );
         Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
     }
 
-    /// The partition object, if this broker hosts it.
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        let tp = TopicPartition { topic: topic.to_string(), partition };
-        self.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&tp).cloned()
+    /// Host and port clients are told to connect to.
+    pub fn advertised(&self) -> &(String, u16) {
+        &self.advertised
     }
 
-    /// The partition if this broker leads it: UNKNOWN_TOPIC_OR_PARTITION when
-    /// not hosted here, NOT_LEADER_OR_FOLLOWER when another broker leads it.
-    pub fn leader_partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, crate::protocol::ErrorCode> {
-        let p = self.partition(topic, partition).ok_or(crate::protocol::ErrorCode::UnknownTopicOrPartition)?;
-        if p.is_leader() {
-            Ok(p)
-        } else {
-            Err(crate::protocol::ErrorCode::NotLeaderOrFollower)
-        }
+    /// The partitions' logs on disk.
+    pub fn logs(&self) -> &LogManager {
+        &self.logs
     }
 
-    /// Every hosted partition.
-    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    /// The hosted partitions (replica management).
+    pub fn replicas(&self) -> &replicas::ReplicaManager {
+        &self.replicas
     }
 
-    /// Wakes waiting fetches.
-    pub(crate) fn notify_data_arrived(&self) {
-        self.data_arrived.send_modify(|n| *n = n.wrapping_add(1));
+    /// The broker's settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
     }
 
-    /// A receiver that changes whenever data is appended anywhere.
-    pub(crate) fn data_arrived(&self) -> watch::Receiver<u64> {
-        self.data_arrived.subscribe()
+    /// This broker's id (`broker.id`).
+    pub fn node_id(&self) -> i32 {
+        self.node_id
     }
 
-    /// The next producer id, allocating a new durable block when one runs out.
-    pub(crate) async fn next_producer_id(&self) -> Result<i64, MetadataError> {
-        let mut ids = self.producer_ids.lock().await;
-        if ids.0 >= ids.1 {
-            *ids = self.metadata.allocate_producer_ids().await?;
-        }
-        let id = ids.0;
-        ids.0 += 1;
-        Ok(id)
+    /// The cluster metadata (ZooKeeper and its cache).
+    pub fn metadata(&self) -> &MetadataStore {
+        &self.metadata
     }
 
-    /// Stops fetching as a follower (controlled shutdown): fetchers send no
-    /// more requests at once and the fetcher manager ends them on its next tick.
-    pub(crate) fn stop_following(&self) {
-        self.following_stopped.store(true, std::sync::atomic::Ordering::Release);
+    /// The consumer-group coordinator.
+    pub fn groups(&self) -> &Arc<crate::coordinator::GroupCoordinator> {
+        &self.coordinator
     }
 
-    /// Undoes [`Broker::stop_following`] (a controlled-shutdown attempt failed).
-    pub(crate) fn resume_following(&self) {
-        self.following_stopped.store(false, std::sync::atomic::Ordering::Release);
+    /// The transaction coordinator.
+    pub fn transactions(&self) -> &Arc<crate::coordinator::txn::TxnCoordinator> {
+        &self.txn_coordinator
     }
 
-    /// Whether [`Broker::stop_following`] was called.
-    pub(crate) fn following_stopped(&self) -> bool {
-        self.following_stopped.load(std::sync::atomic::Ordering::Acquire)
+    /// Where idempotent producers' ids come from.
+    pub(crate) fn producer_ids(&self) -> &txn_markers::BrokerProducerIds {
+        &self.producer_ids
     }
 
     /// Registered brokers (`/brokers/ids`), sorted.
@@ -400,7 +373,7 @@ impl RunningBroker {
     /// tasks run their final tick, flushes all logs, checkpoints and writes
     /// the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
-        let handover = self.broker.config.controlled_shutdown_enable;
+        let handover = self.broker.config().controlled_shutdown_enable;
         self.stop(handover).await
     }
 
@@ -412,7 +385,7 @@ impl RunningBroker {
     }
 
     async fn stop(self, handover: bool) -> Result<(), BrokerError> {
-        tracing::info!(node_id = self.broker.node_id, "shutting down");
+        tracing::info!(node_id = self.broker.node_id(), "shutting down");
         if handover {
             handler::controlled_shutdown::hand_over(&self.broker).await;
         }
@@ -424,20 +397,20 @@ impl RunningBroker {
         }
         // Leave the cluster: closing the session removes the registration (and
         // /controller) at once, so a restart does not find them.
-        self.broker.metadata.shutdown().await;
+        self.broker.metadata().shutdown().await;
         if let Some(server) = self.coordinator {
             if let Err(e) = server.shutdown().await {
                 tracing::warn!(error = %e, "the embedded coordinator did not shut down cleanly");
             }
         }
         // Producer state as of the log end, so the next start replays nothing.
-        for partition in self.broker.all_partitions() {
+        for partition in self.broker.replicas().all_partitions() {
             if let Err(err) = partition.snapshot_producer_state() {
                 tracing::warn!(partition = %partition.tp, %err, "cannot snapshot the producer state at shutdown");
             }
         }
-        self.broker.logs.shutdown()?;
-        tracing::info!(node_id = self.broker.node_id, "shut down cleanly");
+        self.broker.logs().shutdown()?;
+        tracing::info!(node_id = self.broker.node_id(), "shut down cleanly");
         Ok(())
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn register(registry: &mut TaskRegistry<Broker>) {
 
 /// Applies every metadata change to the local partitions, one pass at a time.
 async fn run(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let mut changes = broker.metadata.subscribe();
+    let mut changes = broker.metadata().subscribe();
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
@@ -116,7 +116,7 @@ impl Broker {
         local.retain(|name, _| topics.contains_key(name) || unreadable.contains(name));
         drop(local);
 
-        for partition in self.all_partitions() {
+        for partition in self.replicas.all_partitions() {
             let key = (partition.tp.topic.clone(), partition.tp.partition);
             match states.get(&key) {
                 Some(update) => {
@@ -128,7 +128,7 @@ impl Broker {
             }
         }
         // Waiting fetches and produces re-check (the HW may have moved).
-        self.notify_data_arrived();
+        self.replicas.notify_data_arrived();
         self.synced.send_replace(version);
         Ok(())
     }
@@ -138,7 +138,7 @@ impl Broker {
     fn open_topic_partitions(&self, topic: &TopicMetadata, reconfigured: bool) -> Result<(), BrokerError> {
         let topic_config = TopicConfig::resolve(&topic.configs, &self.config);
         let lc = log_config(&topic_config);
-        let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.replicas.partitions_mut();
         for (index, replicas) in topic.partitions.iter().enumerate() {
             if !replicas.contains(&self.node_id) {
                 continue;
@@ -155,7 +155,7 @@ impl Broker {
             }
             let log = self.logs.get_or_create(&tp, lc.clone())?;
             log.lock().unwrap_or_else(|e| e.into_inner()).set_config(lc.clone());
-            let hw = self.checkpointed_hw(&tp);
+            let hw = self.replicas.checkpointed_hw(&tp);
             let expiration = i64::try_from(self.config.producer_id_expiration_ms).unwrap_or(i64::MAX);
             map.insert(tp.clone(), Arc::new(Partition::new(tp, log, topic_config.clone(), hw, expiration)));
         }
@@ -165,13 +165,19 @@ impl Broker {
     /// Drops a topic's partitions and deletes their logs.
     fn remove_topic_partitions(&self, topic: &str) -> Result<(), BrokerError> {
         {
-            let mut map = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.replicas.partitions_mut();
             map.retain(|tp, _| tp.topic != topic);
         }
         for tp in self.logs.partitions().into_iter().filter(|tp| tp.topic == topic) {
             self.logs.delete(&tp)?;
         }
         Ok(())
+    }
+
+    /// A receiver that changes after every partition-sync pass (its value:
+    /// the metadata-cache version applied).
+    pub(crate) fn sync_passes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.synced.subscribe()
     }
 
     /// Waits (at most `timeout`) until `ready` holds after a partition-sync pass.

@@ -62,16 +62,11 @@ pub fn read_hw_checkpoints(dirs: &[PathBuf]) -> Option<BTreeMap<TopicPartition, 
 }
 
 impl Broker {
-    /// The checkpointed HW a partition opens with.
-    pub(crate) fn checkpointed_hw(&self, tp: &TopicPartition) -> Option<i64> {
-        self.hw_checkpoint.as_ref().map(|c| c.get(tp).copied().unwrap_or(0))
-    }
-
     /// Writes every hosted partition's HW to its log dir's checkpoint.
     pub fn checkpoint_high_watermarks(&self) -> Result<(), BrokerError> {
         let mut per_dir: BTreeMap<PathBuf, BTreeMap<TopicPartition, i64>> =
             self.logs.log_dirs().iter().map(|d| (d.clone(), BTreeMap::new())).collect();
-        for p in self.all_partitions() {
+        for p in self.replicas.all_partitions() {
             let Some(log) = self.logs.get(&p.tp) else { continue };
             let parent = log.lock().unwrap_or_else(|e| e.into_inner()).dir().parent().map(|d| d.to_path_buf());
             if let Some(dir) = parent {
@@ -84,17 +79,6 @@ impl Broker {
             }
         }
         Ok(())
-    }
-
-    /// Asks the `isr-update` task to write a leader's ISR change, at most one
-    /// pending per partition.
-    pub(crate) fn propose_isr(&self, partition: &Arc<Partition>, isr: Vec<i32>) {
-        if partition.isr_update_in_flight.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if self.isr_proposals.send((partition.clone(), isr)).is_err() {
-            partition.isr_update_in_flight.store(false, Ordering::Release);
-        }
     }
 
     /// Writes an ISR change conditional on the state znode version this
@@ -125,10 +109,10 @@ pub(crate) fn register(registry: &mut TaskRegistry<Broker>, config: &crate::conf
         registry.service("replica-fetcher-manager", fetcher_manager),
         registry.every("isr-shrink", Duration::from_millis(lag / 2), FinalTick::Skip, move |b: &Broker| {
             let now = now_ms();
-            for p in b.all_partitions() {
+            for p in b.replicas().all_partitions() {
                 if let Some(isr) = p.shrunk_isr(now, i64::try_from(lag).unwrap_or(i64::MAX)) {
                     tracing::info!(partition = %p.tp, isr = ?isr, "shrinking the ISR (followers lagging)");
-                    b.propose_isr(&p, isr);
+                    b.replicas().propose_isr(&p, isr);
                 }
             }
             Ok(())
@@ -143,7 +127,7 @@ pub(crate) fn register(registry: &mut TaskRegistry<Broker>, config: &crate::conf
 /// shutdown, the ones already queued (bounded, so a lost ZooKeeper cannot
 /// hold the broker).
 async fn isr_updater(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let Some(mut proposals) = broker.isr_proposals_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+    let Some(mut proposals) = broker.replicas().take_isr_proposals() else {
         return;
     };
     loop {
@@ -170,13 +154,13 @@ async fn isr_updater(broker: Arc<Broker>, mut shutdown: Shutdown) {
 /// Partitions this broker follows, by leader.
 fn followed(broker: &Broker) -> BTreeMap<i32, BTreeSet<TopicPartition>> {
     let mut by_leader: BTreeMap<i32, BTreeSet<TopicPartition>> = BTreeMap::new();
-    if broker.following_stopped() {
+    if broker.replicas().following_stopped() {
         // Controlled shutdown handed everything over: follow nobody (Kafka's StopReplica).
         return by_leader;
     }
-    for p in broker.all_partitions() {
+    for p in broker.replicas().all_partitions() {
         let leader = p.leader_id();
-        if leader >= 0 && leader != broker.node_id && !p.is_leader() {
+        if leader >= 0 && leader != broker.node_id() && !p.is_leader() {
             by_leader.entry(leader).or_default().insert(p.tp.clone());
         }
     }
@@ -190,7 +174,7 @@ struct Fetcher {
 }
 
 async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
-    let mut synced = broker.synced.subscribe();
+    let mut synced = broker.sync_passes();
     let mut fetchers: HashMap<i32, Fetcher> = HashMap::new();
     // Also re-check now and then: a leader's address may appear after its state.
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -227,14 +211,14 @@ async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
 }
 
 fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
-    broker.metadata.view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
+    broker.metadata().view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
 }
 
 /// One leader's fetcher: reconnects with a backoff until aborted.
 async fn run_fetcher(broker: Arc<Broker>, leader: i32, addr: String, partitions: BTreeSet<TopicPartition>) {
-    let backoff = Duration::from_millis(broker.config.replica_fetch_backoff_ms.clamp(10, 1000));
-    let timeout = Duration::from_millis(broker.config.replica_socket_timeout_ms.max(1000));
-    let client_id = format!("broker-{}-fetcher-{leader}", broker.node_id);
+    let backoff = Duration::from_millis(broker.config().replica_fetch_backoff_ms.clamp(10, 1000));
+    let timeout = Duration::from_millis(broker.config().replica_socket_timeout_ms.max(1000));
+    let client_id = format!("broker-{}-fetcher-{leader}", broker.node_id());
     loop {
         match Connection::connect(&addr, &client_id, timeout).await {
             Ok(conn) => {
@@ -257,9 +241,9 @@ async fn fetch_loop(
     backoff: Duration,
 ) -> Result<(), crate::client::ClientError> {
     let version = conn.version(ApiKey::Fetch)?;
-    let cfg = &broker.config;
+    let cfg = broker.config();
     loop {
-        if broker.following_stopped() {
+        if broker.replicas().following_stopped() {
             // Controlled shutdown: no fetch may put this broker back into an ISR.
             tokio::time::sleep(backoff).await;
             continue;
@@ -268,7 +252,7 @@ async fn fetch_loop(
         let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
         let mut local: HashMap<(String, i32), Arc<Partition>> = HashMap::new();
         for tp in partitions {
-            let Some(p) = broker.partition(&tp.topic, tp.partition) else { continue };
+            let Some(p) = broker.replicas().partition(&tp.topic, tp.partition) else { continue };
             if p.is_leader() || p.leader_id() != leader || p.needs_truncation() {
                 continue;
             }
@@ -296,7 +280,7 @@ async fn fetch_loop(
             })
             .collect();
         let req = FetchRequest::default()
-            .with_replica_id(BrokerId(broker.node_id))
+            .with_replica_id(BrokerId(broker.node_id()))
             .with_max_wait_ms(i32::try_from(cfg.replica_fetch_wait_max_ms).unwrap_or(500))
             .with_min_bytes(i32::try_from(cfg.replica_fetch_min_bytes).unwrap_or(1))
             .with_max_bytes(i32::try_from(cfg.replica_fetch_response_max_bytes).unwrap_or(i32::MAX))
@@ -347,7 +331,7 @@ async fn fetch_loop(
             }
         }
         if appended {
-            broker.notify_data_arrived();
+            broker.replicas().notify_data_arrived();
         }
         if any_error {
             tokio::time::sleep(backoff).await;
@@ -366,7 +350,7 @@ async fn truncate_diverged(
 ) -> Result<(), crate::client::ClientError> {
     let pending: Vec<Arc<Partition>> = partitions
         .iter()
-        .filter_map(|tp| broker.partition(&tp.topic, tp.partition))
+        .filter_map(|tp| broker.replicas().partition(&tp.topic, tp.partition))
         .filter(|p| p.needs_truncation() && !p.is_leader() && p.leader_id() == leader)
         .collect();
     if pending.is_empty() {
@@ -392,7 +376,8 @@ async fn truncate_diverged(
                     .with_partitions(ps)
             })
             .collect();
-        let req = OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id)).with_topics(topics);
+        let req =
+            OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(broker.node_id())).with_topics(topics);
         let resp = conn.call(&req, version).await?;
         for t in resp.topics {
             for p in t.partitions {

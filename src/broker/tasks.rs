@@ -112,9 +112,9 @@ pub(crate) fn log_failures(results: impl IntoIterator<Item = Result<(), Duplicat
 pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
     let mut registry = TaskRegistry::new(broker.clone(), shutdown);
     super::partition_sync::register(&mut registry);
-    super::replication::register(&mut registry, &broker.config);
-    let groups = broker.coordinator.clone();
-    let txns = broker.txn_coordinator.clone();
+    super::replication::register(&mut registry, broker.config());
+    let groups = broker.groups().clone();
+    let txns = broker.transactions().clone();
     log_failures([
         registry.service("group-coordinator", move |_, shutdown| crate::coordinator::run(groups, shutdown)),
         registry.service("txn-coordinator", move |_, shutdown| crate::coordinator::txn::service::run(txns, shutdown)),
@@ -127,7 +127,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
 /// Retention, flushing, recovery-point checkpoints, producer-id expiry and
 /// the log cleaner.
 fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker) {
-    let cfg = &broker.config;
+    let cfg = broker.config();
     let retention = Duration::from_millis(cfg.log_retention_check_interval_ms.max(1));
     let flush = Duration::from_millis(cfg.log_flush_scheduler_interval_ms.clamp(1, 60_000));
     let checkpoint = Duration::from_millis(cfg.log_flush_offset_checkpoint_interval_ms.max(1));
@@ -136,19 +136,19 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
     let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
     log_failures([
         registry.every("log-retention", retention, FinalTick::Run, |b: &Broker| {
-            let deleted = b.logs.enforce_retention(now_ms())?;
+            let deleted = b.logs().enforce_retention(now_ms())?;
             if deleted > 0 {
                 tracing::info!(deleted, "retention deleted segments");
             }
             Ok(())
         }),
-        registry.every("log-flusher", flush, FinalTick::Run, |b: &Broker| Ok(b.logs.flush_due(now_ms())?)),
+        registry.every("log-flusher", flush, FinalTick::Run, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
         registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Run, |b: &Broker| {
-            Ok(b.logs.checkpoint_recovery_points()?)
+            Ok(b.logs().checkpoint_recovery_points()?)
         }),
         registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {
             let now = now_ms();
-            let expired: usize = b.all_partitions().iter().map(|p| p.expire_producers(now)).sum();
+            let expired: usize = b.replicas().all_partitions().iter().map(|p| p.expire_producers(now)).sum();
             if expired > 0 {
                 tracing::info!(expired, "expired idle producer ids (producer.id.expiration.ms)");
             }
@@ -165,12 +165,12 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
 /// changed since their last pass (`log.cleaner.enable`, every `log.cleaner.backoff.ms`).
 fn clean_compacted_logs(b: &Broker) -> Result<(), BrokerError> {
-    for partition in b.all_partitions() {
+    for partition in b.replicas().all_partitions() {
         let config = partition.config();
         if !config.cleanup_policy.compact {
             continue;
         }
-        let Some(log) = b.logs.get(&partition.tp) else { continue };
+        let Some(log) = b.logs().get(&partition.tp) else { continue };
         let retention = i64::try_from(config.delete_retention_ms).unwrap_or(i64::MAX);
         // Open transactions (from the last stable offset on) are not cleaned.
         let cleanable_end = partition.last_stable_offset();

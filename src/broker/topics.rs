@@ -153,7 +153,7 @@ impl Broker {
         let name = topic.name.as_str();
         let count = topic.partitions.len();
         self.wait_synced(timeout, |b| {
-            let view = b.metadata.view();
+            let view = b.metadata().view();
             let Some(entry) = view.topics.get(name) else { return false };
             if entry.topic_id.is_some_and(|id| id != topic.topic_id) || entry.partitions.len() < count {
                 return false;
@@ -163,9 +163,9 @@ impl Broker {
             view.has_all_states(name)
                 && entry.partitions.iter().enumerate().all(|(p, replicas)| {
                     let p = p as i32;
-                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id);
-                    !replicas.contains(&b.node_id)
-                        || b.partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
+                    let leads = view.state(name, p).is_some_and(|s| s.leader == b.node_id());
+                    !replicas.contains(&b.node_id())
+                        || b.replicas().partition(name, p).is_some_and(|hosted| hosted.is_leader() == leads)
                 })
         })
         .await
@@ -182,12 +182,12 @@ impl Broker {
         let deleted = self
             .wait_synced(timeout, |b| {
                 let present = b
-                    .metadata
+                    .metadata()
                     .view()
                     .topics
                     .get(name)
                     .is_some_and(|t| t.topic_id.unwrap_or(topic.topic_id) == topic.topic_id);
-                !present && b.all_partitions().iter().all(|p| p.tp.topic != name)
+                !present && b.replicas().all_partitions().iter().all(|p| p.tp.topic != name)
             })
             .await;
         if !deleted {

@@ -53,11 +53,11 @@ impl BrokerMarkerSender {
         let mut out = Vec::with_capacity(partitions.len());
         let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
         for tp in partitions {
-            if broker.metadata.topic(&tp.topic).is_none() {
+            if broker.metadata().topic(&tp.topic).is_none() {
                 out.push((tp.clone(), MarkerOutcome::TopicDeleted));
                 continue;
             }
-            match broker.metadata.partition_state(&tp.topic, tp.partition).map(|s| s.leader) {
+            match broker.metadata().partition_state(&tp.topic, tp.partition).map(|s| s.leader) {
                 Some(leader) if leader >= 0 => by_leader.entry(leader).or_default().push(tp.clone()),
                 Some(_) => out.push((tp.clone(), MarkerOutcome::Retry(ErrorCode::LeaderNotAvailable))),
                 // The topic exists but has no such partition (yet): the
@@ -67,8 +67,8 @@ impl BrokerMarkerSender {
         }
         for (leader, tps) in by_leader {
             let request = marker_request(job, &tps);
-            let answer = if leader == broker.node_id {
-                Ok(handler::write_txn_markers::handle(&broker, request).await)
+            let answer = if leader == broker.node_id() {
+                Ok(handler::write_txn_markers::handle(broker.replicas(), broker.groups(), request).await)
             } else {
                 self.send_remote(&broker, leader, request).await
             };
@@ -88,20 +88,20 @@ impl BrokerMarkerSender {
         leader: i32,
         request: WriteTxnMarkersRequest,
     ) -> Result<WriteTxnMarkersResponse, ErrorCode> {
-        let timeout = Duration::from_millis(broker.config.request_timeout_ms.max(1000));
+        let timeout = Duration::from_millis(broker.config().request_timeout_ms.max(1000));
         let conn = {
             let mut conns = self.connections.lock().await;
             match conns.get(&leader) {
                 Some(c) if !c.is_closed() => c.clone(),
                 _ => {
                     let addr = broker
-                        .metadata
+                        .metadata()
                         .view()
                         .brokers
                         .get(&leader)
                         .map(|b| format!("{}:{}", b.host, b.port))
                         .ok_or(ErrorCode::BrokerNotAvailable)?;
-                    let client_id = format!("broker-{}-txn-markers", broker.node_id);
+                    let client_id = format!("broker-{}-txn-markers", broker.node_id());
                     let c = Connection::connect(&addr, &client_id, timeout).await.map_err(|err| {
                         tracing::debug!(leader, %addr, %err, "cannot connect to a partition leader for markers");
                         ErrorCode::NetworkException
@@ -177,7 +177,7 @@ fn classify(
                 Some(0) => MarkerOutcome::Written,
                 Some(&code) => outcome_of(
                     ErrorCode::try_from_code(code).unwrap_or(ErrorCode::UnknownServerError),
-                    broker.metadata.topic(&tp.topic).is_some(),
+                    broker.metadata().topic(&tp.topic).is_some(),
                 ),
             };
             (tp.clone(), outcome)
@@ -199,26 +199,39 @@ fn outcome_of(code: ErrorCode, topic_exists: bool) -> MarkerOutcome {
     }
 }
 
-/// Producer ids for the transaction coordinator.
+/// Producer ids for idempotent producers (InitProducerId without a
+/// transactional id) and the transaction coordinator, handed out from
+/// blocks reserved in ZooKeeper (`/latest_producer_id_block`).
 pub struct BrokerProducerIds {
     broker: Weak<Broker>,
+    /// The current block: next id and end (exclusive).
+    block: tokio::sync::Mutex<(i64, i64)>,
 }
 
 impl BrokerProducerIds {
     pub(crate) fn new(broker: Weak<Broker>) -> BrokerProducerIds {
-        BrokerProducerIds { broker }
+        BrokerProducerIds { broker, block: tokio::sync::Mutex::new((0, 0)) }
+    }
+
+    /// The next producer id, allocating a new durable block when one runs out.
+    async fn next(&self) -> Result<i64, ErrorCode> {
+        let mut block = self.block.lock().await;
+        if block.0 >= block.1 {
+            let broker = self.broker.upgrade().ok_or(ErrorCode::CoordinatorNotAvailable)?;
+            *block = broker.metadata().allocate_producer_ids().await.map_err(|err| {
+                tracing::error!(%err, "cannot allocate producer ids");
+                ErrorCode::CoordinatorNotAvailable
+            })?;
+        }
+        let id = block.0;
+        block.0 += 1;
+        Ok(id)
     }
 }
 
 impl ProducerIdSource for BrokerProducerIds {
     fn next_producer_id(&self) -> LogFuture<'_, Result<i64, ErrorCode>> {
-        Box::pin(async move {
-            let broker = self.broker.upgrade().ok_or(ErrorCode::CoordinatorNotAvailable)?;
-            broker.next_producer_id().await.map_err(|err| {
-                tracing::error!(%err, "cannot allocate producer ids");
-                ErrorCode::CoordinatorNotAvailable
-            })
-        })
+        Box::pin(self.next())
     }
 }
 

@@ -8,28 +8,33 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
 use super::topic_name;
-use crate::broker::Broker;
 use crate::coordinator::txn::state::{fenced_error_for_version, unknown_partitions_answer, FencedApi};
-use crate::coordinator::txn::AddPartitionsRequest;
+use crate::coordinator::txn::{AddPartitionsRequest, TxnCoordinator};
+use crate::metadata::MetadataStore;
 use crate::storage::TopicPartition;
 
-pub async fn handle(broker: &Broker, req: AddPartitionsToTxnRequest, version: i16) -> AddPartitionsToTxnResponse {
+/// `metadata` tells which partitions exist; `txns` does the rest.
+pub async fn handle(
+    txns: &Arc<TxnCoordinator>,
+    metadata: &MetadataStore,
+    req: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
     let partitions: BTreeSet<TopicPartition> = req
         .v3_and_below_topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.name.0.as_str(), p)))
         .collect();
     let exists = |tp: &TopicPartition| {
-        broker
-            .metadata
-            .topic(&tp.topic)
-            .is_some_and(|t| tp.partition >= 0 && (tp.partition as usize) < t.partitions.len())
+        metadata.topic(&tp.topic).is_some_and(|t| tp.partition >= 0 && (tp.partition as usize) < t.partitions.len())
     };
     let answers: Vec<(TopicPartition, i16)> = match unknown_partitions_answer(&partitions, exists) {
         Some(answers) => answers.into_iter().map(|(tp, code)| (tp, code.code())).collect(),
@@ -40,7 +45,7 @@ pub async fn handle(broker: &Broker, req: AddPartitionsToTxnRequest, version: i1
                 producer_epoch: req.v3_and_below_producer_epoch,
                 partitions: partitions.clone(),
             };
-            let code = match broker.txn_coordinator.add_partitions(request).await {
+            let code = match txns.add_partitions(request).await {
                 Ok(()) => 0,
                 Err(code) => fenced_error_for_version(FencedApi::AddPartitionsToTxn, version, code).code(),
             };

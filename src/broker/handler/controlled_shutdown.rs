@@ -233,11 +233,11 @@ fn answer_for(outcome: Result<ShutdownOutcome, MetadataError>) -> Answer {
 async fn answer(broker: &Broker, broker_id: i32, broker_epoch: i64) -> Answer {
     // A broker the cache does not name controller answers at once; the
     // controller task checks its lease again.
-    if broker.metadata.controller_id() != Some(broker.node_id) {
+    if broker.metadata().controller_id() != Some(broker.node_id()) {
         return answer_for(Ok(ShutdownOutcome::NotController));
     }
-    let timeout = Duration::from_millis(broker.config.controller_socket_timeout_ms.max(1));
-    answer_for(broker.metadata.controlled_shutdown(broker_id, broker_epoch, timeout).await)
+    let timeout = Duration::from_millis(broker.config().controller_socket_timeout_ms.max(1));
+    answer_for(broker.metadata().controlled_shutdown(broker_id, broker_epoch, timeout).await)
 }
 
 /// Serves one request; `Err` is a malformed request (the connection closes).
@@ -276,8 +276,8 @@ pub async fn call(addr: &str, version: i16, broker_id: i32, epoch: i64, timeout:
 /// failed attempt resumes fetching until the next. Returns whether every
 /// movable leadership moved; the shutdown goes on either way.
 pub(crate) async fn hand_over(broker: &Broker) -> bool {
-    let cfg = &broker.config;
-    let me = broker.node_id;
+    let cfg = broker.config();
+    let me = broker.node_id();
     let backoff = Duration::from_millis(cfg.controlled_shutdown_retry_backoff_ms);
     let timeout = Duration::from_millis(cfg.controller_socket_timeout_ms.max(1));
     let attempts = cfg.controlled_shutdown_max_retries;
@@ -287,16 +287,16 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
         return false;
     }
     for attempt in 1..=attempts {
-        let controller = broker.metadata.controller_id();
-        let epoch = broker.metadata.broker_epoch();
+        let controller = broker.metadata().controller_id();
+        let epoch = broker.metadata().broker_epoch();
         // Stopped before asking: a fetch arriving at a leader after the
         // controller's change would put this broker back into the ISR.
-        broker.stop_following();
+        broker.replicas().stop_following();
         let result = match controller {
             None => Err("no controller is elected".to_string()),
             Some(c) if c == me => Ok(answer(broker, me, epoch).await),
             Some(c) => {
-                let addr = broker.metadata.view().brokers.get(&c).map(|b| format!("{}:{}", b.host, b.port));
+                let addr = broker.metadata().view().brokers.get(&c).map(|b| format!("{}:{}", b.host, b.port));
                 match addr {
                     Some(addr) => call(&addr, MAX_VERSION, me, epoch, timeout).await,
                     None => Err(format!("controller {c} is not registered")),
@@ -312,7 +312,7 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
                     // Leave once this broker's own cache shows the new leaders, so
                     // that nothing here still acts as their leader.
                     let settled = broker
-                        .metadata
+                        .metadata()
                         .wait_until(backoff.min(Duration::from_secs(5)), |v| {
                             crate::metadata::movable_leaderships(v, me, &std::collections::BTreeSet::from([me]))
                                 .is_empty()
@@ -345,7 +345,7 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
         };
         if !acted {
             // Nothing changed: keep the ISRs this broker is in healthy meanwhile.
-            broker.resume_following();
+            broker.replicas().resume_following();
         }
         if attempt < attempts {
             if acted {
@@ -353,7 +353,7 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
                 tokio::time::sleep(backoff).await;
             } else {
                 // Most failures are a controller change: go again as soon as another is elected.
-                broker.metadata.wait_until(backoff, |v| v.controller.is_some() && v.controller != controller).await;
+                broker.metadata().wait_until(backoff, |v| v.controller.is_some() && v.controller != controller).await;
             }
         }
     }

@@ -26,14 +26,14 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, _version: i16) -> De
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
             let entries = match res.resource_type {
-                TOPIC => match broker.metadata.topic(&name) {
-                    Some(t) => Ok(describe_topic(&t.configs, &broker.config)),
+                TOPIC => match broker.metadata().topic(&name) {
+                    Some(t) => Ok(describe_topic(&t.configs, broker.config())),
                     None => Err((ErrorCode::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))),
                 },
-                BROKER if name.is_empty() || name == broker.node_id.to_string() => Ok(broker.config.describe()),
+                BROKER if name.is_empty() || name == broker.node_id().to_string() => Ok(broker.config().describe()),
                 BROKER => Err((
                     ErrorCode::InvalidRequest,
-                    format!("Unexpected broker id, expected {} but received {name}", broker.node_id),
+                    format!("Unexpected broker id, expected {} but received {name}", broker.node_id()),
                 )),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };

@@ -6,16 +6,16 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::sb;
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub fn handle(broker: &Broker, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(groups: &GroupCoordinator, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
             let base = DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(i32::MIN);
-            match broker.coordinator.describe(&id) {
+            match groups.describe(&id) {
                 Err(code) => base.with_error_code(errors::code(Some(code))),
                 Ok(d) => base
                     .with_group_state(sb(d.state))

@@ -13,28 +13,42 @@
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
-use crate::broker::Broker;
+use crate::broker::replicas::ReplicaManager;
+use crate::metadata::MetadataStore;
 use crate::protocol::ErrorCode;
 
-pub fn handle(broker: &Broker, req: DescribeProducersRequest) -> DescribeProducersResponse {
+/// `replicas` holds the producer states; `metadata` tells an unhosted
+/// partition of an existing topic from an unknown one.
+pub fn handle(
+    replicas: &ReplicaManager,
+    metadata: &MetadataStore,
+    req: DescribeProducersRequest,
+) -> DescribeProducersResponse {
     let topics = req
         .topics
         .into_iter()
         .map(|topic| {
             let name = topic.name.0.to_string();
-            let partitions =
-                topic.partition_indexes.iter().map(|&index| describe_partition(broker, &name, index)).collect();
+            let partitions = topic
+                .partition_indexes
+                .iter()
+                .map(|&index| describe_partition(replicas, metadata, &name, index))
+                .collect();
             TopicResponse::default().with_name(topic.name).with_partitions(partitions)
         })
         .collect();
     DescribeProducersResponse::default().with_topics(topics)
 }
 
-fn describe_partition(broker: &Broker, topic: &str, index: i32) -> PartitionResponse {
+fn describe_partition(
+    replicas: &ReplicaManager,
+    metadata: &MetadataStore,
+    topic: &str,
+    index: i32,
+) -> PartitionResponse {
     let answer = PartitionResponse::default().with_partition_index(index);
-    let Some(partition) = broker.partition(topic, index) else {
-        let known =
-            broker.metadata.topic(topic).is_some_and(|t| usize::try_from(index).is_ok_and(|i| i < t.partitions.len()));
+    let Some(partition) = replicas.partition(topic, index) else {
+        let known = metadata.topic(topic).is_some_and(|t| usize::try_from(index).is_ok_and(|i| i < t.partitions.len()));
         let code = if known { ErrorCode::NotLeaderOrFollower } else { ErrorCode::UnknownTopicOrPartition };
         return answer.with_error_code(code.code());
     };

@@ -11,11 +11,11 @@ use kafka_protocol::messages::describe_transactions_response::{TopicData, Transa
 use kafka_protocol::messages::{DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId};
 
 use crate::broker::handler::{sb, topic_name};
-use crate::broker::Broker;
 use crate::coordinator::txn::service::state_name;
+use crate::coordinator::txn::TxnCoordinator;
 use crate::protocol::ErrorCode;
 
-pub fn handle(broker: &Broker, req: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+pub fn handle(txns: &TxnCoordinator, req: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let states = req
         .transactional_ids
         .into_iter()
@@ -24,7 +24,7 @@ pub fn handle(broker: &Broker, req: DescribeTransactionsRequest) -> DescribeTran
             if id.0.is_empty() {
                 return answer.with_error_code(ErrorCode::InvalidRequest.code());
             }
-            match broker.txn_coordinator.describe(id.0.as_str()) {
+            match txns.describe(id.0.as_str()) {
                 Err(code) => answer.with_error_code(code.code()),
                 Ok(d) => {
                     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();

@@ -19,21 +19,20 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
 use super::{sb, topic_name};
-use crate::broker::Broker;
-use crate::metadata::{ClusterView, ElectionType, MetadataError, PartitionState};
+use crate::metadata::{ClusterView, ElectionType, MetadataError, MetadataStore, PartitionState};
 use crate::protocol::ErrorCode;
 
 /// One partition's answer: `None` = elected.
 type Outcome = Option<(ErrorCode, String)>;
 
-pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
+pub async fn handle(metadata: &MetadataStore, req: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
     let all = req.topic_partitions.is_none();
     let mut wanted: Vec<(String, i32)> = match &req.topic_partitions {
         Some(topics) => {
             topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.0.to_string(), *p))).collect()
         }
         None => {
-            let view = broker.metadata.view();
+            let view = metadata.view();
             view.topics
                 .iter()
                 .filter(|(name, _)| !view.delete_requests.contains(*name))
@@ -55,7 +54,7 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
     let mut outcomes: BTreeMap<(String, i32), Outcome> = BTreeMap::new();
     let mut candidates = Vec::new();
     {
-        let view = broker.metadata.view();
+        let view = metadata.view();
         for tp in wanted {
             match check(&view, kind, &tp.0, tp.1) {
                 Ok(()) => candidates.push(tp),
@@ -70,9 +69,9 @@ pub async fn handle(broker: &Broker, req: ElectLeadersRequest, version: i16) -> 
 
     if !candidates.is_empty() {
         let timeout = super::admin_timeout(req.timeout_ms);
-        match broker.metadata.elect_leaders(kind, &candidates, timeout).await {
+        match metadata.elect_leaders(kind, &candidates, timeout).await {
             Ok(states) => {
-                let view = broker.metadata.view();
+                let view = metadata.view();
                 for (tp, state) in candidates.into_iter().zip(states) {
                     let outcome = judge(&view, kind, &tp.0, tp.1, state.as_ref());
                     outcomes.insert(tp, outcome);

@@ -27,27 +27,28 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
-use crate::broker::{now_ms, Broker};
+use crate::broker::now_ms;
+use crate::broker::replicas::ReplicaManager;
 use crate::protocol::errors;
 use crate::storage::StorageError;
 
 /// Waiting is capped so a request cannot pin a connection forever.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(300);
 
-pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(replicas: &ReplicaManager, req: FetchRequest, version: i16) -> FetchResponse {
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_bytes = if version >= 3 { usize::try_from(req.max_bytes).unwrap_or(0) } else { usize::MAX };
     let read_committed = req.isolation_level == 1;
     let replica = if version <= 14 { req.replica_id.0 } else { -1 };
-    let mut arrivals = broker.data_arrived();
+    let mut arrivals = replicas.data_arrived();
     if replica >= 0 {
-        record_follower(broker, &req, replica);
+        record_follower(replicas, &req, replica);
     }
     loop {
         arrivals.borrow_and_update();
-        let (responses, bytes, any_error) = read_all(broker, &req, max_bytes, read_committed, replica >= 0);
+        let (responses, bytes, any_error) = read_all(replicas, &req, max_bytes, read_committed, replica >= 0);
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
@@ -64,12 +65,12 @@ pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchRe
 }
 
 /// A follower's fetch offsets are its log end offsets.
-fn record_follower(broker: &Broker, req: &FetchRequest, replica: i32) {
+fn record_follower(replicas: &ReplicaManager, req: &FetchRequest, replica: i32) {
     let now = now_ms();
     let mut hw_moved = false;
     for topic in &req.topics {
         for fp in &topic.partitions {
-            let Ok(partition) = broker.leader_partition(topic.topic.0.as_str(), fp.partition) else { continue };
+            let Ok(partition) = replicas.leader_partition(topic.topic.0.as_str(), fp.partition) else { continue };
             if partition.check_leader_epoch(fp.current_leader_epoch).is_err() {
                 continue;
             }
@@ -78,18 +79,18 @@ fn record_follower(broker: &Broker, req: &FetchRequest, replica: i32) {
             if join {
                 let mut isr = partition.isr();
                 isr.push(replica);
-                broker.propose_isr(&partition, isr);
+                replicas.propose_isr(&partition, isr);
             }
         }
     }
     if hw_moved {
         // Consumers waiting for committed data re-check.
-        broker.notify_data_arrived();
+        replicas.notify_data_arrived();
     }
 }
 
 fn read_all(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     req: &FetchRequest,
     max_bytes: usize,
     read_committed: bool,
@@ -108,7 +109,7 @@ fn read_all(
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then(Vec::new));
             // Consumers and followers (replica_id ≥ 0) read from the leader.
-            let partition = match broker.leader_partition(name, fp.partition).and_then(|p| {
+            let partition = match replicas.leader_partition(name, fp.partition).and_then(|p| {
                 p.check_leader_epoch(fp.current_leader_epoch)?;
                 Ok(p)
             }) {

@@ -28,7 +28,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 
 use super::legacy::Answer;
 use super::{fetch, topic_name};
-use crate::broker::Broker;
+use crate::broker::replicas::ReplicaManager;
 use crate::protocol::down_convert::{self, DownConvertError, Limits, Magic};
 use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
@@ -110,19 +110,19 @@ fn to_fetch_request(p: &Parsed) -> FetchRequest {
 }
 
 /// The framed answer, or why the request is malformed (the connection closes).
-pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+pub async fn handle(replicas: &ReplicaManager, payload: &[u8]) -> Result<Bytes, String> {
     let parsed = parse(payload)?;
-    let response = fetch::handle(broker, to_fetch_request(&parsed), parsed.version).await;
+    let response = fetch::handle(replicas, to_fetch_request(&parsed), parsed.version).await;
     let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     if multi_thread {
         // Decompressing and recompressing may take a while: keep it off the async worker.
-        Ok(tokio::task::block_in_place(|| encode(broker, &parsed, &response)))
+        Ok(tokio::task::block_in_place(|| encode(replicas, &parsed, &response)))
     } else {
-        Ok(encode(broker, &parsed, &response))
+        Ok(encode(replicas, &parsed, &response))
     }
 }
 
-fn encode(broker: &Broker, req: &Parsed, response: &FetchResponse) -> Bytes {
+fn encode(replicas: &ReplicaManager, req: &Parsed, response: &FetchResponse) -> Bytes {
     let mut out = Answer::new(req.correlation_id);
     if req.version >= 1 {
         out.i32(response.throttle_time_ms);
@@ -137,7 +137,7 @@ fn encode(broker: &Broker, req: &Parsed, response: &FetchResponse) -> Bytes {
         for (j, &(partition, fetch_offset, max)) in asked.iter().enumerate() {
             let (code, high_watermark, set) = match answered.get(j) {
                 Some(pd) => {
-                    let (code, set) = convert(broker, req, name, pd, fetch_offset, max, &mut total);
+                    let (code, set) = convert(replicas, req, name, pd, fetch_offset, max, &mut total);
                     (code, pd.high_watermark, set)
                 }
                 None => (ErrorCode::UnknownServerError.code(), -1, Vec::new()),
@@ -153,7 +153,7 @@ fn encode(broker: &Broker, req: &Parsed, response: &FetchResponse) -> Bytes {
 
 /// One partition's error code and MessageSet.
 fn convert(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     req: &Parsed,
     topic: &str,
     pd: &kafka_protocol::messages::fetch_response::PartitionData,
@@ -164,7 +164,7 @@ fn convert(
     if pd.error_code != 0 {
         return (pd.error_code, Vec::new());
     }
-    let config = match broker.leader_partition(topic, pd.partition_index) {
+    let config = match replicas.leader_partition(topic, pd.partition_index) {
         Ok(p) => p.config(),
         Err(code) => return (code.code(), Vec::new()),
     };

@@ -62,16 +62,16 @@ async fn find_group_coordinator(broker: &Broker, group: &str) -> Found {
     if group.is_empty() {
         return Err(ErrorCode::InvalidRequest);
     }
-    let topic = match broker.metadata.topic(OFFSETS_TOPIC) {
+    let topic = match broker.metadata().topic(OFFSETS_TOPIC) {
         Some(t) => t,
         None => create_offsets_topic(broker).await?,
     };
     let partition = records::partition_for(group, topic.partitions.len() as i32);
     let leader = leader_of(broker, OFFSETS_TOPIC, partition)?;
-    if leader == broker.node_id {
+    if leader == broker.node_id() {
         // Answer once the group's partition is loaded here (bounded), so the
         // client's JoinGroup does not meet COORDINATOR_LOAD_IN_PROGRESS.
-        broker.coordinator.wait_ready(group, std::time::Duration::from_secs(5)).await;
+        broker.groups().wait_ready(group, std::time::Duration::from_secs(5)).await;
     }
     address_of(broker, leader)
 }
@@ -80,21 +80,21 @@ async fn find_txn_coordinator(broker: &Broker, transactional_id: &str) -> Found 
     if transactional_id.is_empty() {
         return Err(ErrorCode::InvalidRequest);
     }
-    let topic = match broker.metadata.topic(TRANSACTION_STATE_TOPIC) {
+    let topic = match broker.metadata().topic(TRANSACTION_STATE_TOPIC) {
         Some(t) => t,
         None => create_transaction_state_topic(broker).await?,
     };
     let partition = crate::coordinator::txn::partition_for(transactional_id, topic.partitions.len() as i32);
     let leader = leader_of(broker, TRANSACTION_STATE_TOPIC, partition)?;
-    if leader == broker.node_id {
-        broker.txn_coordinator.wait_ready(transactional_id, std::time::Duration::from_secs(5)).await;
+    if leader == broker.node_id() {
+        broker.transactions().wait_ready(transactional_id, std::time::Duration::from_secs(5)).await;
     }
     address_of(broker, leader)
 }
 
 fn leader_of(broker: &Broker, topic: &str, partition: i32) -> Result<i32, ErrorCode> {
     broker
-        .metadata
+        .metadata()
         .partition_state(topic, partition)
         .map(|s| s.leader)
         .filter(|l| *l >= 0)
@@ -102,11 +102,11 @@ fn leader_of(broker: &Broker, topic: &str, partition: i32) -> Result<i32, ErrorC
 }
 
 fn address_of(broker: &Broker, id: i32) -> Found {
-    if id == broker.node_id {
-        return Ok((id, broker.advertised.0.clone(), i32::from(broker.advertised.1)));
+    if id == broker.node_id() {
+        return Ok((id, broker.advertised().0.clone(), i32::from(broker.advertised().1)));
     }
     broker
-        .metadata
+        .metadata()
         .brokers()
         .into_iter()
         .find(|b| b.id == id)
@@ -124,7 +124,7 @@ struct InternalTopic {
 }
 
 async fn create_offsets_topic(broker: &Broker) -> Result<crate::metadata::TopicMetadata, ErrorCode> {
-    let cfg = &broker.config;
+    let cfg = broker.config();
     create_internal_topic(
         broker,
         InternalTopic {
@@ -139,7 +139,7 @@ async fn create_offsets_topic(broker: &Broker) -> Result<crate::metadata::TopicM
 }
 
 async fn create_transaction_state_topic(broker: &Broker) -> Result<crate::metadata::TopicMetadata, ErrorCode> {
-    let cfg = &broker.config;
+    let cfg = broker.config();
     create_internal_topic(
         broker,
         InternalTopic {
@@ -183,7 +183,7 @@ async fn create_internal_topic(
             Ok(created)
         }
         Err(e) if e.code == ErrorCode::TopicAlreadyExists => {
-            broker.metadata.topic(name).ok_or(ErrorCode::CoordinatorNotAvailable)
+            broker.metadata().topic(name).ok_or(ErrorCode::CoordinatorNotAvailable)
         }
         Err(e) => {
             tracing::warn!(error = %e.message, "cannot create {name}");

@@ -2,15 +2,10 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub fn handle(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResponse {
-    let error = broker.coordinator.heartbeat(
-        &req.group_id,
-        req.generation_id,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-    );
+pub fn handle(groups: &GroupCoordinator, req: HeartbeatRequest) -> HeartbeatResponse {
+    let error = groups.heartbeat(&req.group_id, req.generation_id, &req.member_id, req.group_instance_id.as_deref());
     HeartbeatResponse::default().with_error_code(errors::code(error))
 }

@@ -12,14 +12,21 @@
 //! is above `transaction.max.timeout.ms`; PRODUCER_FENCED (v4+) or
 //! INVALID_PRODUCER_EPOCH (older) for a producer that was fenced (KIP-588).
 
+use std::sync::Arc;
+
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::broker::Broker;
 use crate::coordinator::txn::state::{fenced_error_for_version, FencedApi};
-use crate::coordinator::txn::InitProducerIdRequest as TxnInit;
-use crate::protocol::ErrorCode;
+use crate::coordinator::txn::{InitProducerIdRequest as TxnInit, ProducerIdSource, TxnCoordinator};
 
-pub async fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
+/// `txns` answers for transactional ids; `producer_ids` hands out fresh ids
+/// to idempotent producers.
+pub async fn handle(
+    txns: &Arc<TxnCoordinator>,
+    producer_ids: &dyn ProducerIdSource,
+    req: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
     if let Some(transactional_id) = req.transactional_id {
         let request = TxnInit {
@@ -28,7 +35,7 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -
             producer_id: req.producer_id.0,
             producer_epoch: req.producer_epoch,
         };
-        return match broker.txn_coordinator.init_producer_id(request).await {
+        return match txns.init_producer_id(request).await {
             Ok(r) => resp.with_producer_id(ProducerId(r.producer_id)).with_producer_epoch(r.producer_epoch),
             Err(code) => {
                 resp.with_error_code(fenced_error_for_version(FencedApi::InitProducerId, version, code).code())
@@ -40,11 +47,9 @@ pub async fn handle(broker: &Broker, req: InitProducerIdRequest, version: i16) -
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX {
         return resp.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1).with_error_code(0);
     }
-    match broker.next_producer_id().await {
+    // The source logs an allocation failure and answers COORDINATOR_NOT_AVAILABLE.
+    match producer_ids.next_producer_id().await {
         Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0).with_error_code(0),
-        Err(err) => {
-            tracing::error!(%err, "cannot allocate producer ids");
-            resp.with_error_code(ErrorCode::CoordinatorNotAvailable.code())
-        }
+        Err(code) => resp.with_error_code(code.code()),
     }
 }

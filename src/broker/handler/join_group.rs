@@ -6,12 +6,11 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::{client_host, sb};
-use crate::broker::Broker;
-use crate::coordinator::JoinParams;
+use crate::coordinator::{GroupCoordinator, JoinParams};
 use crate::protocol::errors;
 
 pub async fn handle(
-    broker: &Broker,
+    groups: &GroupCoordinator,
     req: JoinGroupRequest,
     version: i16,
     client_id: &str,
@@ -29,7 +28,7 @@ pub async fn handle(
         client_host: client_host(peer),
         require_known_member_id: version >= 4,
     };
-    let r = broker.coordinator.join(params).await;
+    let r = groups.join(params).await;
     JoinGroupResponse::default()
         .with_error_code(errors::code(r.error))
         .with_generation_id(r.generation)

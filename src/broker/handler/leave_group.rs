@@ -5,10 +5,10 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::sb;
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub async fn handle(groups: &GroupCoordinator, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
@@ -17,7 +17,7 @@ pub async fn handle(broker: &Broker, req: LeaveGroupRequest, version: i16) -> Le
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    match broker.coordinator.leave(&req.group_id, &members).await {
+    match groups.leave(&req.group_id, &members).await {
         Err(code) => LeaveGroupResponse::default().with_error_code(errors::code(Some(code))),
         Ok(results) if version < 3 => LeaveGroupResponse::default().with_error_code(errors::code(results[0])),
         Ok(results) => LeaveGroupResponse::default().with_members(

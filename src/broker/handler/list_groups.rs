@@ -4,11 +4,11 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::sb;
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub fn handle(broker: &Broker, req: ListGroupsRequest) -> ListGroupsResponse {
-    let (error, groups) = broker.coordinator.list();
+pub fn handle(groups: &GroupCoordinator, req: ListGroupsRequest) -> ListGroupsResponse {
+    let (error, groups) = groups.list();
     let wanted: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let groups = groups
         .into_iter()

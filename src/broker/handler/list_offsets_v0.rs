@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::legacy::Answer;
 
-use crate::broker::Broker;
+use crate::broker::replicas::ReplicaManager;
 use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
 
@@ -40,8 +40,14 @@ fn parse(payload: &[u8]) -> Result<(i32, Topics), String> {
     Ok((correlation_id, topics))
 }
 
-fn offsets_for(broker: &Broker, topic: &str, partition: i32, time: i64, max: i32) -> (Option<ErrorCode>, Vec<i64>) {
-    let p = match broker.leader_partition(topic, partition) {
+fn offsets_for(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    time: i64,
+    max: i32,
+) -> (Option<ErrorCode>, Vec<i64>) {
+    let p = match replicas.leader_partition(topic, partition) {
         Ok(p) => p,
         Err(code) => return (Some(code), Vec::new()),
     };
@@ -57,7 +63,7 @@ fn offsets_for(broker: &Broker, topic: &str, partition: i32, time: i64, max: i32
 }
 
 /// The framed answer, or why the request is malformed (the connection closes).
-pub fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+pub fn handle(replicas: &ReplicaManager, payload: &[u8]) -> Result<Bytes, String> {
     let (correlation_id, topics) = parse(payload)?;
     let mut out = Answer::new(correlation_id);
     out.count(topics.len());
@@ -65,7 +71,7 @@ pub fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
         out.str(name);
         out.count(partitions.len());
         for &(partition, time, max) in partitions {
-            let (code, offsets) = offsets_for(broker, name, partition, time, max);
+            let (code, offsets) = offsets_for(replicas, name, partition, time, max);
             out.i32(partition);
             out.i16(crate::protocol::errors::code(code));
             out.count(offsets.len());

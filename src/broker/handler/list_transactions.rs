@@ -16,9 +16,9 @@ use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::handler::sb;
-use crate::broker::{now_ms, Broker};
+use crate::broker::now_ms;
 use crate::coordinator::txn::service::{state_name, TxnDescription};
-use crate::coordinator::txn::TxnStatus;
+use crate::coordinator::txn::{TxnCoordinator, TxnStatus};
 use crate::protocol::ErrorCode;
 
 /// Every state a filter may name.
@@ -79,7 +79,7 @@ impl Filters {
     }
 }
 
-pub fn handle(broker: &Broker, req: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
+pub fn handle(txns: &TxnCoordinator, req: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
     let response = ListTransactionsResponse::default();
     let (filters, unknown) = match Filters::of(&req, version) {
         Ok(f) => f,
@@ -87,7 +87,7 @@ pub fn handle(broker: &Broker, req: ListTransactionsRequest, version: i16) -> Li
     };
     let response = response.with_unknown_state_filters(unknown);
     let now = now_ms();
-    let (listed, loading) = broker.txn_coordinator.list(|d| filters.keep(d, now));
+    let (listed, loading) = txns.list(|d| filters.keep(d, now));
     if loading {
         return response.with_error_code(ErrorCode::CoordinatorLoadInProgress.code());
     }

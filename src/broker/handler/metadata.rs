@@ -37,15 +37,15 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     let mut found: Vec<(String, Result<(), ErrorCode>)> = Vec::new();
     if let Some(names) = &requested {
         for name in names {
-            let result = match broker.metadata.topic(name) {
+            let result = match broker.metadata().topic(name) {
                 Some(_) => Ok(()),
-                None if allow_auto && broker.config.auto_create_topics_enable => auto_create(broker, name).await,
+                None if allow_auto && broker.config().auto_create_topics_enable => auto_create(broker, name).await,
                 None => Err(ErrorCode::UnknownTopicOrPartition),
             };
             found.push((name.clone(), result));
         }
     }
-    let view = broker.metadata.view();
+    let view = broker.metadata().view();
     let brokers = view
         .brokers
         .values()
@@ -97,7 +97,7 @@ async fn auto_create(broker: &Broker, name: &str) -> Result<(), ErrorCode> {
         // Lost a race with another creator, or still settling: it exists; the
         // partitions show their state (or LEADER_NOT_AVAILABLE) as they are.
         Err(e) if e.code == ErrorCode::TopicAlreadyExists || e.code == ErrorCode::RequestTimedOut => {
-            broker.metadata.topic(name).map(|_| ()).ok_or(ErrorCode::LeaderNotAvailable)
+            broker.metadata().topic(name).map(|_| ()).ok_or(ErrorCode::LeaderNotAvailable)
         }
         Err(e) => {
             tracing::warn!(topic = name, error = %e.message, "auto-creation failed");

@@ -3,6 +3,58 @@
 //! fallback, refuses (by closing the connection) anything we do not serve,
 //! hands versions older than the codec crate's to `legacy`, decodes,
 //! routes, and encodes the response.
+//!
+//! # Which handler gets which service
+//!
+//! The dispatcher (and `legacy::route` for the hand-coded old versions) is
+//! the one place that holds the whole [`Broker`]; it hands each handler only
+//! the services its API touches, so that what a handler can change is
+//! visible in its signature and a coordinator or the data path can be
+//! reasoned about (and reused) without the rest of the broker.
+//!
+//! - **Data path → [`ReplicaManager`](crate::broker::replicas::ReplicaManager)**
+//!   (the hosted partitions, the data-arrived signal, ISR proposals):
+//!   Produce and Fetch (with their message-format v0/v1 forms), ListOffsets
+//!   (with v0), OffsetForLeaderEpoch. Every answer they give is decided by a
+//!   local partition: UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER
+//!   come from whether this broker hosts and leads it.
+//!   - WriteTxnMarkers also gets the
+//!     [`GroupCoordinator`](crate::coordinator::GroupCoordinator): a committed
+//!     marker on `__consumer_offsets` completes that producer's pending
+//!     transactional offset commits.
+//!   - DescribeProducers also gets the
+//!     [`MetadataStore`](crate::metadata::MetadataStore): any replica answers,
+//!     and a partition not hosted here is NOT_LEADER_OR_FOLLOWER only when
+//!     the topic has it.
+//! - **Consumer groups → [`GroupCoordinator`](crate::coordinator::GroupCoordinator)**
+//!   alone: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
+//!   OffsetFetch, OffsetDelete, DescribeGroups, ListGroups, DeleteGroups,
+//!   TxnOffsetCommit. The coordinator answers NOT_COORDINATOR / LOAD_IN_PROGRESS
+//!   itself and checks committed topics through its own topic catalog.
+//!   OffsetCommit v0 and OffsetFetch v0 (ZooKeeper-stored offsets, `legacy`)
+//!   take the metadata store instead, plus `offset.metadata.max.bytes`.
+//! - **Transactions → [`TxnCoordinator`](crate::coordinator::txn::TxnCoordinator)**:
+//!   EndTxn, ListTransactions, DescribeTransactions alone; InitProducerId
+//!   plus the [`ProducerIdSource`](crate::coordinator::txn::ProducerIdSource)
+//!   (the broker's ZooKeeper-reserved id blocks, shared with the coordinator)
+//!   for producers without a transactional id; AddPartitionsToTxn plus the
+//!   metadata store (partitions that do not exist are refused before the
+//!   coordinator is asked); AddOffsetsToTxn plus the metadata store and
+//!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
+//!   partition the way the group coordinator does).
+//! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
+//!   ElectLeaders.
+//! - **The whole [`Broker`]**, through its accessors, for the APIs that
+//!   combine several services: Metadata (the cache, the config, and
+//!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
+//!   (the topic-admin operations in `topics.rs`, which write ZooKeeper under
+//!   the broker's admin lock and wait for partition sync to open or drop
+//!   the partitions), DescribeConfigs (the broker's config, its id and the
+//!   topics' overrides), FindCoordinator (the metadata, both coordinators'
+//!   readiness, this broker's advertised address, and creating the internal
+//!   topics on first use), ControlledShutdown (the controller's request
+//!   queue, the config, and stopping the replica fetchers). ApiVersions
+//!   needs nothing.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -90,7 +142,7 @@ impl RequestHandler for Broker {
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
-            RequestKind::Produce(r) => match produce::handle(self, r, version) {
+            RequestKind::Produce(r) => match produce::handle(self.replicas(), r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
                 produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
@@ -105,8 +157,8 @@ impl RequestHandler for Broker {
                     }));
                 }
             },
-            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self, r, version).await),
-            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self, r, version)),
+            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self.replicas(), r, version).await),
+            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self.replicas(), r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version).await),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version).await),
             RequestKind::CreatePartitions(r) => {
@@ -115,45 +167,62 @@ impl RequestHandler for Broker {
             RequestKind::DescribeConfigs(r) => {
                 ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
             }
-            RequestKind::InitProducerId(r) => {
-                ResponseKind::InitProducerId(init_producer_id::handle(self, r, version).await)
-            }
+            RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
+                init_producer_id::handle(self.transactions(), self.producer_ids(), r, version).await,
+            ),
             RequestKind::OffsetForLeaderEpoch(r) => {
-                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self, r))
+                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self.replicas(), r))
             }
-            RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(self, r, version).await),
+            RequestKind::ElectLeaders(r) => {
+                ResponseKind::ElectLeaders(elect_leaders::handle(self.metadata(), r, version).await)
+            }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
             }
             RequestKind::JoinGroup(r) => {
-                ResponseKind::JoinGroup(join_group::handle(self, r, version, &client_id, peer).await)
+                ResponseKind::JoinGroup(join_group::handle(self.groups(), r, version, &client_id, peer).await)
             }
-            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self, r).await),
-            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self, r)),
-            RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(self, r, version).await),
-            RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(self, r, version).await),
-            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self, r, version)),
-            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self, r)),
-            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self, r)),
-            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self, r).await),
-            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self, r).await),
-            RequestKind::AddPartitionsToTxn(r) => {
-                ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(self, r, version).await)
+            RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self.groups(), r).await),
+            RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self.groups(), r)),
+            RequestKind::LeaveGroup(r) => {
+                ResponseKind::LeaveGroup(leave_group::handle(self.groups(), r, version).await)
             }
-            RequestKind::AddOffsetsToTxn(r) => {
-                ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(self, r, version).await)
+            RequestKind::OffsetCommit(r) => {
+                ResponseKind::OffsetCommit(offset_commit::handle(self.groups(), r, version).await)
             }
-            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self, r, version).await),
-            RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self, r).await),
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self.groups(), r, version)),
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self.groups(), r)),
+            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self.groups(), r)),
+            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self.groups(), r).await),
+            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self.groups(), r).await),
+            RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
+                add_partitions_to_txn::handle(self.transactions(), self.metadata(), r, version).await,
+            ),
+            RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(
+                add_offsets_to_txn::handle(
+                    self.transactions(),
+                    self.metadata(),
+                    self.config().offsets_topic_num_partitions,
+                    r,
+                    version,
+                )
+                .await,
+            ),
+            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self.transactions(), r, version).await),
+            RequestKind::WriteTxnMarkers(r) => {
+                ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self.replicas(), self.groups(), r).await)
+            }
             RequestKind::TxnOffsetCommit(r) => {
-                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self, r, version).await)
+                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self.groups(), r, version).await)
             }
-            RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers::handle(self, r)),
+            RequestKind::DescribeProducers(r) => {
+                ResponseKind::DescribeProducers(describe_producers::handle(self.replicas(), self.metadata(), r))
+            }
             RequestKind::DescribeTransactions(r) => {
-                ResponseKind::DescribeTransactions(describe_transactions::handle(self, r))
+                ResponseKind::DescribeTransactions(describe_transactions::handle(self.transactions(), r))
             }
             RequestKind::ListTransactions(r) => {
-                ResponseKind::ListTransactions(list_transactions::handle(self, r, version))
+                ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };

@@ -7,11 +7,10 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::topic_name;
-use crate::broker::Broker;
-use crate::coordinator::{CommitEntry, CommitParams};
+use crate::coordinator::{CommitEntry, CommitParams, GroupCoordinator};
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+pub async fn handle(groups: &GroupCoordinator, req: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
     let mut offsets = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -32,7 +31,7 @@ pub async fn handle(broker: &Broker, req: OffsetCommitRequest, version: i16) -> 
         retention_time_ms: if (2..=4).contains(&version) { req.retention_time_ms } else { -1 },
         offsets,
     };
-    let results = broker.coordinator.commit(params).await;
+    let results = groups.commit(params).await;
     // Answer in the request's topic order.
     let mut by_topic: BTreeMap<usize, OffsetCommitResponseTopic> = BTreeMap::new();
     let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();

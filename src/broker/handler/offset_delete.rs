@@ -5,16 +5,16 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::topic_name;
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(groups: &GroupCoordinator, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let wanted: Vec<(String, i32)> = req
         .topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index)))
         .collect();
-    match broker.coordinator.delete_offsets(&req.group_id, &wanted).await {
+    match groups.delete_offsets(&req.group_id, &wanted).await {
         Err(code) => OffsetDeleteResponse::default().with_error_code(errors::code(Some(code))),
         Ok(results) => {
             let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();

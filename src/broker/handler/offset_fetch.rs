@@ -9,14 +9,14 @@ use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartiti
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use super::{sb, topic_name};
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
 use crate::protocol::errors;
 
-pub fn handle(broker: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn handle(groups: &GroupCoordinator, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let requested: Option<Vec<(String, Vec<i32>)>> =
         req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.to_string(), t.partition_indexes.clone())).collect());
     let require_stable = version >= 7 && req.require_stable;
-    match broker.coordinator.fetch_offsets(&req.group_id, requested.as_deref(), require_stable) {
+    match groups.fetch_offsets(&req.group_id, requested.as_deref(), require_stable) {
         Ok(topics) => OffsetFetchResponse::default().with_topics(
             topics
                 .into_iter()

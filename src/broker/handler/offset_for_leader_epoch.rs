@@ -8,9 +8,9 @@
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::broker::Broker;
+use crate::broker::replicas::ReplicaManager;
 
-pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn handle(replicas: &ReplicaManager, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics
         .into_iter()
@@ -22,7 +22,7 @@ pub fn handle(broker: &Broker, req: OffsetForLeaderEpochRequest) -> OffsetForLea
                 .map(|p| {
                     let resp =
                         EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
-                    let partition = match broker.leader_partition(&name, p.partition) {
+                    let partition = match replicas.leader_partition(&name, p.partition) {
                         Ok(partition) => partition,
                         Err(code) => return resp.with_error_code(code.code()),
                     };

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use super::sb;
 use crate::broker::internal_log::wait_committed;
-use crate::broker::{now_ms, Broker, Partition};
+use crate::broker::replicas::ReplicaManager;
+use crate::broker::{now_ms, Partition};
 use crate::protocol::batch::{self, BatchError, Compression};
 use crate::protocol::records::{self, RecordRules, RecordsError};
 use crate::protocol::{errors, internal_topics, ErrorCode};
@@ -56,7 +57,7 @@ pub enum Produced {
 /// Appends every partition's batch, in request order, before returning; an
 /// acks=all answer then waits without holding up the connection's next
 /// requests.
-pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
+pub fn handle(replicas: &ReplicaManager, req: ProduceRequest, version: i16) -> Produced {
     let acks = req.acks;
     let acks_valid = (-1..=1).contains(&acks);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
@@ -69,7 +70,7 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let resp = if acks_valid {
-                let result = append_partition(broker, &name, pd.index, pd.records, version, acks);
+                let result = append_partition(replicas, &name, pd.index, pd.records, version, acks);
                 appended_any |= result.is_ok();
                 match result {
                     Ok((resp, partition, last_offset)) => {
@@ -89,7 +90,7 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Produced {
             .push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
     }
     if appended_any {
-        broker.notify_data_arrived();
+        replicas.notify_data_arrived();
     }
     if acks == 0 {
         return match first_error(&responses) {
@@ -143,7 +144,7 @@ impl From<ErrorCode> for PartitionError {
 }
 
 fn append_partition(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     topic: &str,
     index: i32,
     records: Option<bytes::Bytes>,
@@ -154,7 +155,7 @@ fn append_partition(
         // Only the broker itself writes there, through its internal-log handles.
         return Err((ErrorCode::InvalidTopicException, Some(format!("Cannot append to internal topic {topic}"))).into());
     }
-    let partition = broker.leader_partition(topic, index)?;
+    let partition = replicas.leader_partition(topic, index)?;
     let records = records.ok_or((ErrorCode::CorruptMessage, Some("no record batch".to_string())))?;
     let config = partition.config();
     if records.len() as u64 > u64::from(config.max_message_bytes) {

@@ -21,7 +21,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use super::legacy::Answer as Response;
 use super::produce::{self, Produced};
 use super::topic_name;
-use crate::broker::{now_ms, Broker};
+use crate::broker::now_ms;
+use crate::broker::replicas::ReplicaManager;
 use crate::config::TimestampType;
 use crate::network::Outcome;
 use crate::protocol::message_set::{self, Converted, Limits};
@@ -82,7 +83,7 @@ fn parse(payload: &Bytes) -> Result<Request, String> {
 }
 
 /// Handles one Produce v0–2 frame; a malformed request closes the connection.
-pub fn handle(broker: &Broker, payload: &Bytes, version: i16) -> Outcome {
+pub fn handle(replicas: &ReplicaManager, payload: &Bytes, version: i16) -> Outcome {
     let req = match parse(payload) {
         Ok(r) => r,
         Err(reason) => return Outcome::Close(format!("malformed Produce v{version} request: {reason}")),
@@ -100,7 +101,7 @@ pub fn handle(broker: &Broker, payload: &Bytes, version: i16) -> Outcome {
                 // Kafka refuses the whole request before looking at the records.
                 Answer::error(ErrorCode::InvalidRequiredAcks)
             } else {
-                match convert(broker, &name, index, &set, version) {
+                match convert(replicas, &name, index, &set, version) {
                     Ok(Some(converted)) => {
                         handed_on.push((t, p));
                         data.push(
@@ -124,7 +125,7 @@ pub fn handle(broker: &Broker, payload: &Bytes, version: i16) -> Outcome {
         ProduceRequest::default().with_acks(req.acks).with_timeout_ms(req.timeout_ms).with_topic_data(topic_data);
     let correlation_id = req.correlation_id;
     let acks = req.acks;
-    match produce::handle(broker, request, version) {
+    match produce::handle(replicas, request, version) {
         // acks=0: an error only this path saw (conversion) also closes, as Kafka does.
         Produced::Now(None) => match answers
             .iter()
@@ -152,13 +153,13 @@ pub fn handle(broker: &Broker, payload: &Bytes, version: i16) -> Outcome {
 /// The partition's message set as one v2 batch (or nothing, for an empty
 /// set), under the topic's limits and timestamp type; else the error code.
 fn convert(
-    broker: &Broker,
+    replicas: &ReplicaManager,
     topic: &str,
     index: i32,
     set: &Bytes,
     version: i16,
 ) -> Result<Option<Converted>, ErrorCode> {
-    let partition = broker.leader_partition(topic, index)?;
+    let partition = replicas.leader_partition(topic, index)?;
     let config = partition.config();
     let limits = Limits {
         max_message_bytes: u64::from(config.max_message_bytes),

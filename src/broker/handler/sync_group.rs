@@ -3,11 +3,10 @@
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::sb;
-use crate::broker::Broker;
-use crate::coordinator::SyncParams;
+use crate::coordinator::{GroupCoordinator, SyncParams};
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, req: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(groups: &GroupCoordinator, req: SyncGroupRequest) -> SyncGroupResponse {
     let params = SyncParams {
         group_id: req.group_id.to_string(),
         generation: req.generation_id,
@@ -17,7 +16,7 @@ pub async fn handle(broker: &Broker, req: SyncGroupRequest) -> SyncGroupResponse
         protocol: req.protocol_name.map(|s| s.to_string()),
         assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
-    let r = broker.coordinator.sync(params).await;
+    let r = groups.sync(params).await;
     SyncGroupResponse::default()
         .with_error_code(errors::code(r.error))
         .with_protocol_type(r.protocol_type.map(sb))

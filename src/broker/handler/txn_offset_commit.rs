@@ -25,11 +25,10 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::topic_name;
-use crate::broker::Broker;
-use crate::coordinator::{CommitEntry, TxnCommitParams};
+use crate::coordinator::{CommitEntry, GroupCoordinator, TxnCommitParams};
 use crate::protocol::errors;
 
-pub async fn handle(broker: &Broker, req: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitResponse {
+pub async fn handle(groups: &GroupCoordinator, req: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitResponse {
     let mut offsets = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -52,7 +51,7 @@ pub async fn handle(broker: &Broker, req: TxnOffsetCommitRequest, version: i16) 
         group_instance_id: if members { req.group_instance_id.as_ref().map(|s| s.to_string()) } else { None },
         offsets,
     };
-    let results = broker.coordinator.txn_commit(params).await;
+    let results = groups.txn_commit(params).await;
     // Answer in the request's topic order.
     let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();
     let mut by_topic: BTreeMap<usize, TxnOffsetCommitResponseTopic> = BTreeMap::new();

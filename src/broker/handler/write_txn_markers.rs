@@ -29,14 +29,21 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use crate::broker::internal_log::wait_committed;
+use crate::broker::now_ms;
 use crate::broker::producer_state::Marker;
-use crate::broker::{now_ms, Broker};
-use crate::coordinator::OFFSETS_TOPIC;
+use crate::broker::replicas::ReplicaManager;
+use crate::coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 
 /// How long a marker may wait for its commit (Kafka uses its request timeout).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+/// `replicas` takes the markers; `groups` completes the transactional
+/// offset commits a `__consumer_offsets` marker decides.
+pub async fn handle(
+    replicas: &ReplicaManager,
+    groups: &GroupCoordinator,
+    req: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
     let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
     let mut results = Vec::with_capacity(req.markers.len());
     let mut appended_any = false;
@@ -53,7 +60,7 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest) -> WriteTxnMar
         for topic in &m.topics {
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
             for &index in &topic.partition_indexes {
-                let outcome = broker
+                let outcome = replicas
                     .leader_partition(topic.name.0.as_str(), index)
                     .and_then(|p| p.append_marker(&marker, now_ms()).map(|offset| (p, offset)));
                 let code = match outcome {
@@ -76,7 +83,7 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest) -> WriteTxnMar
     }
     if appended_any {
         // Fetches parked on an empty read re-check (a single replica commits at once).
-        broker.notify_data_arrived();
+        replicas.notify_data_arrived();
     }
     for (m, t, i, partition, offset) in pending {
         match wait_committed(&partition, offset, deadline).await {
@@ -85,11 +92,7 @@ pub async fn handle(broker: &Broker, req: WriteTxnMarkersRequest) -> WriteTxnMar
             // groups become committed (or are dropped) once the marker is.
             Ok(()) if partition.tp.topic == OFFSETS_TOPIC => {
                 let marker = &req.markers[m];
-                broker.coordinator.complete_transaction(
-                    partition.tp.partition,
-                    marker.producer_id.0,
-                    marker.transaction_result,
-                );
+                groups.complete_transaction(partition.tp.partition, marker.producer_id.0, marker.transaction_result);
             }
             Ok(()) => {}
         }

@@ -43,15 +43,24 @@ pub async fn route(broker: &Broker, api: ApiKey, version: i16, payload: &Bytes) 
     tracing::trace!(?api, version, "hand-coded request");
     let answer = match api {
         // Message formats v0/v1, converted to and from record batches v2.
-        ApiKey::Produce => return Some(super::produce_v0::handle(broker, payload, version)),
-        ApiKey::Fetch => super::fetch_v0::handle(broker, payload).await,
-        ApiKey::ListOffsets => super::list_offsets_v0::handle(broker, payload),
-        ApiKey::OffsetCommit => offset_commit::handle(broker, version, payload).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(broker, payload).await,
+        ApiKey::Produce => return Some(super::produce_v0::handle(broker.replicas(), payload, version)),
+        ApiKey::Fetch => super::fetch_v0::handle(broker.replicas(), payload).await,
+        ApiKey::ListOffsets => super::list_offsets_v0::handle(broker.replicas(), payload),
+        ApiKey::OffsetCommit => {
+            offset_commit::handle(
+                broker.groups(),
+                broker.metadata(),
+                broker.config().offset_metadata_max_bytes as usize,
+                version,
+                payload,
+            )
+            .await
+        }
+        ApiKey::OffsetFetch => offset_fetch::handle(broker.metadata(), payload).await,
         ApiKey::CreateTopics => create_topics::handle(broker, version, payload).await,
         ApiKey::DeleteTopics => delete_topics::handle(broker, payload).await,
         ApiKey::DescribeConfigs => describe_configs::handle(broker, payload),
-        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(broker, version, payload),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(broker.replicas(), version, payload),
         _ => return None,
     };
     Some(match answer {

@@ -18,7 +18,8 @@ use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetCommitRespons
 
 use super::{header, Answer};
 use crate::broker::handler::{sb, topic_name};
-use crate::broker::Broker;
+use crate::coordinator::GroupCoordinator;
+use crate::metadata::MetadataStore;
 use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
 
@@ -53,12 +54,20 @@ pub(super) fn parse(payload: &[u8], version: i16) -> Result<(i32, OffsetCommitRe
     Ok((correlation_id, req))
 }
 
-pub async fn handle(broker: &Broker, version: i16, payload: &[u8]) -> Result<bytes::Bytes, String> {
+/// v0 writes ZooKeeper through `metadata` (refusing metadata longer than
+/// `max_metadata`, `offset.metadata.max.bytes`); v1 goes to `groups`.
+pub async fn handle(
+    groups: &GroupCoordinator,
+    metadata: &MetadataStore,
+    max_metadata: usize,
+    version: i16,
+    payload: &[u8],
+) -> Result<bytes::Bytes, String> {
     let (correlation_id, req) = parse(payload, version)?;
     let answered: Vec<(String, Vec<(i32, i16)>)> = if version == 0 {
-        commit_in_zookeeper(broker, &req).await
+        commit_in_zookeeper(metadata, max_metadata, &req).await
     } else {
-        let resp: OffsetCommitResponse = crate::broker::handler::offset_commit::handle(broker, req, version).await;
+        let resp: OffsetCommitResponse = crate::broker::handler::offset_commit::handle(groups, req, version).await;
         resp.topics
             .into_iter()
             .map(|t| (t.name.to_string(), t.partitions.iter().map(|p| (p.partition_index, p.error_code)).collect()))
@@ -78,13 +87,16 @@ pub async fn handle(broker: &Broker, version: i16, payload: &[u8]) -> Result<byt
 }
 
 /// Kafka's v0 path: each partition of a known topic is written to ZooKeeper.
-async fn commit_in_zookeeper(broker: &Broker, req: &OffsetCommitRequest) -> Vec<(String, Vec<(i32, i16)>)> {
+async fn commit_in_zookeeper(
+    metadata: &MetadataStore,
+    max_metadata: usize,
+    req: &OffsetCommitRequest,
+) -> Vec<(String, Vec<(i32, i16)>)> {
     let group = req.group_id.0.as_str();
-    let max_metadata = broker.config.offset_metadata_max_bytes as usize;
     let mut answered = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let name = t.name.0.as_str();
-        let known = broker.metadata.topic(name).map_or(0, |m| m.partitions.len());
+        let known = metadata.topic(name).map_or(0, |m| m.partitions.len());
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let metadata_len = p.committed_metadata.as_ref().map_or(0, |m| m.len());
@@ -96,7 +108,7 @@ async fn commit_in_zookeeper(broker: &Broker, req: &OffsetCommitRequest) -> Vec<
             } else if metadata_len > max_metadata {
                 Some(ErrorCode::OffsetMetadataTooLarge)
             } else {
-                match broker.metadata.commit_zk_offset(group, name, p.partition_index, p.committed_offset).await {
+                match metadata.commit_zk_offset(group, name, p.partition_index, p.committed_offset).await {
                     Ok(()) => None,
                     Err(err) => {
                         tracing::warn!(%err, group, topic = name, partition = p.partition_index, "v0 offset commit failed");

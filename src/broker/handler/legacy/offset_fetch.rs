@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::{header, Answer};
-use crate::broker::Broker;
+use crate::metadata::MetadataStore;
 use crate::protocol::reader::Reader;
 use crate::protocol::ErrorCode;
 
@@ -34,12 +34,13 @@ pub(super) fn parse(payload: &[u8]) -> Result<Parsed, String> {
     Ok((correlation_id, group, topics))
 }
 
-pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+/// v0 reads ZooKeeper (`/consumers/<group>/offsets`) through `metadata`.
+pub async fn handle(metadata: &MetadataStore, payload: &[u8]) -> Result<Bytes, String> {
     let (correlation_id, group, topics) = parse(payload)?;
     let mut out = Answer::new(correlation_id);
     out.count(topics.len());
     for (name, partitions) in &topics {
-        let known = broker.metadata.topic(name).map_or(0, |m| m.partitions.len());
+        let known = metadata.topic(name).map_or(0, |m| m.partitions.len());
         out.str(name);
         out.count(partitions.len());
         for &partition in partitions {
@@ -48,7 +49,7 @@ pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
             } else if group.is_empty() {
                 (-1, Some(ErrorCode::InvalidGroupId))
             } else {
-                match broker.metadata.zk_offset(&group, name, partition).await {
+                match metadata.zk_offset(&group, name, partition).await {
                     Ok(found) => (found.unwrap_or(-1), None),
                     Err(err) => {
                         tracing::warn!(%err, group, topic = name, partition, "v0 offset fetch failed");

@@ -10,7 +10,7 @@ use kafka_protocol::messages::OffsetForLeaderEpochRequest;
 
 use super::{header, Answer};
 use crate::broker::handler::topic_name;
-use crate::broker::Broker;
+use crate::broker::replicas::ReplicaManager;
 use crate::protocol::reader::Reader;
 
 pub(super) fn parse(payload: &[u8]) -> Result<(i32, OffsetForLeaderEpochRequest), String> {
@@ -35,9 +35,9 @@ pub(super) fn parse(payload: &[u8]) -> Result<(i32, OffsetForLeaderEpochRequest)
     Ok((correlation_id, req))
 }
 
-pub fn handle(broker: &Broker, version: i16, payload: &[u8]) -> Result<Bytes, String> {
+pub fn handle(replicas: &ReplicaManager, version: i16, payload: &[u8]) -> Result<Bytes, String> {
     let (correlation_id, req) = parse(payload)?;
-    let resp = crate::broker::handler::offset_for_leader_epoch::handle(broker, req);
+    let resp = crate::broker::handler::offset_for_leader_epoch::handle(replicas, req);
     let mut out = Answer::new(correlation_id);
     out.count(resp.topics.len());
     for t in &resp.topics {
