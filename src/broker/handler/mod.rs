@@ -258,6 +258,20 @@ pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
 }
 
 /// `TopicName` from an owned string.
+/// One topic's per-partition results: (partition, error).
+pub(crate) type TopicResults = (String, Vec<(i32, Option<crate::protocol::ErrorCode>)>);
+
+/// A coordinator's per-partition results grouped by topic, the topics in the
+/// order the request named them (unnamed ones last), as commit answers list them.
+pub(crate) fn in_request_order(order: &[String], results: crate::coordinator::PartitionResults) -> Vec<TopicResults> {
+    let mut by_topic: std::collections::BTreeMap<usize, TopicResults> = std::collections::BTreeMap::new();
+    for (topic, partition, error) in results {
+        let index = order.iter().position(|t| *t == topic).unwrap_or(order.len());
+        by_topic.entry(index).or_insert_with(|| (topic, Vec::new())).1.push((partition, error));
+    }
+    by_topic.into_values().collect()
+}
+
 pub(crate) fn topic_name(s: impl Into<String>) -> TopicName {
     TopicName(sb(s))
 }

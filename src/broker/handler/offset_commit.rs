@@ -1,12 +1,10 @@
 //! OffsetCommit (8): v2–8. Generation −1 with an empty member id commits for
 //! a group the coordinator does not manage (or an empty one).
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::topic_name;
+use super::{in_request_order, topic_name};
 use crate::coordinator::{CommitEntry, CommitParams, GroupCoordinator};
 use crate::protocol::errors;
 
@@ -33,19 +31,21 @@ pub async fn handle(groups: &GroupCoordinator, req: OffsetCommitRequest, version
     };
     let results = groups.commit(params).await;
     // Answer in the request's topic order.
-    let mut by_topic: BTreeMap<usize, OffsetCommitResponseTopic> = BTreeMap::new();
     let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();
-    for (topic, partition, error) in results {
-        let index = order.iter().position(|t| *t == topic).unwrap_or(order.len());
-        by_topic
-            .entry(index)
-            .or_insert_with(|| OffsetCommitResponseTopic::default().with_name(topic_name(topic.clone())))
-            .partitions
-            .push(
-                OffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(errors::code(error)),
-            );
-    }
-    OffsetCommitResponse::default().with_topics(by_topic.into_values().collect())
+    let topics = in_request_order(&order, results)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            OffsetCommitResponseTopic::default().with_name(topic_name(topic)).with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|(index, error)| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(index)
+                            .with_error_code(errors::code(error))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
 }

@@ -17,14 +17,12 @@
 //! needs the transaction coordinator's AddPartitionsToTxn; clients use v4
 //! and AddOffsetsToTxn until the `transaction.version` feature says 2.
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::topic_name;
+use super::{in_request_order, topic_name};
 use crate::coordinator::{CommitEntry, GroupCoordinator, TxnCommitParams};
 use crate::protocol::errors;
 
@@ -54,18 +52,20 @@ pub async fn handle(groups: &GroupCoordinator, req: TxnOffsetCommitRequest, vers
     let results = groups.txn_commit(params).await;
     // Answer in the request's topic order.
     let order: Vec<String> = req.topics.iter().map(|t| t.name.to_string()).collect();
-    let mut by_topic: BTreeMap<usize, TxnOffsetCommitResponseTopic> = BTreeMap::new();
-    for (topic, partition, error) in results {
-        let index = order.iter().position(|t| *t == topic).unwrap_or(order.len());
-        by_topic
-            .entry(index)
-            .or_insert_with(|| TxnOffsetCommitResponseTopic::default().with_name(topic_name(topic.clone())))
-            .partitions
-            .push(
-                TxnOffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(errors::code(error)),
-            );
-    }
-    TxnOffsetCommitResponse::default().with_topics(by_topic.into_values().collect())
+    let topics = in_request_order(&order, results)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            TxnOffsetCommitResponseTopic::default().with_name(topic_name(topic)).with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|(index, error)| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(index)
+                            .with_error_code(errors::code(error))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
 }
