@@ -15,36 +15,17 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::{bin_script, gregor_bin, TestBroker};
+use crate::common::{ok, run_tool, stderr, stdout};
+
+fn groups(bs: &str, args: &[&str]) -> Output {
+    run_tool("consumer-groups", bs, args)
+}
 
 const WAIT: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "cg-tool-test";
 
 fn broker() -> TestBroker {
     TestBroker::start(&["group.initial.rebalance.delay.ms=0", "offsets.topic.replication.factor=1"])
-}
-
-fn groups(bs: &str, args: &[&str]) -> Output {
-    Command::new(gregor_bin())
-        .arg("consumer-groups")
-        .args(["--bootstrap-server", bs])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run gregor consumer-groups")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
-    stdout(&o)
 }
 
 /// Creates `topic` with `counts[p]` records in each partition p.

@@ -23,6 +23,7 @@ use rdkafka::ClientConfig;
 use crate::common::txn::{consume_until, init_producer_id, produce};
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{bin_script, gregor_bin, TestBroker};
+use crate::common::{ok, run_tool, stderr};
 
 const TOPIC: &str = "hanging";
 
@@ -66,33 +67,13 @@ fn leader_id(w: &mut Wire) -> i32 {
     md.topics[0].partitions[0].leader_id.0
 }
 
-fn transactions(bs: &str, args: &[&str]) -> Output {
-    Command::new(gregor_bin())
-        .arg("transactions")
-        .args(["--bootstrap-server", bs])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run gregor transactions")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
-    stdout(&o)
-}
-
 /// The rows of Kafka's plain table (cells trimmed), header first.
 fn rows(text: &str) -> Vec<Vec<String>> {
     text.lines().map(|l| l.trim_end_matches('\t').split('\t').map(|c| c.trim().to_string()).collect()).collect()
+}
+
+fn transactions(bs: &str, args: &[&str]) -> Output {
+    run_tool("transactions", bs, args)
 }
 
 #[test]

@@ -209,6 +209,33 @@ fn parse_listener(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// Runs `gregor <tool> --bootstrap-server <bs> <args>` without colours or log
+/// output and waits for it.
+pub fn run_tool(tool: &str, bs: &str, args: &[&str]) -> Output {
+    Command::new(gregor_bin())
+        .arg(tool)
+        .args(["--bootstrap-server", bs])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("run gregor {tool}: {e}"))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The stdout of a run that must have succeeded (else the exit code and both streams).
+pub fn ok(o: Output) -> String {
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
 /// The shared fixtures directory.
 pub fn fixtures() -> PathBuf {
     if let Ok(p) = std::env::var("GREGOR_FIXTURES") {
