@@ -11,7 +11,6 @@ use kafka_protocol::messages::describe_transactions_response::{TopicData, Transa
 use kafka_protocol::messages::{DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId};
 
 use crate::broker::handler::{sb, topic_name};
-use crate::coordinator::txn::service::state_name;
 use crate::coordinator::txn::TxnCoordinator;
 use crate::protocol::ErrorCode;
 
@@ -33,7 +32,7 @@ pub fn handle(txns: &TxnCoordinator, req: DescribeTransactionsRequest) -> Descri
                     }
                     answer
                         .with_error_code(0)
-                        .with_transaction_state(sb(state_name(d.state)))
+                        .with_transaction_state(sb(d.state.name()))
                         .with_transaction_timeout_ms(d.timeout_ms)
                         .with_transaction_start_time_ms(d.start_timestamp_ms)
                         .with_producer_id(ProducerId(d.producer_id))

@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::handler::sb;
 use crate::broker::now_ms;
-use crate::coordinator::txn::service::{state_name, TxnDescription};
+use crate::coordinator::txn::service::TxnDescription;
 use crate::coordinator::txn::{TxnCoordinator, TxnStatus};
 use crate::protocol::ErrorCode;
 
@@ -50,7 +50,7 @@ impl Filters {
         let mut states = Vec::new();
         let mut unknown = Vec::new();
         for name in &req.state_filters {
-            match STATES.iter().find(|s| state_name(**s) == name.as_str()) {
+            match STATES.iter().find(|s| s.name() == name.as_str()) {
                 Some(s) => states.push(*s),
                 None => unknown.push(name.clone()),
             }
@@ -97,7 +97,7 @@ pub fn handle(txns: &TxnCoordinator, req: ListTransactionsRequest, version: i16)
             TransactionState::default()
                 .with_transactional_id(TransactionalId(sb(d.transactional_id)))
                 .with_producer_id(ProducerId(d.producer_id))
-                .with_transaction_state(sb(state_name(d.state)))
+                .with_transaction_state(sb(d.state.name()))
         })
         .collect();
     response.with_error_code(0).with_transaction_states(states)

@@ -110,20 +110,6 @@ impl TxnDescription {
     }
 }
 
-/// Kafka's state names, as ListTransactions filters and answers them.
-pub fn state_name(status: TxnStatus) -> &'static str {
-    match status {
-        TxnStatus::Empty => "Empty",
-        TxnStatus::Ongoing => "Ongoing",
-        TxnStatus::PrepareCommit => "PrepareCommit",
-        TxnStatus::PrepareAbort => "PrepareAbort",
-        TxnStatus::CompleteCommit => "CompleteCommit",
-        TxnStatus::CompleteAbort => "CompleteAbort",
-        TxnStatus::Dead => "Dead",
-        TxnStatus::PrepareEpochFence => "PrepareEpochFence",
-    }
-}
-
 /// The first wait between marker attempts; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
