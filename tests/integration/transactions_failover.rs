@@ -184,10 +184,11 @@ fn check_all_or_nothing(seen: &BTreeMap<usize, usize>, outcomes: &[Ended]) {
     }
 }
 
-#[test]
-fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_whole_or_absent() {
+/// ZooKeeper, three brokers with a replicated `__transaction_state`, the
+/// topic, an initialised producer for `transactional_id`, and its coordinator.
+fn start(transactional_id: &str) -> (TestZk, Vec<TestBroker>, BaseProducer, i32) {
     let zk = TestZk::start();
-    let mut brokers = txn::cluster(
+    let brokers = txn::cluster(
         &zk,
         &[
             "replica.fetch.backoff.ms=100",
@@ -198,9 +199,15 @@ fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_
     );
     let all = bootstrap(&brokers);
     create_topic(&all);
+    let p = producer(&all, transactional_id);
+    let coordinator = txn_coordinator(&brokers[0], transactional_id);
+    (zk, brokers, p, coordinator)
+}
+
+#[test]
+fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_whole_or_absent() {
     let id = "failover-coordinator";
-    let p = producer(&all, id);
-    let coordinator = txn_coordinator(&brokers[0], id);
+    let (_zk, mut brokers, p, coordinator) = start(id);
     let mut outcomes = Vec::new();
     for n in 0..8 {
         send_transaction(&p, n);
@@ -223,21 +230,8 @@ fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_
 
 #[test]
 fn killing_a_partition_leader_while_markers_are_written_leaves_every_transaction_whole_or_absent() {
-    let zk = TestZk::start();
-    let mut brokers = txn::cluster(
-        &zk,
-        &[
-            "replica.fetch.backoff.ms=100",
-            "transaction.state.log.replication.factor=3",
-            "transaction.state.log.min.isr=2",
-            "offsets.topic.num.partitions=3",
-        ],
-    );
-    let all = bootstrap(&brokers);
-    create_topic(&all);
     let id = "failover-leader";
-    let p = producer(&all, id);
-    let coordinator = txn_coordinator(&brokers[0], id);
+    let (_zk, mut brokers, p, coordinator) = start(id);
     // A broker that leads data partitions but does not coordinate the id.
     let victim = (0..3).find(|b| *b != coordinator).expect("another broker");
     let mut outcomes = Vec::new();
