@@ -190,6 +190,28 @@ async fn our_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i
     values
 }
 
+/// Every value our consumer in `isolation` returns from `topic`-0, in order,
+/// before its sentinel: duplicates and order are kept, unlike `our_values`.
+async fn our_sequence(broker: &TestBroker, isolation: &str, topic: &str) -> Vec<String> {
+    let mut config = ConsumerConfig::new(broker.bootstrap());
+    config.set("isolation.level", isolation).expect("isolation.level");
+    config.set("auto.offset.reset", "earliest").expect("reset");
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.assign(vec![(topic.to_string(), 0)]).await.expect("assign");
+    let mut values = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "{isolation}: no sentinel in {topic}-0; values {values:?}");
+        for r in consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+            let value = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
+            if value == SENTINEL {
+                return values;
+            }
+            values.push(value);
+        }
+    }
+}
+
 /// The same through librdkafka's consumer.
 fn librdkafka_values(broker: &TestBroker, isolation: &str, partitions: &[(&str, i32)]) -> BTreeSet<String> {
     let group = format!("client-txn-{isolation}");
@@ -513,7 +535,13 @@ fn consume_transform_produce_is_exactly_once_across_an_abort_and_a_restart() {
             our_values(&broker, "read_committed", &[("ctx-dst", 0)]).await,
             set(&["N0", "N1", "N2", "N3", "N4", "N5"])
         );
+        // In order and counted: the aborted N3–N5 must not show up beside their committed retry.
+        assert_eq!(our_sequence(&broker, "read_committed", "ctx-dst").await, ["N0", "N1", "N2", "N3", "N4", "N5"]);
     });
     // Each input once in what read_committed shows, counted (not just as a set) by librdkafka.
     assert_eq!(librdkafka_values(&broker, "read_committed", &[("ctx-dst", 0)]).len(), 6);
+    assert_eq!(
+        crate::common::txn::consume_until(&broker.bootstrap(), "ctx-dst", "read_committed", SENTINEL),
+        ["N0", "N1", "N2", "N3", "N4", "N5", SENTINEL]
+    );
 }
