@@ -160,8 +160,18 @@ async fn main() {
         .set("isolation.level", "read_committed")
         .create()
         .expect("consumer");
-    let (low, stable_end) = consumer.fetch_watermarks("txn", 0, TIMEOUT).expect("watermarks");
+    // EndTxn answers once PrepareCommit is durable, before the last transaction's
+    // markers are written, so the stable end may still trail: poll until it
+    // reaches `expected` or TIMEOUT passes, then judge what was last seen.
     let expected = (count + transactions) as i64;
+    let deadline = Instant::now() + TIMEOUT;
+    let (low, stable_end) = loop {
+        let (low, end) = consumer.fetch_watermarks("txn", 0, TIMEOUT).expect("watermarks");
+        if end == expected || Instant::now() >= deadline {
+            break (low, end);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     println!("read_committed end of txn-0: {stable_end} (expected {expected}, log start {low})");
     assert_eq!(stable_end, expected, "the last stable offset must cover every record and marker");
 }
