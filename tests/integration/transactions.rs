@@ -73,10 +73,6 @@ fn set(values: &[&str]) -> BTreeSet<String> {
     values.iter().map(|v| v.to_string()).collect()
 }
 
-fn code_of(err: &KafkaError) -> Option<RDKafkaErrorCode> {
-    err.rdkafka_error_code()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_is_read_committed_and_aborted_only_read_uncommitted() {
     let b = TestBroker::start(&[]);
@@ -131,7 +127,7 @@ async fn a_new_producer_with_the_same_id_fences_the_old_and_aborts_its_transacti
     let err = zombie.commit_transaction(WAIT).expect_err("the zombie's commit must fail");
     assert!(
         matches!(
-            code_of(&err),
+            err.rdkafka_error_code(),
             Some(RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch | RDKafkaErrorCode::Fenced)
         ),
         "fenced, not {err:?}"
@@ -183,7 +179,7 @@ async fn a_transaction_timeout_above_the_maximum_is_refused() {
     let b = TestBroker::start(&["transaction.state.log.num.partitions=5", "transaction.max.timeout.ms=5000"]);
     let p = transactional(&b.bootstrap(), "greedy-app", &[("transaction.timeout.ms", "60000")]);
     let err = p.init_transactions(WAIT).expect_err("a timeout above transaction.max.timeout.ms");
-    assert_eq!(code_of(&err), Some(RDKafkaErrorCode::InvalidTransactionTimeout), "{err:?}");
+    assert_eq!(err.rdkafka_error_code(), Some(RDKafkaErrorCode::InvalidTransactionTimeout), "{err:?}");
 
     let ok = transactional(&b.bootstrap(), "modest-app", &[("transaction.timeout.ms", "5000")]);
     ok.init_transactions(WAIT).expect("a timeout at the maximum is accepted");
