@@ -13,7 +13,7 @@ use gregor::client::{
     Producer, ProducerConfig, ProducerRecord, ResponseError, SeekTo,
 };
 
-use crate::common::txn::{init_producer_id, produce, write_marker};
+use crate::common::txn::{init_producer_id, produce, write_marker, WAIT};
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{gregor_bin, TestBroker};
 
@@ -140,7 +140,6 @@ fn console_consumer_isolation_level_flag_and_property() {
 // non-transactional sentinel record: a read_committed consumer passes the
 // sentinel only once every transaction before it is decided.
 
-const WAIT: Duration = Duration::from_secs(60);
 const SENTINEL: &str = "end";
 
 fn transactional_config(broker: &TestBroker, id: &str) -> ProducerConfig {

@@ -18,12 +18,11 @@ use rdkafka::ClientConfig;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::common::txn::{self, txn_coordinator};
+use crate::common::txn::{self, txn_coordinator, WAIT};
 use crate::common::wire::Wire;
 use crate::common::zk::{wait_for, TestZk};
-use crate::common::TestBroker;
+use crate::common::{bootstrap_of, TestBroker};
 
-const WAIT: Duration = Duration::from_secs(60);
 const SENTINEL: &str = "end";
 
 type TxnProducer = ThreadedProducer<DefaultProducerContext>;
@@ -223,7 +222,7 @@ async fn after_kill_9_the_coordinator_reloads_and_a_new_producer_aborts_the_left
 async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
     let zk = TestZk::start();
     let mut brokers = txn::cluster(&zk, &[]);
-    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let bootstrap = bootstrap_of(&brokers);
     create_topic(&bootstrap, "txn-ha", 3, 3).await;
     let partitions = [("txn-ha", 0), ("txn-ha", 1), ("txn-ha", 2)];
 
@@ -268,8 +267,7 @@ async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
     drop(p);
 
     // A new incarnation inits (ending whatever is left open) and commits.
-    let live: String =
-        brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let live = bootstrap_of(&brokers);
     let next = transactional(&live, "ha-app", &[]);
     next.init_transactions(WAIT).expect("init_transactions on the new coordinator");
     next.begin_transaction().expect("begin");
@@ -296,7 +294,7 @@ async fn kill_9_of_the_coordinator_mid_transaction_leaves_it_all_or_nothing() {
 async fn markers_reach_a_partition_whose_leader_died_before_the_commit() {
     let zk = TestZk::start();
     let mut brokers = txn::cluster(&zk, &[]);
-    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let bootstrap = bootstrap_of(&brokers);
     create_topic(&bootstrap, "txn-leaders", 3, 3).await;
     let partitions = [("txn-leaders", 0), ("txn-leaders", 1), ("txn-leaders", 2)];
 
@@ -318,8 +316,7 @@ async fn markers_reach_a_partition_whose_leader_died_before_the_commit() {
     p.commit_transaction(WAIT).expect("commit with a partition leader dead");
     drop(p);
 
-    let live: String =
-        brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
+    let live = bootstrap_of(&brokers);
     write_sentinels(&live, &partitions);
     assert_eq!(
         read_to_sentinels(&live, "read_committed", &partitions),

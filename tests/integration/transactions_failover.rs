@@ -16,18 +16,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::common::txn::{self, txn_coordinator};
+use crate::common::txn::{self, txn_coordinator, WAIT};
 use crate::common::zk::TestZk;
-use crate::common::TestBroker;
+use crate::common::{bootstrap_of, TestBroker};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 3;
 const PER_PARTITION: usize = 4;
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn bootstrap(brokers: &[TestBroker]) -> String {
-    brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",")
-}
 
 fn create_topic(bootstrap: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -49,7 +44,7 @@ fn producer(bootstrap: &str, transactional_id: &str) -> BaseProducer {
         .set("linger.ms", "5")
         .create()
         .expect("producer");
-    p.init_transactions(TIMEOUT).expect("init_transactions");
+    p.init_transactions(WAIT).expect("init_transactions");
     p
 }
 
@@ -87,11 +82,11 @@ enum Ended {
 /// says requires an abort.
 fn finish(p: &BaseProducer) -> Ended {
     for _ in 0..5 {
-        match p.commit_transaction(TIMEOUT) {
+        match p.commit_transaction(WAIT) {
             Ok(()) => return Ended::Committed,
             Err(KafkaError::Transaction(e)) if e.is_retriable() => continue,
             Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
-                return match p.abort_transaction(TIMEOUT) {
+                return match p.abort_transaction(WAIT) {
                     Ok(()) => Ended::Aborted,
                     Err(_) => Ended::Unknown,
                 };
@@ -117,12 +112,12 @@ fn committed_view(bootstrap: &str) -> BTreeMap<usize, usize> {
     };
     let committed = consumer("read_committed");
     let uncommitted = consumer("read_uncommitted");
-    let deadline = Instant::now() + TIMEOUT * 2;
+    let deadline = Instant::now() + WAIT * 2;
     let mut ends = Vec::new();
     for partition in 0..PARTITIONS {
         loop {
-            let stable = committed.fetch_watermarks(TOPIC, partition, TIMEOUT).map(|w| w.1);
-            let end = uncommitted.fetch_watermarks(TOPIC, partition, TIMEOUT).map(|w| w.1);
+            let stable = committed.fetch_watermarks(TOPIC, partition, WAIT).map(|w| w.1);
+            let end = uncommitted.fetch_watermarks(TOPIC, partition, WAIT).map(|w| w.1);
             match (stable, end) {
                 (Ok(s), Ok(e)) if s == e => {
                     ends.push(e);
@@ -197,7 +192,7 @@ fn start(transactional_id: &str) -> (TestZk, Vec<TestBroker>, BaseProducer, i32)
             "offsets.topic.num.partitions=3",
         ],
     );
-    let all = bootstrap(&brokers);
+    let all = bootstrap_of(&brokers);
     create_topic(&all);
     let p = producer(&all, transactional_id);
     let coordinator = txn_coordinator(&brokers[0], transactional_id);
@@ -224,7 +219,7 @@ fn killing_the_transaction_coordinator_mid_transaction_leaves_every_transaction_
     let new_coordinator = txn_coordinator(brokers.iter().find(|b| b.child.is_some()).expect("a live broker"), id);
     assert_ne!(new_coordinator, coordinator, "another broker took the transactional id over");
     drop(p);
-    let seen = committed_view(&bootstrap(&brokers));
+    let seen = committed_view(&bootstrap_of(&brokers));
     check_all_or_nothing(&seen, &outcomes);
 }
 
@@ -239,7 +234,7 @@ fn killing_a_partition_leader_while_markers_are_written_leaves_every_transaction
         send_transaction(&p, n);
         if n == 3 {
             // The commit's markers go out while the victim dies.
-            p.flush(TIMEOUT).expect("flush");
+            p.flush(WAIT).expect("flush");
             let killer = std::thread::spawn({
                 let pid = brokers[usize::try_from(victim).expect("id")].pid();
                 move || {
@@ -258,10 +253,10 @@ fn killing_a_partition_leader_while_markers_are_written_leaves_every_transaction
     }
     assert!(outcomes[4..].contains(&Ended::Committed), "the producer carries on: {outcomes:?}");
     drop(p);
-    let seen = committed_view(&bootstrap(&brokers));
+    let seen = committed_view(&bootstrap_of(&brokers));
     check_all_or_nothing(&seen, &outcomes);
     // The killed leader comes back and catches up: the answer does not change.
     brokers[usize::try_from(victim).expect("id")].restart();
-    let again = committed_view(&bootstrap(&brokers));
+    let again = committed_view(&bootstrap_of(&brokers));
     assert_eq!(again, seen, "the same transactions are visible after the old leader returns");
 }

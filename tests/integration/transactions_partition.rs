@@ -7,21 +7,13 @@
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
-use crate::common::txn::{consume_until, init_producer_id, produce, write_marker};
+use crate::common::txn::{consume_until, init_producer_id, list_offset, produce, topic_name, write_marker};
 use crate::common::wire::Wire;
 use crate::common::TestBroker;
 
 const TOPIC: &str = "txn";
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
 
 /// A transactional batch (attributes bit 4) of `values` from the producer at `seq`.
 fn txn_batch(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]]) -> bytes::Bytes {
@@ -36,7 +28,7 @@ fn fetch(w: &mut Wire, offset: i64, isolation_level: i8) -> PartitionData {
         .with_max_bytes(1 << 20)
         .with_isolation_level(isolation_level)
         .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default().with_topic(name(TOPIC)).with_partitions(vec![
+        .with_topics(vec![FetchTopic::default().with_topic(topic_name(TOPIC)).with_partitions(vec![
             FetchPartition::default()
                 .with_partition(0)
                 .with_fetch_offset(offset)
@@ -61,19 +53,6 @@ fn end_of(p: &PartitionData) -> i64 {
     gregor::protocol::batch::BatchIter::new(&records).last().map_or(-1, |(h, _)| h.next_offset())
 }
 
-fn latest(w: &mut Wire, isolation_level: i8) -> i64 {
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_isolation_level(isolation_level)
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name(TOPIC))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)])]);
-    let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 7, &req);
-    let p = &resp.topics[0].partitions[0];
-    assert_eq!(p.error_code, 0);
-    p.offset
-}
-
 #[test]
 fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it() {
     let mut broker = TestBroker::start(&["num.partitions=1"]);
@@ -92,7 +71,7 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     let uncommitted = fetch(&mut w, 0, 0);
     assert_eq!((uncommitted.last_stable_offset, end_of(&uncommitted)), (0, 4), "read_uncommitted unchanged");
     assert_eq!(aborted(&uncommitted), None);
-    assert_eq!((latest(&mut w, 1), latest(&mut w, 0)), (0, 4));
+    assert_eq!((list_offset(&mut w, TOPIC, 1), list_offset(&mut w, TOPIC, 0)), (0, 4));
 
     // COMMIT a, ABORT b; a stale epoch and an unknown partition are refused.
     assert_eq!(write_marker(&mut w, TOPIC, 0, (a, a_epoch), true), 0);
@@ -103,7 +82,7 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     assert_eq!((done.high_watermark, done.last_stable_offset, end_of(&done)), (6, 6, 6));
     assert_eq!(aborted(&done), Some(vec![(b, 2)]));
     assert_eq!(aborted(&fetch(&mut w, 6, 1)), Some(vec![]), "nothing aborted past the marker");
-    assert_eq!(latest(&mut w, 1), 6);
+    assert_eq!(list_offset(&mut w, TOPIC, 1), 6);
 
     // One more committed transaction of a (offsets 6, marker 7), then b opens
     // a transaction at 8 and leaves it open.
@@ -112,7 +91,7 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     assert_eq!(produce(&mut w, TOPIC, 0, txn_batch(b, b_epoch, 1, &[b"b2"])), (0, 8));
     let held = fetch(&mut w, 0, 1);
     assert_eq!((held.high_watermark, held.last_stable_offset, end_of(&held)), (9, 8, 8));
-    assert_eq!((latest(&mut w, 1), latest(&mut w, 0)), (8, 9));
+    assert_eq!((list_offset(&mut w, TOPIC, 1), list_offset(&mut w, TOPIC, 0)), (8, 9));
 
     // librdkafka filters with the aborted list: read_committed sees a's records only.
     assert_eq!(consume_until(&broker.bootstrap(), TOPIC, "read_committed", "a4"), ["a1", "a2", "a3", "a4"]);
@@ -130,7 +109,7 @@ fn committed_visible_aborted_hidden_open_holds_the_lso_and_restart_rebuilds_it()
     let again = fetch(&mut w, 0, 1);
     assert_eq!((again.high_watermark, again.last_stable_offset, end_of(&again)), (9, 8, 8));
     assert_eq!(aborted(&again), Some(vec![(b, 2)]));
-    assert_eq!(latest(&mut w, 1), 8);
+    assert_eq!(list_offset(&mut w, TOPIC, 1), 8);
     // Aborting b's open transaction after the restart releases the LSO.
     assert_eq!(write_marker(&mut w, TOPIC, 0, (b, b_epoch), false), 0);
     let released = fetch(&mut w, 0, 1);

@@ -10,26 +10,16 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
 use rdkafka::ClientConfig;
 
-use crate::common::txn::{consume_until, init_producer_id, produce};
+use crate::common::txn::{consume_until, init_producer_id, list_offset, produce, topic_name};
 use crate::common::wire::{producer_batch, Wire};
 use crate::common::{bin_script, gregor_bin, TestBroker};
 use crate::common::{ok, run_tool, stderr};
 
 const TOPIC: &str = "hanging";
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
@@ -46,23 +36,10 @@ fn txn_batch_at(producer_id: i64, epoch: i16, seq: i32, values: &[&[u8]], timest
     bytes::Bytes::from(b)
 }
 
-/// The read_committed end of the partition (its last stable offset).
-fn last_stable_offset(w: &mut Wire) -> i64 {
-    let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(1).with_topics(vec![
-        ListOffsetsTopic::default()
-            .with_name(name(TOPIC))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
-    ]);
-    let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 7, &req);
-    let p = &resp.topics[0].partitions[0];
-    assert_eq!(p.error_code, 0);
-    p.offset
-}
-
 /// The leader of the topic's partition 0: this broker's id.
 fn leader_id(w: &mut Wire) -> i32 {
     let req = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(TOPIC)))]));
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(TOPIC)))]));
     let md: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
     md.topics[0].partitions[0].leader_id.0
 }
@@ -89,7 +66,7 @@ fn describe_producers_find_hanging_and_abort_release_the_lso() {
     let two_hours_ago = now_ms() - 2 * 3_600_000;
     assert_eq!(produce(&mut w, TOPIC, 0, txn_batch_at(old, old_epoch, 0, &[b"o1", b"o2"], two_hours_ago)), (0, 0));
     assert_eq!(produce(&mut w, TOPIC, 0, producer_batch(new, new_epoch, 0, &[b"n1"], true)), (0, 2));
-    assert_eq!(last_stable_offset(&mut w), 0, "the old transaction holds the LSO");
+    assert_eq!(list_offset(&mut w, TOPIC, 1), 0, "the old transaction holds the LSO");
 
     // describe-producers: both, with their start offsets (Kafka's columns).
     let listed = rows(&ok(transactions(&bs, &["describe-producers", "--topic", TOPIC, "--partition", "0"])));
@@ -173,7 +150,7 @@ fn describe_producers_find_hanging_and_abort_release_the_lso() {
 
     // Abort the old one by its start offset: the LSO moves to the new one's start.
     ok(transactions(&bs, &["abort", "--topic", TOPIC, "--partition", "0", "--start-offset", "0"]));
-    assert_eq!(last_stable_offset(&mut w), 2);
+    assert_eq!(list_offset(&mut w, TOPIC, 1), 2);
     let after = rows(&ok(transactions(&bs, &["describe-producers", "--topic", TOPIC, "--partition", "0"])));
     let old_row = after.iter().find(|r| r[0] == old.to_string()).expect("old still known");
     assert_eq!(old_row[5], "None", "its transaction ended");
@@ -197,7 +174,7 @@ fn describe_producers_find_hanging_and_abort_release_the_lso() {
         .expect("kafka-transactions.sh");
     ok(out);
     // Two records of old, one of new, two markers: everything is stable.
-    assert_eq!(last_stable_offset(&mut w), 5);
+    assert_eq!(list_offset(&mut w, TOPIC, 1), 5);
 
     // read_committed consumers get past both aborted transactions.
     let mut producer_w = Wire::connect(broker.addr);
@@ -261,13 +238,7 @@ fn describe_producers_on_a_follower_and_refused_by_a_non_replica() {
     // Broker 0 leads (the preferred replica), broker 1 follows, broker 2 has no replica.
     let mut w = Wire::connect_when_led(brokers[0].addr, REPL);
     let (pid, epoch) = init_producer_id(&mut w);
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default().with_name(name(REPL)).with_partition_data(vec![PartitionProduceData::default()
-            .with_index(0)
-            .with_records(Some(producer_batch(pid, epoch, 0, &[b"r1"], true)))]),
-    ]);
-    let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
-    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0, "{resp:?}");
+    assert_eq!(produce(&mut w, REPL, 0, producer_batch(pid, epoch, 0, &[b"r1"], true)).0, 0);
 
     // The follower keeps the producer state too: it shows the open transaction.
     let on_follower = || {

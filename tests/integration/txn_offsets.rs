@@ -18,16 +18,15 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteGroupsRequest, DeleteGroupsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, GroupId, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
     OffsetFetchRequest, OffsetFetchResponse, ProducerId, SyncGroupRequest, SyncGroupResponse, TopicName,
-    TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::common::txn::init_producer_id;
+use crate::common::txn::{init_producer_id, write_marker};
 use crate::common::wire::Wire;
 use crate::common::zk::TestZk;
 use crate::common::TestBroker;
@@ -131,21 +130,7 @@ fn committed(w: &mut Wire, group: &str, partition: i32) -> i64 {
 
 /// WriteTxnMarkers for the producer on the group's `__consumer_offsets` partition: its error code.
 fn marker(w: &mut Wire, group: &str, producer: (i64, i16), commit: bool) -> i16 {
-    marker_on(w, offsets_partition(group), producer, commit)
-}
-
-/// WriteTxnMarkers for the producer on `__consumer_offsets`-`partition`: its error code.
-fn marker_on(w: &mut Wire, partition: i32, (pid, epoch): (i64, i16), commit: bool) -> i16 {
-    let req = WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
-        .with_producer_id(ProducerId(pid))
-        .with_producer_epoch(epoch)
-        .with_transaction_result(commit)
-        .with_coordinator_epoch(0)
-        .with_topics(vec![WritableTxnMarkerTopic::default()
-            .with_name(TopicName(s("__consumer_offsets")))
-            .with_partition_indexes(vec![partition])])]);
-    let resp: WriteTxnMarkersResponse = w.call(ApiKey::WriteTxnMarkers, 1, &req);
-    resp.markers[0].topics[0].partitions[0].error_code
+    write_marker(w, "__consumer_offsets", offsets_partition(group), producer, commit)
 }
 
 /// Waits until the broker coordinates `group` (FindCoordinator creates
@@ -327,13 +312,12 @@ fn find_coordinator(w: &mut Wire, group: &str, not: i32) -> i32 {
 fn a_new_coordinator_after_failover_keeps_the_offset_pending_until_its_marker() {
     let zk = TestZk::start();
     let mut brokers = crate::common::group_cluster(&zk);
-    let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
-    let out = std::process::Command::new(crate::common::gregor_bin())
-        .args(["topics", "--bootstrap-server", &bootstrap, "--create", "--topic", TOPIC])
-        .args(["--partitions", "1", "--replication-factor", "3"])
-        .output()
-        .expect("topics");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bootstrap = crate::common::bootstrap_of(&brokers);
+    crate::common::ok(crate::common::run_tool(
+        "topics",
+        &bootstrap,
+        &["--create", "--topic", TOPIC, "--partitions", "1", "--replication-factor", "3"],
+    ));
     let group = "failover";
     // group_cluster's offsets topic has three partitions, each with three replicas.
     let partition = gregor::coordinator::records::partition_for(group, 3);
@@ -355,7 +339,7 @@ fn a_new_coordinator_after_failover_keeps_the_offset_pending_until_its_marker() 
     assert_eq!(fetch(&mut w, group, 0, true), (0, UNSTABLE_OFFSET_COMMIT, -1));
     // The new leader knows the open transaction (its follower copy recorded
     // it): the re-sent COMMIT marker lands and completes the offset.
-    assert_eq!(marker_on(&mut w, partition, a, true), 0);
+    assert_eq!(write_marker(&mut w, "__consumer_offsets", partition, a, true), 0);
     assert_eq!(committed(&mut w, group, 0), 10);
     assert_eq!(fetch(&mut w, group, 0, true), (0, 0, 10));
 }

@@ -209,6 +209,12 @@ fn parse_listener(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// The bootstrap list of the brokers of `brokers` still running (a killed
+/// one has no child): all of them until one is killed.
+pub fn bootstrap_of(brokers: &[TestBroker]) -> String {
+    brokers.iter().filter(|b| b.child.is_some()).map(TestBroker::bootstrap).collect::<Vec<_>>().join(",")
+}
+
 /// Runs `gregor <tool> --bootstrap-server <bs> <args>` without colours or log
 /// output and waits for it.
 pub fn run_tool(tool: &str, bs: &str, args: &[&str]) -> Output {
@@ -251,18 +257,24 @@ pub fn fixtures() -> PathBuf {
 /// Three brokers (ids 0–2) on one coordinator, tuned for group tests: quick
 /// failure detection, a three-partition offsets topic, no initial rebalance delay.
 pub fn group_cluster(zk: &zk::TestZk) -> Vec<TestBroker> {
+    three_brokers(zk, &["offsets.topic.num.partitions=3", "group.initial.rebalance.delay.ms=0"])
+}
+
+/// Three brokers (ids 0–2) on `zk` with quick failure detection (3 s ZooKeeper
+/// session, 3 s replica lag, 200 ms follower fetch wait), plus `extra`
+/// overrides, which come after these and so win.
+pub fn three_brokers(zk: &zk::TestZk, extra: &[&str]) -> Vec<TestBroker> {
     let connect = zk.connect("");
     (0..3)
         .map(|id| {
-            let overrides = [
+            let mut overrides = vec![
                 format!("zookeeper.connect={connect}"),
                 format!("broker.id={id}"),
                 "zookeeper.session.timeout.ms=3000".to_string(),
                 "replica.lag.time.max.ms=3000".to_string(),
                 "replica.fetch.wait.max.ms=200".to_string(),
-                "offsets.topic.num.partitions=3".to_string(),
-                "group.initial.rebalance.delay.ms=0".to_string(),
             ];
+            overrides.extend(extra.iter().map(|s| s.to_string()));
             let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
             TestBroker::start(&refs)
         })

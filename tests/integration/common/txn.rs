@@ -6,11 +6,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    ProduceRequest, ProduceResponse, ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -50,6 +52,22 @@ pub fn produce(w: &mut Wire, topic: &str, partition: i32, batch: bytes::Bytes) -
     let resp: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
+}
+
+/// The latest offset of `topic`-0 by ListOffsets v7 in `isolation` (0
+/// read_uncommitted: the high watermark; 1 read_committed: the last stable
+/// offset), asserting no error.
+pub fn list_offset(w: &mut Wire, topic: &str, isolation: i8) -> i64 {
+    let req =
+        ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(isolation).with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)]),
+        ]);
+    let resp: ListOffsetsResponse = w.call(ApiKey::ListOffsets, 7, &req);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.offset
 }
 
 /// WriteTxnMarkers (v1, coordinator epoch 0) ending one producer's
@@ -134,22 +152,9 @@ pub fn read_to_sentinels(
 /// Three brokers (ids 0–2) on one ZooKeeper with quick failure detection and
 /// a three-partition `__transaction_state`, plus `extra` overrides.
 pub fn cluster(zk: &TestZk, extra: &[&str]) -> Vec<TestBroker> {
-    let connect = zk.connect("");
-    (0..3)
-        .map(|id| {
-            let mut overrides = vec![
-                format!("zookeeper.connect={connect}"),
-                format!("broker.id={id}"),
-                "zookeeper.session.timeout.ms=3000".to_string(),
-                "replica.lag.time.max.ms=3000".to_string(),
-                "replica.fetch.wait.max.ms=200".to_string(),
-                "transaction.state.log.num.partitions=3".to_string(),
-            ];
-            overrides.extend(extra.iter().map(|s| s.to_string()));
-            let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-            TestBroker::start(&refs)
-        })
-        .collect()
+    let mut overrides = vec!["transaction.state.log.num.partitions=3"];
+    overrides.extend_from_slice(extra);
+    super::three_brokers(zk, &overrides)
 }
 
 /// The node id coordinating `transactional_id`, asked of `b` (FindCoordinator
