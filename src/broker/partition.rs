@@ -814,25 +814,13 @@ fn index_if_aborted(log: &mut Log, done: &CompletedTxn) {
     }
 }
 
-/// Control record key: version i16 (0), type i16 (0 ABORT, 1 COMMIT).
-const CONTROL_ABORT: i16 = 0;
-const CONTROL_COMMIT: i16 = 1;
-
 /// The transaction marker a control batch carries (its single record: key =
 /// version, type; value = version, coordinator epoch), if it is one.
 fn marker_of(h: &BatchHeader, bytes: &[u8]) -> Option<Marker> {
     let mut buf = Bytes::copy_from_slice(bytes.get(..h.total_size())?);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
     let record = set.records.first()?;
-    let key = record.key.as_ref()?;
-    if key.len() < 4 {
-        return None;
-    }
-    let commit = match i16::from_be_bytes([key[2], key[3]]) {
-        CONTROL_ABORT => false,
-        CONTROL_COMMIT => true,
-        _ => return None,
-    };
+    let commit = batch::control_marker_commit(record.key.as_ref()?)?;
     let coordinator_epoch =
         record.value.as_ref().and_then(|v| v.get(2..6)).and_then(|b| b.try_into().ok()).map_or(-1, i32::from_be_bytes);
     Some(Marker { producer_id: h.producer_id, producer_epoch: h.producer_epoch, coordinator_epoch, commit })
@@ -842,7 +830,7 @@ fn marker_of(h: &BatchHeader, bytes: &[u8]) -> Option<Marker> {
 fn control_batch(marker: &Marker, now_ms: i64) -> Result<Vec<u8>, String> {
     let mut key = Vec::with_capacity(4);
     key.extend_from_slice(&0i16.to_be_bytes());
-    key.extend_from_slice(&(if marker.commit { CONTROL_COMMIT } else { CONTROL_ABORT }).to_be_bytes());
+    key.extend_from_slice(&(if marker.commit { batch::CONTROL_COMMIT } else { batch::CONTROL_ABORT }).to_be_bytes());
     let mut value = Vec::with_capacity(6);
     value.extend_from_slice(&0i16.to_be_bytes());
     value.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
