@@ -716,6 +716,7 @@ impl Partition {
     }
 
     /// Open transactions: (producer id, first offset), oldest first.
+    #[cfg(test)]
     pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
         self.producers.lock().unwrap_or_else(|e| e.into_inner()).ongoing_txns()
     }
@@ -723,18 +724,8 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (`to_leo`: a follower's fetch, up to the log end offset).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
-        let last_stable_offset = self.last_stable_offset();
-        let log = self.lock_log();
-        let high_watermark = self.high_watermark();
-        let bound = if to_leo { log.log_end_offset() } else { high_watermark };
-        let records = log.read(offset, max_bytes, bound, min_one)?;
-        Ok(ReadInfo {
-            records,
-            high_watermark,
-            log_start_offset: log.log_start_offset(),
-            last_stable_offset: last_stable_offset.min(high_watermark),
-            aborted: Vec::new(),
-        })
+        let upto = if to_leo { ReadUpto::LogEnd } else { ReadUpto::HighWatermark };
+        self.read_upto(offset, max_bytes, min_one, upto)
     }
 
     /// A read_committed consumer's read: whole batches from `offset` below the
@@ -742,18 +733,37 @@ impl Partition {
     /// (Kafka's `collectAbortedTransactions`: marker at or after `offset`,
     /// first record before the end of what is returned).
     pub fn read_committed(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+        self.read_upto(offset, max_bytes, min_one, ReadUpto::LastStable)
+    }
+
+    /// The one read behind [`Partition::read`] and [`Partition::read_committed`].
+    fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        upto: ReadUpto,
+    ) -> Result<ReadInfo, StorageError> {
         let last_stable_offset = self.last_stable_offset();
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
-        let bound = last_stable_offset.min(high_watermark);
+        let bound = match upto {
+            ReadUpto::LogEnd => log.log_end_offset(),
+            ReadUpto::HighWatermark => high_watermark,
+            ReadUpto::LastStable => last_stable_offset.min(high_watermark),
+        };
         let records = log.read(offset, max_bytes, bound, min_one)?;
-        let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
-        let aborted = upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper));
+        let aborted = if upto == ReadUpto::LastStable {
+            let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
+            upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper))
+        } else {
+            Vec::new()
+        };
         Ok(ReadInfo {
             records,
             high_watermark,
             log_start_offset: log.log_start_offset(),
-            last_stable_offset: bound,
+            last_stable_offset: last_stable_offset.min(high_watermark),
             aborted,
         })
     }
@@ -797,6 +807,17 @@ fn record_batch(producers: &mut ProducerStateMap, log: &mut Log, h: &BatchHeader
         // Not a transaction marker we know: only the end offset moves.
         None => producers.record(h, h.base_offset, h.last_offset(), timestamp),
     }
+}
+
+/// How far a [`Partition`] read may go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadUpto {
+    /// The log end offset: a follower's fetch.
+    LogEnd,
+    /// The high watermark: a read_uncommitted consumer.
+    HighWatermark,
+    /// The last stable offset, with the aborted transactions: read_committed.
+    LastStable,
 }
 
 fn index_if_aborted(log: &mut Log, done: &CompletedTxn) {
