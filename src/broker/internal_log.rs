@@ -210,13 +210,9 @@ impl InternalLog for BrokerInternalLog {
                     }
                 };
                 if header.is_control() {
-                    // A transaction marker: one record, key = version i16, type i16 (0 ABORT, 1 COMMIT).
-                    let kind = set.records.first().and_then(|r| r.key.as_deref()).and_then(|k| k.get(2..4));
-                    let commit = match kind {
-                        Some([0, 0]) => false,
-                        Some([0, 1]) => true,
-                        _ => continue,
-                    };
+                    // A transaction marker: one record whose key names COMMIT or ABORT.
+                    let kind = set.records.first().and_then(|r| r.key.as_deref());
+                    let Some(commit) = kind.and_then(batch::control_marker_commit) else { continue };
                     if header.base_offset >= offset {
                         visit(ReplayItem::Marker {
                             offset: header.base_offset,

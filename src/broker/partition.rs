@@ -716,6 +716,7 @@ impl Partition {
     }
 
     /// Open transactions: (producer id, first offset), oldest first.
+    #[cfg(test)]
     pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
         self.producers.lock().unwrap_or_else(|e| e.into_inner()).ongoing_txns()
     }
@@ -723,18 +724,8 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (`to_leo`: a follower's fetch, up to the log end offset).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
-        let last_stable_offset = self.last_stable_offset();
-        let log = self.lock_log();
-        let high_watermark = self.high_watermark();
-        let bound = if to_leo { log.log_end_offset() } else { high_watermark };
-        let records = log.read(offset, max_bytes, bound, min_one)?;
-        Ok(ReadInfo {
-            records,
-            high_watermark,
-            log_start_offset: log.log_start_offset(),
-            last_stable_offset: last_stable_offset.min(high_watermark),
-            aborted: Vec::new(),
-        })
+        let upto = if to_leo { ReadUpto::LogEnd } else { ReadUpto::HighWatermark };
+        self.read_upto(offset, max_bytes, min_one, upto)
     }
 
     /// A read_committed consumer's read: whole batches from `offset` below the
@@ -742,18 +733,37 @@ impl Partition {
     /// (Kafka's `collectAbortedTransactions`: marker at or after `offset`,
     /// first record before the end of what is returned).
     pub fn read_committed(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+        self.read_upto(offset, max_bytes, min_one, ReadUpto::LastStable)
+    }
+
+    /// The one read behind [`Partition::read`] and [`Partition::read_committed`].
+    fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        upto: ReadUpto,
+    ) -> Result<ReadInfo, StorageError> {
         let last_stable_offset = self.last_stable_offset();
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
-        let bound = last_stable_offset.min(high_watermark);
+        let bound = match upto {
+            ReadUpto::LogEnd => log.log_end_offset(),
+            ReadUpto::HighWatermark => high_watermark,
+            ReadUpto::LastStable => last_stable_offset.min(high_watermark),
+        };
         let records = log.read(offset, max_bytes, bound, min_one)?;
-        let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
-        let aborted = upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper));
+        let aborted = if upto == ReadUpto::LastStable {
+            let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
+            upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper))
+        } else {
+            Vec::new()
+        };
         Ok(ReadInfo {
             records,
             high_watermark,
             log_start_offset: log.log_start_offset(),
-            last_stable_offset: bound,
+            last_stable_offset: last_stable_offset.min(high_watermark),
             aborted,
         })
     }
@@ -799,6 +809,17 @@ fn record_batch(producers: &mut ProducerStateMap, log: &mut Log, h: &BatchHeader
     }
 }
 
+/// How far a [`Partition`] read may go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadUpto {
+    /// The log end offset: a follower's fetch.
+    LogEnd,
+    /// The high watermark: a read_uncommitted consumer.
+    HighWatermark,
+    /// The last stable offset, with the aborted transactions: read_committed.
+    LastStable,
+}
+
 fn index_if_aborted(log: &mut Log, done: &CompletedTxn) {
     if !done.aborted {
         return;
@@ -814,25 +835,13 @@ fn index_if_aborted(log: &mut Log, done: &CompletedTxn) {
     }
 }
 
-/// Control record key: version i16 (0), type i16 (0 ABORT, 1 COMMIT).
-const CONTROL_ABORT: i16 = 0;
-const CONTROL_COMMIT: i16 = 1;
-
 /// The transaction marker a control batch carries (its single record: key =
 /// version, type; value = version, coordinator epoch), if it is one.
 fn marker_of(h: &BatchHeader, bytes: &[u8]) -> Option<Marker> {
     let mut buf = Bytes::copy_from_slice(bytes.get(..h.total_size())?);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
     let record = set.records.first()?;
-    let key = record.key.as_ref()?;
-    if key.len() < 4 {
-        return None;
-    }
-    let commit = match i16::from_be_bytes([key[2], key[3]]) {
-        CONTROL_ABORT => false,
-        CONTROL_COMMIT => true,
-        _ => return None,
-    };
+    let commit = batch::control_marker_commit(record.key.as_ref()?)?;
     let coordinator_epoch =
         record.value.as_ref().and_then(|v| v.get(2..6)).and_then(|b| b.try_into().ok()).map_or(-1, i32::from_be_bytes);
     Some(Marker { producer_id: h.producer_id, producer_epoch: h.producer_epoch, coordinator_epoch, commit })
@@ -842,7 +851,7 @@ fn marker_of(h: &BatchHeader, bytes: &[u8]) -> Option<Marker> {
 fn control_batch(marker: &Marker, now_ms: i64) -> Result<Vec<u8>, String> {
     let mut key = Vec::with_capacity(4);
     key.extend_from_slice(&0i16.to_be_bytes());
-    key.extend_from_slice(&(if marker.commit { CONTROL_COMMIT } else { CONTROL_ABORT }).to_be_bytes());
+    key.extend_from_slice(&(if marker.commit { batch::CONTROL_COMMIT } else { batch::CONTROL_ABORT }).to_be_bytes());
     let mut value = Vec::with_capacity(6);
     value.extend_from_slice(&0i16.to_be_bytes());
     value.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());

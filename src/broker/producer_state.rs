@@ -307,6 +307,7 @@ impl ProducerStateMap {
     }
 
     /// Open transactions: (producer id, first offset), oldest first.
+    #[cfg(test)]
     pub fn ongoing_txns(&self) -> Vec<(i64, i64)> {
         self.ongoing.iter().map(|(first, pid)| (*pid, *first)).collect()
     }

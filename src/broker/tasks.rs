@@ -4,10 +4,12 @@
 //! - *periodic* tasks ([`TaskRegistry::every`]): a tick on an interval
 //!   (blocking storage work off the async workers) that logs its failures
 //!   instead of dying, and runs one final tick when the broker shuts down, so
-//!   that checkpoints and flushes reflect the last moment (the broker's
-//!   shutdown then flushes and checkpoints everything once more). The log
-//!   cleaner and the ISR-shrink check opt out of the final tick: a compaction
-//!   pass may take long, and a leaving broker has no lag to judge.
+//!   that their work reflects the last moment. Some opt out of the final
+//!   tick: the log flusher and the recovery-point checkpoint (the broker's
+//!   shutdown closes every log, which flushes it, and then checkpoints the
+//!   recovery points, so a last tick would do it twice), the log cleaner (a
+//!   compaction pass may take long) and the ISR-shrink check (a leaving
+//!   broker has no lag to judge).
 //! - *event-driven* tasks ([`TaskRegistry::service`]): loops that react to
 //!   metadata changes or channels (partition sync, the replica-fetcher
 //!   manager, ISR updates, the coordinators). Each gets the shutdown signal
@@ -142,8 +144,8 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
             }
             Ok(())
         }),
-        registry.every("log-flusher", flush, FinalTick::Run, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
-        registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Run, |b: &Broker| {
+        registry.every("log-flusher", flush, FinalTick::Skip, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
+        registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Skip, |b: &Broker| {
             Ok(b.logs().checkpoint_recovery_points()?)
         }),
         registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {

@@ -149,6 +149,24 @@ impl BatchHeader {
     }
 }
 
+/// Control record type of a transaction ABORT marker.
+pub const CONTROL_ABORT: i16 = 0;
+/// Control record type of a transaction COMMIT marker.
+pub const CONTROL_COMMIT: i16 = 1;
+
+/// The transaction marker a control record's key names: `Some(true)` for
+/// COMMIT, `Some(false)` for ABORT, `None` for anything else. The key is
+/// version i16, type i16; the version is not checked, so a newer marker
+/// version still reads.
+pub fn control_marker_commit(key: &[u8]) -> Option<bool> {
+    let kind = key.get(2..4)?;
+    match i16::from_be_bytes([kind[0], kind[1]]) {
+        CONTROL_ABORT => Some(false),
+        CONTROL_COMMIT => Some(true),
+        _ => None,
+    }
+}
+
 fn be_i64(buf: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
     if let Some(s) = buf.get(at..at + 8) {
@@ -568,6 +586,15 @@ mod tests {
         assert_eq!(h.compression(), Compression::None);
         assert!(!h.is_transactional() && !h.is_control() && !h.timestamp_type_log_append());
         assert_eq!(parse_header(&b).unwrap(), h);
+    }
+
+    #[test]
+    fn control_marker_keys() {
+        assert_eq!(control_marker_commit(&[0, 0, 0, 1]), Some(true));
+        assert_eq!(control_marker_commit(&[0, 0, 0, 0]), Some(false));
+        assert_eq!(control_marker_commit(&[0, 1, 0, 0]), Some(false));
+        assert_eq!(control_marker_commit(&[0, 0, 0, 2]), None);
+        assert_eq!(control_marker_commit(&[0, 0, 0]), None);
     }
 
     #[test]

@@ -184,7 +184,10 @@ impl Log {
     /// (the same producer and marker: a replay after restart) is not added twice.
     pub fn add_aborted_txn(&mut self, entry: AbortedTxn) -> Result<(), StorageError> {
         self.check_writable()?;
-        if self.aborted.iter().any(|(_, e)| e.last_offset == entry.last_offset && e.producer_id == entry.producer_id) {
+        // `aborted` is sorted by marker offset: only the run at this marker can hold it.
+        let first = self.aborted.partition_point(|(_, e)| e.last_offset < entry.last_offset);
+        let mut same_marker = self.aborted[first..].iter().take_while(|(_, e)| e.last_offset == entry.last_offset);
+        if same_marker.any(|(_, e)| e.producer_id == entry.producer_id) {
             return Ok(());
         }
         let Some(base) = self.segments.iter().rev().find(|s| s.base_offset <= entry.last_offset).map(|s| s.base_offset)
@@ -202,7 +205,10 @@ impl Log {
     /// marker is at or after `from` and their first record before `upper`
     /// (Kafka's `collectAbortedTransactions`), in marker order.
     pub fn aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
-        self.aborted.iter().map(|(_, e)| *e).filter(|e| e.last_offset >= from && e.first_offset < upper).collect()
+        // Sorted by marker offset, so the markers before `from` are skipped at
+        // once; the first offsets are in no order, so the rest is scanned.
+        let start = self.aborted.partition_point(|(_, e)| e.last_offset < from);
+        self.aborted[start..].iter().map(|(_, e)| *e).filter(|e| e.first_offset < upper).collect()
     }
 
     /// Drops the index entries whose marker is at or past `end` (truncated

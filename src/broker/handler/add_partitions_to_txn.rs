@@ -33,10 +33,16 @@ pub async fn handle(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.name.0.as_str(), p)))
         .collect();
-    let exists = |tp: &TopicPartition| {
-        metadata.topic(&tp.topic).is_some_and(|t| tp.partition >= 0 && (tp.partition as usize) < t.partitions.len())
+    let unknown = {
+        // One look at the cached view, released before the coordinator is awaited.
+        let view = metadata.view();
+        unknown_partitions_answer(&partitions, |tp: &TopicPartition| {
+            view.topics
+                .get(tp.topic.as_str())
+                .is_some_and(|t| tp.partition >= 0 && (tp.partition as usize) < t.partitions.len())
+        })
     };
-    let answers: Vec<(TopicPartition, i16)> = match unknown_partitions_answer(&partitions, exists) {
+    let answers: Vec<(TopicPartition, i16)> = match unknown {
         Some(answers) => answers.into_iter().map(|(tp, code)| (tp, code.code())).collect(),
         None => {
             let request = AddPartitionsRequest {

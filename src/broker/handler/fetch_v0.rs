@@ -53,12 +53,10 @@ struct Parsed {
     topics: Vec<(String, Vec<Asked>)>,
 }
 
-fn parse(payload: &[u8]) -> Result<Parsed, String> {
+/// `version` is the one the request header announces (read by the dispatcher).
+fn parse(payload: &[u8], version: i16) -> Result<Parsed, String> {
     let mut r = Reader::new(payload);
-    let _api_key = r.i16()?;
-    let version = r.i16()?;
-    let correlation_id = r.i32()?;
-    let _client_id = r.nullable_str()?;
+    let correlation_id = super::legacy::header(&mut r)?;
     let replica_id = r.i32()?;
     let max_wait_ms = r.i32()?;
     let min_bytes = r.i32()?;
@@ -110,8 +108,8 @@ fn to_fetch_request(p: &Parsed) -> FetchRequest {
 }
 
 /// The framed answer, or why the request is malformed (the connection closes).
-pub async fn handle(replicas: &ReplicaManager, payload: &[u8]) -> Result<Bytes, String> {
-    let parsed = parse(payload)?;
+pub async fn handle(replicas: &ReplicaManager, payload: &[u8], version: i16) -> Result<Bytes, String> {
+    let parsed = parse(payload, version)?;
     let response = fetch::handle(replicas, to_fetch_request(&parsed), parsed.version).await;
     let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     if multi_thread {
@@ -239,7 +237,7 @@ mod tests {
     fn parses_v0_and_v3_and_refuses_hostile_input() {
         for version in 0..=3 {
             let req = request(version, &[("t", &[(0, 5, 1024), (1, 0, 10)]), ("u", &[])]);
-            let p = parse(&req).expect("parse");
+            let p = parse(&req, version).expect("parse");
             assert_eq!(
                 (p.version, p.correlation_id, p.replica_id, p.max_wait_ms, p.min_bytes),
                 (version, 77, -1, 500, 1)
@@ -252,12 +250,12 @@ mod tests {
             assert_eq!(codec.topics[0].partitions[0].current_leader_epoch, -1);
             assert_eq!(codec.isolation_level, 0);
             for cut in 0..req.len() {
-                assert!(parse(&req[..cut]).is_err(), "v{version} cut at {cut}");
+                assert!(parse(&req[..cut], version).is_err(), "v{version} cut at {cut}");
             }
         }
         let mut hostile = request(0, &[]);
         let n = hostile.len();
         hostile[n - 4..].copy_from_slice(&i32::MAX.to_be_bytes());
-        assert!(parse(&hostile).is_err());
+        assert!(parse(&hostile, 0).is_err());
     }
 }

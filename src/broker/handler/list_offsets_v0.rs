@@ -23,10 +23,7 @@ type Topics = Vec<(String, Vec<Asked>)>;
 
 fn parse(payload: &[u8]) -> Result<(i32, Topics), String> {
     let mut r = Reader::new(payload);
-    let _api_key = r.i16()?;
-    let _version = r.i16()?;
-    let correlation_id = r.i32()?;
-    let _client_id = r.nullable_str()?;
+    let correlation_id = super::legacy::header(&mut r)?;
     let _replica_id = r.i32()?;
     let mut topics = Vec::new();
     for _ in 0..r.count(6)? {

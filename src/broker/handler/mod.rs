@@ -257,7 +257,6 @@ pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
-/// `TopicName` from an owned string.
 /// One topic's per-partition results: (partition, error).
 pub(crate) type TopicResults = (String, Vec<(i32, Option<crate::protocol::ErrorCode>)>);
 
@@ -272,6 +271,7 @@ pub(crate) fn in_request_order(order: &[String], results: crate::coordinator::Pa
     by_topic.into_values().collect()
 }
 
+/// `TopicName` from an owned string.
 pub(crate) fn topic_name(s: impl Into<String>) -> TopicName {
     TopicName(sb(s))
 }

@@ -113,7 +113,7 @@ pub fn handle(replicas: &ReplicaManager, req: ProduceRequest, version: i16) -> P
 }
 
 /// The first failed partition of an answer, as `topic-partition: ERROR`.
-pub(crate) fn first_error(responses: &[TopicProduceResponse]) -> Option<String> {
+fn first_error(responses: &[TopicProduceResponse]) -> Option<String> {
     responses.iter().find_map(|t| {
         t.partition_responses.iter().find(|p| p.error_code != 0).map(|p| {
             let code =

@@ -59,10 +59,7 @@ type Answers = Vec<(String, Vec<(i32, Answer)>)>;
 
 fn parse(payload: &Bytes) -> Result<Request, String> {
     let mut r = Reader::new(payload);
-    let _api_key = r.i16()?;
-    let _version = r.i16()?;
-    let correlation_id = r.i32()?;
-    let _client_id = r.nullable_str()?;
+    let correlation_id = super::legacy::header(&mut r)?;
     let acks = r.i16()?;
     let timeout_ms = r.i32()?;
     let mut topics = Vec::new();
@@ -124,15 +121,15 @@ pub fn handle(replicas: &ReplicaManager, payload: &Bytes, version: i16) -> Outco
     let request =
         ProduceRequest::default().with_acks(req.acks).with_timeout_ms(req.timeout_ms).with_topic_data(topic_data);
     let correlation_id = req.correlation_id;
-    let acks = req.acks;
     match produce::handle(replicas, request, version) {
-        // acks=0: an error only this path saw (conversion) also closes, as Kafka does.
+        // Only acks=0 answers nothing: an error only this path saw (conversion)
+        // also closes, as Kafka does.
         Produced::Now(None) => match answers
             .iter()
             .flat_map(|(t, ps)| ps.iter().map(move |(i, a)| (t, i, a)))
             .find(|(_, _, a)| a.error_code != 0)
         {
-            Some((topic, index, a)) if acks == 0 => {
+            Some((topic, index, a)) => {
                 Outcome::Close(format!("acks=0 produce failed: {topic}-{index}: error {}", a.error_code))
             }
             _ => Outcome::NoResponse,

@@ -78,9 +78,6 @@ pub(crate) async fn fetch(
     conn.send(&req, version)?.with_timeout(timeout).await_response().await
 }
 
-/// The control record type of an ABORT marker (a COMMIT marker is 1).
-const CONTROL_TYPE_ABORT: i16 = 0;
-
 /// Which transactional batches of one fetch answer belong to aborted
 /// transactions (`read_committed` only).
 #[derive(Debug, Default)]
@@ -132,7 +129,8 @@ fn is_abort_marker(batch: &Bytes) -> bool {
     set.records
         .first()
         .and_then(|r| r.key.as_ref())
-        .is_some_and(|k| k.len() >= 4 && i16::from_be_bytes([k[2], k[3]]) == CONTROL_TYPE_ABORT)
+        .and_then(|k| crate::protocol::batch::control_marker_commit(k))
+        .is_some_and(|commit| !commit)
 }
 
 /// Decodes the records of one partition at or after `position`, appending

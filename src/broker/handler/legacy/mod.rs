@@ -44,7 +44,7 @@ pub async fn route(broker: &Broker, api: ApiKey, version: i16, payload: &Bytes) 
     let answer = match api {
         // Message formats v0/v1, converted to and from record batches v2.
         ApiKey::Produce => return Some(super::produce_v0::handle(broker.replicas(), payload, version)),
-        ApiKey::Fetch => super::fetch_v0::handle(broker.replicas(), payload).await,
+        ApiKey::Fetch => super::fetch_v0::handle(broker.replicas(), payload, version).await,
         ApiKey::ListOffsets => super::list_offsets_v0::handle(broker.replicas(), payload),
         ApiKey::OffsetCommit => {
             offset_commit::handle(
@@ -71,7 +71,7 @@ pub async fn route(broker: &Broker, api: ApiKey, version: i16, payload: &Bytes) 
 
 /// Reads the request header (v1: api key, version, correlation id, client
 /// id — none of these versions is flexible) and returns the correlation id.
-fn header(r: &mut Reader<'_>) -> Result<i32, String> {
+pub(super) fn header(r: &mut Reader<'_>) -> Result<i32, String> {
     let _api_key = r.i16()?;
     let _version = r.i16()?;
     let correlation_id = r.i32()?;
