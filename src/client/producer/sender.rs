@@ -289,9 +289,6 @@ impl Sender {
         let all_ready = self.shared.flushing.load(Ordering::Acquire) > 0
             || self.shared.closing.load(Ordering::Acquire)
             || self.shared.memory.available_permits() < config.batch_size.max(4096);
-        // A transactional producer sends a partition's batches only once the
-        // coordinator added the partition to the transaction.
-        let added: Option<HashSet<TopicPartition>> = self.shared.txn.as_ref().map(|t| t.lock().added.clone());
         let mut plans: HashMap<i32, Vec<Plan>> = HashMap::new();
         let mut need_metadata = false;
         let mut need_connect: Vec<(i32, String)> = Vec::new();
@@ -337,6 +334,11 @@ impl Sender {
 
         // New batches from the accumulator.
         {
+            // A transactional producer sends a partition's batches only once the
+            // coordinator added the partition to the transaction. Lock order: the
+            // transaction before the accumulator, as in `Producer::send`; both
+            // guards drop at the end of this block, before dispatch.
+            let txn = self.shared.txn.as_ref().map(|t| t.lock());
             let mut acc = self.shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
             let mut taken = 0usize;
             let ready = |b: &OpenBatch, more_behind: bool| {
@@ -350,7 +352,7 @@ impl Sender {
                         continue;
                     }
                     let tp: TopicPartition = (topic.clone(), index as i32);
-                    if added.as_ref().is_some_and(|a| !a.contains(&tp)) {
+                    if txn.as_ref().is_some_and(|m| !m.added.contains(&tp)) {
                         continue;
                     }
                     // Newer batches wait behind retries of the same partition.
