@@ -794,23 +794,13 @@ impl Sender {
             ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
             other => other,
         };
-        let open: Vec<OpenBatch> = {
-            let mut acc = self.shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
-            acc.queued = 0;
-            acc.topics.values_mut().flat_map(|tq| tq.partitions.iter_mut().flat_map(|q| q.drain(..))).collect()
-        };
-        for b in open {
-            self.shared.finish(b.id, &b.shared, b.bytes, Err(err.clone()));
-        }
-        let retries: Vec<ProducerBatch> = self.partitions.values_mut().flat_map(|ps| ps.retries.drain(..)).collect();
-        if retries.iter().any(|b| b.sequence.is_some()) {
+        // Numbered retries that are never sent leave a gap in their partitions' sequences.
+        if self.partitions.values().any(|ps| ps.retries.iter().any(|b| b.sequence.is_some())) {
             if let Some(txn) = &self.shared.txn {
                 txn.lock().needs_bump = true;
             }
         }
-        for b in retries {
-            self.shared.finish(b.id, &b.shared, b.memory, Err(err.clone()));
-        }
+        self.fail_everything(err);
     }
 
     fn fail_everything(&mut self, err: ClientError) {
