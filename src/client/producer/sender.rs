@@ -678,12 +678,11 @@ impl Sender {
             if batch.sequence.is_some() {
                 m.needs_bump = true;
             }
-            let err = if m.state == TxnState::Aborting { err.clone() } else { m.fail_with(err.clone()) };
+            if m.state != TxnState::Aborting {
+                // For the state only: the batch itself fails with its own error, unwrapped.
+                m.fail_with(err.clone());
+            }
             drop(m);
-            let err = match err {
-                ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
-                other => other,
-            };
             self.shared.finish(batch.id, &batch.shared, batch.memory, Err(err));
             return;
         }
