@@ -610,12 +610,7 @@ impl Sender {
                 }
                 Some(ResponseError::UnknownProducerId) => Some(err.clone()),
                 Some(ResponseError::OutOfOrderSequenceNumber) => {
-                    let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                    let behind_retry = match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
-                        (Some(first), Some(mine)) => first != mine,
-                        _ => false,
-                    };
-                    (!behind_retry).then(|| err.clone())
+                    (!behind_retry(&mut self.partitions, &batch)).then(|| err.clone())
                 }
                 _ => None,
             };
@@ -628,12 +623,7 @@ impl Sender {
             Some(ResponseError::OutOfOrderSequenceNumber) if idempotent => {
                 // Expected behind a batch that is being retried; otherwise the
                 // broker lost track of us: renumber under a new epoch.
-                let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                let behind_retry = match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
-                    (Some(first), Some(mine)) => first != mine,
-                    _ => false,
-                };
-                if !behind_retry {
+                if !behind_retry(&mut self.partitions, &batch) {
                     self.bump_epoch = true;
                 }
                 true
@@ -815,6 +805,16 @@ impl Sender {
         for b in retries {
             self.shared.finish(b.id, &b.shared, b.memory, Err(err.clone()));
         }
+    }
+}
+
+/// Whether `batch` is not the first of its partition's retries, so an
+/// out-of-order answer for it is expected rather than a lost sequence.
+fn behind_retry(partitions: &mut HashMap<TopicPartition, PartitionState>, batch: &ProducerBatch) -> bool {
+    let ps = partitions.entry(batch.tp.clone()).or_default();
+    match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
+        (Some(first), Some(mine)) => first != mine,
+        _ => false,
     }
 }
 
