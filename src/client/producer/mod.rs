@@ -414,7 +414,7 @@ impl Producer {
             self.flush().await?;
             let (producer, started) = {
                 let m = txn.lock();
-                if let Some(err) = m.failed() {
+                if let Some(err) = m.error_state() {
                     return Err(err);
                 }
                 (m.producer, m.started())

@@ -740,7 +740,7 @@ impl Sender {
             let mut m = txn.lock();
             let drop_err = match m.state {
                 TxnState::Aborting => Some(ClientError::TransactionAborted),
-                _ => m.failed(),
+                _ => m.error_state(),
             };
             let can_add = matches!(m.state, TxnState::InTransaction | TxnState::Committing);
             let to_add = if can_add && m.adding.is_empty() && !m.pending.is_empty() {
