@@ -426,7 +426,6 @@ impl Sender {
     fn dispatch(&mut self, node: i32, mut plan: Plan) {
         let codec = self.shared.config.compression.codec();
         let producer = self.producer.filter(|_| self.shared.idempotent);
-        let transactional = self.shared.txn.is_some();
         for (tp, open) in plan.fresh.drain(..) {
             // Sequence numbers in the order batches go on the wire.
             let stamp = producer.map(|(pid, epoch)| {
@@ -435,7 +434,7 @@ impl Sender {
                 ps.next_sequence = wrap_add(seq, open.records.len() as i32);
                 (pid, epoch, seq)
             });
-            match encode(open, tp.clone(), codec, stamp, transactional) {
+            match encode(open, tp.clone(), codec, stamp) {
                 Ok(batch) => plan.batches.push(batch),
                 Err((parts, err)) => {
                     if let (Some((_, _, seq)), Some(ps)) = (stamp, self.partitions.get_mut(&tp)) {
