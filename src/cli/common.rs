@@ -94,6 +94,22 @@ pub fn config_file_values(m: &ArgMatches, name: &str) -> anyhow::Result<BTreeMap
     Ok(props)
 }
 
+/// Sets the properties of a `--command-config` file on an admin client's
+/// config, skipping `bootstrap.servers` (the command line names the brokers)
+/// and, with a debug line, keys the admin client does not use.
+pub fn set_client_properties(
+    config: &mut crate::client::ClientConfig,
+    path: &Path,
+    props: BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    for (k, v) in props {
+        if k != "bootstrap.servers" && !config.set(&k, &v).with_context(|| format!("in {}", path.display()))? {
+            tracing::debug!(key = k, "ignoring a config this tool does not use");
+        }
+    }
+    Ok(())
+}
+
 /// Reads a Java properties file (`--producer.config`, `--consumer.config`).
 pub fn read_properties(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

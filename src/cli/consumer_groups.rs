@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use comfy_table::Cell;
@@ -40,13 +39,10 @@ pub fn command() -> Command {
                 .value_name("HOST:PORT[,HOST:PORT...]")
                 .help("REQUIRED: the server(s) to connect to"),
         )
-        .arg(
-            Arg::new("command-config")
-                .long("command-config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Property file with client configs (request.timeout.ms, client.id, …)"),
-        )
+        .arg(super::common::config_file_arg(
+            "command-config",
+            "Property file with client configs (request.timeout.ms, client.id, …)",
+        ))
         .arg(flag("list", "List all consumer groups"))
         .arg(flag("describe", "Describe consumer groups and their offset lag"))
         .arg(flag("delete", "Delete consumer groups (they must have no active members)"))
@@ -633,11 +629,8 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
     if let Some(path) = m.get_one::<PathBuf>("command-config") {
-        for (k, v) in super::common::read_properties(path)? {
-            if k != "bootstrap.servers" && !config.set(&k, &v).with_context(|| format!("in {}", path.display()))? {
-                tracing::debug!(key = k, "ignoring a config this tool does not use");
-            }
-        }
+        let props = super::common::read_properties(path)?;
+        super::common::set_client_properties(&mut config, path, props)?;
     }
     if let Some(ms) = m.get_one::<u64>("timeout") {
         config.request_timeout = std::time::Duration::from_millis(*ms);

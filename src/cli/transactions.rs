@@ -87,12 +87,11 @@ pub fn command() -> Command {
                 .help("REQUIRED: the broker(s) to connect to"),
         )
         .arg(
-            Arg::new("command-config")
-                .long("command-config")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .global(true)
-                .help("Property file with admin client configs (request.timeout.ms, client.id, …)"),
+            super::common::config_file_arg(
+                "command-config",
+                "Property file with admin client configs (request.timeout.ms, client.id, …)",
+            )
+            .global(true),
         )
         .arg(
             Arg::new("output")
@@ -282,11 +281,8 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
     if let Some(path) = m.get_one::<PathBuf>("command-config") {
-        for (k, v) in super::common::read_properties(path).context("Failed to load admin client properties")? {
-            if k != "bootstrap.servers" && !config.set(&k, &v).with_context(|| format!("in {}", path.display()))? {
-                tracing::debug!(key = k, "ignoring a config this tool does not use");
-            }
-        }
+        let props = super::common::read_properties(path).context("Failed to load admin client properties")?;
+        super::common::set_client_properties(&mut config, path, props)?;
     }
     let format = m.get_one::<Format>("output").copied().unwrap_or_default();
     let rt = super::common::runtime()?;

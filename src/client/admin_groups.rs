@@ -217,11 +217,35 @@ impl Admin {
     }
 
     /// Runs `op` against the coordinator of `group`, looking it up again and
-    /// retrying (with backoff, within `request.timeout.ms`) when the answer
-    /// says the coordinator moved, is loading, or is unreachable.
-    async fn with_coordinator<T, F, Fut>(&self, group: &str, mut op: F) -> Result<T, ClientError>
+    /// retrying as `with_coordinator_from` does.
+    async fn with_coordinator<T, F, Fut>(&self, group: &str, op: F) -> Result<T, ClientError>
     where
         F: FnMut(Arc<Connection>, Coordinator) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let lookup = || async {
+            let coordinator = self.find_group_coordinator(group).await?;
+            let addr = format!("{}:{}", coordinator.host, coordinator.port);
+            Ok((coordinator, addr))
+        };
+        self.with_coordinator_from(group, lookup, op).await
+    }
+
+    /// Runs `op` against the coordinator `lookup` finds (what `op` is told of
+    /// it, and its address), looking it up again and retrying (with backoff,
+    /// within `request.timeout.ms`) when the answer says the coordinator moved,
+    /// is loading, or is unreachable. `key` (the group or transactional id)
+    /// names the coordinator in the debug log.
+    pub(super) async fn with_coordinator_from<C, T, L, LFut, F, Fut>(
+        &self,
+        key: &str,
+        mut lookup: L,
+        mut op: F,
+    ) -> Result<T, ClientError>
+    where
+        L: FnMut() -> LFut,
+        LFut: Future<Output = Result<(C, String), ClientError>>,
+        F: FnMut(Arc<Connection>, C) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
         let cluster = self.groups_cluster();
@@ -229,14 +253,14 @@ impl Admin {
         let mut backoff = cluster.config.retry_backoff;
         loop {
             let attempt = async {
-                let coordinator = self.find_group_coordinator(group).await?;
-                let conn = cluster.connection(&format!("{}:{}", coordinator.host, coordinator.port)).await?;
+                let (coordinator, addr) = lookup().await?;
+                let conn = cluster.connection(&addr).await?;
                 op(conn, coordinator).await
             };
             match attempt.await {
                 Ok(v) => return Ok(v),
                 Err(e) if needs_rediscovery(&e) && Instant::now() + backoff < deadline => {
-                    tracing::debug!(group, err = %e, "looking the coordinator up again");
+                    tracing::debug!(key, err = %e, "looking the coordinator up again");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }

@@ -99,21 +99,6 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// Errors after which a transaction coordinator must be looked up again.
-fn coordinator_moved(e: &ClientError) -> bool {
-    matches!(e, ClientError::Io { .. } | ClientError::Timeout { .. })
-        || matches!(
-            e.code(),
-            Some(
-                ResponseError::NotCoordinator
-                    | ResponseError::CoordinatorNotAvailable
-                    | ResponseError::CoordinatorLoadInProgress
-                    | ResponseError::RequestTimedOut
-                    | ResponseError::NetworkException
-            )
-        )
-}
-
 impl Admin {
     /// The producers each partition's leader (or broker `broker_id`, leader or
     /// follower) keeps state for, sorted by producer id. A partition that
@@ -306,52 +291,37 @@ impl Admin {
     /// Describes one transactional id at its coordinator. An id the
     /// coordinator does not know is TRANSACTIONAL_ID_NOT_FOUND.
     pub async fn describe_transaction(&self, transactional_id: &str) -> Result<TransactionDescription, ClientError> {
-        let cluster = &self.cluster;
-        let deadline = Instant::now() + cluster.config.request_timeout;
-        let mut backoff = cluster.config.retry_backoff;
         let context = || format!("describe transactional id '{transactional_id}'");
-        loop {
-            let attempt = async {
-                let (coordinator, addr) = self.find_transaction_coordinator(transactional_id).await?;
-                let conn = cluster.connection(&addr).await?;
-                let version = conn.version(ApiKey::DescribeTransactions)?;
-                let req = DescribeTransactionsRequest::default()
-                    .with_transactional_ids(vec![TransactionalId(sb(transactional_id))]);
-                let resp = conn.call(&req, version).await?;
-                let t = resp
-                    .transaction_states
-                    .into_iter()
-                    .find(|t| t.transactional_id.0.as_str() == transactional_id)
-                    .ok_or_else(|| ClientError::protocol(conn.addr(), "DescribeTransactions answer lacks the id"))?;
-                ClientError::check(t.error_code, None, context)?;
-                let mut topic_partitions: Vec<TopicPartition> = t
-                    .topics
-                    .iter()
-                    .flat_map(|topic| topic.partitions.iter().map(|p| TopicPartition::new(topic.topic.0.as_str(), *p)))
-                    .collect();
-                topic_partitions.sort();
-                Ok(TransactionDescription {
-                    coordinator_id: coordinator,
-                    transactional_id: transactional_id.to_string(),
-                    state: t.transaction_state.to_string(),
-                    producer_id: t.producer_id.0,
-                    producer_epoch: t.producer_epoch,
-                    transaction_timeout_ms: t.transaction_timeout_ms,
-                    transaction_start_time_ms: (t.transaction_start_time_ms >= 0)
-                        .then_some(t.transaction_start_time_ms),
-                    topic_partitions,
-                })
-            };
-            match attempt.await {
-                Ok(d) => return Ok(d),
-                Err(e) if coordinator_moved(&e) && Instant::now() + backoff < deadline => {
-                    tracing::debug!(transactional_id, err = %e, "looking the transaction coordinator up again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let lookup = || self.find_transaction_coordinator(transactional_id);
+        self.with_coordinator_from(transactional_id, lookup, |conn, coordinator| async move {
+            let version = conn.version(ApiKey::DescribeTransactions)?;
+            let req = DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(sb(transactional_id))]);
+            let resp = conn.call(&req, version).await?;
+            let t = resp
+                .transaction_states
+                .into_iter()
+                .find(|t| t.transactional_id.0.as_str() == transactional_id)
+                .ok_or_else(|| ClientError::protocol(conn.addr(), "DescribeTransactions answer lacks the id"))?;
+            ClientError::check(t.error_code, None, context)?;
+            let mut topic_partitions: Vec<TopicPartition> = t
+                .topics
+                .iter()
+                .flat_map(|topic| topic.partitions.iter().map(|p| TopicPartition::new(topic.topic.0.as_str(), *p)))
+                .collect();
+            topic_partitions.sort();
+            Ok(TransactionDescription {
+                coordinator_id: coordinator,
+                transactional_id: transactional_id.to_string(),
+                state: t.transaction_state.to_string(),
+                producer_id: t.producer_id.0,
+                producer_epoch: t.producer_epoch,
+                transaction_timeout_ms: t.transaction_timeout_ms,
+                transaction_start_time_ms: (t.transaction_start_time_ms >= 0).then_some(t.transaction_start_time_ms),
+                topic_partitions,
+            })
+        })
+        .await
     }
 
     /// Aborts one producer's transaction on one partition by writing the ABORT

@@ -223,25 +223,19 @@ fn push_record(batch: &mut OpenBatch, mut record: Record, size: usize) -> Delive
 pub(crate) type Stamp = (i64, i16, i32);
 
 /// Encodes a batch taken from the accumulator, stamping it for the
-/// idempotent producer when `stamp` is given and flagging it as part of a
-/// transaction when `transactional`.
+/// idempotent producer when `stamp` is given. A transactional producer's
+/// records carry `transactional`, which the encoder turns into the batch flag.
 pub(crate) fn encode(
     batch: OpenBatch,
     tp: TopicPartition,
     compression: kafka_protocol::records::Compression,
     stamp: Option<Stamp>,
-    transactional: bool,
 ) -> Result<ProducerBatch, (OpenBatchParts, ClientError)> {
     let mut buf = BytesMut::with_capacity(batch.bytes);
     let options = RecordEncodeOptions { version: 2, compression };
     if let Err(e) = RecordBatchEncoder::encode(&mut buf, &batch.records, &options) {
         let err = ClientError::Config(format!("cannot encode a record batch for {}-{}: {e}", tp.0, tp.1));
         return Err((OpenBatchParts { shared: batch.shared, memory: batch.bytes, id: batch.id }, err));
-    }
-    if transactional && buf.len() >= BATCH_OVERHEAD {
-        // Attributes bit 4; the stamp below recomputes the CRC over it.
-        let attributes = i16::from_be_bytes([buf[OFF_ATTRIBUTES], buf[OFF_ATTRIBUTES + 1]]) | ATTR_TRANSACTIONAL;
-        buf[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     }
     if let Some(stamp) = stamp {
         stamp_in_place(&mut buf, stamp);
@@ -272,8 +266,6 @@ pub(crate) struct OpenBatchParts {
 
 const OFF_CRC: usize = 17;
 const CRC_START: usize = 21;
-const OFF_ATTRIBUTES: usize = 21;
-const ATTR_TRANSACTIONAL: i16 = 0x10;
 const OFF_PRODUCER_ID: usize = 43;
 const OFF_PRODUCER_EPOCH: usize = 51;
 const OFF_BASE_SEQUENCE: usize = 53;
@@ -356,8 +348,7 @@ mod tests {
             append(&mut acc, Some(0), 10);
         }
         let open = acc.topics.get_mut("t").expect("topic").partitions[0].pop_front().expect("batch");
-        let pb =
-            encode(open, (Arc::from("t"), 0), kafka_protocol::records::Compression::Lz4, None, false).expect("encode");
+        let pb = encode(open, (Arc::from("t"), 0), kafka_protocol::records::Compression::Lz4, None).expect("encode");
         let h = batch::validate_one(&pb.encoded).expect("valid");
         assert_eq!((h.records_count, h.base_sequence, h.producer_id), (3, -1, -1));
         let stamped = restamp(&pb.encoded, (42, 3, 100));
@@ -368,10 +359,12 @@ mod tests {
     #[test]
     fn transactional_batches_carry_the_flag_and_a_valid_crc() {
         let mut acc = Accumulator::new();
-        append(&mut acc, Some(0), 10);
+        let mut rec = batch::new_record(None, Some(Bytes::from(vec![b'x'; 10])), Vec::new(), 1000);
+        rec.transactional = true;
+        acc.append("t", Some(0), 4, || vec![0, 1, 2, 3], rec, 46, 1000, Instant::now());
         let open = acc.topics.get_mut("t").expect("topic").partitions[0].pop_front().expect("batch");
         let codec = kafka_protocol::records::Compression::None;
-        let pb = encode(open, (Arc::from("t"), 0), codec, Some((9, 1, 0)), true).expect("encode");
+        let pb = encode(open, (Arc::from("t"), 0), codec, Some((9, 1, 0))).expect("encode");
         let h = batch::validate_one(&pb.encoded).expect("valid");
         assert!(h.is_transactional() && !h.is_control());
         assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (9, 1, 0));

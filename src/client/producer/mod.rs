@@ -242,7 +242,9 @@ impl Producer {
             Err(_) => return Err(ClientError::Closed("producer")),
         }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let rec = new_record(record.key, record.value, record.headers, timestamp);
+        let mut rec = new_record(record.key, record.value, record.headers, timestamp);
+        // The encoder sets the batch's transactional flag from its records.
+        rec.transactional = shared.txn.is_some();
         let appended = {
             // Lock order: the transaction before the accumulator. Checking the
             // state again under the lock keeps a record from slipping in after
@@ -414,7 +416,7 @@ impl Producer {
             self.flush().await?;
             let (producer, started) = {
                 let m = txn.lock();
-                if let Some(err) = m.failed() {
+                if let Some(err) = m.error_state() {
                     return Err(err);
                 }
                 (m.producer, m.started())

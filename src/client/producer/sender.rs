@@ -289,9 +289,6 @@ impl Sender {
         let all_ready = self.shared.flushing.load(Ordering::Acquire) > 0
             || self.shared.closing.load(Ordering::Acquire)
             || self.shared.memory.available_permits() < config.batch_size.max(4096);
-        // A transactional producer sends a partition's batches only once the
-        // coordinator added the partition to the transaction.
-        let added: Option<HashSet<TopicPartition>> = self.shared.txn.as_ref().map(|t| t.lock().added.clone());
         let mut plans: HashMap<i32, Vec<Plan>> = HashMap::new();
         let mut need_metadata = false;
         let mut need_connect: Vec<(i32, String)> = Vec::new();
@@ -337,6 +334,11 @@ impl Sender {
 
         // New batches from the accumulator.
         {
+            // A transactional producer sends a partition's batches only once the
+            // coordinator added the partition to the transaction. Lock order: the
+            // transaction before the accumulator, as in `Producer::send`; both
+            // guards drop at the end of this block, before dispatch.
+            let txn = self.shared.txn.as_ref().map(|t| t.lock());
             let mut acc = self.shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
             let mut taken = 0usize;
             let ready = |b: &OpenBatch, more_behind: bool| {
@@ -350,7 +352,7 @@ impl Sender {
                         continue;
                     }
                     let tp: TopicPartition = (topic.clone(), index as i32);
-                    if added.as_ref().is_some_and(|a| !a.contains(&tp)) {
+                    if txn.as_ref().is_some_and(|m| !m.added.contains(&tp)) {
                         continue;
                     }
                     // Newer batches wait behind retries of the same partition.
@@ -424,7 +426,6 @@ impl Sender {
     fn dispatch(&mut self, node: i32, mut plan: Plan) {
         let codec = self.shared.config.compression.codec();
         let producer = self.producer.filter(|_| self.shared.idempotent);
-        let transactional = self.shared.txn.is_some();
         for (tp, open) in plan.fresh.drain(..) {
             // Sequence numbers in the order batches go on the wire.
             let stamp = producer.map(|(pid, epoch)| {
@@ -433,7 +434,7 @@ impl Sender {
                 ps.next_sequence = wrap_add(seq, open.records.len() as i32);
                 (pid, epoch, seq)
             });
-            match encode(open, tp.clone(), codec, stamp, transactional) {
+            match encode(open, tp.clone(), codec, stamp) {
                 Ok(batch) => plan.batches.push(batch),
                 Err((parts, err)) => {
                     if let (Some((_, _, seq)), Some(ps)) = (stamp, self.partitions.get_mut(&tp)) {
@@ -608,12 +609,7 @@ impl Sender {
                 }
                 Some(ResponseError::UnknownProducerId) => Some(err.clone()),
                 Some(ResponseError::OutOfOrderSequenceNumber) => {
-                    let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                    let behind_retry = match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
-                        (Some(first), Some(mine)) => first != mine,
-                        _ => false,
-                    };
-                    (!behind_retry).then(|| err.clone())
+                    (!behind_retry(&mut self.partitions, &batch)).then(|| err.clone())
                 }
                 _ => None,
             };
@@ -626,12 +622,7 @@ impl Sender {
             Some(ResponseError::OutOfOrderSequenceNumber) if idempotent => {
                 // Expected behind a batch that is being retried; otherwise the
                 // broker lost track of us: renumber under a new epoch.
-                let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                let behind_retry = match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
-                    (Some(first), Some(mine)) => first != mine,
-                    _ => false,
-                };
-                if !behind_retry {
+                if !behind_retry(&mut self.partitions, &batch) {
                     self.bump_epoch = true;
                 }
                 true
@@ -676,12 +667,11 @@ impl Sender {
             if batch.sequence.is_some() {
                 m.needs_bump = true;
             }
-            let err = if m.state == TxnState::Aborting { err.clone() } else { m.fail_with(err.clone()) };
+            if m.state != TxnState::Aborting {
+                // For the state only: the batch itself fails with its own error, unwrapped.
+                m.fail_with(err.clone());
+            }
             drop(m);
-            let err = match err {
-                ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
-                other => other,
-            };
             self.shared.finish(batch.id, &batch.shared, batch.memory, Err(err));
             return;
         }
@@ -749,7 +739,7 @@ impl Sender {
             let mut m = txn.lock();
             let drop_err = match m.state {
                 TxnState::Aborting => Some(ClientError::TransactionAborted),
-                _ => m.failed(),
+                _ => m.error_state(),
             };
             let can_add = matches!(m.state, TxnState::InTransaction | TxnState::Committing);
             let to_add = if can_add && m.adding.is_empty() && !m.pending.is_empty() {
@@ -792,23 +782,13 @@ impl Sender {
             ClientError::TransactionAbortable(cause) | ClientError::TransactionFatal(cause) => *cause,
             other => other,
         };
-        let open: Vec<OpenBatch> = {
-            let mut acc = self.shared.accumulator.lock().unwrap_or_else(|e| e.into_inner());
-            acc.queued = 0;
-            acc.topics.values_mut().flat_map(|tq| tq.partitions.iter_mut().flat_map(|q| q.drain(..))).collect()
-        };
-        for b in open {
-            self.shared.finish(b.id, &b.shared, b.bytes, Err(err.clone()));
-        }
-        let retries: Vec<ProducerBatch> = self.partitions.values_mut().flat_map(|ps| ps.retries.drain(..)).collect();
-        if retries.iter().any(|b| b.sequence.is_some()) {
+        // Numbered retries that are never sent leave a gap in their partitions' sequences.
+        if self.partitions.values().any(|ps| ps.retries.iter().any(|b| b.sequence.is_some())) {
             if let Some(txn) = &self.shared.txn {
                 txn.lock().needs_bump = true;
             }
         }
-        for b in retries {
-            self.shared.finish(b.id, &b.shared, b.memory, Err(err.clone()));
-        }
+        self.fail_everything(err);
     }
 
     fn fail_everything(&mut self, err: ClientError) {
@@ -824,6 +804,16 @@ impl Sender {
         for b in retries {
             self.shared.finish(b.id, &b.shared, b.memory, Err(err.clone()));
         }
+    }
+}
+
+/// Whether `batch` is not the first of its partition's retries, so an
+/// out-of-order answer for it is expected rather than a lost sequence.
+fn behind_retry(partitions: &mut HashMap<TopicPartition, PartitionState>, batch: &ProducerBatch) -> bool {
+    let ps = partitions.entry(batch.tp.clone()).or_default();
+    match (ps.retries.front().and_then(|b| b.sequence), batch.sequence) {
+        (Some(first), Some(mine)) => first != mine,
+        _ => false,
     }
 }
 

@@ -151,8 +151,9 @@ fn invalid(what: &str, state: TxnState, hint: &str) -> ClientError {
 }
 
 impl TxnManager {
-    /// The error to return in the error states, if in one.
-    fn error_state(&self) -> Option<ClientError> {
+    /// The error to return in the error states, if in one (the sender gives
+    /// up on every queued batch then).
+    pub fn error_state(&self) -> Option<ClientError> {
         let cause = || Box::new(self.last_error.clone().unwrap_or(ClientError::Closed("transaction")));
         match self.state {
             TxnState::AbortableError => Some(ClientError::TransactionAbortable(cause())),
@@ -322,11 +323,6 @@ impl TxnManager {
                 }
             }
         }
-    }
-
-    /// Whether the sender should give up on every queued batch now.
-    pub fn failed(&self) -> Option<ClientError> {
-        self.error_state()
     }
 }
 
@@ -772,7 +768,7 @@ mod tests {
             assert!(matches!(err, ClientError::TransactionFatal(_)), "{err}");
             assert_eq!(err.code(), Some(ResponseError::ProducerFenced));
         }
-        assert!(m.failed().is_some());
+        assert!(m.error_state().is_some());
     }
 
     #[test]
