@@ -153,10 +153,6 @@ impl TxnCoordinator {
         }
     }
 
-    pub fn config(&self) -> &TxnConfig {
-        &self.config
-    }
-
     fn lock(&self) -> MutexGuard<'_, OwnedPartitions> {
         self.owned.lock().unwrap_or_else(|e| e.into_inner())
     }
