@@ -227,7 +227,6 @@ impl TxnCoordinator {
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-        group_id: &str,
         offsets_partition: i32,
     ) -> Result<(), ErrorCode> {
         let step = {
@@ -236,8 +235,7 @@ impl TxnCoordinator {
                 transactional_id,
                 producer_id,
                 producer_epoch,
-                group_id,
-                |_| offsets_partition,
+                offsets_partition,
                 now_ms(),
             )
         };

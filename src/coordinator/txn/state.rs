@@ -618,17 +618,16 @@ impl TxnPartition {
     }
 
     /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition
-    /// (`group_partition` maps a group id to it) to the transaction.
+    /// (`offsets_partition`) to the transaction.
     pub fn add_offsets(
         &mut self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-        group_id: &str,
-        group_partition: impl Fn(&str) -> i32,
+        offsets_partition: i32,
         now_ms: i64,
     ) -> Step {
-        let partition = TopicPartition::new(crate::coordinator::OFFSETS_TOPIC, group_partition(group_id));
+        let partition = TopicPartition::new(crate::coordinator::OFFSETS_TOPIC, offsets_partition);
         let req = AddPartitionsRequest {
             transactional_id: transactional_id.to_string(),
             producer_id,
