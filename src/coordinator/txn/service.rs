@@ -287,13 +287,7 @@ impl TxnCoordinator {
     /// Appends `write` under its coordinator epoch and applies the result:
     /// the reply for the request that made it, if anyone waits.
     async fn write(self: &Arc<Self>, write: Write) -> Option<Reply> {
-        let partition = self.partition_of(&write.transactional_id);
-        let result = match partition {
-            Some(p) => {
-                self.log.append(p, Some(write.coordinator_epoch), vec![(write.key.clone(), write.value.clone())]).await
-            }
-            None => Err(ErrorCode::NotCoordinator),
-        };
+        let result = self.append_write(&write).await;
         if let Err(code) = result {
             tracing::debug!(transactional_id = %write.transactional_id, ?code, "cannot append to {TRANSACTION_STATE_TOPIC}");
         }
@@ -314,6 +308,16 @@ impl TxnCoordinator {
     /// The `__transaction_state` partition of an id, as loaded now.
     fn partition_of(&self, transactional_id: &str) -> Option<i32> {
         self.lock().for_id(transactional_id).ok().map(|p| p.partition())
+    }
+
+    /// Appends `w`'s record to its id's `__transaction_state` partition,
+    /// fenced by the write's coordinator epoch; NOT_COORDINATOR once that
+    /// partition is no longer loaded here.
+    async fn append_write(&self, w: &Write) -> Result<(), ErrorCode> {
+        match self.partition_of(&w.transactional_id) {
+            Some(p) => self.log.append(p, Some(w.coordinator_epoch), vec![(w.key.clone(), w.value.clone())]).await,
+            None => Err(ErrorCode::NotCoordinator),
+        }
     }
 
     /// Whether `job` is still this coordinator's to finish: its id's
@@ -345,14 +349,7 @@ impl TxnCoordinator {
                 }
             };
             let Some(write) = write else { return };
-            let result = match self.partition_of(&job.transactional_id) {
-                Some(p) => {
-                    self.log
-                        .append(p, Some(write.coordinator_epoch), vec![(write.key.clone(), write.value.clone())])
-                        .await
-                }
-                None => Err(ErrorCode::NotCoordinator),
-            };
+            let result = self.append_write(&write).await;
             {
                 let mut owned = self.lock();
                 if let Ok(state) = owned.for_id(&job.transactional_id) {
