@@ -60,9 +60,12 @@ impl Default for TxnConfig {
     }
 }
 
-/// The `__transaction_state` partition that coordinates a transactional id.
+/// The `__transaction_state` partition that coordinates a transactional id:
+/// the absolute value of Java's `String.hashCode` modulo the partition count —
+/// the same rule as for groups, so the group coordinator's function is used
+/// (its tests pin the hash).
 pub fn partition_for(transactional_id: &str, partition_count: i32) -> i32 {
-    records::partition_for(transactional_id, partition_count)
+    crate::coordinator::records::partition_for(transactional_id, partition_count)
 }
 
 #[cfg(test)]
