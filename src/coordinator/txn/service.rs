@@ -41,14 +41,10 @@ use super::state::{
 };
 use super::{OwnedPartitions, TxnConfig, TRANSACTION_STATE_TOPIC};
 use crate::coordinator::log::{InternalLog, LeadershipEvent, LeadershipFollower, LogFuture, ReplayError};
+use crate::coordinator::now_ms;
 use crate::network::Shutdown;
 use crate::protocol::ErrorCode;
 use crate::storage::TopicPartition;
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Where new producer ids come from (the broker's durable id blocks).
 pub trait ProducerIdSource: Send + Sync + 'static {
