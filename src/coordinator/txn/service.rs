@@ -36,8 +36,8 @@ use tokio::time::Instant;
 
 use super::records::TxnStatus;
 use super::state::{
-    AddPartitionsRequest, EndTxnRequest, InitProducerIdRequest, InitProducerIdResponse, MarkerJob, Reply, Step,
-    TxnMetadata, TxnPartition, Write,
+    AddPartitionsRequest, EndTxnRequest, InitProducerIdRequest, InitProducerIdResponse, LoadReport, MarkerJob, Reply,
+    Step, TxnMetadata, TxnPartition, Write,
 };
 use super::{OwnedPartitions, TxnConfig, TRANSACTION_STATE_TOPIC};
 use crate::coordinator::log::{InternalLog, LeadershipEvent, LeadershipFollower, LogFuture, ReplayError};
@@ -441,21 +441,27 @@ impl TxnCoordinator {
         let started = std::time::Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0;
-        let records = loop {
+        let (state, report) = loop {
             attempts += 1;
             let log = self.log.clone();
+            let config = self.config.clone();
+            // Records are applied as they are replayed, not collected first.
             let replayed = tokio::task::spawn_blocking(move || {
-                let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-                log.replay(partition, &mut |r| {
+                let mut state = TxnPartition::new(partition, epoch, config);
+                let mut report = LoadReport::default();
+                let replayed = log.replay(partition, &mut |r| {
                     if let Some(key) = r.key {
-                        records.push((key.to_vec(), r.value.map(<[u8]>::to_vec)));
+                        state.apply_record(key, r.value, &mut report);
                     }
+                });
+                replayed.map(|()| {
+                    state.finish_load(&mut report);
+                    (state, report)
                 })
-                .map(|()| records)
             })
             .await;
             match replayed {
-                Ok(Ok(records)) => break records,
+                Ok(Ok(loaded)) => break loaded,
                 Ok(Err(ReplayError::ShuttingDown)) => return,
                 Ok(Err(err)) if attempts < LOAD_ATTEMPTS => {
                     tracing::warn!(partition, %err, "cannot load {TRANSACTION_STATE_TOPIC}-{partition}; retrying");
@@ -476,12 +482,6 @@ impl TxnCoordinator {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
-        let (state, report) = TxnPartition::load(
-            partition,
-            epoch,
-            self.config.clone(),
-            records.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
-        );
         let ids = state.iter().count();
         let kept = self.lock().finish_loading(state);
         if !kept {
