@@ -335,10 +335,6 @@ fn txn_config(cfg: &BrokerConfig) -> crate::coordinator::txn::TxnConfig {
     let int = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
     let long = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     crate::coordinator::txn::TxnConfig {
-        num_partitions: cfg.transaction_state_log_num_partitions,
-        replication_factor: cfg.transaction_state_log_replication_factor,
-        min_isr: int(u64::from(cfg.transaction_state_log_min_isr)),
-        segment_bytes: int(u64::from(cfg.transaction_state_log_segment_bytes)),
         max_timeout_ms: int(cfg.transaction_max_timeout_ms),
         id_expiration_ms: long(cfg.transactional_id_expiration_ms),
         abort_timed_out_interval_ms: long(cfg.transaction_abort_timed_out_transaction_cleanup_interval_ms),

@@ -210,7 +210,7 @@ async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
     }
 }
 
-fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
+pub(super) fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
     broker.metadata().view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
 }
 

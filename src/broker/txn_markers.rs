@@ -94,13 +94,7 @@ impl BrokerMarkerSender {
             match conns.get(&leader) {
                 Some(c) if !c.is_closed() => c.clone(),
                 _ => {
-                    let addr = broker
-                        .metadata()
-                        .view()
-                        .brokers
-                        .get(&leader)
-                        .map(|b| format!("{}:{}", b.host, b.port))
-                        .ok_or(ErrorCode::BrokerNotAvailable)?;
+                    let addr = super::replication::broker_addr(broker, leader).ok_or(ErrorCode::BrokerNotAvailable)?;
                     let client_id = format!("broker-{}-txn-markers", broker.node_id());
                     let c = Connection::connect(&addr, &client_id, timeout).await.map_err(|err| {
                         tracing::debug!(leader, %addr, %err, "cannot connect to a partition leader for markers");

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::records::{GroupValue, MemberValue, OffsetValue};
-use super::txn_offsets::{Positions, TxnOffsets};
+use super::txn_offsets::{Positions, TopicPartitionKey, TxnOffsets};
 use crate::protocol::ErrorCode;
 
 /// Kafka's group states, named as DescribeGroups and ListGroups report them.
@@ -186,6 +186,23 @@ impl Group {
             txn_offsets: TxnOffsets::default(),
             next_seq: 0,
         }
+    }
+
+    /// Every partition the group has an offset for, committed or pending in
+    /// a transaction, once each: the keys a tombstone must cover.
+    pub fn offset_keys(&self) -> impl Iterator<Item = &TopicPartitionKey> {
+        let pending: HashSet<&TopicPartitionKey> =
+            self.txn_offsets.partitions().filter(|tp| !self.offsets.contains_key(*tp)).collect();
+        self.offsets.keys().chain(pending)
+    }
+
+    /// The partition's offset is deleted (its tombstone is written): the
+    /// committed offset, its log position and any pending transactional
+    /// offset go, so a later COMMIT cannot bring it back.
+    pub fn remove_offset(&mut self, tp: &TopicPartitionKey) {
+        self.offsets.remove(tp);
+        self.offset_positions.remove(tp);
+        self.txn_offsets.forget(tp);
     }
 
     /// A group as loaded from `__consumer_offsets`: Stable with its members

@@ -877,14 +877,8 @@ impl GroupCoordinator {
             group.transition(GroupState::Dead, now_ms());
             // Pending transactional offsets go too (Kafka's coordinator writes
             // their tombstones as well), so a later COMMIT cannot revive them.
-            let pending: HashSet<&(String, i32)> =
-                group.txn_offsets.partitions().filter(|tp| !group.offsets.contains_key(*tp)).collect();
-            let mut keys: Vec<(Bytes, Option<Bytes>)> = group
-                .offsets
-                .keys()
-                .chain(pending)
-                .map(|(t, p)| (records::offset_key(group_id, t, *p), None))
-                .collect();
+            let mut keys: Vec<(Bytes, Option<Bytes>)> =
+                group.offset_keys().map(|(t, p)| (records::offset_key(group_id, t, *p), None)).collect();
             keys.push((records::group_key(group_id), None));
             (partition, keys)
         };
@@ -958,8 +952,7 @@ impl GroupCoordinator {
                 let mut st = self.lock();
                 if let Some(g) = st.groups.get_mut(group_id) {
                     for key in &doomed {
-                        g.offsets.remove(key);
-                        g.txn_offsets.forget(key);
+                        g.remove_offset(key);
                     }
                 }
                 Ok(results)
@@ -1103,8 +1096,7 @@ impl GroupCoordinator {
         {
             let st = self.lock();
             for g in st.groups.values() {
-                let pending: HashSet<&(String, i32)> = g.txn_offsets.partitions().collect();
-                for (t, p) in g.offsets.keys().chain(pending.into_iter().filter(|tp| !g.offsets.contains_key(*tp))) {
+                for (t, p) in g.offset_keys() {
                     if deleted.contains(t) {
                         per_partition.entry(g.partition).or_default().push((g.id.clone(), (t.clone(), *p)));
                     }
@@ -1120,8 +1112,7 @@ impl GroupCoordinator {
             let mut st = self.lock();
             for (g, tp) in entries {
                 if let Some(group) = st.groups.get_mut(&g) {
-                    group.offsets.remove(&tp);
-                    group.txn_offsets.forget(&tp);
+                    group.remove_offset(&tp);
                 }
             }
         }
@@ -1185,8 +1176,7 @@ impl GroupCoordinator {
                 match tp {
                     Some(tp) => {
                         if let Some(group) = st.groups.get_mut(&g) {
-                            group.offsets.remove(&tp);
-                            group.txn_offsets.forget(&tp);
+                            group.remove_offset(&tp);
                             removed += 1;
                         }
                     }

@@ -31,9 +31,7 @@ pub async fn handle(
         // the topic's partition count, or the configured one before it exists.
         let count = metadata.topic(OFFSETS_TOPIC).map_or(offsets_partitions, |t| t.partitions.len() as i32);
         let partition = records::partition_for(group, count.max(1));
-        match txns
-            .add_offsets(req.transactional_id.0.as_str(), req.producer_id.0, req.producer_epoch, group, partition)
-            .await
+        match txns.add_offsets(req.transactional_id.0.as_str(), req.producer_id.0, req.producer_epoch, partition).await
         {
             Ok(()) => 0,
             Err(code) => fenced_error_for_version(FencedApi::AddOffsetsToTxn, version, code).code(),

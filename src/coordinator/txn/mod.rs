@@ -37,15 +37,6 @@ pub use state::{
 /// defaults. The broker's typed config wires these from the properties.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxnConfig {
-    /// `transaction.state.log.num.partitions`
-    pub num_partitions: i32,
-    /// `transaction.state.log.replication.factor` (capped at the live brokers
-    /// when the topic is created)
-    pub replication_factor: i16,
-    /// `transaction.state.log.min.isr` (capped likewise)
-    pub min_isr: i32,
-    /// `transaction.state.log.segment.bytes`
-    pub segment_bytes: i32,
     /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a
     /// producer may ask for.
     pub max_timeout_ms: i32,
@@ -58,27 +49,9 @@ pub struct TxnConfig {
     pub remove_expired_interval_ms: i64,
 }
 
-impl TxnConfig {
-    /// The property names, in the order of the fields.
-    pub const KEYS: [&'static str; 8] = [
-        "transaction.state.log.num.partitions",
-        "transaction.state.log.replication.factor",
-        "transaction.state.log.min.isr",
-        "transaction.state.log.segment.bytes",
-        "transaction.max.timeout.ms",
-        "transactional.id.expiration.ms",
-        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-        "transaction.remove.expired.transaction.cleanup.interval.ms",
-    ];
-}
-
 impl Default for TxnConfig {
     fn default() -> Self {
         TxnConfig {
-            num_partitions: 50,
-            replication_factor: 3,
-            min_isr: 2,
-            segment_bytes: 104_857_600,
             max_timeout_ms: 900_000,
             id_expiration_ms: 604_800_000,
             abort_timed_out_interval_ms: 10_000,
@@ -87,9 +60,12 @@ impl Default for TxnConfig {
     }
 }
 
-/// The `__transaction_state` partition that coordinates a transactional id.
+/// The `__transaction_state` partition that coordinates a transactional id:
+/// the absolute value of Java's `String.hashCode` modulo the partition count —
+/// the same rule as for groups, so the group coordinator's function is used
+/// (its tests pin the hash).
 pub fn partition_for(transactional_id: &str, partition_count: i32) -> i32 {
-    records::partition_for(transactional_id, partition_count)
+    crate::coordinator::records::partition_for(transactional_id, partition_count)
 }
 
 #[cfg(test)]
@@ -99,15 +75,10 @@ mod tests {
     #[test]
     fn defaults_are_kafkas() {
         let c = TxnConfig::default();
-        assert_eq!(c.num_partitions, 50);
-        assert_eq!(c.replication_factor, 3);
-        assert_eq!(c.min_isr, 2);
-        assert_eq!(c.segment_bytes, 104_857_600);
         assert_eq!(c.max_timeout_ms, 900_000);
         assert_eq!(c.id_expiration_ms, 604_800_000);
         assert_eq!(c.abort_timed_out_interval_ms, 10_000);
         assert_eq!(c.remove_expired_interval_ms, 3_600_000);
-        assert_eq!(TxnConfig::KEYS.len(), 8);
         assert_eq!(TRANSACTION_STATE_TOPIC, "__transaction_state");
     }
 }

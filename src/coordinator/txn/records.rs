@@ -26,8 +26,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::protocol::reader::Reader;
 use crate::storage::TopicPartition;
 
-/// The internal topic holding transaction state.
-pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+pub use crate::protocol::internal_topics::TRANSACTION_STATE_TOPIC;
 
 /// A transaction's status as stored (`transaction_status`), with Kafka's ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,7 +162,10 @@ pub fn encode_value(v: &TxnValue) -> Bytes {
 }
 
 /// Encodes a value as version 1 (flexible), writing tagged fields only when
-/// they differ from their defaults, as Kafka's generated code does.
+/// they differ from their defaults, as Kafka's generated code does. Our
+/// coordinator writes version 0; this is for tests of reading what newer
+/// Kafka brokers write.
+#[cfg(test)]
 pub fn encode_value_v1(v: &TxnValue) -> Bytes {
     let mut out = BytesMut::with_capacity(64 + 16 * v.partitions.len());
     out.put_i16(1);
@@ -266,13 +268,6 @@ pub fn decode_value(buf: &[u8]) -> Result<TxnValue, TxnRecordError> {
     Ok(value)
 }
 
-/// Kafka's partition of `__transaction_state` for a transactional id: the
-/// absolute value of Java's `String.hashCode` modulo the partition count —
-/// the same rule as for groups, so the group coordinator's function is used.
-pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
-    crate::coordinator::records::partition_for(transactional_id, partitions)
-}
-
 fn by_topic(partitions: &BTreeSet<TopicPartition>) -> Vec<(&str, Vec<i32>)> {
     let mut topics: Vec<(&str, Vec<i32>)> = Vec::new();
     for tp in partitions {
@@ -292,6 +287,7 @@ fn put_str(out: &mut BytesMut, s: &str) {
     out.put_slice(&s.as_bytes()[..len]);
 }
 
+#[cfg(test)]
 fn put_uvarint(out: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
         out.put_u8((v as u8 & 0x7f) | 0x80);
@@ -476,13 +472,6 @@ mod tests {
         bad_status[16] = 42;
         assert!(decode_value(&bad_status).is_err());
         assert!(decode_value(&[0, 2]).is_err(), "unknown version");
-    }
-
-    #[test]
-    fn partition_for_uses_java_string_hash() {
-        // "my-group".hashCode() == 1906497762 (checked with jshell).
-        assert_eq!(partition_for("my-group", 50), 1_906_497_762 % 50);
-        assert_eq!(partition_for("polygenelubricants", 50), 0);
     }
 
     proptest! {

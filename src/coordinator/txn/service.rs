@@ -36,19 +36,15 @@ use tokio::time::Instant;
 
 use super::records::TxnStatus;
 use super::state::{
-    AddPartitionsRequest, EndTxnRequest, InitProducerIdRequest, InitProducerIdResponse, MarkerJob, Reply, Step,
-    TxnMetadata, TxnPartition, Write,
+    AddPartitionsRequest, EndTxnRequest, InitProducerIdRequest, InitProducerIdResponse, LoadReport, MarkerJob, Reply,
+    Step, TxnMetadata, TxnPartition, Write,
 };
 use super::{OwnedPartitions, TxnConfig, TRANSACTION_STATE_TOPIC};
 use crate::coordinator::log::{InternalLog, LeadershipEvent, LeadershipFollower, LogFuture, ReplayError};
+use crate::coordinator::now_ms;
 use crate::network::Shutdown;
 use crate::protocol::ErrorCode;
 use crate::storage::TopicPartition;
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Where new producer ids come from (the broker's durable id blocks).
 pub trait ProducerIdSource: Send + Sync + 'static {
@@ -153,10 +149,6 @@ impl TxnCoordinator {
         }
     }
 
-    pub fn config(&self) -> &TxnConfig {
-        &self.config
-    }
-
     fn lock(&self) -> MutexGuard<'_, OwnedPartitions> {
         self.owned.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -231,7 +223,6 @@ impl TxnCoordinator {
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-        group_id: &str,
         offsets_partition: i32,
     ) -> Result<(), ErrorCode> {
         let step = {
@@ -240,8 +231,7 @@ impl TxnCoordinator {
                 transactional_id,
                 producer_id,
                 producer_epoch,
-                group_id,
-                |_| offsets_partition,
+                offsets_partition,
                 now_ms(),
             )
         };
@@ -293,13 +283,7 @@ impl TxnCoordinator {
     /// Appends `write` under its coordinator epoch and applies the result:
     /// the reply for the request that made it, if anyone waits.
     async fn write(self: &Arc<Self>, write: Write) -> Option<Reply> {
-        let partition = self.partition_of(&write.transactional_id);
-        let result = match partition {
-            Some(p) => {
-                self.log.append(p, Some(write.coordinator_epoch), vec![(write.key.clone(), write.value.clone())]).await
-            }
-            None => Err(ErrorCode::NotCoordinator),
-        };
+        let result = self.append_write(&write).await;
         if let Err(code) = result {
             tracing::debug!(transactional_id = %write.transactional_id, ?code, "cannot append to {TRANSACTION_STATE_TOPIC}");
         }
@@ -320,6 +304,16 @@ impl TxnCoordinator {
     /// The `__transaction_state` partition of an id, as loaded now.
     fn partition_of(&self, transactional_id: &str) -> Option<i32> {
         self.lock().for_id(transactional_id).ok().map(|p| p.partition())
+    }
+
+    /// Appends `w`'s record to its id's `__transaction_state` partition,
+    /// fenced by the write's coordinator epoch; NOT_COORDINATOR once that
+    /// partition is no longer loaded here.
+    async fn append_write(&self, w: &Write) -> Result<(), ErrorCode> {
+        match self.partition_of(&w.transactional_id) {
+            Some(p) => self.log.append(p, Some(w.coordinator_epoch), vec![(w.key.clone(), w.value.clone())]).await,
+            None => Err(ErrorCode::NotCoordinator),
+        }
     }
 
     /// Whether `job` is still this coordinator's to finish: its id's
@@ -351,14 +345,7 @@ impl TxnCoordinator {
                 }
             };
             let Some(write) = write else { return };
-            let result = match self.partition_of(&job.transactional_id) {
-                Some(p) => {
-                    self.log
-                        .append(p, Some(write.coordinator_epoch), vec![(write.key.clone(), write.value.clone())])
-                        .await
-                }
-                None => Err(ErrorCode::NotCoordinator),
-            };
+            let result = self.append_write(&write).await;
             {
                 let mut owned = self.lock();
                 if let Ok(state) = owned.for_id(&job.transactional_id) {
@@ -454,21 +441,27 @@ impl TxnCoordinator {
         let started = std::time::Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0;
-        let records = loop {
+        let (state, report) = loop {
             attempts += 1;
             let log = self.log.clone();
+            let config = self.config.clone();
+            // Records are applied as they are replayed, not collected first.
             let replayed = tokio::task::spawn_blocking(move || {
-                let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-                log.replay(partition, &mut |r| {
+                let mut state = TxnPartition::new(partition, epoch, config);
+                let mut report = LoadReport::default();
+                let replayed = log.replay(partition, &mut |r| {
                     if let Some(key) = r.key {
-                        records.push((key.to_vec(), r.value.map(<[u8]>::to_vec)));
+                        state.apply_record(key, r.value, &mut report);
                     }
+                });
+                replayed.map(|()| {
+                    state.finish_load(&mut report);
+                    (state, report)
                 })
-                .map(|()| records)
             })
             .await;
             match replayed {
-                Ok(Ok(records)) => break records,
+                Ok(Ok(loaded)) => break loaded,
                 Ok(Err(ReplayError::ShuttingDown)) => return,
                 Ok(Err(err)) if attempts < LOAD_ATTEMPTS => {
                     tracing::warn!(partition, %err, "cannot load {TRANSACTION_STATE_TOPIC}-{partition}; retrying");
@@ -489,12 +482,6 @@ impl TxnCoordinator {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
-        let (state, report) = TxnPartition::load(
-            partition,
-            epoch,
-            self.config.clone(),
-            records.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
-        );
         let ids = state.iter().count();
         let kept = self.lock().finish_loading(state);
         if !kept {

@@ -345,7 +345,9 @@ impl TxnPartition {
 
     /// Rebuilds the partition from its records replayed in offset order
     /// (`(key, value)`, a `None` value being a tombstone). Unreadable records
-    /// are skipped and counted; the last record of an id wins.
+    /// are skipped and counted; the last record of an id wins. The service
+    /// does the same while replaying, with [`TxnPartition::apply_record`]
+    /// and [`TxnPartition::finish_load`].
     pub fn load<'a>(
         partition: i32,
         coordinator_epoch: i32,
@@ -355,28 +357,42 @@ impl TxnPartition {
         let mut state = TxnPartition::new(partition, coordinator_epoch, config);
         let mut report = LoadReport::default();
         for (key, value) in records {
-            let id = match records::decode_key(key) {
-                Ok(Some(id)) => id,
-                Ok(None) => continue,
-                Err(_) => {
-                    report.skipped += 1;
-                    continue;
-                }
-            };
-            match value.map(records::decode_value) {
-                None => {
-                    state.txns.remove(&id);
-                }
-                Some(Ok(v)) if v.status == TxnStatus::Dead => {
-                    state.txns.remove(&id);
-                }
-                Some(Ok(v)) => {
-                    state.txns.insert(id.clone(), TxnMetadata::from_value(&id, v));
-                }
-                Some(Err(_)) => report.skipped += 1,
-            }
+            state.apply_record(key, value, &mut report);
         }
-        let mut prepared: Vec<String> = state
+        state.finish_load(&mut report);
+        (state, report)
+    }
+
+    /// Loading, one replayed record at a time (in log order, on a state
+    /// fresh from [`TxnPartition::new`]): the latest value of each id wins,
+    /// a tombstone or Dead removes it, unreadable records are counted.
+    pub fn apply_record(&mut self, key: &[u8], value: Option<&[u8]>, report: &mut LoadReport) {
+        let id = match records::decode_key(key) {
+            Ok(Some(id)) => id,
+            Ok(None) => return,
+            Err(_) => {
+                report.skipped += 1;
+                return;
+            }
+        };
+        match value.map(records::decode_value) {
+            None => {
+                self.txns.remove(&id);
+            }
+            Some(Ok(v)) if v.status == TxnStatus::Dead => {
+                self.txns.remove(&id);
+            }
+            Some(Ok(v)) => {
+                self.txns.insert(id.clone(), TxnMetadata::from_value(&id, v));
+            }
+            Some(Err(_)) => report.skipped += 1,
+        }
+    }
+
+    /// Loading is done (every record applied): the transactions left
+    /// prepared get their markers sent again.
+    pub fn finish_load(&mut self, report: &mut LoadReport) {
+        let mut prepared: Vec<String> = self
             .txns
             .values()
             .filter(|m| matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort))
@@ -384,11 +400,10 @@ impl TxnPartition {
             .collect();
         prepared.sort();
         for id in prepared {
-            if let Some(job) = state.start_markers(&id, 0) {
+            if let Some(job) = self.start_markers(&id, 0) {
                 report.markers.push(job);
             }
         }
-        (state, report)
     }
 
     /// The partition of `__transaction_state` this state belongs to.
@@ -618,17 +633,16 @@ impl TxnPartition {
     }
 
     /// AddOffsetsToTxn: adds the group's `__consumer_offsets` partition
-    /// (`group_partition` maps a group id to it) to the transaction.
+    /// (`offsets_partition`) to the transaction.
     pub fn add_offsets(
         &mut self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-        group_id: &str,
-        group_partition: impl Fn(&str) -> i32,
+        offsets_partition: i32,
         now_ms: i64,
     ) -> Step {
-        let partition = TopicPartition::new(crate::coordinator::OFFSETS_TOPIC, group_partition(group_id));
+        let partition = TopicPartition::new(crate::coordinator::OFFSETS_TOPIC, offsets_partition);
         let req = AddPartitionsRequest {
             transactional_id: transactional_id.to_string(),
             producer_id,

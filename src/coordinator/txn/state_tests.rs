@@ -513,11 +513,11 @@ fn add_offsets_adds_the_groups_offsets_partition() {
     let mut p = part();
     let mut ids = Ids(0);
     let (pid, e) = init(&mut p, &mut ids, "tx");
-    let w = write(p.add_offsets("tx", pid, e, "my-group", |g| super::partition_for(g, 50), T0));
+    let w = write(p.add_offsets("tx", pid, e, super::partition_for("my-group", 50), T0));
     let want = TopicPartition::new("__consumer_offsets", super::partition_for("my-group", 50));
     assert_eq!(stored(&w).partitions, [want].into());
     assert_eq!(p.complete_write(&w, Ok(())).reply, Some(Reply::Ok));
-    assert_eq!(reply(p.add_offsets("tx", pid, e - 1, "my-group", |_| 0, T0)), Reply::Err(ErrorCode::ProducerFenced));
+    assert_eq!(reply(p.add_offsets("tx", pid, e - 1, 0, T0)), Reply::Err(ErrorCode::ProducerFenced));
 }
 
 #[test]
