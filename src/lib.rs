@@ -37,4 +37,5 @@ pub mod metadata;
 pub mod network;
 pub mod protocol;
 pub mod storage;
+pub mod streams;
 pub mod zk;
