@@ -13,6 +13,7 @@
 //! ([`runtime`]) runs them against a cluster: stream threads in a consumer
 //! group, tasks per partition, changelogs, standbys, exactly-once.
 
+pub mod dsl;
 pub mod error;
 pub mod exec;
 pub mod processor;

@@ -168,6 +168,7 @@ impl<T: Send + Sync + 'static> Serde<Option<T>> for Nullable<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

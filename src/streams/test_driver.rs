@@ -239,6 +239,7 @@ impl TopologyTestDriver {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::time::Duration;
 

@@ -444,6 +444,7 @@ impl Topology {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::streams::processor::{processor, Processor, ProcessorContext, Record};

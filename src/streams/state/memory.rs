@@ -55,6 +55,7 @@ impl KeyValueBytesStore for InMemoryStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

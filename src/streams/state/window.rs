@@ -236,6 +236,7 @@ impl<'a, K: Clone + 'static, V: 'static> SessionStore<'a, K, V> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
