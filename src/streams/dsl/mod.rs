@@ -463,6 +463,64 @@ impl<K: Data, V: Data> KStream<K, V> {
         self
     }
 
+    /// Sends the stream through the internal topic `<base>-repartition`
+    /// (created by the runtime as `<application.id>-<base>-repartition`) so
+    /// records are partitioned by their current key; records with a null
+    /// key (as serialized) are dropped first, as Kafka does. `partitions`
+    /// `None` lets the runtime size the topic from the upstream sources.
+    pub(crate) fn repartition_through(
+        &self,
+        base: &str,
+        key: SerdeRef<K>,
+        value: SerdeRef<V>,
+        partitions: Option<i32>,
+    ) -> KStream<K, V> {
+        let topic = format!("{base}-repartition");
+        let mut b = lock(&self.builder);
+        let filter = b.new_name("KSTREAM-FILTER-");
+        let ks = key.clone();
+        let t2 = topic.clone();
+        b.add_processor(
+            &filter,
+            processor(&filter, move || {
+                let ks = ks.clone();
+                let t2 = t2.clone();
+                FnProcessor(move |ctx: &mut ProcessorContext<'_, K, V>, r: Record<K, V>| {
+                    if matches!(ks.serialize(&t2, &r.key), Ok(Some(_))) {
+                        ctx.forward(r)?;
+                    }
+                    Ok(())
+                })
+            }),
+            &[&self.node],
+        );
+        let sink = b.new_name("KSTREAM-SINK-");
+        let spec =
+            SinkSpec { topic: topic.clone(), serialize: serializer(key.clone(), value.clone()), partitioner: None };
+        if let Err(e) = b.topology.add_sink_spec(&sink, spec, &[&filter]) {
+            b.error(e);
+        }
+        b.topology.add_repartition_topic(&topic, partitions);
+        let source = b.new_name("KSTREAM-SOURCE-");
+        let spec = SourceSpec {
+            topics: vec![topic],
+            deserialize: deserializer(key.clone(), value.clone()),
+            timestamp_extractor: None,
+            offset_reset: None,
+        };
+        if let Err(e) = b.topology.add_source_spec(&source, spec) {
+            b.error(e);
+        }
+        drop(b);
+        KStream {
+            builder: self.builder.clone(),
+            node: source,
+            key_serde: Some(key),
+            value_serde: Some(value),
+            repartition_required: false,
+        }
+    }
+
     /// The node this stream comes out of.
     pub fn node_name(&self) -> &str {
         &self.node
@@ -543,6 +601,16 @@ mod tests {
         let tab = d.read_raw("tab-out");
         assert_eq!(tab.len(), 1, "the delete is not a stream record; deleting nothing is nothing: {tab:?}");
         assert_eq!(d.read_raw("app-tab-store-changelog").len(), 2);
+        // Through a repartition topic and back.
+        let b2 = StreamsBuilder::new();
+        let s2 = b2.stream(&["in"], Consumed::with(Serdes::string(), Serdes::long()));
+        s2.repartition_through("x", Serdes::string(), Serdes::long(), None).to("o", Produced::default_serdes());
+        let topo = b2.build().unwrap();
+        assert_eq!(topo.subtopologies().len(), 2);
+        let mut d2 = TopologyTestDriver::new(topo, "app").unwrap();
+        d2.pipe("in", &ks, &"k".to_string(), &ls, &7, 9).unwrap();
+        assert_eq!(d2.read_raw("app-x-repartition").len(), 1);
+        assert_eq!(d2.read("o", &ks, &ls).unwrap(), vec![("k".to_string(), 7, 9)]);
         // A missing serde is reported by build().
         let b = StreamsBuilder::new();
         b.stream(&["in"], Consumed::with(Serdes::string(), Serdes::long()))
