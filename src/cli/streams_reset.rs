@@ -252,10 +252,27 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         Ok(true) => Ok(ExitCode::SUCCESS),
         Ok(false) => Ok(ExitCode::from(super::EXIT_FAILURE)),
         Err(e) => {
-            eprintln!("ERROR: {e:#}");
+            eprintln!("ERROR: {}", error_text(&e));
             Ok(ExitCode::from(super::EXIT_FAILURE))
         }
     }
+}
+
+/// The error and its causes, each once: client errors already include
+/// their source in their own message.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Java's `List.toString`: `[a, b]`.

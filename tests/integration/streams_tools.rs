@@ -224,6 +224,16 @@ fn streams_reset_rewinds_inputs_and_deletes_internal_topics() {
     ok(reset_tool(&bs, &["--application-id", "app", "--input-topics", "in", "--shift-by", "-1"]));
     assert_eq!(committed(&rt, &bs, "app"), offsets(&[("in", 0, 1), ("in", 1, 1), ("inter", 0, 2)]));
 
+    // --from-file plans and --by-duration (every record is younger than a day).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("plan.csv");
+    std::fs::write(&plan, "in,0,1\nin,1,2\n").expect("write plan");
+    let plan = plan.to_str().expect("utf-8 path");
+    ok(reset_tool(&bs, &["--application-id", "app", "--input-topics", "in", "--from-file", plan]));
+    assert_eq!(committed(&rt, &bs, "app"), offsets(&[("in", 0, 1), ("in", 1, 2), ("inter", 0, 2)]));
+    ok(reset_tool(&bs, &["--application-id", "app", "--input-topics", "in", "--by-duration", "P1D"]));
+    assert_eq!(committed(&rt, &bs, "app"), offsets(&[("in", 0, 0), ("in", 1, 0), ("inter", 0, 2)]));
+
     // A missing input topic is reported, exits 1, and does not stop the rest.
     let out = reset_tool(&bs, &["--application-id", "app", "--input-topics", "nope,in", "--to-latest"]);
     assert_eq!(out.status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
