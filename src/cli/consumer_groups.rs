@@ -481,7 +481,7 @@ fn parse_zone(zone: &str) -> Option<i64> {
 
 /// `--to-datetime`: `YYYY-MM-DDTHH:mm:SS.sss` with an optional zone (UTC when
 /// absent), as Kafka's `Utils.getDateTime` reads it, in epoch milliseconds.
-fn parse_datetime(value: &str) -> Result<i64, String> {
+pub(super) fn parse_datetime(value: &str) -> Result<i64, String> {
     let Some((date, time)) = value.split_once('T') else {
         return Err("Error parsing timestamp. It does not contain a 'T' according to ISO8601 format".to_string());
     };
@@ -513,7 +513,7 @@ fn parse_datetime(value: &str) -> Result<i64, String> {
 /// `--by-duration`: an ISO-8601 duration as Java's `Duration.parse` reads it
 /// (`PnDTnHnMn.nS`, signs allowed on the whole and on each part), in
 /// milliseconds.
-fn parse_duration(value: &str) -> Result<i64, String> {
+pub(super) fn parse_duration(value: &str) -> Result<i64, String> {
     let bad = || format!("Text cannot be parsed to a Duration: {value}");
     let upper = value.to_ascii_uppercase();
     let (negate, rest) = match upper.as_bytes().first() {

@@ -17,7 +17,9 @@ mod leader_election;
 mod output;
 mod perf;
 mod preferred_replica_election;
+mod run_class;
 mod server_start;
+mod streams_reset;
 mod topics;
 mod transactions;
 mod zookeeper_start;
@@ -113,6 +115,13 @@ static TOOLS: &[Tool] = &[
         command: transactions::command,
         run: transactions::run,
     },
+    Tool {
+        name: "streams-application-reset",
+        scripts: &[script("kafka-streams-application-reset")],
+        command: streams_reset::command,
+        run: streams_reset::run,
+    },
+    Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
 ];

@@ -1,6 +1,6 @@
 //! Consumer-group administration (the admin side of issue #6): list and
 //! describe groups, read, change and delete their committed offsets, delete
-//! groups.
+//! groups, remove members on their behalf (for `streams-application-reset --force`).
 //!
 //! Requests about one group go to its coordinator, found with FindCoordinator
 //! (key type 0). NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and
@@ -33,14 +33,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, TopicName,
+    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, LeaveGroupRequest, ListGroupsRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -533,6 +534,53 @@ impl Admin {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// Removes members from the group (LeaveGroup v3+, on their behalf, as
+    /// Kafka's `removeMembersFromConsumerGroup`), so that an abandoned
+    /// member with a long session timeout does not block offset changes.
+    /// Each member is `(member id, group.instance.id)`; the first member the
+    /// coordinator refuses is the error.
+    pub async fn remove_group_members(
+        &self,
+        group: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<(), ClientError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        self.with_coordinator(group, |conn, _| async move {
+            let version = conn.version(ApiKey::LeaveGroup)?;
+            if version < 3 {
+                return Err(ClientError::protocol(
+                    conn.addr(),
+                    "the broker cannot remove other members (LeaveGroup v3+)",
+                ));
+            }
+            let identities = members
+                .iter()
+                .map(|(id, instance)| {
+                    let m = MemberIdentity::default()
+                        .with_member_id(sb(id))
+                        .with_group_instance_id(instance.as_deref().map(sb));
+                    if version >= 5 {
+                        m.with_reason(Some(sb("removed by an administrator")))
+                    } else {
+                        m
+                    }
+                })
+                .collect();
+            let req = LeaveGroupRequest::default().with_group_id(group_id(group)).with_members(identities);
+            let resp = conn.call(&req, version).await?;
+            ClientError::check(resp.error_code, None, || format!("remove members of group '{group}'"))?;
+            for m in &resp.members {
+                ClientError::check(m.error_code, None, || {
+                    format!("remove member '{}' of group '{group}'", m.member_id.as_str())
+                })?;
+            }
+            Ok(())
         })
         .await
     }
