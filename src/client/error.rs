@@ -65,6 +65,16 @@ pub enum ClientError {
     /// with the same transactional.id, or not authorized): close it.
     #[error("the transactional producer cannot continue and must be closed: {0}")]
     TransactionFatal(Box<ClientError>),
+    /// As group leader, a plugged-in
+    /// [`CustomAssignor`](crate::client::CustomAssignor) failed to assign
+    /// partitions; this rebalance ended with nothing assigned and the next
+    /// poll joins again.
+    #[error("the group leader's '{assignor}' assignor failed: {source}")]
+    Assignor {
+        assignor: String,
+        #[source]
+        source: Box<ClientError>,
+    },
 }
 
 impl ClientError {

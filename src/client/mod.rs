@@ -128,8 +128,9 @@ pub use admin_txn::{
 };
 pub use config::ClientConfig;
 pub use consumer::{
-    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, IsolationLevel, OffsetReset,
-    RebalanceCallbacks, RebalanceListener, SeekTo, TimestampType,
+    AssignmentStrategy, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, CustomAssignor,
+    IsolationLevel, MemberAssignment, MemberSubscription, OffsetReset, RebalanceCallbacks, RebalanceListener, SeekTo,
+    TimestampType,
 };
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};

@@ -2,7 +2,8 @@
 //! consumers and `console-consumer --group` against a real broker. Members
 //! split partitions and see every record once, groups are independent,
 //! commits survive a close, and a killed member's partitions move to the
-//! survivor after the session timeout.
+//! survivor after the session timeout. A plugged-in custom assignor gets user
+//! data both ways, and its failure does not wedge the group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -887,4 +888,149 @@ async fn a_pattern_subscription_follows_the_matching_topics() {
     // A pattern that is not a regular expression is refused.
     let mut bad = Consumer::new(config(&b, "g-bad", &[])).await.expect("consumer");
     assert!(bad.subscribe_pattern("metrics-(").await.is_err());
+}
+
+/// A tiny plugged-in assignor: every partition goes to the member whose
+/// subscription user data says "leader-wanted"; each member's assignment user
+/// data names it and lists the tags the leader saw. Optionally fails its first
+/// `assign` call.
+struct WantedAssignor {
+    tag: &'static str,
+    fail_first: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<(gregor::client::MemberAssignment, i32)>>>,
+}
+
+impl WantedAssignor {
+    fn new(tag: &'static str, fail_first: Arc<AtomicBool>) -> Arc<WantedAssignor> {
+        Arc::new(WantedAssignor { tag, fail_first, received: Arc::new(Mutex::new(Vec::new())) })
+    }
+
+    /// The last assignment handed to `on_assignment`, with its generation.
+    fn last(&self) -> Option<(gregor::client::MemberAssignment, i32)> {
+        self.received.lock().expect("received").last().cloned()
+    }
+}
+
+impl gregor::client::CustomAssignor for WantedAssignor {
+    fn name(&self) -> String {
+        "wanted".into()
+    }
+
+    fn subscription_user_data(&self) -> Option<bytes::Bytes> {
+        Some(bytes::Bytes::from_static(self.tag.as_bytes()))
+    }
+
+    fn assign(
+        &self,
+        partitions: &BTreeMap<String, i32>,
+        members: &[gregor::client::MemberSubscription],
+    ) -> Result<BTreeMap<String, gregor::client::MemberAssignment>, gregor::client::ClientError> {
+        if self.fail_first.swap(false, Ordering::AcqRel) {
+            return Err(gregor::client::ClientError::Config("boom: the test assignor refuses once".into()));
+        }
+        let mut tags: Vec<String> =
+            members.iter().map(|m| String::from_utf8_lossy(m.user_data.as_deref().unwrap_or(b"none")).into()).collect();
+        tags.sort();
+        let all: Vec<(String, i32)> =
+            partitions.iter().flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p))).collect();
+        Ok(members
+            .iter()
+            .map(|m| {
+                let wanted = m.user_data.as_deref() == Some(b"leader-wanted".as_slice());
+                let user_data = format!("to:{};saw:{}", m.member_id, tags.join(","));
+                let a = gregor::client::MemberAssignment {
+                    partitions: if wanted { all.clone() } else { Vec::new() },
+                    user_data: Some(bytes::Bytes::from(user_data)),
+                };
+                (m.member_id.clone(), a)
+            })
+            .collect())
+    }
+
+    fn on_assignment(&self, assignment: &gregor::client::MemberAssignment, generation: i32) {
+        self.received.lock().expect("received").push((assignment.clone(), generation));
+    }
+}
+
+async fn custom_member(b: &TestBroker, group: &str, topic: &str, assignor: Arc<WantedAssignor>) -> Consumer {
+    let mut config = config(b, group, &[]);
+    config.custom_assignor = Some(assignor);
+    let mut c = Consumer::new(config).await.expect("consumer");
+    c.subscribe(vec![topic.to_string()]).await.expect("subscribe");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_assignor_gets_user_data_both_ways() {
+    let b = broker();
+    create(&b, "custom", 3).await;
+    let no_failure = Arc::new(AtomicBool::new(false));
+    let (other, wanted) =
+        (WantedAssignor::new("other", no_failure.clone()), WantedAssignor::new("leader-wanted", no_failure));
+    let x = Member::run(custom_member(&b, "g-custom", "custom", other.clone()).await);
+    let y = Member::run(custom_member(&b, "g-custom", "custom", wanted.clone()).await);
+    let settled = until(|| {
+        let both = matches!((other.last(), wanted.last()), (Some(a), Some(b)) if a.1 == b.1
+            && a.0.user_data.as_deref().is_some_and(|d| d.ends_with(b"saw:leader-wanted,other"))
+            && b.0.user_data.as_deref().is_some_and(|d| d.ends_with(b"saw:leader-wanted,other")));
+        both && y.assignment().len() == 3 && x.assignment().is_empty()
+    })
+    .await;
+    assert!(
+        settled,
+        "on_assignment: {:?} / {:?}; assignments {:?} / {:?}",
+        other.last(),
+        wanted.last(),
+        x.assignment(),
+        y.assignment()
+    );
+    // The leader's user data reached each member, addressed to it.
+    let (mine, generation) = wanted.last().expect("assigned");
+    assert!(generation >= 1, "generation {generation}");
+    assert_eq!(mine.partitions, vec![("custom".to_string(), 0), ("custom".to_string(), 1), ("custom".to_string(), 2)]);
+    assert!(other.last().expect("assigned").0.partitions.is_empty());
+    produce(&b, "custom", (0..30).map(|i| format!("custom-{i}"))).await;
+    assert!(until(|| y.count() >= 30).await, "got {}", y.count());
+    let (cx, rx) = x.stop().await;
+    let (cy, ry) = y.stop().await;
+    assert!(rx.is_empty(), "the unwanted member read {} records", rx.len());
+    assert_exactly_once(&values(&ry), &expected("custom", 30));
+    // Each member saw its own member id in the assignment's user data.
+    for (c, a) in [(&cx, &other), (&cy, &wanted)] {
+        let data = a.last().expect("assigned").0.user_data.expect("user data");
+        assert!(data.starts_with(format!("to:{};", c.member_id()).as_bytes()), "{data:?} for {}", c.member_id());
+    }
+    cx.close().await.expect("close");
+    cy.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_custom_assignor_fails_the_leaders_poll_and_the_group_recovers() {
+    let b = broker();
+    create(&b, "custom-fail", 2).await;
+    // Whichever member leads fails its first assignment.
+    let fail_first = Arc::new(AtomicBool::new(true));
+    let (other, wanted) =
+        (WantedAssignor::new("other", fail_first.clone()), WantedAssignor::new("leader-wanted", fail_first));
+    let mut x = custom_member(&b, "g-custom-fail", "custom-fail", other.clone()).await;
+    let mut y = custom_member(&b, "g-custom-fail", "custom-fail", wanted.clone()).await;
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !(y.assignment().len() == 2
+        && x.assignment().is_empty()
+        && other.last().is_some_and(|a| a.0.user_data.is_some()))
+    {
+        for c in [&mut x, &mut y] {
+            if let Err(e) = c.poll(Duration::from_millis(100)).await {
+                errors.push(e);
+            }
+        }
+        assert!(Instant::now() < deadline, "errors {errors:?}; {:?} / {:?}", x.assignment(), y.assignment());
+    }
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(matches!(errors[0], gregor::client::ClientError::Assignor { .. }), "{:?}", errors[0]);
+    let msg = errors[0].to_string();
+    assert!(msg.contains("'wanted' assignor failed") && msg.contains("boom"), "{msg}");
+    x.close().await.expect("close");
+    y.close().await.expect("close");
 }

@@ -7,9 +7,16 @@
 //! no I/O, and the same input always yields the same assignment (members are
 //! ordered by group.instance.id when they have one, else by member id, as in
 //! Kafka), so tests can check balance and stickiness directly.
+//!
+//! [`CustomAssignor`] is the plug-in for assignors written outside the
+//! consumer (Kafka Streams' `stream` assignor is one): they exchange opaque
+//! user data both ways through the consumer protocol, which the built-in
+//! assignors leave empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
+
+use bytes::Bytes;
 
 use crate::client::ClientError;
 
@@ -26,6 +33,8 @@ pub struct MemberSubscription {
     pub owned: Vec<TopicPartition>,
     /// The generation in which it got them (-1 when unknown).
     pub generation: i32,
+    /// The subscription's user data (a [`CustomAssignor`]'s, for its leader).
+    pub user_data: Option<Bytes>,
 }
 
 impl MemberSubscription {
@@ -34,6 +43,54 @@ impl MemberSubscription {
         (self.instance_id.as_deref().unwrap_or(&self.member_id), &self.member_id)
     }
 }
+
+/// What one member gets from a [`CustomAssignor`]: its partitions and the
+/// assignment's user data, both carried in the SyncGroup
+/// ConsumerProtocolAssignment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberAssignment {
+    pub partitions: Vec<TopicPartition>,
+    pub user_data: Option<Bytes>,
+}
+
+/// An assignor plugged into the consumer through
+/// [`ConsumerConfig::custom_assignor`](super::ConsumerConfig::custom_assignor).
+/// When set it is the only protocol the member offers, and the eager
+/// rebalance protocol is used (everything is revoked before each join).
+pub trait CustomAssignor: Send + Sync + 'static {
+    /// Protocol name in JoinGroup ("stream" for streams).
+    fn name(&self) -> String;
+    /// This member's subscription user data, asked at every JoinGroup.
+    fn subscription_user_data(&self) -> Option<Bytes>;
+    /// Leader only. `partitions`: partition counts of the subscribed topics
+    /// (missing = unknown topic). Members left out of the result get nothing.
+    /// An error fails this rebalance for the leader's caller (the consumer
+    /// joins again at its next poll).
+    fn assign(
+        &self,
+        partitions: &BTreeMap<String, i32>,
+        members: &[MemberSubscription],
+    ) -> Result<BTreeMap<String, MemberAssignment>, ClientError>;
+    /// Every member after SyncGroup, before the assignment is used.
+    fn on_assignment(&self, assignment: &MemberAssignment, generation: i32);
+}
+
+// So that `ConsumerConfig` keeps deriving Debug and PartialEq: an assignor is
+// shown by its protocol name, and two are equal only when they are the same
+// object.
+impl std::fmt::Debug for dyn CustomAssignor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomAssignor({})", self.name())
+    }
+}
+
+impl PartialEq for dyn CustomAssignor {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(self as *const Self, other as *const Self)
+    }
+}
+
+impl Eq for dyn CustomAssignor {}
 
 /// member id → its partitions, sorted.
 pub type GroupAssignment = BTreeMap<String, Vec<TopicPartition>>;
@@ -528,6 +585,7 @@ mod tests {
                         topics: TOPICS.iter().zip(subs).filter(|(_, s)| *s).map(|(t, _)| t.to_string()).collect(),
                         owned: owned.into_iter().map(|(t, p)| (TOPICS[t].to_string(), p)).collect(),
                         generation,
+                        user_data: None,
                     })
                     .collect();
                 (parts, members)

@@ -1,9 +1,10 @@
 //! Consumer settings with the Java client's property names and defaults.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::assignor::AssignmentStrategy;
+use super::assignor::{AssignmentStrategy, CustomAssignor};
 use crate::client::config::{check_duration, parse_bool, parse_ms, parse_num};
 use crate::client::{ClientConfig, ClientError};
 
@@ -115,6 +116,10 @@ pub struct ConsumerConfig {
     /// `partition.assignment.strategy`, in preference order (default
     /// `range,cooperative-sticky` as in Kafka 3.x).
     pub assignment_strategies: Vec<AssignmentStrategy>,
+    /// An assignor plugged in by code (not a property), e.g. Kafka Streams'.
+    /// When set it is the only protocol offered (`assignment_strategies` is
+    /// not used) and the eager rebalance protocol applies.
+    pub custom_assignor: Option<Arc<dyn CustomAssignor>>,
 }
 
 impl ConsumerConfig {
@@ -137,6 +142,7 @@ impl ConsumerConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_millis(5_000),
             assignment_strategies: vec![AssignmentStrategy::Range, AssignmentStrategy::CooperativeSticky],
+            custom_assignor: None,
         }
     }
 

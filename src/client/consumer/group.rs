@@ -32,7 +32,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::assignor::{MemberSubscription, TopicPartition};
+use super::assignor::{MemberAssignment, MemberSubscription, TopicPartition};
 use crate::client::cluster::Cluster;
 use crate::client::connection::Connection;
 use crate::client::{ClientError, ResponseError};
@@ -143,9 +143,11 @@ pub(crate) fn encode_subscription(
     topics: &[String],
     owned: &[TopicPartition],
     generation: i32,
+    user_data: Option<Bytes>,
 ) -> Result<Bytes, ClientError> {
     let sub = ConsumerProtocolSubscription::default()
         .with_topics(topics.iter().map(|t| StrBytes::from_string(t.clone())).collect())
+        .with_user_data(user_data)
         .with_owned_partitions(group_by_topic(owned, |name, partitions| {
             OwnedTopic::default().with_topic(name).with_partitions(partitions)
         }))
@@ -154,11 +156,12 @@ pub(crate) fn encode_subscription(
 }
 
 /// Encodes an assignment with its leading version.
-pub(crate) fn encode_assignment(partitions: &[TopicPartition]) -> Result<Bytes, ClientError> {
+pub(crate) fn encode_assignment(partitions: &[TopicPartition], user_data: Option<Bytes>) -> Result<Bytes, ClientError> {
     let a = ConsumerProtocolAssignment::default()
         .with_assigned_partitions(group_by_topic(partitions, |name, partitions| {
             AssignedTopic::default().with_topic(name).with_partitions(partitions)
-        }));
+        }))
+        .with_user_data(user_data);
     encode_embedded(&a)
 }
 
@@ -212,13 +215,19 @@ pub(crate) fn decode_subscription(
         topics: sub.topics.iter().map(|t| t.to_string()).collect(),
         owned,
         generation: sub.generation_id,
+        user_data: sub.user_data,
     })
 }
 
 /// The partitions in a SyncGroup assignment (empty bytes: none).
 pub(crate) fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>, String> {
+    decode_member_assignment(bytes).map(|a| a.partitions)
+}
+
+/// A SyncGroup assignment with its user data (empty bytes: nothing).
+pub(crate) fn decode_member_assignment(bytes: &Bytes) -> Result<MemberAssignment, String> {
     if bytes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(MemberAssignment::default());
     }
     let a: ConsumerProtocolAssignment = decode_embedded(bytes, "assignment")?;
     let mut out = Vec::new();
@@ -227,7 +236,7 @@ pub(crate) fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>, St
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    Ok(MemberAssignment { partitions: out, user_data: a.user_data })
 }
 
 /// What the member sends in JoinGroup.
@@ -238,7 +247,7 @@ pub(crate) struct JoinParams<'a> {
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     /// (protocol name, metadata) in preference order.
-    pub protocols: Vec<(&'static str, Bytes)>,
+    pub protocols: Vec<(String, Bytes)>,
 }
 
 /// A successful JoinGroup.
@@ -284,9 +293,7 @@ pub(crate) async fn join_group(conn: &Connection, p: &JoinParams<'_>) -> Result<
             p.protocols
                 .iter()
                 .map(|(name, meta)| {
-                    JoinGroupRequestProtocol::default()
-                        .with_name(StrBytes::from_static_str(name))
-                        .with_metadata(meta.clone())
+                    JoinGroupRequestProtocol::default().with_name(str_bytes(name)).with_metadata(meta.clone())
                 })
                 .collect(),
         );
@@ -324,8 +331,8 @@ pub(crate) struct SyncParams<'a> {
     pub rebalance_timeout: Duration,
 }
 
-/// SyncGroup; returns this member's assigned partitions.
-pub(crate) async fn sync_group(conn: &Connection, p: &SyncParams<'_>) -> Result<Vec<TopicPartition>, ClientError> {
+/// SyncGroup; returns this member's assignment.
+pub(crate) async fn sync_group(conn: &Connection, p: &SyncParams<'_>) -> Result<MemberAssignment, ClientError> {
     let version = conn.version(ApiKey::SyncGroup)?;
     let req = SyncGroupRequest::default()
         .with_group_id(GroupId(str_bytes(p.group_id)))
@@ -346,7 +353,7 @@ pub(crate) async fn sync_group(conn: &Connection, p: &SyncParams<'_>) -> Result<
     let timeout = conn.request_timeout().max(p.rebalance_timeout + Duration::from_secs(5));
     let resp = conn.send(&req, version)?.with_timeout(timeout).await_response().await?;
     ClientError::check(resp.error_code, None, || format!("syncing group '{}'", p.group_id))?;
-    decode_assignment(&resp.assignment).map_err(|e| ClientError::protocol(conn.addr(), e))
+    decode_member_assignment(&resp.assignment).map_err(|e| ClientError::protocol(conn.addr(), e))
 }
 
 pub(crate) async fn heartbeat(
@@ -688,8 +695,8 @@ mod tests {
 
     #[test]
     fn subscription_round_trips_with_owned_partitions_and_generation() {
-        let bytes =
-            encode_subscription(&["b".into(), "a".into()], &[tp("a", 1), tp("a", 0), tp("b", 2)], 7).expect("encode");
+        let bytes = encode_subscription(&["b".into(), "a".into()], &[tp("a", 1), tp("a", 0), tp("b", 2)], 7, None)
+            .expect("encode");
         assert_eq!(&bytes[..2], &[0, 3], "leading i16 version");
         let m = decode_subscription("m-1", Some("i".into()), &bytes).expect("decode");
         assert_eq!(m.member_id, "m-1");
@@ -699,13 +706,27 @@ mod tests {
         owned.sort();
         assert_eq!(owned, vec![tp("a", 0), tp("a", 1), tp("b", 2)]);
         assert_eq!(m.generation, 7);
+        assert_eq!(m.user_data, None);
+    }
+
+    #[test]
+    fn user_data_round_trips_in_subscription_and_assignment() {
+        let data = Bytes::from_static(b"{\"v\":1}");
+        let bytes = encode_subscription(&["t".into()], &[], -1, Some(data.clone())).expect("encode");
+        let m = decode_subscription("m", None, &bytes).expect("decode");
+        assert_eq!(m.user_data, Some(data.clone()));
+        assert_eq!(m.topics, vec!["t".to_string()]);
+        let bytes = encode_assignment(&[tp("t", 1), tp("t", 0)], Some(data.clone())).expect("encode");
+        let a = decode_member_assignment(&bytes).expect("decode");
+        assert_eq!(a, MemberAssignment { partitions: vec![tp("t", 0), tp("t", 1)], user_data: Some(data) });
+        assert_eq!(decode_member_assignment(&Bytes::new()).expect("empty"), MemberAssignment::default());
     }
 
     /// The layout Kafka's ConsumerProtocol writes (non-flexible, big-endian):
     /// version, topics, user_data, owned_partitions, generation_id, rack_id.
     #[test]
     fn subscription_bytes_match_kafkas_v3_layout() {
-        let bytes = encode_subscription(&["ab".into()], &[tp("ab", 1)], 5).expect("encode");
+        let bytes = encode_subscription(&["ab".into()], &[tp("ab", 1)], 5, None).expect("encode");
         let mut want = Vec::new();
         want.extend_from_slice(&3i16.to_be_bytes()); // version
         want.extend_from_slice(&1i32.to_be_bytes()); // topics: 1
@@ -720,7 +741,7 @@ mod tests {
         want.extend_from_slice(&5i32.to_be_bytes()); // generation_id
         want.extend_from_slice(&(-1i16).to_be_bytes()); // rack_id: null
         assert_eq!(&bytes[..], &want[..]);
-        let assignment = encode_assignment(&[tp("ab", 0)]).expect("encode");
+        let assignment = encode_assignment(&[tp("ab", 0)], None).expect("encode");
         let mut want = Vec::new();
         want.extend_from_slice(&3i16.to_be_bytes());
         want.extend_from_slice(&1i32.to_be_bytes());
@@ -749,7 +770,7 @@ mod tests {
 
     #[test]
     fn newer_versions_decode_as_the_newest_known() {
-        let bytes = encode_subscription(&["t".into()], &[tp("t", 0)], 3).expect("encode");
+        let bytes = encode_subscription(&["t".into()], &[tp("t", 0)], 3, None).expect("encode");
         let mut b = BytesMut::from(&bytes[..]);
         b[1] = 9; // a future version with fields appended
         b.put_slice(&[1, 2, 3]);
@@ -759,7 +780,7 @@ mod tests {
 
     #[test]
     fn assignment_round_trips_and_empty_means_none() {
-        let bytes = encode_assignment(&[tp("x", 3), tp("a", 0), tp("x", 1)]).expect("encode");
+        let bytes = encode_assignment(&[tp("x", 3), tp("a", 0), tp("x", 1)], None).expect("encode");
         assert_eq!(decode_assignment(&bytes).expect("decode"), vec![tp("a", 0), tp("x", 1), tp("x", 3)]);
         assert!(decode_assignment(&Bytes::new()).expect("empty").is_empty());
     }

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::FetchResponse;
 use tokio::sync::mpsc;
 
-pub use assignor::AssignmentStrategy;
+pub use assignor::{AssignmentStrategy, CustomAssignor, MemberAssignment, MemberSubscription};
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
 pub use rebalance::{RebalanceCallbacks, RebalanceListener};
 

@@ -8,8 +8,8 @@
 //!                       ▼
 //!                    SyncGroup ─► assignment ─► positions from OffsetFetch, else auto.offset.reset
 //! ```
-//! Eager assignors (range, roundrobin, sticky) revoke everything before
-//! joining. With only cooperative assignors configured the member keeps its
+//! Eager assignors (range, roundrobin, sticky, and a plugged-in
+//! [`CustomAssignor`]) revoke everything before joining. With only cooperative assignors configured the member keeps its
 //! partitions through the rebalance, gives up just those assigned elsewhere
 //! and joins again at once so they can be handed over.
 //!
@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::assignor::{AssignmentStrategy, MemberSubscription, TopicPartition};
+use super::assignor::{AssignmentStrategy, CustomAssignor, MemberAssignment, MemberSubscription, TopicPartition};
 use bytes::Bytes;
 
 use super::group::{
@@ -352,7 +352,7 @@ impl Consumer {
     }
 
     fn cooperative(&self) -> bool {
-        self.config.assignment_strategies.iter().all(|s| s.is_cooperative())
+        self.config.custom_assignor.is_none() && self.config.assignment_strategies.iter().all(|s| s.is_cooperative())
     }
 
     /// A connection to the group coordinator, finding it first if needed.
@@ -596,22 +596,36 @@ impl Consumer {
         let config = &self.config;
         let Some(m) = self.membership.as_mut() else { return Ok(()) };
         m.heartbeat.lock().target = None;
-        let metadata = group::encode_subscription(&m.topics, &owned, m.generation)?;
+        let custom = config.custom_assignor.clone();
+        let user_data = custom.as_ref().and_then(|c| c.subscription_user_data());
+        let metadata = group::encode_subscription(&m.topics, &owned, m.generation, user_data)?;
+        let protocols = match &custom {
+            // A plugged-in assignor is the only protocol offered: its user
+            // data means nothing to the built-in ones.
+            Some(c) => vec![(c.name(), metadata)],
+            None => config.assignment_strategies.iter().map(|s| (s.name().to_string(), metadata.clone())).collect(),
+        };
         let job = JoinJob {
             group_id: config.group_id.clone().unwrap_or_default(),
             instance_id: config.group_instance_id.clone(),
             member_id: m.member_id.clone(),
             session_timeout: config.session_timeout,
             rebalance_timeout: config.max_poll_interval,
-            protocols: config.assignment_strategies.iter().map(|s| (s.name(), metadata.clone())).collect(),
+            protocols,
+            custom,
         };
         m.stale_join = false;
         m.join_task = Some(tokio::spawn(join_and_sync(cluster, conn, job)));
         Ok(())
     }
 
-    /// After SyncGroup: apply the assignment and tell the listener.
-    fn complete_rejoin(&mut self, assigned: Vec<TopicPartition>) {
+    /// After SyncGroup: hand the assignment to a plugged-in assignor, apply
+    /// it and tell the listener.
+    fn complete_rejoin(&mut self, assigned: MemberAssignment) {
+        if let (Some(c), Some(m)) = (&self.config.custom_assignor, &self.membership) {
+            c.on_assignment(&assigned, m.generation);
+        }
+        let assigned = assigned.partitions;
         let cooperative = self.cooperative();
         let coordinator = self.coordinator.clone();
         let counts = self.membership.as_ref().map(|m| partition_counts(&self.cluster.snapshot(), &m.topics));
@@ -796,7 +810,8 @@ struct JoinJob {
     member_id: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
-    protocols: Vec<(&'static str, Bytes)>,
+    protocols: Vec<(String, Bytes)>,
+    custom: Option<Arc<dyn CustomAssignor>>,
 }
 
 /// A join that went through SyncGroup.
@@ -804,7 +819,7 @@ pub(crate) struct JoinDone {
     member_id: String,
     generation: i32,
     protocol: String,
-    assigned: Vec<TopicPartition>,
+    assigned: MemberAssignment,
 }
 
 /// A join that failed, with the member id the coordinator gave meanwhile.
@@ -843,25 +858,35 @@ async fn join_and_sync(cluster: Arc<Cluster>, conn: Arc<Connection>, job: JoinJo
         leader = joined.leader == joined.member_id,
         "joined the group"
     );
+    let sync = |assignments| SyncParams {
+        group_id: &job.group_id,
+        generation: joined.generation,
+        member_id: &joined.member_id,
+        instance_id: job.instance_id.as_deref(),
+        protocol: &joined.protocol,
+        assignments,
+        rebalance_timeout: job.rebalance_timeout,
+    };
     let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
-        leader_assign(&cluster, &joined.protocol, &joined.members).await.map_err(|e| fail(e, &joined.member_id))?
+        match leader_assign(&cluster, &joined.protocol, &joined.members, job.custom.as_deref()).await {
+            Ok(a) => a,
+            Err(err @ ClientError::Assignor { .. }) => {
+                // Still end this generation (everyone gets nothing) so that
+                // the followers waiting in SyncGroup are released now rather
+                // than at the rebalance timeout; the caller sees the error and
+                // the next poll joins again, which starts a new rebalance.
+                tracing::error!(%err, "the group leader could not assign partitions");
+                if let Err(e) = group::sync_group(&conn, &sync(Vec::new())).await {
+                    tracing::debug!(%e, "SyncGroup after the failed assignment failed");
+                }
+                return Err(fail(err, &joined.member_id));
+            }
+            Err(err) => return Err(fail(err, &joined.member_id)),
+        }
     } else {
         Vec::new()
     };
-    let assigned = group::sync_group(
-        &conn,
-        &SyncParams {
-            group_id: &job.group_id,
-            generation: joined.generation,
-            member_id: &joined.member_id,
-            instance_id: job.instance_id.as_deref(),
-            protocol: &joined.protocol,
-            assignments,
-            rebalance_timeout: job.rebalance_timeout,
-        },
-    )
-    .await
-    .map_err(|e| fail(e, &joined.member_id))?;
+    let assigned = group::sync_group(&conn, &sync(assignments)).await.map_err(|e| fail(e, &joined.member_id))?;
     Ok(JoinDone { member_id: joined.member_id, generation: joined.generation, protocol: joined.protocol, assigned })
 }
 
@@ -870,14 +895,20 @@ async fn leader_assign(
     cluster: &Cluster,
     protocol: &str,
     members: &[(String, Option<String>, Bytes)],
+    custom: Option<&dyn CustomAssignor>,
 ) -> Result<Vec<(String, Bytes)>, ClientError> {
-    let strategy: AssignmentStrategy = protocol.parse().map_err(|_| {
+    let unknown = || {
         ClientError::kafka(
             ResponseError::InconsistentGroupProtocol,
             Some(format!("the group chose assignor '{protocol}', which this consumer does not have")),
             "assigning partitions",
         )
-    })?;
+    };
+    let strategy = match custom {
+        Some(c) if c.name() == protocol => None,
+        Some(_) => return Err(unknown()),
+        None => Some(protocol.parse::<AssignmentStrategy>().map_err(|_| unknown())?),
+    };
     let mut subs: Vec<MemberSubscription> = Vec::new();
     for (id, instance, meta) in members {
         match group::decode_subscription(id, instance.clone(), meta) {
@@ -906,11 +937,32 @@ async fn leader_assign(
             }
         }
     }
-    let assignment = strategy.assign(&counts, &subs);
-    tracing::debug!(?assignment, "assigned partitions as the group leader");
-    let mut out = Vec::with_capacity(assignment.len());
-    for (member, partitions) in assignment {
-        out.push((member, group::encode_assignment(&partitions)?));
+    let mut out = Vec::with_capacity(subs.len());
+    match (strategy, custom) {
+        (Some(strategy), _) => {
+            let assignment = strategy.assign(&counts, &subs);
+            tracing::debug!(?assignment, "assigned partitions as the group leader");
+            for (member, partitions) in assignment {
+                out.push((member, group::encode_assignment(&partitions, None)?));
+            }
+        }
+        (None, Some(c)) => {
+            let mut assignment = c
+                .assign(&counts, &subs)
+                .map_err(|e| ClientError::Assignor { assignor: protocol.to_string(), source: Box::new(e) })?;
+            tracing::debug!(?assignment, "assigned partitions as the group leader");
+            // Every member gets an answer, even one the assignor left out.
+            for s in &subs {
+                assignment.entry(s.member_id.clone()).or_default();
+            }
+            for (member, a) in assignment {
+                let mut partitions = a.partitions;
+                partitions.sort();
+                partitions.dedup();
+                out.push((member, group::encode_assignment(&partitions, a.user_data)?));
+            }
+        }
+        (None, None) => return Err(unknown()),
     }
     Ok(out)
 }
