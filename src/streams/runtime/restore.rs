@@ -1,0 +1,1 @@
+//! Restoring a store from its changelog (work in progress).

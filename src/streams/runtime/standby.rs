@@ -1,0 +1,1 @@
+//! Standby tasks (work in progress).
