@@ -386,7 +386,7 @@ impl TxnCoordinator {
                         tracing::info!(partition = %tp, transactional_id = %job.transactional_id, "topic deleted; no marker to write");
                     }
                     MarkerOutcome::Retry(code) => {
-                        if attempts > 0 && attempts % 20 == 0 {
+                        if attempts > 0 && attempts.is_multiple_of(20) {
                             tracing::warn!(partition = %tp, transactional_id = %job.transactional_id, ?code, attempts, "a transaction marker is still not written; retrying");
                         }
                         retry.insert(tp);

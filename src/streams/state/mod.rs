@@ -11,6 +11,7 @@
 //! task's output, so they commit together.
 
 pub mod memory;
+pub mod persistent;
 pub mod window;
 
 use std::any::Any;
@@ -26,6 +27,7 @@ use super::processor::AnyValue;
 use super::serde::SerdeRef;
 
 pub use memory::{InMemoryStore, SharedStore};
+pub use persistent::PersistentStore;
 pub use window::{SessionStore, Window, WindowStore, Windowed};
 
 /// A store of byte keys and byte values, ordered by key bytes.

@@ -1,0 +1,3 @@
+pub mod restore;
+pub mod standby;
+pub mod state_dir;
