@@ -16,6 +16,7 @@
 pub mod error;
 pub mod exec;
 pub mod processor;
+pub mod runtime;
 pub mod serde;
 pub mod state;
 pub mod test_driver;
