@@ -26,6 +26,7 @@ mod protocol;
 mod quickstart;
 mod replication;
 mod resources;
+mod streams_runtime;
 mod tools;
 mod transactions;
 mod transactions_failover;
