@@ -26,6 +26,7 @@ mod protocol;
 mod quickstart;
 mod replication;
 mod resources;
+mod streams_runtime;
 mod streams_tools;
 mod tools;
 mod transactions;

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 pub use assignor::{AssignmentStrategy, CustomAssignor, MemberAssignment, MemberSubscription};
 pub use config::{ConsumerConfig, IsolationLevel, OffsetReset};
-pub use rebalance::{RebalanceCallbacks, RebalanceListener};
+pub use rebalance::{RebalanceCallbacks, RebalanceListener, RevocationHook};
 
 use fetcher::FetchTarget;
 
@@ -152,6 +152,8 @@ pub struct Consumer {
     coordinator: Option<group::CoordinatorInfo>,
     /// When `enable.auto.commit` commits next.
     next_auto_commit: Instant,
+    /// Awaited before partitions are revoked (see [`RevocationHook`]).
+    revocation_hook: Option<RevocationHook>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -183,6 +185,7 @@ impl Consumer {
             membership: None,
             coordinator: None,
             next_auto_commit: Instant::now() + config_auto_commit_interval,
+            revocation_hook: None,
         })
     }
 

@@ -56,6 +56,22 @@ pub trait RebalanceListener: Send {
     }
 }
 
+/// Awaited by `poll` before this member gives up its partitions for a
+/// rebalance (every one of them under the eager protocol, before JoinGroup),
+/// with the partitions and the member's group metadata of the generation
+/// ending; the offsets it returns are committed as that generation before
+/// the member joins again. Kafka Streams commits its tasks here (Java's
+/// `onPartitionsRevoked` calls `commitSync` itself, which a sync callback
+/// here cannot).
+pub type RevocationHook = Arc<
+    dyn Fn(
+            Vec<TopicPartition>,
+            Option<super::ConsumerGroupMetadata>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = BTreeMap<TopicPartition, i64>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A listener made of closures, for callers that only care about some events.
 #[derive(Default)]
 pub struct RebalanceCallbacks {
@@ -290,6 +306,11 @@ impl Consumer {
         Ok(())
     }
 
+    /// Sets (or clears) the [`RevocationHook`].
+    pub fn set_revocation_hook(&mut self, hook: Option<RevocationHook>) {
+        self.revocation_hook = hook;
+    }
+
     /// The subscribed topics (empty when not subscribed).
     pub fn subscription(&self) -> Vec<String> {
         self.membership.as_ref().map(|m| m.topics.clone()).unwrap_or_default()
@@ -489,6 +510,15 @@ impl Consumer {
 
     /// Before joining: commit, and under the eager protocol revoke everything.
     async fn prepare_rejoin(&mut self) {
+        if let Some(hook) = self.revocation_hook.clone() {
+            if !self.assignment.is_empty() {
+                let owned: Vec<TopicPartition> = self.assignment.keys().cloned().collect();
+                let offsets = hook(owned, self.group_metadata()).await;
+                if let Err(err) = self.commit_offsets(offsets).await {
+                    tracing::warn!(%err, "committing the revocation hook's offsets before the rebalance failed");
+                }
+            }
+        }
         if self.config.enable_auto_commit && !self.assignment.is_empty() {
             if let Err(err) = self.commit_sync().await {
                 tracing::warn!(%err, "committing before the rebalance failed");
