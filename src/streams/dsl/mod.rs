@@ -14,6 +14,8 @@
 //! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
 //! windowed aggregations), [`joins`] (all joins).
 
+mod ktable;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{Result, StreamsError};
