@@ -14,7 +14,12 @@
 //! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
 //! windowed aggregations), [`joins`] (all joins).
 
+mod global;
+mod joins;
 mod ktable;
+
+pub use global::GlobalKTable;
+pub use joins::{JoinWindows, Joined, StreamJoined};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
