@@ -300,8 +300,13 @@ impl<K: Data, VThis: Data, VOther: Data, VR: Data> JoinSide<K, VThis, VOther, VR
 
     /// Emits and deletes waiting unmatched records whose window + grace has passed.
     fn emit_closed(&self, ctx: &mut ProcessorContext<'_, K, VR>, store: &str, stream_time: i64) -> Result<()> {
-        let entries = ctx.kv_store::<Bytes, Bytes>(store)?.all()?;
         let earliest_close = self.left_after.min(self.left_before).saturating_add(self.grace);
+        // Only entries older than this can have closed: scan up to it, not the whole store.
+        let newest = stream_time.saturating_sub(earliest_close).saturating_sub(1);
+        let mut upto = BytesMut::with_capacity(9);
+        upto.put_u64(flip(newest));
+        upto.put_u8(2); // above both sides' byte: includes every key at `newest`
+        let entries = ctx.kv_store::<Bytes, Bytes>(store)?.range(&Bytes::new(), &upto.freeze())?;
         let corrupt = || StreamsError::store(store, "malformed outer-join entry");
         let mut emitted = Vec::new();
         for (k, v) in entries {
