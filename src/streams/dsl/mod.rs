@@ -14,6 +14,13 @@
 //! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
 //! windowed aggregations), [`joins`] (all joins).
 
+mod global;
+mod joins;
+mod ktable;
+
+pub use global::GlobalKTable;
+pub use joins::{JoinWindows, Joined, StreamJoined};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{Result, StreamsError};
