@@ -14,6 +14,9 @@
 //! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
 //! windowed aggregations), [`joins`] (all joins).
 
+mod grouped;
+mod kstream;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{Result, StreamsError};
@@ -21,6 +24,9 @@ use super::processor::{processor, Processor, ProcessorContext, ProcessorSupplier
 use super::serde::{SerdeRef, Serdes};
 use super::state::StoreSpec;
 use super::topology::{deserializer, serializer, SinkSpec, SourceSpec, TimestampExtractorFn, Topology};
+
+pub use grouped::KGroupedStream;
+pub use kstream::{BranchPredicate, Branched, BranchedKStream, Repartitioned};
 
 /// A table update: the key's value after and before (`None`: absent / deleted).
 #[derive(Debug, Clone, PartialEq)]
