@@ -16,6 +16,7 @@
 
 mod grouped;
 mod kstream;
+mod windows;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,6 +28,9 @@ use super::topology::{deserializer, serializer, SinkSpec, SourceSpec, TimestampE
 
 pub use grouped::KGroupedStream;
 pub use kstream::{BranchPredicate, Branched, BranchedKStream, Repartitioned};
+pub use windows::{
+    SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows, WindowSpec, WindowedSerdes,
+};
 
 /// A table update: the key's value after and before (`None`: absent / deleted).
 #[derive(Debug, Clone, PartialEq)]
