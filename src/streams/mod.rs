@@ -15,6 +15,7 @@
 
 pub mod dsl;
 pub mod error;
+pub mod examples;
 pub mod exec;
 pub mod processor;
 pub mod runtime;

@@ -15,8 +15,11 @@
 //! windowed aggregations), [`joins`] (all joins).
 
 mod global;
+mod grouped;
 mod joins;
+mod kstream;
 mod ktable;
+mod windows;
 
 pub use global::GlobalKTable;
 pub use joins::{JoinWindows, Joined, StreamJoined};
@@ -28,6 +31,12 @@ use super::processor::{processor, Processor, ProcessorContext, ProcessorSupplier
 use super::serde::{SerdeRef, Serdes};
 use super::state::StoreSpec;
 use super::topology::{deserializer, serializer, SinkSpec, SourceSpec, TimestampExtractorFn, Topology};
+
+pub use grouped::KGroupedStream;
+pub use kstream::{BranchPredicate, Branched, BranchedKStream, Repartitioned};
+pub use windows::{
+    SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows, WindowSpec, WindowedSerdes,
+};
 
 /// A table update: the key's value after and before (`None`: absent / deleted).
 #[derive(Debug, Clone, PartialEq)]
