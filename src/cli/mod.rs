@@ -19,6 +19,7 @@ mod perf;
 mod preferred_replica_election;
 mod run_class;
 mod server_start;
+mod streams;
 mod streams_reset;
 mod topics;
 mod transactions;
@@ -121,6 +122,7 @@ static TOOLS: &[Tool] = &[
         command: streams_reset::command,
         run: streams_reset::run,
     },
+    Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },

@@ -185,13 +185,9 @@ mod tests {
     }
 
     #[test]
-    fn every_mapped_tool_but_streams_is_in_the_registry() {
+    fn every_mapped_tool_is_in_the_registry() {
         for c in CLASSES {
-            // `streams` comes with the Streams library; until then its class
-            // gets a clear error at run time.
-            if c.tool != "streams" {
-                assert!(registry().iter().any(|t| t.name == c.tool), "{} maps to unknown tool {}", c.class, c.tool);
-            }
+            assert!(registry().iter().any(|t| t.name == c.tool), "{} maps to unknown tool {}", c.class, c.tool);
         }
     }
 

