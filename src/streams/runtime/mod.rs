@@ -10,6 +10,7 @@
 //! `assignor`, `state_dir`, `restore` and `standby` come from their own
 //! branches of the same design.
 
+pub mod assignor;
 pub mod collector;
 pub mod config;
 pub mod restore;
