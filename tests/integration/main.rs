@@ -27,6 +27,7 @@ mod quickstart;
 mod replication;
 mod resources;
 mod streams_runtime;
+mod streams_standby;
 mod streams_tools;
 mod tools;
 mod transactions;

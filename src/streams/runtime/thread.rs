@@ -103,6 +103,8 @@ struct Core {
     assigned_slot: Arc<Mutex<Option<AssignedTasks>>>,
     /// The assignment being applied.
     current: Option<AssignedTasks>,
+    /// The standby set last reported to the instance.
+    reported_standbys: BTreeSet<TaskId>,
 }
 
 /// A standby task with its state directory lock.
@@ -397,8 +399,10 @@ impl Core {
             tracing::info!(thread = self.name, task = %id, "standby task running");
             self.standbys.insert(id, Standby { task, lock });
         }
+        // Compared with what was reported: a promotion removes a standby elsewhere.
         let now: BTreeSet<TaskId> = self.standbys.keys().copied().collect();
-        if now != before {
+        if now != self.reported_standbys {
+            self.reported_standbys = now.clone();
             self.inner.thread_standbys(self.index, now);
         }
         Ok(())
@@ -623,6 +627,7 @@ async fn run_inner(shared: Arc<Shared>, inner: Arc<Inner>, index: usize) -> Resu
         client_state,
         assigned_slot,
         current: None,
+        reported_standbys: BTreeSet::new(),
     }));
     let hook_core = core.clone();
     let hook: RevocationHook = Arc::new(move |_partitions, meta| {
