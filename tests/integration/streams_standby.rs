@@ -4,7 +4,9 @@
 //! follows the changelog (its checkpoint reaches the changelog's end), and
 //! when one instance closes the survivor promotes its standby — restoring
 //! only the tail after where the standby stood — and the counts go on
-//! exactly, neither reset nor counted twice.
+//! exactly, neither reset nor counted twice. Also: co-partitioned topics
+//! whose partition counts drift apart while the application runs make the
+//! leader's assignment carry an error that stops the application.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -228,5 +230,34 @@ fn a_standby_follows_the_changelog_and_is_promoted_with_its_state_when_the_activ
         }
         two.close().await;
         assert_eq!(two.state(), State::NotRunning);
+    });
+}
+
+#[test]
+fn co_partitioned_topics_that_drift_apart_stop_the_application_with_the_assignors_error() {
+    let broker = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        create_topic(&broker, "cp-left", 2).await;
+        create_topic(&broker, "cp-right", 2).await;
+        create_topic(&broker, "cp-out", 2).await;
+        let mut t = Topology::new();
+        t.add_source("source", &["cp-left", "cp-right"], Serdes::string(), Serdes::string()).expect("source");
+        t.add_sink("sink", "cp-out", Serdes::string(), Serdes::string(), &["source"]).expect("sink");
+        t.add_copartition_group(["cp-left".to_string(), "cp-right".to_string()].into());
+        let dir = tempfile::tempdir().expect("dir");
+        let mut props = config(&broker, dir.path());
+        props.set("application.id", "copartition-app").expect("application.id");
+        props.set("metadata.max.age.ms", "500").expect("metadata.max.age.ms");
+        let streams = KafkaStreams::new(t, props).expect("new");
+        streams.start().await.expect("start");
+        assert!(streams.wait_for_state(State::Running, WAIT).await, "state {}", streams.state());
+        let admin = Admin::connect(ClientConfig::new(broker.bootstrap())).await.expect("admin");
+        admin.create_partitions("cp-right", 3).await.expect("add a partition");
+        assert!(streams.wait_for_state(State::Error, WAIT).await, "state {}", streams.state());
+        let error = streams.error().expect("an error").to_string();
+        assert!(error.contains("co-partitioned topics have different partition counts"), "{error}");
+        assert!(error.contains("cp-left=2") && error.contains("cp-right=3"), "{error}");
+        streams.close().await;
     });
 }
