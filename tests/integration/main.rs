@@ -29,6 +29,7 @@ mod resources;
 mod streams_dsl;
 mod streams_quickstart;
 mod streams_runtime;
+mod streams_standby;
 mod streams_tools;
 mod tools;
 mod transactions;

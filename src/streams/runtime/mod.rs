@@ -6,10 +6,12 @@
 //!
 //! Parts: [`config`] (StreamsConfig), [`topics`] (internal topics),
 //! [`collector`] (task output to the producer), [`task`] (an active task's
-//! lifecycle), [`thread`] (the stream thread loop and the global thread);
-//! `assignor`, `state_dir`, `restore` and `standby` come from their own
-//! branches of the same design.
+//! lifecycle), [`thread`] (the stream thread loop and the global thread),
+//! [`assignor`] (the `stream` partition assignor: tasks, stickiness,
+//! standby placement); `state_dir`, `restore` and `standby` keep local
+//! state, restore it and keep replicas of it.
 
+pub mod assignor;
 pub mod collector;
 pub mod config;
 pub mod restore;
@@ -89,7 +91,13 @@ struct Data {
     error: Option<StreamsError>,
     threads: Vec<ThreadState>,
     tasks: Vec<BTreeSet<TaskId>>,
+    standbys: Vec<BTreeSet<TaskId>>,
+    /// Every store restoration since start, oldest first (bounded).
+    restores: std::collections::VecDeque<task::StoreRestore>,
 }
+
+/// How many store restorations [`KafkaStreams::store_restorations`] keeps.
+const RESTORES_KEPT: usize = 1000;
 
 /// What an instance and its threads share.
 pub(crate) struct Inner {
@@ -172,6 +180,23 @@ impl Inner {
         }
     }
 
+    pub(crate) fn thread_standbys(&self, index: usize, tasks: BTreeSet<TaskId>) {
+        let mut d = self.lock();
+        if let Some(t) = d.standbys.get_mut(index) {
+            *t = tasks;
+        }
+    }
+
+    pub(crate) fn task_restored(&self, restores: &[task::StoreRestore]) {
+        let mut d = self.lock();
+        for r in restores {
+            if d.restores.len() >= RESTORES_KEPT {
+                d.restores.pop_front();
+            }
+            d.restores.push_back(r.clone());
+        }
+    }
+
     /// A thread ended; with an error the instance goes to PENDING_ERROR,
     /// the other threads stop, and ERROR follows when all are gone.
     pub(crate) fn thread_finished(&self, index: usize, err: Option<StreamsError>) {
@@ -182,6 +207,9 @@ impl Inner {
                 *t = ThreadState::Dead;
             }
             if let Some(t) = d.tasks.get_mut(index) {
+                t.clear();
+            }
+            if let Some(t) = d.standbys.get_mut(index) {
                 t.clear();
             }
             if let Some(e) = err {
@@ -271,6 +299,8 @@ impl KafkaStreams {
                 error: None,
                 threads: vec![ThreadState::Created; threads],
                 tasks: vec![BTreeSet::new(); threads],
+                standbys: vec![BTreeSet::new(); threads],
+                restores: std::collections::VecDeque::new(),
             }),
             tx,
             listener: Mutex::new(None),
@@ -313,6 +343,19 @@ impl KafkaStreams {
     /// The active tasks of this instance's threads now.
     pub fn local_active_tasks(&self) -> BTreeSet<TaskId> {
         self.inner.lock().tasks.iter().flatten().copied().collect()
+    }
+
+    /// The standby tasks of this instance's threads now (replicas kept
+    /// current from their changelogs, `num.standby.replicas`).
+    pub fn local_standby_tasks(&self) -> BTreeSet<TaskId> {
+        self.inner.lock().standbys.iter().flatten().copied().collect()
+    }
+
+    /// How this instance's tasks restored their logged stores when they
+    /// opened (the last 1000), oldest first: from which changelog offset,
+    /// to which, and whether the store came warm from a standby.
+    pub fn store_restorations(&self) -> Vec<task::StoreRestore> {
+        self.inner.lock().restores.iter().cloned().collect()
     }
 
     /// Waits until the state is `state` (true) or `timeout` passes (false).

@@ -6,7 +6,9 @@
 //! Lifecycle: [`StreamTask::open`] takes the task lock (retrying while
 //! another thread of this process still holds it), opens the stores,
 //! restores every logged store from its changelog (from the checkpoint
-//! when the store is persistent and the checkpoint trustworthy), then runs
+//! when the store is persistent and the checkpoint trustworthy; from where
+//! a promoted standby stood when [`StreamTask::open_locked`] is given its
+//! warm stores), then runs
 //! the processors' `init`. Under exactly-once the checkpoint is deleted once
 //! processing starts (a crash then leaves no checkpoint, so the store is
 //! rebuilt from the committed changelog) and written again on a clean close.
@@ -66,30 +68,73 @@ pub struct StreamTask {
     _lock: TaskLock,
     /// Since when the task has waited for an empty partition (max.task.idle.ms).
     idle_since: Option<Instant>,
+    /// How its logged stores were restored when it opened.
+    pub restores: Vec<StoreRestore>,
+}
+
+/// A promoted standby's stores and where their changelogs continue.
+pub struct WarmStores {
+    pub stores: BTreeMap<String, Box<dyn KeyValueBytesStore>>,
+    pub offsets: BTreeMap<(String, i32), i64>,
+}
+
+/// How one store of a task was restored when the task opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRestore {
+    pub task: TaskId,
+    pub store: String,
+    pub changelog: String,
+    /// Where the restore started (`None`: the changelog's beginning).
+    pub from: Option<i64>,
+    /// The changelog offset the store is at afterwards.
+    pub to: i64,
+    /// The store came warm from a standby of this instance.
+    pub warm: bool,
+}
+
+/// Takes a task's lock, retrying while another thread of this process
+/// still holds it (it lets go when it processes its own new assignment).
+pub async fn lock_waiting(state_dir: &StateDirectory, id: TaskId) -> Result<TaskLock> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        if let Some(l) = state_dir.lock_task(id)? {
+            return Ok(l);
+        }
+        if Instant::now() > deadline {
+            return Err(StreamsError::Processing(format!(
+                "task {id}: could not lock its state directory {} within {} s (another instance uses it?)",
+                state_dir.task_dir(id).display(),
+                LOCK_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 impl StreamTask {
     /// Locks, opens, restores and initialises a task.
     pub async fn open(ctx: TaskContext<'_>, id: TaskId, partitions: BTreeSet<(String, i32)>) -> Result<StreamTask> {
-        let deadline = Instant::now() + LOCK_WAIT;
-        let lock = loop {
-            if let Some(l) = ctx.state_dir.lock_task(id)? {
-                break l;
-            }
-            if Instant::now() > deadline {
-                return Err(StreamsError::Processing(format!(
-                    "task {id}: could not lock its state directory {} within {} s (another instance uses it?)",
-                    ctx.state_dir.task_dir(id).display(),
-                    LOCK_WAIT.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let lock = lock_waiting(ctx.state_dir, id).await?;
+        Self::open_locked(ctx, id, partitions, lock, None).await
+    }
+
+    /// Opens a task whose lock the caller holds. `warm`: a promoted
+    /// standby's stores, used instead of opening them, and the offsets their
+    /// changelogs continue from; only the tail after those is restored.
+    pub async fn open_locked(
+        ctx: TaskContext<'_>,
+        id: TaskId,
+        partitions: BTreeSet<(String, i32)>,
+        lock: TaskLock,
+        warm: Option<WarmStores>,
+    ) -> Result<StreamTask> {
         let eos = ctx.config.exactly_once();
         let checkpoint = ctx.state_dir.read_checkpoint(id)?;
+        let (mut warm_stores, warm_offsets) = warm.map(|w| (w.stores, w.offsets)).unwrap_or_default();
         let topo = ctx.topology;
         let mut stores: BTreeMap<String, Box<dyn KeyValueBytesStore>> = BTreeMap::new();
         let mut changelog_offsets = BTreeMap::new();
+        let mut restores = Vec::new();
         let mut persistent = false;
         for name in ctx.stores.get(&id.subtopology).into_iter().flatten() {
             if ctx.globals.contains_key(name) {
@@ -99,17 +144,35 @@ impl StreamTask {
                 .stores()
                 .get(name)
                 .ok_or_else(|| StreamsError::Topology(format!("task {id}: unknown store {name}")))?;
-            let mut store = ctx.state_dir.open_store(id, spec)?;
+            let (mut store, is_warm) = match warm_stores.remove(name) {
+                Some(s) => (s, true),
+                None => (ctx.state_dir.open_store(id, spec)?, false),
+            };
             persistent |= store.persistent();
             if spec.logging {
                 let topic = spec.changelog_topic(&ctx.config.application_id);
                 let tp = (topic.clone(), id.partition);
-                // An in-memory store starts empty: replay the whole changelog.
-                let from = if store.persistent() { checkpoint.get(&tp).copied() } else { None };
+                // A warm store holds what its standby applied, in memory or
+                // not; a cold in-memory store starts empty: replay it all.
+                let from = if is_warm {
+                    warm_offsets.get(&tp).copied()
+                } else if store.persistent() {
+                    checkpoint.get(&tp).copied()
+                } else {
+                    None
+                };
                 let started = Instant::now();
                 let end = ctx.restorer.restore(&topic, id.partition, from, store.as_mut()).await?;
-                tracing::info!(task = %id, store = name, changelog = topic, from = ?from, to = end,
+                tracing::info!(task = %id, store = name, changelog = topic, from = ?from, to = end, warm = is_warm,
                     elapsed_ms = started.elapsed().as_millis() as u64, "restored state store");
+                restores.push(StoreRestore {
+                    task: id,
+                    store: name.clone(),
+                    changelog: topic,
+                    from,
+                    to: end,
+                    warm: is_warm,
+                });
                 changelog_offsets.insert(tp, end);
             }
             stores.insert(name.clone(), store);
@@ -145,6 +208,7 @@ impl StreamTask {
             persistent,
             _lock: lock,
             idle_since: None,
+            restores,
         })
     }
 

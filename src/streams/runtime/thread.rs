@@ -24,13 +24,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::client::consumer::RevocationHook;
-use crate::client::{AssignmentStrategy, Consumer, ConsumerGroupMetadata, ConsumerRecord, Producer, SeekTo};
+use crate::client::{Consumer, ConsumerGroupMetadata, ConsumerRecord, Producer, SeekTo};
 
 /// (topic, partition), as the consumer names them.
 type TopicPartition = (String, i32);
@@ -40,11 +40,16 @@ use crate::streams::processor::{Headers, TaskId};
 use crate::streams::state::{InMemoryStore, KeyValueBytesStore, SharedStore};
 use crate::streams::topology::Topology;
 
+use super::assignor::{
+    AssignedTasks, AssignorTopology, ClientState, StreamsAssignor, ERROR_INCOMPLETE_SOURCE_TOPIC_METADATA,
+    ERROR_SHUTDOWN_REQUESTED,
+};
 use super::collector::{production_error, Collector, Sender};
 use super::config::{Consumer as Which, DeserializationHandler, StreamsConfig, TimestampExtractorKind};
 use super::restore::Restorer;
-use super::state_dir::StateDirectory;
-use super::task::{StreamTask, TaskContext};
+use super::standby::{update_standbys, StandbyTask};
+use super::state_dir::{StateDirectory, TaskLock};
+use super::task::{StreamTask, TaskContext, WarmStores};
 use super::topics::ResolvedTopics;
 use super::{Inner, ThreadState};
 
@@ -52,6 +57,9 @@ use super::{Inner, ThreadState};
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Records processed between looks at the commit timer and the producer.
 const BATCH: usize = 1000;
+/// How long one loop iteration waits for standby changelog records: short,
+/// so that keeping replicas current never holds up active processing.
+const STANDBY_POLL: Duration = Duration::from_millis(5);
 
 /// What every thread of an instance shares (read-only).
 pub(crate) struct Shared {
@@ -84,6 +92,25 @@ struct Core {
     failure: Option<StreamsError>,
     /// The tasks were closed by the hook; the next assignment reopens them.
     revoked: bool,
+    /// Standby replicas kept current from their changelogs.
+    standbys: BTreeMap<TaskId, Standby>,
+    /// The standbys' own changelog reader (created with the first standby),
+    /// so that their positions survive the active restores.
+    standby_restorer: Option<Restorer>,
+    /// What this thread reports to the assignor at each join.
+    client_state: Arc<Mutex<ClientState>>,
+    /// Where the assignor leaves this thread's assignment.
+    assigned_slot: Arc<Mutex<Option<AssignedTasks>>>,
+    /// The assignment being applied.
+    current: Option<AssignedTasks>,
+    /// The standby set last reported to the instance.
+    reported_standbys: BTreeSet<TaskId>,
+}
+
+/// A standby task with its state directory lock.
+struct Standby {
+    task: StandbyTask,
+    lock: TaskLock,
 }
 
 fn now_ms() -> i64 {
@@ -195,6 +222,8 @@ impl Core {
                     }
                 }
                 self.inner.thread_tasks(self.index, BTreeSet::new());
+                // The checkpoints just written are what the next join reports.
+                self.refresh_offset_sums();
                 offsets
             }
             Err(StreamsError::TaskMigrated(why)) => {
@@ -237,6 +266,54 @@ impl Core {
         Ok(())
     }
 
+    /// Takes a new assignment from the assignor, if one came. An error code
+    /// in it (every member gets the same) fails the thread.
+    fn take_assignment(&mut self) -> Result<bool> {
+        let Some(a) = self.assigned_slot.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok(false);
+        };
+        if a.error_code != 0 {
+            let message = a.error.clone().unwrap_or_else(|| format!("assignment error code {}", a.error_code));
+            return Err(match a.error_code {
+                ERROR_SHUTDOWN_REQUESTED => StreamsError::Processing(message),
+                ERROR_INCOMPLETE_SOURCE_TOPIC_METADATA => StreamsError::Topology(message),
+                _ => StreamsError::Topology(message),
+            });
+        }
+        tracing::info!(thread = self.name, generation = a.generation, active = ?a.active.keys().collect::<Vec<_>>(),
+            standby = ?a.standby.keys().collect::<Vec<_>>(), "tasks assigned");
+        self.current = Some(a);
+        Ok(true)
+    }
+
+    /// The active tasks of the current assignment whose input partitions
+    /// the consumer holds (none while a rebalance has them revoked).
+    fn desired_active(&self, owned: &BTreeSet<TopicPartition>) -> BTreeMap<TaskId, BTreeSet<TopicPartition>> {
+        let Some(a) = &self.current else { return BTreeMap::new() };
+        a.active
+            .iter()
+            .filter(|(_, parts)| parts.iter().all(|tp| owned.contains(tp)))
+            .map(|(id, parts)| (*id, parts.iter().cloned().collect()))
+            .collect()
+    }
+
+    /// What the next join reports: the tasks of the current assignment.
+    fn report_assignment(&mut self) {
+        let standby: BTreeSet<TaskId> =
+            self.current.as_ref().map(|a| a.standby.keys().copied().collect()).unwrap_or_default();
+        {
+            let mut s = self.client_state.lock().unwrap_or_else(|e| e.into_inner());
+            s.prev_active = self.tasks.keys().copied().collect();
+            s.prev_standby = standby;
+        }
+        self.refresh_offset_sums();
+    }
+
+    fn refresh_offset_sums(&self) {
+        let sums = self.shared.state_dir.local_task_offset_sums();
+        self.client_state.lock().unwrap_or_else(|e| e.into_inner()).task_offset_sums = sums;
+    }
+
     /// Opens the tasks the assignment asks for and closes those it no longer does.
     async fn reconcile(&mut self, desired: BTreeMap<TaskId, BTreeSet<(String, i32)>>) -> Result<bool> {
         let lost: Vec<TaskId> =
@@ -274,13 +351,119 @@ impl Core {
                 stores: &shared.stores,
                 cache_max_bytes: shared.config.cache_max_bytes / shared.config.num_stream_threads / n_tasks,
             };
-            let task = StreamTask::open(ctx, id, parts).await?;
+            let task = match self.standbys.remove(&id) {
+                // Promotion: the warm stores move over with the lock.
+                Some(Standby { task, lock }) => {
+                    let (stores, offsets) = task.into_stores();
+                    tracing::info!(thread = self.name, task = %id, "promoting the standby task to active");
+                    StreamTask::open_locked(ctx, id, parts, lock, Some(WarmStores { stores, offsets })).await?
+                }
+                None => StreamTask::open(ctx, id, parts).await?,
+            };
+            self.inner.task_restored(&task.restores);
             tracing::info!(thread = self.name, task = %id, "task running");
             self.tasks.insert(id, task);
         }
         self.revoked = false;
         self.inner.thread_tasks(self.index, self.tasks.keys().copied().collect());
         Ok(migrated)
+    }
+
+    /// Opens the standbys the assignment asks for (a task directory another
+    /// thread of this process still locks is tried again next time) and
+    /// closes, after a last commit, those it no longer does.
+    fn reconcile_standbys(&mut self) -> Result<()> {
+        let desired: BTreeSet<TaskId> = match &self.current {
+            Some(a) => a.standby.keys().filter(|t| !a.active.contains_key(t)).copied().collect(),
+            None => BTreeSet::new(),
+        };
+        let before: BTreeSet<TaskId> = self.standbys.keys().copied().collect();
+        let gone: Vec<TaskId> = before.difference(&desired).copied().collect();
+        for id in gone {
+            if let Some(mut s) = self.standbys.remove(&id) {
+                if let Err(e) = s.task.commit(&self.shared.state_dir) {
+                    tracing::warn!(task = %id, error = %e, "committing a standby task before closing it failed");
+                }
+                tracing::info!(thread = self.name, task = %id, "standby task closed");
+            }
+        }
+        for id in desired {
+            if self.standbys.contains_key(&id) || self.tasks.contains_key(&id) {
+                continue;
+            }
+            let Some(lock) = self.shared.state_dir.lock_task(id)? else {
+                tracing::debug!(task = %id, "standby task's directory still locked; trying again later");
+                continue;
+            };
+            let task = self.open_standby(id)?;
+            tracing::info!(thread = self.name, task = %id, "standby task running");
+            self.standbys.insert(id, Standby { task, lock });
+        }
+        // Compared with what was reported: a promotion removes a standby elsewhere.
+        let now: BTreeSet<TaskId> = self.standbys.keys().copied().collect();
+        if now != self.reported_standbys {
+            self.reported_standbys = now.clone();
+            self.inner.thread_standbys(self.index, now);
+        }
+        Ok(())
+    }
+
+    /// Opens a standby's stores; its logged ones continue from the
+    /// checkpoint when they persist (an in-memory store starts empty).
+    fn open_standby(&self, id: TaskId) -> Result<StandbyTask> {
+        let shared = &self.shared;
+        let checkpoint = shared.state_dir.read_checkpoint(id)?;
+        let mut stores: BTreeMap<String, Box<dyn KeyValueBytesStore>> = BTreeMap::new();
+        let mut changelogs = Vec::new();
+        let mut from = BTreeMap::new();
+        for name in shared.stores.get(&id.subtopology).into_iter().flatten() {
+            if shared.globals.contains_key(name) {
+                continue;
+            }
+            let spec = shared
+                .topology
+                .stores()
+                .get(name)
+                .ok_or_else(|| StreamsError::Topology(format!("task {id}: unknown store {name}")))?;
+            let store = shared.state_dir.open_store(id, spec)?;
+            if spec.logging {
+                let topic = spec.changelog_topic(&shared.config.application_id);
+                let tp = (topic.clone(), id.partition);
+                if store.persistent() {
+                    if let Some(o) = checkpoint.get(&tp) {
+                        from.insert(tp, *o);
+                    }
+                }
+                changelogs.push((name.clone(), topic));
+            }
+            stores.insert(name.clone(), store);
+        }
+        Ok(StandbyTask::new(id, stores, changelogs, &from))
+    }
+
+    /// One short poll of every standby's changelogs.
+    async fn update_standbys(&mut self) -> Result<()> {
+        if self.standbys.is_empty() {
+            return Ok(());
+        }
+        if self.standby_restorer.is_none() {
+            let config = &self.shared.config;
+            self.standby_restorer = Some(
+                Restorer::new(&config.bootstrap_servers, &config.restore_consumer_props(), config.exactly_once())
+                    .await?,
+            );
+        }
+        let Some(restorer) = self.standby_restorer.as_mut() else { return Ok(()) };
+        update_standbys(restorer, self.standbys.values_mut().map(|s| &mut s.task), STANDBY_POLL).await?;
+        Ok(())
+    }
+
+    /// Flushes every standby's stores and writes its checkpoint.
+    fn commit_standbys(&mut self) -> Result<()> {
+        for s in self.standbys.values_mut() {
+            s.task.commit(&self.shared.state_dir)?;
+        }
+        Ok(())
     }
 
     /// Processes buffered records, up to `BATCH`, round robin over tasks.
@@ -384,20 +567,6 @@ async fn make_producer(shared: &Shared, index: usize) -> Result<Producer> {
     Ok(producer)
 }
 
-/// Which task each assigned partition belongs to (task (s, p) reads
-/// partition p of subtopology s's sources).
-fn tasks_of(resolved: &ResolvedTopics, assignment: &[(String, i32)]) -> BTreeMap<TaskId, BTreeSet<(String, i32)>> {
-    let mut out: BTreeMap<TaskId, BTreeSet<(String, i32)>> = BTreeMap::new();
-    for (topic, p) in assignment {
-        for (s, st) in &resolved.subtopologies {
-            if st.sources.contains(topic) {
-                out.entry(TaskId { subtopology: *s, partition: *p }).or_default().insert((topic.clone(), *p));
-            }
-        }
-    }
-    out
-}
-
 /// Runs one stream thread until shutdown or failure; reports to `inner`.
 pub(crate) async fn run(shared: Arc<Shared>, inner: Arc<Inner>, index: usize) {
     let result = run_inner(shared, inner.clone(), index).await;
@@ -410,7 +579,30 @@ async fn run_inner(shared: Arc<Shared>, inner: Arc<Inner>, index: usize) -> Resu
     inner.thread_state(index, ThreadState::Starting);
     let producer = make_producer(&shared, index).await?;
     let mut cc = config.consumer_config(Which::Main, &format!("{name}-consumer"))?;
-    cc.assignment_strategies = vec![AssignmentStrategy::Range];
+    let client_state = Arc::new(Mutex::new(ClientState {
+        process_id: shared.process_id,
+        thread: index,
+        task_offset_sums: shared.state_dir.local_task_offset_sums(),
+        ..ClientState::default()
+    }));
+    let assigned_slot = Arc::new(Mutex::new(None));
+    let topology = AssignorTopology {
+        subtopologies: shared
+            .resolved
+            .subtopologies
+            .iter()
+            .map(|(id, st)| {
+                (*id, st.sources.iter().cloned().collect(), st.changelogs.iter().map(|(_, t)| t.clone()).collect())
+            })
+            .collect(),
+        copartition_groups: shared.resolved.copartition_groups.clone(),
+    };
+    cc.custom_assignor = Some(Arc::new(StreamsAssignor::new(
+        Arc::new(topology),
+        config.num_standby_replicas,
+        client_state.clone(),
+        assigned_slot.clone(),
+    )));
     let mut consumer = Consumer::new(cc).await?;
     let restorer =
         Restorer::new(&config.bootstrap_servers, &config.restore_consumer_props(), config.exactly_once()).await?;
@@ -430,6 +622,12 @@ async fn run_inner(shared: Arc<Shared>, inner: Arc<Inner>, index: usize) -> Resu
         in_txn: false,
         failure: None,
         revoked: false,
+        standbys: BTreeMap::new(),
+        standby_restorer: None,
+        client_state,
+        assigned_slot,
+        current: None,
+        reported_standbys: BTreeSet::new(),
     }));
     let hook_core = core.clone();
     let hook: RevocationHook = Arc::new(move |_partitions, meta| {
@@ -466,6 +664,16 @@ async fn run_inner(shared: Arc<Shared>, inner: Arc<Inner>, index: usize) -> Resu
         },
         Err(_) => c.abort_and_close_dirty().await,
     }
+    if let Err(e) = c.commit_standbys() {
+        tracing::warn!(thread = name, error = %e, "committing standby tasks at shutdown failed");
+    }
+    c.standbys.clear();
+    inner.thread_standbys(index, BTreeSet::new());
+    if let Some(r) = c.standby_restorer.take() {
+        if let Err(e) = r.close().await {
+            tracing::debug!(error = %e, "closing the standby restorer");
+        }
+    }
     consumer.set_revocation_hook(None);
     if let Err(e) = consumer.close().await {
         tracing::debug!(error = %e, "closing the consumer");
@@ -498,14 +706,20 @@ async fn run_loop(
             return Err(e);
         }
         let generation = consumer.generation();
-        let assignment = consumer.assignment();
-        let desired = tasks_of(&shared.resolved, &assignment);
+        let fresh = c.take_assignment()?;
+        let owned: BTreeSet<TopicPartition> = consumer.assignment().into_iter().collect();
+        let desired = c.desired_active(&owned);
         let migrated = c.reconcile(desired).await?;
+        c.reconcile_standbys()?;
+        if fresh {
+            c.report_assignment();
+        }
         if migrated {
             drop(c);
             reset_positions(consumer).await?;
             continue;
         }
+        c.update_standbys().await?;
         if generation >= 0 && !c.revoked {
             inner.thread_state(index, ThreadState::Running);
         }
@@ -525,10 +739,14 @@ async fn run_loop(
         let requested = c.commit_requested();
         if requested || last_commit.elapsed() >= config.commit_interval() {
             last_commit = Instant::now();
+            c.commit_standbys()?;
             match c.commit(consumer.group_metadata()).await {
                 Ok(offsets) => {
                     match consumer.commit_offsets(offsets).await {
-                        Ok(()) => c.committed()?,
+                        Ok(()) => {
+                            c.committed()?;
+                            c.refresh_offset_sums();
+                        }
                         // A rebalance is under way: the hook commits again before the partitions move.
                         Err(e) => tracing::warn!(error = %e, "committing offsets failed"),
                     }
