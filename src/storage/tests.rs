@@ -155,7 +155,7 @@ fn index_is_sparse_and_used_for_every_offset() {
         bases.push(log.append_as_leader(&mut b, 0, 0).unwrap().first_offset);
     }
     let index_len = std::fs::metadata(dir.path().join("00000000000000000000.index")).unwrap().len();
-    assert!(index_len > 0 && index_len % 8 == 0);
+    assert!(index_len > 0 && index_len.is_multiple_of(8));
     assert!(index_len / 8 < 40, "sparse: fewer entries than batches");
     let leo = log.log_end_offset();
     for offset in 0..leo {

@@ -581,6 +581,7 @@ pub fn plan(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -498,6 +498,7 @@ pub enum Consumer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -20,6 +20,9 @@ use crate::streams::error::{Result, StreamsError};
 use crate::streams::processor::TaskId;
 use crate::streams::state::KeyValueBytesStore;
 
+/// A task's opened stores by name.
+pub type OpenStores = BTreeMap<String, Box<dyn KeyValueBytesStore>>;
+
 /// One standby replica: its stores and how far each changelog was applied.
 pub struct StandbyTask {
     pub task: TaskId,
@@ -116,7 +119,7 @@ impl StandbyTask {
 
     /// For promotion to active: the stores and the offset each changelog
     /// continues from (missing: from the beginning).
-    pub fn into_stores(self) -> (BTreeMap<String, Box<dyn KeyValueBytesStore>>, BTreeMap<(String, i32), i64>) {
+    pub fn into_stores(self) -> (OpenStores, BTreeMap<(String, i32), i64>) {
         let partition = self.task.partition;
         let offsets = self.offsets.into_iter().filter_map(|(t, o)| Some(((t, partition), o?))).collect();
         (self.stores, offsets)

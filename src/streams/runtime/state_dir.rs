@@ -408,6 +408,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::streams::serde::Serdes;

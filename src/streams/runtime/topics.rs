@@ -257,6 +257,7 @@ pub async fn ensure(admin: &Admin, config: &StreamsConfig, resolved: &ResolvedTo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::streams::processor::{processor, Processor, ProcessorContext, Record};

@@ -283,6 +283,7 @@ impl KeyValueBytesStore for PersistentStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
