@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use gregor::client::{
     Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Producer, ProducerConfig, ProducerRecord, SeekTo,
 };
-use gregor::streams::dsl::{Consumed, JoinWindows, Joined, Materialized, Produced, StreamJoined, StreamsBuilder};
+use gregor::streams::dsl::{
+    Consumed, Grouped, JoinWindows, Joined, Materialized, Produced, StreamJoined, StreamsBuilder, TimeWindows,
+    WindowedSerdes,
+};
 use gregor::streams::runtime::{KafkaStreams, State, StreamsConfig};
 use gregor::streams::serde::Serdes;
 
@@ -105,18 +108,8 @@ fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("dir");
     rt.block_on(async {
-        create_topics(
-            &b,
-            &[
-                ("users", 2),
-                ("clicks", 2),
-                ("enriched", 2),
-                ("views", 2),
-                ("ads", 2),
-                ("matched", 1),
-            ],
-        )
-        .await;
+        create_topics(&b, &[("users", 2), ("clicks", 2), ("enriched", 2), ("views", 2), ("ads", 2), ("matched", 1)])
+            .await;
         let s = Serdes::string();
         let builder = StreamsBuilder::new();
         let users = builder.table("users", Consumed::with(s.clone(), s.clone()), Materialized::as_store("users-store"));
@@ -165,5 +158,57 @@ fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
         assert_eq!(matched, [("k1".to_string(), "v1+a1".to_string())]);
         app.close().await;
         assert_eq!(app.state(), State::NotRunning);
+    });
+}
+
+#[test]
+fn a_windowed_count_takes_out_of_order_records_within_grace_and_drops_late_ones() {
+    let b = broker();
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("dir");
+    rt.block_on(async {
+        create_topics(&b, &[("events", 1), ("window-counts", 1)]).await;
+        let s = Serdes::string();
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&["events"], Consumed::with(s.clone(), s.clone()))
+            .group_by_key(Grouped::with(s.clone(), s.clone()))
+            .windowed_by(TimeWindows::of_size_and_grace(Duration::from_secs(10), Duration::from_secs(5)))
+            .count(Materialized::as_store("window-counts-store"))
+            .to_stream()
+            .to("window-counts", Produced::with(WindowedSerdes::time_windowed(s.clone(), 10_000), Serdes::long()));
+        let app =
+            KafkaStreams::new(builder.build().expect("topology"), config(&b, "windows", dir.path())).expect("app");
+        app.start().await.expect("start");
+        let base = (now_ms() - 600_000) / 10_000 * 10_000;
+        // In offset order: two in [base, base+10s), one in the next window
+        // (stream time base+12s), one out of order for the first window
+        // (its end + grace = base+15s is still ahead: counted), one that
+        // moves stream time to base+25s, then one for the first window
+        // again (end + grace passed: dropped as late).
+        let times = [0, 3_000, 12_000, 1_000, 25_000, 2_000];
+        let records: Vec<(&str, &str, i64)> = times.iter().map(|t| ("a", "x", base + t)).collect();
+        produce(&b, "events", &records).await;
+        let out = read(&b, "window-counts", 5).await;
+        let counts: Vec<(String, i64, i64)> = out
+            .into_iter()
+            .map(|(k, v)| {
+                let (word, start) = k.split_at(k.len() - 8);
+                let start = i64::from_be_bytes(start.try_into().expect("8-byte window start"));
+                let count = i64::from_be_bytes(v[..].try_into().expect("an 8-byte Long"));
+                (String::from_utf8(word.to_vec()).expect("utf8"), start - base, count)
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("a".to_string(), 0, 1),
+                ("a".to_string(), 0, 2),
+                ("a".to_string(), 10_000, 1),
+                ("a".to_string(), 0, 3),
+                ("a".to_string(), 20_000, 1)
+            ]
+        );
+        app.close().await;
     });
 }

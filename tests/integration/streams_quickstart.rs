@@ -271,7 +271,8 @@ fn two_instances_one_killed(guarantee: &str, isolation: &str) -> (BTreeMap<Strin
         // Each round sends every word once, spread over lines.
         words.chunks(3).map(|c| format!("{} r{r}", c.join(" ").to_uppercase())).collect()
     };
-    let logs_text = || logs.iter().map(|l| std::fs::read_to_string(l).unwrap_or_default()).collect::<Vec<_>>().join("\n---\n");
+    let logs_text =
+        || logs.iter().map(|l| std::fs::read_to_string(l).unwrap_or_default()).collect::<Vec<_>>().join("\n---\n");
     rt.block_on(async {
         for r in 0..rounds / 2 {
             produce_lines(&bs, "streams-plaintext-input", &round(r)).await;
