@@ -44,7 +44,9 @@ fn create_topic(addr: &str, name: &str, partitions: i32) {
         ClientConfig::new().set("bootstrap.servers", addr).create().expect("admin");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let res = rt
-        .block_on(admin.create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new()))
+        .block_on(
+            admin.create_topics(&[NewTopic::new(name, partitions, TopicReplication::Fixed(1))], &AdminOptions::new()),
+        )
         .expect("create topics");
     for r in res {
         r.expect("topic created");

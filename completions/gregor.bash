@@ -43,8 +43,17 @@ _gregor() {
             gregor,preferred-replica-election)
                 cmd="gregor__subcmd__preferred__subcmd__replica__subcmd__election"
                 ;;
+            gregor,run-class)
+                cmd="gregor__subcmd__run__subcmd__class"
+                ;;
             gregor,server-start)
                 cmd="gregor__subcmd__server__subcmd__start"
+                ;;
+            gregor,streams)
+                cmd="gregor__subcmd__streams"
+                ;;
+            gregor,streams-application-reset)
+                cmd="gregor__subcmd__streams__subcmd__application__subcmd__reset"
                 ;;
             gregor,topics)
                 cmd="gregor__subcmd__topics"
@@ -136,8 +145,17 @@ _gregor() {
             gregor__subcmd__help,preferred-replica-election)
                 cmd="gregor__subcmd__help__subcmd__preferred__subcmd__replica__subcmd__election"
                 ;;
+            gregor__subcmd__help,run-class)
+                cmd="gregor__subcmd__help__subcmd__run__subcmd__class"
+                ;;
             gregor__subcmd__help,server-start)
                 cmd="gregor__subcmd__help__subcmd__server__subcmd__start"
+                ;;
+            gregor__subcmd__help,streams)
+                cmd="gregor__subcmd__help__subcmd__streams"
+                ;;
+            gregor__subcmd__help,streams-application-reset)
+                cmd="gregor__subcmd__help__subcmd__streams__subcmd__application__subcmd__reset"
                 ;;
             gregor__subcmd__help,topics)
                 cmd="gregor__subcmd__help__subcmd__topics"
@@ -175,6 +193,9 @@ _gregor() {
             gregor__subcmd__help__subcmd__perf,producer)
                 cmd="gregor__subcmd__help__subcmd__perf__subcmd__producer"
                 ;;
+            gregor__subcmd__help__subcmd__streams,word-count)
+                cmd="gregor__subcmd__help__subcmd__streams__subcmd__word__subcmd__count"
+                ;;
             gregor__subcmd__help__subcmd__transactions,abort)
                 cmd="gregor__subcmd__help__subcmd__transactions__subcmd__abort"
                 ;;
@@ -207,6 +228,18 @@ _gregor() {
                 ;;
             gregor__subcmd__perf__subcmd__help,producer)
                 cmd="gregor__subcmd__perf__subcmd__help__subcmd__producer"
+                ;;
+            gregor__subcmd__streams,help)
+                cmd="gregor__subcmd__streams__subcmd__help"
+                ;;
+            gregor__subcmd__streams,word-count)
+                cmd="gregor__subcmd__streams__subcmd__word__subcmd__count"
+                ;;
+            gregor__subcmd__streams__subcmd__help,help)
+                cmd="gregor__subcmd__streams__subcmd__help__subcmd__help"
+                ;;
+            gregor__subcmd__streams__subcmd__help,word-count)
+                cmd="gregor__subcmd__streams__subcmd__help__subcmd__word__subcmd__count"
                 ;;
             gregor__subcmd__transactions,abort)
                 cmd="gregor__subcmd__transactions__subcmd__abort"
@@ -251,7 +284,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -507,7 +540,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__console__subcmd__consumer)
-            opts="-h --topic --whitelist --include --from-beginning --partition --offset --max-messages --timeout-ms --property --formatter --consumer-property --consumer.config --isolation-level --group --skip-message-on-error --bootstrap-server --zookeeper --help"
+            opts="-h --topic --whitelist --include --from-beginning --partition --offset --max-messages --timeout-ms --property --formatter --consumer-property --consumer.config --isolation-level --group --key-deserializer --value-deserializer --skip-message-on-error --bootstrap-server --zookeeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,6 +595,14 @@ _gregor() {
                     return 0
                     ;;
                 --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-deserializer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --value-deserializer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -803,7 +844,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1068,9 +1109,65 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__run__subcmd__class)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__server__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__streams)
+            opts="word-count"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__streams__subcmd__application__subcmd__reset)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__streams__subcmd__word__subcmd__count)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1428,6 +1525,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__run__subcmd__class)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__server__subcmd__start)
             opts="-d -h --override --daemon --exit-with-parent --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1436,6 +1547,178 @@ _gregor() {
             fi
             case "${prev}" in
                 --override)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams)
+            opts="-h --help word-count help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams__subcmd__application__subcmd__reset)
+            opts="-h --application-id --bootstrap-servers --bootstrap-server --input-topics --intermediate-topics --internal-topics --to-offset --to-datetime --by-duration --to-earliest --to-latest --shift-by --from-file --command-config --config-file --dry-run --execute --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --application-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-servers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input-topics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --intermediate-topics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --internal-topics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-datetime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shift-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams__subcmd__help)
+            opts="word-count help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams__subcmd__help__subcmd__word__subcmd__count)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__streams__subcmd__word__subcmd__count)
+            opts="-h --bootstrap-server --input --output --application-id --state-dir --processing-guarantee --num-stream-threads --property --run-seconds --print-topology --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --application-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --processing-guarantee)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-stream-threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --property)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-seconds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
