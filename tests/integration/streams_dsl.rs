@@ -1,5 +1,5 @@
-//! DSL topologies run by `KafkaStreams` against a real broker: a
-//! stream–table join and a windowed stream–stream join, and a windowed
+//! DSL topologies run by `KafkaStreams` against a real broker: every join
+//! kind (stream–table, windowed stream–stream, table–table, stream–global), and a windowed
 //! count fed out-of-order and late records. The operators' finer semantics
 //! are unit-tested with the TopologyTestDriver; these check that what the
 //! DSL builds (repartition-free co-partitioned joins, window stores with
@@ -108,8 +108,23 @@ fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("dir");
     rt.block_on(async {
-        create_topics(&b, &[("users", 2), ("clicks", 2), ("enriched", 2), ("views", 2), ("ads", 2), ("matched", 1)])
-            .await;
+        create_topics(
+            &b,
+            &[
+                ("users", 2),
+                ("clicks", 2),
+                ("enriched", 2),
+                ("views", 2),
+                ("ads", 2),
+                ("matched", 1),
+                ("plans", 2),
+                ("user-plans", 1),
+                ("regions", 1),
+                ("orders", 2),
+                ("orders-named", 1),
+            ],
+        )
+        .await;
         let s = Serdes::string();
         let builder = StreamsBuilder::new();
         let users = builder.table("users", Consumed::with(s.clone(), s.clone()), Materialized::as_store("users-store"));
@@ -131,10 +146,29 @@ fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
                 StreamJoined::with(s.clone(), s.clone(), s.clone()),
             )
             .to("matched", Produced::with(s.clone(), s.clone()));
+        // Table–table: a user's region beside their plan, once both are known.
+        let plans = builder.table("plans", Consumed::with(s.clone(), s.clone()), Materialized::as_store("plans-store"));
+        users
+            .join(&plans, |region: &String, plan: &String| format!("{region}/{plan}"))
+            .to_stream()
+            .to("user-plans", Produced::with(s.clone(), s.clone()));
+        // Stream–global table: any key, looked up by a field of the value.
+        let regions =
+            builder.global_table("regions", Consumed::with(s.clone(), s.clone()), Materialized::as_store("regions"));
+        builder
+            .stream(&["orders"], Consumed::with(s.clone(), s.clone()))
+            .join_global(
+                &regions,
+                |_order: &String, code: &String| code.clone(),
+                |code: &String, name: &String| format!("{code}:{name}"),
+            )
+            .to("orders-named", Produced::with(s.clone(), s.clone()));
         let topology = builder.build().expect("topology");
 
         let t0 = now_ms() - 60_000;
         produce(&b, "users", &[("u1", "eu", t0), ("u2", "us", t0)]).await;
+        // The global table is filled before the stream threads start.
+        produce(&b, "regions", &[("eu", "Europe", t0), ("us", "United States", t0)]).await;
         let app = KafkaStreams::new(topology, config(&b, "joins", dir.path())).expect("app");
         app.start().await.expect("start");
         assert!(app.wait_for_state(State::Running, WAIT).await, "state {}", app.state());
@@ -156,6 +190,13 @@ fn stream_table_and_windowed_stream_stream_joins_run_on_real_topics() {
         produce(&b, "views", &[("k2", "v2", t0 + 20_000)]).await;
         let matched = strings(read(&b, "matched", 1).await);
         assert_eq!(matched, [("k1".to_string(), "v1+a1".to_string())]);
+        produce(&b, "plans", &[("u1", "gold", t0 + 2000), ("u2", "silver", t0 + 2000), ("u9", "none", t0 + 2000)])
+            .await;
+        let joined = strings(read(&b, "user-plans", 2).await);
+        assert_eq!(joined, [("u1".into(), "eu/gold".into()), ("u2".into(), "us/silver".into())]);
+        produce(&b, "orders", &[("o1", "eu", t0 + 3000), ("o2", "us", t0 + 3000), ("o3", "xx", t0 + 3000)]).await;
+        let named = strings(read(&b, "orders-named", 2).await);
+        assert_eq!(named, [("o1".into(), "eu:Europe".into()), ("o2".into(), "us:United States".into())]);
         app.close().await;
         assert_eq!(app.state(), State::NotRunning);
     });
