@@ -696,11 +696,14 @@ async fn run_loop(
     let config = shared.config.clone();
     let poll = Duration::from_millis(config.poll_ms.max(1));
     let mut last_commit = Instant::now();
+    let mut busy = false;
     loop {
         if inner.shutdown.load(Ordering::Acquire) {
             return Ok(());
         }
-        let records = consumer.poll(poll).await?;
+        // With records still buffered in the tasks, only look for news:
+        // blocking here would cap a thread at BATCH records per poll.ms.
+        let records = consumer.poll(if busy { Duration::ZERO } else { poll }).await?;
         let mut c = core.lock().await;
         if let Some(e) = c.failure.take() {
             return Err(e);
@@ -735,7 +738,9 @@ async fn run_loop(
             }
             other => other,
         };
-        step?;
+        let processed = step?;
+        // Progress and more to do (a task waiting out max.task.idle.ms is not progress).
+        busy = processed > 0 && c.tasks.values().any(|t| t.buffered() > 0);
         let requested = c.commit_requested();
         if requested || last_commit.elapsed() >= config.commit_interval() {
             last_commit = Instant::now();
