@@ -12,17 +12,20 @@
 //! Files: this one (builder, stream/table handles, the parameter types),
 //! [`kstream`] (stream operators), [`ktable`] (table operators),
 //! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
-//! windowed aggregations), [`joins`] (all joins).
+//! windowed aggregations), [`sliding`] (sliding windows), [`joins`] (all
+//! joins).
 
 mod global;
 mod grouped;
 mod joins;
 mod kstream;
 mod ktable;
+mod sliding;
 mod windows;
 
 pub use global::GlobalKTable;
 pub use joins::{JoinWindows, Joined, StreamJoined};
+pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
