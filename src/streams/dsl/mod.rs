@@ -11,18 +11,23 @@
 //!
 //! Files: this one (builder, stream/table handles, the parameter types),
 //! [`kstream`] (stream operators), [`ktable`] (table operators),
-//! [`grouped`] (grouping and aggregations), [`windows`] (window specs and
-//! windowed aggregations), [`joins`] (all joins).
+//! [`grouped`] (grouping and aggregations), [`grouped_table`]
+//! (`KTable::group_by` and its aggregations), [`windows`] (window specs and
+//! windowed aggregations), [`sliding`] (sliding windows), [`joins`] (all
+//! joins).
 
 mod global;
 mod grouped;
+mod grouped_table;
 mod joins;
 mod kstream;
 mod ktable;
+mod sliding;
 mod windows;
 
 pub use global::GlobalKTable;
 pub use joins::{JoinWindows, Joined, StreamJoined};
+pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,6 +38,7 @@ use super::state::StoreSpec;
 use super::topology::{deserializer, serializer, SinkSpec, SourceSpec, TimestampExtractorFn, Topology};
 
 pub use grouped::KGroupedStream;
+pub use grouped_table::KGroupedTable;
 pub use kstream::{BranchPredicate, Branched, BranchedKStream, Repartitioned};
 pub use windows::{
     SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows, WindowSpec, WindowedSerdes,

@@ -26,7 +26,7 @@ use crate::streams::serde::{Serde, SerdeError, SerdeRef, Serdes};
 use crate::streams::state::window::window_key;
 use crate::streams::state::{StoreSpec, Window, WindowStore, Windowed};
 
-fn ms(d: Duration) -> i64 {
+pub(super) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
