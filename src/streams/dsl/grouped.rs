@@ -55,6 +55,43 @@ impl<K, V> Clone for KGroupedStream<K, V> {
 /// One step of an aggregation: the new aggregate from the record and the old one.
 pub(crate) type Step<K, V, VA> = Arc<dyn Fn(&K, &V, Option<VA>) -> VA + Send + Sync>;
 
+/// The steps and value serdes of count, reduce and aggregate, shared by
+/// grouped, time-windowed and sliding-windowed streams.
+pub(crate) fn count_step<K, V>() -> Step<K, V, i64> {
+    Arc::new(|_, _, old| old.unwrap_or(0) + 1)
+}
+
+/// Counts are Longs unless the user says otherwise.
+pub(crate) fn count_materialized<K>(m: Materialized<K, i64>) -> Materialized<K, i64> {
+    Materialized { value: m.value.clone().or(Some(Serdes::long())), ..m }
+}
+
+/// The first value starts the aggregate; later ones are `reducer(aggregate, value)`.
+pub(crate) fn reduce_step<K, V: Clone + 'static>(
+    reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
+) -> Step<K, V, V> {
+    Arc::new(move |_, v, old| match old {
+        Some(agg) => reducer(&agg, v),
+        None => v.clone(),
+    })
+}
+
+/// A reduce stores values with the stream's value serde unless told otherwise.
+pub(crate) fn reduce_materialized<K, V>(
+    m: Materialized<K, V>,
+    stream_value: Option<SerdeRef<V>>,
+) -> Materialized<K, V> {
+    Materialized { value: m.value.clone().or(stream_value), ..m }
+}
+
+/// `aggregator(key, value, aggregate)`, the aggregate starting at `initializer()`.
+pub(crate) fn aggregate_step<K, V, VA: 'static>(
+    initializer: impl Fn() -> VA + Send + Sync + 'static,
+    aggregator: impl Fn(&K, &V, &VA) -> VA + Send + Sync + 'static,
+) -> Step<K, V, VA> {
+    Arc::new(move |k, v, old| aggregator(k, v, &old.unwrap_or_else(&initializer)))
+}
+
 /// What an aggregation's setup resolved: where the processor hangs and its serdes.
 pub(crate) struct Prepared<K, V> {
     pub(crate) parent: String,
@@ -111,8 +148,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 
     /// Counts records per key.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let m = Materialized { value: materialized.value.clone().or(Some(Serdes::long())), ..materialized };
-        self.aggregate_with("KSTREAM-AGGREGATE-", "count", Arc::new(|_, _, old| old.unwrap_or(0) + 1), m)
+        self.aggregate_with("KSTREAM-AGGREGATE-", "count", count_step(), count_materialized(materialized))
     }
 
     /// Combines each key's values with `reducer(aggregate, value)`; the first
@@ -122,12 +158,8 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let m = Materialized { value: materialized.value.clone().or(self.value_serde.clone()), ..materialized };
-        let step: Step<K, V, V> = Arc::new(move |_, v, old| match old {
-            Some(agg) => reducer(&agg, v),
-            None => v.clone(),
-        });
-        self.aggregate_with("KSTREAM-REDUCE-", "reduce", step, m)
+        let m = reduce_materialized(materialized, self.value_serde.clone());
+        self.aggregate_with("KSTREAM-REDUCE-", "reduce", reduce_step(reducer), m)
     }
 
     /// Folds each key's values into an aggregate that starts at `initializer()`.
@@ -137,11 +169,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         aggregator: impl Fn(&K, &V, &VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<K, VA> {
-        let step: Step<K, V, VA> = Arc::new(move |k, v, old| {
-            let agg = old.unwrap_or_else(&initializer);
-            aggregator(k, v, &agg)
-        });
-        self.aggregate_with("KSTREAM-AGGREGATE-", "aggregate", step, materialized)
+        self.aggregate_with("KSTREAM-AGGREGATE-", "aggregate", aggregate_step(initializer, aggregator), materialized)
     }
 
     fn aggregate_with<VA: Data>(

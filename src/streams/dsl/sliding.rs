@@ -41,12 +41,14 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::grouped::{is_null, KGroupedStream, Step};
+use super::grouped::{
+    aggregate_step, count_materialized, count_step, is_null, reduce_materialized, reduce_step, KGroupedStream, Step,
+};
 use super::windows::{ms, WindowSpec, WindowedSerdes};
 use super::{lock, Change, Data, KTable, Materialized};
 use crate::streams::error::Result;
 use crate::streams::processor::{processor, Processor, ProcessorContext, Record};
-use crate::streams::serde::{Serde, SerdeError, SerdeRef, Serdes};
+use crate::streams::serde::{Serde, SerdeError, SerdeRef};
 use crate::streams::state::{StoreSpec, Window, WindowStore, Windowed};
 
 /// Sliding windows: a window for every distinct set of a key's records no
@@ -130,8 +132,7 @@ pub struct SlidingWindowedKStream<K, V> {
 impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
     /// Counts records per key and window.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-        let m = Materialized { value: materialized.value.clone().or(Some(Serdes::long())), ..materialized };
-        self.build("KSTREAM-AGGREGATE-", "count", Arc::new(|_, _, old| old.unwrap_or(0) + 1), m)
+        self.build("KSTREAM-AGGREGATE-", "count", count_step(), count_materialized(materialized))
     }
 
     /// Combines the values of each key and window.
@@ -140,12 +141,8 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<Windowed<K>, V> {
-        let m = Materialized { value: materialized.value.clone().or(self.grouped.value_serde.clone()), ..materialized };
-        let step: Step<K, V, V> = Arc::new(move |_, v, old| match old {
-            Some(agg) => reducer(&agg, v),
-            None => v.clone(),
-        });
-        self.build("KSTREAM-REDUCE-", "reduce", step, m)
+        let m = reduce_materialized(materialized, self.grouped.value_serde.clone());
+        self.build("KSTREAM-REDUCE-", "reduce", reduce_step(reducer), m)
     }
 
     /// Folds the values of each key and window, starting at `initializer()`.
@@ -155,8 +152,7 @@ impl<K: Data, V: Data> SlidingWindowedKStream<K, V> {
         aggregator: impl Fn(&K, &V, &VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
-        let step: Step<K, V, VA> = Arc::new(move |k, v, old| aggregator(k, v, &old.unwrap_or_else(&initializer)));
-        self.build("KSTREAM-AGGREGATE-", "aggregate", step, materialized)
+        self.build("KSTREAM-AGGREGATE-", "aggregate", aggregate_step(initializer, aggregator), materialized)
     }
 
     fn build<VA: Data>(
@@ -459,6 +455,7 @@ mod tests {
 
     use super::*;
     use crate::streams::dsl::{Consumed, Grouped, Produced, StreamsBuilder};
+    use crate::streams::serde::Serdes;
     use crate::streams::state::StoreKind;
     use crate::streams::test_driver::TopologyTestDriver;
 

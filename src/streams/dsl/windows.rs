@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::grouped::{is_null, KGroupedStream, RecordCache, Step};
+use super::grouped::{
+    aggregate_step, count_materialized, count_step, is_null, reduce_materialized, reduce_step, KGroupedStream,
+    RecordCache, Step,
+};
 use super::{lock, Change, Data, KTable, Materialized};
 use crate::streams::error::Result;
 use crate::streams::processor::{processor, Processor, ProcessorContext, Record};
@@ -220,8 +223,7 @@ pub struct TimeWindowedKStream<K, V> {
 impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     /// Counts records per key and window.
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-        let m = Materialized { value: materialized.value.clone().or(Some(Serdes::long())), ..materialized };
-        self.build("KSTREAM-AGGREGATE-", "count", Arc::new(|_, _, old| old.unwrap_or(0) + 1), m)
+        self.build("KSTREAM-AGGREGATE-", "count", count_step(), count_materialized(materialized))
     }
 
     /// Combines the values of each key and window.
@@ -230,12 +232,8 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         reducer: impl Fn(&V, &V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<Windowed<K>, V> {
-        let m = Materialized { value: materialized.value.clone().or(self.grouped.value_serde.clone()), ..materialized };
-        let step: Step<K, V, V> = Arc::new(move |_, v, old| match old {
-            Some(agg) => reducer(&agg, v),
-            None => v.clone(),
-        });
-        self.build("KSTREAM-REDUCE-", "reduce", step, m)
+        let m = reduce_materialized(materialized, self.grouped.value_serde.clone());
+        self.build("KSTREAM-REDUCE-", "reduce", reduce_step(reducer), m)
     }
 
     /// Folds the values of each key and window, starting at `initializer()`.
@@ -245,8 +243,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         aggregator: impl Fn(&K, &V, &VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
-        let step: Step<K, V, VA> = Arc::new(move |k, v, old| aggregator(k, v, &old.unwrap_or_else(&initializer)));
-        self.build("KSTREAM-AGGREGATE-", "aggregate", step, materialized)
+        self.build("KSTREAM-AGGREGATE-", "aggregate", aggregate_step(initializer, aggregator), materialized)
     }
 
     fn build<VA: Data>(
