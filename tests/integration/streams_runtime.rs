@@ -23,7 +23,7 @@ use crate::common::TestBroker;
 const WAIT: Duration = Duration::from_secs(120);
 
 /// Counts records per key in the store "counts" and forwards the new count.
-struct Count;
+pub(crate) struct Count;
 
 impl Processor<String, String, String, i64> for Count {
     fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> StreamsResult<()> {
@@ -38,7 +38,7 @@ impl Processor<String, String, String, i64> for Count {
 }
 
 /// input (String, String) → count per key (persistent, logged store) → output (String, Long).
-fn counting_topology(input: &str, output: &str) -> Topology {
+pub(crate) fn counting_topology(input: &str, output: &str) -> Topology {
     let mut t = Topology::new();
     t.add_source("source", &[input], Serdes::string(), Serdes::string()).expect("source");
     t.add_processor("count", processor("count", || Count), &["source"]).expect("processor");

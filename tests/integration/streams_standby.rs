@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 use gregor::client::{
     Admin, ClientConfig, Consumer, ConsumerConfig, NewTopic, Producer, ProducerConfig, ProducerRecord,
 };
-use gregor::streams::processor::{processor, Processor, ProcessorContext, Record};
 use gregor::streams::runtime::state_dir::StateDirectory;
 use gregor::streams::runtime::{KafkaStreams, State, StreamsConfig};
 use gregor::streams::serde::Serdes;
-use gregor::streams::state::StoreSpec;
 use gregor::streams::topology::Topology;
-use gregor::streams::{Result as StreamsResult, TaskId};
+use gregor::streams::TaskId;
 
 use crate::common::TestBroker;
 
@@ -28,28 +26,8 @@ const WAIT: Duration = Duration::from_secs(120);
 const APP: &str = "standby-app";
 const CHANGELOG: &str = "standby-app-counts-changelog";
 
-/// Counts records per key in the persistent, logged store "counts".
-struct Count;
-
-impl Processor<String, String, String, i64> for Count {
-    fn process(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, r: Record<String, String>) -> StreamsResult<()> {
-        let n = {
-            let mut store = ctx.kv_store::<String, i64>("counts")?;
-            let n = store.get(&r.key)?.unwrap_or(0) + 1;
-            store.put(&r.key, &n)?;
-            n
-        };
-        ctx.forward(r.with_value(n))
-    }
-}
-
 fn counting_topology() -> Topology {
-    let mut t = Topology::new();
-    t.add_source("source", &["sb-in"], Serdes::string(), Serdes::string()).expect("source");
-    t.add_processor("count", processor("count", || Count), &["source"]).expect("processor");
-    t.add_state_store(StoreSpec::key_value("counts", Serdes::string(), Serdes::long()), &["count"]).expect("store");
-    t.add_sink("sink", "sb-out", Serdes::string(), Serdes::long(), &["count"]).expect("sink");
-    t
+    crate::streams_runtime::counting_topology("sb-in", "sb-out")
 }
 
 fn config(broker: &TestBroker, state_dir: &std::path::Path) -> StreamsConfig {
