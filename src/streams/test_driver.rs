@@ -302,4 +302,41 @@ mod tests {
         assert!(matches!(err, StreamsError::Serde(_)), "{err}");
         assert!(d.pipe_raw("nope", None, None, 1).is_err());
     }
+
+    /// Emits how many wall-clock punctuations it has seen, every second of wall-clock time.
+    struct Ticker(i64);
+    impl Processor<String, String, String, i64> for Ticker {
+        fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<()> {
+            ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime);
+            Ok(())
+        }
+        fn process(&mut self, _ctx: &mut ProcessorContext<'_, String, i64>, _r: Record<String, String>) -> Result<()> {
+            Ok(())
+        }
+        fn punctuate(&mut self, ctx: &mut ProcessorContext<'_, String, i64>, _id: PunctuatorId, ts: i64) -> Result<()> {
+            self.0 += 1;
+            ctx.forward(Record::new("tick".to_string(), self.0, ts))
+        }
+    }
+
+    #[test]
+    fn wall_clock_punctuation_fires_as_the_clock_moves_not_as_records_arrive() {
+        let mut t = Topology::new();
+        t.add_source("in", &["in"], Serdes::string(), Serdes::string()).unwrap();
+        t.add_processor("tick", processor("tick", || Ticker(0)), &["in"]).unwrap();
+        t.add_sink("out", "ticks", Serdes::string(), Serdes::long(), &["tick"]).unwrap();
+        let mut d = TopologyTestDriver::new(t, "app").unwrap();
+        // Records, however far apart in stream time, do not move the wall clock.
+        d.pipe("in", &Serdes::string(), &"k".to_string(), &Serdes::string(), &"v".to_string(), 1).unwrap();
+        d.pipe("in", &Serdes::string(), &"k".to_string(), &Serdes::string(), &"v".to_string(), 10_000_000).unwrap();
+        assert!(d.read_raw("ticks").is_empty());
+        d.advance_wall_clock(500).unwrap();
+        assert!(d.read_raw("ticks").is_empty(), "not due after half a second");
+        d.advance_wall_clock(600).unwrap();
+        let ticks = d.read("ticks", &Serdes::string(), &Serdes::long()).unwrap();
+        assert_eq!(ticks.iter().map(|t| t.1).collect::<Vec<_>>(), vec![1]);
+        d.advance_wall_clock(1000).unwrap();
+        let ticks = d.read("ticks", &Serdes::string(), &Serdes::long()).unwrap();
+        assert_eq!(ticks.iter().map(|t| t.1).collect::<Vec<_>>(), vec![2]);
+    }
 }
