@@ -374,3 +374,38 @@ fn deserialization_errors_are_skipped_or_fail_the_app_per_handler_and_missing_to
         assert_eq!(m.state(), State::Error);
     });
 }
+
+#[test]
+fn state_of_tasks_no_longer_here_is_deleted_after_the_cleanup_delay_and_live_tasks_stay() {
+    let broker = broker();
+    let rt = runtime();
+    rt.block_on(async {
+        create_topic(&broker, "clean-in", 1).await;
+        create_topic(&broker, "clean-out", 1).await;
+        let state = tempfile::tempdir().expect("state dir");
+        // A task this instance will not get (the input has one partition): left by an earlier owner.
+        let stale = state.path().join("cleaner").join("0_7");
+        std::fs::create_dir_all(&stale).expect("stale dir");
+        std::fs::write(stale.join(".checkpoint"), "0\n0\n").expect("stale checkpoint");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let config = streams_config(&broker, "cleaner", state.path(), &[("state.cleanup.delay.ms", "500")]);
+        let streams = KafkaStreams::new(counting_topology("clean-in", "clean-out"), config).expect("new");
+        streams.start().await.expect("start");
+        assert!(streams.wait_for_state(State::Running, WAIT).await, "state {}", streams.state());
+        produce(&broker, "clean-in", &words(&[("a", 2)])).await;
+        read_counts(&broker, "clean-out", "read_uncommitted", &expect(&[("a", 2)])).await;
+        let deadline = Instant::now() + WAIT;
+        while stale.exists() {
+            assert!(Instant::now() < deadline, "{} was never cleaned up", stale.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Several cleaner rounds later the live task's state is still there (it is locked).
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let live = state.path().join("cleaner").join("0_0");
+        assert!(live.exists(), "the running task's directory was deleted");
+        produce(&broker, "clean-in", &words(&[("a", 1)])).await;
+        let seen = read_counts(&broker, "clean-out", "read_uncommitted", &expect(&[("a", 3)])).await;
+        assert_eq!(seen["a"], vec![1, 2, 3], "the count went on from the live state");
+        streams.close().await;
+    });
+}

@@ -253,7 +253,27 @@ pub struct KafkaStreams {
     inner: Arc<Inner>,
     rx: watch::Receiver<State>,
     handles: Mutex<Vec<JoinHandle<()>>>,
+    /// Deletes task directories no thread has used for `state.cleanup.delay.ms`.
+    cleaner: Mutex<Option<JoinHandle<()>>>,
     process_id: Mutex<Option<uuid::Uuid>>,
+}
+
+/// Kafka's state cleaner: every `state.cleanup.delay.ms`, the directories
+/// of tasks that no thread holds (their locks are free) and that were last
+/// changed more than that long ago go — state of tasks that moved to other
+/// instances. A task dir in use is locked, so it is never touched.
+async fn clean_state_periodically(state_dir: Arc<state_dir::StateDirectory>, delay_ms: u64) {
+    let delay = Duration::from_millis(delay_ms);
+    let mut tick = tokio::time::interval(delay.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: nothing has had time to go stale yet.
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let sd = state_dir.clone();
+        // Each deletion is logged by clean_removed_tasks.
+        let _ = tokio::task::spawn_blocking(move || sd.clean_removed_tasks(delay)).await;
+    }
 }
 
 /// Kafka 3.x keeps the process id here, so a restarted instance keeps it
@@ -312,6 +332,7 @@ impl KafkaStreams {
             inner,
             rx,
             handles: Mutex::new(Vec::new()),
+            cleaner: Mutex::new(None),
             process_id: Mutex::new(None),
         })
     }
@@ -432,6 +453,8 @@ impl KafkaStreams {
             stores,
             counts: all_counts,
         });
+        *self.cleaner.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::spawn(clean_state_periodically(shared.state_dir.clone(), config.state_cleanup_delay_ms)));
         let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(g) = global {
             handles.push(tokio::spawn(g.run(config.clone(), self.inner.clone())));
@@ -461,6 +484,9 @@ impl KafkaStreams {
     pub async fn close_timeout(&self, timeout: Duration) -> bool {
         self.inner.set_state(State::PendingShutdown);
         self.inner.shutdown.store(true, Ordering::Release);
+        if let Some(cleaner) = self.cleaner.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            cleaner.abort();
+        }
         let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|e| e.into_inner()));
         let deadline = Instant::now() + timeout.min(Duration::from_secs(365 * 24 * 3600));
         let mut all = true;
