@@ -316,3 +316,39 @@ fn word_count_loses_nothing_under_at_least_once_when_an_instance_is_killed() {
         assert!(counts.starts_with(&[1]), "{word}: {counts:?}");
     }
 }
+
+#[test]
+fn the_demo_reads_the_010_quickstart_topic_when_only_that_one_exists() {
+    let b = broker();
+    let bs = b.bootstrap();
+    let dir = tempfile::tempdir().expect("dir");
+    create_topic(&bs, "streams-file-input", 1);
+    ok(pipe_into(
+        {
+            let mut c = bin_script("kafka-console-producer.sh");
+            c.args(["--broker-list", &bs, "--topic", "streams-file-input"]);
+            c
+        },
+        "hello kafka\n",
+    ));
+    let props = dir.path().join("streams.properties");
+    std::fs::write(&props, format!("bootstrap.servers={bs}\nstate.dir={}\n", dir.path().join("state").display()))
+        .expect("properties");
+    let mut demo = Guard(Some(
+        bin_script("kafka-run-class.sh")
+            .args([DEMO, &props.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run the demo"),
+    ));
+    let out = bin_script("kafka-console-consumer.sh")
+        .args(["--bootstrap-server", &bs, "--topic", "streams-wordcount-output", "--from-beginning"])
+        .args(["--property", "print.key=true"])
+        .args(["--property", "value.deserializer=org.apache.kafka.common.serialization.LongDeserializer"])
+        .args(["--max-messages", "2", "--timeout-ms", "120000"])
+        .output()
+        .expect("console consumer");
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), ["hello\t1", "kafka\t1"], "{}", stderr(&out));
+    assert_eq!(demo.terminate(), Some(0));
+}
