@@ -22,7 +22,6 @@ pub mod thread;
 pub mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -276,30 +275,6 @@ async fn clean_state_periodically(state_dir: Arc<state_dir::StateDirectory>, del
     }
 }
 
-/// Kafka 3.x keeps the process id here, so a restarted instance keeps it
-/// (and its transactional ids).
-const PROCESS_FILE: &str = "kafka-streams-process-metadata";
-
-fn process_id(app_dir: &Path) -> uuid::Uuid {
-    let path = app_dir.join(PROCESS_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let parsed = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("processId").and_then(|p| p.as_str()).and_then(|s| uuid::Uuid::parse_str(s).ok()));
-        if let Some(id) = parsed {
-            return id;
-        }
-        tracing::warn!(path = %path.display(), "unreadable process metadata; using a new process id");
-    }
-    let id = uuid::Uuid::new_v4();
-    let body = serde_json::json!({ "processId": id.to_string(), "newlyCreated": false }).to_string();
-    let tmp = app_dir.join(format!("{PROCESS_FILE}.tmp"));
-    if std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
-        tracing::warn!(path = %path.display(), "cannot persist the process id; it changes with every start");
-    }
-    id
-}
-
 impl KafkaStreams {
     /// Checks the config and the topology; nothing connects yet.
     pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self> {
@@ -423,7 +398,10 @@ impl KafkaStreams {
         let resolved = topics::resolve(&self.topology, config, &counts)?;
         topics::ensure(&admin, config, &resolved).await?;
         let state_dir = Arc::new(state_dir::StateDirectory::new(&config.state_dir, &config.application_id)?);
-        let pid = process_id(&config.state_dir.join(&config.application_id));
+        let pid = state_dir.process_id().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot persist the process id; it changes with every start");
+            uuid::Uuid::new_v4()
+        });
         *self.process_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
         tracing::info!(application_id = config.application_id, process_id = %pid, "starting Kafka Streams");
         let mut all_counts = counts;

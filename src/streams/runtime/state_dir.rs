@@ -162,17 +162,7 @@ impl StateDirectory {
         }
         let dir = self.task_dir(task);
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
-        let text = format_checkpoint(offsets);
-        let path = dir.join(CHECKPOINT_FILE);
-        let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        };
-        write().map_err(|e| io_error("write", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_error("replace", &path, e))?;
-        sync_dir(&dir)
+        replace_file(&dir, CHECKPOINT_FILE, &format_checkpoint(offsets))
     }
 
     /// Removes a task's checkpoint (before processing under exactly-once,
@@ -334,15 +324,7 @@ impl StateDirectory {
         }
         let id = uuid::Uuid::new_v4();
         let text = serde_json::json!({ "version": 0, "processId": id.to_string() }).to_string();
-        let tmp = self.app_dir.join(format!("{PROCESS_FILE}.tmp"));
-        let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        };
-        write().map_err(|e| io_error("write", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_error("replace", &path, e))?;
-        sync_dir(&self.app_dir)?;
+        replace_file(&self.app_dir, PROCESS_FILE, &text)?;
         Ok(id)
     }
 }
@@ -400,6 +382,22 @@ fn remove_path(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("delete", path, e)),
     }
+}
+
+/// Replaces `dir/name` with `text` atomically: a synced temporary file
+/// renamed over it, then the directory synced, so a crash leaves the old
+/// file or the new one, never a torn one.
+fn replace_file(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| io_error("write", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| io_error("replace", &path, e))?;
+    sync_dir(dir)
 }
 
 /// Makes a rename or removal in `dir` durable.
