@@ -19,6 +19,9 @@ _gregor() {
             gregor,cluster)
                 cmd="gregor__subcmd__cluster"
                 ;;
+            gregor,connect-standalone)
+                cmd="gregor__subcmd__connect__subcmd__standalone"
+                ;;
             gregor,console-consumer)
                 cmd="gregor__subcmd__console__subcmd__consumer"
                 ;;
@@ -120,6 +123,9 @@ _gregor() {
                 ;;
             gregor__subcmd__help,cluster)
                 cmd="gregor__subcmd__help__subcmd__cluster"
+                ;;
+            gregor__subcmd__help,connect-standalone)
+                cmd="gregor__subcmd__help__subcmd__connect__subcmd__standalone"
                 ;;
             gregor__subcmd__help,console-consumer)
                 cmd="gregor__subcmd__help__subcmd__console__subcmd__consumer"
@@ -284,7 +290,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset streams run-class cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -532,6 +538,20 @@ _gregor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__connect__subcmd__standalone)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -844,7 +864,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset streams run-class cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -930,6 +950,20 @@ _gregor() {
         gregor__subcmd__help__subcmd__cluster__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__connect__subcmd__standalone)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

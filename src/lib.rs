@@ -32,6 +32,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod coordinator;
 pub mod metadata;
 pub mod network;

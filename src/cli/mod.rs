@@ -8,6 +8,7 @@
 
 mod cluster;
 mod common;
+mod connect_standalone;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
@@ -121,6 +122,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-streams-application-reset")],
         command: streams_reset::command,
         run: streams_reset::run,
+    },
+    Tool {
+        name: "connect-standalone",
+        scripts: &[script("connect-standalone")],
+        command: connect_standalone::command,
+        run: connect_standalone::run,
     },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },

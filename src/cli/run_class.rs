@@ -53,6 +53,7 @@ static CLASSES: &[ClassMapping] = &[
     class("kafka.tools.StreamsResetter", "streams-application-reset", &[]),
     class("org.apache.kafka.tools.StreamsResetter", "streams-application-reset", &[]),
     class("org.apache.kafka.streams.examples.wordcount.WordCountDemo", "streams", &["word-count"]),
+    class("org.apache.kafka.connect.cli.ConnectStandalone", "connect-standalone", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

@@ -1,0 +1,57 @@
+//! Kafka Connect: connectors that move data between Kafka topics and other
+//! systems, in Kafka Connect's model and with its names.
+//!
+//! - [`data`]: Connect's schema'd values ([`Schema`], [`Data`]).
+//! - [`converter`]: bytes ⇄ Connect data — `StringConverter`,
+//!   `ByteArrayConverter`, `JsonConverter` (with `schemas.enable`, Kafka's
+//!   `{"schema":…,"payload":…}` envelope) — chosen by Kafka's class names.
+//! - [`api`]: what a connector is (source and sink connectors and tasks,
+//!   their records) and the built-in plugins by class name.
+//! - [`file`]: `FileStreamSource` / `FileStreamSink`, the quickstart's pair.
+//! - [`standalone`]: the standalone worker (`connect-standalone`): one
+//!   process runs the connectors given on its command line, source offsets
+//!   kept in `offset.storage.file.filename`, sink offsets in the consumer
+//!   group `connect-<name>`.
+//!
+//! Connect builds on [`crate::client`] only.
+
+pub mod api;
+pub mod converter;
+pub mod data;
+pub mod file;
+pub mod standalone;
+
+use std::collections::BTreeMap;
+
+pub use api::{SinkRecord, SinkTask, SourceRecord, SourceTask};
+pub use converter::Converter;
+pub use data::{Data, Schema, SchemaType};
+
+/// A connector's or worker's configuration: Java properties.
+pub type Config = BTreeMap<String, String>;
+
+/// What can go wrong in Connect.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// A bad or missing config key; the message names it.
+    #[error("{0}")]
+    Config(String),
+    /// Bytes a converter cannot read, or data it cannot write.
+    #[error("converter: {0}")]
+    Converter(String),
+    /// A connector task failed.
+    #[error("task: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl ConnectError {
+    pub(crate) fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
+        ConnectError::Io { path: path.to_string(), source }
+    }
+}
+
+pub type Result<T, E = ConnectError> = std::result::Result<T, E>;
