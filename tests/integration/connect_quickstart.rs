@@ -5,10 +5,10 @@
 //! keeps tailing, and after a restart goes on with no line lost or doubled.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin_script, stderr, stdout, TestBroker};
+use crate::common::{bin_script, stderr, stdout, ChildGuard, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -38,49 +38,20 @@ fn worker_properties(dir: &Path, bootstrap: &str) -> PathBuf {
     path
 }
 
-struct Worker(Option<Child>);
-
-impl Worker {
-    fn start(dir: &Path, worker: &Path) -> Worker {
-        let log = std::fs::File::create(dir.join("worker.log")).expect("log");
-        Worker(Some(
-            bin_script("connect-standalone.sh")
-                .arg(worker)
-                .arg(repo_config("connect-file-source.properties"))
-                .arg(repo_config("connect-file-sink.properties"))
-                .current_dir(dir)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start the worker"),
-        ))
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.0.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// The worker, run the quickstart's way from `dir` with the shipped connector configs.
+fn start_worker(dir: &Path, worker: &Path) -> ChildGuard {
+    let log = std::fs::File::create(dir.join("worker.log")).expect("log");
+    ChildGuard(Some(
+        bin_script("connect-standalone.sh")
+            .arg(worker)
+            .arg(repo_config("connect-file-source.properties"))
+            .arg(repo_config("connect-file-sink.properties"))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the worker"),
+    ))
 }
 
 fn wait_for_lines(path: &Path, want: &[&str], log: &Path) {
@@ -116,7 +87,7 @@ fn the_quickstart_file_connectors_copy_lines_through_a_topic_and_resume_after_a_
         (dir.path().join("test.txt"), dir.path().join("test.sink.txt"), dir.path().join("worker.log"));
     std::fs::write(&source, "foo\nbar\n").expect("test.txt");
     let worker_config = worker_properties(dir.path(), &bs);
-    let mut worker = Worker::start(dir.path(), &worker_config);
+    let mut worker = start_worker(dir.path(), &worker_config);
     wait_for_lines(&sink, &["foo", "bar"], &log);
     let out = bin_script("kafka-console-consumer.sh")
         .args(["--bootstrap-server", &bs, "--topic", "connect-test", "--from-beginning"])
@@ -136,16 +107,16 @@ fn the_quickstart_file_connectors_copy_lines_through_a_topic_and_resume_after_a_
     append(&source, "Another line\n");
     wait_for_lines(&sink, &["foo", "bar", "Another line"], &log);
     // A clean stop flushes offsets; what is written meanwhile comes after the restart, once.
-    assert_eq!(worker.terminate(), Some(0), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert_eq!(worker.terminate(WAIT), Some(0), "{}", std::fs::read_to_string(&log).unwrap_or_default());
     append(&source, "while stopped\n");
-    let mut worker = Worker::start(dir.path(), &worker_config);
+    let mut worker = start_worker(dir.path(), &worker_config);
     wait_for_lines(&sink, &["foo", "bar", "Another line", "while stopped"], &log);
     append(&source, "after restart\n");
     wait_for_lines(&sink, &["foo", "bar", "Another line", "while stopped", "after restart"], &log);
     // A little longer: nothing is copied twice.
     std::thread::sleep(Duration::from_millis(1500));
     wait_for_lines(&sink, &["foo", "bar", "Another line", "while stopped", "after restart"], &log);
-    assert_eq!(worker.terminate(), Some(0));
+    assert_eq!(worker.terminate(WAIT), Some(0));
 }
 
 #[test]

@@ -8,14 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gregor::client::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, SeekTo};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::common::{bin_script, gregor_bin, ok, pipe_into, stderr, stdout, TestBroker};
+use crate::common::{bin_script, gregor_bin, ok, pipe_into, stderr, stdout, ChildGuard as Guard, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(180);
 const DEMO: &str = "org.apache.kafka.streams.examples.wordcount.WordCountDemo";
@@ -37,43 +37,6 @@ fn create_topic(bs: &str, topic: &str, partitions: u32) {
         .args(["--partitions", &partitions.to_string(), "--topic", topic])
         .output()
         .expect("kafka-topics.sh"));
-}
-
-/// A child process that is killed (SIGKILL) if the test ends before it.
-struct Guard(Option<Child>);
-
-impl Guard {
-    /// SIGTERM, then the exit status (a clean close of the application).
-    fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.0.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: the process gets no chance to commit or leave the group.
-    fn kill_9(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
 }
 
 /// A line of words per round, as a console producer would send them (no key).
@@ -214,7 +177,7 @@ fn the_quickstart_word_count_runs_verbatim_and_prints_kafkas_counts() {
             .collect();
     assert_eq!(last, expected);
     // SIGTERM closes the application cleanly: exit 0, offsets committed, a checkpoint written.
-    assert_eq!(demo.terminate(), Some(0), "demo log:\n{}", demo_log());
+    assert_eq!(demo.terminate(WAIT), Some(0), "demo log:\n{}", demo_log());
     let state = dir.path().join("state").join("streams-wordcount");
     let checkpoints = walk(&state).into_iter().filter(|p| p.ends_with(".checkpoint")).count();
     assert!(checkpoints >= 1, "no checkpoint under {}", state.display());
@@ -291,7 +254,7 @@ fn two_instances_one_killed(guarantee: &str, isolation: &str) -> (BTreeMap<Strin
     let seen = rt.block_on(read_counts(&bs, "streams-wordcount-output", isolation, |seen| {
         words.iter().all(|w| seen.get(w).and_then(|v| v.iter().max()).is_some_and(|n| *n >= rounds))
     }));
-    assert_eq!(two.terminate(), Some(0), "logs:\n{}", logs_text());
+    assert_eq!(two.terminate(WAIT), Some(0), "logs:\n{}", logs_text());
     let mut seen = seen;
     // The round tags ("r0", "r1", ...) are words too; only the w-words are checked.
     seen.retain(|w, _| w.starts_with('w'));
@@ -350,5 +313,5 @@ fn the_demo_reads_the_010_quickstart_topic_when_only_that_one_exists() {
         .output()
         .expect("console consumer");
     assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), ["hello\t1", "kafka\t1"], "{}", stderr(&out));
-    assert_eq!(demo.terminate(), Some(0));
+    assert_eq!(demo.terminate(WAIT), Some(0));
 }

@@ -32,6 +32,45 @@ pub fn pipe_into(mut cmd: Command, input: &str) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// A child process (a tool under test) that is killed with SIGKILL if the
+/// test ends before it.
+pub struct ChildGuard(pub Option<Child>);
+
+impl ChildGuard {
+    /// SIGTERM, then its exit code; SIGKILL and `None` if it is still
+    /// running after `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.0.take()?;
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to commit, flush or leave a group.
+    pub fn kill_9(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
 /// The binary under test.
 pub fn gregor_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gregor"))
