@@ -390,49 +390,39 @@ pub fn decode_producer_block_end(bytes: &[u8]) -> Result<Option<i64>, String> {
 
 // ---- ids ----
 
-const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Kafka's id form: URL-safe base64 without padding. Decoding is lenient
+/// about the unused low bits of the last character, as a hand-written
+/// decoder that only takes the 128 bits it needs would be.
+const KAFKA_ID: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// A UUID as Kafka prints ids: URL-safe base64 without padding (22 characters).
 pub fn uuid_to_base64(id: uuid::Uuid) -> String {
-    let mut out = String::with_capacity(22);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for b in id.into_bytes() {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(BASE64URL[((acc >> bits) & 63) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(BASE64URL[((acc << (6 - bits)) & 63) as usize] as char);
-    }
-    out
+    use base64::Engine;
+    KAFKA_ID.encode(id.into_bytes())
 }
 
-/// Parses Kafka's 22-character id form (a canonical hyphenated UUID is accepted too).
+/// Parses Kafka's 22-character id form (a canonical hyphenated UUID is
+/// accepted too, and the standard alphabet's `+` and `/` as `-` and `_`).
 pub fn base64_to_uuid(s: &str) -> Option<uuid::Uuid> {
+    use base64::Engine;
     if s.len() != 22 {
         return uuid::Uuid::parse_str(s).ok();
     }
-    let mut bytes = Vec::with_capacity(16);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = BASE64URL.iter().position(|&a| a == c).or(match c {
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        })?;
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((acc >> bits) as u8);
-        }
-    }
-    uuid::Uuid::from_slice(&bytes).ok()
+    let url_safe: String = s
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    uuid::Uuid::from_slice(&KAFKA_ID.decode(url_safe).ok()?).ok()
 }
 
 #[cfg(test)]
