@@ -124,9 +124,8 @@ impl SourceTask for FileStreamSourceTask {
             }
         }
         let Some(file) = self.file.as_mut() else { return Ok(Vec::new()) };
-        let mut buf = vec![0u8; READ_CHUNK];
-        let n = file.read(&mut buf).map_err(|e| ConnectError::io(&path, e))?;
-        self.pending.extend_from_slice(&buf[..n]);
+        // Straight into the carry-over buffer: no zeroed chunk per poll.
+        file.take(READ_CHUNK as u64).read_to_end(&mut self.pending).map_err(|e| ConnectError::io(&path, e))?;
         let mut records = Vec::new();
         let mut consumed = 0;
         while records.len() < self.batch {

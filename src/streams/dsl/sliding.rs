@@ -245,6 +245,20 @@ struct Found<VA> {
     previous: Option<i64>,
 }
 
+// By hand: a derive would ask `VA: Default`.
+impl<VA> Default for Found<VA> {
+    fn default() -> Self {
+        Found {
+            starts: BTreeSet::new(),
+            left: None,
+            right: None,
+            left_exists: false,
+            right_exists: false,
+            previous: None,
+        }
+    }
+}
+
 impl<K: Data, V: Data, VA: Data> SlidingAggregate<K, V, VA> {
     fn window(&self, start: i64) -> Window {
         Window { start, end: start + self.diff }
@@ -313,14 +327,7 @@ impl<K: Data, V: Data, VA: Data> SlidingAggregate<K, V, VA> {
     ) -> Result<()> {
         let (ts, diff) = (r.timestamp, self.diff);
         let windows = self.fetch(ctx, &r.key, ts.saturating_sub(2 * diff).max(0), ts + 1)?;
-        let mut f = Found {
-            starts: BTreeSet::new(),
-            left: None,
-            right: None,
-            left_exists: false,
-            right_exists: false,
-            previous: None,
-        };
+        let mut f = Found::default();
         for (start, (agg, max_ts)) in windows {
             f.starts.insert(start);
             let end = start + diff;
@@ -382,14 +389,7 @@ impl<K: Data, V: Data, VA: Data> SlidingAggregate<K, V, VA> {
         let ts = r.timestamp;
         let windows = self.fetch(ctx, &r.key, 0, ts + 1)?;
         let mut combined = None;
-        let mut f = Found {
-            starts: BTreeSet::new(),
-            left: None,
-            right: None,
-            left_exists: false,
-            right_exists: false,
-            previous: None,
-        };
+        let mut f = Found::default();
         for (start, (agg, max_ts)) in windows {
             f.starts.insert(start);
             if start == 0 {
