@@ -32,6 +32,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::storage::{self, StdFileIo, TopicPartition};
 use crate::streams::error::{Result, StreamsError};
 use crate::streams::processor::TaskId;
 use crate::streams::state::{InMemoryStore, KeyValueBytesStore, PersistentStore, StoreSpec};
@@ -44,8 +45,6 @@ pub const LOCK_FILE: &str = ".lock";
 pub const STORES_DIR: &str = "redb";
 /// Kafka's file with the instance's process id, in the application directory.
 pub const PROCESS_FILE: &str = "kafka-streams-process-metadata";
-/// The only checkpoint format version Kafka writes and reads.
-const CHECKPOINT_VERSION: i64 = 0;
 /// Kafka's sentinel for "store has no changelog offset yet"; valid in a checkpoint.
 pub const OFFSET_UNKNOWN: i64 = -4;
 
@@ -136,21 +135,23 @@ impl StateDirectory {
     /// file gives none (an unreadable one with a warning).
     pub fn read_checkpoint(&self, task: TaskId) -> Result<BTreeMap<(String, i32), i64>> {
         let path = self.checkpoint_path(task);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        // Kafka's offset checkpoint format, as the broker's recovery points use it.
+        let points = match storage::read_checkpoint(&StdFileIo, &path) {
+            Ok(points) => points,
             Err(e) => {
-                tracing::warn!("task {task}: cannot read the checkpoint {}: {e}; restoring as if none", path.display());
+                tracing::warn!("task {task}: unusable checkpoint {}: {e}; restoring as if none", path.display());
                 return Ok(BTreeMap::new());
             }
         };
-        match parse_checkpoint(&text) {
-            Ok(offsets) => Ok(offsets),
-            Err(e) => {
-                tracing::warn!("task {task}: invalid checkpoint {}: {e}; restoring as if none", path.display());
-                Ok(BTreeMap::new())
+        let mut offsets = BTreeMap::new();
+        for (tp, offset) in points {
+            if valid_offset(offset) {
+                offsets.insert((tp.topic, tp.partition), offset);
+            } else {
+                tracing::warn!("ignoring invalid offset {offset} for {}-{} in a checkpoint", tp.topic, tp.partition);
             }
         }
+        Ok(offsets)
     }
 
     /// Replaces a task's checkpoint atomically (an empty map deletes it,
@@ -162,7 +163,14 @@ impl StateDirectory {
         }
         let dir = self.task_dir(task);
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
-        replace_file(&dir, CHECKPOINT_FILE, &format_checkpoint(offsets))
+        let points: BTreeMap<TopicPartition, i64> = offsets
+            .iter()
+            .filter(|(_, o)| valid_offset(**o))
+            .map(|((topic, partition), o)| (TopicPartition::new(topic.as_str(), *partition), *o))
+            .collect();
+        let path = self.checkpoint_path(task);
+        storage::write_checkpoint(&StdFileIo, &path, &points)
+            .map_err(|e| StreamsError::store(CHECKPOINT_FILE, e.to_string()))
     }
 
     /// Removes a task's checkpoint (before processing under exactly-once,
@@ -330,49 +338,9 @@ impl StateDirectory {
 }
 
 /// Reads Kafka's checkpoint text.
-fn parse_checkpoint(text: &str) -> std::result::Result<BTreeMap<(String, i32), i64>, String> {
-    let mut lines = text.lines();
-    let version = lines.next().ok_or("empty file")?.trim();
-    match version.parse::<i64>() {
-        Ok(CHECKPOINT_VERSION) => {}
-        _ => return Err(format!("unknown offset checkpoint version: {version}")),
-    }
-    let count_line = lines.next().ok_or("no entry count")?.trim();
-    let count: usize = count_line.parse().map_err(|_| format!("invalid entry count: {count_line}"))?;
-    let mut offsets = BTreeMap::new();
-    let mut found = 0;
-    for line in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        let [topic, partition, offset] = parts[..] else {
-            return Err(format!("malformed line in offset checkpoint file: {line}"));
-        };
-        let (Ok(partition), Ok(offset)) = (partition.parse::<i32>(), offset.parse::<i64>()) else {
-            return Err(format!("malformed line in offset checkpoint file: {line}"));
-        };
-        found += 1;
-        if offset >= 0 || offset == OFFSET_UNKNOWN {
-            offsets.insert((topic.to_string(), partition), offset);
-        } else {
-            tracing::warn!("ignoring invalid offset {offset} for {topic}-{partition} in a checkpoint");
-        }
-    }
-    if found != count {
-        return Err(format!("expected {count} entries but found {found}"));
-    }
-    Ok(offsets)
-}
-
-/// Writes Kafka's checkpoint text (entries with invalid offsets left out).
-fn format_checkpoint(offsets: &BTreeMap<(String, i32), i64>) -> String {
-    let valid: Vec<_> = offsets.iter().filter(|(_, &o)| o >= 0 || o == OFFSET_UNKNOWN).collect();
-    let mut text = format!("{CHECKPOINT_VERSION}\n{}\n", valid.len());
-    for ((topic, partition), offset) in valid {
-        text.push_str(&format!("{topic} {partition} {offset}\n"));
-    }
-    text
+/// A checkpoint offset: an offset, or Kafka's "unknown" sentinel.
+fn valid_offset(offset: i64) -> bool {
+    offset >= 0 || offset == OFFSET_UNKNOWN
 }
 
 fn remove_path(path: &Path) -> Result<()> {
