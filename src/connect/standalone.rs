@@ -9,7 +9,7 @@
 //! the tasks' latest source offsets are written to the offsets file, so a
 //! restart resumes after the last acknowledged record. The file is JSON
 //! (`{"<connector>": [{"partition": {…}, "offset": {…}}]}`; Kafka's is a
-//! Java-serialized map) and is replaced atomically.
+//! Java-serialized map) and is replaced atomically and durably.
 //!
 //! Sink tasks: a consumer in group `connect-<name>` reads `topics` from the
 //! earliest offset when the group has none; records are converted and put;
@@ -98,9 +98,7 @@ impl OffsetFile {
                 .collect();
             Value::Object(json).to_string()
         };
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| ConnectError::io(tmp.display(), e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| ConnectError::io(self.path.display(), e))
+        crate::storage::replace_file(&self.path, text.as_bytes()).map_err(|e| ConnectError::io(self.path.display(), e))
     }
 }
 

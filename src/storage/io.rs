@@ -315,6 +315,27 @@ impl FileIo for CrashFileIo {
     }
 }
 
+/// Replaces the file at `path` with `data` atomically: a synced temporary
+/// file beside it (`<path>.tmp`) renamed over it, then the directory synced,
+/// so a crash leaves the old file or the new one, never a torn one. For
+/// small state files outside the log (Streams' process metadata, Connect's
+/// standalone offsets).
+pub fn replace_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut f = File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

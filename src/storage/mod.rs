@@ -95,7 +95,7 @@ mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use error::StorageError;
-pub use io::{CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
+pub use io::{replace_file, CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
 pub use log::{AppendInfo, Log, LogConfig, PendingFlush};
 pub use manager::{
     read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, RECOVERY_POINT_CHECKPOINT,

@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -332,7 +332,7 @@ impl StateDirectory {
         }
         let id = uuid::Uuid::new_v4();
         let text = serde_json::json!({ "version": 0, "processId": id.to_string() }).to_string();
-        replace_file(&self.app_dir, PROCESS_FILE, &text)?;
+        storage::replace_file(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
         Ok(id)
     }
 }
@@ -350,22 +350,6 @@ fn remove_path(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("delete", path, e)),
     }
-}
-
-/// Replaces `dir/name` with `text` atomically: a synced temporary file
-/// renamed over it, then the directory synced, so a crash leaves the old
-/// file or the new one, never a torn one.
-fn replace_file(dir: &Path, name: &str, text: &str) -> Result<()> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let write = || -> io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    };
-    write().map_err(|e| io_error("write", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| io_error("replace", &path, e))?;
-    sync_dir(dir)
 }
 
 /// Makes a rename or removal in `dir` durable.
