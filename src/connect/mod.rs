@@ -8,6 +8,11 @@
 //! - [`api`]: what a connector is (source and sink connectors and tasks,
 //!   their records) and the built-in plugins by class name.
 //! - [`file`]: `FileStreamSource` / `FileStreamSink`, the quickstart's pair.
+//! - [`worker`]: the source and sink task loops and the [`worker::Worker`]
+//!   that starts, stops and reports on tasks, for both modes; source
+//!   offsets go to an [`worker::OffsetStore`].
+//! - [`herder`]: what the REST API asks of a Connect cluster (the
+//!   [`herder::Herder`] trait) and its JSON shapes.
 //! - [`standalone`]: the standalone worker (`connect-standalone`): one
 //!   process runs the connectors given on its command line, source offsets
 //!   kept in `offset.storage.file.filename`, sink offsets in the consumer
@@ -19,7 +24,9 @@ pub mod api;
 pub mod converter;
 pub mod data;
 pub mod file;
+pub mod herder;
 pub mod standalone;
+pub mod worker;
 
 use std::collections::BTreeMap;
 
