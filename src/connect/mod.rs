@@ -8,6 +8,11 @@
 //! - [`api`]: what a connector is (source and sink connectors and tasks,
 //!   their records) and the built-in plugins by class name.
 //! - [`file`]: `FileStreamSource` / `FileStreamSink`, the quickstart's pair.
+//! - [`transforms`]: single message transforms (`transforms=...`):
+//!   InsertField, ReplaceField, ExtractField, ValueToKey, RegexRouter,
+//!   TimestampRouter.
+//! - [`errors`]: `errors.tolerance`, error logging and the dead letter
+//!   queue for records a task cannot convert or transform.
 //! - [`worker`]: the source and sink task loops and the [`worker::Worker`]
 //!   that starts, stops and reports on tasks, for both modes; source
 //!   offsets go to an [`worker::OffsetStore`].
@@ -23,9 +28,11 @@
 pub mod api;
 pub mod converter;
 pub mod data;
+pub mod errors;
 pub mod file;
 pub mod herder;
 pub mod standalone;
+pub mod transforms;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -46,6 +53,9 @@ pub enum ConnectError {
     /// Bytes a converter cannot read, or data it cannot write.
     #[error("converter: {0}")]
     Converter(String),
+    /// A single message transform refused a record.
+    #[error("transform: {0}")]
+    Transform(String),
     /// A connector task failed.
     #[error("task: {0}")]
     Task(String),

@@ -28,8 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::api::{self, int, required, OffsetReader, Plugin, SinkRecord, SinkTask, SourceMap, SourceTask};
-use super::converter;
+use super::converter::{self, Converter};
+use super::errors::{ErrorPolicy, Failed, Reporter, Stage};
 use super::herder::TaskState;
+use super::transforms::{self, Chain};
 use super::{Config, ConnectError, Result};
 use crate::client::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord};
 
@@ -127,6 +129,10 @@ pub async fn run_source_task(
     let TaskSpec { worker, name, task: task_id, connector, task_config } = spec;
     let key_conv = converter::from_configs(&worker.props, &connector, "key")?;
     let value_conv = converter::from_configs(&worker.props, &connector, "value")?;
+    let chain = Chain::from_config(&connector)?;
+    let classes = ConverterClasses::of(&worker.props, &connector);
+    let mut reporter =
+        Reporter::new(ErrorPolicy::from_config(&connector, None)?, &name, task_id, &worker.bootstrap, Vec::new());
     let reader = StoreReader { store: offsets.clone(), connector: name.clone() };
     let (mut task, started) = blocking(task, move |t| t.start(&task_config, &reader)).await?;
     started?;
@@ -171,33 +177,42 @@ pub async fn run_source_task(
         }
         let mut failed = None;
         for r in records {
-            let key = key_conv.to_bytes(&r.topic, r.key_schema.as_ref(), &r.key);
-            let value = value_conv.to_bytes(&r.topic, r.value_schema.as_ref(), &r.value);
-            let (key, value) = match (key, value) {
-                (Ok(k), Ok(v)) => (k, v),
-                (Err(e), _) | (_, Err(e)) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            let record = ProducerRecord {
-                topic: r.topic.clone(),
-                partition: r.partition,
-                key,
-                value,
-                headers: Vec::new(),
-                timestamp: r.timestamp,
-            };
-            match producer.send(record).await {
-                Ok(f) => in_flight.push(f),
-                Err(e) => {
-                    failed = Some(e.into());
-                    break;
+            let (source_partition, source_offset) = (r.source_partition.clone(), r.source_offset.clone());
+            match source_to_producer(r, &chain, key_conv.as_ref(), value_conv.as_ref(), &classes) {
+                Ok(Some(record)) => match producer.send(record).await {
+                    Ok(f) => in_flight.push(f),
+                    Err(e) => {
+                        failed = Some(e.into());
+                        break;
+                    }
+                },
+                // Dropped by a transform: its offset still counts as done.
+                Ok(None) => {}
+                Err((topic, partition, stage, class, e)) => {
+                    if !reporter.tolerates() {
+                        failed = Some(e);
+                        break;
+                    }
+                    let failure = Failed {
+                        topic: &topic,
+                        partition,
+                        offset: None,
+                        key: None,
+                        value: None,
+                        headers: &[],
+                        stage,
+                        class: &class,
+                        error: &e,
+                    };
+                    if let Err(e) = reporter.report(failure).await {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
-            if !r.source_partition.is_empty() {
-                pending.retain(|(p, _)| *p != r.source_partition);
-                pending.push((r.source_partition, r.source_offset));
+            if !source_partition.is_empty() {
+                pending.retain(|(p, _)| *p != source_partition);
+                pending.push((source_partition, source_offset));
             }
         }
         if let Some(e) = failed {
@@ -236,7 +251,107 @@ pub async fn run_source_task(
         blocking(task, |t| t.stop()).await.map(|_| ())
     };
     let _ = producer.close().await;
+    reporter.close().await;
     result.and(committed).and(task_committed)
+}
+
+/// The converter classes, for error reports.
+struct ConverterClasses {
+    key: String,
+    value: String,
+}
+
+impl ConverterClasses {
+    fn of(worker: &Config, connector: &Config) -> ConverterClasses {
+        let class = |k: &str| connector.get(k).or_else(|| worker.get(k)).cloned().unwrap_or_default();
+        ConverterClasses { key: class("key.converter"), value: class("value.converter") }
+    }
+}
+
+/// Why a record could not go on: (topic, partition, stage, class, error).
+type RecordFailure = (String, Option<i32>, Stage, String, ConnectError);
+
+/// A polled record through the transforms and converters; `None` when a
+/// transform drops it.
+fn source_to_producer(
+    r: api::SourceRecord,
+    chain: &Chain,
+    key_conv: &dyn Converter,
+    value_conv: &dyn Converter,
+    classes: &ConverterClasses,
+) -> Result<Option<ProducerRecord>, RecordFailure> {
+    let (topic, partition) = (r.topic.clone(), r.partition);
+    let record = transforms::Record {
+        topic: r.topic,
+        partition: r.partition,
+        offset: None,
+        timestamp: r.timestamp,
+        key_schema: r.key_schema,
+        key: r.key,
+        value_schema: r.value_schema,
+        value: r.value,
+    };
+    let record = match chain.apply_traced(record) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err((class, e)) => return Err((topic, partition, Stage::Transformation, class, e)),
+    };
+    let key = key_conv
+        .to_bytes(&record.topic, record.key_schema.as_ref(), &record.key)
+        .map_err(|e| (topic.clone(), partition, Stage::KeyConverter, classes.key.clone(), e))?;
+    let value = value_conv
+        .to_bytes(&record.topic, record.value_schema.as_ref(), &record.value)
+        .map_err(|e| (topic.clone(), partition, Stage::ValueConverter, classes.value.clone(), e))?;
+    Ok(Some(ProducerRecord {
+        topic: record.topic,
+        partition: record.partition,
+        key,
+        value,
+        headers: Vec::new(),
+        timestamp: record.timestamp,
+    }))
+}
+
+/// A consumed record through the converters and transforms; `None` when a
+/// transform drops it. Offsets stay the consumed record's (a router may
+/// change the topic the task sees).
+fn consumer_to_sink(
+    r: &crate::client::ConsumerRecord,
+    chain: &Chain,
+    key_conv: &dyn Converter,
+    value_conv: &dyn Converter,
+    classes: &ConverterClasses,
+) -> Result<Option<SinkRecord>, (Stage, String, ConnectError)> {
+    let (key_schema, key) =
+        key_conv.to_connect(&r.topic, r.key.as_deref()).map_err(|e| (Stage::KeyConverter, classes.key.clone(), e))?;
+    let (value_schema, value) = value_conv
+        .to_connect(&r.topic, r.value.as_deref())
+        .map_err(|e| (Stage::ValueConverter, classes.value.clone(), e))?;
+    let record = transforms::Record {
+        topic: r.topic.clone(),
+        partition: Some(r.partition),
+        offset: Some(r.offset),
+        timestamp: Some(r.timestamp),
+        key_schema,
+        key,
+        value_schema,
+        value,
+    };
+    let record = match chain.apply_traced(record) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err((class, e)) => return Err((Stage::Transformation, class, e)),
+    };
+    Ok(Some(SinkRecord {
+        topic: record.topic,
+        partition: record.partition.unwrap_or(r.partition),
+        offset: r.offset,
+        timestamp: record.timestamp.unwrap_or(r.timestamp),
+        key_schema: record.key_schema,
+        key: record.key,
+        value_schema: record.value_schema,
+        value: record.value,
+    }))
 }
 
 /// Waits for every record sent, then stores the offsets they reached.
@@ -283,6 +398,12 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
     let TaskSpec { worker, name, task: task_id, connector, task_config } = spec;
     let key_conv = converter::from_configs(&worker.props, &connector, "key")?;
     let value_conv = converter::from_configs(&worker.props, &connector, "value")?;
+    let chain = Chain::from_config(&connector)?;
+    let classes = ConverterClasses::of(&worker.props, &connector);
+    let topics: Vec<String> =
+        required(&connector, "topics")?.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    let policy = ErrorPolicy::from_config(&connector, Some(&topics))?;
+    let mut reporter = Reporter::new(policy, &name, task_id, &worker.bootstrap, worker.client_props("producer."));
     let (task, started) = blocking(task, move |t| t.start(&task_config)).await?;
     started?;
     let state = Arc::new(Mutex::new(SinkState { task, put: BTreeMap::new() }));
@@ -320,8 +441,6 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
         })
     });
     consumer.set_revocation_hook(Some(hook));
-    let topics: Vec<String> =
-        required(&connector, "topics")?.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
     let mut last_flush = Instant::now();
     let result = match consumer.subscribe(topics).await {
         Err(e) => Err(e.into()),
@@ -334,32 +453,42 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
                 Err(e) => break Err(e.into()),
             };
             let mut batch = Vec::with_capacity(records.len());
+            // Next offset per partition of every record handled (put, dropped or skipped).
+            let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
             let mut failed = None;
-            for r in records {
-                let key = key_conv.to_connect(&r.topic, r.key.as_deref());
-                let value = value_conv.to_connect(&r.topic, r.value.as_deref());
-                match (key, value) {
-                    (Ok((key_schema, key)), Ok((value_schema, value))) => batch.push(SinkRecord {
-                        topic: r.topic,
-                        partition: r.partition,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key_schema,
-                        key,
-                        value_schema,
-                        value,
-                    }),
-                    (Err(e), _) | (_, Err(e)) => {
-                        failed = Some(e);
-                        break;
+            for r in &records {
+                match consumer_to_sink(r, &chain, key_conv.as_ref(), value_conv.as_ref(), &classes) {
+                    Ok(Some(record)) => batch.push(record),
+                    Ok(None) => {}
+                    Err((stage, class, e)) => {
+                        if !reporter.tolerates() {
+                            failed = Some(e);
+                            break;
+                        }
+                        let failure = Failed {
+                            topic: &r.topic,
+                            partition: Some(r.partition),
+                            offset: Some(r.offset),
+                            key: r.key.as_ref(),
+                            value: r.value.as_ref(),
+                            headers: &r.headers,
+                            stage,
+                            class: &class,
+                            error: &e,
+                        };
+                        if let Err(e) = reporter.report(failure).await {
+                            failed = Some(e);
+                            break;
+                        }
                     }
                 }
+                next.insert((r.topic.clone(), r.partition), r.offset + 1);
             }
-            if !batch.is_empty() {
+            if !batch.is_empty() || !next.is_empty() {
                 let put = with_sink(&state, move |s| {
-                    let next: Vec<((String, i32), i64)> =
-                        batch.iter().map(|r| ((r.topic.clone(), r.partition), r.offset + 1)).collect();
-                    s.task.put(batch)?;
+                    if !batch.is_empty() {
+                        s.task.put(batch)?;
+                    }
                     s.put.extend(next);
                     Ok(())
                 })
@@ -389,6 +518,7 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
     consumer.set_revocation_hook(None);
     let _ = with_sink(&state, |s| s.task.stop()).await;
     let _ = consumer.close().await;
+    reporter.close().await;
     result.and(committed)
 }
 
@@ -562,8 +692,10 @@ pub fn task_configs(config: &Config) -> Result<(api::ConnectorType, Vec<Config>)
         return Err(ConnectError::Config("Invalid value for configuration tasks.max: Value must be at least 1".into()));
     }
     let max = max as usize;
+    Chain::from_config(config)?;
     match plugin {
         Plugin::Source(mut c) => {
+            ErrorPolicy::from_config(config, None)?;
             c.start(config)?;
             Ok((api::ConnectorType::Source, c.task_configs(max)))
         }
@@ -574,6 +706,8 @@ pub fn task_configs(config: &Config) -> Result<(api::ConnectorType, Vec<Config>)
                     "Invalid value for configuration topics: must name at least one topic".into(),
                 ));
             }
+            let list: Vec<String> = topics.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            ErrorPolicy::from_config(config, Some(&list))?;
             c.start(config)?;
             Ok((api::ConnectorType::Sink, c.task_configs(max)))
         }
