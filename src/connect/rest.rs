@@ -682,7 +682,7 @@ fn validate(class: &str, mut config: Config) -> Result<Value, HerderError> {
     let plugin = api::plugin(class).map_err(|e| HerderError::BadRequest(e.to_string()))?;
     let canonical = api::plugins()
         .into_iter()
-        .find(|(c, _)| api::plugin(c).is_ok_and(|p| std::mem::discriminant(&p) == std::mem::discriminant(&plugin)))
+        .find(|(c, _)| same_plugin(c, class))
         .map_or(class.to_string(), |(c, _)| c.to_string());
     let sink = matches!(plugin, api::Plugin::Sink(_));
     match config.get("connector.class") {

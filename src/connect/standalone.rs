@@ -254,7 +254,14 @@ impl Herder for StandaloneHerder {
                 config.insert("name".into(), name.to_string());
             }
         }
-        let (kind, task_configs) = worker::task_configs(&config)?;
+        let (kind, task_configs) = worker::task_configs(&config).map_err(|e| match e {
+            // Kafka's wording for a config the validation refuses.
+            ConnectError::Config(m) => HerderError::BadRequest(format!(
+                "Connector configuration is invalid and contains the following 1 error(s):\n{m}\nYou can also find \
+                 the above list of errors at the endpoint `/connector-plugins/{{connectorType}}/config/validate`"
+            )),
+            other => HerderError::from(other),
+        })?;
         let mut all = self.connectors.lock().await;
         let created = match all.remove(name) {
             Some(old) if !allow_replace => {
