@@ -48,7 +48,7 @@ fn file_source(addr: &str, lines: usize, converter: &str, topic: &str) -> Durati
     std::fs::write(
         &worker,
         format!(
-            "bootstrap.servers={addr}\nkey.converter={converter}\nvalue.converter={converter}\n\
+            "bootstrap.servers={addr}\nlisteners=http://127.0.0.1:0\nkey.converter={converter}\nvalue.converter={converter}\n\
              offset.storage.file.filename={}\noffset.flush.interval.ms=1000\nproducer.linger.ms=5\n",
             dir.path().join("offsets").display()
         ),

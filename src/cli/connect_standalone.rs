@@ -1,20 +1,23 @@
 //! `connect-standalone` (`bin/connect-standalone.sh`): Kafka Connect's
 //! standalone worker — `connect-standalone worker.properties
-//! connector1.properties [connector2.properties …]` — running the
-//! connectors in this process until Ctrl-C or SIGTERM, then flushing and
-//! committing their offsets. Connector configs may also be JSON
+//! [connector1.properties connector2.properties …]` — running the
+//! connectors in this process, and those created through the REST API on
+//! `listeners`, until Ctrl-C or SIGTERM, then flushing and committing their
+//! offsets. A bad connector file stops it at startup (exit 1); a task that
+//! fails later shows as FAILED in its status and the worker keeps running. Connector configs may also be JSON
 //! (`{"name": …, "config": {…}}` or a flat object), as Kafka accepts.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Arg, ArgMatches, Command};
 
 use super::common;
-use crate::connect::standalone::{self, StandaloneConfig};
+use crate::connect::herder::Herder;
+use crate::connect::rest::RestListeners;
+use crate::connect::standalone::{self, StandaloneConfig, StandaloneHerder};
 use crate::connect::Config;
 
 pub fn command() -> Command {
@@ -87,33 +90,43 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
-        tracing::info!(connectors = ?names, "Kafka Connect standalone started");
-        let mut work = tokio::spawn(standalone::run(worker, connectors, stop.clone()));
-        let mut code = ExitCode::SUCCESS;
-        let result = tokio::select! {
-            r = &mut work => r,
-            _ = interrupt.recv() => {
-                code = ExitCode::from(super::EXIT_INTERRUPTED);
-                stop.store(true, Ordering::Release);
-                (&mut work).await
-            }
-            _ = terminate.recv() => {
-                stop.store(true, Ordering::Release);
-                (&mut work).await
+        // The REST listener is bound first: its bound port makes the worker id.
+        let listeners = match RestListeners::bind(&worker.rest).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ERROR Stopping due to error: {e}");
+                return Ok(ExitCode::from(super::EXIT_FAILURE));
             }
         };
-        match result {
-            Ok(Ok(())) => {
-                tracing::info!("Kafka Connect stopped");
-                Ok(code)
+        let herder = match StandaloneHerder::new(worker, listeners.worker_id().to_string()) {
+            Ok(h) => Arc::new(h),
+            Err(e) => {
+                eprintln!("ERROR Stopping due to error: {e}");
+                return Ok(ExitCode::from(super::EXIT_FAILURE));
             }
-            Ok(Err(e)) => {
-                eprintln!("ERROR Kafka Connect stopped on a task failure: {e}");
-                Ok(ExitCode::from(super::EXIT_FAILURE))
+        };
+        for setup in connectors {
+            if let Err(e) = herder.put_connector_config(&setup.name, setup.config, false).await {
+                eprintln!("ERROR Stopping after connector error: Failed to create connector {}: {e}", setup.name);
+                herder.stop().await;
+                return Ok(ExitCode::from(super::EXIT_FAILURE));
             }
-            Err(e) => Err(anyhow::anyhow!("the worker panicked: {e}")),
         }
+        let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = listeners.serve(herder.clone(), async move {
+            let _ = rest_stopped.await;
+        });
+        tracing::info!(connectors = ?herder.connectors().await.unwrap_or_default(), "Kafka Connect standalone started");
+        let code = tokio::select! {
+            _ = interrupt.recv() => ExitCode::from(super::EXIT_INTERRUPTED),
+            _ = terminate.recv() => ExitCode::SUCCESS,
+        };
+        tracing::info!("Kafka Connect stopping");
+        let _ = stop_rest.send(());
+        server.wait().await;
+        // Every task flushes and commits before the process ends.
+        herder.stop().await;
+        tracing::info!("Kafka Connect stopped");
+        Ok(code)
     })
 }

@@ -33,6 +33,8 @@ fn worker_properties(dir: &Path, bootstrap: &str) -> PathBuf {
     text.push_str(&format!("bootstrap.servers={bootstrap}\n"));
     text.push_str(&format!("offset.storage.file.filename={}\n", dir.join("connect.offsets").display()));
     text.push_str("offset.flush.interval.ms=500\n");
+    // The REST API on a free port, so parallel tests never race for 8083.
+    text.push_str("listeners=http://127.0.0.1:0\n");
     let path = dir.join("connect-standalone.properties");
     std::fs::write(&path, text).expect("worker config");
     path

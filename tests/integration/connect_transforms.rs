@@ -72,7 +72,7 @@ fn transforms_reshape_records_and_bad_records_go_to_the_dead_letter_queue() {
     write(
         &worker,
         &format!(
-            "bootstrap.servers={}\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
+            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
              key.converter=org.apache.kafka.connect.storage.StringConverter\n\
              value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n",
             b.bootstrap(),
@@ -163,7 +163,7 @@ fn without_error_tolerance_a_bad_record_fails_the_task_and_bad_transform_configs
     write(
         &worker,
         &format!(
-            "bootstrap.servers={}\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
+            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
              key.converter=org.apache.kafka.connect.storage.StringConverter\n\
              value.converter=org.apache.kafka.connect.storage.StringConverter\n",
             b.bootstrap(),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod python;
 pub mod txn;
 pub mod wire;
