@@ -13,6 +13,8 @@
 //!   offsets go to an [`worker::OffsetStore`].
 //! - [`herder`]: what the REST API asks of a Connect cluster (the
 //!   [`herder::Herder`] trait) and its JSON shapes.
+//! - [`rest`]: Kafka Connect's REST API (`listeners`, default
+//!   `http://127.0.0.1:8083`) over HTTP/1.1, serving any herder.
 //! - [`standalone`]: the standalone worker (`connect-standalone`): one
 //!   process runs the connectors given on its command line, source offsets
 //!   kept in `offset.storage.file.filename`, sink offsets in the consumer
@@ -29,6 +31,7 @@ pub mod data;
 pub mod distributed;
 pub mod file;
 pub mod herder;
+pub mod rest;
 pub mod standalone;
 pub mod worker;
 
