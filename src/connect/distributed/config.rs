@@ -2,16 +2,15 @@
 //! Kafka's names and defaults for the group (`group.id`,
 //! `heartbeat.interval.ms`, `session.timeout.ms`, `rebalance.timeout.ms`),
 //! the three internal topics and their partitions and replication
-//! factors, and the REST listener the worker advertises as its id.
+//! factors, and the REST listener the worker advertises as its id
+//! (`listeners`, `rest.advertised.*`, read by [`RestConfig`]).
 
 use std::time::Duration;
 
 use super::super::api::{int, required};
+use super::super::rest::RestConfig;
 use super::super::worker::WorkerConfig;
 use super::super::{Config, ConnectError, Result};
-
-/// Where the REST server listens when `listeners` is not set.
-pub const DEFAULT_LISTENER: &str = "http://127.0.0.1:8083";
 
 /// One internal topic: its name, partitions and replication factor
 /// (-1 = the broker's default).
@@ -33,11 +32,8 @@ pub struct DistributedConfig {
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
-    /// `listeners`: the first listener (`http://host:port`, port 0 allowed).
-    pub listener: String,
-    /// `rest.advertised.host.name` / `rest.advertised.port`, when set.
-    pub advertised_host: Option<String>,
-    pub advertised_port: Option<u16>,
+    /// `listeners` (port 0 allowed) and `rest.advertised.host.name` / `port`.
+    pub rest: RestConfig,
 }
 
 fn positive_ms(props: &Config, key: &str, default: i64) -> Result<Duration> {
@@ -129,26 +125,7 @@ impl DistributedConfig {
                 )));
             }
         }
-        let listener = match props.get("listeners") {
-            None => DEFAULT_LISTENER.to_string(),
-            Some(l) => {
-                let first = l.split(',').map(str::trim).find(|l| !l.is_empty()).unwrap_or(DEFAULT_LISTENER);
-                parse_listener(first).map_err(|why| {
-                    ConnectError::Config(format!("Invalid value {l} for configuration listeners: {why}"))
-                })?;
-                first.to_string()
-            }
-        };
-        let advertised_host =
-            props.get("rest.advertised.host.name").map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
-        let advertised_port = match props.get("rest.advertised.port") {
-            None => None,
-            Some(p) => Some(p.trim().parse::<u16>().map_err(|_| {
-                ConnectError::Config(format!(
-                    "Invalid value {p} for configuration rest.advertised.port: Not a port number"
-                ))
-            })?),
-        };
+        let rest = RestConfig::from_props(&props).map_err(|e| ConnectError::Config(e.to_string()))?;
         let worker = WorkerConfig::from_props(props)?;
         Ok(DistributedConfig {
             worker,
@@ -159,33 +136,9 @@ impl DistributedConfig {
             heartbeat_interval,
             session_timeout,
             rebalance_timeout,
-            listener,
-            advertised_host,
-            advertised_port,
+            rest,
         })
     }
-
-    /// The worker's id as Kafka reports it (`host:port` of its REST URL),
-    /// given the address the REST server actually bound.
-    pub fn worker_id(&self, bound: std::net::SocketAddr) -> String {
-        let host = self.advertised_host.clone().unwrap_or_else(|| match parse_listener(&self.listener) {
-            Ok((h, _)) if !h.is_empty() && h != "0.0.0.0" && h != "::" => h,
-            _ => bound.ip().to_string(),
-        });
-        let port = self.advertised_port.unwrap_or(bound.port());
-        format!("{host}:{port}")
-    }
-}
-
-/// `http://host:port` → (host, port). Only plain HTTP is served.
-pub fn parse_listener(listener: &str) -> std::result::Result<(String, u16), String> {
-    let rest =
-        listener.trim().strip_prefix("http://").ok_or_else(|| "only http:// listeners are supported".to_string())?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = rest.rsplit_once(':').ok_or_else(|| "expected http://host:port".to_string())?;
-    let port = port.parse::<u16>().map_err(|_| format!("'{port}' is not a port number"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    Ok((host, port))
 }
 
 #[cfg(test)]
@@ -221,7 +174,7 @@ mod tests {
         assert_eq!(c.session_timeout, Duration::from_millis(10_000));
         assert_eq!(c.heartbeat_interval, Duration::from_millis(3_000));
         assert_eq!(c.rebalance_timeout, Duration::from_millis(60_000));
-        assert_eq!(c.listener, DEFAULT_LISTENER);
+        assert_eq!(c.rest.listeners, vec![("127.0.0.1".to_string(), 8083)]);
     }
 
     #[test]
@@ -250,16 +203,5 @@ mod tests {
         }
         let c = DistributedConfig::from_props(props(&[("status.storage.replication.factor", "-1")])).expect("-1");
         assert_eq!(c.status_topic.replication_factor, -1);
-    }
-
-    #[test]
-    fn worker_id_is_the_advertised_rest_address() {
-        let c = DistributedConfig::from_props(props(&[("listeners", "http://127.0.0.1:0")])).expect("valid");
-        let bound: std::net::SocketAddr = "127.0.0.1:41234".parse().expect("addr");
-        assert_eq!(c.worker_id(bound), "127.0.0.1:41234");
-        let c =
-            DistributedConfig::from_props(props(&[("rest.advertised.host.name", "w1"), ("rest.advertised.port", "9")]))
-                .expect("valid");
-        assert_eq!(c.worker_id(bound), "w1:9");
     }
 }
