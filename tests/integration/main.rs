@@ -6,6 +6,7 @@ mod client;
 mod client_transactions;
 mod cluster;
 mod common;
+mod connect_distributed;
 mod connect_quickstart;
 mod consumer_groups_tool;
 mod controlled_shutdown;

@@ -722,7 +722,7 @@ mod tests {
         let mut st = ConfigState::default();
         assert!(st.apply(ConfigRecord::Connector { name: "a".into(), config: Some(cfg(&[("x", "1")])) }));
         assert!(!st.apply(ConfigRecord::Task { connector: "a".into(), task: 0, config: cfg(&[("t", "0")]) }));
-        assert!(st.tasks.get("a").is_none());
+        assert!(!st.tasks.contains_key("a"));
         assert!(st.apply(ConfigRecord::Commit { connector: "a".into(), tasks: 1 }));
         assert_eq!(st.tasks["a"], vec![cfg(&[("t", "0")])]);
         assert_eq!(st.task_counts(), vec![("a".to_string(), 1)]);
