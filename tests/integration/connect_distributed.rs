@@ -222,6 +222,15 @@ fn two_workers_share_connectors_and_a_killed_workers_source_resumes_on_the_survi
         std::thread::sleep(Duration::from_millis(200));
     };
 
+    // Paused and resumed through the worker that does not run it: the target state travels in the config topic.
+    let not_sinks = if src_worker == w1.addr { w1.addr.clone() } else { w2.addr.clone() };
+    let (status, body) = json(&not_sinks, "PUT", "/connectors/sink/pause", None);
+    assert_eq!(status, 202, "{body}");
+    wait_status(&not_sinks, "sink", &[&w1, &w2], |v| v["tasks"][0]["state"] == "PAUSED");
+    let (status, body) = json(&not_sinks, "PUT", "/connectors/sink/resume", None);
+    assert_eq!(status, 202, "{body}");
+    wait_status(&not_sinks, "sink", &[&w1, &w2], |v| task_running(v).is_some());
+
     // Let the offsets of everything so far be flushed (every 300 ms), then kill the source's worker
     // right after more lines: only those may come twice, never any line go missing.
     std::thread::sleep(Duration::from_secs(3));
