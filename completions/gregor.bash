@@ -19,6 +19,9 @@ _gregor() {
             gregor,cluster)
                 cmd="gregor__subcmd__cluster"
                 ;;
+            gregor,connect-distributed)
+                cmd="gregor__subcmd__connect__subcmd__distributed"
+                ;;
             gregor,connect-standalone)
                 cmd="gregor__subcmd__connect__subcmd__standalone"
                 ;;
@@ -123,6 +126,9 @@ _gregor() {
                 ;;
             gregor__subcmd__help,cluster)
                 cmd="gregor__subcmd__help__subcmd__cluster"
+                ;;
+            gregor__subcmd__help,connect-distributed)
+                cmd="gregor__subcmd__help__subcmd__connect__subcmd__distributed"
                 ;;
             gregor__subcmd__help,connect-standalone)
                 cmd="gregor__subcmd__help__subcmd__connect__subcmd__standalone"
@@ -290,7 +296,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone streams run-class cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,6 +544,20 @@ _gregor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__connect__subcmd__distributed)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -864,7 +884,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone streams run-class cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -950,6 +970,20 @@ _gregor() {
         gregor__subcmd__help__subcmd__cluster__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__connect__subcmd__distributed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -8,6 +8,7 @@
 
 mod cluster;
 mod common;
+mod connect_distributed;
 mod connect_standalone;
 mod console_consumer;
 mod console_producer;
@@ -128,6 +129,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("connect-standalone")],
         command: connect_standalone::command,
         run: connect_standalone::run,
+    },
+    Tool {
+        name: "connect-distributed",
+        scripts: &[script("connect-distributed")],
+        command: connect_distributed::command,
+        run: connect_distributed::run,
     },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },

@@ -108,7 +108,7 @@ pub mod admin;
 mod admin_elect;
 pub mod admin_groups;
 pub mod admin_txn;
-mod cluster;
+pub(crate) mod cluster;
 mod config;
 pub(crate) mod connection;
 pub mod consumer;

@@ -24,12 +24,16 @@
 //!   process runs the connectors given on its command line, source offsets
 //!   kept in `offset.storage.file.filename`, sink offsets in the consumer
 //!   group `connect-<name>`.
+//! - [`distributed`]: the distributed worker (`connect-distributed`):
+//!   workers in a group share connectors and tasks; configs, source
+//!   offsets and states live in compacted topics.
 //!
 //! Connect builds on [`crate::client`] only.
 
 pub mod api;
 pub mod converter;
 pub mod data;
+pub mod distributed;
 pub mod errors;
 pub mod file;
 pub mod herder;
