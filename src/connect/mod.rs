@@ -8,6 +8,8 @@
 //! - [`api`]: what a connector is (source and sink connectors and tasks,
 //!   their records) and the built-in plugins by class name.
 //! - [`file`]: `FileStreamSource` / `FileStreamSink`, the quickstart's pair.
+//! - [`sql`]: the JDBC-style SQL table source and sink (SQLite, PostgreSQL)
+//!   and PostgreSQL change capture (Debezium's `PostgresConnector`).
 //! - [`standalone`]: the standalone worker (`connect-standalone`): one
 //!   process runs the connectors given on its command line, source offsets
 //!   kept in `offset.storage.file.filename`, sink offsets in the consumer
@@ -19,6 +21,7 @@ pub mod api;
 pub mod converter;
 pub mod data;
 pub mod file;
+pub mod sql;
 pub mod standalone;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@ mod client_transactions;
 mod cluster;
 mod common;
 mod connect_quickstart;
+mod connect_sql;
 mod consumer_groups_tool;
 mod controlled_shutdown;
 mod coordinator;

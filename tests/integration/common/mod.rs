@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod python;
 pub mod txn;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! PostgreSQL change capture (in progress).
