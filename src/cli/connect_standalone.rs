@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Arg, ArgMatches, Command};
 
 use super::common;
-use crate::connect::standalone::{self, WorkerConfig};
+use crate::connect::standalone::{self, StandaloneConfig};
 use crate::connect::Config;
 
 pub fn command() -> Command {
@@ -61,7 +61,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let worker_path = m.get_one::<PathBuf>("worker").context("the worker config is required")?;
     let worker = match common::read_properties(worker_path)
         .map_err(|e| e.to_string())
-        .and_then(|p| WorkerConfig::from_props(p).map_err(|e| format!("{e} (in {})", worker_path.display())))
+        .and_then(|p| StandaloneConfig::from_props(p).map_err(|e| format!("{e} (in {})", worker_path.display())))
     {
         Ok(w) => w,
         Err(e) => {

@@ -60,6 +60,12 @@ pub trait SourceTask: Send {
     fn start(&mut self, config: &Config, offsets: &dyn OffsetReader) -> Result<()>;
     /// New records, or none yet (the worker waits a little and asks again).
     fn poll(&mut self) -> Result<Vec<SourceRecord>>;
+    /// Called after every record returned by earlier polls was acknowledged
+    /// by the broker and its source offset stored: a source that keeps its
+    /// own position (a replication slot) may move it now, never earlier.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn stop(&mut self) {}
 }
 
@@ -77,6 +83,15 @@ pub trait SinkTask: Send {
     /// Makes everything put so far durable; offsets are committed after it.
     fn flush(&mut self) -> Result<()>;
     fn stop(&mut self) {}
+}
+
+/// Whether a connector reads into Kafka or writes out of it (Kafka's REST
+/// `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorType {
+    Source,
+    Sink,
 }
 
 /// A connector plugin.

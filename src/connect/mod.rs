@@ -10,6 +10,11 @@
 //! - [`file`]: `FileStreamSource` / `FileStreamSink`, the quickstart's pair.
 //! - [`sql`]: the JDBC-style SQL table source and sink (SQLite, PostgreSQL)
 //!   and PostgreSQL change capture (Debezium's `PostgresConnector`).
+//! - [`worker`]: the source and sink task loops and the [`worker::Worker`]
+//!   that starts, stops and reports on tasks, for both modes; source
+//!   offsets go to an [`worker::OffsetStore`].
+//! - [`herder`]: what the REST API asks of a Connect cluster (the
+//!   [`herder::Herder`] trait) and its JSON shapes.
 //! - [`standalone`]: the standalone worker (`connect-standalone`): one
 //!   process runs the connectors given on its command line, source offsets
 //!   kept in `offset.storage.file.filename`, sink offsets in the consumer
@@ -21,8 +26,10 @@ pub mod api;
 pub mod converter;
 pub mod data;
 pub mod file;
+pub mod herder;
 pub mod sql;
 pub mod standalone;
+pub mod worker;
 
 use std::collections::BTreeMap;
 
