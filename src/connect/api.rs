@@ -107,6 +107,7 @@ pub fn plugins() -> Vec<(&'static str, &'static str)> {
         ("org.apache.kafka.connect.file.FileStreamSourceConnector", "source"),
         ("io.confluent.connect.jdbc.JdbcSinkConnector", "sink"),
         ("io.confluent.connect.jdbc.JdbcSourceConnector", "source"),
+        ("io.debezium.connector.postgresql.PostgresConnector", "source"),
     ]
 }
 
@@ -120,6 +121,7 @@ pub fn plugin(class: &str) -> Result<Plugin> {
         "FileStreamSink" => Ok(Plugin::Sink(Box::new(file::FileStreamSinkConnector::default()))),
         "JdbcSource" => Ok(Plugin::Source(Box::new(sql::source::JdbcSourceConnector::default()))),
         "JdbcSink" => Ok(Plugin::Sink(Box::new(sql::sink::JdbcSinkConnector::default()))),
+        "Postgres" => Ok(Plugin::Source(Box::new(sql::cdc::PostgresConnector::default()))),
         _ => Err(ConnectError::Config(format!(
             "Failed to find any class that implements Connector and which name matches {class}, available connectors \
              are: {}",

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[allow(unused_imports)]
 use crate::common::postgres::TestPostgres;
 use crate::common::{bin_script, stderr, ChildGuard, TestBroker};
 
@@ -264,4 +263,168 @@ fn a_bad_sql_connector_config_is_an_error_naming_the_key() {
         assert_eq!(out.status.code(), Some(1), "{lines:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(key), "{lines:?} should name {key}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn postgresql_polling_source_and_sink_round_trip() {
+    let Some(pg) = TestPostgres::start() else { return };
+    pg.psql(
+        "CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL, qty int, placed timestamptz DEFAULT now());
+         INSERT INTO orders (item, qty, placed) VALUES ('apple', 3, '2024-01-02 03:04:05.678+00'), ('pear', NULL, now());",
+    );
+    let b = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bs = b.bootstrap();
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let url = format!("connection.url={}", pg.jdbc_url());
+    let worker = worker_properties(d, &bs, 500);
+    let source = connector(
+        d,
+        "pg-poll",
+        &[
+            "connector.class=JdbcSourceConnector",
+            &url,
+            "connection.user=postgres",
+            "mode=incrementing",
+            "incrementing.column.name=id",
+            "table.whitelist=orders",
+            "topic.prefix=pg-",
+            "poll.interval.ms=200",
+        ],
+    );
+    let sink = connector(
+        d,
+        "pg-sink",
+        &[
+            "connector.class=JdbcSink",
+            &url,
+            "connection.user=postgres",
+            "topics=pg-orders",
+            "table.name.format=orders_copy",
+            "insert.mode=upsert",
+            "pk.mode=record_value",
+            "pk.fields=id",
+            "auto.create=true",
+        ],
+    );
+    let mut w = start_worker(d, &worker, &[&source, &sink]);
+    let rows = consume(&bs, "pg-orders", 2, d);
+    assert_eq!(
+        rows[0].1["schema"]["fields"],
+        serde_json::json!([
+            {"type":"int32","optional":false,"field":"id"},
+            {"type":"string","optional":false,"field":"item"},
+            {"type":"int32","optional":true,"field":"qty"},
+            {"type":"int64","optional":true,"name":"org.apache.kafka.connect.data.Timestamp","version":1,"field":"placed"}])
+    );
+    assert_eq!(rows[0].1["payload"]["placed"], 1_704_164_645_678i64);
+    assert_eq!(rows[1].1["payload"]["item"], "pear");
+    assert_eq!(rows[1].1["payload"]["qty"], Value::Null);
+    pg.psql("INSERT INTO orders (item, qty) VALUES ('plum', 7)");
+    assert_eq!(consume(&bs, "pg-orders", 3, d)[2].1["payload"]["item"], "plum");
+    let want = "1|apple|3|2024-01-02 03:04:05.678\n2|pear||\n3|plum|7|".to_string();
+    wait_for("orders_copy", want, d, || {
+        // The table appears with the sink's first commit.
+        pg.psql_raw(
+            "SELECT id, item, qty, CASE WHEN id = 1 THEN to_char(placed, 'YYYY-MM-DD HH24:MI:SS.MS') END FROM \
+             orders_copy ORDER BY id",
+        )
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+    });
+    assert_eq!(w.terminate(WAIT), Some(0), "{}", worker_log(d));
+}
+
+fn slot_lsn(pg: &TestPostgres) -> String {
+    pg.psql("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'gregor_slot'").trim().to_string()
+}
+
+#[test]
+fn postgresql_change_capture_delivers_changes_in_order_and_survives_a_restart() {
+    let Some(pg) = TestPostgres::start() else { return };
+    pg.psql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint);
+         ALTER TABLE accounts REPLICA IDENTITY FULL;
+         CREATE TABLE ignored (id int PRIMARY KEY);
+         INSERT INTO accounts VALUES (1, 'ada', 100);",
+    );
+    let b = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let bs = b.bootstrap();
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    // No periodic flush: the slot must not move until the worker stops and commits.
+    let worker = worker_properties(d, &bs, 600_000);
+    let cdc = connector(
+        d,
+        "pg-cdc",
+        &[
+            "connector.class=io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname=127.0.0.1",
+            &format!("database.port={}", pg.port),
+            "database.user=postgres",
+            "database.dbname=postgres",
+            "topic.prefix=dbserver1",
+            "plugin.name=pgoutput",
+            "slot.name=gregor_slot",
+            "table.include.list=public.accounts",
+        ],
+    );
+    let mut w = start_worker(d, &worker, &[&cdc]);
+    let topic = "dbserver1.public.accounts";
+    let snap = consume(&bs, topic, 1, d);
+    assert_eq!(snap[0].0["payload"], serde_json::json!({"id": 1}));
+    assert_eq!(snap[0].1["payload"]["op"], "r");
+    assert_eq!(snap[0].1["payload"]["after"], serde_json::json!({"id": 1, "owner": "ada", "balance": 100}));
+    assert_eq!(snap[0].1["schema"]["name"], "dbserver1.public.accounts.Envelope");
+    let created = slot_lsn(&pg);
+    pg.psql("INSERT INTO accounts VALUES (2, 'bob', 5); INSERT INTO ignored VALUES (1)");
+    pg.psql("BEGIN; UPDATE accounts SET balance = 150 WHERE id = 1; DELETE FROM accounts WHERE id = 2; COMMIT");
+    let events = consume(&bs, topic, 5, d);
+    let ops: Vec<Value> = events.iter().map(|(_, v)| v["payload"]["op"].clone()).collect();
+    assert_eq!(ops, [Value::from("r"), "c".into(), "u".into(), "d".into(), Value::Null]);
+    let p = |i: usize| events[i].1["payload"].clone();
+    assert_eq!(p(1)["after"], serde_json::json!({"id": 2, "owner": "bob", "balance": 5}));
+    assert_eq!(p(1)["before"], Value::Null);
+    assert_eq!(p(2)["before"], serde_json::json!({"id": 1, "owner": "ada", "balance": 100}));
+    assert_eq!(p(2)["after"], serde_json::json!({"id": 1, "owner": "ada", "balance": 150}));
+    assert_eq!(p(3)["before"], serde_json::json!({"id": 2, "owner": "bob", "balance": 5}));
+    assert_eq!(p(3)["after"], Value::Null);
+    assert_eq!(p(3)["source"]["connector"], "postgresql");
+    assert_eq!(p(3)["source"]["table"], "accounts");
+    assert_eq!(p(2)["source"]["txId"], p(3)["source"]["txId"], "one transaction");
+    assert_eq!(events[3].0["payload"], serde_json::json!({"id": 2}));
+    assert_eq!(events[4].0["payload"], serde_json::json!({"id": 2}), "the tombstone has the key");
+    assert_eq!(events[4].1, Value::Null);
+    // Acknowledged but not committed yet: the slot has not moved.
+    assert_eq!(slot_lsn(&pg), created);
+    assert_eq!(w.terminate(WAIT), Some(0), "{}", worker_log(d));
+    // The clean stop stored offsets and then advanced the slot past the delete's transaction.
+    let delete_lsn = p(3)["source"]["lsn"].as_i64().expect("lsn");
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT confirmed_flush_lsn > '0/0'::pg_lsn + {delete_lsn} FROM pg_replication_slots WHERE slot_name = \
+             'gregor_slot'"
+        ))
+        .trim(),
+        "t",
+        "slot at {} (was {created})",
+        slot_lsn(&pg)
+    );
+
+    // Changes while stopped arrive after a restart; nothing earlier repeats.
+    pg.psql("INSERT INTO accounts VALUES (3, 'cy', 0); UPDATE accounts SET owner = 'ada l.' WHERE id = 1");
+    let worker = worker_properties(d, &bs, 500);
+    let mut w = start_worker(d, &worker, &[&cdc]);
+    pg.psql("INSERT INTO accounts VALUES (4, 'dee', 1)");
+    let events = consume(&bs, topic, 8, d);
+    let ops: Vec<Value> = events.iter().map(|(_, v)| v["payload"]["op"].clone()).collect();
+    assert_eq!(
+        ops,
+        [Value::from("r"), "c".into(), "u".into(), "d".into(), Value::Null, "c".into(), "u".into(), "c".into()]
+    );
+    assert_eq!(events[5].1["payload"]["after"]["id"], 3);
+    assert_eq!(events[6].1["payload"]["after"]["owner"], "ada l.");
+    assert_eq!(events[7].1["payload"]["after"]["id"], 4);
+    assert_eq!(w.terminate(WAIT), Some(0), "{}", worker_log(d));
 }

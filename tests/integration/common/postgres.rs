@@ -122,7 +122,8 @@ impl TestPostgres {
         format!("jdbc:postgresql://127.0.0.1:{}/postgres", self.port)
     }
 
-    fn psql_raw(&self, sql: &str) -> Result<String, String> {
+    /// Runs SQL with psql: its output, or its error message.
+    pub fn psql_raw(&self, sql: &str) -> Result<String, String> {
         let psql = if self.bin.join("psql").exists() { self.bin.join("psql") } else { PathBuf::from("psql") };
         let out = Command::new(psql)
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
