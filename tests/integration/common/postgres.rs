@@ -6,18 +6,24 @@
 //! run as the `postgres` system user. Without PostgreSQL the tests skip,
 //! except under `CI`, where that is a failure. The server stops on drop.
 
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::zk::free_port;
-
+#[allow(dead_code)]
 pub struct TestPostgres {
     child: Option<Child>,
     pub port: u16,
     bin: PathBuf,
     tmp: tempfile::TempDir,
+}
+
+/// A free loopback port (bound, then released). Here rather than shared so
+/// the benchmarks can include this file alone.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
 }
 
 /// The directory holding `initdb` and `postgres`, newest Debian version first.
