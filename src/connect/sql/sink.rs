@@ -583,3 +583,134 @@ fn pg_param(name: &str, s: &Schema, d: &Data) -> Result<Text> {
         _ => return Err(compound(name)),
     }))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config(db: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+        let mut c = Config::new();
+        c.insert("connection.url".into(), format!("jdbc:sqlite:{}", db.display()));
+        c.insert("topics".into(), "t".into());
+        for (k, v) in extra {
+            c.insert(k.to_string(), v.to_string());
+        }
+        c
+    }
+
+    fn record(offset: i64, key: Option<i64>, value: Option<(&str, Option<i64>)>) -> SinkRecord {
+        let key_schema = Schema::structure(None, vec![("id".into(), Schema::of(SchemaType::Int64, false))], false);
+        let value_schema = Schema::structure(
+            Some("row"),
+            vec![("name".into(), Schema::string()), ("age".into(), Schema::of(SchemaType::Int32, true))],
+            false,
+        );
+        SinkRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: 0,
+            key_schema: key.map(|_| key_schema),
+            key: key.map_or(Data::Null, |k| Data::Struct(vec![("id".into(), Data::Int(k))])),
+            value_schema: value.map(|_| value_schema),
+            value: value.map_or(Data::Null, |(n, a)| {
+                Data::Struct(vec![
+                    ("name".into(), Data::String(n.into())),
+                    ("age".into(), a.map_or(Data::Null, Data::Int)),
+                ])
+            }),
+        }
+    }
+
+    fn rows(db: &std::path::Path, sql: &str) -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = c.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            Ok((0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => "null".to_string(),
+                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    other => format!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn upserts_by_record_key_and_deletes_on_tombstones_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let c = config(
+            &db,
+            &[
+                ("insert.mode", "upsert"),
+                ("pk.mode", "record_key"),
+                ("auto.create", "true"),
+                ("delete.enabled", "true"),
+            ],
+        );
+        JdbcSinkConnector::default().start(&c).unwrap();
+        let mut t = JdbcSinkTask::default();
+        t.start(&c).unwrap();
+        t.put(vec![record(0, Some(1), Some(("ada", Some(36)))), record(1, Some(2), Some(("bob", None)))]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(rows(&db, "SELECT id, name, age FROM t ORDER BY id"), ["1|ada|36", "2|bob|null"]);
+        t.put(vec![record(2, Some(1), Some(("ada l.", Some(37)))), record(3, Some(2), None)]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(rows(&db, "SELECT id, name, age FROM t ORDER BY id"), ["1|ada l.|37"]);
+        // Put but never flushed: rolled back at stop, so the worker's uncommitted offsets stay consistent.
+        t.put(vec![record(4, Some(9), Some(("zed", None)))]).unwrap();
+        t.stop();
+        assert_eq!(rows(&db, "SELECT id FROM t ORDER BY id"), ["1"]);
+    }
+
+    #[test]
+    fn bad_records_and_missing_tables_are_errors_naming_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let mut t = JdbcSinkTask::default();
+        t.start(&config(&db, &[])).unwrap();
+        let e = t.put(vec![record(0, None, Some(("x", None)))]).unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("auto.create"), "{e}");
+        let mut schemaless = record(5, None, Some(("x", None)));
+        schemaless.value_schema = None;
+        let mut t = JdbcSinkTask::default();
+        t.start(&config(&db, &[("auto.create", "true")])).unwrap();
+        let e = t.put(vec![schemaless]).unwrap_err().to_string();
+        assert!(e.contains("topic t partition 0 offset 5") && e.contains("schema"), "{e}");
+        let e = t.put(vec![record(6, None, None)]).unwrap_err().to_string();
+        assert!(e.contains("offset 6") && e.contains("delete.enabled"), "{e}");
+        for (k, v, key) in [
+            ("insert.mode", "upsert", "pk.mode"),
+            ("pk.mode", "primary", "pk.mode"),
+            ("delete.enabled", "true", "delete.enabled"),
+            ("batch.size", "0", "batch.size"),
+        ] {
+            let e = JdbcSinkConnector::default().start(&config(&db, &[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(key), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn auto_evolve_adds_missing_optional_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (name TEXT NOT NULL)").unwrap();
+        let mut t = JdbcSinkTask::default();
+        t.start(&config(&db, &[])).unwrap();
+        let e = t.put(vec![record(0, None, Some(("ada", Some(1))))]).unwrap_err().to_string();
+        assert!(e.contains("age") && e.contains("auto.evolve"), "{e}");
+        let mut t = JdbcSinkTask::default();
+        t.start(&config(&db, &[("auto.evolve", "true")])).unwrap();
+        t.put(vec![record(0, None, Some(("ada", Some(1))))]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(rows(&db, "SELECT name, age FROM t"), ["ada|1"]);
+    }
+}
