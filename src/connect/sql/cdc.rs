@@ -185,13 +185,15 @@ impl Seen {
     }
 }
 
+/// One row change: relation oid, op (`c`/`u`/`d`), old and new tuple.
+type Change = (u32, char, Option<Vec<Cell>>, Option<Vec<Cell>>);
+
 /// A transaction being read.
 struct Txn {
     commit_lsn: Lsn,
     xid: u32,
     ts_micros: i64,
-    /// (relation oid, op, before, after) per change.
-    changes: Vec<(u32, char, Option<Vec<Cell>>, Option<Vec<Cell>>)>,
+    changes: Vec<Change>,
 }
 
 #[derive(Default)]

@@ -121,9 +121,7 @@ impl ColKind {
             ColKind::Text
         } else if d.contains("BLOB") {
             ColKind::Bytes
-        } else if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") {
-            ColKind::F64
-        } else if d.contains("NUMERIC") || d.contains("DECIMAL") {
+        } else if ["REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL"].iter().any(|t| d.contains(t)) {
             ColKind::F64
         } else {
             // No declared type (an expression) or an unknown one: its text.
