@@ -783,6 +783,78 @@ mod tests {
         assert!(!s.saw(101) && !s.saw(103) && !s.saw(105) && !s.saw(200));
     }
 
+    /// A task with one known table and no connection, fed messages directly.
+    fn task(resume: Option<(u64, i64)>) -> PostgresTask {
+        let mut c = Config::new();
+        for (k, v) in [("database.hostname", "h"), ("database.dbname", "db"), ("topic.prefix", "srv")] {
+            c.insert(k.into(), v.into());
+        }
+        let col = |name: &str, type_oid: u32, pk: bool| Column {
+            name: name.into(),
+            type_oid,
+            kind: kind_of(type_oid),
+            optional: !pk,
+            pk,
+        };
+        let rel = build_relation("srv", "public".into(), "t".into(), vec![col("id", 23, true), col("v", 25, false)]);
+        let mut t = PostgresTask { s: Some(settings(&c).unwrap()), resume, ..PostgresTask::default() };
+        t.relations.insert(7, rel);
+        t.partition = offset_map(json!({"server": "srv"}));
+        t
+    }
+
+    fn txn(t: &mut PostgresTask, lsn: u64, xid: u32, msgs: Vec<Message>) {
+        t.apply(Message::Begin { final_lsn: Lsn(lsn), commit_ts: 0, xid }).unwrap();
+        for m in msgs {
+            t.apply(m).unwrap();
+        }
+        t.apply(Message::Commit { commit_lsn: Lsn(lsn), end_lsn: Lsn(lsn + 8), commit_ts: 0 }).unwrap();
+    }
+
+    fn cells(id: &str, v: Option<&str>) -> Vec<Cell> {
+        vec![Cell::Text(id.into()), v.map_or(Cell::Null, |v| Cell::Text(v.into()))]
+    }
+
+    #[test]
+    fn events_carry_offsets_and_a_restart_skips_exactly_what_was_sent() {
+        let changes = || {
+            vec![
+                Message::Insert { oid: 7, new: cells("1", Some("a")) },
+                Message::Delete { oid: 7, old: cells("1", None), old_is_key: true },
+            ]
+        };
+        let mut t = task(None);
+        txn(&mut t, 100, 5, changes());
+        let r: Vec<SourceRecord> = t.pending.drain(..).collect();
+        assert_eq!(r.len(), 3, "insert, delete, tombstone");
+        assert_eq!(r[0].topic, "srv.public.t");
+        assert_eq!(r[0].source_partition["server"], json!("srv"));
+        assert_eq!(
+            r[1].source_offset,
+            offset_map(json!({"lsn": 100, "txId": 5, "event": 2, "ts_usec": PG_EPOCH_MICROS}))
+        );
+        assert_eq!(r[1].value.get("op"), Some(&Data::String("d".into())));
+        assert_eq!(r[2].value, Data::Null);
+        assert_eq!(r[2].key, Data::Struct(vec![("id".into(), Data::Int(1))]));
+        assert_eq!(t.consumed_end, Lsn(108));
+        // Stored offset: event 1 of the transaction at 100. The slot lagged and replays 90 and 100.
+        let mut t = task(Some((100, 1)));
+        txn(&mut t, 90, 4, changes());
+        txn(&mut t, 100, 5, changes());
+        txn(&mut t, 110, 6, changes());
+        let events: Vec<(i64, i64)> = t
+            .pending
+            .iter()
+            .map(|r| (r.source_offset["lsn"].as_i64().unwrap(), r.source_offset["event"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(events, [(100, 2), (100, 3), (110, 1), (110, 2), (110, 3)]);
+        // A snapshot that saw transaction 6 drops it from the stream.
+        let mut t = task(None);
+        t.seen = Seen::parse("7:7:");
+        txn(&mut t, 110, 6, changes());
+        assert!(t.pending.is_empty());
+    }
+
     #[test]
     fn cells_become_connect_values_by_type() {
         let col = |type_oid| Column { name: "c".into(), type_oid, kind: kind_of(type_oid), optional: true, pk: false };
