@@ -719,7 +719,10 @@ impl SourceTask for PostgresTask {
         }
         self.snapshot_pending = s.snapshot && !snapshot_done;
         // A session-private copy to consume; the durable slot moves only in commit().
-        self.read_slot = format!("{}_r{}", s.slot, std::process::id());
+        // Unique per process and task: two connectors on one slot must not share a copy.
+        static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.read_slot = format!("{}_r{}_{n}", s.slot, std::process::id());
         self.read_slot.truncate(63);
         conn.query(
             "SELECT pg_copy_logical_replication_slot($1, $2, true)",
