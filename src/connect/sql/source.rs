@@ -649,3 +649,84 @@ fn pg_value(row: &tokio_postgres::Row, i: usize, kind: ColKind) -> Result<Data, 
         ColKind::Bytes => or_null(row.try_get::<_, Option<Vec<u8>>>(i)?, |v| Data::Bytes(v.into())),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    struct Stored(Option<SourceMap>);
+    impl OffsetReader for Stored {
+        fn offset(&self, _p: &SourceMap) -> Option<SourceMap> {
+            self.0.clone()
+        }
+    }
+
+    fn config(db: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+        let mut c = Config::new();
+        c.insert("connection.url".into(), format!("jdbc:sqlite:{}", db.display()));
+        c.insert("topic.prefix".into(), "p-".into());
+        for (k, v) in extra {
+            c.insert(k.to_string(), v.to_string());
+        }
+        c
+    }
+
+    #[test]
+    fn tables_are_discovered_filtered_and_split_across_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE a (id INTEGER); CREATE TABLE b (id INTEGER); CREATE TABLE c (id INTEGER);")
+            .unwrap();
+        let mut conn = JdbcSourceConnector::default();
+        conn.start(&config(&db, &[("mode", "bulk"), ("table.blacklist", "c")])).unwrap();
+        let tasks: Vec<String> = conn.task_configs(5).iter().map(|c| c[TASK_TABLES].clone()).collect();
+        assert_eq!(tasks, ["a", "b"]);
+        let mut conn = JdbcSourceConnector::default();
+        conn.start(&config(&db, &[("mode", "bulk")])).unwrap();
+        let tasks: Vec<String> = conn.task_configs(2).iter().map(|c| c[TASK_TABLES].clone()).collect();
+        assert_eq!(tasks, ["a,c", "b"]);
+        for (extra, key) in [
+            (vec![("mode", "sometimes")], "mode"),
+            (vec![("mode", "timestamp")], "timestamp.column.name"),
+            (vec![("mode", "bulk"), ("batch.max.rows", "0")], "batch.max.rows"),
+            (vec![("mode", "bulk"), ("query", "SELECT 1"), ("table.whitelist", "a")], "query"),
+        ] {
+            let e = JdbcSourceConnector::default().start(&config(&db, &extra)).unwrap_err().to_string();
+            assert!(e.contains(key), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn incrementing_polls_in_batches_and_resumes_after_the_stored_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, at DATETIME, b BLOB);
+                 INSERT INTO t VALUES (1, '2024-01-02 03:04:05.678', x'0102'), (2, 1700000000000, NULL), (3, NULL, NULL);",
+            )
+            .unwrap();
+        let c = config(
+            &db,
+            &[("mode", "incrementing"), ("incrementing.column.name", "id"), ("batch.max.rows", "2"), ("tables", "t")],
+        );
+        let mut t = JdbcSourceTask::default();
+        t.start(&c, &Stored(None)).unwrap();
+        let first = t.poll().unwrap();
+        assert_eq!(first.len(), 2, "one batch");
+        assert_eq!(first[0].topic, "p-t");
+        assert_eq!(first[0].value.get("at"), Some(&Data::Int(1_704_164_645_678)));
+        assert_eq!(first[0].value.get("b"), Some(&Data::Bytes(vec![1u8, 2].into())));
+        assert_eq!(first[1].value.get("at"), Some(&Data::Int(1_700_000_000_000)));
+        assert_eq!(first[1].source_offset["incrementing"], json!(2));
+        assert_eq!(t.poll().unwrap().len(), 1, "the rest at once, a full batch having come back");
+        let mut resumed = JdbcSourceTask::default();
+        resumed.start(&c, &Stored(Some(first[1].source_offset.clone()))).unwrap();
+        let rest = resumed.poll().unwrap();
+        assert_eq!(rest.iter().map(|r| r.value.get("id").cloned()).collect::<Vec<_>>(), [Some(Data::Int(3))]);
+    }
+}
