@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::data::{Data, Schema};
-use super::{file, Config, ConnectError, Result};
+use super::{file, sql, Config, ConnectError, Result};
 
 /// Where a source record comes from (Kafka's `sourcePartition`) and how far
 /// along it is (`sourceOffset`): JSON objects, as Kafka keeps them.
@@ -105,6 +105,9 @@ pub fn plugins() -> Vec<(&'static str, &'static str)> {
     vec![
         ("org.apache.kafka.connect.file.FileStreamSinkConnector", "sink"),
         ("org.apache.kafka.connect.file.FileStreamSourceConnector", "source"),
+        ("io.confluent.connect.jdbc.JdbcSinkConnector", "sink"),
+        ("io.confluent.connect.jdbc.JdbcSourceConnector", "source"),
+        ("io.debezium.connector.postgresql.PostgresConnector", "source"),
     ]
 }
 
@@ -116,6 +119,9 @@ pub fn plugin(class: &str) -> Result<Plugin> {
     match simple {
         "FileStreamSource" => Ok(Plugin::Source(Box::new(file::FileStreamSourceConnector::default()))),
         "FileStreamSink" => Ok(Plugin::Sink(Box::new(file::FileStreamSinkConnector::default()))),
+        "JdbcSource" => Ok(Plugin::Source(Box::new(sql::source::JdbcSourceConnector::default()))),
+        "JdbcSink" => Ok(Plugin::Sink(Box::new(sql::sink::JdbcSinkConnector::default()))),
+        "Postgres" => Ok(Plugin::Source(Box::new(sql::cdc::PostgresConnector::default()))),
         _ => Err(ConnectError::Config(format!(
             "Failed to find any class that implements Connector and which name matches {class}, available connectors \
              are: {}",

@@ -13,6 +13,8 @@
 //!   TimestampRouter.
 //! - [`errors`]: `errors.tolerance`, error logging and the dead letter
 //!   queue for records a task cannot convert or transform.
+//! - [`sql`]: the JDBC-style SQL table source and sink (SQLite, PostgreSQL)
+//!   and PostgreSQL change capture (Debezium's `PostgresConnector`).
 //! - [`worker`]: the source and sink task loops and the [`worker::Worker`]
 //!   that starts, stops and reports on tasks, for both modes; source
 //!   offsets go to an [`worker::OffsetStore`].
@@ -38,6 +40,7 @@ pub mod errors;
 pub mod file;
 pub mod herder;
 pub mod rest;
+pub mod sql;
 pub mod standalone;
 pub mod transforms;
 pub mod worker;

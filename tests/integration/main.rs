@@ -9,6 +9,7 @@ mod common;
 mod connect_distributed;
 mod connect_quickstart;
 mod connect_rest;
+mod connect_sql;
 mod connect_transforms;
 mod consumer_groups_tool;
 mod controlled_shutdown;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod postgres;
 pub mod python;
 pub mod txn;
 pub mod wire;
