@@ -84,7 +84,7 @@ fn postgres_cdc(addr: &str, pg: &postgres::TestPostgres, changes: usize) -> Dura
     std::fs::write(
         &worker,
         format!(
-            "bootstrap.servers={addr}\nkey.converter={json}\nvalue.converter={json}\n\
+            "bootstrap.servers={addr}\nlisteners=http://127.0.0.1:0\nkey.converter={json}\nvalue.converter={json}\n\
              offset.storage.file.filename={}\noffset.flush.interval.ms=1000\nproducer.linger.ms=5\n",
             dir.path().join("offsets").display()
         ),

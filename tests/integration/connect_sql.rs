@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(90);
 
 fn worker_properties(dir: &Path, bootstrap: &str, flush_ms: u64) -> PathBuf {
     let text = format!(
-        "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.json.JsonConverter\n\
+        "bootstrap.servers={bootstrap}\nlisteners=http://127.0.0.1:0\nkey.converter=org.apache.kafka.connect.json.JsonConverter\n\
          value.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=true\n\
          value.converter.schemas.enable=true\noffset.storage.file.filename={}\noffset.flush.interval.ms={flush_ms}\n",
         dir.join("connect.offsets").display()
