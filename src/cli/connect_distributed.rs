@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Arg, ArgMatches, Command};
 
 use super::common;
+use super::connect_standalone::{fail, read_worker};
 use crate::connect::distributed::{DistributedConfig, DistributedHerder};
 use crate::connect::rest::RestListeners;
 
@@ -32,18 +33,9 @@ pub fn command() -> Command {
         )
 }
 
-fn fail(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("ERROR Stopping due to error: {message}");
-    Ok(ExitCode::from(super::EXIT_FAILURE))
-}
-
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     super::init_logging("info");
-    let worker_path = m.get_one::<PathBuf>("worker").context("the worker config is required")?;
-    let config = match common::read_properties(worker_path)
-        .map_err(|e| e.to_string())
-        .and_then(|p| DistributedConfig::from_props(p).map_err(|e| format!("{e} (in {})", worker_path.display())))
-    {
+    let config = match read_worker(m, DistributedConfig::from_props)? {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

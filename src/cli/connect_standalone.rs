@@ -59,18 +59,29 @@ fn read_connector(path: &Path) -> anyhow::Result<Config> {
     common::read_properties(path)
 }
 
+/// Kafka's last words when a worker cannot start: exit code 1.
+pub(super) fn fail(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("ERROR Stopping due to error: {message}");
+    Ok(ExitCode::from(super::EXIT_FAILURE))
+}
+
+/// The `worker` argument's properties, checked by `parse`; the inner error
+/// names the key and the file.
+pub(super) fn read_worker<T>(
+    m: &ArgMatches,
+    parse: impl FnOnce(crate::connect::Config) -> crate::connect::Result<T>,
+) -> anyhow::Result<Result<T, String>> {
+    let path = m.get_one::<PathBuf>("worker").context("the worker config is required")?;
+    Ok(common::read_properties(path)
+        .map_err(|e| e.to_string())
+        .and_then(|p| parse(p).map_err(|e| format!("{e} (in {})", path.display()))))
+}
+
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     super::init_logging("info");
-    let worker_path = m.get_one::<PathBuf>("worker").context("the worker config is required")?;
-    let worker = match common::read_properties(worker_path)
-        .map_err(|e| e.to_string())
-        .and_then(|p| StandaloneConfig::from_props(p).map_err(|e| format!("{e} (in {})", worker_path.display())))
-    {
+    let worker = match read_worker(m, StandaloneConfig::from_props)? {
         Ok(w) => w,
-        Err(e) => {
-            eprintln!("ERROR Stopping due to error: {e}");
-            return Ok(ExitCode::from(super::EXIT_FAILURE));
-        }
+        Err(e) => return fail(e),
     };
     let mut connectors = Vec::new();
     for path in m.get_many::<PathBuf>("connectors").into_iter().flatten() {
@@ -93,17 +104,11 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         // The REST listener is bound first: its bound port makes the worker id.
         let listeners = match RestListeners::bind(&worker.rest).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("ERROR Stopping due to error: {e}");
-                return Ok(ExitCode::from(super::EXIT_FAILURE));
-            }
+            Err(e) => return fail(e),
         };
         let herder = match StandaloneHerder::new(worker, listeners.worker_id().to_string()) {
             Ok(h) => Arc::new(h),
-            Err(e) => {
-                eprintln!("ERROR Stopping due to error: {e}");
-                return Ok(ExitCode::from(super::EXIT_FAILURE));
-            }
+            Err(e) => return fail(e),
         };
         for setup in connectors {
             if let Err(e) = herder.put_connector_config(&setup.name, setup.config, false).await {

@@ -37,6 +37,20 @@ pub struct TaskInfo {
     pub config: Config,
 }
 
+impl TaskInfo {
+    /// A connector's task configs as the REST API lists them, numbered in order.
+    pub fn list(connector: &str, configs: &[Config]) -> Vec<TaskInfo> {
+        configs
+            .iter()
+            .enumerate()
+            .map(|(task, config)| TaskInfo {
+                id: ConnectorTaskId { connector: connector.to_string(), task },
+                config: config.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Kafka's connector and task states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

@@ -311,14 +311,7 @@ impl Herder for StandaloneHerder {
     async fn task_configs(&self, name: &str) -> HerderResult<Vec<TaskInfo>> {
         let all = self.connectors.lock().await;
         let c = all.get(name).ok_or_else(|| HerderError::connector_not_found(name))?;
-        Ok(c.task_configs
-            .iter()
-            .enumerate()
-            .map(|(task, config)| TaskInfo {
-                id: ConnectorTaskId { connector: name.to_string(), task },
-                config: config.clone(),
-            })
-            .collect())
+        Ok(TaskInfo::list(name, &c.task_configs))
     }
 
     async fn pause_connector(&self, name: &str) -> HerderResult<()> {

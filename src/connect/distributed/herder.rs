@@ -405,17 +405,7 @@ impl Herder for DistributedHerder {
         if !st.connectors.contains_key(name) {
             return Err(HerderError::connector_not_found(name));
         }
-        Ok(st
-            .tasks
-            .get(name)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(task, config)| TaskInfo {
-                id: ConnectorTaskId { connector: name.to_string(), task },
-                config: config.clone(),
-            })
-            .collect())
+        Ok(st.tasks.get(name).map(|configs| TaskInfo::list(name, configs)).unwrap_or_default())
     }
 
     async fn pause_connector(&self, name: &str) -> HerderResult<()> {

@@ -160,16 +160,7 @@ impl TopicLog {
 
     /// Writes one record and waits for its acknowledgement.
     pub async fn send(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<()> {
-        let record = ProducerRecord {
-            topic: self.topic.clone(),
-            partition: None,
-            key: Some(key.into()),
-            value: value.map(Into::into),
-            headers: Vec::new(),
-            timestamp: None,
-        };
-        self.producer.send(record).await?.await?;
-        Ok(())
+        self.send_all(vec![(key, value)]).await
     }
 
     /// Writes records in order and waits for all acknowledgements.
