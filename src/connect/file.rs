@@ -124,8 +124,21 @@ impl SourceTask for FileStreamSourceTask {
             }
         }
         let Some(file) = self.file.as_mut() else { return Ok(Vec::new()) };
-        // Straight into the carry-over buffer: no zeroed chunk per poll.
-        file.take(READ_CHUNK as u64).read_to_end(&mut self.pending).map_err(|e| ConnectError::io(&path, e))?;
+        // Straight into the carry-over buffer (no zeroed chunk per poll), and
+        // only while it holds less than a chunk: a poll takes at most
+        // `batch.size` lines, so reading a chunk every time would grow the
+        // buffer without bound and move all of it on every drain below. A
+        // line longer than a chunk still gets more bytes until it ends.
+        let want = if self.pending.len() < READ_CHUNK {
+            READ_CHUNK - self.pending.len()
+        } else if !self.pending.contains(&b'\n') {
+            READ_CHUNK
+        } else {
+            0
+        };
+        if want > 0 {
+            file.take(want as u64).read_to_end(&mut self.pending).map_err(|e| ConnectError::io(&path, e))?;
+        }
         let mut records = Vec::new();
         let mut consumed = 0;
         while records.len() < self.batch {
@@ -266,5 +279,39 @@ mod tests {
         assert!(FileStreamSourceConnector::default().start(&bad).unwrap_err().to_string().contains("single topic"));
         bad.remove("topic");
         assert!(FileStreamSourceConnector::default().start(&bad).unwrap_err().to_string().contains("\"topic\""));
+    }
+
+    #[test]
+    fn a_big_file_comes_out_whole_in_batches_and_a_line_longer_than_a_chunk_still_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        let long = "x".repeat(READ_CHUNK + 10);
+        let mut text = String::new();
+        for i in 0..100_000 {
+            text.push_str(&format!("line {i:06} padding padding padding padding padding\n"));
+        }
+        text.push_str(&long);
+        text.push_str("\nlast\n");
+        std::fs::write(&path, &text).unwrap();
+        let mut config = Config::new();
+        config.insert("file".into(), path.display().to_string());
+        config.insert("topic".into(), "t".into());
+        config.insert("batch.size".into(), "1000".into());
+        let mut c = FileStreamSourceConnector::default();
+        c.start(&config).unwrap();
+        let mut t = FileStreamSourceTask::default();
+        t.start(&config, &NoOffsets).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            let batch = t.poll().unwrap();
+            assert!(batch.len() <= 1000, "batch.size bounds a poll");
+            assert!(t.pending.len() <= 2 * READ_CHUNK + long.len(), "the carry-over stays bounded");
+            got.extend(batch.into_iter().map(|r| r.value.to_string()));
+        }
+        assert_eq!(got.len(), 100_002);
+        assert_eq!(got[0], "line 000000 padding padding padding padding padding");
+        assert_eq!(got[99_999], "line 099999 padding padding padding padding padding");
+        assert_eq!(got[100_000].len(), long.len());
+        assert_eq!(got[100_001], "last");
     }
 }

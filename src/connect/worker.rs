@@ -177,8 +177,20 @@ pub async fn run_source_task(
         }
         let mut failed = None;
         for r in records {
-            let (source_partition, source_offset) = (r.source_partition.clone(), r.source_offset.clone());
-            match source_to_producer(r, &chain, key_conv.as_ref(), value_conv.as_ref(), &classes) {
+            let api::SourceRecord {
+                source_partition,
+                source_offset,
+                topic,
+                partition,
+                key_schema,
+                key,
+                value_schema,
+                value,
+                timestamp,
+            } = r;
+            let record =
+                transforms::Record { topic, partition, offset: None, timestamp, key_schema, key, value_schema, value };
+            match source_to_producer(record, &chain, key_conv.as_ref(), value_conv.as_ref(), &classes) {
                 Ok(Some(record)) => match producer.send(record).await {
                     Ok(f) => in_flight.push(f),
                     Err(e) => {
@@ -211,8 +223,14 @@ pub async fn run_source_task(
                 }
             }
             if !source_partition.is_empty() {
-                pending.retain(|(p, _)| *p != source_partition);
-                pending.push((source_partition, source_offset));
+                // Mostly the same partition as the record before: replace in place.
+                match pending.last_mut() {
+                    Some((p, o)) if *p == source_partition => *o = source_offset,
+                    _ => {
+                        pending.retain(|(p, _)| *p != source_partition);
+                        pending.push((source_partition, source_offset));
+                    }
+                }
             }
         }
         if let Some(e) = failed {
@@ -274,34 +292,29 @@ type RecordFailure = (String, Option<i32>, Stage, String, ConnectError);
 /// A polled record through the transforms and converters; `None` when a
 /// transform drops it.
 fn source_to_producer(
-    r: api::SourceRecord,
+    record: transforms::Record,
     chain: &Chain,
     key_conv: &dyn Converter,
     value_conv: &dyn Converter,
     classes: &ConverterClasses,
 ) -> Result<Option<ProducerRecord>, RecordFailure> {
-    let (topic, partition) = (r.topic.clone(), r.partition);
-    let record = transforms::Record {
-        topic: r.topic,
-        partition: r.partition,
-        offset: None,
-        timestamp: r.timestamp,
-        key_schema: r.key_schema,
-        key: r.key,
-        value_schema: r.value_schema,
-        value: r.value,
+    let record = if chain.is_empty() {
+        record
+    } else {
+        let (topic, partition) = (record.topic.clone(), record.partition);
+        match chain.apply_traced(record) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err((class, e)) => return Err((topic, partition, Stage::Transformation, class, e)),
+        }
     };
-    let record = match chain.apply_traced(record) {
-        Ok(Some(r)) => r,
-        Ok(None) => return Ok(None),
-        Err((class, e)) => return Err((topic, partition, Stage::Transformation, class, e)),
-    };
+    // Conversion errors name the record as the converter saw it (after the transforms).
     let key = key_conv
         .to_bytes(&record.topic, record.key_schema.as_ref(), &record.key)
-        .map_err(|e| (topic.clone(), partition, Stage::KeyConverter, classes.key.clone(), e))?;
+        .map_err(|e| (record.topic.clone(), record.partition, Stage::KeyConverter, classes.key.clone(), e))?;
     let value = value_conv
         .to_bytes(&record.topic, record.value_schema.as_ref(), &record.value)
-        .map_err(|e| (topic.clone(), partition, Stage::ValueConverter, classes.value.clone(), e))?;
+        .map_err(|e| (record.topic.clone(), record.partition, Stage::ValueConverter, classes.value.clone(), e))?;
     Ok(Some(ProducerRecord {
         topic: record.topic,
         partition: record.partition,
