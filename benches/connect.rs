@@ -11,6 +11,7 @@
 //! Run: `cargo bench --bench connect` (GREGOR_BENCH_SCALE=0.1 for a quick pass).
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,15 +43,48 @@ fn scale() -> f64 {
     std::env::var("GREGOR_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
 }
 
-/// Reads `count` records of `topic` from the beginning (the topic may not exist yet).
-fn read_all(addr: &str, topic: &str, count: usize, started: Instant) {
-    let c: BaseConsumer = ClientConfig::new()
+/// `gregor connect-standalone` in `dir` with `converter` for keys and
+/// values and one connector (`connector`: its properties); killed on drop.
+fn start_worker(dir: &Path, addr: &str, converter: &str, connector: &str) -> Worker {
+    let worker = dir.join("worker.properties");
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={addr}\nlisteners=http://127.0.0.1:0\nkey.converter={converter}\n\
+             value.converter={converter}\noffset.storage.file.filename={}\noffset.flush.interval.ms=1000\n\
+             producer.linger.ms=5\n",
+            dir.join("offsets").display()
+        ),
+    )
+    .expect("worker config");
+    let source = dir.join("connector.properties");
+    std::fs::write(&source, connector).expect("connector config");
+    Worker(
+        Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .args(["connect-standalone"])
+            .arg(&worker)
+            .arg(&source)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the worker"),
+    )
+}
+
+/// A librdkafka consumer that will read `topic` back.
+fn reader(addr: &str, topic: &str) -> BaseConsumer {
+    ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("group.id", format!("reader-{topic}"))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
         .create()
-        .expect("consumer");
+        .expect("consumer")
+}
+
+/// Reads `count` records of `topic` from the beginning (the topic may not
+/// exist yet: it is auto-created by the first record; assign once it exists).
+fn read_all(c: &BaseConsumer, topic: &str, count: usize, started: Instant) {
     let mut assigned = false;
     let mut read = 0usize;
     while read < count {
@@ -79,38 +113,13 @@ fn read_all(addr: &str, topic: &str, count: usize, started: Instant) {
 fn postgres_cdc(addr: &str, pg: &postgres::TestPostgres, changes: usize) -> Duration {
     let dir = tempfile::tempdir().expect("dir");
     pg.psql("CREATE TABLE bench (id int PRIMARY KEY, v text NOT NULL, n bigint NOT NULL)");
-    let worker = dir.path().join("worker.properties");
-    let json = "org.apache.kafka.connect.json.JsonConverter";
-    std::fs::write(
-        &worker,
-        format!(
-            "bootstrap.servers={addr}\nlisteners=http://127.0.0.1:0\nkey.converter={json}\nvalue.converter={json}\n\
-             offset.storage.file.filename={}\noffset.flush.interval.ms=1000\nproducer.linger.ms=5\n",
-            dir.path().join("offsets").display()
-        ),
-    )
-    .expect("worker config");
-    let source = dir.path().join("cdc.properties");
-    std::fs::write(
-        &source,
-        format!(
-            "name=bench-cdc\nconnector.class=PostgresConnector\ndatabase.hostname=127.0.0.1\ndatabase.port={}\n\
-             database.user=postgres\ndatabase.dbname=postgres\ntopic.prefix=bench\nslot.name=bench_slot\n\
-             snapshot.mode=no_data\ntable.include.list=public.bench\n",
-            pg.port
-        ),
-    )
-    .expect("connector config");
-    let _worker = Worker(
-        Command::new(env!("CARGO_BIN_EXE_gregor"))
-            .args(["connect-standalone"])
-            .arg(&worker)
-            .arg(&source)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the worker"),
+    let connector = format!(
+        "name=bench-cdc\nconnector.class=PostgresConnector\ndatabase.hostname=127.0.0.1\ndatabase.port={}\n\
+         database.user=postgres\ndatabase.dbname=postgres\ntopic.prefix=bench\nslot.name=bench_slot\n\
+         snapshot.mode=no_data\ntable.include.list=public.bench\n",
+        pg.port
     );
+    let _worker = start_worker(dir.path(), addr, "org.apache.kafka.connect.json.JsonConverter", &connector);
     // Streaming has begun once the task made its private copy of the slot.
     let ready = Instant::now();
     while pg.psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'bench\\_slot\\_r%'").trim() != "1" {
@@ -131,7 +140,7 @@ fn postgres_cdc(addr: &str, pg: &postgres::TestPostgres, changes: usize) -> Dura
         pg.psql(&format!("UPDATE bench SET n = n + 1 WHERE id BETWEEN {from} AND {to}"));
         from = to + 1;
     }
-    read_all(addr, "bench.public.bench", rows * 2, started);
+    read_all(&reader(addr, "bench.public.bench"), "bench.public.bench", rows * 2, started);
     started.elapsed()
 }
 
@@ -145,62 +154,12 @@ fn file_source(addr: &str, lines: usize, converter: &str, topic: &str) -> Durati
     }
     f.flush().expect("flush");
     drop(f);
-    let worker = dir.path().join("worker.properties");
-    std::fs::write(
-        &worker,
-        format!(
-            "bootstrap.servers={addr}\nlisteners=http://127.0.0.1:0\nkey.converter={converter}\nvalue.converter={converter}\n\
-             offset.storage.file.filename={}\noffset.flush.interval.ms=1000\nproducer.linger.ms=5\n",
-            dir.path().join("offsets").display()
-        ),
-    )
-    .expect("worker config");
-    let source = dir.path().join("source.properties");
-    std::fs::write(
-        &source,
-        format!("name=bench-{topic}\nconnector.class=FileStreamSource\nfile={}\ntopic={topic}\n", input.display()),
-    )
-    .expect("connector config");
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("group.id", format!("reader-{topic}"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("consumer");
+    let c = reader(addr, topic);
     let started = Instant::now();
-    let _worker = Worker(
-        Command::new(env!("CARGO_BIN_EXE_gregor"))
-            .args(["connect-standalone"])
-            .arg(&worker)
-            .arg(&source)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the worker"),
-    );
-    // The topic is auto-created by the first record; assign once it exists.
-    let mut assigned = false;
-    let mut read = 0usize;
-    while read < lines {
-        assert!(started.elapsed() < TIMEOUT, "read {read} of {lines} lines");
-        if !assigned {
-            let md = c.fetch_metadata(Some(topic), Duration::from_secs(5));
-            if md.is_ok_and(|m| m.topics().first().is_some_and(|t| !t.partitions().is_empty())) {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
-                c.assign(&tpl).expect("assign");
-                assigned = true;
-            } else {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-        }
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            m.expect("read");
-            read += 1;
-        }
-    }
+    let connector =
+        format!("name=bench-{topic}\nconnector.class=FileStreamSource\nfile={}\ntopic={topic}\n", input.display());
+    let _worker = start_worker(dir.path(), addr, converter, &connector);
+    read_all(&c, topic, lines, started);
     started.elapsed()
 }
 
