@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Arg, ArgMatches, Command};
 
 use super::common;
-use super::connect_standalone::{fail, read_worker};
+use super::connect_standalone::{fail, read_worker, serve_until_signal, Signals};
 use crate::connect::distributed::{DistributedConfig, DistributedHerder};
 use crate::connect::rest::RestListeners;
 
@@ -41,9 +40,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     };
     let rt = common::runtime()?;
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-        let mut terminate = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        let mut signals = Signals::install()?;
         // Bound first: the worker id is the REST address, port 0 included.
         let listeners = match RestListeners::bind(&config.rest).await {
             Ok(l) => l,
@@ -52,24 +49,13 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         let (worker_id, url) = (listeners.worker_id().to_string(), listeners.advertised_url().to_string());
         let started = tokio::select! {
             h = DistributedHerder::start(config, worker_id, url) => h,
-            _ = interrupt.recv() => return Ok(ExitCode::from(super::EXIT_INTERRUPTED)),
-            _ = terminate.recv() => return Ok(ExitCode::SUCCESS),
+            code = signals.next() => return Ok(code),
         };
         let herder = match started {
             Ok(h) => h,
             Err(e) => return fail(e),
         };
-        let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = listeners.serve(Arc::new(herder.clone()), async move {
-            let _ = rest_stopped.await;
-        });
-        let code = tokio::select! {
-            _ = interrupt.recv() => ExitCode::from(super::EXIT_INTERRUPTED),
-            _ = terminate.recv() => ExitCode::SUCCESS,
-        };
-        tracing::info!("Kafka Connect stopping");
-        let _ = stop_rest.send(());
-        server.wait().await;
+        let code = serve_until_signal(listeners, Arc::new(herder.clone()), &mut signals).await;
         herder.stop().await;
         Ok(code)
     })

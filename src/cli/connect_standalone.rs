@@ -77,6 +77,49 @@ pub(super) fn read_worker<T>(
         .and_then(|p| parse(p).map_err(|e| format!("{e} (in {})", path.display()))))
 }
 
+/// SIGINT and SIGTERM, installed before the worker starts.
+pub(super) struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(super) fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?,
+        })
+    }
+
+    /// Waits for the first; its exit code (SIGTERM is a clean stop).
+    pub(super) async fn next(&mut self) -> ExitCode {
+        tokio::select! {
+            _ = self.interrupt.recv() => ExitCode::from(super::EXIT_INTERRUPTED),
+            _ = self.terminate.recv() => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// Serves the REST API for `herder` until a signal, then stops serving
+/// (open requests finish) and returns the signal's exit code; the caller
+/// stops the herder after.
+pub(super) async fn serve_until_signal<H: Herder>(
+    listeners: RestListeners,
+    herder: Arc<H>,
+    signals: &mut Signals,
+) -> ExitCode {
+    let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = listeners.serve(herder, async move {
+        let _ = rest_stopped.await;
+    });
+    let code = signals.next().await;
+    tracing::info!("Kafka Connect stopping");
+    let _ = stop_rest.send(());
+    server.wait().await;
+    code
+}
+
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     super::init_logging("info");
     let worker = match read_worker(m, StandaloneConfig::from_props)? {
@@ -98,9 +141,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let rt = common::runtime()?;
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-        let mut terminate = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+        let mut signals = Signals::install()?;
         // The REST listener is bound first: its bound port makes the worker id.
         let listeners = match RestListeners::bind(&worker.rest).await {
             Ok(l) => l,
@@ -117,18 +158,8 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(super::EXIT_FAILURE));
             }
         }
-        let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = listeners.serve(herder.clone(), async move {
-            let _ = rest_stopped.await;
-        });
         tracing::info!(connectors = ?herder.connectors().await.unwrap_or_default(), "Kafka Connect standalone started");
-        let code = tokio::select! {
-            _ = interrupt.recv() => ExitCode::from(super::EXIT_INTERRUPTED),
-            _ = terminate.recv() => ExitCode::SUCCESS,
-        };
-        tracing::info!("Kafka Connect stopping");
-        let _ = stop_rest.send(());
-        server.wait().await;
+        let code = serve_until_signal(listeners, herder.clone(), &mut signals).await;
         // Every task flushes and commits before the process ends.
         herder.stop().await;
         tracing::info!("Kafka Connect stopped");

@@ -48,7 +48,6 @@ pub struct Failed<'a> {
     pub stage: Stage,
     /// The converter or transform class that failed.
     pub class: &'a str,
-    pub error: &'a ConnectError,
 }
 
 /// A connector's error settings.
@@ -148,13 +147,19 @@ impl Reporter {
         }
     }
 
-    pub fn tolerates(&self) -> bool {
-        self.policy.tolerate_all
+    /// What to do with a record that failed with `error`: without
+    /// `errors.tolerance=all` the error comes back and fails the task;
+    /// with it the record is logged and queued and skipped. The dead letter
+    /// write is awaited, so the record's offset is committed only once it is
+    /// safe there.
+    pub async fn tolerate(&mut self, failed: Failed<'_>, error: ConnectError) -> Result<()> {
+        if !self.policy.tolerate_all {
+            return Err(error);
+        }
+        self.report(failed, &error).await
     }
 
-    /// Logs and queues a skipped record. The dead letter write is awaited,
-    /// so the record's offset is committed only once it is safe there.
-    pub async fn report(&mut self, failed: Failed<'_>) -> Result<()> {
+    async fn report(&mut self, failed: Failed<'_>, error: &ConnectError) -> Result<()> {
         if self.policy.log {
             let position = match (failed.partition, failed.offset) {
                 (Some(p), Some(o)) => format!("topic={}, partition={p}, offset={o}", failed.topic),
@@ -177,7 +182,7 @@ impl Reporter {
                 self.task,
                 failed.stage.name(),
                 failed.class,
-                failed.error
+                error
             );
         }
         let Some(topic) = self.policy.dlq_topic.clone() else { return Ok(()) };
@@ -193,8 +198,8 @@ impl Reporter {
             add("stage", text(failed.stage.name().to_string()));
             add("class.name", text(failed.class.to_string()));
             add("exception.class.name", text("org.apache.kafka.connect.errors.DataException".to_string()));
-            add("exception.message", text(failed.error.to_string()));
-            add("exception.stacktrace", text(failed.error.to_string()));
+            add("exception.message", text(error.to_string()));
+            add("exception.stacktrace", text(error.to_string()));
         }
         let record = ProducerRecord {
             topic,

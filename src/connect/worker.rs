@@ -201,10 +201,6 @@ pub async fn run_source_task(
                 // Dropped by a transform: its offset still counts as done.
                 Ok(None) => {}
                 Err((topic, partition, stage, class, e)) => {
-                    if !reporter.tolerates() {
-                        failed = Some(e);
-                        break;
-                    }
                     let failure = Failed {
                         topic: &topic,
                         partition,
@@ -214,9 +210,8 @@ pub async fn run_source_task(
                         headers: &[],
                         stage,
                         class: &class,
-                        error: &e,
                     };
-                    if let Err(e) = reporter.report(failure).await {
+                    if let Err(e) = reporter.tolerate(failure, e).await {
                         failed = Some(e);
                         break;
                     }
@@ -474,10 +469,6 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
                     Ok(Some(record)) => batch.push(record),
                     Ok(None) => {}
                     Err((stage, class, e)) => {
-                        if !reporter.tolerates() {
-                            failed = Some(e);
-                            break;
-                        }
                         let failure = Failed {
                             topic: &r.topic,
                             partition: Some(r.partition),
@@ -487,9 +478,8 @@ pub async fn run_sink_task(spec: TaskSpec, task: Box<dyn SinkTask>, stop: Arc<At
                             headers: &r.headers,
                             stage,
                             class: &class,
-                            error: &e,
                         };
-                        if let Err(e) = reporter.report(failure).await {
+                        if let Err(e) = reporter.tolerate(failure, e).await {
                             failed = Some(e);
                             break;
                         }

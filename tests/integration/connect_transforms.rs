@@ -4,7 +4,7 @@
 //! `errors.tolerance=all` with a dead letter queue that receives the bad
 //! record's original bytes and Kafka's `__connect.errors.*` headers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,22 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write config");
+}
+
+/// A worker config in `dir`: this broker, a free REST port, string keys,
+/// short offset flushes, and `value_converter` (its properties).
+fn worker_config(dir: &Path, bootstrap: &str, value_converter: &str) -> PathBuf {
+    let path = dir.join("worker.properties");
+    write(
+        &path,
+        &format!(
+            "bootstrap.servers={bootstrap}\nlisteners=http://127.0.0.1:0\noffset.storage.file.filename={}\n\
+             offset.flush.interval.ms=500\nkey.converter=org.apache.kafka.connect.storage.StringConverter\n\
+             {value_converter}",
+            dir.join("offsets").display()
+        ),
+    );
+    path
 }
 
 fn start(dir: &Path, worker: &Path, connectors: &[&Path]) -> ChildGuard {
@@ -68,16 +84,10 @@ fn transforms_reshape_records_and_bad_records_go_to_the_dead_letter_queue() {
     let b = TestBroker::start(&[]);
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let worker = d.join("worker.properties");
-    write(
-        &worker,
-        &format!(
-            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
-             key.converter=org.apache.kafka.connect.storage.StringConverter\n\
-             value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n",
-            b.bootstrap(),
-            d.join("offsets").display()
-        ),
+    let worker = worker_config(
+        d,
+        &b.bootstrap(),
+        "value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n",
     );
     // Source: lines of a file into topic `lines-raw`, routed to `lines`.
     std::fs::write(d.join("in.txt"), "").expect("input");
@@ -159,17 +169,7 @@ fn without_error_tolerance_a_bad_record_fails_the_task_and_bad_transform_configs
     let b = TestBroker::start(&[]);
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let worker = d.join("worker.properties");
-    write(
-        &worker,
-        &format!(
-            "bootstrap.servers={}\nlisteners=http://127.0.0.1:0\noffset.storage.file.filename={}\noffset.flush.interval.ms=500\n\
-             key.converter=org.apache.kafka.connect.storage.StringConverter\n\
-             value.converter=org.apache.kafka.connect.storage.StringConverter\n",
-            b.bootstrap(),
-            d.join("offsets").display()
-        ),
-    );
+    let worker = worker_config(d, &b.bootstrap(), "value.converter=org.apache.kafka.connect.storage.StringConverter\n");
     let bad = d.join("bad.properties");
     write(
         &bad,
