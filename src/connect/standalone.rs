@@ -121,18 +121,19 @@ impl StandaloneConfig {
     }
 }
 
-/// One connector's validated setup and task configs.
+/// A connector config from the command line, checked before the worker
+/// binds anything so a bad file stops it at once (the herder makes the task
+/// configs when the connector is created).
 pub struct ConnectorSetup {
     pub name: String,
     pub config: Config,
-    pub task_configs: Vec<Config>,
 }
 
 /// Checks a connector config (name, class, the connector's own keys).
 pub fn prepare(config: Config) -> Result<ConnectorSetup> {
-    let (_, task_configs) = worker::task_configs(&config)?;
+    worker::task_configs(&config)?;
     let name = required(&config, "name")?.trim().to_string();
-    Ok(ConnectorSetup { name, config, task_configs })
+    Ok(ConnectorSetup { name, config })
 }
 
 /// One connector the standalone herder knows.

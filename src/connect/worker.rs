@@ -592,17 +592,19 @@ impl Worker {
             connector: connector.clone(),
             task_config,
         };
-        let (c, s) = (connector, stop.clone());
+        let s = stop.clone();
+        // The connector config was checked (and its task configs made) by
+        // `task_configs`; a task needs only the plugin's task type, so the
+        // connector is not started again here (a JDBC source would reconnect
+        // and rediscover its tables per task, on an async thread).
         let fut: BoxFuture<'static, Result<()>> = match api::plugin(class)? {
-            Plugin::Source(mut connector_plugin) => {
-                connector_plugin.start(c)?;
+            Plugin::Source(connector_plugin) => {
                 let t = connector_plugin.task();
                 let offsets = self.offsets.clone();
                 tracing::info!(connector = name, task, "starting source task");
                 Box::pin(run_source_task(spec, t, offsets, s))
             }
-            Plugin::Sink(mut connector_plugin) => {
-                connector_plugin.start(c)?;
+            Plugin::Sink(connector_plugin) => {
                 let t = connector_plugin.task();
                 tracing::info!(connector = name, task, "starting sink task");
                 Box::pin(run_sink_task(spec, t, s))
