@@ -1,5 +1,5 @@
 //! `cluster`: the tutorial's "several brokers on one machine" as one command.
-//! `cluster up` writes `zookeeper.properties` and `server-<id>.properties`
+//! `cluster up` writes `zookeeper.properties` and `broker-<id>.properties`
 //! into a cluster directory, starts `gregor zookeeper-start` and N
 //! `gregor server-start` child processes (logs in `<dir>/logs/`), waits until
 //! every broker is registered in ZooKeeper, creates the spec's topics, and
@@ -515,7 +515,7 @@ impl Children {
         for n in &running {
             if let Some(pid) = n.pid {
                 if let Err(e) = signal(pid, "TERM") {
-                    eprintln!("cannot stop {}: {e:#}", n.name());
+                    eprintln!("cannot stop {}: {}", n.name(), super::common::error_line(&e));
                 }
             }
         }
@@ -695,7 +695,7 @@ fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<State> {
     let mut brokers = Vec::new();
     for (id, port, overrides) in &plan.brokers {
         let data = dir.join(format!("kafka-logs-{id}"));
-        let path = dir.join(format!("server-{id}.properties"));
+        let path = dir.join(format!("broker-{id}.properties"));
         // The tutorial's config/server.properties, one copy per broker.
         let entries = merged(
             vec![
@@ -988,7 +988,7 @@ fn status(dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
             drop(zk);
             regs
         })
-        .map_err(|e| eprintln!("warning: {e:#}"))
+        .map_err(|e| eprintln!("warning: {}", super::common::error_line(&e)))
         .ok()
     } else {
         None

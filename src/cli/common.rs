@@ -7,6 +7,21 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+/// An error and its causes on one line, each cause once. Many errors show
+/// their cause in their own message ("cannot bind listener x: Address in
+/// use"), so `{:#}` alone would print that cause a second time.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// Adds `--bootstrap-server` (and Kafka's older `--broker-list` alias where asked).
 pub fn with_bootstrap(cmd: Command, broker_list_alias: bool) -> Command {
     let mut arg = Arg::new("bootstrap-server")
@@ -14,7 +29,7 @@ pub fn with_bootstrap(cmd: Command, broker_list_alias: bool) -> Command {
         .value_name("HOST:PORT[,HOST:PORT...]")
         .help("Kafka-protocol brokers to connect to");
     if broker_list_alias {
-        arg = arg.alias("broker-list");
+        arg = arg.visible_alias("broker-list");
     }
     cmd.arg(arg).arg(
         Arg::new("zookeeper")

@@ -427,7 +427,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         Ok(f) => f,
         // A class name the tool does not know is a usage error, as a bad flag is.
         Err(e) if e.downcast_ref::<UnknownDeserializer>().is_some() => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", common::error_line(&e));
             return Ok(ExitCode::from(super::EXIT_USAGE));
         }
         Err(e) => return Err(e),

@@ -39,6 +39,11 @@ pub fn command() -> Command {
                 .value_name("HOST:PORT[,HOST:PORT...]")
                 .help("REQUIRED: the server(s) to connect to"),
         )
+        .arg(
+            // Kafka 0.10's form for groups of the old ZooKeeper-based consumer;
+            // refused with a pointer rather than clap's bare "unexpected argument".
+            Arg::new("zookeeper").long("zookeeper").value_name("HOST:PORT").hide(true),
+        )
         .arg(super::common::config_file_arg(
             "command-config",
             "Property file with client configs (request.timeout.ms, client.id, …)",
@@ -211,6 +216,14 @@ fn validate(m: &ArgMatches) -> Result<Action, clap::Error> {
         Ok(true) => m.value_source(name) != Some(clap::parser::ValueSource::DefaultValue),
         _ => false,
     };
+    if has("zookeeper") {
+        return Err(usage(format!(
+            "{} is not supported: consumer groups are kept by the brokers' group coordinator (the old \
+             ZooKeeper-based consumer is gone); use {} HOST:PORT instead",
+            opt("zookeeper"),
+            opt("bootstrap-server")
+        )));
+    }
     if !has("bootstrap-server") {
         return Err(usage(format!("Missing required argument {}", opt("bootstrap-server"))));
     }
@@ -653,7 +666,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         Ok(true) => Ok(ExitCode::SUCCESS),
         Ok(false) => Ok(ExitCode::from(super::EXIT_FAILURE)),
         Err(e) => {
-            eprintln!("Error: Executing consumer group command failed due to {e:#}");
+            eprintln!("Error: Executing consumer group command failed due to {}", super::common::error_line(&e));
             Ok(ExitCode::from(super::EXIT_FAILURE))
         }
     }

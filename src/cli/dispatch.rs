@@ -37,9 +37,40 @@ fn top_level_help() -> String {
 }
 
 /// The entry point: dispatch, run, map errors to exit codes.
+/// `gregor help <tool> [<subcommand>...]`: that tool's help, as `--help` shows it.
+fn help_for(words: &[OsString]) -> ExitCode {
+    let name = words[0].to_string_lossy();
+    let Some((tool, implied)) = tool_for_program(&name) else {
+        eprintln!("error: unknown tool '{name}'\n\n{}", top_level_help());
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let mut cmd = (tool.command)().name(tool.name).bin_name(format!("gregor {}", tool.name));
+    cmd.build();
+    let path: Vec<String> = implied
+        .iter()
+        .map(|s| s.to_string())
+        .chain(words[1..].iter().map(|w| w.to_string_lossy().into_owned()))
+        .collect();
+    let mut current = &mut cmd;
+    for word in &path {
+        if current.find_subcommand(word).is_none() {
+            eprintln!("error: '{}' has no subcommand '{word}'", current.get_bin_name().unwrap_or(tool.name));
+            return ExitCode::from(EXIT_USAGE);
+        }
+        let Some(sub) = current.find_subcommand_mut(word) else { return ExitCode::from(EXIT_USAGE) };
+        current = sub;
+    }
+    match current.print_long_help() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(EXIT_FAILURE),
+    }
+}
+
 pub fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let program = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    // The name usage lines show: the script a symlink stands for, or `gregor <tool>`.
+    let mut shown = Path::new(&program).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tool = match tool_for_program(&program) {
         Some((t, implied)) => {
             for (i, a) in implied.iter().enumerate() {
@@ -50,6 +81,7 @@ pub fn main() -> ExitCode {
         None => {
             let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
             match first.as_deref() {
+                Some("help") if args.len() > 2 => return help_for(&args[2..]),
                 None | Some("-h") | Some("--help") | Some("help") => {
                     print!("{}", top_level_help());
                     return if first.is_none() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
@@ -67,6 +99,7 @@ pub fn main() -> ExitCode {
                 }
                 Some(name) => match tool_for_program(name) {
                     Some((t, implied)) => {
+                        shown = format!("gregor {}", t.name);
                         args.remove(0);
                         for (i, a) in implied.iter().enumerate() {
                             args.insert(1 + i, OsString::from(a));
@@ -81,7 +114,7 @@ pub fn main() -> ExitCode {
             }
         }
     };
-    let matches = match (tool.command)().try_get_matches_from(&args) {
+    let matches = match (tool.command)().bin_name(shown).try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
@@ -92,7 +125,7 @@ pub fn main() -> ExitCode {
     match (tool.run)(&matches) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("Error: {err:#}");
+            eprintln!("Error: {}", super::common::error_line(&err));
             ExitCode::from(EXIT_FAILURE)
         }
     }

@@ -52,10 +52,8 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         tracing::warn!("-daemon is not supported; running in the foreground");
     }
     let exit_with_parent = m.get_flag("exit-with-parent");
-    let (config, warnings) = BrokerConfig::load(path.map(PathBuf::as_path), &overrides)?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
+    // The warnings (unknown or ignored keys) were logged as the config was read.
+    let (config, _warnings) = BrokerConfig::load(path.map(PathBuf::as_path), &overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gregor-broker")

@@ -120,7 +120,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("Error while executing topic command : {e:#}");
+                eprintln!("Error while executing topic command : {}", common::error_line(&e));
                 Ok(ExitCode::from(super::EXIT_FAILURE))
             }
         }
@@ -296,6 +296,12 @@ async fn create(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
             bail!("Option \"[replica-assignment]\" can't be used with option \"[partitions]\" or \"[replication-factor]\"");
         }
         topic.assignments = parse_assignment(spec)?;
+    }
+    if crate::metadata::has_collision_chars(&name) {
+        println!(
+            "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could \
+             collide. To avoid issues it is best to use either, but not both."
+        );
     }
     match backend.create(topic).await {
         Ok(()) => {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,17 @@ pub(crate) struct Cluster {
     allow_auto_create: bool,
     /// Rotates the broker tried first for requests any broker can answer.
     rotation: AtomicUsize,
+    /// Whether any broker ever accepted a connection. Until one has, a refused
+    /// connection most likely means a wrong address or no broker at all, and
+    /// operations give up after [`UNREACHABLE_GRACE`] instead of retrying for
+    /// the whole request timeout.
+    reached: AtomicBool,
 }
+
+/// How long an operation keeps retrying refused connections before any broker
+/// was ever reached: long enough for a broker that is just starting, short
+/// enough that a typo in `--bootstrap-server` is reported at once.
+const UNREACHABLE_GRACE: Duration = Duration::from_millis(1500);
 
 impl Cluster {
     pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
@@ -166,6 +176,7 @@ impl Cluster {
             fetched_interest: AtomicU64::new(0),
             allow_auto_create,
             rotation: AtomicUsize::new(0),
+            reached: AtomicBool::new(false),
         }))
     }
 
@@ -214,6 +225,7 @@ impl Cluster {
         }
         match Connection::connect(addr, &self.config.client_id, self.config.request_timeout).await {
             Ok(conn) => {
+                self.reached.store(true, Ordering::Release);
                 slot.conn = Some(conn.clone());
                 slot.failed = None;
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), conn.clone());
@@ -380,6 +392,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether `err` is a refused connection and no broker was ever reached.
+    pub(crate) fn never_reached(&self, err: &ClientError) -> bool {
+        err.is_refused() && !self.reached.load(Ordering::Acquire)
+    }
+
     /// Runs `op` again after `retry.backoff.ms` (refreshing metadata when the
     /// error suggests it) while it fails with a transient error, for at most
     /// `request.timeout.ms` in total.
@@ -388,11 +405,13 @@ impl Cluster {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        let deadline = Instant::now() + self.config.request_timeout;
+        let started = Instant::now();
+        let deadline = started + self.config.request_timeout;
         let mut backoff = self.config.retry_backoff;
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
+                Err(e) if self.never_reached(&e) && started.elapsed() + backoff >= UNREACHABLE_GRACE => return Err(e),
                 Err(e) if is_transient(&e) && Instant::now() + backoff < deadline => {
                     tracing::debug!(err = %e, "retrying");
                     tokio::time::sleep(backoff).await;

@@ -134,6 +134,20 @@ impl ClientError {
         }
     }
 
+    /// Whether the broker's address refused the connection (nothing listens
+    /// there) or could not be resolved.
+    pub fn is_refused(&self) -> bool {
+        match self {
+            ClientError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::NotFound
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(broker: impl Into<String>, err: std::io::Error) -> ClientError {
         ClientError::Io { broker: broker.into(), source: Arc::new(err) }
     }

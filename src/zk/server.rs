@@ -92,8 +92,8 @@ pub struct ZkServer {
 }
 
 impl ZkServer {
-    /// Recovers the data directory, binds the client port (port 0 picks a free
-    /// one) and returns once the server is listening.
+    /// Binds the client port (port 0 picks a free one), recovers the data
+    /// directory and returns once the server is listening.
     pub async fn start(config: ZkConfig) -> Result<ZkServer, ZkError> {
         ZkServer::start_with_faults(config, WriteFaults::from_env()).await
     }
@@ -103,14 +103,17 @@ impl ZkServer {
     pub async fn start_with_faults(config: ZkConfig, faults: WriteFaults) -> Result<ZkServer, ZkError> {
         let (stop_tx, _) = watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
+        // The port first: a second server started by mistake on a taken port
+        // fails at once, before it reads (and locks) a data directory that may
+        // be the running server's.
+        let addr = config.client_port_address;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ZkError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ZkError::Bind { addr, source })?;
         let open_cfg = config.clone();
         let open_stop = stop_tx.clone();
         let core = tokio::task::spawn_blocking(move || Core::open(open_cfg, open_stop, faults))
             .await
             .map_err(|e| ZkError::Stopped(format!("recovery task failed: {e}")))??;
-        let addr = config.client_port_address;
-        let listener = TcpListener::bind(addr).await.map_err(|source| ZkError::Bind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| ZkError::Bind { addr, source })?;
         let (core_tx, core_rx) = std_mpsc::channel();
         let core_thread = std::thread::Builder::new()
             .name("zk-processor".into())
