@@ -85,6 +85,14 @@ impl Broker {
                 format!("Topic '{}' already exists.", req.name),
             ));
         }
+        let topics = self.metadata.topics();
+        let colliding = crate::metadata::colliding_topics(&req.name, topics.iter().map(|t| t.name.as_str()));
+        if !colliding.is_empty() {
+            return Err(AdminError::new(
+                ErrorCode::InvalidTopicException,
+                crate::metadata::collision_message(&req.name, &colliding),
+            ));
+        }
         validate_topic_configs(&req.configs).map_err(|e| AdminError::new(ErrorCode::InvalidConfig, e.to_string()))?;
         let live = self.metadata.registered_brokers().await;
         let partitions = if req.assignments.is_empty() {

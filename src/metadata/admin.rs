@@ -72,6 +72,13 @@ impl ZkAdmin {
         assignment: Option<Vec<Vec<i32>>>,
     ) -> Result<(), MetadataError> {
         validate_topic_name(name).map_err(MetadataError::Invalid)?;
+        if super::has_collision_chars(name) {
+            let existing = self.list_topics().await?;
+            let colliding = super::colliding_topics(name, existing.iter().map(|(t, _)| t.as_str()));
+            if !colliding.is_empty() {
+                return Err(MetadataError::Invalid(super::collision_message(name, &colliding)));
+            }
+        }
         validate_topic_configs(&configs).map_err(|e| MetadataError::Invalid(e.to_string()))?;
         let brokers: Vec<i32> = self.store.read_brokers().await?.into_keys().collect();
         let parts = match assignment {

@@ -140,6 +140,26 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a topic name has '.' or '_', which Kafka's metric names cannot tell apart.
+pub fn has_collision_chars(name: &str) -> bool {
+    name.contains(['.', '_'])
+}
+
+/// The existing topics `name` collides with: the same name once every '.' is
+/// read as '_' (as metric names read them), other than `name` itself.
+pub fn colliding_topics<'a>(name: &str, existing: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    if !has_collision_chars(name) {
+        return Vec::new();
+    }
+    let unified = name.replace('.', "_");
+    existing.into_iter().filter(|t| *t != name && t.replace('.', "_") == unified).map(str::to_string).collect()
+}
+
+/// Kafka's refusal of a topic whose name collides with existing ones.
+pub fn collision_message(name: &str, colliding: &[String]) -> String {
+    format!("Topic '{name}' collides with existing topics: {}", colliding.join(", "))
+}
+
 /// A fresh cluster id: a random UUID in Kafka's printed form.
 pub fn new_cluster_id() -> String {
     znode::uuid_to_base64(uuid::Uuid::new_v4())
@@ -147,3 +167,21 @@ pub fn new_cluster_id() -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn period_and_underscore_collide() {
+        let existing = ["my.topic", "other", "my_topic_2"];
+        assert_eq!(colliding_topics("my_topic", existing), ["my.topic"]);
+        assert_eq!(colliding_topics("my.topic", existing), Vec::<String>::new());
+        assert!(colliding_topics("plain", ["plain"]).is_empty());
+        assert_eq!(
+            collision_message("my_topic", &["my.topic".into()]),
+            "Topic 'my_topic' collides with existing topics: my.topic"
+        );
+    }
+}
