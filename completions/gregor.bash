@@ -662,7 +662,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__console__subcmd__producer)
-            opts="-h --topic --property --producer-property --producer.config --compression-codec --request-required-acks --sync --timeout --batch-size --bootstrap-server --zookeeper --help"
+            opts="-h --topic --property --producer-property --producer.config --compression-codec --request-required-acks --sync --timeout --batch-size --broker-list --bootstrap-server --zookeeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -704,6 +704,10 @@ _gregor() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --zookeeper)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -716,13 +720,17 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__consumer__subcmd__groups)
-            opts="-h --bootstrap-server --command-config --list --describe --delete --reset-offsets --delete-offsets --group --all-groups --topic --all-topics --members --verbose --offsets --state --timeout --dry-run --execute --export --to-offset --shift-by --to-datetime --by-duration --to-earliest --to-latest --to-current --from-file --output --help"
+            opts="-h --bootstrap-server --zookeeper --command-config --list --describe --delete --reset-offsets --delete-offsets --group --all-groups --topic --all-topics --members --verbose --offsets --state --timeout --dry-run --execute --export --to-offset --shift-by --to-datetime --by-duration --to-earliest --to-latest --to-current --from-file --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -87,7 +87,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l reque
 all\t''"
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l timeout -d 'How long a record may wait for a batch to fill (linger.ms)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l batch-size -d 'Batch size in bytes (batch.size)' -r
-complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l bootstrap-server -d 'Kafka-protocol brokers to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l bootstrap-server -l broker-list -d 'Kafka-protocol brokers to connect to' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l zookeeper -d 'ZooKeeper connection, as in Kafka 0.10\'s tools (instead of --bootstrap-server)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -l sync -d 'Send each record synchronously, waiting for its acknowledgement'
 complete -c gregor -n "__fish_gregor_using_subcommand console-producer" -s h -l help -d 'Print help'
@@ -112,6 +112,7 @@ complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l from-
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -l skip-message-on-error -d 'Skip a record that cannot be deserialized (with an error on stderr) instead of stopping'
 complete -c gregor -n "__fish_gregor_using_subcommand console-consumer" -s h -l help -d 'Print help'
 complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l bootstrap-server -d 'REQUIRED: the server(s) to connect to' -r
+complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l zookeeper -r
 complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l command-config -d 'Property file with client configs (request.timeout.ms, client.id, …)' -r -F
 complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l group -d 'The consumer group to act on (repeatable)' -r
 complete -c gregor -n "__fish_gregor_using_subcommand consumer-groups" -l topic -d 'A topic (with --reset-offsets optionally some partitions: topic1:0,1,2) (repeatable)' -r

@@ -97,7 +97,7 @@ fn detached_cluster_up_status_kill_start_down() {
     // The tutorial's keys, one file per broker.
     let dir = dir.canonicalize().expect("dir");
     for id in 0..3 {
-        let props = std::fs::read_to_string(dir.join(format!("server-{id}.properties"))).expect("properties");
+        let props = std::fs::read_to_string(dir.join(format!("broker-{id}.properties"))).expect("properties");
         assert!(props.contains(&format!("broker.id={id}\n")), "{props}");
         assert!(props.contains("listeners=PLAINTEXT://127.0.0.1:"), "{props}");
         assert!(props.contains(&format!("log.dirs={}\n", dir.join(format!("kafka-logs-{id}")).display())), "{props}");

@@ -31,6 +31,7 @@ mod protocol;
 mod quickstart;
 mod replication;
 mod resources;
+mod rough_edges;
 mod streams_dsl;
 mod streams_quickstart;
 mod streams_runtime;
