@@ -1,6 +1,7 @@
 //! Follows the metadata cache: opens the logs of partitions assigned to this
-//! broker when their topic appears, deletes them when it disappears (or is
-//! re-created under a new topic id), applies config overrides when they
+//! broker when their topic appears (or a reassignment adds this broker),
+//! deletes them when it disappears (or is re-created under a new topic id, or
+//! a reassignment moved the partition away), applies config overrides when they
 //! change, and records each partition's leader and leader epoch from its
 //! state znode, with its ISR. A hosted partition whose leader is another
 //! broker keeps its log (the replica fetchers fetch into it); one that starts
@@ -101,6 +102,23 @@ impl Broker {
             self.remove_topic_partitions(&name)?;
             local.remove(&name);
             tracing::info!(topic = %name, "deleted the local partitions of a deleted topic");
+        }
+
+        // Replicas moved away from this broker (a reassignment completed or
+        // was cancelled): stop them and delete their logs, as Kafka's
+        // StopReplica with delete. Leadership left them in the same write.
+        let mut unassigned = Vec::new();
+        for tp in self.logs.partitions() {
+            let Some(topic) = topics.get(&tp.topic) else { continue };
+            let assigned = usize::try_from(tp.partition).ok().and_then(|i| topic.partitions.get(i));
+            if assigned.is_some_and(|replicas| !replicas.contains(&self.node_id)) {
+                unassigned.push(tp);
+            }
+        }
+        for tp in unassigned {
+            self.replicas.partitions_mut().remove(&tp);
+            self.logs.delete(&tp)?;
+            tracing::info!(partition = %tp, "deleted a replica this broker no longer holds");
         }
 
         for (name, topic) in &topics {

@@ -19,6 +19,7 @@ mod leader_election;
 mod output;
 mod perf;
 mod preferred_replica_election;
+mod reassign_partitions;
 mod run_class;
 mod server_start;
 mod streams;
@@ -140,6 +141,12 @@ static TOOLS: &[Tool] = &[
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
+    Tool {
+        name: "reassign-partitions",
+        scripts: &[script("kafka-reassign-partitions")],
+        command: reassign_partitions::command,
+        run: reassign_partitions::run,
+    },
 ];
 
 /// Exit code for a runtime error.

@@ -49,6 +49,7 @@ static CLASSES: &[ClassMapping] = &[
     class("kafka.admin.LeaderElectionCommand", "leader-election", &[]),
     class("org.apache.kafka.tools.LeaderElectionCommand", "leader-election", &[]),
     class("kafka.admin.PreferredReplicaLeaderElectionCommand", "preferred-replica-election", &[]),
+    class("kafka.admin.ReassignPartitionsCommand", "reassign-partitions", &[]),
     class("org.apache.kafka.tools.TransactionsCommand", "transactions", &[]),
     class("kafka.tools.StreamsResetter", "streams-application-reset", &[]),
     class("org.apache.kafka.tools.StreamsResetter", "streams-application-reset", &[]),

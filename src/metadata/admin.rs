@@ -196,7 +196,9 @@ impl ZkAdmin {
             random_index(n),
             current as usize,
         ));
-        self.store.set_assignment(name, &all, entry.topic_id, entry.version).await.map(|_| ())
+        // Ongoing reassignments of the existing partitions stay as they are.
+        let assignment = super::znode::TopicAssignment { partitions: all, ..entry.assignment() };
+        self.store.set_topic_assignment(name, &assignment, entry.version).await.map(|_| ())
     }
 
     /// Asks the controller for preferred-replica elections of `partitions`
@@ -218,6 +220,23 @@ impl ZkAdmin {
         };
         let created = self.store.request_election(super::ElectionType::Preferred, &partitions).await?;
         Ok(if created { Ok(partitions) } else { Err(partitions) })
+    }
+
+    /// Writes `/admin/reassign_partitions` for the controller, as Kafka
+    /// 0.10's `kafka-reassign-partitions.sh --zookeeper --execute` does.
+    /// `Ok(false)`: a reassignment request is pending already.
+    pub async fn request_reassignment(&self, entries: &[super::znode::ReassignEntry]) -> Result<bool, MetadataError> {
+        self.store.request_reassignment(entries).await
+    }
+
+    /// The partitions of the pending `/admin/reassign_partitions` request (empty: none).
+    pub async fn pending_reassignments(&self) -> Result<Vec<super::znode::ReassignEntry>, MetadataError> {
+        Ok(self.store.read_reassign_request().await?.map(|r| r.entries).unwrap_or_default())
+    }
+
+    /// Ids of the registered brokers, sorted.
+    pub async fn broker_ids(&self) -> Result<Vec<i32>, MetadataError> {
+        Ok(self.store.read_brokers().await?.into_keys().collect())
     }
 
     /// `host:port` of every registered broker (for `console-consumer --zookeeper`).

@@ -24,6 +24,35 @@ pub struct TopicEntry {
     pub topic_id: Option<uuid::Uuid>,
     /// The znode's data version (for conditional updates).
     pub version: i32,
+    /// Ongoing reassignments: partition → replicas joining (`adding_replicas`).
+    pub adding: BTreeMap<i32, Vec<i32>>,
+    /// Ongoing reassignments: partition → replicas leaving (`removing_replicas`).
+    pub removing: BTreeMap<i32, Vec<i32>>,
+}
+
+impl TopicEntry {
+    /// Whether a partition is being reassigned.
+    pub fn reassigning(&self, partition: i32) -> bool {
+        self.adding.contains_key(&partition) || self.removing.contains_key(&partition)
+    }
+
+    /// The znode content this entry stands for.
+    pub fn assignment(&self) -> super::znode::TopicAssignment {
+        super::znode::TopicAssignment {
+            partitions: self.partitions.clone(),
+            adding: self.adding.clone(),
+            removing: self.removing.clone(),
+            topic_id: self.topic_id,
+        }
+    }
+}
+
+/// `/admin/reassign_partitions`: its partitions with their targets (empty
+/// when malformed, so that the controller removes it) and its data version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReassignRequest {
+    pub entries: Vec<super::znode::ReassignEntry>,
+    pub version: i32,
 }
 
 /// A partition state znode's content and data version.
@@ -55,6 +84,8 @@ pub struct ClusterView {
     /// Topics whose assignment znode exists but could not be read (malformed):
     /// their logs are left alone.
     pub unreadable: BTreeSet<String>,
+    /// A pending `/admin/reassign_partitions` request.
+    pub reassign_request: Option<ReassignRequest>,
 }
 
 impl ClusterView {
@@ -154,9 +185,8 @@ mod tests {
         let waiter =
             tokio::spawn(async move { c.wait_until(Duration::from_secs(5), |v| v.topics.contains_key("t")).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        cache.update(|v| {
-            v.topics.insert("t".into(), TopicEntry { partitions: vec![vec![0]], topic_id: None, version: 0 })
-        });
+        cache
+            .update(|v| v.topics.insert("t".into(), TopicEntry { partitions: vec![vec![0]], ..TopicEntry::default() }));
         assert!(waiter.await.expect("join"));
         assert!(!cache.wait_until(Duration::from_millis(10), |v| v.topics.contains_key("x")).await);
         let view = cache.read();

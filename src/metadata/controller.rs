@@ -42,6 +42,9 @@
 //!   with it. The rules are re-applied on every pass, so a leader that puts
 //!   it back into an ISR is corrected.
 //!
+//! - partition reassignments progress and complete, and
+//!   `/admin/reassign_partitions` is carried out (`reassignment.rs`).
+//!
 //! Every leader change bumps the leader epoch; the brokers follow the state
 //! znodes and switch roles through their usual sync.
 
@@ -68,6 +71,19 @@ pub enum Action {
     /// Remove a leader's ISR change notification: the brokers follow the
     /// state znodes themselves, so the controller has nothing else to do.
     DropIsrChangeNotification { name: String },
+    /// A topic's replica sets change (reassignments started, retargeted or
+    /// completed) together with the partition states that must change with
+    /// them: one multi, conditional on the topic znode's version and each
+    /// state's `(partition, state, version)`.
+    Reassign {
+        topic: String,
+        assignment: super::znode::TopicAssignment,
+        version: i32,
+        states: Vec<(i32, PartitionState, i32)>,
+    },
+    /// Rewrite `/admin/reassign_partitions` with the partitions still to do,
+    /// or delete it when none is left; conditional on its version.
+    UpdateReassignRequest { remaining: Vec<super::znode::ReassignEntry>, version: i32 },
 }
 
 /// The controller's answer to a ControlledShutdown request.
@@ -223,6 +239,26 @@ pub fn plan(view: &ClusterView, epoch: i32, policy: &Policy) -> Vec<Action> {
             actions.push(Action::CreateStates { topic: name.clone(), states: new_states });
         }
     }
+    // Reassignments go after the state changes above and leave alone what
+    // those write this pass; the next pass sees their result.
+    let mut busy_topics = BTreeSet::new();
+    let mut busy = BTreeSet::new();
+    for action in &actions {
+        match action {
+            Action::UpdateState { topic, partition, .. } => {
+                busy.insert((topic.as_str(), *partition));
+            }
+            Action::CreateStates { topic, .. }
+            | Action::AssignTopicId { topic, .. }
+            | Action::DeleteTopic { topic } => {
+                busy_topics.insert(topic.as_str());
+            }
+            _ => {}
+        }
+    }
+    let eligible = |b: i32| policy.eligible(view, b);
+    let reassignments = super::reassignment::plan(view, epoch, &busy_topics, &busy, &eligible);
+    actions.extend(reassignments);
     for kind in view.election_requests.keys() {
         actions.push(Action::DropElectionRequest { kind: *kind });
     }
@@ -421,8 +457,10 @@ mod tests {
     }
 
     fn topic(v: &mut ClusterView, name: &str, parts: Vec<Vec<i32>>) {
-        v.topics
-            .insert(name.into(), TopicEntry { partitions: parts, topic_id: Some(uuid::Uuid::new_v4()), version: 0 });
+        v.topics.insert(
+            name.into(),
+            TopicEntry { partitions: parts, topic_id: Some(uuid::Uuid::new_v4()), ..TopicEntry::default() },
+        );
     }
 
     fn state(v: &mut ClusterView, name: &str, p: i32, leader: i32, isr: Vec<i32>) {
@@ -488,7 +526,7 @@ mod tests {
         let mut v = view(&[0]);
         topic(&mut v, "gone", vec![vec![0]]);
         state(&mut v, "gone", 0, 0, vec![0]);
-        v.topics.insert("noid".into(), TopicEntry { partitions: vec![vec![0]], topic_id: None, version: 2 });
+        v.topics.insert("noid".into(), TopicEntry { partitions: vec![vec![0]], version: 2, ..TopicEntry::default() });
         state(&mut v, "noid", 0, 0, vec![0]);
         v.delete_requests.insert("gone".into());
         v.delete_requests.insert("unknown".into());

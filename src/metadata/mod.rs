@@ -15,6 +15,7 @@
 //!   znode reads and writes, including the controller's fenced multis.
 //! - `cache.rs`: the watched view of the cluster and its change counter.
 //! - `controller.rs`: what the elected controller writes (pure planning).
+//! - `reassignment.rs`: partition reassignment's rules (pure).
 //! - `sync.rs`: the background task that owns the session: registration,
 //!   watches, reloads after reconnects, session expiry, election, and running
 //!   the controller's plan.
@@ -29,6 +30,7 @@ pub mod assignment;
 mod cache;
 mod controller;
 pub mod legacy;
+pub mod reassignment;
 mod store;
 mod sync;
 mod zk_store;

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::cache::{ClusterView, MetadataCache};
+use super::reassignment::{self, Refusal};
 use super::sync::{self, LeaderRebalance, Shared};
 use super::zk_store::{ConnectString, ZkSettings, ZkStore};
 use super::znode::BrokerRegistration;
@@ -206,9 +207,11 @@ impl MetadataStore {
         if fresh.partitions != expected.partitions {
             return Err(MetadataError::Conflict(super::znode::topic_path(name)));
         }
-        let mut partitions = fresh.partitions;
-        partitions.extend(added);
-        self.shared.zk.set_assignment(name, &partitions, fresh.topic_id, fresh.version).await?;
+        // Ongoing reassignments of the existing partitions stay as they are.
+        let mut assignment = fresh.assignment();
+        assignment.partitions.extend(added);
+        self.shared.zk.set_topic_assignment(name, &assignment, fresh.version).await?;
+        let partitions = assignment.partitions;
         Ok(TopicMetadata { partitions, ..expected })
     }
 
@@ -314,6 +317,68 @@ impl MetadataStore {
         })
         .await;
         Ok(states.into_iter().map(|s| s.map(|s| s.state)).collect())
+    }
+
+    /// AlterPartitionReassignments for one topic: per partition, `Some(target)`
+    /// starts or retargets a reassignment, `None` cancels one. The topic
+    /// znode is rewritten (conditionally, retried on a concurrent change)
+    /// with the new replica sets and `adding_replicas`/`removing_replicas`;
+    /// the controller carries the reassignments out. Returns one outcome per
+    /// entry, once this broker's cache shows the write.
+    pub async fn alter_reassignments(
+        &self,
+        topic: &str,
+        changes: &[(i32, Option<Vec<i32>>)],
+        timeout: Duration,
+    ) -> Result<Vec<Result<(), Refusal>>, MetadataError> {
+        let zk = &self.shared.zk;
+        for _ in 0..5 {
+            let entry = match zk.read_topic(topic).await? {
+                Some(Ok(entry)) if !self.view().delete_requests.contains(topic) => entry,
+                Some(Err(reason)) => {
+                    return Err(MetadataError::Corrupt { path: super::znode::topic_path(topic), reason })
+                }
+                _ => return Ok(changes.iter().map(|_| Err(Refusal::UnknownPartition)).collect()),
+            };
+            // Added replicas must be live now, so ask ZooKeeper rather than the cache.
+            let live = self.registered_brokers().await;
+            let is_live = |b: i32| live.contains(&b);
+            let mut updated = entry.clone();
+            let mut outcomes = Vec::with_capacity(changes.len());
+            for (p, target) in changes {
+                // Each entry applies to the topic as the earlier ones left it.
+                let outcome = reassignment::alter(&updated, *p, target.as_deref(), &is_live);
+                outcomes.push(outcome.map(|replicas| replicas.store(&mut updated, *p)));
+            }
+            if updated == entry {
+                return Ok(outcomes);
+            }
+            match zk.set_topic_assignment(topic, &updated.assignment(), entry.version).await {
+                Ok(version) => {
+                    self.wait_until(timeout, |v| v.topics.get(topic).is_some_and(|t| t.version >= version)).await;
+                    return Ok(outcomes);
+                }
+                Err(MetadataError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(MetadataError::Conflict(super::znode::topic_path(topic)))
+    }
+
+    /// The ongoing reassignments (ListPartitionReassignments), by topic and partition.
+    pub fn reassignments(&self) -> Vec<((String, i32), reassignment::Replicas)> {
+        let view = self.view();
+        let mut out = Vec::new();
+        for (name, entry) in &view.topics {
+            for p in
+                entry.adding.keys().chain(entry.removing.keys()).copied().collect::<std::collections::BTreeSet<_>>()
+            {
+                if let Some(replicas) = reassignment::Replicas::of(entry, p) {
+                    out.push(((name.clone(), p), replicas));
+                }
+            }
+        }
+        out
     }
 
     /// This broker's epoch (its registration's czxid) as the cache knows it; −1 when unknown.

@@ -374,7 +374,7 @@ impl Session {
         let actions = controller::plan(&shared.cache.read(), lease.epoch, &policy);
         let mut failed = false;
         for action in actions {
-            if failed && matches!(action, Action::DropElectionRequest { .. }) {
+            if failed && matches!(action, Action::DropElectionRequest { .. } | Action::UpdateReassignRequest { .. }) {
                 // A write of this pass failed, maybe one the request asked for:
                 // keep the request so that the pass after the reload retries it.
                 continue;
@@ -578,7 +578,9 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
             election_requests.insert(kind, partitions);
         }
     }
+    let reassign_request = zk.read_reassign_request().await?;
     shared.cache.update(|v| {
+        v.reassign_request = reassign_request;
         v.brokers = brokers;
         v.controller = controller;
         v.topics = topics;
@@ -647,6 +649,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::ElectionRequest(kind) => {
             let request = zk.read_election(kind).await?;
             shared.cache.update(|v| put(&mut v.election_requests, kind, request));
+        }
+        PathKind::ReassignRequest => {
+            let request = zk.read_reassign_request().await?;
+            shared.cache.update(|v| v.reassign_request = request);
         }
         PathKind::Other => {}
     }
@@ -738,11 +744,11 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
             tracing::info!(topic, partition, leader = state.leader, isr = ?state.isr, "controller changed leader/ISR");
         }
         Action::AssignTopicId { topic, topic_id, version } => {
-            let partitions = match shared.cache.read().topics.get(topic) {
-                Some(t) => t.partitions.clone(),
+            let assignment = match shared.cache.read().topics.get(topic) {
+                Some(t) => znode::TopicAssignment { topic_id: Some(*topic_id), ..t.assignment() },
                 None => return Ok(()),
             };
-            let data = znode::encode_topic(&partitions, Some(*topic_id));
+            let data = znode::encode_topic_assignment(&assignment);
             fenced(vec![Op::SetData(znode::topic_path(topic), data, *version)]).await?;
             shared.cache.update(|v| {
                 if let Some(t) = v.topics.get_mut(topic) {
@@ -780,6 +786,52 @@ async fn execute(shared: &Shared, lease: Lease, action: &Action) -> Result<(), F
                 v.election_requests.remove(kind);
             });
             tracing::info!(election = %kind, "controller completed the election request");
+        }
+        Action::Reassign { topic, assignment, version, states } => {
+            let mut ops =
+                vec![Op::SetData(znode::topic_path(topic), znode::encode_topic_assignment(assignment), *version)];
+            for (p, state, state_version) in states {
+                ops.push(Op::SetData(znode::state_path(topic, *p), znode::encode_state(state), *state_version));
+            }
+            fenced(ops).await?;
+            shared.cache.update(|v| {
+                if let Some(t) = v.topics.get_mut(topic) {
+                    t.partitions = assignment.partitions.clone();
+                    t.adding = assignment.adding.clone();
+                    t.removing = assignment.removing.clone();
+                    t.version = version + 1;
+                }
+                if let Some(cached) = v.states.get_mut(topic) {
+                    for (p, state, state_version) in states {
+                        cached.insert(*p, VersionedState { state: state.clone(), version: state_version + 1 });
+                    }
+                }
+            });
+            let completed: Vec<i32> = states.iter().map(|(p, _, _)| *p).collect();
+            tracing::info!(topic, moving = ?assignment.adding.keys().collect::<Vec<_>>(), ?completed, "controller wrote reassignment progress");
+        }
+        Action::UpdateReassignRequest { remaining, version } => {
+            let path = znode::REASSIGN_PARTITIONS.to_string();
+            let op = if remaining.is_empty() {
+                Op::Delete(path)
+            } else {
+                Op::SetData(path, znode::encode_reassign_request(remaining), *version)
+            };
+            match fenced(vec![op]).await {
+                Ok(())
+                | Err(FencedError::Failed(MetadataError::ZooKeeper {
+                    source: zookeeper_client::Error::NoNode, ..
+                })) => {}
+                Err(e) => return Err(e),
+            }
+            shared.cache.update(|v| {
+                v.reassign_request = if remaining.is_empty() {
+                    None
+                } else {
+                    Some(super::cache::ReassignRequest { entries: remaining.clone(), version: version + 1 })
+                };
+            });
+            tracing::info!(remaining = remaining.len(), "controller updated /admin/reassign_partitions");
         }
         Action::DropIsrChangeNotification { name } => {
             let path = format!("{}/{name}", znode::ISR_CHANGE_NOTIFICATION);

@@ -262,10 +262,12 @@ impl ZkStore {
     pub async fn read_topic(&self, name: &str) -> Result<Option<Result<TopicEntry, String>>, MetadataError> {
         let path = znode::topic_path(name);
         match self.client()?.get_data(&path).await {
-            Ok((data, stat)) => Ok(Some(znode::decode_topic(&data).map(|(partitions, topic_id)| TopicEntry {
-                partitions,
-                topic_id,
+            Ok((data, stat)) => Ok(Some(znode::decode_topic_assignment(&data).map(|a| TopicEntry {
+                partitions: a.partitions,
+                topic_id: a.topic_id,
                 version: stat.version,
+                adding: a.adding,
+                removing: a.removing,
             }))),
             Err(zkc::Error::NoNode) => Ok(None),
             Err(e) => Err(zk_err("read", &path)(e)),
@@ -399,6 +401,34 @@ impl ZkStore {
         }
     }
 
+    /// The pending `/admin/reassign_partitions` request, if any (malformed:
+    /// no entries, so that the controller removes it).
+    pub async fn read_reassign_request(&self) -> Result<Option<super::cache::ReassignRequest>, MetadataError> {
+        let path = znode::REASSIGN_PARTITIONS;
+        match self.client()?.get_data(path).await {
+            Ok((data, stat)) => {
+                let entries = znode::decode_reassign_request(&data).unwrap_or_else(|reason| {
+                    tracing::warn!(path, %reason, "malformed reassignment request; it will be removed");
+                    Vec::new()
+                });
+                Ok(Some(super::cache::ReassignRequest { entries, version: stat.version }))
+            }
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", path)(e)),
+        }
+    }
+
+    /// Writes `/admin/reassign_partitions` as Kafka 0.10's tool does.
+    /// `Ok(false)`: a request is pending already.
+    pub async fn request_reassignment(&self, entries: &[znode::ReassignEntry]) -> Result<bool, MetadataError> {
+        let path = znode::REASSIGN_PARTITIONS;
+        match self.client()?.create(path, &znode::encode_reassign_request(entries), &persistent()).await {
+            Ok(_) => Ok(true),
+            Err(zkc::Error::NodeExists) => Ok(false),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
     /// Tells the controller a leader changed ISRs (Kafka's
     /// `/isr_change_notification/isr_change_<seq>`).
     pub async fn notify_isr_change(&self, partitions: &[(String, i32)]) -> Result<(), MetadataError> {
@@ -415,16 +445,15 @@ impl ZkStore {
         Ok(self.client()?.check_stat(path).await.map_err(zk_err("check", path))?.is_some())
     }
 
-    /// Replaces a topic's assignment if its znode still has `version`.
-    pub async fn set_assignment(
+    /// Replaces a topic znode (reassignment maps included) if it still has `version`.
+    pub async fn set_topic_assignment(
         &self,
         name: &str,
-        partitions: &[Vec<i32>],
-        topic_id: Option<uuid::Uuid>,
+        assignment: &znode::TopicAssignment,
         version: i32,
     ) -> Result<i32, MetadataError> {
         let path = znode::topic_path(name);
-        let data = znode::encode_topic(partitions, topic_id);
+        let data = znode::encode_topic_assignment(assignment);
         match self.client()?.set_data(&path, &data, Some(version)).await {
             Ok(stat) => Ok(stat.version),
             Err(zkc::Error::NoNode) => Err(MetadataError::UnknownTopic(name.into())),

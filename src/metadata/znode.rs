@@ -19,9 +19,16 @@
 //! /admin/preferred_replica_election {"version":1,"partitions":[{"topic":"t","partition":0}]}
 //! /admin/unclean_leader_election    (same format; gregor's own, Kafka 2.x has no znode for it)
 //! /isr_change_notification/isr_change_<seq> {"version":1,"partitions":[{"topic":"t","partition":0}]}
+//! /admin/reassign_partitions {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}
 //! ```
 //! Topic znodes of any version are read (`{"version":1,"partitions":{…}}` from
-//! older tools included); a missing `topic_id` reads as `None`.
+//! older tools included); a missing `topic_id` reads as `None`. An ongoing
+//! reassignment (Kafka 2.4+, znode version 2 and up) lives in the topic
+//! znode: `partitions` holds the full replica set (target first, then the
+//! original replicas being removed), `adding_replicas` / `removing_replicas`
+//! the replicas joining and leaving, per partition; version 1 has neither,
+//! which reads as no reassignment. `/admin/reassign_partitions` is the
+//! request Kafka 0.10's tool writes; the controller carries it out.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +57,10 @@ pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election"
 /// The same for unclean elections (ElectLeaders with election type 1). Kafka
 /// 2.x hands those to its controller in memory; we need a znode for it.
 pub const UNCLEAN_LEADER_ELECTION: &str = "/admin/unclean_leader_election";
+/// Kafka's pre-2.4 reassignment request (what 0.10's tool writes with
+/// `--zookeeper`); the controller starts the listed reassignments and removes
+/// each partition from it once its reassignment completed.
+pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 
 /// Paths a Kafka 2.x broker creates at startup (persistent, empty).
 pub const STARTUP_PATHS: &[&str] = &[
@@ -117,6 +128,8 @@ pub enum PathKind {
     /// request whose deletion says the controller is done with them.
     ElectionRequest(ElectionType),
     IsrChangeNotification,
+    /// `/admin/reassign_partitions`.
+    ReassignRequest,
     Other,
 }
 
@@ -135,6 +148,7 @@ pub fn classify(path: &str) -> PathKind {
         ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),
         ["admin", "unclean_leader_election"] => PathKind::ElectionRequest(ElectionType::Unclean),
         ["isr_change_notification", _] => PathKind::IsrChangeNotification,
+        ["admin", "reassign_partitions"] => PathKind::ReassignRequest,
         _ => PathKind::Other,
     }
 }
@@ -212,15 +226,36 @@ pub fn decode_broker(id: i32, bytes: &[u8]) -> Result<BrokerInfo, String> {
 
 // ---- /brokers/topics/<t> ----
 
+/// A topic znode's content: the replica set of each partition and, for
+/// partitions being reassigned, the replicas joining and leaving.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicAssignment {
+    /// Replica set per partition, partition index = position.
+    pub partitions: Vec<Vec<i32>>,
+    /// `adding_replicas`: partition → replicas joining (non-empty lists only).
+    pub adding: BTreeMap<i32, Vec<i32>>,
+    /// `removing_replicas`: partition → replicas leaving (non-empty lists only).
+    pub removing: BTreeMap<i32, Vec<i32>>,
+    pub topic_id: Option<uuid::Uuid>,
+}
+
 pub fn encode_topic(partitions: &[Vec<i32>], topic_id: Option<uuid::Uuid>) -> Vec<u8> {
-    let parts: BTreeMap<String, &Vec<i32>> = partitions.iter().enumerate().map(|(i, r)| (i.to_string(), r)).collect();
+    encode_topic_assignment(&TopicAssignment { partitions: partitions.to_vec(), topic_id, ..Default::default() })
+}
+
+/// Writes a topic znode as Kafka 2.8 does (version 3), reassignment maps included.
+pub fn encode_topic_assignment(a: &TopicAssignment) -> Vec<u8> {
+    let parts: BTreeMap<String, &Vec<i32>> = a.partitions.iter().enumerate().map(|(i, r)| (i.to_string(), r)).collect();
+    let map = |m: &BTreeMap<i32, Vec<i32>>| -> BTreeMap<String, Vec<i32>> {
+        m.iter().filter(|(_, r)| !r.is_empty()).map(|(p, r)| (p.to_string(), r.clone())).collect()
+    };
     let mut v = serde_json::json!({
         "version": 3,
         "partitions": parts,
-        "adding_replicas": {},
-        "removing_replicas": {},
+        "adding_replicas": map(&a.adding),
+        "removing_replicas": map(&a.removing),
     });
-    if let (Some(id), Some(obj)) = (topic_id, v.as_object_mut()) {
+    if let (Some(id), Some(obj)) = (a.topic_id, v.as_object_mut()) {
         obj.insert("topic_id".into(), Value::String(uuid_to_base64(id)));
     }
     to_bytes(&v)
@@ -229,27 +264,81 @@ pub fn encode_topic(partitions: &[Vec<i32>], topic_id: Option<uuid::Uuid>) -> Ve
 /// A topic assignment: replicas per partition (partition numbers must be
 /// 0..n without gaps) and the topic id when the znode carries one.
 pub fn decode_topic(bytes: &[u8]) -> Result<(Vec<Vec<i32>>, Option<uuid::Uuid>), String> {
+    decode_topic_assignment(bytes).map(|a| (a.partitions, a.topic_id))
+}
+
+/// A broker-id list of a partition (`what` names it in errors).
+fn broker_list(v: &Value, what: &str, k: &str) -> Result<Vec<i32>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("{what} of partition {k} are not an array"))?
+        .iter()
+        .map(|r| as_i32(r).ok_or_else(|| format!("replica {r} of partition {k} is not a broker id")))
+        .collect()
+}
+
+/// The whole topic znode. Reassignment entries for partitions the topic
+/// does not have, and empty ones, are ignored.
+pub fn decode_topic_assignment(bytes: &[u8]) -> Result<TopicAssignment, String> {
     let v = parse(bytes)?;
     let parts = v.get("partitions").and_then(Value::as_object).ok_or("no \"partitions\" object")?;
     let mut by_index = BTreeMap::new();
     for (k, replicas) in parts {
         let index: usize = k.parse().map_err(|_| format!("partition \"{k}\" is not a number"))?;
-        let replicas: Vec<i32> = replicas
-            .as_array()
-            .ok_or_else(|| format!("replicas of partition {k} are not an array"))?
-            .iter()
-            .map(|r| as_i32(r).ok_or_else(|| format!("replica {r} of partition {k} is not a broker id")))
-            .collect::<Result<_, _>>()?;
-        by_index.insert(index, replicas);
+        by_index.insert(index, broker_list(replicas, "replicas", k)?);
     }
     if by_index.keys().enumerate().any(|(i, k)| i != *k) {
         return Err("partition numbers are not 0..n".into());
     }
+    let count = by_index.len();
+    let moving = |field: &str| -> Result<BTreeMap<i32, Vec<i32>>, String> {
+        let mut out = BTreeMap::new();
+        let Some(m) = v.get(field).filter(|m| !m.is_null()) else { return Ok(out) };
+        let m = m.as_object().ok_or_else(|| format!("\"{field}\" is not an object"))?;
+        for (k, replicas) in m {
+            let index: i32 = k.parse().map_err(|_| format!("partition \"{k}\" of {field} is not a number"))?;
+            let replicas = broker_list(replicas, field, k)?;
+            if index >= 0 && (index as usize) < count && !replicas.is_empty() {
+                out.insert(index, replicas);
+            }
+        }
+        Ok(out)
+    };
+    let adding = moving("adding_replicas")?;
+    let removing = moving("removing_replicas")?;
     let topic_id = match v.get("topic_id").and_then(Value::as_str) {
         Some(s) => Some(base64_to_uuid(s).ok_or_else(|| format!("topic_id \"{s}\" is not a base64 UUID"))?),
         None => None,
     };
-    Ok((by_index.into_values().collect(), topic_id))
+    Ok(TopicAssignment { partitions: by_index.into_values().collect(), adding, removing, topic_id })
+}
+
+// ---- /admin/reassign_partitions ----
+
+/// One partition of a reassignment request and its target replicas.
+pub type ReassignEntry = ((String, i32), Vec<i32>);
+
+pub fn encode_reassign_request(entries: &[ReassignEntry]) -> Vec<u8> {
+    let parts: Vec<Value> =
+        entries.iter().map(|((t, p), r)| serde_json::json!({"topic": t, "partition": p, "replicas": r})).collect();
+    to_bytes(&serde_json::json!({"version": 1, "partitions": parts}))
+}
+
+/// The partitions of a reassignment request with their target replicas, in
+/// the request's order (a partition listed twice keeps its last entry).
+pub fn decode_reassign_request(bytes: &[u8]) -> Result<Vec<ReassignEntry>, String> {
+    let v = parse(bytes)?;
+    let parts = v.get("partitions").and_then(Value::as_array).ok_or("no \"partitions\" array")?;
+    let mut out: Vec<ReassignEntry> = Vec::with_capacity(parts.len());
+    for p in parts {
+        let topic = p.get("topic").and_then(Value::as_str).ok_or_else(|| format!("no \"topic\" string in {p}"))?;
+        let partition =
+            p.get("partition").and_then(as_i32).ok_or_else(|| format!("no integer \"partition\" in {p}"))?;
+        let replicas = broker_list(p.get("replicas").unwrap_or(&Value::Null), "replicas", &partition.to_string())?;
+        let key = (topic.to_string(), partition);
+        out.retain(|(k, _)| *k != key);
+        out.push((key, replicas));
+    }
+    Ok(out)
 }
 
 // ---- partition state ----
@@ -445,6 +534,45 @@ mod tests {
         assert!(decode_topic(br#"{"version":1,"partitions":{"0":["x"]}}"#).is_err());
         assert!(decode_topic(b"garbage").is_err());
         assert!(decode_topic(br#"{"partitions":{"0":[0]},"topic_id":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn topic_reassignment_maps() {
+        let a = TopicAssignment {
+            partitions: vec![vec![1, 2, 3, 0], vec![0, 1]],
+            adding: [(0, vec![3])].into(),
+            removing: [(0, vec![0])].into(),
+            topic_id: Some(uuid::Uuid::new_v4()),
+        };
+        let bytes = encode_topic_assignment(&a);
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["adding_replicas"], serde_json::json!({"0": [3]}));
+        assert_eq!(v["removing_replicas"], serde_json::json!({"0": [0]}));
+        assert_eq!(decode_topic_assignment(&bytes), Ok(a));
+        // Version 1 (no maps), null maps, empty lists and unknown partitions: no reassignment.
+        let plain = decode_topic_assignment(br#"{"version":1,"partitions":{"0":[1]}}"#).expect("v1");
+        assert!(plain.adding.is_empty() && plain.removing.is_empty());
+        let odd =
+            br#"{"version":2,"partitions":{"0":[1,2]},"adding_replicas":{"0":[],"7":[2]},"removing_replicas":null}"#;
+        let odd = decode_topic_assignment(odd).expect("v2");
+        assert!(odd.adding.is_empty() && odd.removing.is_empty());
+        assert!(decode_topic_assignment(br#"{"partitions":{"0":[1]},"adding_replicas":{"0":"x"}}"#).is_err());
+        assert!(decode_topic_assignment(br#"{"partitions":{"0":[1]},"removing_replicas":[1]}"#).is_err());
+    }
+
+    #[test]
+    fn reassign_requests() {
+        let entries = vec![(("t".to_string(), 0), vec![1, 2]), (("u".to_string(), 3), vec![0])];
+        let bytes = encode_reassign_request(&entries);
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["partitions"][0], serde_json::json!({"topic":"t","partition":0,"replicas":[1,2]}));
+        assert_eq!(decode_reassign_request(&bytes), Ok(entries));
+        // What Kafka 0.10's tool writes, with a partition listed twice.
+        let written = br#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1]},{"topic":"t","partition":0,"replicas":[2]}]}"#;
+        assert_eq!(decode_reassign_request(written), Ok(vec![(("t".to_string(), 0), vec![2])]));
+        assert!(decode_reassign_request(br#"{"partitions":[{"topic":"t","partition":0}]}"#).is_err());
+        assert!(decode_reassign_request(b"{").is_err());
+        assert_eq!(classify("/admin/reassign_partitions"), PathKind::ReassignRequest);
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod legacy_produce;
 mod lifecycle;
 mod protocol;
 mod quickstart;
+mod reassign;
 mod replication;
 mod resources;
 mod rough_edges;

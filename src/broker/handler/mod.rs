@@ -43,7 +43,7 @@
 //!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
 //!   partition the way the group coordinator does).
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
-//!   ElectLeaders.
+//!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments.
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
 //!   combine several services: Metadata (the cache, the config, and
 //!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
@@ -58,6 +58,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_partition_reassignments;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
 mod create_partitions;
@@ -81,6 +82,7 @@ pub(crate) mod legacy;
 mod list_groups;
 mod list_offsets;
 mod list_offsets_v0;
+mod list_partition_reassignments;
 mod list_transactions;
 mod metadata;
 mod offset_commit;
@@ -175,6 +177,12 @@ impl RequestHandler for Broker {
             }
             RequestKind::ElectLeaders(r) => {
                 ResponseKind::ElectLeaders(elect_leaders::handle(self.metadata(), r, version).await)
+            }
+            RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+                alter_partition_reassignments::handle(self.metadata(), r).await,
+            ),
+            RequestKind::ListPartitionReassignments(r) => {
+                ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(self.metadata(), r))
             }
             RequestKind::FindCoordinator(r) => {
                 ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
