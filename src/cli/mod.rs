@@ -25,6 +25,8 @@ mod streams;
 mod streams_reset;
 mod topics;
 mod transactions;
+mod verifiable_consumer;
+mod verifiable_producer;
 mod zookeeper_start;
 
 use std::process::ExitCode;
@@ -140,6 +142,18 @@ static TOOLS: &[Tool] = &[
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
+    Tool {
+        name: "verifiable-producer",
+        scripts: &[script("kafka-verifiable-producer")],
+        command: verifiable_producer::command,
+        run: verifiable_producer::run,
+    },
+    Tool {
+        name: "verifiable-consumer",
+        scripts: &[script("kafka-verifiable-consumer")],
+        command: verifiable_consumer::command,
+        run: verifiable_consumer::run,
+    },
 ];
 
 /// Exit code for a runtime error.

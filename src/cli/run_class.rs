@@ -55,6 +55,8 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.streams.examples.wordcount.WordCountDemo", "streams", &["word-count"]),
     class("org.apache.kafka.connect.cli.ConnectStandalone", "connect-standalone", &[]),
     class("org.apache.kafka.connect.cli.ConnectDistributed", "connect-distributed", &[]),
+    class("org.apache.kafka.tools.VerifiableProducer", "verifiable-producer", &[]),
+    class("org.apache.kafka.tools.VerifiableConsumer", "verifiable-consumer", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";
