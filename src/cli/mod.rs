@@ -27,6 +27,7 @@ mod topics;
 mod transactions;
 mod verifiable_consumer;
 mod verifiable_producer;
+mod zookeeper_shell;
 mod zookeeper_start;
 
 use std::process::ExitCode;
@@ -153,6 +154,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-verifiable-consumer")],
         command: verifiable_consumer::command,
         run: verifiable_consumer::run,
+    },
+    Tool {
+        name: "zookeeper-shell",
+        scripts: &[script("zookeeper-shell")],
+        command: zookeeper_shell::command,
+        run: zookeeper_shell::run,
     },
 ];
 

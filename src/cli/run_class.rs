@@ -57,6 +57,9 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.connect.cli.ConnectDistributed", "connect-distributed", &[]),
     class("org.apache.kafka.tools.VerifiableProducer", "verifiable-producer", &[]),
     class("org.apache.kafka.tools.VerifiableConsumer", "verifiable-consumer", &[]),
+    class("org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka", "zookeeper-shell", &[]),
+    class("kafka.tools.ZooKeeperMainWrapper", "zookeeper-shell", &[]),
+    class("org.apache.zookeeper.ZooKeeperMain", "zookeeper-shell", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";
