@@ -21,6 +21,7 @@ mod perf;
 mod preferred_replica_election;
 mod run_class;
 mod server_start;
+mod server_stop;
 mod streams;
 mod streams_reset;
 mod topics;
@@ -160,6 +161,18 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("zookeeper-shell")],
         command: zookeeper_shell::command,
         run: zookeeper_shell::run,
+    },
+    Tool {
+        name: "server-stop",
+        scripts: &[script("kafka-server-stop")],
+        command: server_stop::command,
+        run: server_stop::run,
+    },
+    Tool {
+        name: "zookeeper-server-stop",
+        scripts: &[script("zookeeper-server-stop")],
+        command: server_stop::zookeeper_command,
+        run: server_stop::run_zookeeper,
     },
 ];
 
