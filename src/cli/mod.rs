@@ -14,6 +14,7 @@ mod console_consumer;
 mod console_producer;
 mod consumer_groups;
 mod dispatch;
+mod e2e_latency;
 pub mod generate;
 mod leader_election;
 mod output;
@@ -173,6 +174,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("zookeeper-server-stop")],
         command: server_stop::zookeeper_command,
         run: server_stop::run_zookeeper,
+    },
+    Tool {
+        name: "e2e-latency",
+        scripts: &[script("kafka-e2e-latency")],
+        command: e2e_latency::command,
+        run: e2e_latency::run,
     },
 ];
 

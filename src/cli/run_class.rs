@@ -60,6 +60,8 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka", "zookeeper-shell", &[]),
     class("kafka.tools.ZooKeeperMainWrapper", "zookeeper-shell", &[]),
     class("org.apache.zookeeper.ZooKeeperMain", "zookeeper-shell", &[]),
+    class("kafka.tools.EndToEndLatency", "e2e-latency", &[]),
+    class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";
