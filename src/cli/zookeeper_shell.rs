@@ -360,17 +360,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let connect = connect.as_str();
     let rt = common::runtime()?;
     println!("Connecting to {connect}");
-    let client = rt.block_on(async {
-        let connecting = Client::connector().with_fail_eagerly().connect(connect);
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(anyhow::anyhow!("cannot connect to ZooKeeper at {connect}: {e}")),
-            Err(_) => Err(anyhow::anyhow!(
-                "cannot connect to ZooKeeper at {connect}: no session within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            )),
-        }
-    })?;
+    let client = rt.block_on(open_session(connect))?;
     println!("\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null");
     let shell = Shell { client };
     if !words.is_empty() {
@@ -392,6 +382,45 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(if failed { ExitCode::from(super::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+    }
+}
+
+/// Opens a session. A host that refuses connections fails at once (one
+/// line, no long wait); a server that accepts but is not serving yet (just
+/// started) is tried again until [`CONNECT_TIMEOUT`].
+async fn open_session(connect: &str) -> anyhow::Result<Client> {
+    let hosts = connect.split('/').next().unwrap_or(connect);
+    let mut reachable = false;
+    let mut last_io = None;
+    for host in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        match tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(host)).await {
+            Ok(Ok(_)) => {
+                reachable = true;
+                break;
+            }
+            Ok(Err(e)) => last_io = Some(e.to_string()),
+            Err(_) => last_io = Some("connection timed out".to_string()),
+        }
+    }
+    if !reachable {
+        let reason = last_io.unwrap_or_else(|| "no host in the connect string".to_string());
+        anyhow::bail!("cannot connect to ZooKeeper at {connect}: {reason}");
+    }
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let attempt = Client::connector().with_fail_eagerly().connect(connect);
+        let err = match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(client)) => return Ok(client),
+            Ok(Err(e)) => e,
+            Err(_) => zkc::Error::Timeout,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "cannot connect to ZooKeeper at {connect}: {err} (tried for {} s)",
+                CONNECT_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
