@@ -17,6 +17,7 @@ mod dispatch;
 mod e2e_latency;
 pub mod generate;
 mod leader_election;
+mod mirror_maker;
 mod output;
 mod perf;
 mod preferred_replica_election;
@@ -180,6 +181,12 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-e2e-latency")],
         command: e2e_latency::command,
         run: e2e_latency::run,
+    },
+    Tool {
+        name: "mirror-maker",
+        scripts: &[script("kafka-mirror-maker")],
+        command: mirror_maker::command,
+        run: mirror_maker::run,
     },
 ];
 

@@ -62,6 +62,7 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.zookeeper.ZooKeeperMain", "zookeeper-shell", &[]),
     class("kafka.tools.EndToEndLatency", "e2e-latency", &[]),
     class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
+    class("kafka.tools.MirrorMaker", "mirror-maker", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

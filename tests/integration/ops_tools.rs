@@ -269,3 +269,126 @@ fn server_stop_stops_only_the_broker_with_the_given_node_id() {
     assert_eq!(out.status.code(), Some(2), "the two selectors exclude each other");
     bystander.kill();
 }
+
+/// A record as the mirror must keep it: partition, key, value, headers, timestamp.
+type Mirrored = (i32, Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>, i64);
+
+/// Produces `range` into `topic` with keys, headers and set timestamps.
+fn produce_with_headers(bs: &str, topic: &str, range: std::ops::Range<i64>) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    let p: BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", bs).set("acks", "all").create().expect("producer");
+    for i in range {
+        let (key, value) = (format!("k{i}"), format!("v{i}"));
+        let headers = OwnedHeaders::new().insert(Header { key: "origin", value: Some(&i.to_be_bytes()[..]) });
+        p.send(
+            BaseRecord::to(topic)
+                .partition((i % 2) as i32)
+                .key(&key)
+                .payload(&value)
+                .timestamp(1_700_000_000_000 + i)
+                .headers(headers),
+        )
+        .map_err(|(e, _)| e)
+        .expect("enqueue");
+    }
+    p.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Reads every record of `topic` (two partitions) from the beginning until
+/// `count` arrived or a minute passed.
+fn read_mirrored(bs: &str, topic: &str, count: usize) -> Vec<Mirrored> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("group.id", "mirror-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < count && std::time::Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(500)) else { continue };
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect())
+            .unwrap_or_default();
+        out.push((
+            m.partition(),
+            m.key().unwrap_or_default().to_vec(),
+            m.payload().unwrap_or_default().to_vec(),
+            headers,
+            m.timestamp().to_millis().unwrap_or(-1),
+        ));
+    }
+    out.sort_by(|a, b| (a.4, a.0).cmp(&(b.4, b.0)));
+    out
+}
+
+fn expected_mirror(range: std::ops::Range<i64>) -> Vec<Mirrored> {
+    range
+        .map(|i| {
+            (
+                (i % 2) as i32,
+                format!("k{i}").into_bytes(),
+                format!("v{i}").into_bytes(),
+                vec![("origin".to_string(), i.to_be_bytes().to_vec())],
+                1_700_000_000_000 + i,
+            )
+        })
+        .collect()
+}
+
+fn start_mirror_maker(dir: &std::path::Path) -> ChildGuard {
+    let child = bin_script("kafka-mirror-maker.sh")
+        .arg("--consumer.config")
+        .arg(dir.join("consumer.properties"))
+        .arg("--producer.config")
+        .arg(dir.join("producer.properties"))
+        .args(["--whitelist", "mirrored", "--offset.commit.interval.ms", "1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("mirror.log")).expect("log")))
+        .spawn()
+        .expect("spawn mirror-maker");
+    ChildGuard(Some(child))
+}
+
+#[test]
+fn mirror_maker_copies_a_topic_and_a_restart_loses_nothing() {
+    let source = TestBroker::start(&["group.initial.rebalance.delay.ms=0"]);
+    let target = TestBroker::start(&[]);
+    let (src, dst) = (source.bootstrap(), target.bootstrap());
+    create_topic(&src, "mirrored", "2");
+    produce_with_headers(&src, "mirrored", 0..30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("consumer.properties"),
+        format!("bootstrap.servers={src}\ngroup.id=mirror\nauto.offset.reset=earliest\n"),
+    )
+    .expect("consumer config");
+    std::fs::write(dir.path().join("producer.properties"), format!("bootstrap.servers={dst}\n")).expect("config");
+
+    let mut mm = start_mirror_maker(dir.path());
+    let log = || std::fs::read_to_string(dir.path().join("mirror.log")).unwrap_or_default();
+    let got = read_mirrored(&dst, "mirrored", 30);
+    assert_eq!(got, expected_mirror(0..30), "{}", log());
+    let described = ok(run_tool("topics", &dst, &["--describe", "--topic", "mirrored"]));
+    assert!(described.contains("PartitionCount:2"), "created with the source's partition count: {described}");
+    assert_eq!(mm.terminate(Duration::from_secs(60)), Some(0), "{}", log());
+
+    // Written while the mirror is down: picked up from the committed offsets.
+    produce_with_headers(&src, "mirrored", 30..50);
+    let mut mm = start_mirror_maker(dir.path());
+    let got = read_mirrored(&dst, "mirrored", 50);
+    assert_eq!(got, expected_mirror(0..50), "nothing lost, nothing copied twice: {}", log());
+    assert_eq!(mm.terminate(Duration::from_secs(60)), Some(0), "{}", log());
+}
