@@ -83,7 +83,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 /// Applies each property to whichever clients know it; a key neither knows
 /// (or a value both refuse) is an error naming it.
 fn apply_properties(
-    path: &PathBuf,
+    path: &std::path::Path,
     producer: &mut ProducerConfig,
     consumer: &mut ConsumerConfig,
 ) -> anyhow::Result<()> {

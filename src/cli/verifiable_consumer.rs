@@ -84,6 +84,14 @@ pub fn command() -> Command {
                 .default_value("org.apache.kafka.clients.consumer.RangeAssignor")
                 .help("The partition assignor (partition.assignment.strategy)"),
         )
+        .arg(
+            Arg::new("group-protocol")
+                .long("group-protocol")
+                .value_name("PROTOCOL")
+                .default_value("classic")
+                .value_parser(["classic", "consumer"])
+                .help("The group protocol; only classic is supported (KIP-848's consumer protocol is not)"),
+        )
         .arg(common::config_file_arg("consumer.config", "Consumer config properties file"))
         .arg(
             Arg::new("verbose")
@@ -165,12 +173,8 @@ struct OffsetsCommitted {
 /// poll (at most `limit` of them), and the offsets to commit for them.
 fn summarize(records: &[ConsumerRecord], limit: Option<u64>) -> (Vec<PartitionSummary>, BTreeMap<TopicPartition, i64>) {
     let mut by_partition: BTreeMap<TopicPartition, PartitionSummary> = BTreeMap::new();
-    let mut taken = 0u64;
-    for r in records {
-        if limit.is_some_and(|l| taken >= l) {
-            break;
-        }
-        taken += 1;
+    let take = limit.map_or(records.len(), |l| usize::try_from(l).unwrap_or(usize::MAX));
+    for r in records.iter().take(take) {
         let s = by_partition.entry((r.topic.clone(), r.partition)).or_insert(PartitionSummary {
             topic: r.topic.clone(),
             partition: r.partition,
@@ -198,6 +202,9 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let verbose = m.get_flag("verbose");
     let session_ms = m.get_one::<u32>("session-timeout").copied().unwrap_or(30_000);
 
+    if m.get_one::<String>("group-protocol").map(String::as_str) == Some("consumer") {
+        anyhow::bail!("--group-protocol consumer (KIP-848) is not supported; use classic");
+    }
     let mut config = ConsumerConfig::new(bootstrap);
     if let Some(path) = m.get_one::<PathBuf>("consumer.config") {
         apply_properties(path, |k, v| config.set(k, v))?;

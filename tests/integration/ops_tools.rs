@@ -329,7 +329,7 @@ fn read_mirrored(bs: &str, topic: &str, count: usize) -> Vec<Mirrored> {
             m.timestamp().to_millis().unwrap_or(-1),
         ));
     }
-    out.sort_by(|a, b| (a.4, a.0).cmp(&(b.4, b.0)));
+    out.sort_by_key(|m| (m.4, m.0));
     out
 }
 
