@@ -224,6 +224,19 @@ fn zookeeper_shell_on_our_coordinator_sees_the_brokers() {
     let (_, out, _) = zk_shell(&connect, &["get", "/brokers/ids/31"]);
     assert!(out.contains("\"endpoints\""), "{out}");
     shell_round_trip(&connect);
+
+    // On a terminal: ZooKeeper's prompt, counting commands.
+    let mut cmd = Command::new(crate::common::gregor_bin());
+    cmd.args(["zookeeper-shell", &connect]).env("NO_COLOR", "1");
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawn on a pty");
+    p.exp_string(&format!("[zk: {connect}(CONNECTED) 0] ")).expect("first prompt");
+    p.send_line("create /repl typed").expect("send");
+    p.exp_string("Created /repl").expect("created");
+    p.exp_string(&format!("[zk: {connect}(CONNECTED) 1] ")).expect("second prompt");
+    p.send_line("get /repl").expect("send");
+    p.exp_string("typed").expect("data");
+    p.send_line("quit").expect("send");
+    p.exp_eof().expect("quit exits");
 }
 
 #[test]
