@@ -14,18 +14,24 @@ mod console_consumer;
 mod console_producer;
 mod consumer_groups;
 mod dispatch;
+mod e2e_latency;
 pub mod generate;
 mod leader_election;
+mod mirror_maker;
 mod output;
 mod perf;
 mod preferred_replica_election;
 mod reassign_partitions;
 mod run_class;
 mod server_start;
+mod server_stop;
 mod streams;
 mod streams_reset;
 mod topics;
 mod transactions;
+mod verifiable_consumer;
+mod verifiable_producer;
+mod zookeeper_shell;
 mod zookeeper_start;
 
 use std::process::ExitCode;
@@ -146,6 +152,48 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("kafka-reassign-partitions")],
         command: reassign_partitions::command,
         run: reassign_partitions::run,
+    },
+    Tool {
+        name: "verifiable-producer",
+        scripts: &[script("kafka-verifiable-producer")],
+        command: verifiable_producer::command,
+        run: verifiable_producer::run,
+    },
+    Tool {
+        name: "verifiable-consumer",
+        scripts: &[script("kafka-verifiable-consumer")],
+        command: verifiable_consumer::command,
+        run: verifiable_consumer::run,
+    },
+    Tool {
+        name: "zookeeper-shell",
+        scripts: &[script("zookeeper-shell")],
+        command: zookeeper_shell::command,
+        run: zookeeper_shell::run,
+    },
+    Tool {
+        name: "server-stop",
+        scripts: &[script("kafka-server-stop")],
+        command: server_stop::command,
+        run: server_stop::run,
+    },
+    Tool {
+        name: "zookeeper-server-stop",
+        scripts: &[script("zookeeper-server-stop")],
+        command: server_stop::zookeeper_command,
+        run: server_stop::run_zookeeper,
+    },
+    Tool {
+        name: "e2e-latency",
+        scripts: &[script("kafka-e2e-latency")],
+        command: e2e_latency::command,
+        run: e2e_latency::run,
+    },
+    Tool {
+        name: "mirror-maker",
+        scripts: &[script("kafka-mirror-maker")],
+        command: mirror_maker::command,
+        run: mirror_maker::run,
     },
 ];
 

@@ -56,6 +56,14 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.streams.examples.wordcount.WordCountDemo", "streams", &["word-count"]),
     class("org.apache.kafka.connect.cli.ConnectStandalone", "connect-standalone", &[]),
     class("org.apache.kafka.connect.cli.ConnectDistributed", "connect-distributed", &[]),
+    class("org.apache.kafka.tools.VerifiableProducer", "verifiable-producer", &[]),
+    class("org.apache.kafka.tools.VerifiableConsumer", "verifiable-consumer", &[]),
+    class("org.apache.zookeeper.ZooKeeperMainWithTlsSupportForKafka", "zookeeper-shell", &[]),
+    class("kafka.tools.ZooKeeperMainWrapper", "zookeeper-shell", &[]),
+    class("org.apache.zookeeper.ZooKeeperMain", "zookeeper-shell", &[]),
+    class("kafka.tools.EndToEndLatency", "e2e-latency", &[]),
+    class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
+    class("kafka.tools.MirrorMaker", "mirror-maker", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

@@ -27,6 +27,7 @@ mod legacy_clients;
 mod legacy_fetch;
 mod legacy_produce;
 mod lifecycle;
+mod ops_tools;
 mod protocol;
 mod quickstart;
 mod reassign;
