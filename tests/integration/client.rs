@@ -580,3 +580,31 @@ async fn throughput() {
         println!("consume {name}: {:.0} records/s, {:.1} MB/s", count as f64 / secs, mb / secs);
     }
 }
+
+/// With `fetch.max.wait.ms=0` every fetch comes back at once, often empty:
+/// one record at a time, each produced only after the last one was read, is
+/// still read by the next poll (an empty answer drained at the start of a
+/// poll used to leave no fetch in flight, so the poll waited out its timeout).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_never_waits_on_the_broker_keeps_fetching() {
+    let b = TestBroker::start(&[]);
+    let admin = admin(&b).await;
+    create(&admin, "no-wait", 1).await;
+    let producer = producer(&b, &[("linger.ms", "0")]).await;
+    let mut consumer = consumer(&b, &[("fetch.max.wait.ms", "0")]).await;
+    consumer.assign(vec![("no-wait".to_string(), 0)]).await.expect("assign");
+    consumer.seek("no-wait", 0, SeekTo::End).await.expect("seek");
+    for i in 0..20 {
+        let value = format!("v{i}");
+        producer
+            .send(ProducerRecord::new("no-wait", value.clone()))
+            .await
+            .expect("enqueue")
+            .await
+            .expect("acknowledged");
+        // One poll with a long timeout: the record must be in its answer.
+        let records = consumer.poll(Duration::from_secs(30)).await.expect("poll");
+        let values: Vec<_> = records.iter().map(|r| r.value.clone()).collect();
+        assert_eq!(values, vec![Some(Bytes::from(value))], "record {i}");
+    }
+}

@@ -338,13 +338,15 @@ impl Consumer {
         loop {
             self.ensure_group(deadline).await?;
             self.resolve_positions().await?;
-            let blocked = self.send_fetches();
+            // Answers that came in since the last poll first: each one ends its
+            // broker's fetch, so the next fetches go out only after them (an
+            // empty answer, quick with fetch.max.wait.ms=0, left none in flight).
             let mut records = Vec::new();
             while let Ok(done) = self.done_rx.try_recv() {
                 self.process(done, &mut records)?;
             }
+            let blocked = self.send_fetches();
             if !records.is_empty() {
-                self.send_fetches();
                 return Ok(records);
             }
             let now = Instant::now();
