@@ -186,6 +186,43 @@ impl MetadataStore {
         self.shared.zk.create_topic(&topic).await
     }
 
+    /// Replaces a topic's config overrides (`/config/topics/<t>`) and writes
+    /// the change notification; every broker applies them through its watch.
+    pub async fn set_topic_config(
+        &self,
+        name: &str,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_entity_config("topics", name, configs).await
+    }
+
+    /// Replaces a dynamic broker config (`/config/brokers/<entity>`, entity a
+    /// broker id or `<default>`) and writes the change notification.
+    pub async fn set_broker_config(
+        &self,
+        entity: &str,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_entity_config("brokers", entity, configs).await
+    }
+
+    /// A topic's stored overrides, read from ZooKeeper (not the cache), for a
+    /// read-modify-write.
+    pub async fn read_topic_config(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, MetadataError> {
+        Ok(self.shared.zk.read_config(name).await?.unwrap_or_default())
+    }
+
+    /// A dynamic broker config as stored in ZooKeeper (empty when none).
+    pub async fn read_broker_config(
+        &self,
+        entity: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, MetadataError> {
+        Ok(self.shared.zk.read_broker_config(entity).await?.unwrap_or_default())
+    }
+
     /// Requests a topic's deletion (`/admin/delete_topics/<t>`), which the
     /// controller carries out. Returns the topic as it was.
     pub async fn delete_topic(&self, name: &str) -> Result<TopicMetadata, MetadataError> {

@@ -1,7 +1,8 @@
 //! The background task that owns the ZooKeeper session of a broker.
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
-//! (recursive on `/brokers`, `/config/topics`, `/admin` — deletion and
+//! (recursive on `/brokers`, `/config/topics`, `/config/brokers` (dynamic
+//! broker configs), `/admin` — deletion and
 //! election requests — and `/isr_change_notification`, plain on
 //! `/controller`), load the whole view into the
 //! cache, take part in the controller election and, while controller, apply
@@ -514,6 +515,7 @@ async fn arm_watches(
     let specs = [
         (znode::BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
+        (znode::CONFIG_BROKERS, AddWatchMode::PersistentRecursive),
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
         (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
@@ -569,6 +571,12 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
             configs.insert(name, c);
         }
     }
+    let mut broker_configs = std::collections::BTreeMap::new();
+    for entity in zk.list(znode::CONFIG_BROKERS).await? {
+        if let Some(c) = zk.read_broker_config(&entity).await? {
+            broker_configs.insert(entity, c);
+        }
+    }
     let delete_requests: BTreeSet<String> = zk.list(znode::DELETE_TOPICS).await?.into_iter().collect();
     let isr_change_notifications: BTreeSet<String> =
         zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
@@ -584,6 +592,7 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         v.topics = topics;
         v.unreadable = unreadable;
         v.configs = configs;
+        v.broker_configs = broker_configs;
         v.states = states;
         v.delete_requests = delete_requests;
         v.election_requests = election_requests;
@@ -625,6 +634,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::TopicConfig(name) => {
             let config = zk.read_config(&name).await?;
             shared.cache.update(|v| put(&mut v.configs, name, config));
+        }
+        PathKind::BrokerConfig(entity) => {
+            let config = zk.read_broker_config(&entity).await?;
+            shared.cache.update(|v| put(&mut v.broker_configs, entity, config));
         }
         PathKind::DeleteRequest(name) => {
             let exists = zk.list(znode::DELETE_TOPICS).await?.contains(&name);
