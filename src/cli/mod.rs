@@ -8,6 +8,7 @@
 
 mod cluster;
 mod common;
+mod configs;
 mod connect_distributed;
 mod connect_standalone;
 mod console_consumer;
@@ -140,6 +141,7 @@ static TOOLS: &[Tool] = &[
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
+    Tool { name: "configs", scripts: &[script("kafka-configs")], command: configs::command, run: configs::run },
 ];
 
 /// Exit code for a runtime error.

@@ -55,6 +55,7 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.streams.examples.wordcount.WordCountDemo", "streams", &["word-count"]),
     class("org.apache.kafka.connect.cli.ConnectStandalone", "connect-standalone", &[]),
     class("org.apache.kafka.connect.cli.ConnectDistributed", "connect-distributed", &[]),
+    class("kafka.admin.ConfigCommand", "configs", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";
