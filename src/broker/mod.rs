@@ -338,6 +338,7 @@ impl Broker {
             "applying dynamic broker configs"
         );
         self.quotas.configure(&config);
+        self.metadata.set_unclean_leader_election(config.unclean_leader_election_enable);
         *self.effective.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         *applied = layers;
         true

@@ -83,7 +83,7 @@ impl MetadataStore {
             delete_topic_enable: config.delete_topic_enable,
             private_coordinator: config.private_coordinator,
             leader_rebalance: config.leader_rebalance,
-            unclean_leader_election: config.unclean_leader_election,
+            unclean_leader_election: std::sync::atomic::AtomicBool::new(config.unclean_leader_election),
         });
         let session = match sync::Session::establish(&shared, true).await {
             Ok(s) => s,
@@ -184,6 +184,12 @@ impl MetadataStore {
     /// them on the cache.
     pub async fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError> {
         self.shared.zk.create_topic(&topic).await
+    }
+
+    /// Changes the `unclean.leader.election.enable` default this broker's
+    /// controller applies to topics without an override (a dynamic broker config).
+    pub fn set_unclean_leader_election(&self, enabled: bool) {
+        self.shared.unclean_leader_election.store(enabled, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Replaces a topic's config overrides (`/config/topics/<t>`) and writes

@@ -61,8 +61,9 @@ pub(super) struct Shared {
     pub private_coordinator: bool,
     /// The controller's periodic preferred-leader rebalance (`None`: off).
     pub leader_rebalance: Option<LeaderRebalance>,
-    /// The broker's `unclean.leader.election.enable` (topics may override it).
-    pub unclean_leader_election: bool,
+    /// The broker's `unclean.leader.election.enable` (topics may override it);
+    /// a dynamic broker config can change it at run time.
+    pub unclean_leader_election: std::sync::atomic::AtomicBool,
 }
 
 /// `leader.imbalance.check.interval.seconds` and
@@ -368,7 +369,7 @@ impl Session {
         let policy = Policy {
             delete_enabled: shared.delete_topic_enable,
             rebalance_percentage: shared.leader_rebalance.filter(|_| rebalance).map(|r| r.percentage),
-            unclean_default: shared.unclean_leader_election,
+            unclean_default: shared.unclean_leader_election.load(std::sync::atomic::Ordering::Relaxed),
             shutting_down: self.shutting_down.keys().copied().collect(),
             leaving_isrs: leaving.into_iter().collect(),
         };

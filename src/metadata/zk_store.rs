@@ -322,7 +322,10 @@ impl ZkStore {
             }
             add(multi.add_create(znode::CONFIG_CHANGE_PREFIX, &notification, &sequential))?;
             match multi.commit().await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.purge_config_changes().await;
+                    return Ok(());
+                }
                 // Created or deleted by someone else between the check and the write: again.
                 Err(MultiWriteError::OperationFailed {
                     index: 0,
@@ -332,6 +335,27 @@ impl ZkStore {
             }
         }
         Err(MetadataError::Conflict(path))
+    }
+
+    /// Removes change notifications older than Kafka's 15 minutes (its brokers
+    /// purge them as they read them; ours watch the config znodes instead, so
+    /// the writer does it). Best effort: a failure only leaves them for later.
+    async fn purge_config_changes(&self) {
+        const EXPIRY_MS: i64 = 15 * 60 * 1000;
+        let Ok(c) = self.client() else { return };
+        let parent = znode::CONFIG_CHANGE_PREFIX.rsplit_once('/').map_or("/config/changes", |(p, _)| p);
+        let Ok(children) = c.list_children(parent).await else { return };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        for child in children.into_iter().filter(|n| n.starts_with("config_change_")) {
+            let path = format!("{parent}/{child}");
+            if let Ok(Some(stat)) = c.check_stat(&path).await {
+                if now - stat.ctime > EXPIRY_MS {
+                    let _ = c.delete(&path, None).await;
+                }
+            }
+        }
     }
 
     /// The state znodes of partitions `0..count`.
