@@ -366,7 +366,7 @@ async fn a_smaller_retention_deletes_old_segments_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_follower_throttle_slows_a_catching_up_replica() {
+async fn replication_throttles_slow_a_catching_up_replica_on_either_side() {
     let zk = TestZk::start();
     let connect = zk.connect("");
     let start = |id: i32| {
@@ -402,17 +402,52 @@ async fn the_follower_throttle_slows_a_catching_up_replica() {
     )
     .await
     .expect("throttle");
-    let target = log_bytes(&leader, "slow", 0);
-    assert!(target > 1_500_000, "{target}");
+    let first = log_bytes(&leader, "slow", 0);
+    assert!(first > 1_500_000, "{first}");
     follower.restart();
     // Throttled: seen part-way, then caught up.
     let mut partial = false;
     wait("the follower catches up", || {
         let have = log_bytes(&follower, "slow", 0);
-        partial |= have > 0 && have < target;
-        have >= target
+        partial |= have > 0 && have < first;
+        have >= first
     });
     assert!(partial, "the follower was seen catching up part-way (throttled), not all at once");
+
+    // The leader side: broker 0 limits what it sends for replica 0:0 (this
+    // leader's replica of partition 0, as Kafka's lists name it); the follower
+    // throttle is off again.
+    follower.terminate();
+    produce(&bs, "slow", 1500, 1000, false).await;
+    a.incremental_alter_configs(
+        &[
+            (ConfigResource::BrokerDefault, vec![AlterConfigOp::Delete("follower.replication.throttled.rate".into())]),
+            (
+                ConfigResource::Broker(0),
+                vec![AlterConfigOp::Set("leader.replication.throttled.rate".into(), "150000".into())],
+            ),
+            (
+                ConfigResource::Topic("slow".into()),
+                vec![
+                    AlterConfigOp::Delete("follower.replication.throttled.replicas".into()),
+                    AlterConfigOp::Set("leader.replication.throttled.replicas".into(), "0:0".into()),
+                ],
+            ),
+        ],
+        false,
+    )
+    .await
+    .expect("leader throttle");
+    let target = log_bytes(&leader, "slow", 0);
+    assert!(target > 3_000_000, "{target}");
+    follower.restart();
+    let mut partial = false;
+    wait("the follower catches up again", || {
+        let have = log_bytes(&follower, "slow", 0);
+        partial |= have > first && have < target;
+        have >= target
+    });
+    assert!(partial, "the leader throttle held the follower back part of the way");
 }
 
 #[test]

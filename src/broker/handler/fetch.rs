@@ -165,7 +165,11 @@ fn read_all(
                 continue;
             }
             let remaining = max_bytes.saturating_sub(total);
-            let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
+            let mut limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
+            if let Some(rate) = throttled.and_then(|t| t.quota.rate()) {
+                // About a second's worth at a time, so one answer does not overshoot by much.
+                limit = limit.min(usize::try_from(rate).unwrap_or(usize::MAX).max(1));
+            }
             let min_one = total == 0;
             let read = if read_committed && !from_replica {
                 partition.read_committed(fp.fetch_offset, limit, min_one)
