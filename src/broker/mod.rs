@@ -11,8 +11,11 @@
 //! state in [`partition`]; the hosted partitions, the data-arrived signal,
 //! ISR proposals and the startup HW checkpoint in [`replicas`]; following the metadata cache (creating, deleting
 //! and re-configuring local partitions) in [`partition_sync`]; follower
-//! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
-//! never touches terminals or OS signals.
+//! fetchers, ISR updates and the HW checkpoint in [`replication`]; the
+//! replication throttles in [`throttle`]. The static config (file and
+//! `--override`) is [`Broker::config`]; partition sync layers the dynamic
+//! broker configs from ZooKeeper over it ([`Broker::effective_config`]), which
+//! topics inherit from. The broker never touches terminals or OS signals.
 
 pub mod handler;
 pub mod internal_log;

@@ -20,8 +20,14 @@
 //!    Topic overrides are validated by [`validate_topic_configs`] and merged with the
 //!    broker's values by [`TopicConfig::resolve`].
 //!
+//! Dynamic configuration ([`dynamic`], [`BrokerConfig::with_dynamic`]): the dynamic
+//! broker configs kept in ZooKeeper (`/config/brokers/<default>` and
+//! `/config/brokers/<id>`) are layered over the static config, per-broker over
+//! default over file; [`dynamic`] holds Kafka's rules for what may change at run
+//! time and how IncrementalAlterConfigs operations apply.
+//!
 //! [`BrokerConfig::describe`] and [`describe_topic`] answer the DescribeConfigs API
-//! with Kafka's config sources ([`ConfigSource`]).
+//! with Kafka's config sources ([`ConfigSource`]) and synonyms.
 //!
 //! This module does no network I/O and writes nothing: reading the properties file is
 //! its only I/O. It must not create log directories or bind listeners; the broker does
