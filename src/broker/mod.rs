@@ -11,8 +11,11 @@
 //! state in [`partition`]; the hosted partitions, the data-arrived signal,
 //! ISR proposals and the startup HW checkpoint in [`replicas`]; following the metadata cache (creating, deleting
 //! and re-configuring local partitions) in [`partition_sync`]; follower
-//! fetchers, ISR updates and the HW checkpoint in [`replication`]. The broker
-//! never touches terminals or OS signals.
+//! fetchers, ISR updates and the HW checkpoint in [`replication`]; the
+//! replication throttles in [`throttle`]. The static config (file and
+//! `--override`) is [`Broker::config`]; partition sync layers the dynamic
+//! broker configs from ZooKeeper over it ([`Broker::effective_config`]), which
+//! topics inherit from. The broker never touches terminals or OS signals.
 
 pub mod handler;
 pub mod internal_log;
@@ -23,6 +26,7 @@ pub mod producer_state;
 pub mod replicas;
 pub mod replication;
 pub mod tasks;
+pub mod throttle;
 pub mod topics;
 pub mod txn_markers;
 
@@ -68,7 +72,15 @@ pub fn now_ms() -> i64 {
 
 /// Shared broker state, handed to every connection.
 pub struct Broker {
+    /// The static config (file and `--override`).
     config: BrokerConfig,
+    /// The static config with the dynamic broker configs from ZooKeeper
+    /// applied (partition sync replaces it when they change).
+    effective: std::sync::RwLock<Arc<BrokerConfig>>,
+    /// The dynamic layers as last read from the cache, to notice changes.
+    applied_layers: Mutex<crate::config::DynamicLayers>,
+    /// `leader.replication.throttled.rate` / `follower.replication.throttled.rate`.
+    quotas: throttle::ReplicationQuotas,
     node_id: i32,
     /// Host and port clients are told to connect to.
     advertised: (String, u16),
@@ -246,6 +258,9 @@ impl Broker {
                     producer_ids,
                     Arc::new(txn_markers::BrokerMarkerSender::new(me.clone())),
                 )),
+                effective: std::sync::RwLock::new(Arc::new(config.clone())),
+                applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
+                quotas: throttle::ReplicationQuotas::default(),
                 config,
             }
         });
@@ -293,9 +308,43 @@ impl Broker {
         &self.replicas
     }
 
-    /// The broker's settings.
+    /// The broker's static settings (file and `--override`).
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// The settings in force: the static ones with the dynamic broker
+    /// configs (`/config/brokers/<default>` and `/config/brokers/<id>`) applied.
+    pub fn effective_config(&self) -> Arc<BrokerConfig> {
+        self.effective.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The replication throttles.
+    pub fn replication_quotas(&self) -> &throttle::ReplicationQuotas {
+        &self.quotas
+    }
+
+    /// Applies the dynamic broker configs found in the cache when they changed;
+    /// true when they did (every topic's effective config must then be resolved again).
+    pub(crate) fn apply_dynamic_config(&self, layers: crate::config::DynamicLayers) -> bool {
+        let mut applied = self.applied_layers.lock().unwrap_or_else(|e| e.into_inner());
+        if *applied == layers {
+            return false;
+        }
+        let (config, warnings) = self.config.with_dynamic(layers.clone());
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        tracing::info!(
+            default = ?layers.default.keys().collect::<Vec<_>>(),
+            broker = ?layers.broker.keys().collect::<Vec<_>>(),
+            "applying dynamic broker configs"
+        );
+        self.quotas.configure(&config);
+        self.metadata.set_unclean_leader_election(config.unclean_leader_election_enable);
+        *self.effective.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+        *applied = layers;
+        true
     }
 
     /// This broker's id (`broker.id`).

@@ -11,6 +11,10 @@
 //! is open here, so it does not matter how many cache changes one pass covers.
 //! After each pass it publishes the cache version it applied, which topic
 //! creation and deletion wait for.
+//!
+//! Each pass also applies the dynamic broker configs (`/config/brokers/<default>`
+//! and `/config/brokers/<id>`) when they changed, and then re-resolves every
+//! topic's config, since topic keys inherit the broker's values.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,8 +61,13 @@ impl Broker {
     /// One pass: brings local partitions in line with the cached metadata.
     pub(crate) fn sync_partitions(&self) -> Result<(), BrokerError> {
         let version = *self.metadata.subscribe().borrow();
-        let (topics, unreadable, states) = {
+        let (topics, unreadable, states, layers) = {
             let view = self.metadata.view();
+            let layer = |entity: &str| view.broker_configs.get(entity).cloned().unwrap_or_default();
+            let layers = crate::config::DynamicLayers {
+                default: layer(crate::metadata::znode::DEFAULT_ENTITY),
+                broker: layer(&self.node_id.to_string()),
+            };
             let topics: BTreeMap<String, TopicMetadata> =
                 view.topics.keys().filter_map(|n| view.topic(n).map(|t| (n.clone(), t))).collect();
             let states: BTreeMap<(String, i32), StateUpdate> = view
@@ -82,8 +91,10 @@ impl Broker {
                     })
                 })
                 .collect();
-            (topics, view.unreadable.clone(), states)
+            (topics, view.unreadable.clone(), states, layers)
         };
+        // Broker defaults feed every topic's effective config.
+        let broker_reconfigured = self.apply_dynamic_config(layers);
         let mut local = self.local_topics.lock().unwrap_or_else(|e| e.into_inner());
 
         // Gone, or replaced by a topic of the same name with another id.
@@ -123,7 +134,7 @@ impl Broker {
 
         for (name, topic) in &topics {
             let previous = local.get(name).cloned();
-            let reconfigured = previous.as_ref().is_some_and(|p| p.configs != topic.configs);
+            let reconfigured = broker_reconfigured || previous.as_ref().is_some_and(|p| p.configs != topic.configs);
             self.open_topic_partitions(topic, reconfigured)?;
             let topic_id = match &previous {
                 Some(p) if topic.topic_id.is_nil() => p.topic_id,
@@ -154,7 +165,7 @@ impl Broker {
     /// Opens (creating as needed) the logs of a topic's partitions assigned to
     /// this broker; with `reconfigured`, applies new config overrides to the open ones.
     fn open_topic_partitions(&self, topic: &TopicMetadata, reconfigured: bool) -> Result<(), BrokerError> {
-        let topic_config = TopicConfig::resolve(&topic.configs, &self.config);
+        let topic_config = TopicConfig::resolve(&topic.configs, &self.effective_config());
         let lc = log_config(&topic_config);
         let mut map = self.replicas.partitions_mut();
         for (index, replicas) in topic.partitions.iter().enumerate() {

@@ -14,6 +14,10 @@
 //!   decided by the leader's Fetch handler. Both write the state znode with a
 //!   conditional update (same leader epoch, version check).
 //! - `isr-update` writes the proposed ISR changes one at a time.
+//! - Replication throttles (`throttle.rs`): a fetcher leaves out the replicas
+//!   named by `follower.replication.throttled.replicas` while
+//!   `follower.replication.throttled.rate` is used up, and counts what it
+//!   fetched for them.
 //! - `high-watermark-checkpoint` writes `replication-offset-checkpoint` in
 //!   each log dir, which a restarted follower truncates to.
 
@@ -31,12 +35,16 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 
 use super::tasks::{log_failures, FinalTick, TaskRegistry};
+use super::throttle::is_throttled;
 use super::{now_ms, Broker, BrokerError, Partition};
 use crate::client::connection::Connection;
 use crate::metadata::PartitionState;
 use crate::network::Shutdown;
 use crate::protocol::ErrorCode;
 use crate::storage::{read_checkpoint, write_checkpoint, StdFileIo, TopicPartition};
+
+/// How long a follower whose throttled replicas are all held back waits before looking again.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(100);
 
 /// Per log dir: the high watermark of each partition (Kafka's text format).
 pub const HW_CHECKPOINT: &str = "replication-offset-checkpoint";
@@ -251,10 +259,26 @@ async fn fetch_loop(
         truncate_diverged(broker, leader, conn, partitions).await?;
         let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
         let mut local: HashMap<(String, i32), Arc<Partition>> = HashMap::new();
+        // Follower throttle (KIP-73): throttled replicas sit out while the quota is used up.
+        let quota = &broker.replication_quotas().follower;
+        let rate = quota.rate();
+        let held_back = rate.is_some() && quota.exceeded();
+        let mut throttled: BTreeSet<(String, i32)> = BTreeSet::new();
         for tp in partitions {
             let Some(p) = broker.replicas().partition(&tp.topic, tp.partition) else { continue };
             if p.is_leader() || p.leader_id() != leader || p.needs_truncation() {
                 continue;
+            }
+            let mut max_bytes = cfg.replica_fetch_max_bytes;
+            if let Some(rate) = rate {
+                if is_throttled(&p.config().follower_replication_throttled_replicas, tp.partition, broker.node_id()) {
+                    if held_back {
+                        continue;
+                    }
+                    // Ask for about a second's worth, so one answer does not overshoot by much.
+                    max_bytes = max_bytes.min(u32::try_from(rate).unwrap_or(u32::MAX).max(1));
+                    throttled.insert((tp.topic.clone(), tp.partition));
+                }
             }
             by_topic.entry(tp.topic.as_str()).or_default().push(
                 FetchPartition::default()
@@ -264,13 +288,14 @@ async fn fetch_loop(
                     // The leader fences us when we missed a leader change (KIP-320).
                     .with_current_leader_epoch(p.leader_epoch())
                     .with_last_fetched_epoch(-1)
-                    .with_partition_max_bytes(i32::try_from(cfg.replica_fetch_max_bytes).unwrap_or(i32::MAX)),
+                    .with_partition_max_bytes(i32::try_from(max_bytes).unwrap_or(i32::MAX)),
             );
             local.insert((tp.topic.clone(), tp.partition), p);
         }
         if local.is_empty() {
-            // Nothing to fetch until the manager gives this fetcher new work.
-            tokio::time::sleep(backoff).await;
+            // Nothing to fetch until the manager gives this fetcher new work
+            // (or, when throttled, until the quota refills a little).
+            tokio::time::sleep(if held_back { THROTTLE_PAUSE.min(backoff) } else { backoff }).await;
             continue;
         }
         let topics: Vec<FetchTopic> = by_topic
@@ -306,6 +331,9 @@ async fn fetch_loop(
                     0 => {
                         let records = pd.records.unwrap_or_else(Bytes::new);
                         appended |= !records.is_empty();
+                        if throttled.contains(&(name.clone(), pd.partition_index)) {
+                            quota.record(records.len());
+                        }
                         if let Err(err) = p.append_as_follower(&records, pd.high_watermark, now_ms()) {
                             tracing::warn!(partition = %p.tp, %err, "cannot append the leader's records");
                             any_error = true;

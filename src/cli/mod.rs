@@ -8,6 +8,7 @@
 
 mod cluster;
 mod common;
+mod configs;
 mod connect_distributed;
 mod connect_standalone;
 mod console_consumer;
@@ -195,6 +196,7 @@ static TOOLS: &[Tool] = &[
         command: mirror_maker::command,
         run: mirror_maker::run,
     },
+    Tool { name: "configs", scripts: &[script("kafka-configs")], command: configs::command, run: configs::run },
 ];
 
 /// Exit code for a runtime error.

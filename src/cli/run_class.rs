@@ -64,6 +64,7 @@ static CLASSES: &[ClassMapping] = &[
     class("kafka.tools.EndToEndLatency", "e2e-latency", &[]),
     class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
     class("kafka.tools.MirrorMaker", "mirror-maker", &[]),
+    class("kafka.admin.ConfigCommand", "configs", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

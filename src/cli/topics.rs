@@ -27,7 +27,7 @@ pub fn command() -> Command {
             Arg::new("alter")
                 .long("alter")
                 .action(ArgAction::SetTrue)
-                .help("Alter the number of partitions of a topic"),
+                .help("Alter the number of partitions, or (with --zookeeper) the configs, of a topic"),
         )
         .group(ArgGroup::new("action").args(["create", "list", "describe", "delete", "alter"]).required(true))
         .arg(Arg::new("topic").long("topic").value_name("TOPIC").help("The topic to create, alter, describe or delete"))
@@ -52,6 +52,13 @@ pub fn command() -> Command {
                 .help("Explicit replica assignment: partitions separated by ',', replicas by ':'"),
         )
         .arg(kv_arg("config", "A topic configuration override, e.g. --config retention.ms=86400000"))
+        .arg(
+            Arg::new("delete-config")
+                .long("delete-config")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .help("With --alter --zookeeper: a topic config override to remove"),
+        )
         .arg(
             Arg::new("if-not-exists")
                 .long("if-not-exists")
@@ -95,6 +102,15 @@ pub fn command() -> Command {
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let zookeeper = m.get_one::<String>("zookeeper").cloned();
+    if m.get_flag("alter") && zookeeper.is_none() && (m.contains_id("config") || m.contains_id("delete-config")) {
+        // Kafka 2.x+ alters topic configs through kafka-configs only.
+        let which = if m.contains_id("config") { "config" } else { "delete-config" };
+        eprintln!(
+            "Option combination \"[bootstrap-server],[{which}]\" can't be used with option \"[alter]\" \
+             (the kafka-configs CLI supports altering topic configs with a --bootstrap-server option)"
+        );
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
     let bootstrap = match &zookeeper {
         Some(_) => None,
         None => Some(common::bootstrap(m)?),
@@ -482,8 +498,14 @@ async fn delete(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
 
 async fn alter(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
     let name = required_topic(m, "alter")?;
-    if m.contains_id("config") {
-        bail!("--alter --config is not supported by this tool; topic configs are set at creation");
+    if m.contains_id("config") || m.contains_id("delete-config") {
+        let Backend::Zk(zk) = backend else {
+            bail!("--alter --config needs --zookeeper; use kafka-configs with --bootstrap-server");
+        };
+        alter_configs_in_zookeeper(zk, m, &name).await?;
+        if !m.contains_id("partitions") {
+            return Ok(());
+        }
     }
     let Some(&partitions) = m.get_one::<i32>("partitions") else {
         bail!("--alter needs --partitions N");
@@ -498,4 +520,24 @@ async fn alter(backend: &Backend, m: &ArgMatches) -> anyhow::Result<()> {
         Err(Failure::Unknown) => bail!("Topic '{name}' does not exist as expected"),
         Err(f) => Err(other(f, String::new)),
     }
+}
+
+/// Kafka 0.10's `--zookeeper --alter --config k=v --delete-config k`: the
+/// topic's overrides are changed in ZooKeeper (with the change notification)
+/// after the same validation the brokers apply.
+async fn alter_configs_in_zookeeper(zk: &ZkAdmin, m: &ArgMatches, name: &str) -> anyhow::Result<()> {
+    if !zk.topic_exists(name).await? {
+        bail!("Topic '{name}' does not exist.");
+    }
+    println!("WARNING: Altering topic configuration from this script has been deprecated and may be removed in future releases.");
+    println!("         Going forward, please use kafka-configs.sh for this functionality");
+    let mut configs = zk.entity_config("topics", name).await?;
+    configs.extend(common::kv_values(m, "config")?);
+    for key in m.get_many::<String>("delete-config").into_iter().flatten() {
+        configs.remove(key.trim());
+    }
+    crate::config::validate_topic_configs(&configs)?;
+    zk.set_entity_config("topics", name, &configs).await?;
+    println!("Updated config for topic \"{name}\".");
+    Ok(())
 }

@@ -105,6 +105,7 @@
 //! ```
 
 pub mod admin;
+pub mod admin_configs;
 mod admin_elect;
 pub mod admin_groups;
 mod admin_reassign;
@@ -120,6 +121,7 @@ pub mod producer;
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
+pub use admin_configs::{AlterConfigOp, ConfigResource, ConfigSynonymInfo, DescribedConfig};
 pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,

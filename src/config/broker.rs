@@ -39,9 +39,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::listener::{self, Listener, SecurityProtocol};
-use super::properties::RawConfig;
+use super::properties::{RawConfig, ValueSource};
 use super::value::{self, Check, DefaultValue, KeyDef, Value, ValueType};
-use super::{ConfigEntry, ConfigError, ConfigSource};
+use super::{ConfigEntry, ConfigError, ConfigSource, ConfigSynonym};
 
 /// `cleanup.policy` / `log.cleanup.policy`: delete old segments, compact, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -281,8 +281,35 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: u64,
     pub producer_id_expiration_check_interval_ms: u64,
 
-    /// Everything as given, for sources and for keys without a typed field.
+    /// Everything as given in the file and by `--override` (the static layer),
+    /// for sources and for keys without a typed field.
     raw: RawConfig,
+    /// The dynamic layers from ZooKeeper applied over `raw` (see
+    /// [`BrokerConfig::with_dynamic`]); empty for a config read from a file.
+    dynamic: DynamicLayers,
+}
+
+/// Dynamic broker configs kept in ZooKeeper: the cluster-wide default
+/// (`/config/brokers/<default>`) and this broker's own (`/config/brokers/<id>`),
+/// which wins over the default; both win over the static file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicLayers {
+    pub default: BTreeMap<String, String>,
+    pub broker: BTreeMap<String, String>,
+}
+
+/// The broker keys that stand for one setting, most specific first (Kafka's
+/// synonyms: `log.retention.ms` > `log.retention.minutes` > `log.retention.hours`).
+pub(crate) fn broker_synonym_names(name: &str) -> &[&str] {
+    match name {
+        "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
+            &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+        }
+        "log.roll.ms" | "log.roll.hours" => &["log.roll.ms", "log.roll.hours"],
+        "log.roll.jitter.ms" | "log.roll.jitter.hours" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "log.flush.interval.ms" => &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        _ => std::slice::from_ref(BROKER_KEYS.iter().find(|d| d.name == name).map_or(&"", |d| &d.name)),
+    }
 }
 
 impl BrokerConfig {
@@ -329,11 +356,14 @@ impl BrokerConfig {
         let mut entries: Vec<ConfigEntry> = BROKER_KEYS
             .iter()
             .map(|def| {
-                let source = if self.raw.contains_key(def.name) {
-                    ConfigSource::StaticBrokerConfig
+                let own = std::slice::from_ref(&def.name);
+                let names = if broker_synonym_names(def.name).first() == Some(&def.name) {
+                    broker_synonym_names(def.name)
                 } else {
-                    ConfigSource::DefaultConfig
+                    own
                 };
+                let synonyms = self.synonym_chain(names);
+                let source = synonyms.first().map_or(ConfigSource::DefaultConfig, |s| s.source);
                 let value = if def.sensitive() {
                     None
                 } else if def.name == "broker.id" {
@@ -348,19 +378,32 @@ impl BrokerConfig {
                     is_default: source == ConfigSource::DefaultConfig,
                     read_only: !def.dynamic,
                     sensitive: def.sensitive(),
+                    synonyms,
                 }
             })
             .collect();
+        let mut listener_keys: BTreeMap<&str, (&str, ConfigSource)> = BTreeMap::new();
         for (key, entry) in self.raw.iter() {
+            listener_keys.insert(key, (entry.value.as_str(), ConfigSource::StaticBrokerConfig));
+        }
+        for (key, value) in &self.dynamic.default {
+            listener_keys.insert(key, (value.as_str(), ConfigSource::DynamicDefaultBrokerConfig));
+        }
+        for (key, value) in &self.dynamic.broker {
+            listener_keys.insert(key, (value.as_str(), ConfigSource::DynamicBrokerConfig));
+        }
+        for (key, (value, source)) in listener_keys {
             if broker_key(key).is_none() && is_listener_prefixed(key) {
                 let sensitive = is_sensitive_listener_key(key);
+                let value = (!sensitive).then(|| value.trim().to_string());
                 entries.push(ConfigEntry {
                     name: key.to_string(),
-                    value: (!sensitive).then(|| entry.value.trim().to_string()),
-                    source: ConfigSource::StaticBrokerConfig,
+                    value: value.clone(),
+                    source,
                     is_default: false,
                     read_only: false,
                     sensitive,
+                    synonyms: vec![ConfigSynonym { name: key.to_string(), value, source }],
                 });
             }
         }
@@ -368,20 +411,153 @@ impl BrokerConfig {
         entries
     }
 
+    /// DescribeConfigs on the cluster-wide default broker resource (empty name):
+    /// only the keys set in `/config/brokers/<default>`, as Kafka answers it.
+    pub fn describe_default(&self) -> Vec<ConfigEntry> {
+        self.dynamic
+            .default
+            .iter()
+            .map(|(name, raw)| {
+                let sensitive = broker_key(name).map_or_else(|| is_sensitive_listener_key(name), |d| d.sensitive());
+                let value = if sensitive {
+                    None
+                } else {
+                    match broker_key(name) {
+                        Some(def) => value::parse(def, raw).ok().map(|v| v.render()),
+                        None => Some(raw.trim().to_string()),
+                    }
+                };
+                let source = ConfigSource::DynamicDefaultBrokerConfig;
+                ConfigEntry {
+                    name: name.clone(),
+                    value: value.clone(),
+                    source,
+                    is_default: false,
+                    read_only: false,
+                    sensitive,
+                    synonyms: vec![ConfigSynonym { name: name.clone(), value, source }],
+                }
+            })
+            .collect()
+    }
+
+    /// Where a broker key's value comes from, most specific layer first:
+    /// this broker's dynamic config, the cluster default, the static file.
+    fn layered(&self, key: &str) -> Option<(&str, ConfigSource)> {
+        if let Some(v) = self.dynamic.broker.get(key) {
+            return Some((v, ConfigSource::DynamicBrokerConfig));
+        }
+        if let Some(v) = self.dynamic.default.get(key) {
+            return Some((v, ConfigSource::DynamicDefaultBrokerConfig));
+        }
+        self.raw.get(key).map(|v| (v, ConfigSource::StaticBrokerConfig))
+    }
+
+    /// Kafka's synonym list for a setting known under `names` (most specific
+    /// first): every layer that sets one of them, most specific layer first,
+    /// then the non-null defaults. Sensitive values are left out.
+    pub fn synonym_chain(&self, names: &[&str]) -> Vec<ConfigSynonym> {
+        let mut out = Vec::new();
+        let sensitive = |n: &str| broker_key(n).is_some_and(|d| d.sensitive());
+        let rendered = |n: &str, raw: &str| match broker_key(n) {
+            Some(def) => value::parse(def, raw).ok().map(|v| v.render()),
+            None => Some(raw.trim().to_string()),
+        };
+        for (layer, source) in [
+            (&self.dynamic.broker, ConfigSource::DynamicBrokerConfig),
+            (&self.dynamic.default, ConfigSource::DynamicDefaultBrokerConfig),
+        ] {
+            for n in names {
+                if let Some(raw) = layer.get(*n) {
+                    let value = if sensitive(n) { None } else { rendered(n, raw) };
+                    out.push(ConfigSynonym { name: n.to_string(), value, source });
+                }
+            }
+        }
+        for n in names {
+            if let Some(raw) = self.raw.get(n) {
+                let value = if sensitive(n) { None } else { rendered(n, raw) };
+                out.push(ConfigSynonym { name: n.to_string(), value, source: ConfigSource::StaticBrokerConfig });
+            }
+        }
+        for n in names {
+            if let Some(default) = broker_key(n).and_then(KeyDef::default_string) {
+                let value = if sensitive(n) { None } else { Some(default) };
+                out.push(ConfigSynonym { name: n.to_string(), value, source: ConfigSource::DefaultConfig });
+            }
+        }
+        out
+    }
+
+    /// The dynamic layers this config was built with.
+    pub fn dynamic_layers(&self) -> &DynamicLayers {
+        &self.dynamic
+    }
+
+    /// This config with the dynamic layers applied over the static one (any
+    /// earlier dynamic layers are replaced). A dynamic key that Kafka does not
+    /// allow to change, or whose value does not validate (written to ZooKeeper
+    /// by hand, say), is skipped with a warning, as Kafka's broker does; when
+    /// the combination does not build, the static config stays in force.
+    /// Returns the new config and the warnings.
+    pub fn with_dynamic(&self, layers: DynamicLayers) -> (BrokerConfig, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut merged = self.raw.clone();
+        let mut accepted = DynamicLayers::default();
+        for (layer, kept, what) in [
+            (&layers.default, &mut accepted.default, "<default>"),
+            (&layers.broker, &mut accepted.broker, "this broker"),
+        ] {
+            for (key, raw) in layer {
+                let usable = match broker_key(key) {
+                    Some(def) if def.dynamic => match value::parse(def, raw) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    Some(_) => Err(format!("{key} cannot be updated dynamically")),
+                    None if is_listener_prefixed(key) => Ok(()),
+                    None => Err(format!("{key} is not a known broker config")),
+                };
+                match usable {
+                    Ok(()) => {
+                        merged.insert(key.clone(), raw.clone(), ValueSource::Override, None);
+                        kept.insert(key.clone(), raw.clone());
+                    }
+                    Err(reason) => warnings.push(format!("ignoring the dynamic config {key} of {what}: {reason}")),
+                }
+            }
+        }
+        match build(merged) {
+            Ok(mut config) => {
+                config.raw = self.raw.clone();
+                config.dynamic = accepted;
+                (config, warnings)
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "the dynamic broker configs do not combine with the static ones ({e}); keeping the static configs"
+                ));
+                let mut config = self.clone();
+                config.dynamic = DynamicLayers::default();
+                (config, warnings)
+            }
+        }
+    }
+
     /// The value of any known broker key as Kafka renders it (given value, else the
     /// default; `None` for a null default or an unknown key). This is how code reads
     /// keys that have no typed field. Sensitive values are returned: do not log them.
     pub fn value_of(&self, key: &str) -> Option<String> {
         let def = broker_key(key)?;
-        match self.raw.get(key) {
+        match self.layered(key).map(|(v, _)| v) {
             Some(v) => value::parse(def, v).ok().map(|v| v.render()),
             None => def.default_string(),
         }
     }
 
-    /// Whether `key` was given in the file or by `--override` (not defaulted).
+    /// Whether `key` was given in the file, by `--override` or dynamically (not defaulted).
     pub fn is_set(&self, key: &str) -> bool {
-        self.raw.contains_key(key)
+        self.layered(key).is_some()
     }
 
     /// The raw map this config was built from.
@@ -560,6 +736,7 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         producer_id_expiration_check_interval_ms: r.u64("producer.id.expiration.check.interval.ms")?,
 
         raw,
+        dynamic: DynamicLayers::default(),
     })
 }
 
@@ -1038,6 +1215,10 @@ pub(crate) static BROKER_KEYS: &[KeyDef] = &[
     k("alter.log.dirs.replication.quota.window.size.seconds", I, V("1"), MIN(1), STATIC),
     k("client.quota.callback.class", CLASS, NULL, ANY, STATIC),
     k("quota.consumer.default", L, V(LONG_MAX), MIN(1), STATIC),
+    // Kafka's DynamicConfig.Broker: only ever set dynamically (bytes/s).
+    k("leader.replication.throttled.rate", L, V(LONG_MAX), MIN(0), DYN),
+    k("follower.replication.throttled.rate", L, V(LONG_MAX), MIN(0), DYN),
+    k("replica.alter.log.dirs.io.max.bytes.per.second", L, V(LONG_MAX), MIN(0), DYN),
     k("quota.producer.default", L, V(LONG_MAX), MIN(1), STATIC),
     // ---- metrics ----
     k("metric.reporters", LIST, V(""), ANY, DYN),

@@ -20,14 +20,21 @@
 //!    Topic overrides are validated by [`validate_topic_configs`] and merged with the
 //!    broker's values by [`TopicConfig::resolve`].
 //!
+//! Dynamic configuration ([`dynamic`], [`BrokerConfig::with_dynamic`]): the dynamic
+//! broker configs kept in ZooKeeper (`/config/brokers/<default>` and
+//! `/config/brokers/<id>`) are layered over the static config, per-broker over
+//! default over file; [`dynamic`] holds Kafka's rules for what may change at run
+//! time and how IncrementalAlterConfigs operations apply.
+//!
 //! [`BrokerConfig::describe`] and [`describe_topic`] answer the DescribeConfigs API
-//! with Kafka's config sources ([`ConfigSource`]).
+//! with Kafka's config sources ([`ConfigSource`]) and synonyms.
 //!
 //! This module does no network I/O and writes nothing: reading the properties file is
 //! its only I/O. It must not create log directories or bind listeners; the broker does
 //! that with the values found here.
 
 pub mod broker;
+pub mod dynamic;
 pub mod listener;
 pub mod properties;
 pub mod topic;
@@ -35,7 +42,7 @@ mod value;
 
 use std::path::PathBuf;
 
-pub use broker::{BrokerConfig, CleanupPolicy, CompressionType, TimestampType};
+pub use broker::{BrokerConfig, CleanupPolicy, CompressionType, DynamicLayers, TimestampType};
 pub use listener::{Listener, SecurityProtocol};
 pub use properties::{RawConfig, RawEntry, ValueSource};
 pub use topic::{describe_topic, validate_topic_configs, TopicConfig};
@@ -72,6 +79,23 @@ pub enum ConfigError {
     /// An `--override` argument without `=` (or with an empty key).
     #[error("invalid --override '{0}': expected key=value")]
     BadOverride(String),
+    /// AlterConfigs on a broker named keys Kafka cannot change at run time
+    /// (sorted; Kafka prints a Scala `Set`).
+    #[error("Cannot update these configs dynamically: Set({})", .0.join(", "))]
+    NotDynamic(Vec<String>),
+    /// Per-broker keys (listeners, keystores) sent for the cluster-wide default.
+    #[error("Cannot update these configs at default cluster level, broker id must be specified: Set({})", .0.join(", "))]
+    PerBrokerOnly(Vec<String>),
+    /// Keystore/truststore keys without a `listener.name.<l>.` prefix.
+    #[error("These security configs can be dynamically updated only per-listener using the listener prefix: Set({})", .0.join(", "))]
+    ListenerPrefixOnly(Vec<String>),
+    /// A broker config name gregor does not know (*gregor*: Kafka's ZooKeeper
+    /// mode stores unknown names; we refuse them so a typo is not silently kept).
+    #[error("Unknown broker config name: {0}")]
+    UnknownBrokerConfig(String),
+    /// IncrementalAlterConfigs APPEND/SUBTRACT on a key that is not a list.
+    #[error("Config value {op} is not allowed for config key: {key}")]
+    ListOpNotAllowed { op: &'static str, key: String },
 }
 
 impl ConfigError {
@@ -86,7 +110,7 @@ pub enum ConfigSource {
     Unknown,
     /// A per-topic override (stored in ZooKeeper under `/config/topics/<topic>`).
     DynamicTopicConfig,
-    /// A per-broker dynamic config (`/config/brokers/<id>`); gregor has none yet.
+    /// A per-broker dynamic config (`/config/brokers/<id>`).
     DynamicBrokerConfig,
     /// A cluster-wide dynamic broker default (`/config/brokers/<default>`).
     DynamicDefaultBrokerConfig,
@@ -140,4 +164,31 @@ pub struct ConfigEntry {
     pub read_only: bool,
     /// A password-type key; its value is never reported.
     pub sensitive: bool,
+    /// Kafka's synonyms (DescribeConfigs v1+): every place this setting is
+    /// given, most specific first, ending with the built-in default.
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+/// One synonym of a DescribeConfigs entry: a key, its value there and that layer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigSynonym {
+    pub name: String,
+    /// `None` for sensitive values.
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+impl ConfigSource {
+    /// Kafka's enum name (`DYNAMIC_TOPIC_CONFIG`, …), as `kafka-configs` prints it.
+    pub fn kafka_name(&self) -> &'static str {
+        match self {
+            ConfigSource::Unknown => "UNKNOWN",
+            ConfigSource::DynamicTopicConfig => "DYNAMIC_TOPIC_CONFIG",
+            ConfigSource::DynamicBrokerConfig => "DYNAMIC_BROKER_CONFIG",
+            ConfigSource::DynamicDefaultBrokerConfig => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+            ConfigSource::StaticBrokerConfig => "STATIC_BROKER_CONFIG",
+            ConfigSource::DefaultConfig => "DEFAULT_CONFIG",
+            ConfigSource::DynamicBrokerLoggerConfig => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        }
+    }
 }

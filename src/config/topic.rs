@@ -15,7 +15,7 @@ use super::broker::{
     TIMESTAMP_TYPES,
 };
 use super::value::{self, key as k, Check, DefaultValue, KeyDef, Value, ValueType};
-use super::{ConfigEntry, ConfigError, ConfigSource};
+use super::{ConfigEntry, ConfigError, ConfigSource, ConfigSynonym};
 
 /// A topic key and the broker keys it inherits from, most specific first.
 #[derive(Debug, Clone, Copy)]
@@ -237,8 +237,10 @@ impl TopicConfig {
 }
 
 /// DescribeConfigs on a topic: every topic key with its effective value. Source: the
-/// topic's override → DYNAMIC_TOPIC_CONFIG; else a broker synonym set in the file or
-/// by `--override` → STATIC_BROKER_CONFIG; else DEFAULT_CONFIG (`is_default`).
+/// topic's override → DYNAMIC_TOPIC_CONFIG; else the most specific layer that sets a
+/// broker synonym (DYNAMIC_BROKER_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG,
+/// STATIC_BROKER_CONFIG); else DEFAULT_CONFIG (`is_default`). The synonyms list every
+/// one of those layers, as Kafka's do.
 pub fn describe_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> Vec<ConfigEntry> {
     let resolved = TopicConfig::resolve(overrides, broker);
     let mut entries: Vec<ConfigEntry> = TOPIC_KEYS
@@ -246,12 +248,19 @@ pub fn describe_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfi
         .map(|key| {
             let name = key.def.name;
             let overridden = overrides.get(name).and_then(|raw| value::parse(&key.def, raw).ok());
-            let (source, value) = match overridden {
-                Some(v) => (ConfigSource::DynamicTopicConfig, Some(v.render())),
-                None if key.synonyms.iter().any(|s| broker.is_set(s)) => {
-                    (ConfigSource::StaticBrokerConfig, resolved.value_of(name))
-                }
-                None => (ConfigSource::DefaultConfig, resolved.value_of(name)),
+            let mut synonyms = Vec::new();
+            if let Some(v) = &overridden {
+                synonyms.push(ConfigSynonym {
+                    name: name.to_string(),
+                    value: Some(v.render()),
+                    source: ConfigSource::DynamicTopicConfig,
+                });
+            }
+            synonyms.extend(broker.synonym_chain(key.synonyms));
+            let source = synonyms.first().map_or(ConfigSource::DefaultConfig, |s| s.source);
+            let value = match overridden {
+                Some(v) => Some(v.render()),
+                None => resolved.value_of(name),
             };
             ConfigEntry {
                 name: name.to_string(),
@@ -260,11 +269,18 @@ pub fn describe_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfi
                 is_default: source == ConfigSource::DefaultConfig,
                 read_only: false,
                 sensitive: false,
+                synonyms,
             }
         })
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries
+}
+
+/// Whether a topic key takes a list (IncrementalAlterConfigs APPEND/SUBTRACT);
+/// `None` for an unknown key.
+pub fn is_list_key(name: &str) -> Option<bool> {
+    topic_key(name).map(|t| t.def.ty == ValueType::List)
 }
 
 /// Parsed access to topic overrides; an unparsable override is logged and ignored.

@@ -243,4 +243,42 @@ impl ZkAdmin {
     pub async fn broker_endpoints(&self) -> Result<Vec<String>, MetadataError> {
         Ok(self.store.read_brokers().await?.into_values().map(|b| format!("{}:{}", b.host, b.port)).collect())
     }
+
+    /// Whether the topic's assignment znode exists.
+    pub async fn topic_exists(&self, name: &str) -> Result<bool, MetadataError> {
+        self.store.exists(&super::znode::topic_path(name)).await
+    }
+
+    /// The stored overrides of a topic (`entity_type` `topics`) or the dynamic
+    /// config of a broker (`brokers`, name an id or `<default>`); empty when none.
+    pub async fn entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, MetadataError> {
+        let read = if entity_type == "topics" {
+            self.store.read_config(name).await?
+        } else {
+            self.store.read_broker_config(name).await?
+        };
+        Ok(read.unwrap_or_default())
+    }
+
+    /// Replaces an entity's config znode and writes the change notification,
+    /// as Kafka's `kafka-configs --zookeeper` does; validation is the caller's.
+    pub async fn set_entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.store.write_entity_config(entity_type, name, configs).await
+    }
+
+    /// The names under `/config/<entity_type>`, sorted.
+    pub async fn config_entities(&self, entity_type: &str) -> Result<Vec<String>, MetadataError> {
+        let mut names = self.store.list(&format!("/config/{entity_type}")).await?;
+        names.sort();
+        Ok(names)
+    }
 }

@@ -72,6 +72,8 @@ pub struct ClusterView {
     pub topics: BTreeMap<String, TopicEntry>,
     /// `/config/topics/<t>` overrides, also for topics whose assignment is not there yet.
     pub configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Dynamic broker configs, `/config/brokers/<id or <default>>`.
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     pub states: BTreeMap<String, BTreeMap<i32, VersionedState>>,
     /// Children of `/admin/delete_topics`.
     pub delete_requests: BTreeSet<String>,

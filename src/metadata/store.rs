@@ -84,7 +84,7 @@ impl MetadataStore {
             delete_topic_enable: config.delete_topic_enable,
             private_coordinator: config.private_coordinator,
             leader_rebalance: config.leader_rebalance,
-            unclean_leader_election: config.unclean_leader_election,
+            unclean_leader_election: std::sync::atomic::AtomicBool::new(config.unclean_leader_election),
         });
         let session = match sync::Session::establish(&shared, true).await {
             Ok(s) => s,
@@ -185,6 +185,49 @@ impl MetadataStore {
     /// them on the cache.
     pub async fn create_topic(&self, topic: TopicMetadata) -> Result<(), MetadataError> {
         self.shared.zk.create_topic(&topic).await
+    }
+
+    /// Changes the `unclean.leader.election.enable` default this broker's
+    /// controller applies to topics without an override (a dynamic broker config).
+    pub fn set_unclean_leader_election(&self, enabled: bool) {
+        self.shared.unclean_leader_election.store(enabled, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Replaces a topic's config overrides (`/config/topics/<t>`) and writes
+    /// the change notification; every broker applies them through its watch.
+    pub async fn set_topic_config(
+        &self,
+        name: &str,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_entity_config("topics", name, configs).await
+    }
+
+    /// Replaces a dynamic broker config (`/config/brokers/<entity>`, entity a
+    /// broker id or `<default>`) and writes the change notification.
+    pub async fn set_broker_config(
+        &self,
+        entity: &str,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_entity_config("brokers", entity, configs).await
+    }
+
+    /// A topic's stored overrides, read from ZooKeeper (not the cache), for a
+    /// read-modify-write.
+    pub async fn read_topic_config(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, MetadataError> {
+        Ok(self.shared.zk.read_config(name).await?.unwrap_or_default())
+    }
+
+    /// A dynamic broker config as stored in ZooKeeper (empty when none).
+    pub async fn read_broker_config(
+        &self,
+        entity: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, MetadataError> {
+        Ok(self.shared.zk.read_broker_config(entity).await?.unwrap_or_default())
     }
 
     /// Requests a topic's deletion (`/admin/delete_topics/<t>`), which the

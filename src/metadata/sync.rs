@@ -1,7 +1,8 @@
 //! The background task that owns the ZooKeeper session of a broker.
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
-//! (recursive on `/brokers`, `/config/topics`, `/admin` — deletion and
+//! (recursive on `/brokers`, `/config/topics`, `/config/brokers` (dynamic
+//! broker configs), `/admin` — deletion and
 //! election requests — and `/isr_change_notification`, plain on
 //! `/controller`), load the whole view into the
 //! cache, take part in the controller election and, while controller, apply
@@ -60,8 +61,9 @@ pub(super) struct Shared {
     pub private_coordinator: bool,
     /// The controller's periodic preferred-leader rebalance (`None`: off).
     pub leader_rebalance: Option<LeaderRebalance>,
-    /// The broker's `unclean.leader.election.enable` (topics may override it).
-    pub unclean_leader_election: bool,
+    /// The broker's `unclean.leader.election.enable` (topics may override it);
+    /// a dynamic broker config can change it at run time.
+    pub unclean_leader_election: std::sync::atomic::AtomicBool,
 }
 
 /// `leader.imbalance.check.interval.seconds` and
@@ -367,7 +369,7 @@ impl Session {
         let policy = Policy {
             delete_enabled: shared.delete_topic_enable,
             rebalance_percentage: shared.leader_rebalance.filter(|_| rebalance).map(|r| r.percentage),
-            unclean_default: shared.unclean_leader_election,
+            unclean_default: shared.unclean_leader_election.load(std::sync::atomic::Ordering::Relaxed),
             shutting_down: self.shutting_down.keys().copied().collect(),
             leaving_isrs: leaving.into_iter().collect(),
         };
@@ -514,6 +516,7 @@ async fn arm_watches(
     let specs = [
         (znode::BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
+        (znode::CONFIG_BROKERS, AddWatchMode::PersistentRecursive),
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
         (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
@@ -569,6 +572,12 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
             configs.insert(name, c);
         }
     }
+    let mut broker_configs = std::collections::BTreeMap::new();
+    for entity in zk.list(znode::CONFIG_BROKERS).await? {
+        if let Some(c) = zk.read_broker_config(&entity).await? {
+            broker_configs.insert(entity, c);
+        }
+    }
     let delete_requests: BTreeSet<String> = zk.list(znode::DELETE_TOPICS).await?.into_iter().collect();
     let isr_change_notifications: BTreeSet<String> =
         zk.list(znode::ISR_CHANGE_NOTIFICATION).await?.into_iter().collect();
@@ -586,6 +595,7 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         v.topics = topics;
         v.unreadable = unreadable;
         v.configs = configs;
+        v.broker_configs = broker_configs;
         v.states = states;
         v.delete_requests = delete_requests;
         v.election_requests = election_requests;
@@ -627,6 +637,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::TopicConfig(name) => {
             let config = zk.read_config(&name).await?;
             shared.cache.update(|v| put(&mut v.configs, name, config));
+        }
+        PathKind::BrokerConfig(entity) => {
+            let config = zk.read_broker_config(&entity).await?;
+            shared.cache.update(|v| put(&mut v.broker_configs, entity, config));
         }
         PathKind::DeleteRequest(name) => {
             let exists = zk.list(znode::DELETE_TOPICS).await?.contains(&name);

@@ -286,6 +286,80 @@ impl ZkStore {
         }
     }
 
+    /// A dynamic broker config (`/config/brokers/<entity>`; `None` when absent or malformed).
+    pub async fn read_broker_config(&self, entity: &str) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
+        let path = znode::broker_config_path(entity);
+        match self.client()?.get_data(&path).await {
+            Ok((data, _)) => Ok(znode::decode_config(&data)
+                .map_err(|reason| tracing::warn!(entity, %reason, "ignoring a malformed dynamic broker config"))
+                .ok()),
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", &path)(e)),
+        }
+    }
+
+    /// Replaces an entity's config znode (`/config/<entity_type>/<name>`,
+    /// `entity_type` `topics` or `brokers`) and announces the change with a
+    /// `/config/changes/config_change_<seq>` notification, as Kafka's admin
+    /// code writes them (one multi here, so a failure leaves neither).
+    pub async fn write_entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let c = self.client()?;
+        let path = format!("/config/{entity_type}/{name}");
+        let data = znode::encode_config(configs);
+        let notification = znode::encode_config_change(&format!("{entity_type}/{name}"));
+        let sequential = CreateMode::PersistentSequential.with_acls(Acls::anyone_all());
+        for _ in 0..3 {
+            let exists = c.check_stat(&path).await.map_err(zk_err("check", &path))?.is_some();
+            let mut multi = c.new_multi_writer();
+            let add = |r: Result<(), zkc::Error>| r.map_err(zk_err("prepare", &path));
+            if exists {
+                add(multi.add_set_data(&path, &data, None))?;
+            } else {
+                add(multi.add_create(&path, &data, &persistent()))?;
+            }
+            add(multi.add_create(znode::CONFIG_CHANGE_PREFIX, &notification, &sequential))?;
+            match multi.commit().await {
+                Ok(_) => {
+                    self.purge_config_changes().await;
+                    return Ok(());
+                }
+                // Created or deleted by someone else between the check and the write: again.
+                Err(MultiWriteError::OperationFailed {
+                    index: 0,
+                    source: zkc::Error::NodeExists | zkc::Error::NoNode,
+                }) => {}
+                Err(e) => return Err(zk_err("write", &path)(e.into())),
+            }
+        }
+        Err(MetadataError::Conflict(path))
+    }
+
+    /// Removes change notifications older than Kafka's 15 minutes (its brokers
+    /// purge them as they read them; ours watch the config znodes instead, so
+    /// the writer does it). Best effort: a failure only leaves them for later.
+    async fn purge_config_changes(&self) {
+        const EXPIRY_MS: i64 = 15 * 60 * 1000;
+        let Ok(c) = self.client() else { return };
+        let parent = znode::CONFIG_CHANGE_PREFIX.rsplit_once('/').map_or("/config/changes", |(p, _)| p);
+        let Ok(children) = c.list_children(parent).await else { return };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        for child in children.into_iter().filter(|n| n.starts_with("config_change_")) {
+            let path = format!("{parent}/{child}");
+            if let Ok(Some(stat)) = c.check_stat(&path).await {
+                if now - stat.ctime > EXPIRY_MS {
+                    let _ = c.delete(&path, None).await;
+                }
+            }
+        }
+    }
+
     /// The state znodes of partitions `0..count`.
     pub async fn read_states(&self, name: &str, count: usize) -> Result<BTreeMap<i32, VersionedState>, MetadataError> {
         let c = self.client()?;

@@ -12,6 +12,10 @@
 //!                      "removing_replicas":{},"topic_id":"<base64 uuid>"}
 //! …/partitions/<p>/state {"controller_epoch":1,"leader":0,"version":1,"leader_epoch":0,"isr":[0]}
 //! /config/topics/<t>  {"version":1,"config":{"retention.ms":"1000"}}
+//! /config/brokers/<id> and /config/brokers/<default>   (same format: dynamic broker configs)
+//! /config/changes/config_change_<seq> {"version":2,"entity_path":"topics/<t>"}
+//!                     (persistent sequential, after every config write, as Kafka 2.x;
+//!                      entity_path "brokers/<id>" or "brokers/<default>" for brokers)
 //! /controller         {"version":1,"brokerid":0,"timestamp":"…"}
 //! /controller_epoch   1
 //! /cluster/id         {"version":"1","id":"<base64 uuid>"}
@@ -41,6 +45,12 @@ pub const BROKERS: &str = "/brokers";
 pub const BROKER_IDS: &str = "/brokers/ids";
 pub const BROKER_TOPICS: &str = "/brokers/topics";
 pub const CONFIG_TOPICS: &str = "/config/topics";
+/// Dynamic broker configs: `/config/brokers/<id>` and `/config/brokers/<default>`.
+pub const CONFIG_BROKERS: &str = "/config/brokers";
+/// The entity name of the cluster-wide default broker config.
+pub const DEFAULT_ENTITY: &str = "<default>";
+/// A config change notification: a persistent sequential child of `/config/changes`.
+pub const CONFIG_CHANGE_PREFIX: &str = "/config/changes/config_change_";
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
 pub const CONTROLLER: &str = "/controller";
 pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
@@ -103,6 +113,26 @@ pub fn config_path(topic: &str) -> String {
     format!("{CONFIG_TOPICS}/{topic}")
 }
 
+/// `/config/brokers/<entity>`: a broker id, or [`DEFAULT_ENTITY`].
+pub fn broker_config_path(entity: &str) -> String {
+    format!("{CONFIG_BROKERS}/{entity}")
+}
+
+/// Kafka 2.x's change notification body (`version` 2): `entity_path` is
+/// `topics/<t>`, `brokers/<id>` or `brokers/<default>`.
+pub fn encode_config_change(entity_path: &str) -> Vec<u8> {
+    to_bytes(&serde_json::json!({"version": 2, "entity_path": entity_path}))
+}
+
+/// The `entity_path` of a change notification (version 2 only, as Kafka 2.x+).
+pub fn decode_config_change(bytes: &[u8]) -> Result<String, String> {
+    let v = parse(bytes)?;
+    if v.get("version").and_then(Value::as_i64) != Some(2) {
+        return Err(format!("unsupported change notification version in {v}"));
+    }
+    v.get("entity_path").and_then(Value::as_str).map(str::to_string).ok_or_else(|| "no \"entity_path\"".into())
+}
+
 pub fn delete_request_path(topic: &str) -> String {
     format!("{DELETE_TOPICS}/{topic}")
 }
@@ -122,6 +152,8 @@ pub enum PathKind {
     Topic(String),
     PartitionState(String, i32),
     TopicConfig(String),
+    /// `/config/brokers/<id or <default>>`.
+    BrokerConfig(String),
     DeleteRequest(String),
     Controller,
     /// Placed after the partition states: a batch re-reads states before the
@@ -143,6 +175,7 @@ pub fn classify(path: &str) -> PathKind {
             p.parse().map_or(PathKind::Other, |p| PathKind::PartitionState((*t).to_string(), p))
         }
         ["config", "topics", t] => PathKind::TopicConfig((*t).to_string()),
+        ["config", "brokers", e] => PathKind::BrokerConfig((*e).to_string()),
         ["admin", "delete_topics", t] => PathKind::DeleteRequest((*t).to_string()),
         ["controller"] => PathKind::Controller,
         ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),
@@ -619,6 +652,17 @@ mod tests {
         assert_eq!(classify("/brokers/topics/t/partitions/2/state"), PathKind::PartitionState("t".into(), 2));
         assert_eq!(classify("/brokers/topics/t/partitions/2"), PathKind::Other);
         assert_eq!(classify("/config/topics/t"), PathKind::TopicConfig("t".into()));
+        assert_eq!(classify("/config/brokers/<default>"), PathKind::BrokerConfig("<default>".into()));
+        assert_eq!(classify("/config/brokers/2"), PathKind::BrokerConfig("2".into()));
+        assert_eq!(broker_config_path(DEFAULT_ENTITY), "/config/brokers/<default>");
+        let change = encode_config_change("brokers/<default>");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&change).ok(),
+            Some(serde_json::json!({"version": 2, "entity_path": "brokers/<default>"}))
+        );
+        assert_eq!(decode_config_change(&change), Ok("brokers/<default>".to_string()));
+        assert!(decode_config_change(br#"{"version":1,"entity_type":"topics","entity_name":"t"}"#).is_err());
+        assert!(decode_config_change(b"garbage").is_err());
         assert_eq!(classify("/admin/delete_topics/t"), PathKind::DeleteRequest("t".into()));
         assert_eq!(classify("/controller"), PathKind::Controller);
         assert_eq!(classify("/admin/preferred_replica_election"), PathKind::ElectionRequest(ElectionType::Preferred));

@@ -140,6 +140,9 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::DescribeTransactions => probe::<DescribeTransactionsRequest>(b, version),
         ApiKey::AlterPartitionReassignments => probe::<AlterPartitionReassignmentsRequest>(b, version),
         ApiKey::ListPartitionReassignments => probe::<ListPartitionReassignmentsRequest>(b, version),
+        ApiKey::AlterConfigs => probe::<AlterConfigsRequest>(b, version),
+        ApiKey::IncrementalAlterConfigs => probe::<IncrementalAlterConfigsRequest>(b, version),
+        ApiKey::DescribeCluster => probe::<DescribeClusterRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

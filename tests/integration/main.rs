@@ -6,6 +6,7 @@ mod client;
 mod client_transactions;
 mod cluster;
 mod common;
+mod configs;
 mod connect_distributed;
 mod connect_quickstart;
 mod connect_rest;

@@ -50,7 +50,7 @@ pub async fn handle(broker: &Broker, req: CreateTopicsRequest, version: i16) -> 
                     r = r.with_topic_id(topic.topic_id);
                 }
                 if version >= 5 {
-                    let entries = describe_topic(&topic.configs, broker.config())
+                    let entries = describe_topic(&topic.configs, &broker.effective_config())
                         .into_iter()
                         .map(|e| {
                             CreatableTopicConfigs::default()

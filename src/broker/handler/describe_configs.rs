@@ -1,6 +1,10 @@
 //! DescribeConfigs (32): a topic's effective configs (overrides, inherited
 //! broker values and defaults, each with its source) or this broker's
-//! configs. `kafka-topics --describe` and admin clients use it.
+//! configs, with the dynamic broker configs applied and Kafka's synonyms
+//! (DYNAMIC_TOPIC_CONFIG > DYNAMIC_BROKER_CONFIG > DYNAMIC_DEFAULT_BROKER_CONFIG >
+//! STATIC_BROKER_CONFIG > DEFAULT_CONFIG). The cluster-wide default broker
+//! resource (empty name) lists only what `/config/brokers/<default>` sets, as
+//! Kafka does. `kafka-topics --describe`, `kafka-configs` and admin clients use it.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -27,13 +31,14 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, _version: i16) -> De
                 .with_resource_name(res.resource_name.clone());
             let entries = match res.resource_type {
                 TOPIC => match broker.metadata().topic(&name) {
-                    Some(t) => Ok(describe_topic(&t.configs, broker.config())),
+                    Some(t) => Ok(describe_topic(&t.configs, &broker.effective_config())),
                     None => Err((ErrorCode::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))),
                 },
-                BROKER if name.is_empty() || name == broker.node_id().to_string() => Ok(broker.config().describe()),
+                BROKER if name.is_empty() => Ok(broker.effective_config().describe_default()),
+                BROKER if name == broker.node_id().to_string() => Ok(broker.effective_config().describe()),
                 BROKER => Err((
                     ErrorCode::InvalidRequest,
-                    format!("Unexpected broker id, expected {} but received {name}", broker.node_id()),
+                    format!("Unexpected broker id, expected {} or empty string, but received {name}", broker.node_id()),
                 )),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };
@@ -57,10 +62,15 @@ pub fn handle(broker: &Broker, req: DescribeConfigsRequest, _version: i16) -> De
 
 fn entry(e: ConfigEntry, include_synonyms: bool) -> DescribeConfigsResourceResult {
     let synonyms = if include_synonyms {
-        vec![DescribeConfigsSynonym::default()
-            .with_name(sb(e.name.clone()))
-            .with_value(e.value.clone().map(sb))
-            .with_source(e.source.code())]
+        e.synonyms
+            .iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(sb(s.name.clone()))
+                    .with_value(if e.sensitive { None } else { s.value.clone().map(sb) })
+                    .with_source(s.source.code())
+            })
+            .collect()
     } else {
         Vec::new()
     };

@@ -15,6 +15,9 @@
 //! the leader records (advancing the HW, proposing the follower for the ISR)
 //! once per request, before reading.
 //!
+//! Follower fetches of replicas named by `leader.replication.throttled.replicas`
+//! are held to `leader.replication.throttled.rate` (`broker::throttle`).
+//!
 //! A partition fetched with a `current_leader_epoch` (v9+; followers and
 //! KIP-320 consumers) other than the leader's is refused with
 //! FENCED_LEADER_EPOCH (older) or UNKNOWN_LEADER_EPOCH (newer), and a fenced
@@ -29,13 +32,34 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 
 use crate::broker::now_ms;
 use crate::broker::replicas::ReplicaManager;
+use crate::broker::throttle::{is_throttled, ReplicationQuota};
 use crate::protocol::errors;
 use crate::storage::StorageError;
 
 /// Waiting is capped so a request cannot pin a connection forever.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(300);
 
+/// The leader-side replication throttle: this broker's id (the replicas lists
+/// name `partition:broker`) and `leader.replication.throttled.rate`.
+#[derive(Clone, Copy)]
+pub struct LeaderThrottle<'a> {
+    pub broker_id: i32,
+    pub quota: &'a ReplicationQuota,
+}
+
 pub async fn handle(replicas: &ReplicaManager, req: FetchRequest, version: i16) -> FetchResponse {
+    handle_throttled(replicas, None, req, version).await
+}
+
+/// [`handle`], with follower fetches of throttled replicas held to the
+/// leader's replication quota: while it is used up they get no records (and
+/// no error), as in Kafka.
+pub async fn handle_throttled(
+    replicas: &ReplicaManager,
+    throttle: Option<LeaderThrottle<'_>>,
+    req: FetchRequest,
+    version: i16,
+) -> FetchResponse {
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
@@ -48,7 +72,8 @@ pub async fn handle(replicas: &ReplicaManager, req: FetchRequest, version: i16) 
     }
     loop {
         arrivals.borrow_and_update();
-        let (responses, bytes, any_error) = read_all(replicas, &req, max_bytes, read_committed, replica >= 0);
+        let throttle = throttle.filter(|t| replica >= 0 && t.quota.rate().is_some());
+        let (responses, bytes, any_error) = read_all(replicas, &req, max_bytes, read_committed, replica >= 0, throttle);
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
@@ -95,7 +120,9 @@ fn read_all(
     max_bytes: usize,
     read_committed: bool,
     from_replica: bool,
+    throttle: Option<LeaderThrottle<'_>>,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let held_back = throttle.is_some_and(|t| t.quota.exceeded());
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -125,8 +152,24 @@ fn read_all(
                     continue;
                 }
             };
+            let throttled = throttle.filter(|t| {
+                is_throttled(&partition.config().leader_replication_throttled_replicas, fp.partition, t.broker_id)
+            });
+            if throttled.is_some() && held_back {
+                partitions.push(
+                    pd.with_error_code(0)
+                        .with_high_watermark(partition.high_watermark())
+                        .with_last_stable_offset(partition.last_stable_offset())
+                        .with_log_start_offset(partition.log_start_offset()),
+                );
+                continue;
+            }
             let remaining = max_bytes.saturating_sub(total);
-            let limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
+            let mut limit = usize::try_from(fp.partition_max_bytes).unwrap_or(0).min(remaining);
+            if let Some(rate) = throttled.and_then(|t| t.quota.rate()) {
+                // About a second's worth at a time, so one answer does not overshoot by much.
+                limit = limit.min(usize::try_from(rate).unwrap_or(usize::MAX).max(1));
+            }
             let min_one = total == 0;
             let read = if read_committed && !from_replica {
                 partition.read_committed(fp.fetch_offset, limit, min_one)
@@ -136,6 +179,9 @@ fn read_all(
             match read {
                 Ok(read) => {
                     total += read.records.len();
+                    if let Some(t) = throttled {
+                        t.quota.record(read.records.len());
+                    }
                     let aborted = read_committed.then(|| {
                         read.aborted
                             .iter()

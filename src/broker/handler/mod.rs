@@ -43,14 +43,17 @@
 //!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
 //!   partition the way the group coordinator does).
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
-//!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments.
+//!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments,
+//!   DescribeCluster.
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
 //!   combine several services: Metadata (the cache, the config, and
 //!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
 //!   (the topic-admin operations in `topics.rs`, which write ZooKeeper under
 //!   the broker's admin lock and wait for partition sync to open or drop
 //!   the partitions), DescribeConfigs (the broker's config, its id and the
-//!   topics' overrides), FindCoordinator (the metadata, both coordinators'
+//!   topics' overrides), AlterConfigs / IncrementalAlterConfigs (this broker's
+//!   id, the metadata store's config znodes, and waiting for partition sync to
+//!   apply the change), FindCoordinator (the metadata, both coordinators'
 //!   readiness, this broker's advertised address, and creating the internal
 //!   topics on first use), ControlledShutdown (the controller's request
 //!   queue, the config, and stopping the replica fetchers). ApiVersions
@@ -58,6 +61,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_configs;
 mod alter_partition_reassignments;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
@@ -65,6 +69,7 @@ mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
+mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_producers;
@@ -75,6 +80,7 @@ mod fetch;
 mod fetch_v0;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -159,7 +165,11 @@ impl RequestHandler for Broker {
                     }));
                 }
             },
-            RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(self.replicas(), r, version).await),
+            RequestKind::Fetch(r) => {
+                let throttle =
+                    fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
+                ResponseKind::Fetch(fetch::handle_throttled(self.replicas(), Some(throttle), r, version).await)
+            }
             RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self.replicas(), r, version)),
             RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version).await),
             RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version).await),
@@ -231,6 +241,13 @@ impl RequestHandler for Broker {
             }
             RequestKind::ListTransactions(r) => {
                 ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
+            }
+            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(self, r, version).await),
+            RequestKind::IncrementalAlterConfigs(r) => {
+                ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, version).await)
+            }
+            RequestKind::DescribeCluster(r) => {
+                ResponseKind::DescribeCluster(describe_cluster::handle(self.metadata(), r, version))
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };

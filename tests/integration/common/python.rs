@@ -32,6 +32,27 @@ pub fn kafka_python() -> Option<&'static str> {
     None
 }
 
+/// The interpreter, when confluent-kafka (PyPI; it bundles librdkafka) imports.
+/// `None` (skip) when it does not, except under `CI`, where `.ci/run`
+/// installs it and a missing module fails the test.
+pub fn confluent_kafka() -> Option<&'static str> {
+    let ok = Command::new("python3")
+        .args(["-c", "import confluent_kafka.admin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return Some("python3");
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but confluent-kafka is not installed (pip install 'confluent-kafka==2.*')");
+    }
+    eprintln!("skipping: confluent-kafka is not installed (pip install 'confluent-kafka==2.*')");
+    None
+}
+
 /// Runs `script` (fed on stdin) with `args` as `sys.argv[1:]`, killing it after
 /// `timeout`. The output is returned whatever the exit status; callers assert.
 pub fn run(python: &str, script: &str, args: &[&str], timeout: Duration) -> Output {

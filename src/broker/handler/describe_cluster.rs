@@ -1,0 +1,34 @@
+//! DescribeCluster (60): the cluster id, the controller and the live brokers
+//! (id, advertised host and port, rack), from the metadata cache, as Kafka
+//! 2.8+ answers it. Authorized operations are not computed (no ACLs): the
+//! field carries Kafka's "not requested" value, -2147483648.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::sb;
+use crate::metadata::MetadataStore;
+
+/// Kafka's `authorizedOperations` when they were not asked for (or not known).
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub fn handle(metadata: &MetadataStore, _req: DescribeClusterRequest, _version: i16) -> DescribeClusterResponse {
+    let brokers = metadata
+        .brokers()
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(sb(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(sb))
+        })
+        .collect();
+    DescribeClusterResponse::default()
+        .with_error_code(0)
+        .with_error_message(None)
+        .with_cluster_id(sb(metadata.cluster_id()))
+        .with_controller_id(BrokerId(metadata.controller_id().unwrap_or(-1)))
+        .with_brokers(brokers)
+        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+}
