@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
 
 use super::common;
-use crate::client::{Admin, ClientConfig};
+use crate::client::{Admin, AlterConfigOp, ClientConfig, ConfigResource};
 use crate::metadata::admin::ZkAdmin;
 use crate::metadata::assignment::{assign_replicas, random_index};
 
@@ -333,30 +333,93 @@ pub(crate) fn throttle_plan(current: &Assignment, target: &Assignment) -> Thrott
     plan
 }
 
-/// Sets the throttles of a move. Not wired yet: IncrementalAlterConfigs comes
-/// with the configs work; until then a throttle is refused before anything starts.
-fn set_throttles(
-    _admin: &Admin,
-    _plan: &ThrottlePlan,
+/// The broker keys `--throttle` sets and `--verify` clears.
+const RATE_KEYS: [&str; 2] = ["leader.replication.throttled.rate", "follower.replication.throttled.rate"];
+/// The broker key of `--replica-alter-log-dirs-throttle`.
+const LOG_DIRS_RATE_KEY: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
+/// The topic keys naming the throttled replicas.
+const REPLICA_KEYS: [&str; 2] = ["leader.replication.throttled.replicas", "follower.replication.throttled.replicas"];
+
+/// The config changes a throttle makes: per broker the rates, per topic the
+/// throttled replicas (Kafka's `--throttle` writes the same keys).
+fn throttle_changes(
+    plan: &ThrottlePlan,
+    rate: Option<i64>,
+    log_dirs_rate: Option<i64>,
+) -> (BTreeMap<i32, Vec<(String, String)>>, BTreeMap<String, Vec<(String, String)>>) {
+    let mut brokers: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    for b in &plan.brokers {
+        let entry = brokers.entry(*b).or_default();
+        if let Some(r) = rate {
+            entry.extend(RATE_KEYS.iter().map(|k| (k.to_string(), r.to_string())));
+        }
+        if let Some(r) = log_dirs_rate {
+            entry.push((LOG_DIRS_RATE_KEY.to_string(), r.to_string()));
+        }
+    }
+    brokers.retain(|_, v| !v.is_empty());
+    let mut topics: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    if rate.is_some() {
+        for (side, replicas) in [(REPLICA_KEYS[0], &plan.leader), (REPLICA_KEYS[1], &plan.follower)] {
+            for (topic, list) in replicas {
+                topics.entry(topic.clone()).or_default().push((side.to_string(), list.join(",")));
+            }
+        }
+    }
+    (brokers, topics)
+}
+
+/// Kafka's lines after a throttle was set.
+fn report_throttle(rate: Option<i64>, log_dirs_rate: Option<i64>) {
+    if rate.is_some() || log_dirs_rate.is_some() {
+        println!(
+            "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed."
+        );
+    }
+    if let Some(r) = rate {
+        println!("The inter-broker throttle limit was set to {r} B/s");
+    }
+    if let Some(r) = log_dirs_rate {
+        println!("The replica-alter-dir throttle limit was set to {r} B/s");
+    }
+}
+
+/// Sets the throttles of a move through IncrementalAlterConfigs.
+async fn set_throttles(
+    admin: &Admin,
+    plan: &ThrottlePlan,
     rate: Option<i64>,
     log_dirs_rate: Option<i64>,
 ) -> anyhow::Result<()> {
-    if rate.is_some() || log_dirs_rate.is_some() {
-        bail!("--throttle is not available yet");
+    let (brokers, topics) = throttle_changes(plan, rate, log_dirs_rate);
+    let set = |kv: Vec<(String, String)>| kv.into_iter().map(|(k, v)| AlterConfigOp::Set(k, v)).collect::<Vec<_>>();
+    let mut changes: Vec<(ConfigResource, Vec<AlterConfigOp>)> =
+        brokers.into_iter().map(|(b, kv)| (ConfigResource::Broker(b), set(kv))).collect();
+    changes.extend(topics.into_iter().map(|(t, kv)| (ConfigResource::Topic(t), set(kv))));
+    if changes.is_empty() {
+        return Ok(());
     }
+    admin.incremental_alter_configs(&changes, false).await.context("cannot set the replication throttles")?;
+    report_throttle(rate, log_dirs_rate);
     Ok(())
 }
 
-/// Removes the throttle configs from `brokers` and `topics`. Not wired yet
-/// (see [`set_throttles`]): no throttle can have been set by this tool.
-fn clear_throttles(_admin: &Admin, _brokers: &[i32], _topics: &[String]) -> anyhow::Result<()> {
+/// Removes the throttle configs from `brokers` and `topics`.
+async fn clear_throttles(admin: &Admin, brokers: &[i32], topics: &[String]) -> anyhow::Result<()> {
+    let delete = |keys: &[&str]| keys.iter().map(|k| AlterConfigOp::Delete(k.to_string())).collect::<Vec<_>>();
+    let mut broker_keys: Vec<&str> = RATE_KEYS.to_vec();
+    broker_keys.push(LOG_DIRS_RATE_KEY);
+    let mut changes: Vec<(ConfigResource, Vec<AlterConfigOp>)> =
+        brokers.iter().map(|b| (ConfigResource::Broker(*b), delete(&broker_keys))).collect();
+    changes.extend(topics.iter().map(|t| (ConfigResource::Topic(t.clone()), delete(&REPLICA_KEYS))));
+    admin.incremental_alter_configs(&changes, false).await.context("cannot clear the replication throttles")?;
     Ok(())
 }
 
 /// Kafka's lines after clearing.
 async fn clear_and_report(admin: &Admin, topics: Vec<String>) -> anyhow::Result<()> {
     let brokers: Vec<i32> = admin.cluster().await?.brokers.iter().map(|b| b.id).collect();
-    clear_throttles(admin, &brokers, &topics)?;
+    clear_throttles(admin, &brokers, &topics).await?;
     println!("Clearing broker-level throttles on brokers {}", ids(&brokers));
     let plural = if topics.len() == 1 { "" } else { "s" };
     println!("Clearing topic-level throttles on topic{plural} {}", topics.join(","));
@@ -422,7 +485,7 @@ async fn execute(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let plan = throttle_plan(&current, &target);
     let rate = m.get_one::<i64>("throttle").copied().filter(|r| *r >= 0);
     let log_dirs_rate = m.get_one::<i64>("replica-alter-log-dirs-throttle").copied().filter(|r| *r >= 0);
-    set_throttles(admin, &plan, rate, log_dirs_rate)?;
+    set_throttles(admin, &plan, rate, log_dirs_rate).await?;
     let changes: BTreeMap<(String, i32), Option<Vec<i32>>> =
         target.iter().map(|(k, r)| (k.clone(), Some(r.clone()))).collect();
     let results = admin.alter_partition_reassignments(&changes).await?;
@@ -537,9 +600,6 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
             Ok(ExitCode::SUCCESS)
         }
         "execute" => {
-            if m.contains_id("throttle") || m.contains_id("replica-alter-log-dirs-throttle") {
-                set_throttles_zk()?;
-            }
             let target =
                 parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
             let topics = topics_of(&target);
@@ -558,6 +618,7 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
                 );
             }
             let current: Assignment = all_current.into_iter().filter(|(k, _)| target.contains_key(k)).collect();
+            let plan = throttle_plan(&current, &target);
             let entries: Vec<crate::metadata::znode::ReassignEntry> = target.into_iter().collect();
             if !zk.pending_reassignments().await?.is_empty() {
                 println!("There is an existing assignment running.");
@@ -567,6 +628,9 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
                 "Current partition replica assignment\n\n{}\n\nSave this to use as the --reassignment-json-file option during rollback",
                 format_assignment(&current)
             );
+            let rate = m.get_one::<i64>("throttle").copied().filter(|r| *r >= 0);
+            let log_dirs_rate = m.get_one::<i64>("replica-alter-log-dirs-throttle").copied().filter(|r| *r >= 0);
+            set_throttles_zk(&zk, &plan, rate, log_dirs_rate).await?;
             if zk.request_reassignment(&entries).await? {
                 println!("Successfully started reassignment of partitions.");
                 Ok(ExitCode::SUCCESS)
@@ -592,14 +656,59 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
                     println!("Reassignment of partition {name} failed");
                 }
             }
+            if !target.keys().any(|k| pending.contains(k)) && clear_throttles_zk(&zk, &topics_of(&target)).await? {
+                println!("Throttle was removed.");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// Throttles through ZooKeeper (Kafka 0.10 wrote config znodes) are not supported.
-fn set_throttles_zk() -> anyhow::Result<()> {
-    bail!("--throttle is not available yet")
+/// `--throttle` with `--zookeeper`: the same keys written straight into the
+/// config znodes (with their change notifications), as Kafka 0.10.1's tool did.
+async fn set_throttles_zk(
+    zk: &ZkAdmin,
+    plan: &ThrottlePlan,
+    rate: Option<i64>,
+    log_dirs_rate: Option<i64>,
+) -> anyhow::Result<()> {
+    let (brokers, topics) = throttle_changes(plan, rate, log_dirs_rate);
+    let targets = brokers
+        .into_iter()
+        .map(|(b, kv)| ("brokers", b.to_string(), kv))
+        .chain(topics.into_iter().map(|(t, kv)| ("topics", t, kv)));
+    let mut any = false;
+    for (entity_type, name, kv) in targets {
+        let mut config = zk.entity_config(entity_type, &name).await?;
+        config.extend(kv);
+        zk.set_entity_config(entity_type, &name, &config).await?;
+        any = true;
+    }
+    if any {
+        report_throttle(rate, log_dirs_rate);
+    }
+    Ok(())
+}
+
+/// Removes the throttle keys from every registered broker and from `topics`
+/// through ZooKeeper; whether there was any to remove.
+async fn clear_throttles_zk(zk: &ZkAdmin, topics: &[String]) -> anyhow::Result<bool> {
+    let brokers = zk.broker_ids().await?;
+    let targets = brokers
+        .iter()
+        .map(|b| ("brokers", b.to_string(), &[RATE_KEYS[0], RATE_KEYS[1], LOG_DIRS_RATE_KEY][..]))
+        .chain(topics.iter().map(|t| ("topics", t.clone(), &REPLICA_KEYS[..])));
+    let mut removed = false;
+    for (entity_type, name, keys) in targets {
+        let mut config = zk.entity_config(entity_type, &name).await?;
+        let before = config.len();
+        config.retain(|k, _| !keys.contains(&k.as_str()));
+        if config.len() != before {
+            zk.set_entity_config(entity_type, &name, &config).await?;
+            removed = true;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -301,3 +301,65 @@ async fn reassignment_moves_replicas_under_load_and_can_be_listed_and_cancelled(
 fn bs_of(brokers: &[TestBroker]) -> String {
     crate::common::bootstrap_of(brokers)
 }
+
+/// `--throttle` sets Kafka's throttle keys on the brokers and the topic of a
+/// move (leader side: the existing replicas, follower side: the added ones),
+/// and `--verify` removes them once the move is done; the same through
+/// Kafka 0.10's `--zookeeper` form.
+#[test]
+fn throttle_is_set_for_the_move_and_cleared_by_verify() {
+    let zk = TestZk::start();
+    let brokers = three_brokers(&zk, &[]);
+    let bs = crate::common::bootstrap_of(&brokers);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    ok(run_tool("topics", &bs, &["--create", "--topic", "thr", "--replica-assignment", "0,0"]));
+    let file = write_json(
+        tmp.path(),
+        "move.json",
+        r#"{"version":1,"partitions":[{"topic":"thr","partition":0,"replicas":[1]},{"topic":"thr","partition":1,"replicas":[2]}]}"#,
+    );
+    let out = ok(reassign(&bs, &["--execute", "--reassignment-json-file", &file, "--throttle", "5000000"]));
+    assert!(out.contains("The inter-broker throttle limit was set to 5000000 B/s"), "{out}");
+    let describe = |args: &[&str]| ok(run_tool("configs", &bs, args));
+    // Set on every broker of the move and on the topic (unless the move already finished and --verify ran).
+    let topic = describe(&["--describe", "--entity-type", "topics", "--entity-name", "thr"]);
+    assert!(topic.contains("leader.replication.throttled.replicas=0:0,1:0"), "{topic}");
+    assert!(topic.contains("follower.replication.throttled.replicas=0:1,1:2"), "{topic}");
+    for id in ["0", "1", "2"] {
+        let broker = describe(&["--describe", "--entity-type", "brokers", "--entity-name", id]);
+        assert!(broker.contains("leader.replication.throttled.rate=5000000"), "broker {id}: {broker}");
+        assert!(broker.contains("follower.replication.throttled.rate=5000000"), "broker {id}: {broker}");
+    }
+    wait_for(WAIT, || {
+        let out = ok(reassign(&bs, &["--verify", "--reassignment-json-file", &file]));
+        out.contains("Clearing broker-level throttles")
+    });
+    let topic = describe(&["--describe", "--entity-type", "topics", "--entity-name", "thr"]);
+    assert!(!topic.contains("throttled"), "{topic}");
+    for id in ["0", "1", "2"] {
+        let broker = describe(&["--describe", "--entity-type", "brokers", "--entity-name", id]);
+        assert!(!broker.contains("throttled"), "broker {id}: {broker}");
+    }
+
+    // Kafka 0.10's form: the same keys through the config znodes, removed by --verify.
+    let back = write_json(
+        tmp.path(),
+        "back.json",
+        r#"{"version":1,"partitions":[{"topic":"thr","partition":0,"replicas":[0]}]}"#,
+    );
+    let zk_args = |extra: &[&str]| {
+        let mut args = vec!["--zookeeper".to_string(), zk.connect("")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| ok(bin_script("kafka-reassign-partitions.sh").args(args).output().expect("run"));
+    let out = run(zk_args(&["--execute", "--reassignment-json-file", &back, "--throttle", "7000000"]));
+    assert!(out.contains("The inter-broker throttle limit was set to 7000000 B/s"), "{out}");
+    wait_for(WAIT, || {
+        let out = run(zk_args(&["--verify", "--reassignment-json-file", &back]));
+        out.contains("Throttle was removed.")
+    });
+    let topic = describe(&["--describe", "--entity-type", "topics", "--entity-name", "thr"]);
+    assert!(!topic.contains("throttled"), "{topic}");
+    drop(brokers);
+}
