@@ -74,6 +74,9 @@ struct FollowerState {
     /// The leader's LEO and the time when it last answered this follower.
     last_fetch_leader_leo: i64,
     last_fetch_ms: i64,
+    /// Its log start offset as its last fetch reported it (−1 unknown): the
+    /// leader's low watermark, which DeleteRecords waits on, is the lowest over the ISR.
+    log_start: i64,
 }
 
 /// Leader, ISR and follower progress, from the state znode and replica fetches.
@@ -308,6 +311,7 @@ impl Partition {
                             last_caught_up_ms: now_ms,
                             last_fetch_leader_leo: -1,
                             last_fetch_ms: now_ms,
+                            log_start: -1,
                         });
                     }
                 }
@@ -397,6 +401,7 @@ impl Partition {
                 last_caught_up_ms: 0,
                 last_fetch_leader_leo: -1,
                 last_fetch_ms: now_ms,
+                log_start: -1,
             });
             f.leo = fetch_offset.min(leo);
             if fetch_offset >= leo {
@@ -410,6 +415,57 @@ impl Partition {
             !r.isr.contains(&replica) && fetch_offset >= hw && fetch_offset >= r.epoch_start_offset
         };
         (self.maybe_advance_hw(), join)
+    }
+
+    /// As leader: records the log start offset a follower's fetch reported.
+    pub fn record_follower_log_start(&self, replica: i32, log_start: i64) {
+        if let Some(f) = self.lock_repl().followers.get_mut(&replica) {
+            f.log_start = log_start;
+        }
+    }
+
+    /// As leader: the low watermark, the lowest log start offset over the
+    /// in-sync replicas (a follower that has not reported one yet counts as −1).
+    pub fn low_watermark(&self) -> i64 {
+        let own = self.log_start_offset();
+        let r = self.lock_repl();
+        r.isr
+            .iter()
+            .filter(|&&id| id != r.leader)
+            .map(|id| r.followers.get(id).map_or(-1, |f| f.log_start))
+            .fold(own, i64::min)
+    }
+
+    /// DeleteRecords as leader: moves the log start offset to `offset` (−1: the
+    /// high watermark) and deletes the segments wholly below it; returns the new
+    /// log start offset. OFFSET_OUT_OF_RANGE past the high watermark (or below
+    /// −1), NOT_LEADER_OR_FOLLOWER on a follower, KAFKA_STORAGE_ERROR when the
+    /// log cannot be changed.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
+        if !self.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        let result = self.lock_log().advance_log_start_offset(target);
+        result.map_err(|err| {
+            tracing::warn!(partition = %self.tp, %err, "cannot advance the log start offset");
+            errors::from_storage(&err)
+        })
+    }
+
+    /// As follower: adopts the leader's log start offset from a fetch response
+    /// (never past the own log end; a leader whose start lies beyond it answers
+    /// the next fetch with OFFSET_OUT_OF_RANGE, which restarts the log there).
+    pub fn adopt_leader_log_start(&self, leader_log_start: i64) -> Result<(), StorageError> {
+        let mut log = self.lock_log();
+        if leader_log_start > log.log_start_offset() {
+            log.advance_log_start_offset(leader_log_start)?;
+        }
+        Ok(())
     }
 
     /// As leader: the ISR without followers that are behind and have not

@@ -13,8 +13,10 @@ mod connect_standalone;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
+mod delete_records;
 mod dispatch;
 pub mod generate;
+mod get_offsets;
 mod leader_election;
 mod output;
 mod perf;
@@ -135,6 +137,18 @@ static TOOLS: &[Tool] = &[
         scripts: &[script("connect-distributed")],
         command: connect_distributed::command,
         run: connect_distributed::run,
+    },
+    Tool {
+        name: "delete-records",
+        scripts: &[script("kafka-delete-records")],
+        command: delete_records::command,
+        run: delete_records::run,
+    },
+    Tool {
+        name: "get-offsets",
+        scripts: &[script("kafka-get-offsets")],
+        command: get_offsets::command,
+        run: get_offsets::run,
     },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },

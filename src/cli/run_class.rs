@@ -55,6 +55,10 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.streams.examples.wordcount.WordCountDemo", "streams", &["word-count"]),
     class("org.apache.kafka.connect.cli.ConnectStandalone", "connect-standalone", &[]),
     class("org.apache.kafka.connect.cli.ConnectDistributed", "connect-distributed", &[]),
+    class("kafka.admin.DeleteRecordsCommand", "delete-records", &[]),
+    class("org.apache.kafka.tools.DeleteRecordsCommand", "delete-records", &[]),
+    class("kafka.tools.GetOffsetShell", "get-offsets", &[]),
+    class("org.apache.kafka.tools.GetOffsetShell", "get-offsets", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

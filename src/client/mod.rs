@@ -107,6 +107,7 @@
 pub mod admin;
 mod admin_elect;
 pub mod admin_groups;
+mod admin_records;
 pub mod admin_txn;
 pub(crate) mod cluster;
 mod config;
@@ -123,6 +124,7 @@ pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };
+pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,
 };

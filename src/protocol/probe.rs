@@ -138,6 +138,9 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::DescribeProducers => probe::<DescribeProducersRequest>(b, version),
         ApiKey::ListTransactions => probe::<ListTransactionsRequest>(b, version),
         ApiKey::DescribeTransactions => probe::<DescribeTransactionsRequest>(b, version),
+        ApiKey::DeleteRecords => probe::<DeleteRecordsRequest>(b, version),
+        ApiKey::DescribeLogDirs => probe::<DescribeLogDirsRequest>(b, version),
+        ApiKey::AlterReplicaLogDirs => probe::<AlterReplicaLogDirsRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

@@ -44,6 +44,7 @@ pub const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 2),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// APIs the codec crate does not know, served by hand-written codecs:

@@ -18,6 +18,9 @@ use super::log::{Log, LogConfig};
 
 /// Per log dir: last flushed offset of every partition (Kafka's text format).
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Per log dir: the log start offset of every partition (Kafka's text format), so
+/// that a start moved inside a segment (DeleteRecords) survives a restart.
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Per log dir: present only between a clean shutdown and the next start.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 
@@ -100,6 +103,15 @@ impl LogManager {
                 }
                 Err(e) => return Err(e),
             };
+            let start_path = dir.join(LOG_START_OFFSET_CHECKPOINT);
+            let log_starts = match read_checkpoint(io.as_ref(), &start_path) {
+                Ok(starts) => starts,
+                Err(e @ StorageError::CorruptCheckpoint { .. }) => {
+                    tracing::warn!(error = %e, "ignoring malformed log start offset checkpoint");
+                    BTreeMap::new()
+                }
+                Err(e) => return Err(e),
+            };
             let mut names: Vec<_> =
                 io.list_dir(dir).at(dir)?.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
             names.sort();
@@ -122,7 +134,11 @@ impl LogManager {
                     });
                 }
                 let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
-                let log = Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
+                let mut log =
+                    Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
+                if let Some(&start) = log_starts.get(&tp) {
+                    log.restore_log_start_offset(start);
+                }
                 logs.insert(tp, Entry { dir_index, log: Arc::new(Mutex::new(log)) });
                 opened += 1;
             }
@@ -190,7 +206,7 @@ impl LogManager {
     }
 
     /// Writes every dir's `recovery-point-offset-checkpoint` atomically (temporary
-    /// file, fsync, rename, fsync of the dir).
+    /// file, fsync, rename, fsync of the dir), and its `log-start-offset-checkpoint`.
     pub fn checkpoint_recovery_points(&self) -> Result<(), StorageError> {
         let mut per_dir: Vec<BTreeMap<TopicPartition, i64>> = vec![BTreeMap::new(); self.dirs.len()];
         for (tp, entry) in self.snapshot() {
@@ -200,7 +216,31 @@ impl LogManager {
         for (dir, points) in self.dirs.iter().zip(per_dir) {
             write_checkpoint(self.io.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT), &points)?;
         }
+        self.checkpoint_log_start_offsets()
+    }
+
+    /// Writes every dir's `log-start-offset-checkpoint` (Kafka's format and
+    /// name): only logs whose start lies above their first segment's base need
+    /// an entry, as Kafka writes it; the others recover their start from the files.
+    pub fn checkpoint_log_start_offsets(&self) -> Result<(), StorageError> {
+        let mut per_dir: Vec<BTreeMap<TopicPartition, i64>> = vec![BTreeMap::new(); self.dirs.len()];
+        for (tp, entry) in self.snapshot() {
+            let log = lock(&entry.log);
+            let first_base = log.segment_base_offsets().first().copied().unwrap_or(0);
+            if log.log_start_offset() > first_base {
+                per_dir[entry.dir_index].insert(tp, log.log_start_offset());
+            }
+        }
+        for (dir, starts) in self.dirs.iter().zip(per_dir) {
+            write_checkpoint(self.io.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        }
         Ok(())
+    }
+
+    /// The log dir holding `tp`'s log.
+    pub fn dir_of(&self, tp: &TopicPartition) -> Option<&Path> {
+        let index = lock(&self.logs).get(tp).map(|e| e.dir_index)?;
+        self.dirs.get(index).map(PathBuf::as_path)
     }
 
     /// Periodic flush work, meant to run every second or so: fsyncs segments rolled
@@ -390,5 +430,38 @@ mod tests {
         let points = read_checkpoint(&StdFileIo, &dirs[1].join(RECOVERY_POINT_CHECKPOINT)).unwrap();
         assert_eq!(points.get(&TopicPartition::new("healthy", 0)), Some(&1), "the healthy log was flushed");
         assert!(lock(&healthy).append_as_leader(&mut batch(), 0, 0).is_err(), "closed after shutdown");
+    }
+
+    #[test]
+    fn advancing_the_log_start_deletes_whole_segments_and_the_checkpoint_keeps_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("d0")];
+        let io: Arc<dyn FileIo> = Arc::new(StdFileIo);
+        let manager = LogManager::open(&dirs, LogConfig::default(), Arc::clone(&io)).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let small = LogConfig { segment_bytes: 200, ..LogConfig::default() };
+        let log = manager.get_or_create(&tp, small).unwrap();
+        let value = [b'v'; 120];
+        for _ in 0..6 {
+            lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&value[..]), 1)]), 0, 0).unwrap();
+        }
+        let bases = lock(&log).segment_base_offsets();
+        assert!(bases.len() >= 3, "{bases:?}");
+        // Inside the third segment: the two before it go, the third stays.
+        let target = bases[2];
+        assert_eq!(lock(&log).advance_log_start_offset(target).unwrap(), target);
+        assert_eq!(lock(&log).segment_base_offsets().first(), Some(&target));
+        assert!(lock(&log).read(target - 1, 1 << 20, 6, true).is_err(), "below the start is out of range");
+        // Lower offsets change nothing; past the end is clamped to it.
+        assert_eq!(lock(&log).advance_log_start_offset(1).unwrap(), target);
+        lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&b"x"[..]), 1)]), 0, 0).unwrap();
+        let inside = lock(&log).log_end_offset() - 1;
+        // The last batch shares the active segment with earlier ones: only the checkpoint keeps this start.
+        assert_eq!(lock(&log).advance_log_start_offset(inside).unwrap(), inside);
+        manager.checkpoint_log_start_offsets().unwrap();
+        drop(log);
+        drop(manager);
+        let reopened = LogManager::open(&dirs, LogConfig::default(), io).unwrap();
+        assert_eq!(lock(&reopened.get(&tp).unwrap()).log_start_offset(), inside);
     }
 }

@@ -42,6 +42,9 @@
 //!   coordinator is asked); AddOffsetsToTxn plus the metadata store and
 //!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
 //!   partition the way the group coordinator does).
+//! - **DeleteRecords → [`ReplicaManager`](crate::broker::replicas::ReplicaManager)
+//!   plus the [`LogManager`](crate::storage::LogManager)**: the leader moves
+//!   its log start and the manager checkpoints it (`log-start-offset-checkpoint`).
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders.
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
@@ -63,6 +66,7 @@ pub(crate) mod controlled_shutdown;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
@@ -223,6 +227,9 @@ impl RequestHandler for Broker {
             }
             RequestKind::ListTransactions(r) => {
                 ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
+            }
+            RequestKind::DeleteRecords(r) => {
+                ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
