@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod broker_api_versions;
 mod cluster;
 mod common;
 mod connect_distributed;
@@ -15,6 +16,7 @@ mod console_producer;
 mod consumer_groups;
 mod delete_records;
 mod dispatch;
+mod dump_log;
 pub mod generate;
 mod get_offsets;
 mod leader_election;
@@ -150,6 +152,13 @@ static TOOLS: &[Tool] = &[
         command: get_offsets::command,
         run: get_offsets::run,
     },
+    Tool {
+        name: "broker-api-versions",
+        scripts: &[script("kafka-broker-api-versions")],
+        command: broker_api_versions::command,
+        run: broker_api_versions::run,
+    },
+    Tool { name: "dump-log", scripts: &[script("kafka-dump-log")], command: dump_log::command, run: dump_log::run },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },

@@ -59,6 +59,9 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.tools.DeleteRecordsCommand", "delete-records", &[]),
     class("kafka.tools.GetOffsetShell", "get-offsets", &[]),
     class("org.apache.kafka.tools.GetOffsetShell", "get-offsets", &[]),
+    class("kafka.admin.BrokerApiVersionsCommand", "broker-api-versions", &[]),
+    class("kafka.tools.DumpLogSegments", "dump-log", &[]),
+    class("org.apache.kafka.tools.DumpLogSegments", "dump-log", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

@@ -86,6 +86,7 @@
 mod cleaner;
 mod error;
 mod index;
+pub mod inspect;
 mod io;
 mod log;
 mod manager;

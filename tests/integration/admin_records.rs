@@ -4,7 +4,8 @@
 //! there, followers adopting the start so that a new leader keeps it after a
 //! failover, errors past the high watermark, librdkafka's `delete_records` —
 //! the log start surviving a hard restart (`log-start-offset-checkpoint`),
-//! and `kafka-get-offsets.sh` / `kafka-run-class.sh kafka.tools.GetOffsetShell`.
+//! `kafka-get-offsets.sh` / `kafka-run-class.sh kafka.tools.GetOffsetShell`,
+//! and `kafka-broker-api-versions.sh`.
 
 use std::time::{Duration, Instant};
 
@@ -187,6 +188,15 @@ async fn log_start_survives_a_hard_restart_and_get_offsets_answers_every_form() 
     assert_eq!(out, "go:0:10\ngo:1:0\n");
     // A timestamp after every record matches none: Kafka leaves the partitions out.
     assert_eq!(get_offsets(&bs, &["--topic", "go", "--time", "99999999999999"]), "");
+
+    // kafka-broker-api-versions.sh lists what the broker advertises.
+    let text = ok(bin_script("kafka-broker-api-versions.sh").args(["--bootstrap-server", &bs]).output().expect("run"));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(format!("{bs} (id: 0 rack: null) -> (").as_str()));
+    assert_eq!(lines.next(), Some("\tProduce(0): 0 to 9 [usable: 9],"));
+    assert!(text.contains("\n\tDeleteRecords(21): 0 to 2 [usable: 2],\n"), "{text}");
+    assert!(text.contains("\n\tApiVersions(18): 0 to 3 [usable: 3],\n"), "{text}");
+    assert!(text.ends_with("\n)\n"), "{text}");
 
     // Usage and runtime errors.
     let out = bin_script("kafka-get-offsets.sh")

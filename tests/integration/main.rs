@@ -15,6 +15,7 @@ mod connect_transforms;
 mod consumer_groups_tool;
 mod controlled_shutdown;
 mod coordinator;
+mod dump_log;
 mod durability;
 mod faults;
 mod groups;
