@@ -20,6 +20,7 @@ mod dump_log;
 pub mod generate;
 mod get_offsets;
 mod leader_election;
+mod log_dirs;
 mod output;
 mod perf;
 mod preferred_replica_election;
@@ -159,6 +160,7 @@ static TOOLS: &[Tool] = &[
         run: broker_api_versions::run,
     },
     Tool { name: "dump-log", scripts: &[script("kafka-dump-log")], command: dump_log::command, run: dump_log::run },
+    Tool { name: "log-dirs", scripts: &[script("kafka-log-dirs")], command: log_dirs::command, run: log_dirs::run },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },

@@ -62,6 +62,8 @@ static CLASSES: &[ClassMapping] = &[
     class("kafka.admin.BrokerApiVersionsCommand", "broker-api-versions", &[]),
     class("kafka.tools.DumpLogSegments", "dump-log", &[]),
     class("org.apache.kafka.tools.DumpLogSegments", "dump-log", &[]),
+    class("kafka.admin.LogDirsCommand", "log-dirs", &[]),
+    class("org.apache.kafka.tools.LogDirsCommand", "log-dirs", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

@@ -212,3 +212,105 @@ async fn log_start_survives_a_hard_restart_and_get_offsets_answers_every_form() 
         "{out:?}"
     );
 }
+
+/// Every record of partition 0 of `topic`, read from the start.
+async fn values_of_partition0(bs: &str, topic: &str, count: usize) -> Vec<String> {
+    let mut c = ConsumerConfig::new(bs);
+    c.set("auto.offset.reset", "earliest").expect("property");
+    c.set("fetch.max.wait.ms", "100").expect("property");
+    let mut consumer = Consumer::new(c).await.expect("consumer");
+    consumer.assign(vec![(topic.to_string(), 0)]).await.expect("assign");
+    let deadline = Instant::now() + WAIT;
+    let mut out = Vec::new();
+    while out.len() < count && Instant::now() < deadline {
+        for r in consumer.poll(Duration::from_millis(500)).await.expect("poll") {
+            out.push(String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned());
+        }
+    }
+    out
+}
+
+/// The JSON document of `kafka-log-dirs.sh --describe` (after its two status lines).
+fn describe_log_dirs(bs: &str, extra: &[&str]) -> serde_json::Value {
+    let text = ok(bin_script("kafka-log-dirs.sh")
+        .args(["--bootstrap-server", bs, "--describe"])
+        .args(extra)
+        .output()
+        .expect("run kafka-log-dirs.sh"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "Querying brokers for log directories information");
+    assert_eq!(lines[1], "Received log directory information from brokers 0");
+    serde_json::from_str(lines[2]).expect("JSON document")
+}
+
+/// The log dir holding `partition` per the document.
+fn dir_holding(doc: &serde_json::Value, partition: &str) -> Option<String> {
+    doc["brokers"][0]["logDirs"].as_array()?.iter().find_map(|d| {
+        let held = d["partitions"].as_array()?.iter().any(|p| p["partition"] == partition);
+        held.then(|| d["logDir"].as_str().map(String::from)).flatten()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_dirs_are_described_and_a_replica_moves_between_them() {
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let d0 = dirs.path().join("d0");
+    let d1 = dirs.path().join("d1");
+    let log_dirs = format!("log.dirs={},{}", d0.display(), d1.display());
+    let mut b = TestBroker::start(&[&log_dirs]);
+    let bs = b.bootstrap();
+    let a = admin(&bs).await;
+    a.create_topic(NewTopic::new("ld", 2), false).await.expect("create");
+    a.create_topic(NewTopic::new("other", 1), false).await.expect("create");
+    produce(&bs, "ld", 10).await;
+
+    let doc = describe_log_dirs(&bs, &["--topic-list", "ld"]);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["brokers"][0]["broker"], 0);
+    let dirs_doc = doc["brokers"][0]["logDirs"].as_array().expect("logDirs");
+    assert_eq!(dirs_doc.len(), 2, "{doc}");
+    assert!(dirs_doc.iter().all(|d| d["error"].is_null()), "{doc}");
+    let listed: Vec<&str> = dirs_doc
+        .iter()
+        .flat_map(|d| d["partitions"].as_array().into_iter().flatten())
+        .filter_map(|p| p["partition"].as_str())
+        .collect();
+    assert!(!listed.contains(&"other-0"), "--topic-list filters: {doc}");
+    let from = dir_holding(&doc, "ld-0").expect("ld-0 is in a log dir");
+    let size = dirs_doc
+        .iter()
+        .flat_map(|d| d["partitions"].as_array().into_iter().flatten())
+        .find(|p| p["partition"] == "ld-0")
+        .and_then(|p| p["size"].as_i64());
+    assert!(size.is_some_and(|s| s > 0), "{doc}");
+    let to = if from == d0.display().to_string() { d1.clone() } else { d0.clone() };
+
+    // AlterReplicaLogDirs: an unknown dir is refused, a configured one takes the replica.
+    let moved = a
+        .alter_replica_log_dirs(0, &[("ld".to_string(), 0, "/no/such/dir".to_string())])
+        .await
+        .expect("alter replica log dirs");
+    assert_eq!(moved[0].1.as_ref().and_then(|e| e.code()), Some(gregor::client::ResponseError::LogDirNotFound));
+    let moved = a
+        .alter_replica_log_dirs(0, &[("ld".to_string(), 0, to.display().to_string())])
+        .await
+        .expect("alter replica log dirs");
+    assert!(moved[0].1.is_none(), "{moved:?}");
+    assert!(to.join("ld-0").join("00000000000000000000.log").exists(), "the files moved");
+    assert!(!std::path::Path::new(&from).join("ld-0").exists(), "the old copy is gone");
+    let doc = describe_log_dirs(&bs, &[]);
+    assert_eq!(dir_holding(&doc, "ld-0"), Some(to.display().to_string()));
+    let expected: Vec<String> = (0..10).map(|i| format!("value-{i}")).collect();
+    assert_eq!(values_of_partition0(&bs, "ld", 10).await, expected);
+
+    // Still writable, and in the new dir after a hard restart.
+    produce(&bs, "ld", 2).await;
+    b.restart();
+    let bs = b.bootstrap();
+    let doc = describe_log_dirs(&bs, &[]);
+    assert_eq!(dir_holding(&doc, "ld-0"), Some(to.display().to_string()));
+    let mut expected = expected;
+    expected.extend(["value-0".to_string(), "value-1".to_string()]);
+    assert_eq!(values_of_partition0(&bs, "ld", 12).await, expected);
+}

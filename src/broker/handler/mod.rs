@@ -45,6 +45,9 @@
 //! - **DeleteRecords → [`ReplicaManager`](crate::broker::replicas::ReplicaManager)
 //!   plus the [`LogManager`](crate::storage::LogManager)**: the leader moves
 //!   its log start and the manager checkpoints it (`log-start-offset-checkpoint`).
+//!   DescribeLogDirs and AlterReplicaLogDirs take the same two: the manager
+//!   knows which log dir holds each log and moves it, the replica manager
+//!   says which partitions are hosted and how far behind they are.
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders.
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
@@ -61,6 +64,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_replica_log_dirs;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
 mod create_partitions;
@@ -70,6 +74,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
 mod elect_leaders;
@@ -230,6 +235,12 @@ impl RequestHandler for Broker {
             }
             RequestKind::DeleteRecords(r) => {
                 ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
+            }
+            RequestKind::DescribeLogDirs(r) => {
+                ResponseKind::DescribeLogDirs(describe_log_dirs::handle(self.replicas(), self.logs(), r))
+            }
+            RequestKind::AlterReplicaLogDirs(r) => {
+                ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs::handle(self.replicas(), self.logs(), r).await)
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
