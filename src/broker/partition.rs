@@ -1067,6 +1067,46 @@ mod tests {
     }
 
     #[test]
+    fn delete_records_moves_the_start_up_to_the_hw_and_the_low_watermark_follows_the_isr() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0, 1, 2]), 0).expect("apply");
+        for _ in 0..4 {
+            append(&p, 1);
+        }
+        p.record_follower_fetch(1, 3, 10);
+        p.record_follower_fetch(2, 3, 10);
+        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(p.delete_records_before(4), Err(ErrorCode::OffsetOutOfRange), "past the HW");
+        assert_eq!(p.delete_records_before(-2), Err(ErrorCode::OffsetOutOfRange));
+        assert_eq!(p.delete_records_before(2), Ok(2));
+        assert_eq!(p.log_start_offset(), 2);
+        assert!(p.read(1, 1 << 20, true, false).is_err(), "below the start is out of range");
+        // Followers have not reported their start yet.
+        assert_eq!(p.low_watermark(), -1);
+        p.record_follower_log_start(1, 2);
+        p.record_follower_log_start(2, 0);
+        assert_eq!(p.low_watermark(), 0);
+        p.record_follower_log_start(2, 2);
+        assert_eq!(p.low_watermark(), 2);
+        // −1 is the high watermark.
+        assert_eq!(p.delete_records_before(-1), Ok(3));
+
+        // A follower adopts the leader's start, never past its own end.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let f = partition(tmp.path());
+        f.apply_state(1, &state(0, &[0, 1, 2]), 0).expect("apply");
+        assert_eq!(f.delete_records_before(0), Err(ErrorCode::NotLeaderOrFollower));
+        let mut b = batch::build_batch(0, &[(None, Some(&b"v"[..]), 1), (None, Some(&b"w"[..]), 1)]);
+        batch::patch_leader_epoch(&mut b, 1).expect("patch");
+        f.append_as_follower(&b, 2, 1).expect("follower append");
+        f.adopt_leader_log_start(1).expect("adopt");
+        assert_eq!(f.log_start_offset(), 1);
+        f.adopt_leader_log_start(10).expect("adopt");
+        assert_eq!(f.log_start_offset(), 2, "clamped to the log end");
+    }
+
+    #[test]
     fn isr_shrinks_for_laggards_and_expands_for_caught_up_followers() {
         let tmp = tempfile::tempdir().expect("tmp");
         let p = partition(tmp.path());

@@ -116,9 +116,9 @@ impl Admin {
                     Err(e) => retry.extend(parts.into_iter().map(|(t, p, _)| ((t, p), e.clone()))),
                 }
             }
-            let retriable = |e: &ClientError| {
-                super::cluster::is_transient(e) || e.code() == Some(ResponseError::UnknownTopicOrPartition)
-            };
+            // Leader changes are retried; an unknown topic or partition is final at once, as
+            // Kafka's admin client reports it from the metadata.
+            let retriable = super::cluster::is_transient;
             let give_up = Instant::now() + backoff >= deadline;
             for (tp, e) in retry {
                 if give_up || !retriable(&e) {

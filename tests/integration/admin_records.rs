@@ -163,6 +163,12 @@ async fn log_start_survives_a_hard_restart_and_get_offsets_answers_every_form() 
     // Offset 3 lies inside the only segment: only the checkpoint keeps it.
     ok(delete_records(&bs, &offset_file(tmp.path(), "go", 3)));
     b.restart();
+    // An unknown topic is reported per partition at once, exit 0 as Kafka's tool.
+    let text = ok(delete_records(&bs, &offset_file(tmp.path(), "nope", 1)));
+    assert!(
+        text.contains("partition: nope-0\terror: org.apache.kafka.common.errors.UnknownTopicOrPartitionException"),
+        "{text}"
+    );
 
     let wanted = "go:0:3\ngo:1:0\n".to_string();
     let got = (0..60)
