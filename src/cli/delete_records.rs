@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use clap::{Arg, ArgMatches, Command};
 
 use super::common;
-use crate::client::{Admin, ClientConfig, ClientError};
+use crate::client::{Admin, ClientConfig, ClientError, ResponseError};
 
 /// How long the tool waits for the brokers (Kafka's admin client default).
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,12 +75,25 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 /// An error as Kafka's tool prints a failed future: the Java exception class
 /// of the error code, then the message.
 pub(super) fn java_style(e: &ClientError) -> String {
-    match e.code() {
-        Some(code) if !matches!(code, crate::client::ResponseError::Unknown(_)) => {
-            format!("org.apache.kafka.common.errors.{code}Exception: {e}")
-        }
-        _ => e.to_string(),
+    match e.code().and_then(java_exception) {
+        Some(class) => format!("{class}: {e}"),
+        None => e.to_string(),
     }
+}
+
+/// The Java exception class Kafka's clients raise for an error code
+/// (`OFFSET_OUT_OF_RANGE` → `org.apache.kafka.common.errors.OffsetOutOfRangeException`).
+pub(super) fn java_exception(code: ResponseError) -> Option<String> {
+    let name = match code {
+        ResponseError::Unknown(_) => return None,
+        ResponseError::RequestTimedOut => "TimeoutException".to_string(),
+        other => {
+            let camel = other.to_string();
+            // KAFKA_STORAGE_ERROR is KafkaStorageException, not …ErrorException.
+            format!("{}Exception", camel.strip_suffix("Error").unwrap_or(&camel))
+        }
+    };
+    Some(format!("org.apache.kafka.common.errors.{name}"))
 }
 
 /// Kafka's offset file: version 1 (the default when absent), a `partitions`
@@ -131,6 +144,15 @@ mod tests {
         assert_eq!(parse_offset_json(text).unwrap(), vec![("a".into(), 0, 5), ("b".into(), 2, -1)]);
         // The version defaults to 1.
         assert_eq!(parse_offset_json(r#"{"partitions":[]}"#).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn error_codes_name_kafkas_exception_classes() {
+        let name = |c| java_exception(c).unwrap();
+        assert_eq!(name(ResponseError::OffsetOutOfRange), "org.apache.kafka.common.errors.OffsetOutOfRangeException");
+        assert_eq!(name(ResponseError::KafkaStorageError), "org.apache.kafka.common.errors.KafkaStorageException");
+        assert_eq!(name(ResponseError::RequestTimedOut), "org.apache.kafka.common.errors.TimeoutException");
+        assert_eq!(java_exception(ResponseError::Unknown(999)), None);
     }
 
     #[test]

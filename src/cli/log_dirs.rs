@@ -129,8 +129,8 @@ pub(crate) fn to_json(brokers: &[(i32, Vec<LogDirInfo>)], topics: &[String]) -> 
                 .map(|d| {
                     let error = match &d.error {
                         None => "null".to_string(),
-                        Some(e) => match e.code() {
-                            Some(code) => js(&format!("org.apache.kafka.common.errors.{code}Exception")),
+                        Some(e) => match e.code().and_then(super::delete_records::java_exception) {
+                            Some(class) => js(&class),
                             None => js(&e.to_string()),
                         },
                     };

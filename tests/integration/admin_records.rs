@@ -319,4 +319,15 @@ async fn log_dirs_are_described_and_a_replica_moves_between_them() {
     let mut expected = expected;
     expected.extend(["value-0".to_string(), "value-1".to_string()]);
     assert_eq!(values_of_partition0(&bs, "ld", 12).await, expected);
+
+    // A log dir that disappears is reported as failed, with no replicas.
+    std::fs::remove_dir_all(&from).expect("remove a log dir");
+    let doc = describe_log_dirs(&bs, &[]);
+    let failed = doc["brokers"][0]["logDirs"]
+        .as_array()
+        .and_then(|dirs| dirs.iter().find(|d| d["logDir"] == from.as_str()))
+        .cloned()
+        .expect("the removed dir is still listed");
+    assert_eq!(failed["error"], "org.apache.kafka.common.errors.KafkaStorageException", "{doc}");
+    assert_eq!(failed["partitions"], serde_json::json!([]), "{doc}");
 }
