@@ -16,8 +16,14 @@ _gregor() {
             ",$1")
                 cmd="gregor"
                 ;;
+            gregor,broker-api-versions)
+                cmd="gregor__subcmd__broker__subcmd__api__subcmd__versions"
+                ;;
             gregor,cluster)
                 cmd="gregor__subcmd__cluster"
+                ;;
+            gregor,configs)
+                cmd="gregor__subcmd__configs"
                 ;;
             gregor,connect-distributed)
                 cmd="gregor__subcmd__connect__subcmd__distributed"
@@ -34,8 +40,20 @@ _gregor() {
             gregor,consumer-groups)
                 cmd="gregor__subcmd__consumer__subcmd__groups"
                 ;;
+            gregor,delete-records)
+                cmd="gregor__subcmd__delete__subcmd__records"
+                ;;
+            gregor,dump-log)
+                cmd="gregor__subcmd__dump__subcmd__log"
+                ;;
+            gregor,e2e-latency)
+                cmd="gregor__subcmd__e2e__subcmd__latency"
+                ;;
             gregor,generate)
                 cmd="gregor__subcmd__generate"
+                ;;
+            gregor,get-offsets)
+                cmd="gregor__subcmd__get__subcmd__offsets"
                 ;;
             gregor,help)
                 cmd="gregor__subcmd__help"
@@ -43,17 +61,29 @@ _gregor() {
             gregor,leader-election)
                 cmd="gregor__subcmd__leader__subcmd__election"
                 ;;
+            gregor,log-dirs)
+                cmd="gregor__subcmd__log__subcmd__dirs"
+                ;;
+            gregor,mirror-maker)
+                cmd="gregor__subcmd__mirror__subcmd__maker"
+                ;;
             gregor,perf)
                 cmd="gregor__subcmd__perf"
                 ;;
             gregor,preferred-replica-election)
                 cmd="gregor__subcmd__preferred__subcmd__replica__subcmd__election"
                 ;;
+            gregor,reassign-partitions)
+                cmd="gregor__subcmd__reassign__subcmd__partitions"
+                ;;
             gregor,run-class)
                 cmd="gregor__subcmd__run__subcmd__class"
                 ;;
             gregor,server-start)
                 cmd="gregor__subcmd__server__subcmd__start"
+                ;;
+            gregor,server-stop)
+                cmd="gregor__subcmd__server__subcmd__stop"
                 ;;
             gregor,streams)
                 cmd="gregor__subcmd__streams"
@@ -66,6 +96,18 @@ _gregor() {
                 ;;
             gregor,transactions)
                 cmd="gregor__subcmd__transactions"
+                ;;
+            gregor,verifiable-consumer)
+                cmd="gregor__subcmd__verifiable__subcmd__consumer"
+                ;;
+            gregor,verifiable-producer)
+                cmd="gregor__subcmd__verifiable__subcmd__producer"
+                ;;
+            gregor,zookeeper-server-stop)
+                cmd="gregor__subcmd__zookeeper__subcmd__server__subcmd__stop"
+                ;;
+            gregor,zookeeper-shell)
+                cmd="gregor__subcmd__zookeeper__subcmd__shell"
                 ;;
             gregor,zookeeper-start)
                 cmd="gregor__subcmd__zookeeper__subcmd__start"
@@ -124,8 +166,14 @@ _gregor() {
             gregor__subcmd__generate__subcmd__help,man)
                 cmd="gregor__subcmd__generate__subcmd__help__subcmd__man"
                 ;;
+            gregor__subcmd__help,broker-api-versions)
+                cmd="gregor__subcmd__help__subcmd__broker__subcmd__api__subcmd__versions"
+                ;;
             gregor__subcmd__help,cluster)
                 cmd="gregor__subcmd__help__subcmd__cluster"
+                ;;
+            gregor__subcmd__help,configs)
+                cmd="gregor__subcmd__help__subcmd__configs"
                 ;;
             gregor__subcmd__help,connect-distributed)
                 cmd="gregor__subcmd__help__subcmd__connect__subcmd__distributed"
@@ -142,8 +190,20 @@ _gregor() {
             gregor__subcmd__help,consumer-groups)
                 cmd="gregor__subcmd__help__subcmd__consumer__subcmd__groups"
                 ;;
+            gregor__subcmd__help,delete-records)
+                cmd="gregor__subcmd__help__subcmd__delete__subcmd__records"
+                ;;
+            gregor__subcmd__help,dump-log)
+                cmd="gregor__subcmd__help__subcmd__dump__subcmd__log"
+                ;;
+            gregor__subcmd__help,e2e-latency)
+                cmd="gregor__subcmd__help__subcmd__e2e__subcmd__latency"
+                ;;
             gregor__subcmd__help,generate)
                 cmd="gregor__subcmd__help__subcmd__generate"
+                ;;
+            gregor__subcmd__help,get-offsets)
+                cmd="gregor__subcmd__help__subcmd__get__subcmd__offsets"
                 ;;
             gregor__subcmd__help,help)
                 cmd="gregor__subcmd__help__subcmd__help"
@@ -151,17 +211,29 @@ _gregor() {
             gregor__subcmd__help,leader-election)
                 cmd="gregor__subcmd__help__subcmd__leader__subcmd__election"
                 ;;
+            gregor__subcmd__help,log-dirs)
+                cmd="gregor__subcmd__help__subcmd__log__subcmd__dirs"
+                ;;
+            gregor__subcmd__help,mirror-maker)
+                cmd="gregor__subcmd__help__subcmd__mirror__subcmd__maker"
+                ;;
             gregor__subcmd__help,perf)
                 cmd="gregor__subcmd__help__subcmd__perf"
                 ;;
             gregor__subcmd__help,preferred-replica-election)
                 cmd="gregor__subcmd__help__subcmd__preferred__subcmd__replica__subcmd__election"
                 ;;
+            gregor__subcmd__help,reassign-partitions)
+                cmd="gregor__subcmd__help__subcmd__reassign__subcmd__partitions"
+                ;;
             gregor__subcmd__help,run-class)
                 cmd="gregor__subcmd__help__subcmd__run__subcmd__class"
                 ;;
             gregor__subcmd__help,server-start)
                 cmd="gregor__subcmd__help__subcmd__server__subcmd__start"
+                ;;
+            gregor__subcmd__help,server-stop)
+                cmd="gregor__subcmd__help__subcmd__server__subcmd__stop"
                 ;;
             gregor__subcmd__help,streams)
                 cmd="gregor__subcmd__help__subcmd__streams"
@@ -174,6 +246,18 @@ _gregor() {
                 ;;
             gregor__subcmd__help,transactions)
                 cmd="gregor__subcmd__help__subcmd__transactions"
+                ;;
+            gregor__subcmd__help,verifiable-consumer)
+                cmd="gregor__subcmd__help__subcmd__verifiable__subcmd__consumer"
+                ;;
+            gregor__subcmd__help,verifiable-producer)
+                cmd="gregor__subcmd__help__subcmd__verifiable__subcmd__producer"
+                ;;
+            gregor__subcmd__help,zookeeper-server-stop)
+                cmd="gregor__subcmd__help__subcmd__zookeeper__subcmd__server__subcmd__stop"
+                ;;
+            gregor__subcmd__help,zookeeper-shell)
+                cmd="gregor__subcmd__help__subcmd__zookeeper__subcmd__shell"
                 ;;
             gregor__subcmd__help,zookeeper-start)
                 cmd="gregor__subcmd__help__subcmd__zookeeper__subcmd__start"
@@ -296,12 +380,34 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed streams run-class cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs streams run-class cluster generate reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__broker__subcmd__api__subcmd__versions)
+            opts="-h --bootstrap-server --command-config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -551,6 +657,60 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__configs)
+            opts="-h --describe --alter --entity-type --entity-name --entity-default --topic --broker --broker-defaults --all --add-config --add-config-file --delete-config --command-config --bootstrap-server --zookeeper --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --entity-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --entity-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --add-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --add-config-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__connect__subcmd__distributed)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -785,6 +945,80 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__delete__subcmd__records)
+            opts="-h --bootstrap-server --offset-json-file --command-config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --offset-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__dump__subcmd__log)
+            opts="-h --files --print-data-log --deep-iteration --verify-index-only --index-sanity-check --max-message-size --max-bytes --skip-record-metadata --key-decoder-class --value-decoder-class --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --files)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-decoder-class)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --value-decoder-class)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__e2e__subcmd__latency)
+            opts="-h --help 1 all -1"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__generate)
             opts="-h --help completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -891,9 +1125,77 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed streams run-class cluster generate help"
+        gregor__subcmd__get__subcmd__offsets)
+            opts="-h --broker-list --bootstrap-server --zookeeper --topic --partitions --topic-partitions --time --exclude-internal-topics --command-config --offsets --max-wait-ms --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partitions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic-partitions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --offsets)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-wait-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help)
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs streams run-class cluster generate reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__broker__subcmd__api__subcmd__versions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -989,6 +1291,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__configs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__connect__subcmd__distributed)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1059,6 +1375,48 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__delete__subcmd__records)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__dump__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__e2e__subcmd__latency)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__generate)
             opts="completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1101,6 +1459,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__get__subcmd__offsets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1116,6 +1488,34 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help__subcmd__leader__subcmd__election)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__log__subcmd__dirs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__mirror__subcmd__maker)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1185,6 +1585,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__reassign__subcmd__partitions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__run__subcmd__class)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1200,6 +1614,20 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help__subcmd__server__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__server__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1353,6 +1781,62 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__help__subcmd__verifiable__subcmd__consumer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__verifiable__subcmd__producer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__zookeeper__subcmd__server__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__zookeeper__subcmd__shell)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__help__subcmd__zookeeper__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1396,6 +1880,78 @@ _gregor() {
                     ;;
                 --path-to-json-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__log__subcmd__dirs)
+            opts="-h --bootstrap-server --command-config --describe --broker-list --topic-list --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__mirror__subcmd__maker)
+            opts="-h --consumer.config --producer.config --whitelist --include --num.streams --offset.commit.interval.ms --abort.on.send.failure --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --consumer.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --whitelist)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num.streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --offset.commit.interval.ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --abort.on.send.failure)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1601,6 +2157,56 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__reassign__subcmd__partitions)
+            opts="-h --bootstrap-server --zookeeper --command-config --generate --execute --verify --cancel --list --topics-to-move-json-file --broker-list --reassignment-json-file --throttle --replica-alter-log-dirs-throttle --additional --preserve-throttles --disable-rack-aware --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topics-to-move-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reassignment-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --throttle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replica-alter-log-dirs-throttle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__run__subcmd__class)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1624,6 +2230,28 @@ _gregor() {
             case "${prev}" in
                 --override)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__server__subcmd__stop)
+            opts="-h --node-id --process-role --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --process-role)
+                    COMPREPLY=($(compgen -W "broker controller" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1806,7 +2434,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__topics)
-            opts="-h --create --list --describe --delete --alter --topic --partitions --replication-factor --replica-assignment --config --if-not-exists --if-exists --under-replicated-partitions --unavailable-partitions --exclude-internal --output --bootstrap-server --zookeeper --help"
+            opts="-h --create --list --describe --delete --alter --topic --partitions --replication-factor --replica-assignment --config --delete-config --if-not-exists --if-exists --under-replicated-partitions --unavailable-partitions --exclude-internal --output --bootstrap-server --zookeeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1829,6 +2457,10 @@ _gregor() {
                     return 0
                     ;;
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2158,6 +2790,146 @@ _gregor() {
                     COMPREPLY=($(compgen -W "plain table json yaml" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__verifiable__subcmd__consumer)
+            opts="-h --broker-list --bootstrap-server --topic --group-id --group-instance-id --max-messages --session-timeout --enable-autocommit --reset-policy --assignment-strategy --group-protocol --consumer.config --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group-instance-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-messages)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reset-policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --assignment-strategy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group-protocol)
+                    COMPREPLY=($(compgen -W "classic consumer" -- "${cur}"))
+                    return 0
+                    ;;
+                --consumer.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__verifiable__subcmd__producer)
+            opts="-h --broker-list --bootstrap-server --topic --max-messages --throughput --acks --producer.config --message-create-time --value-prefix --repeating-keys --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-messages)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --throughput)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --acks)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --message-create-time)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --value-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repeating-keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__zookeeper__subcmd__server__subcmd__stop)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__zookeeper__subcmd__shell)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -74,6 +74,9 @@ struct FollowerState {
     /// The leader's LEO and the time when it last answered this follower.
     last_fetch_leader_leo: i64,
     last_fetch_ms: i64,
+    /// Its log start offset as its last fetch reported it (−1 unknown): the
+    /// leader's low watermark, which DeleteRecords waits on, is the lowest over the ISR.
+    log_start: i64,
 }
 
 /// Leader, ISR and follower progress, from the state znode and replica fetches.
@@ -308,6 +311,7 @@ impl Partition {
                             last_caught_up_ms: now_ms,
                             last_fetch_leader_leo: -1,
                             last_fetch_ms: now_ms,
+                            log_start: -1,
                         });
                     }
                 }
@@ -397,6 +401,7 @@ impl Partition {
                 last_caught_up_ms: 0,
                 last_fetch_leader_leo: -1,
                 last_fetch_ms: now_ms,
+                log_start: -1,
             });
             f.leo = fetch_offset.min(leo);
             if fetch_offset >= leo {
@@ -410,6 +415,57 @@ impl Partition {
             !r.isr.contains(&replica) && fetch_offset >= hw && fetch_offset >= r.epoch_start_offset
         };
         (self.maybe_advance_hw(), join)
+    }
+
+    /// As leader: records the log start offset a follower's fetch reported.
+    pub fn record_follower_log_start(&self, replica: i32, log_start: i64) {
+        if let Some(f) = self.lock_repl().followers.get_mut(&replica) {
+            f.log_start = log_start;
+        }
+    }
+
+    /// As leader: the low watermark, the lowest log start offset over the
+    /// in-sync replicas (a follower that has not reported one yet counts as −1).
+    pub fn low_watermark(&self) -> i64 {
+        let own = self.log_start_offset();
+        let r = self.lock_repl();
+        r.isr
+            .iter()
+            .filter(|&&id| id != r.leader)
+            .map(|id| r.followers.get(id).map_or(-1, |f| f.log_start))
+            .fold(own, i64::min)
+    }
+
+    /// DeleteRecords as leader: moves the log start offset to `offset` (−1: the
+    /// high watermark) and deletes the segments wholly below it; returns the new
+    /// log start offset. OFFSET_OUT_OF_RANGE past the high watermark (or below
+    /// −1), NOT_LEADER_OR_FOLLOWER on a follower, KAFKA_STORAGE_ERROR when the
+    /// log cannot be changed.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
+        if !self.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let hw = self.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ErrorCode::OffsetOutOfRange);
+        }
+        let result = self.lock_log().advance_log_start_offset(target);
+        result.map_err(|err| {
+            tracing::warn!(partition = %self.tp, %err, "cannot advance the log start offset");
+            errors::from_storage(&err)
+        })
+    }
+
+    /// As follower: adopts the leader's log start offset from a fetch response
+    /// (never past the own log end; a leader whose start lies beyond it answers
+    /// the next fetch with OFFSET_OUT_OF_RANGE, which restarts the log there).
+    pub fn adopt_leader_log_start(&self, leader_log_start: i64) -> Result<(), StorageError> {
+        let mut log = self.lock_log();
+        if leader_log_start > log.log_start_offset() {
+            log.advance_log_start_offset(leader_log_start)?;
+        }
+        Ok(())
     }
 
     /// As leader: the ISR without followers that are behind and have not
@@ -1008,6 +1064,46 @@ mod tests {
         // Reads for consumers stop at the HW, for followers at the LEO.
         assert!(p.read(2, 1 << 20, true, false).expect("read").records.is_empty());
         assert!(!p.read(2, 1 << 20, true, true).expect("read").records.is_empty());
+    }
+
+    #[test]
+    fn delete_records_moves_the_start_up_to_the_hw_and_the_low_watermark_follows_the_isr() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let p = partition(tmp.path());
+        p.apply_state(0, &state(0, &[0, 1, 2]), 0).expect("apply");
+        for _ in 0..4 {
+            append(&p, 1);
+        }
+        p.record_follower_fetch(1, 3, 10);
+        p.record_follower_fetch(2, 3, 10);
+        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(p.delete_records_before(4), Err(ErrorCode::OffsetOutOfRange), "past the HW");
+        assert_eq!(p.delete_records_before(-2), Err(ErrorCode::OffsetOutOfRange));
+        assert_eq!(p.delete_records_before(2), Ok(2));
+        assert_eq!(p.log_start_offset(), 2);
+        assert!(p.read(1, 1 << 20, true, false).is_err(), "below the start is out of range");
+        // Followers have not reported their start yet.
+        assert_eq!(p.low_watermark(), -1);
+        p.record_follower_log_start(1, 2);
+        p.record_follower_log_start(2, 0);
+        assert_eq!(p.low_watermark(), 0);
+        p.record_follower_log_start(2, 2);
+        assert_eq!(p.low_watermark(), 2);
+        // −1 is the high watermark.
+        assert_eq!(p.delete_records_before(-1), Ok(3));
+
+        // A follower adopts the leader's start, never past its own end.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let f = partition(tmp.path());
+        f.apply_state(1, &state(0, &[0, 1, 2]), 0).expect("apply");
+        assert_eq!(f.delete_records_before(0), Err(ErrorCode::NotLeaderOrFollower));
+        let mut b = batch::build_batch(0, &[(None, Some(&b"v"[..]), 1), (None, Some(&b"w"[..]), 1)]);
+        batch::patch_leader_epoch(&mut b, 1).expect("patch");
+        f.append_as_follower(&b, 2, 1).expect("follower append");
+        f.adopt_leader_log_start(1).expect("adopt");
+        assert_eq!(f.log_start_offset(), 1);
+        f.adopt_leader_log_start(10).expect("adopt");
+        assert_eq!(f.log_start_offset(), 2, "clamped to the log end");
     }
 
     #[test]

@@ -337,6 +337,10 @@ async fn fetch_loop(
                         if let Err(err) = p.append_as_follower(&records, pd.high_watermark, now_ms()) {
                             tracing::warn!(partition = %p.tp, %err, "cannot append the leader's records");
                             any_error = true;
+                        } else if let Err(err) = p.adopt_leader_log_start(pd.log_start_offset) {
+                            // Kafka's followers move their start with the leader's (DeleteRecords).
+                            tracing::warn!(partition = %p.tp, %err, "cannot adopt the leader's log start offset");
+                            any_error = true;
                         }
                     }
                     code if code == ErrorCode::OffsetOutOfRange.code() => {

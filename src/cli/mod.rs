@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod broker_api_versions;
 mod cluster;
 mod common;
 mod configs;
@@ -14,10 +15,14 @@ mod connect_standalone;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
+mod delete_records;
 mod dispatch;
+mod dump_log;
 mod e2e_latency;
 pub mod generate;
+mod get_offsets;
 mod leader_election;
+mod log_dirs;
 mod mirror_maker;
 mod output;
 mod perf;
@@ -144,6 +149,26 @@ static TOOLS: &[Tool] = &[
         command: connect_distributed::command,
         run: connect_distributed::run,
     },
+    Tool {
+        name: "delete-records",
+        scripts: &[script("kafka-delete-records")],
+        command: delete_records::command,
+        run: delete_records::run,
+    },
+    Tool {
+        name: "get-offsets",
+        scripts: &[script("kafka-get-offsets")],
+        command: get_offsets::command,
+        run: get_offsets::run,
+    },
+    Tool {
+        name: "broker-api-versions",
+        scripts: &[script("kafka-broker-api-versions")],
+        command: broker_api_versions::command,
+        run: broker_api_versions::run,
+    },
+    Tool { name: "dump-log", scripts: &[script("kafka-dump-log")], command: dump_log::command, run: dump_log::run },
+    Tool { name: "log-dirs", scripts: &[script("kafka-log-dirs")], command: log_dirs::command, run: log_dirs::run },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },

@@ -65,6 +65,15 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
     class("kafka.tools.MirrorMaker", "mirror-maker", &[]),
     class("kafka.admin.ConfigCommand", "configs", &[]),
+    class("kafka.admin.DeleteRecordsCommand", "delete-records", &[]),
+    class("org.apache.kafka.tools.DeleteRecordsCommand", "delete-records", &[]),
+    class("kafka.tools.GetOffsetShell", "get-offsets", &[]),
+    class("org.apache.kafka.tools.GetOffsetShell", "get-offsets", &[]),
+    class("kafka.admin.BrokerApiVersionsCommand", "broker-api-versions", &[]),
+    class("kafka.tools.DumpLogSegments", "dump-log", &[]),
+    class("org.apache.kafka.tools.DumpLogSegments", "dump-log", &[]),
+    class("kafka.admin.LogDirsCommand", "log-dirs", &[]),
+    class("org.apache.kafka.tools.LogDirsCommand", "log-dirs", &[]),
 ];
 
 const USAGE: &str = "USAGE: kafka-run-class.sh [-daemon] [-name servicename] [-loggc] classname [opts]";

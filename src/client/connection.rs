@@ -36,7 +36,7 @@ const IO_BUFFER: usize = 64 * 1024;
 /// Highest version of each API this client speaks, beyond which request
 /// shapes change in ways it does not implement (Produce/Fetch v13 address
 /// topics by id only).
-fn client_max(api: ApiKey) -> i16 {
+pub(crate) fn client_max(api: ApiKey) -> i16 {
     let crate_max = api.valid_versions().max;
     let cap = match api {
         ApiKey::Produce | ApiKey::Fetch => 12,

@@ -109,6 +109,7 @@ pub mod admin_configs;
 mod admin_elect;
 pub mod admin_groups;
 mod admin_reassign;
+mod admin_records;
 pub mod admin_txn;
 pub(crate) mod cluster;
 mod config;
@@ -127,6 +128,7 @@ pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };
 pub use admin_reassign::{PartitionReassignment, ReassignmentResult};
+pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,
 };

@@ -143,6 +143,9 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::AlterConfigs => probe::<AlterConfigsRequest>(b, version),
         ApiKey::IncrementalAlterConfigs => probe::<IncrementalAlterConfigsRequest>(b, version),
         ApiKey::DescribeCluster => probe::<DescribeClusterRequest>(b, version),
+        ApiKey::DeleteRecords => probe::<DeleteRecordsRequest>(b, version),
+        ApiKey::DescribeLogDirs => probe::<DescribeLogDirsRequest>(b, version),
+        ApiKey::AlterReplicaLogDirs => probe::<AlterReplicaLogDirsRequest>(b, version),
         other => Err(format!("{other:?} requests are not decoded by this broker")),
     }
 }

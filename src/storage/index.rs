@@ -137,7 +137,7 @@ impl OffsetIndex {
     }
 }
 
-fn parse_offset_entries(raw: &[u8], log_size: u64) -> Result<Vec<(u32, u32)>, IndexProblem> {
+pub(super) fn parse_offset_entries(raw: &[u8], log_size: u64) -> Result<Vec<(u32, u32)>, IndexProblem> {
     if !raw.len().is_multiple_of(OFFSET_ENTRY_SIZE) {
         return Err(IndexProblem(format!("size {} is not a multiple of {OFFSET_ENTRY_SIZE}", raw.len())));
     }
@@ -252,7 +252,7 @@ impl TimeIndex {
     }
 }
 
-fn parse_time_entries(raw: &[u8]) -> Result<Vec<(i64, u32)>, IndexProblem> {
+pub(super) fn parse_time_entries(raw: &[u8]) -> Result<Vec<(i64, u32)>, IndexProblem> {
     if !raw.len().is_multiple_of(TIME_ENTRY_SIZE) {
         return Err(IndexProblem(format!("size {} is not a multiple of {TIME_ENTRY_SIZE}", raw.len())));
     }

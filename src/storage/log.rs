@@ -713,6 +713,37 @@ impl Log {
         Ok(())
     }
 
+    /// Advances the log start offset to `offset` (DeleteRecords on the leader, or a
+    /// follower adopting its leader's start) and deletes every whole segment that
+    /// lies below it; the segment holding `offset` stays, so reads below the new start
+    /// are refused by the offset check rather than by missing files. `offset` is
+    /// clamped to the log end offset; a lower or equal offset changes nothing.
+    /// Returns the log start offset afterwards.
+    pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<i64, StorageError> {
+        self.check_writable()?;
+        let offset = offset.min(self.log_end_offset());
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        self.recovery_point = self.recovery_point.max(offset);
+        // A segment can go when the next one starts at or below the new start.
+        let below = self.segments.windows(2).take_while(|w| w[1].base_offset <= offset).count();
+        let result = self.delete_oldest(below);
+        self.guard(result)?;
+        tracing::info!(partition = %self.tp, log_start_offset = offset, segments_deleted = below, "advanced the log start offset");
+        Ok(self.log_start_offset)
+    }
+
+    /// Applies a checkpointed log start offset on open: only ever raises the start
+    /// (the first segment's base is the floor), never past the log end.
+    pub(crate) fn restore_log_start_offset(&mut self, offset: i64) {
+        let clamped = offset.min(self.log_end_offset());
+        if clamped > self.log_start_offset {
+            self.log_start_offset = clamped;
+        }
+    }
+
     /// Removes the oldest `n` segments (never the last one) and advances the log
     /// start offset.
     pub(crate) fn delete_oldest(&mut self, n: usize) -> Result<usize, StorageError> {

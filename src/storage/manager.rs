@@ -18,6 +18,9 @@ use super::log::{Log, LogConfig};
 
 /// Per log dir: last flushed offset of every partition (Kafka's text format).
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Per log dir: the log start offset of every partition (Kafka's text format), so
+/// that a start moved inside a segment (DeleteRecords) survives a restart.
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Per log dir: present only between a clean shutdown and the next start.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
 
@@ -87,6 +90,9 @@ impl LogManager {
         io: Arc<dyn FileIo>,
     ) -> Result<LogManager, StorageError> {
         let mut logs: BTreeMap<TopicPartition, Entry> = BTreeMap::new();
+        // `<topic>-<partition>-future` dirs left by a log dir move (see `move_log`).
+        let mut futures: Vec<(TopicPartition, usize, PathBuf)> = Vec::new();
+        let mut cleans: Vec<bool> = Vec::new();
         for (dir_index, dir) in log_dirs.iter().enumerate() {
             io.create_dir_all(dir).at(dir)?;
             let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
@@ -96,6 +102,15 @@ impl LogManager {
                 Ok(points) => points,
                 Err(e @ StorageError::CorruptCheckpoint { .. }) => {
                     tracing::warn!(error = %e, "ignoring malformed checkpoint; logs recover from offset 0");
+                    BTreeMap::new()
+                }
+                Err(e) => return Err(e),
+            };
+            let start_path = dir.join(LOG_START_OFFSET_CHECKPOINT);
+            let log_starts = match read_checkpoint(io.as_ref(), &start_path) {
+                Ok(starts) => starts,
+                Err(e @ StorageError::CorruptCheckpoint { .. }) => {
+                    tracing::warn!(error = %e, "ignoring malformed log start offset checkpoint");
                     BTreeMap::new()
                 }
                 Err(e) => return Err(e),
@@ -111,6 +126,10 @@ impl LogManager {
                     io.remove_dir_all(&path).at(&path)?;
                     continue;
                 }
+                if let Some(tp) = name.strip_suffix(FUTURE_SUFFIX).and_then(TopicPartition::parse_dir_name) {
+                    futures.push((tp, dir_index, path));
+                    continue;
+                }
                 let Some(tp) = TopicPartition::parse_dir_name(&name) else {
                     continue;
                 };
@@ -122,10 +141,15 @@ impl LogManager {
                     });
                 }
                 let recovery_point = recovery_points.get(&tp).copied().unwrap_or(0);
-                let log = Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
+                let mut log =
+                    Log::open(path, tp.clone(), default_config.clone(), Arc::clone(&io), recovery_point, clean)?;
+                if let Some(&start) = log_starts.get(&tp) {
+                    log.restore_log_start_offset(start);
+                }
                 logs.insert(tp, Entry { dir_index, log: Arc::new(Mutex::new(log)) });
                 opened += 1;
             }
+            cleans.push(clean);
             if clean {
                 // From here on a crash must be detected: remove the marker durably.
                 io.remove_file(&marker).at(&marker)?;
@@ -134,7 +158,86 @@ impl LogManager {
                 tracing::warn!(dir = %dir.display(), logs = opened, "no clean-shutdown marker: recovered logs after an unclean shutdown");
             }
         }
+        for (tp, dir_index, path) in futures {
+            if logs.contains_key(&tp) {
+                // The move had not swapped yet: the original is whole, the copy is not needed.
+                tracing::info!(dir = %path.display(), "removing the copy of an unfinished log dir move");
+                io.remove_dir_all(&path).at(&path)?;
+                continue;
+            }
+            // The original was already retired: the copy is complete (it was synced
+            // before the swap began), so the swap is finished here.
+            let dest = log_dirs[dir_index].join(tp.dir_name());
+            tracing::info!(from = %path.display(), to = %dest.display(), "finishing an interrupted log dir move");
+            io.rename(&path, &dest).at(&dest)?;
+            io.sync_dir(&log_dirs[dir_index]).at(&log_dirs[dir_index])?;
+            let clean = cleans.get(dir_index).copied().unwrap_or(false);
+            let log = Log::open(dest, tp.clone(), default_config.clone(), Arc::clone(&io), 0, clean)?;
+            logs.insert(tp, Entry { dir_index, log: Arc::new(Mutex::new(log)) });
+        }
         Ok(LogManager { dirs: log_dirs.to_vec(), io, default_config, logs: Mutex::new(logs) })
+    }
+
+    /// Moves `tp`'s log into log dir number `target` (AlterReplicaLogDirs); `Ok(false)`
+    /// when it is there already. The log is locked throughout, so its partition
+    /// pauses (appends and reads wait) while it is flushed and copied.
+    ///
+    /// Crash-safe order: the files are copied into `<target>/<tp>-future` and
+    /// synced; the original dir is renamed to `<tp>.moved-delete` (removed on the
+    /// next open, as a deleted partition's); the copy is renamed to `<tp>`. A start
+    /// that finds a `-future` dir beside the original drops the copy; one that
+    /// finds it without the original finishes the rename. Nothing acknowledged is
+    /// lost: the copy is complete and durable before the original is retired.
+    pub fn move_log(&self, tp: &TopicPartition, target: usize) -> Result<bool, StorageError> {
+        let entry = lock(&self.logs).get(tp).cloned().ok_or_else(|| StorageError::Corrupt {
+            path: PathBuf::new(),
+            detail: format!("partition {tp} has no log here"),
+        })?;
+        let target_dir = self.dirs.get(target).cloned().ok_or_else(|| StorageError::Corrupt {
+            path: PathBuf::new(),
+            detail: format!("no log dir number {target}"),
+        })?;
+        if entry.dir_index == target {
+            return Ok(false);
+        }
+        let io = self.io.as_ref();
+        let mut log = lock(&entry.log);
+        log.flush()?;
+        let src = log.dir().to_path_buf();
+        let future = target_dir.join(format!("{}{FUTURE_SUFFIX}", tp.dir_name()));
+        if io.exists(&future) {
+            io.remove_dir_all(&future).at(&future)?;
+        }
+        io.create_dir_all(&future).at(&future)?;
+        for file in io.list_dir(&src).at(&src)?.into_iter().filter(|e| !e.is_dir) {
+            copy_file(io, &src.join(&file.name), &future.join(&file.name))?;
+        }
+        io.sync_dir(&future).at(&future)?;
+        io.sync_dir(&target_dir).at(&target_dir)?;
+        let retired = src.with_file_name(format!("{}.moved-delete", tp.dir_name()));
+        io.rename(&src, &retired).at(&retired)?;
+        if let Some(parent) = src.parent() {
+            io.sync_dir(parent).at(parent)?;
+        }
+        let dest = target_dir.join(tp.dir_name());
+        io.rename(&future, &dest).at(&dest)?;
+        io.sync_dir(&target_dir).at(&target_dir)?;
+        let mut moved =
+            Log::open(dest, tp.clone(), log.config().clone(), Arc::clone(&self.io), log.log_end_offset(), true)?;
+        moved.restore_log_start_offset(log.log_start_offset());
+        let mut old = std::mem::replace(&mut *log, moved);
+        drop(log);
+        old.dir = retired;
+        if let Some(e) = lock(&self.logs).get_mut(tp) {
+            e.dir_index = target;
+        }
+        tracing::info!(partition = %tp, from = %src.display(), to = %target_dir.display(), "moved the log to another log dir");
+        if let Err(err) = old.delete_in_place() {
+            // The next start removes the `-delete` dir.
+            tracing::warn!(partition = %tp, %err, "cannot remove the old copy of a moved log yet");
+        }
+        self.checkpoint_recovery_points()?;
+        Ok(true)
     }
 
     pub fn log_dirs(&self) -> &[PathBuf] {
@@ -190,7 +293,7 @@ impl LogManager {
     }
 
     /// Writes every dir's `recovery-point-offset-checkpoint` atomically (temporary
-    /// file, fsync, rename, fsync of the dir).
+    /// file, fsync, rename, fsync of the dir), and its `log-start-offset-checkpoint`.
     pub fn checkpoint_recovery_points(&self) -> Result<(), StorageError> {
         let mut per_dir: Vec<BTreeMap<TopicPartition, i64>> = vec![BTreeMap::new(); self.dirs.len()];
         for (tp, entry) in self.snapshot() {
@@ -200,7 +303,36 @@ impl LogManager {
         for (dir, points) in self.dirs.iter().zip(per_dir) {
             write_checkpoint(self.io.as_ref(), &dir.join(RECOVERY_POINT_CHECKPOINT), &points)?;
         }
+        self.checkpoint_log_start_offsets()
+    }
+
+    /// Writes every dir's `log-start-offset-checkpoint` (Kafka's format and
+    /// name): only logs whose start lies above their first segment's base need
+    /// an entry, as Kafka writes it; the others recover their start from the files.
+    pub fn checkpoint_log_start_offsets(&self) -> Result<(), StorageError> {
+        let mut per_dir: Vec<BTreeMap<TopicPartition, i64>> = vec![BTreeMap::new(); self.dirs.len()];
+        for (tp, entry) in self.snapshot() {
+            let log = lock(&entry.log);
+            let first_base = log.segment_base_offsets().first().copied().unwrap_or(0);
+            if log.log_start_offset() > first_base {
+                per_dir[entry.dir_index].insert(tp, log.log_start_offset());
+            }
+        }
+        for (dir, starts) in self.dirs.iter().zip(per_dir) {
+            write_checkpoint(self.io.as_ref(), &dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        }
         Ok(())
+    }
+
+    /// Every log with the number of the log dir holding it.
+    pub fn placements(&self) -> Vec<(TopicPartition, usize, Arc<Mutex<Log>>)> {
+        lock(&self.logs).iter().map(|(tp, e)| (tp.clone(), e.dir_index, Arc::clone(&e.log))).collect()
+    }
+
+    /// The log dir holding `tp`'s log.
+    pub fn dir_of(&self, tp: &TopicPartition) -> Option<&Path> {
+        let index = lock(&self.logs).get(tp).map(|e| e.dir_index)?;
+        self.dirs.get(index).map(PathBuf::as_path)
     }
 
     /// Periodic flush work, meant to run every second or so: fsyncs segments rolled
@@ -289,6 +421,27 @@ impl LogManager {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Suffix of the copy a log dir move makes before it swaps (Kafka's name for a
+/// future replica's dir is `<topic>-<partition>.<id>-future`).
+const FUTURE_SUFFIX: &str = "-future";
+
+/// Copies one file in 1 MiB pieces through `io` and syncs the copy.
+fn copy_file(io: &dyn FileIo, from: &Path, to: &Path) -> Result<(), StorageError> {
+    let src = io.open(from, false).at(from)?;
+    let dst = io.open(to, true).at(to)?;
+    dst.set_len(0).at(to)?;
+    let len = src.len().at(from)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    while pos < len {
+        let n = usize::try_from((len - pos).min(buf.len() as u64)).unwrap_or(buf.len());
+        src.read_exact_at(&mut buf[..n], pos).at(from)?;
+        dst.write_all_at(&buf[..n], pos).at(to)?;
+        pos += n as u64;
+    }
+    dst.sync().at(to)
 }
 
 /// Reads a Kafka offset checkpoint: `0`, the entry count, then `topic partition
@@ -390,5 +543,78 @@ mod tests {
         let points = read_checkpoint(&StdFileIo, &dirs[1].join(RECOVERY_POINT_CHECKPOINT)).unwrap();
         assert_eq!(points.get(&TopicPartition::new("healthy", 0)), Some(&1), "the healthy log was flushed");
         assert!(lock(&healthy).append_as_leader(&mut batch(), 0, 0).is_err(), "closed after shutdown");
+    }
+
+    #[test]
+    fn advancing_the_log_start_deletes_whole_segments_and_the_checkpoint_keeps_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("d0")];
+        let io: Arc<dyn FileIo> = Arc::new(StdFileIo);
+        let manager = LogManager::open(&dirs, LogConfig::default(), Arc::clone(&io)).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let small = LogConfig { segment_bytes: 200, ..LogConfig::default() };
+        let log = manager.get_or_create(&tp, small).unwrap();
+        let value = [b'v'; 120];
+        for _ in 0..6 {
+            lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&value[..]), 1)]), 0, 0).unwrap();
+        }
+        let bases = lock(&log).segment_base_offsets();
+        assert!(bases.len() >= 3, "{bases:?}");
+        // Inside the third segment: the two before it go, the third stays.
+        let target = bases[2];
+        assert_eq!(lock(&log).advance_log_start_offset(target).unwrap(), target);
+        assert_eq!(lock(&log).segment_base_offsets().first(), Some(&target));
+        assert!(lock(&log).read(target - 1, 1 << 20, 6, true).is_err(), "below the start is out of range");
+        // Lower offsets change nothing; past the end is clamped to it.
+        assert_eq!(lock(&log).advance_log_start_offset(1).unwrap(), target);
+        lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&b"x"[..]), 1)]), 0, 0).unwrap();
+        let inside = lock(&log).log_end_offset() - 1;
+        // The last batch shares the active segment with earlier ones: only the checkpoint keeps this start.
+        assert_eq!(lock(&log).advance_log_start_offset(inside).unwrap(), inside);
+        manager.checkpoint_log_start_offsets().unwrap();
+        drop(log);
+        drop(manager);
+        let reopened = LogManager::open(&dirs, LogConfig::default(), io).unwrap();
+        assert_eq!(lock(&reopened.get(&tp).unwrap()).log_start_offset(), inside);
+    }
+
+    #[test]
+    fn a_log_dir_move_keeps_the_data_and_an_interrupted_one_recovers_on_open() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("d0"), root.path().join("d1")];
+        let io: Arc<dyn FileIo> = Arc::new(StdFileIo);
+        let manager = LogManager::open(&dirs, LogConfig::default(), Arc::clone(&io)).unwrap();
+        let tp = TopicPartition::new("m", 0);
+        let log = manager.get_or_create(&tp, LogConfig::default()).unwrap();
+        for _ in 0..3 {
+            lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&b"v"[..]), 1)]), 0, 0).unwrap();
+        }
+        let from = manager.dirs.iter().position(|d| Some(d.as_path()) == manager.dir_of(&tp)).unwrap();
+        let to = 1 - from;
+        assert!(manager.move_log(&tp, to).unwrap());
+        assert!(!manager.move_log(&tp, to).unwrap(), "already there");
+        assert_eq!(manager.dir_of(&tp), Some(dirs[to].as_path()));
+        assert!(!dirs[from].join("m-0").exists());
+        // The same Arc serves the moved log: appends and reads go on.
+        lock(&log).append_as_leader(&mut build_batch(0, &[(None, Some(&b"v"[..]), 1)]), 0, 0).unwrap();
+        assert_eq!(lock(&log).log_end_offset(), 4);
+        manager.shutdown().unwrap();
+        drop(log);
+        drop(manager);
+
+        // Interrupted before the swap: a copy beside the original is dropped.
+        std::fs::create_dir_all(dirs[from].join("m-0-future")).unwrap();
+        std::fs::write(dirs[from].join("m-0-future").join("00000000000000000000.log"), b"partial").unwrap();
+        let manager = LogManager::open(&dirs, LogConfig::default(), Arc::clone(&io)).unwrap();
+        assert!(!dirs[from].join("m-0-future").exists());
+        assert_eq!(lock(&manager.get(&tp).unwrap()).log_end_offset(), 4);
+        manager.shutdown().unwrap();
+        drop(manager);
+
+        // Interrupted after the original was retired: the complete copy is promoted.
+        std::fs::rename(dirs[to].join("m-0"), dirs[from].join("m-0-future")).unwrap();
+        let manager = LogManager::open(&dirs, LogConfig::default(), io).unwrap();
+        assert_eq!(manager.dir_of(&tp), Some(dirs[from].as_path()));
+        assert_eq!(lock(&manager.get(&tp).unwrap()).log_end_offset(), 4);
     }
 }

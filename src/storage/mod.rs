@@ -13,6 +13,8 @@
 //! ```text
 //! <log.dir>/
 //!   recovery-point-offset-checkpoint    per-dir recovery points (text, see below)
+//!   log-start-offset-checkpoint         per-dir log start offsets above the first
+//!                                       segment's base (DeleteRecords), same format
 //!   .kafka_cleanshutdown                empty; present only after a clean shutdown
 //!   <topic>-<partition>/                one dir per partition; the partition is the
 //!                                       number after the LAST '-' (topics may hold
@@ -84,6 +86,7 @@
 mod cleaner;
 mod error;
 mod index;
+pub mod inspect;
 mod io;
 mod log;
 mod manager;
@@ -98,7 +101,8 @@ pub use error::StorageError;
 pub use io::{replace_file, CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
 pub use log::{AppendInfo, Log, LogConfig, PendingFlush};
 pub use manager::{
-    read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, RECOVERY_POINT_CHECKPOINT,
+    read_checkpoint, write_checkpoint, LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER, LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
 };
 pub use producer_snapshot::SnapshotEntry;
 pub use txn_index::AbortedTxn;

@@ -52,7 +52,7 @@ impl AbortedTxn {
         out
     }
 
-    fn decode(b: &[u8]) -> Option<AbortedTxn> {
+    pub(super) fn decode(b: &[u8]) -> Option<AbortedTxn> {
         let i64_at = |at: usize| b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(i64::from_be_bytes);
         if b.len() != ENTRY_SIZE || i16::from_be_bytes([b[0], b[1]]) != VERSION {
             return None;

@@ -1,5 +1,6 @@
 //! Integration tests: real broker processes, real clients.
 
+mod admin_records;
 mod appender;
 mod cli;
 mod client;
@@ -15,6 +16,7 @@ mod connect_transforms;
 mod consumer_groups_tool;
 mod controlled_shutdown;
 mod coordinator;
+mod dump_log;
 mod durability;
 mod faults;
 mod groups;

@@ -100,6 +100,7 @@ fn record_follower(replicas: &ReplicaManager, req: &FetchRequest, replica: i32) 
                 continue;
             }
             let (moved, join) = partition.record_follower_fetch(replica, fp.fetch_offset, now);
+            partition.record_follower_log_start(replica, fp.log_start_offset);
             hw_moved |= moved;
             if join {
                 let mut isr = partition.isr();

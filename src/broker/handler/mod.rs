@@ -42,6 +42,12 @@
 //!   coordinator is asked); AddOffsetsToTxn plus the metadata store and
 //!   `offsets.topic.num.partitions` (to find the group's `__consumer_offsets`
 //!   partition the way the group coordinator does).
+//! - **DeleteRecords → [`ReplicaManager`](crate::broker::replicas::ReplicaManager)
+//!   plus the [`LogManager`](crate::storage::LogManager)**: the leader moves
+//!   its log start and the manager checkpoints it (`log-start-offset-checkpoint`).
+//!   DescribeLogDirs and AlterReplicaLogDirs take the same two: the manager
+//!   knows which log dir holds each log and moves it, the replica manager
+//!   says which partitions are hosted and how far behind they are.
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments,
 //!   DescribeCluster.
@@ -63,15 +69,18 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_replica_log_dirs;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
 mod elect_leaders;
@@ -248,6 +257,15 @@ impl RequestHandler for Broker {
             }
             RequestKind::DescribeCluster(r) => {
                 ResponseKind::DescribeCluster(describe_cluster::handle(self.metadata(), r, version))
+            }
+            RequestKind::DeleteRecords(r) => {
+                ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
+            }
+            RequestKind::DescribeLogDirs(r) => {
+                ResponseKind::DescribeLogDirs(describe_log_dirs::handle(self.replicas(), self.logs(), r))
+            }
+            RequestKind::AlterReplicaLogDirs(r) => {
+                ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs::handle(self.replicas(), self.logs(), r).await)
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
