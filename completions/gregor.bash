@@ -380,7 +380,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs streams run-class cluster generate reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1180,7 +1180,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs streams run-class cluster generate reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs streams run-class cluster generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

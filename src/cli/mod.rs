@@ -169,10 +169,6 @@ static TOOLS: &[Tool] = &[
     },
     Tool { name: "dump-log", scripts: &[script("kafka-dump-log")], command: dump_log::command, run: dump_log::run },
     Tool { name: "log-dirs", scripts: &[script("kafka-log-dirs")], command: log_dirs::command, run: log_dirs::run },
-    Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
-    Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
-    Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
-    Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
     Tool {
         name: "reassign-partitions",
         scripts: &[script("kafka-reassign-partitions")],
@@ -222,6 +218,10 @@ static TOOLS: &[Tool] = &[
         run: mirror_maker::run,
     },
     Tool { name: "configs", scripts: &[script("kafka-configs")], command: configs::command, run: configs::run },
+    Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
+    Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
+    Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
+    Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
 ];
 
 /// Exit code for a runtime error.
