@@ -340,14 +340,17 @@ const LOG_DIRS_RATE_KEY: &str = "replica.alter.log.dirs.io.max.bytes.per.second"
 /// The topic keys naming the throttled replicas.
 const REPLICA_KEYS: [&str; 2] = ["leader.replication.throttled.replicas", "follower.replication.throttled.replicas"];
 
+/// Config keys and values to set on one broker or topic.
+type Settings = Vec<(String, String)>;
+
 /// The config changes a throttle makes: per broker the rates, per topic the
 /// throttled replicas (Kafka's `--throttle` writes the same keys).
 fn throttle_changes(
     plan: &ThrottlePlan,
     rate: Option<i64>,
     log_dirs_rate: Option<i64>,
-) -> (BTreeMap<i32, Vec<(String, String)>>, BTreeMap<String, Vec<(String, String)>>) {
-    let mut brokers: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+) -> (BTreeMap<i32, Settings>, BTreeMap<String, Settings>) {
+    let mut brokers: BTreeMap<i32, Settings> = BTreeMap::new();
     for b in &plan.brokers {
         let entry = brokers.entry(*b).or_default();
         if let Some(r) = rate {
@@ -358,7 +361,7 @@ fn throttle_changes(
         }
     }
     brokers.retain(|_, v| !v.is_empty());
-    let mut topics: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut topics: BTreeMap<String, Settings> = BTreeMap::new();
     if rate.is_some() {
         for (side, replicas) in [(REPLICA_KEYS[0], &plan.leader), (REPLICA_KEYS[1], &plan.follower)] {
             for (topic, list) in replicas {
