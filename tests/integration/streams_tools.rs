@@ -303,10 +303,10 @@ fn run_class_maps_kafka_classes_to_tools() {
         assert!(ok(out).lines().any(|l| l == "rc-topic"), "{class} --list lists the topic");
     }
     let out =
-        bin_script("kafka-run-class.sh").args(["kafka.tools.GetOffsetShell", "--topic", "x"]).output().expect("run");
+        bin_script("kafka-run-class.sh").args(["kafka.tools.JmxTool", "--object-name", "x"]).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("Error: Could not find or load main class kafka.tools.GetOffsetShell"), "stderr:\n{err}");
+    assert!(err.contains("Error: Could not find or load main class kafka.tools.JmxTool"), "stderr:\n{err}");
     assert!(err.contains("kafka.admin.TopicCommand"), "the hint lists the classes:\n{err}");
     let out = bin_script("kafka-run-class.sh").output().expect("run");
     assert_eq!(out.status.code(), Some(1));
