@@ -40,10 +40,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
     config.request_timeout = TIMEOUT;
-    if let Some(path) = m.get_one::<PathBuf>("command-config") {
-        let props = common::read_properties(path)?;
-        common::set_client_properties(&mut config, path, props)?;
-    }
+    common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
     let rt = common::runtime()?;
     rt.block_on(async {
         let admin = Admin::connect(config).await?;

@@ -126,6 +126,19 @@ pub fn set_client_properties(
 }
 
 /// Reads a Java properties file (`--producer.config`, `--consumer.config`).
+/// Applies a `--command-config` properties file, when given, to a client config
+/// (its keys win over what was set before).
+pub fn apply_command_config(
+    config: &mut crate::client::ClientConfig,
+    path: Option<&std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let props = read_properties(path)?;
+        set_client_properties(config, path, props)?;
+    }
+    Ok(())
+}
+
 pub fn read_properties(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let map = java_properties::read(std::io::BufReader::new(file))

@@ -182,9 +182,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             None => {
                 let bootstrap = common::bootstrap(m)?;
                 let mut config = ClientConfig::new(bootstrap);
-                if let Some(path) = m.get_one::<PathBuf>("command-config") {
-                    common::set_client_properties(&mut config, path, common::read_properties(path)?)?;
-                }
+                common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
                 let admin = Admin::connect(config).await?;
                 if alter {
                     alter_via_admin(&admin, &entity, adds, &deletes).await?;

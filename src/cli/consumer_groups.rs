@@ -641,10 +641,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
-    if let Some(path) = m.get_one::<PathBuf>("command-config") {
-        let props = super::common::read_properties(path)?;
-        super::common::set_client_properties(&mut config, path, props)?;
-    }
+    super::common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
     if let Some(ms) = m.get_one::<u64>("timeout") {
         config.request_timeout = std::time::Duration::from_millis(*ms);
     }

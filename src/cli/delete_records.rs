@@ -52,10 +52,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
     config.request_timeout = TIMEOUT;
-    if let Some(props_path) = m.get_one::<PathBuf>("command-config") {
-        let props = common::read_properties(props_path)?;
-        common::set_client_properties(&mut config, props_path, props)?;
-    }
+    common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
     let rt = common::runtime()?;
     let results = rt.block_on(async {
         let admin = Admin::connect(config).await?;

@@ -129,9 +129,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let bootstrap = m.get_one::<String>("bootstrap-server").cloned().unwrap_or_default();
     let mut config = ClientConfig::new(bootstrap);
-    if let Some(path) = m.get_one::<PathBuf>("command-config") {
-        common::set_client_properties(&mut config, path, common::read_properties(path)?)?;
-    }
+    common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
     config.request_timeout =
         Duration::from_millis(*m.get_one::<u64>("timeout").unwrap_or(&10_000)).max(Duration::from_secs(1));
     rt.block_on(async {
