@@ -18,22 +18,9 @@ use super::broker::broker_key;
 use super::value::{self, split_list, ValueType};
 use super::ConfigError;
 
-/// Keys Kafka keeps per broker: refused on the cluster-wide default resource.
-const PER_BROKER_KEYS: &[&str] = &[
-    "listeners",
-    "advertised.listeners",
-    "listener.security.protocol.map",
-    "ssl.keystore.type",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.key.password",
-    "ssl.keystore.key",
-    "ssl.keystore.certificate.chain",
-    "ssl.truststore.type",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.truststore.certificates",
-];
+/// Keys Kafka keeps per broker (these and the keystore keys below): refused
+/// on the cluster-wide default resource.
+const PER_BROKER_KEYS: &[&str] = &["listeners", "advertised.listeners", "listener.security.protocol.map"];
 
 /// Keystore and truststore keys: dynamic only with a listener prefix.
 const LISTENER_ONLY_KEYS: &[&str] = &[
@@ -83,7 +70,7 @@ pub fn validate_dynamic_broker_configs(
         }
     }
     if !per_broker {
-        let per = names(&|k| PER_BROKER_KEYS.contains(&k) || listener_prefixed(k));
+        let per = names(&|k| PER_BROKER_KEYS.contains(&k) || LISTENER_ONLY_KEYS.contains(&k) || listener_prefixed(k));
         if !per.is_empty() {
             return Err(ConfigError::PerBrokerOnly(per));
         }

@@ -15,29 +15,20 @@ const MODULES: &str = "import kafka, lz4.frame, snappy, xxhash";
 
 /// The interpreter, when kafka-python (with lz4 and python-snappy) imports.
 pub fn kafka_python() -> Option<&'static str> {
-    let ok = Command::new("python3")
-        .args(["-c", MODULES])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if ok {
-        return Some("python3");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but kafka-python is not installed (pip install kafka-python lz4 python-snappy xxhash)");
-    }
-    eprintln!("skipping: kafka-python is not installed (pip install kafka-python lz4 python-snappy xxhash)");
-    None
+    python_with(MODULES, "kafka-python", "pip install kafka-python lz4 python-snappy xxhash")
 }
 
 /// The interpreter, when confluent-kafka (PyPI; it bundles librdkafka) imports.
 /// `None` (skip) when it does not, except under `CI`, where `.ci/run`
 /// installs it and a missing module fails the test.
 pub fn confluent_kafka() -> Option<&'static str> {
+    python_with("import confluent_kafka.admin", "confluent-kafka", "pip install 'confluent-kafka==2.*'")
+}
+
+/// `python3` when `imports` succeed; else a skip note, or a failure under `CI`.
+fn python_with(imports: &str, package: &str, install: &str) -> Option<&'static str> {
     let ok = Command::new("python3")
-        .args(["-c", "import confluent_kafka.admin"])
+        .args(["-c", imports])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -47,9 +38,9 @@ pub fn confluent_kafka() -> Option<&'static str> {
         return Some("python3");
     }
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set but confluent-kafka is not installed (pip install 'confluent-kafka==2.*')");
+        panic!("CI is set but {package} is not installed ({install})");
     }
-    eprintln!("skipping: confluent-kafka is not installed (pip install 'confluent-kafka==2.*')");
+    eprintln!("skipping: {package} is not installed ({install})");
     None
 }
 
