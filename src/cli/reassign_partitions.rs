@@ -148,7 +148,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 
 /// Reads a reassignment file: Kafka's checks (not empty, no empty replica
 /// list, no partition twice, no broker twice in a partition, `log_dirs` as
-/// long as `replicas`). Only the log dir "any" is supported.
+/// long as `replicas`, each "any" or an absolute path).
 pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
     let v: serde_json::Value = serde_json::from_str(text).context("the reassignment file is not valid JSON")?;
     let parts =
@@ -183,8 +183,11 @@ pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
             if dirs.len() != replicas.len() {
                 bail!("Size of replicas list {replicas:?} is different from size of log dirs list {dirs:?} for partition {name}");
             }
-            if dirs.iter().any(|d| d.as_str() != Some("any")) {
-                bail!("Moving replicas between log dirs is not supported; use \"any\" in log_dirs (partition {name})");
+            for d in dirs {
+                match d.as_str() {
+                    Some(dir) if dir == "any" || Path::new(dir).is_absolute() => {}
+                    _ => bail!("Log dir {d} of partition {name} must be \"any\" or an absolute path"),
+                }
             }
         }
         let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
@@ -292,6 +295,114 @@ fn propose(current: &Assignment, brokers: &[i32]) -> anyhow::Result<Assignment> 
 fn print_generated(current: &Assignment, proposed: &Assignment) {
     println!("Current partition replica assignment\n{}\n", format_assignment(current));
     println!("Proposed partition reassignment configuration\n{}", format_assignment(proposed));
+}
+
+/// The log dirs a reassignment file asks for, other than "any": (topic,
+/// partition, broker) → dir. The file was checked by [`parse_reassignment`].
+pub(crate) fn requested_log_dirs(text: &str) -> BTreeMap<(String, i32, i32), String> {
+    let mut out = BTreeMap::new();
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return out };
+    for p in v.get("partitions").and_then(|p| p.as_array()).into_iter().flatten() {
+        let (Some(topic), Some(partition)) =
+            (p.get("topic").and_then(|t| t.as_str()), p.get("partition").and_then(|n| n.as_i64()))
+        else {
+            continue;
+        };
+        let Ok(partition) = i32::try_from(partition) else { continue };
+        let replicas = p.get("replicas").and_then(|r| r.as_array()).into_iter().flatten();
+        let dirs = p.get("log_dirs").and_then(|d| d.as_array()).into_iter().flatten();
+        for (r, d) in replicas.zip(dirs) {
+            if let (Some(broker), Some(dir)) = (r.as_i64().and_then(|b| i32::try_from(b).ok()), d.as_str()) {
+                if dir != "any" {
+                    out.insert((topic.to_string(), partition, broker), dir.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `t-p-b`, as Kafka names a replica.
+fn replica_name((topic, partition, broker): &(String, i32, i32)) -> String {
+    format!("{topic}-{partition}-{broker}")
+}
+
+/// Asks each broker to move its replicas into the requested log dirs,
+/// retrying replicas the reassignment has not created yet until `timeout`.
+async fn move_log_dirs(
+    admin: &Admin,
+    dirs: &BTreeMap<(String, i32, i32), String>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pending = dirs.clone();
+    loop {
+        let mut by_broker: BTreeMap<i32, Vec<(String, i32, String)>> = BTreeMap::new();
+        for ((t, p, b), d) in &pending {
+            by_broker.entry(*b).or_default().push((t.clone(), *p, d.clone()));
+        }
+        for (broker, moves) in by_broker {
+            for ((topic, partition), err) in admin.alter_replica_log_dirs(broker, &moves).await? {
+                match err {
+                    None => {
+                        pending.remove(&(topic, partition, broker));
+                    }
+                    Some(e) if e.code() == Some(crate::client::ResponseError::ReplicaNotAvailable) => {}
+                    Some(e) => bail!("cannot move replica {}: {e}", replica_name(&(topic, partition, broker))),
+                }
+            }
+        }
+        if pending.is_empty() {
+            let plural = if dirs.len() == 1 { "" } else { "s" };
+            let names: Vec<String> = dirs.keys().map(replica_name).collect();
+            println!("Successfully started log directory move{plural} for: {}", names.join(","));
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            let names: Vec<String> = pending.keys().map(replica_name).collect();
+            bail!(
+                "Replicas {} were not created within {} ms to be moved to their log dirs",
+                names.join(","),
+                timeout.as_millis()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Kafka's lines for the replicas asked to move between log dirs: done when
+/// the broker reports the replica in the requested dir.
+async fn verify_log_dirs(admin: &Admin, dirs: &BTreeMap<(String, i32, i32), String>) -> anyhow::Result<bool> {
+    if dirs.is_empty() {
+        return Ok(true);
+    }
+    println!("\nStatus of replica log directory movement:");
+    let mut all_done = true;
+    for (replica, wanted) in dirs {
+        let (topic, partition, broker) = replica;
+        let described = admin.describe_log_dirs(*broker, Some(&[(topic.clone(), vec![*partition])])).await?;
+        let holder = described
+            .iter()
+            .find(|d| d.replicas.iter().any(|r| &r.topic == topic && r.partition == *partition && !r.is_future));
+        match holder {
+            Some(d) if Path::new(&d.path) == Path::new(wanted) => {
+                println!("Reassignment of replica {} completed successfully.", replica_name(replica));
+            }
+            Some(d) => {
+                all_done = false;
+                println!(
+                    "Reassignment of replica {} is still in progress: it is in {} rather than {wanted}.",
+                    replica_name(replica),
+                    d.path
+                );
+            }
+            None => {
+                all_done = false;
+                println!("Partition {topic}-{partition} is not found in any live log dir on broker {broker}.");
+            }
+        }
+    }
+    Ok(all_done)
 }
 
 // ---- throttles ----
@@ -498,6 +609,11 @@ async fn execute(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let plural = if target.len() == 1 { "" } else { "s" };
     println!("Successfully started partition reassignment{plural} for {}", names(target.into_keys()));
+    let dirs = requested_log_dirs(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?);
+    if !dirs.is_empty() {
+        let timeout = Duration::from_millis(*m.get_one::<u64>("timeout").unwrap_or(&10_000));
+        move_log_dirs(admin, &dirs, timeout).await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -531,6 +647,8 @@ async fn verify(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let dirs = requested_log_dirs(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?);
+    let all_done = verify_log_dirs(admin, &dirs).await? && all_done;
     if all_done && !m.get_flag("preserve-throttles") {
         println!();
         clear_and_report(admin, topics_of(&target)).await?;
@@ -601,8 +719,11 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
             Ok(ExitCode::SUCCESS)
         }
         "execute" => {
-            let target =
-                parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
+            let text = read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?;
+            let target = parse_reassignment(&text)?;
+            if !requested_log_dirs(&text).is_empty() {
+                bail!("Moving replicas between log dirs needs --bootstrap-server (Kafka 0.10's ZooKeeper path has no log dirs)");
+            }
             let topics = topics_of(&target);
             let all_current = current_of(zk.describe(Some(&topics)).await?);
             let missing: Vec<(String, i32)> =
@@ -747,6 +868,14 @@ mod tests {
         .contains("duplicate topic partitions: t-0"));
         assert!(err(r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["any","any"]}]}"#)
             .contains("log dirs"));
+        assert!(err(r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["rel/dir"]}]}"#)
+            .contains("must be \"any\" or an absolute path"));
+        let text = r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","/d/2"]}]}"#;
+        parse_reassignment(text).expect("a log dir per replica");
+        assert_eq!(
+            requested_log_dirs(text).into_iter().collect::<Vec<_>>(),
+            [(("t".to_string(), 0, 2), "/d/2".to_string())]
+        );
         assert_eq!(
             parse_topics(r#"{"topics":[{"topic":"a"},{"topic":"b"}],"version":1}"#).expect("topics"),
             ["a", "b"]

@@ -363,3 +363,76 @@ fn throttle_is_set_for_the_move_and_cleared_by_verify() {
     assert!(!topic.contains("throttled"), "{topic}");
     drop(brokers);
 }
+
+/// A reassignment file naming a log dir puts the moved replica there:
+/// `--execute` creates it through the reassignment, then asks its broker to
+/// move it (AlterReplicaLogDirs) once it exists; `--verify` reports it done
+/// when the broker describes the replica in that dir.
+#[test]
+fn a_replica_is_moved_into_the_log_dir_the_file_names() {
+    let zk = TestZk::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (d0, d1) = (tmp.path().join("b1-a"), tmp.path().join("b1-b"));
+    let broker0 = fourth_broker(&zk, 0);
+    let dirs = format!("log.dirs={},{}", d0.display(), d1.display());
+    let overrides = [
+        format!("zookeeper.connect={}", zk.connect("")),
+        "broker.id=1".to_string(),
+        "zookeeper.session.timeout.ms=3000".to_string(),
+        "replica.lag.time.max.ms=3000".to_string(),
+        "replica.fetch.wait.max.ms=200".to_string(),
+        dirs,
+    ];
+    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    let broker1 = TestBroker::start(&refs);
+    let brokers = [broker0, broker1];
+    let bs = crate::common::bootstrap_of(&brokers);
+    ok(run_tool("topics", &bs, &["--create", "--topic", "ld", "--replica-assignment", "0"]));
+    // Whichever dir the new replica lands in, it is asked to end in the second one.
+    let file = write_json(
+        tmp.path(),
+        "move.json",
+        &format!(
+            r#"{{"version":1,"partitions":[{{"topic":"ld","partition":0,"replicas":[0,1],"log_dirs":["any","{}"]}}]}}"#,
+            d1.display()
+        ),
+    );
+    let out = ok(reassign(&bs, &["--execute", "--reassignment-json-file", &file]));
+    assert!(out.contains("Successfully started log directory move for: ld-0-1"), "{out}");
+    let done = wait_for(WAIT, || {
+        let out = ok(reassign(&bs, &["--verify", "--reassignment-json-file", &file]));
+        out.contains("Reassignment of replica ld-0-1 completed successfully.")
+            && out.contains("Reassignment of partition ld-0 is completed.")
+    });
+    assert!(done, "the replica reached its log dir");
+    assert!(d1.join("ld-0").is_dir(), "broker 1's replica is in {}", d1.display());
+    assert!(!d0.join("ld-0").exists(), "and not left in {}", d0.display());
+
+    // Back into the first dir: the replica exists now, so this is a move for sure.
+    let back = write_json(
+        tmp.path(),
+        "back.json",
+        &format!(
+            r#"{{"version":1,"partitions":[{{"topic":"ld","partition":0,"replicas":[0,1],"log_dirs":["any","{}"]}}]}}"#,
+            d0.display()
+        ),
+    );
+    let out = ok(reassign(&bs, &["--execute", "--reassignment-json-file", &back]));
+    assert!(out.contains("Successfully started log directory move for: ld-0-1"), "{out}");
+    assert!(wait_for(WAIT, || {
+        ok(reassign(&bs, &["--verify", "--reassignment-json-file", &back]))
+            .contains("Reassignment of replica ld-0-1 completed successfully.")
+    }));
+    assert!(d0.join("ld-0").is_dir() && !d1.join("ld-0").exists());
+
+    // A relative dir is refused before anything starts.
+    let bad = write_json(
+        tmp.path(),
+        "bad.json",
+        r#"{"version":1,"partitions":[{"topic":"ld","partition":0,"replicas":[0,1],"log_dirs":["any","rel"]}]}"#,
+    );
+    let out = reassign(&bs, &["--execute", "--reassignment-json-file", &bad]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("must be \"any\" or an absolute path"), "{}", stderr(&out));
+    drop(brokers);
+}
