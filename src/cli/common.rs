@@ -126,6 +126,11 @@ pub fn set_client_properties(
 }
 
 /// Reads a Java properties file (`--producer.config`, `--consumer.config`).
+/// A comma-separated list of ids (`0,1, 2`; empty items skipped).
+pub fn parse_id_list(list: &str) -> Result<Vec<i32>, std::num::ParseIntError> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse::<i32>).collect()
+}
+
 /// Applies a `--command-config` properties file, when given, to a client config
 /// (its keys win over what was set before).
 pub fn apply_command_config(

@@ -146,8 +146,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             let partitions: Option<Vec<i32>> = match m.get_one::<String>("partitions") {
                 None => None,
                 Some(list) => {
-                    let parsed: Result<Vec<i32>, _> =
-                        list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse::<i32>).collect();
+                    let parsed = common::parse_id_list(list);
                     match parsed {
                         Ok(p) => Some(p),
                         Err(_) => return usage(format!("Invalid --partitions '{list}': expected comma-separated ids")),

@@ -62,8 +62,7 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let brokers: Option<Vec<i32>> = match m.get_one::<String>("broker-list") {
         None => None,
         Some(list) => {
-            let parsed: Result<Vec<i32>, _> =
-                list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse::<i32>).collect();
+            let parsed = common::parse_id_list(list);
             match parsed {
                 Ok(ids) => Some(ids),
                 Err(_) => return usage(format!("Invalid --broker-list '{list}': expected comma-separated broker ids")),
