@@ -800,7 +800,8 @@ async fn connect(settings: &ZkSettings) -> Result<Client, MetadataError> {
             return Err(MetadataError::Connect {
                 connect: hosts.clone(),
                 reason: format!(
-                    "no session within zookeeper.connection.timeout.ms ({} ms)",
+                    "no session within zookeeper.connection.timeout.ms ({} ms); is ZooKeeper (or `gregor \
+                     zookeeper-start`) running there?",
                     settings.connection_timeout.as_millis()
                 ),
             })
