@@ -11,8 +11,6 @@
 //! last child deletion), so nothing here depends on timing.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -24,6 +22,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
+use crate::common::producing::Producing;
 use crate::common::wire::Wire;
 use crate::common::zk::{wait_for, TestZk};
 use crate::common::TestBroker;
@@ -169,64 +168,29 @@ fn assert_handed_over(z: &Zk, gone: i32, before: &[State]) {
 
 /// Sends records with acks=all one after another until stopped; records
 /// acknowledged values and counts failures.
-struct Producing {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<String>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Producing {
-    fn start(bootstrap: String) -> Producing {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let (s, a, f) = (stop.clone(), acked.clone(), failures.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            let producer: FutureProducer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("acks", "all")
-                .set("message.timeout.ms", "60000")
-                .set("retry.backoff.ms", "100")
-                .set("topic.metadata.refresh.interval.ms", "1000")
-                .create()
-                .expect("producer");
-            let mut i = 0usize;
-            while !s.load(Ordering::Acquire) {
-                let value = format!("v{i}");
-                let partition = (i % ASSIGNMENT.len()) as i32;
-                let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload(&value);
-                match rt.block_on(producer.send(record, Duration::from_secs(60))) {
-                    Ok(_) => a.lock().expect("acked").push(value),
-                    Err((e, _)) => f.lock().expect("failures").push(format!("{value}: {e}")),
-                }
-                i += 1;
+fn start_producing(bootstrap: String) -> Producing {
+    Producing::start(move |out| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("acks", "all")
+            .set("message.timeout.ms", "60000")
+            .set("retry.backoff.ms", "100")
+            .set("topic.metadata.refresh.interval.ms", "1000")
+            .create()
+            .expect("producer");
+        let mut i = 0usize;
+        while !out.stopped() {
+            let value = format!("v{i}");
+            let partition = (i % ASSIGNMENT.len()) as i32;
+            let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload(&value);
+            match rt.block_on(producer.send(record, Duration::from_secs(60))) {
+                Ok(_) => out.acked(value),
+                Err((e, _)) => out.failed(format!("{value}: {e}")),
             }
-        });
-        Producing { stop, acked, failures, thread }
-    }
-
-    fn acked(&self) -> usize {
-        self.acked.lock().expect("acked").len()
-    }
-
-    /// Waits until `more` further records were acknowledged.
-    fn wait_for_more(&self, more: usize) {
-        let target = self.acked() + more;
-        let failures = self.failures.clone();
-        wait(&format!("{target} acknowledged records"), || {
-            self.acked() >= target || !failures.lock().expect("failures").is_empty()
-        });
-    }
-
-    fn finish(self) -> (Vec<String>, Vec<String>) {
-        self.stop.store(true, Ordering::Release);
-        self.thread.join().expect("producer thread");
-        let acked = self.acked.lock().expect("acked").clone();
-        let failures = self.failures.lock().expect("failures").clone();
-        (acked, failures)
-    }
+            i += 1;
+        }
+    })
 }
 
 /// The values of the topic, read from the beginning through `bootstrap`
@@ -267,14 +231,14 @@ fn sigterm_hands_leaderships_over_before_the_broker_leaves() {
     let last = (0..3).find(|id| *id != controller && *id != first).expect("a third broker");
     let bootstrap = brokers.iter().map(TestBroker::bootstrap).collect::<Vec<_>>().join(",");
 
-    let producing = Producing::start(bootstrap.clone());
-    producing.wait_for_more(30);
+    let producing = start_producing(bootstrap.clone());
+    producing.wait_for_more(30, TIMEOUT);
     let before = z.states();
     assert!(before.iter().any(|s| s.leader == first), "broker {first} leads nothing: {before:?}");
     assert_eq!(brokers[first as usize].terminate(), Some(0), "{}", brokers[first as usize].log_text());
     assert!(!z.registered(first));
     assert_handed_over(&z, first, &before);
-    producing.wait_for_more(30);
+    producing.wait_for_more(30, TIMEOUT);
     let (acked, failures) = producing.finish();
     assert!(failures.is_empty(), "acks=all sends failed during the handover: {failures:?}");
 

@@ -4,14 +4,13 @@
 //! acks=all producer writing throughout the move.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gregor::client::{
     Admin, ClientConfig, Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, ResponseError,
 };
 
+use crate::common::producing::Producing;
 use crate::common::zk::{wait_for, TestZk};
 use crate::common::{bin_script, ok, run_tool, stderr, three_brokers, TestBroker};
 
@@ -42,65 +41,30 @@ fn reassign(bs: &str, args: &[&str]) -> std::process::Output {
 
 /// Sends to partition 0 of `topic` one record at a time (idempotent,
 /// acks=all) until stopped; keeps the acknowledged values in order.
-struct Producing {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<String>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Producing {
-    fn start(bootstrap: String, topic: &'static str) -> Producing {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let (s, a, f) = (stop.clone(), acked.clone(), failures.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
-            rt.block_on(async move {
-                let mut c = ProducerConfig::new(bootstrap);
-                c.set("acks", "all").expect("acks");
-                c.set("enable.idempotence", "true").expect("idempotence");
-                c.set("linger.ms", "1").expect("linger");
-                let p = Producer::new(c).await.expect("producer");
-                let mut i = 0usize;
-                while !s.load(Ordering::Acquire) {
-                    let value = format!("v{i}");
-                    let sent = match p.send(ProducerRecord::new(topic, value.clone()).partition(0)).await {
-                        Ok(delivery) => delivery.await.map(|_| ()),
-                        Err(e) => Err(e),
-                    };
-                    match sent {
-                        Ok(()) => a.lock().expect("acked").push(value),
-                        Err(e) => f.lock().expect("failures").push(format!("{value}: {e}")),
-                    }
-                    i += 1;
+fn start_producing(bootstrap: String, topic: &'static str) -> Producing {
+    Producing::start(move |out| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+        rt.block_on(async move {
+            let mut c = ProducerConfig::new(bootstrap);
+            c.set("acks", "all").expect("acks");
+            c.set("enable.idempotence", "true").expect("idempotence");
+            c.set("linger.ms", "1").expect("linger");
+            let p = Producer::new(c).await.expect("producer");
+            let mut i = 0usize;
+            while !out.stopped() {
+                let value = format!("v{i}");
+                let sent = match p.send(ProducerRecord::new(topic, value.clone()).partition(0)).await {
+                    Ok(delivery) => delivery.await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(()) => out.acked(value),
+                    Err(e) => out.failed(format!("{value}: {e}")),
                 }
-            });
+                i += 1;
+            }
         });
-        Producing { stop, acked, failures, thread }
-    }
-
-    fn acked(&self) -> usize {
-        self.acked.lock().expect("acked").len()
-    }
-
-    fn wait_for_more(&self, more: usize) {
-        let target = self.acked() + more;
-        let failures = self.failures.clone();
-        assert!(
-            wait_for(WAIT, || self.acked() >= target || !failures.lock().expect("failures").is_empty()),
-            "the producer did not reach {target} acknowledged records"
-        );
-    }
-
-    fn finish(self) -> (Vec<String>, Vec<String>) {
-        self.stop.store(true, Ordering::Release);
-        self.thread.join().expect("producer thread");
-        let acked = self.acked.lock().expect("acked").clone();
-        let failures = self.failures.lock().expect("failures").clone();
-        (acked, failures)
-    }
+    })
 }
 
 async fn admin(bs: &str) -> Admin {
@@ -196,8 +160,8 @@ async fn reassignment_moves_replicas_under_load_and_can_be_listed_and_cancelled(
     assert_eq!(codes, [Some(ResponseError::InvalidReplicaAssignment), Some(ResponseError::UnknownTopicOrPartition)]);
 
     // The move 0,1,2 → 1,2,3 while an acks=all producer writes.
-    let producing = Producing::start(bs.clone(), "moving");
-    producing.wait_for_more(50);
+    let producing = start_producing(bs.clone(), "moving");
+    producing.wait_for_more(50, WAIT);
     let plan = write_json(
         dir,
         "plan.json",
@@ -221,7 +185,7 @@ async fn reassignment_moves_replicas_under_load_and_can_be_listed_and_cancelled(
     assert!(verified.starts_with("Status of partition reassignment:"), "{verified}");
     assert!(verified.contains("Clearing broker-level throttles on brokers 0,1,2,3"), "{verified}");
     assert!(verified.contains("Clearing topic-level throttles on topic moving"), "{verified}");
-    producing.wait_for_more(50);
+    producing.wait_for_more(50, WAIT);
     let (acked, failures) = producing.finish();
     assert!(failures.is_empty(), "acks=all sends failed during the move: {failures:?}");
 

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod postgres;
+pub mod producing;
 pub mod python;
 pub mod txn;
 pub mod wire;
