@@ -146,10 +146,14 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 
 // ---- JSON files ----
 
+/// The log dirs a reassignment file asks for, other than "any": (topic,
+/// partition, broker) → dir.
+pub(crate) type LogDirs = BTreeMap<(String, i32, i32), String>;
+
 /// Reads a reassignment file: Kafka's checks (not empty, no empty replica
 /// list, no partition twice, no broker twice in a partition, `log_dirs` as
 /// long as `replicas`, each "any" or an absolute path).
-pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
+pub(crate) fn parse_reassignment_file(text: &str) -> anyhow::Result<(Assignment, LogDirs)> {
     let v: serde_json::Value = serde_json::from_str(text).context("the reassignment file is not valid JSON")?;
     let parts =
         v.get("partitions").and_then(|p| p.as_array()).context("the reassignment file has no \"partitions\" array")?;
@@ -157,6 +161,7 @@ pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
         bail!("Partition reassignment list cannot be empty");
     }
     let mut out = Assignment::new();
+    let mut log_dirs = LogDirs::new();
     for p in parts {
         let topic = p.get("topic").and_then(|t| t.as_str()).with_context(|| format!("no \"topic\" string in {p}"))?;
         let partition = p
@@ -183,9 +188,12 @@ pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
             if dirs.len() != replicas.len() {
                 bail!("Size of replicas list {replicas:?} is different from size of log dirs list {dirs:?} for partition {name}");
             }
-            for d in dirs {
+            for (broker, d) in replicas.iter().zip(dirs) {
                 match d.as_str() {
-                    Some(dir) if dir == "any" || Path::new(dir).is_absolute() => {}
+                    Some("any") => {}
+                    Some(dir) if Path::new(dir).is_absolute() => {
+                        log_dirs.insert((topic.to_string(), partition, *broker), dir.to_string());
+                    }
                     _ => bail!("Log dir {d} of partition {name} must be \"any\" or an absolute path"),
                 }
             }
@@ -203,7 +211,12 @@ pub(crate) fn parse_reassignment(text: &str) -> anyhow::Result<Assignment> {
             bail!("Partition reassignment contains duplicate topic partitions: {name}");
         }
     }
-    Ok(out)
+    Ok((out, log_dirs))
+}
+
+/// The `--reassignment-json-file`, read and checked.
+fn reassignment_file(m: &ArgMatches) -> anyhow::Result<(Assignment, LogDirs)> {
+    parse_reassignment_file(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)
 }
 
 /// Reads `{"topics":[{"topic":"t"},...],"version":1}`.
@@ -297,31 +310,6 @@ fn print_generated(current: &Assignment, proposed: &Assignment) {
     println!("Proposed partition reassignment configuration\n{}", format_assignment(proposed));
 }
 
-/// The log dirs a reassignment file asks for, other than "any": (topic,
-/// partition, broker) → dir. The file was checked by [`parse_reassignment`].
-pub(crate) fn requested_log_dirs(text: &str) -> BTreeMap<(String, i32, i32), String> {
-    let mut out = BTreeMap::new();
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return out };
-    for p in v.get("partitions").and_then(|p| p.as_array()).into_iter().flatten() {
-        let (Some(topic), Some(partition)) =
-            (p.get("topic").and_then(|t| t.as_str()), p.get("partition").and_then(|n| n.as_i64()))
-        else {
-            continue;
-        };
-        let Ok(partition) = i32::try_from(partition) else { continue };
-        let replicas = p.get("replicas").and_then(|r| r.as_array()).into_iter().flatten();
-        let dirs = p.get("log_dirs").and_then(|d| d.as_array()).into_iter().flatten();
-        for (r, d) in replicas.zip(dirs) {
-            if let (Some(broker), Some(dir)) = (r.as_i64().and_then(|b| i32::try_from(b).ok()), d.as_str()) {
-                if dir != "any" {
-                    out.insert((topic.to_string(), partition, broker), dir.to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
 /// `t-p-b`, as Kafka names a replica.
 fn replica_name((topic, partition, broker): &(String, i32, i32)) -> String {
     format!("{topic}-{partition}-{broker}")
@@ -329,11 +317,7 @@ fn replica_name((topic, partition, broker): &(String, i32, i32)) -> String {
 
 /// Asks each broker to move its replicas into the requested log dirs,
 /// retrying replicas the reassignment has not created yet until `timeout`.
-async fn move_log_dirs(
-    admin: &Admin,
-    dirs: &BTreeMap<(String, i32, i32), String>,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+async fn move_log_dirs(admin: &Admin, dirs: &LogDirs, timeout: Duration) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     let mut pending = dirs.clone();
     loop {
@@ -372,7 +356,7 @@ async fn move_log_dirs(
 
 /// Kafka's lines for the replicas asked to move between log dirs: done when
 /// the broker reports the replica in the requested dir.
-async fn verify_log_dirs(admin: &Admin, dirs: &BTreeMap<(String, i32, i32), String>) -> anyhow::Result<bool> {
+async fn verify_log_dirs(admin: &Admin, dirs: &LogDirs) -> anyhow::Result<bool> {
     if dirs.is_empty() {
         return Ok(true);
     }
@@ -571,7 +555,7 @@ async fn generate_with_admin(admin: &Admin, m: &ArgMatches) -> anyhow::Result<Ex
 }
 
 async fn execute(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let target = parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
+    let (target, dirs) = reassignment_file(m)?;
     let known: Vec<i32> = admin.cluster().await?.brokers.iter().map(|b| b.id).collect();
     let mut wanted_brokers: BTreeSet<i32> = BTreeSet::new();
     target.values().for_each(|r| wanted_brokers.extend(r));
@@ -609,7 +593,6 @@ async fn execute(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
     let plural = if target.len() == 1 { "" } else { "s" };
     println!("Successfully started partition reassignment{plural} for {}", names(target.into_keys()));
-    let dirs = requested_log_dirs(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?);
     if !dirs.is_empty() {
         let timeout = Duration::from_millis(*m.get_one::<u64>("timeout").unwrap_or(&10_000));
         move_log_dirs(admin, &dirs, timeout).await?;
@@ -618,7 +601,7 @@ async fn execute(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 async fn verify(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let target = parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
+    let (target, dirs) = reassignment_file(m)?;
     let keys: Vec<(String, i32)> = target.keys().cloned().collect();
     let ongoing = admin.list_partition_reassignments(Some(&keys)).await?;
     let current = current_assignment(admin, &topics_of(&target)).await?;
@@ -647,7 +630,6 @@ async fn verify(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let dirs = requested_log_dirs(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?);
     let all_done = verify_log_dirs(admin, &dirs).await? && all_done;
     if all_done && !m.get_flag("preserve-throttles") {
         println!();
@@ -657,7 +639,7 @@ async fn verify(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 async fn cancel(admin: &Admin, m: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let target = parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
+    let target = reassignment_file(m)?.0;
     let keys: Vec<(String, i32)> = target.keys().cloned().collect();
     let ongoing = admin.list_partition_reassignments(Some(&keys)).await?;
     if ongoing.is_empty() {
@@ -719,9 +701,8 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
             Ok(ExitCode::SUCCESS)
         }
         "execute" => {
-            let text = read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?;
-            let target = parse_reassignment(&text)?;
-            if !requested_log_dirs(&text).is_empty() {
+            let (target, dirs) = reassignment_file(m)?;
+            if !dirs.is_empty() {
                 bail!("Moving replicas between log dirs needs --bootstrap-server (Kafka 0.10's ZooKeeper path has no log dirs)");
             }
             let topics = topics_of(&target);
@@ -762,8 +743,7 @@ async fn zookeeper(connect: &str, action: &str, m: &ArgMatches) -> anyhow::Resul
             }
         }
         _ => {
-            let target =
-                parse_reassignment(&read_file(m.get_one::<PathBuf>("reassignment-json-file").context("no file")?)?)?;
+            let target = reassignment_file(m)?.0;
             let pending: BTreeSet<(String, i32)> =
                 zk.pending_reassignments().await?.into_iter().map(|(k, _)| k).collect();
             let current = current_of(zk.describe(Some(&topics_of(&target))).await?);
@@ -837,13 +817,18 @@ async fn clear_throttles_zk(zk: &ZkAdmin, topics: &[String]) -> anyhow::Result<b
 mod tests {
     use super::*;
 
+    /// The replicas of a reassignment file.
+    fn parse(text: &str) -> anyhow::Result<Assignment> {
+        parse_reassignment_file(text).map(|(assignment, _)| assignment)
+    }
+
     fn a(entries: &[(&str, i32, &[i32])]) -> Assignment {
         entries.iter().map(|(t, p, r)| ((t.to_string(), *p), r.to_vec())).collect()
     }
 
     #[test]
     fn reassignment_files() {
-        let parsed = parse_reassignment(
+        let parsed = parse(
             r#"{"version":1,"partitions":[{"topic":"t","partition":1,"replicas":[3,1],"log_dirs":["any","any"]},{"topic":"t","partition":0,"replicas":[1]}]}"#,
         )
         .expect("parse");
@@ -852,8 +837,8 @@ mod tests {
             format_assignment(&parsed),
             r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["any"]},{"topic":"t","partition":1,"replicas":[3,1],"log_dirs":["any","any"]}]}"#
         );
-        assert_eq!(parse_reassignment(&format_assignment(&parsed)).expect("round trip"), parsed);
-        let err = |text: &str| parse_reassignment(text).expect_err(text).to_string();
+        assert_eq!(parse(&format_assignment(&parsed)).expect("round trip"), parsed);
+        let err = |text: &str| parse(text).expect_err(text).to_string();
         assert!(err("{").contains("not valid JSON"));
         assert_eq!(err(r#"{"version":1,"partitions":[]}"#), "Partition reassignment list cannot be empty");
         assert_eq!(
@@ -871,9 +856,9 @@ mod tests {
         assert!(err(r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["rel/dir"]}]}"#)
             .contains("must be \"any\" or an absolute path"));
         let text = r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","/d/2"]}]}"#;
-        parse_reassignment(text).expect("a log dir per replica");
+        parse(text).expect("a log dir per replica");
         assert_eq!(
-            requested_log_dirs(text).into_iter().collect::<Vec<_>>(),
+            parse_reassignment_file(text).expect("parse").1.into_iter().collect::<Vec<_>>(),
             [(("t".to_string(), 0, 2), "/d/2".to_string())]
         );
         assert_eq!(
