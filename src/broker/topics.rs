@@ -85,8 +85,14 @@ impl Broker {
                 format!("Topic '{}' already exists.", req.name),
             ));
         }
-        let topics = self.metadata.topics();
-        let colliding = crate::metadata::colliding_topics(&req.name, topics.iter().map(|t| t.name.as_str()));
+        // Names only, and only for a name that can collide: the view's keys,
+        // not every topic's metadata built for the comparison.
+        let colliding = if crate::metadata::has_collision_chars(&req.name) {
+            let view = self.metadata.view();
+            crate::metadata::colliding_topics(&req.name, view.topics.keys().map(String::as_str))
+        } else {
+            Vec::new()
+        };
         if !colliding.is_empty() {
             return Err(AdminError::new(
                 ErrorCode::InvalidTopicException,
