@@ -1,0 +1,3 @@
+//! Security: who a connection is (principals) and what it may do (ACLs).
+
+pub mod acl;
