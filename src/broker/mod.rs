@@ -100,6 +100,8 @@ pub struct Broker {
     coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
     txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
+    /// The ACL authorizer (`authorizer.class.name`); `None`: every request is allowed.
+    authorizer: Option<crate::security::authorizer::Authorizer>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -126,6 +128,8 @@ impl Broker {
         let log_dirs: Vec<PathBuf> = config.log_dirs.clone();
         let first_dir = log_dirs.first().cloned().ok_or_else(|| BrokerError::Other("log.dirs is empty".into()))?;
         let node_id = config.broker_id.max(0);
+        let authorizer = crate::security::authorizer::Authorizer::from_config(&config)
+            .map_err(|e| BrokerError::Other(e.to_string()))?;
 
         let listener_cfg = config.listeners.first().cloned().ok_or(BrokerError::NoListener)?;
         let bind_host = if listener_cfg.host.is_empty() { "0.0.0.0".to_string() } else { listener_cfg.host.clone() };
@@ -261,6 +265,7 @@ impl Broker {
                 effective: std::sync::RwLock::new(Arc::new(config.clone())),
                 applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
                 quotas: throttle::ReplicationQuotas::default(),
+                authorizer,
                 config,
             }
         });
@@ -291,6 +296,11 @@ impl Broker {
             "[KafkaServer id={node_id}] started"
         );
         Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
+    }
+
+    /// The ACL authorizer, when `authorizer.class.name` turns it on.
+    pub fn authorizer(&self) -> Option<&crate::security::authorizer::Authorizer> {
+        self.authorizer.as_ref()
     }
 
     /// Host and port clients are told to connect to.
