@@ -118,6 +118,100 @@ impl Authorizer {
     }
 }
 
+/// Kafka's authorized-operations value when they were not asked for.
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+/// One request's authorization: who asks, from where, against one snapshot
+/// of the ACLs. Handlers take this narrow handle instead of the authorizer;
+/// without an authorizer it allows everything at the cost of an `Option`
+/// check (no principal string, no ACL snapshot is made).
+pub struct Authz<'a> {
+    checker: Option<Checker<'a>>,
+}
+
+struct Checker<'a> {
+    authorizer: &'a Authorizer,
+    acls: std::sync::Arc<AclTable>,
+    principal: String,
+    host: IpAddr,
+}
+
+impl<'a> Authz<'a> {
+    /// Allows everything (no authorizer).
+    pub fn allow_all() -> Authz<'static> {
+        Authz { checker: None }
+    }
+
+    /// The handle of a request from `principal` at `host`; `acls` is asked
+    /// for a snapshot only when there is an authorizer.
+    pub fn new(
+        authorizer: Option<&'a Authorizer>,
+        acls: impl FnOnce() -> std::sync::Arc<AclTable>,
+        principal: &impl std::fmt::Display,
+        host: IpAddr,
+    ) -> Authz<'a> {
+        Authz {
+            checker: authorizer.map(|authorizer| Checker {
+                authorizer,
+                acls: acls(),
+                principal: principal.to_string(),
+                host,
+            }),
+        }
+    }
+
+    /// Whether an authorizer decides (false: everything is allowed).
+    pub fn enabled(&self) -> bool {
+        self.checker.is_some()
+    }
+
+    /// May the requester perform `operation` on the resource?
+    pub fn allows(&self, operation: AclOperation, resource_type: ResourceType, name: &str) -> bool {
+        match &self.checker {
+            None => true,
+            Some(c) => c.authorizer.authorize(&c.acls, &c.principal, c.host, operation, resource_type, name),
+        }
+    }
+
+    /// `allows` on the cluster resource.
+    pub fn cluster(&self, operation: AclOperation) -> bool {
+        self.allows(operation, ResourceType::Cluster, super::acl::CLUSTER_NAME)
+    }
+
+    /// `allows` on a topic.
+    pub fn topic(&self, operation: AclOperation, name: &str) -> bool {
+        self.allows(operation, ResourceType::Topic, name)
+    }
+
+    /// `allows` on a consumer group.
+    pub fn group(&self, operation: AclOperation, name: &str) -> bool {
+        self.allows(operation, ResourceType::Group, name)
+    }
+
+    /// `allows` on a transactional id.
+    pub fn transactional_id(&self, operation: AclOperation, name: &str) -> bool {
+        self.allows(operation, ResourceType::TransactionalId, name)
+    }
+
+    /// Kafka's authorized-operations bitfield: the resource type's
+    /// operations the requester may perform (all of them without an authorizer).
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        match &self.checker {
+            None => resource_type
+                .supported_operations()
+                .iter()
+                .filter(|op| **op != AclOperation::All)
+                .fold(0, |bits, op| bits | (1 << op.code())),
+            Some(c) => c.authorizer.authorized_operations(&c.acls, &c.principal, c.host, resource_type, name),
+        }
+    }
+
+    /// The requester's principal (`User:ANONYMOUS`…) for log lines; empty without an authorizer.
+    pub fn principal(&self) -> &str {
+        self.checker.as_ref().map_or("", |c| c.principal.as_str())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

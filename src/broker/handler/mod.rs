@@ -72,11 +72,14 @@ mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod api_versions;
 pub(crate) mod controlled_shutdown;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -156,6 +159,12 @@ impl RequestHandler for Broker {
         let version = request.version;
         let client_id = request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
+        let authz = crate::security::authorizer::Authz::new(
+            self.authorizer(),
+            || self.metadata().acls(),
+            &"User:ANONYMOUS",
+            peer.ip(),
+        );
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
@@ -266,6 +275,15 @@ impl RequestHandler for Broker {
             }
             RequestKind::AlterReplicaLogDirs(r) => {
                 ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs::handle(self.replicas(), self.logs(), r).await)
+            }
+            RequestKind::CreateAcls(r) => {
+                ResponseKind::CreateAcls(create_acls::handle(self.metadata(), &authz, r).await)
+            }
+            RequestKind::DescribeAcls(r) => {
+                ResponseKind::DescribeAcls(describe_acls::handle(self.metadata(), &authz, r))
+            }
+            RequestKind::DeleteAcls(r) => {
+                ResponseKind::DeleteAcls(delete_acls::handle(self.metadata(), &authz, r).await)
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
