@@ -241,8 +241,17 @@ async fn answer(broker: &Broker, broker_id: i32, broker_epoch: i64) -> Answer {
 }
 
 /// Serves one request; `Err` is a malformed request (the connection closes).
-pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+pub async fn handle(
+    broker: &Broker,
+    authz: &crate::security::authorizer::Authz<'_>,
+    payload: &[u8],
+) -> Result<Bytes, String> {
     let req = parse_request(payload)?;
+    if !authz.cluster(crate::security::acl::AclOperation::ClusterAction) {
+        // Kafka: only brokers (Cluster:ClusterAction) may ask.
+        let denied = Answer { error_code: ErrorCode::ClusterAuthorizationFailed.code(), remaining: Vec::new() };
+        return Ok(encode_response(req.version, req.correlation_id, &denied));
+    }
     tracing::info!(broker = req.broker_id, epoch = req.broker_epoch, "ControlledShutdown request");
     let answer = answer(broker, req.broker_id, req.broker_epoch).await;
     Ok(encode_response(req.version, req.correlation_id, &answer))

@@ -115,25 +115,53 @@ mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::listeners::ListenerContext;
+use super::session::Session;
 use super::Broker;
-use crate::network::{Outcome, RequestHandler};
+use crate::network::{ConnInfo, Outcome, RequestHandler};
 use crate::protocol::{frame, versions};
 use crate::security::acl::AclOperation;
 
 impl RequestHandler for Broker {
-    async fn handle(&self, payload: Bytes, peer: SocketAddr) -> Outcome {
+    type Session = Session;
+
+    fn open(&self, conn: ConnInfo) -> Session {
+        // The network layer only ever passes indexes of listeners it was given.
+        let listener = self.listeners().get(conn.listener).or_else(|| self.listeners().first()).cloned();
+        let listener = listener.unwrap_or_else(|| {
+            Arc::new(ListenerContext {
+                index: conn.listener,
+                name: String::new(),
+                protocol: Default::default(),
+                local: conn.peer,
+                advertised: self.advertised().clone(),
+            })
+        });
+        Session::new(conn.peer, listener)
+    }
+
+    async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
+        let peer = session.peer;
         let peek = match frame::peek_header(&payload) {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),
         };
+        // Without an authorizer this is an `Option` and nothing else.
+        let authz = crate::security::authorizer::Authz::new(
+            self.authorizer(),
+            || self.metadata().acls(),
+            &session.principal,
+            peer.ip(),
+        );
         if peek.api_key == controlled_shutdown::API_KEY {
             // Not in the codec crate (a ZooKeeper-era API): read by hand.
-            return match controlled_shutdown::handle(self, &payload).await {
+            return match controlled_shutdown::handle(self, &authz, &payload).await {
                 Ok(bytes) => Outcome::Respond(bytes),
                 Err(reason) => Outcome::Close(reason),
             };
@@ -141,13 +169,6 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
-        // Without an authorizer this is an `Option` and nothing else.
-        let authz = crate::security::authorizer::Authz::new(
-            self.authorizer(),
-            || self.metadata().acls(),
-            &"User:ANONYMOUS",
-            peer.ip(),
-        );
         // Versions older than the codec's (ListOffsets v0, OffsetCommit v0–1…):
         // old clients send them without asking ApiVersions.
         if let Some(outcome) = legacy::route(self, &authz, api, peek.api_version, &payload).await {
