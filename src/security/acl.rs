@@ -560,6 +560,28 @@ impl AclTable {
         allowed
     }
 
+    /// Whether `principal` may perform `operation` on at least one resource
+    /// of `resource_type` (Kafka's `authorizeByResourceType`, used by
+    /// InitProducerId for idempotent producers, KIP-679): some pattern of the
+    /// type whose name (or prefix) the decision allows.
+    pub fn authorize_any(
+        &self,
+        policy: &Policy,
+        principal: &str,
+        host: IpAddr,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if policy.super_users.iter().any(|s| s == principal) {
+            return true;
+        }
+        let mut patterns = self.acls.keys().filter(|p| p.resource_type == resource_type).peekable();
+        if patterns.peek().is_none() {
+            return policy.allow_if_no_acl;
+        }
+        patterns.any(|p| self.authorize(policy, principal, host, operation, resource_type, &p.name))
+    }
+
     /// The authorized-operations bitfield of a resource: bit `code` set for
     /// every operation the resource type supports that `principal` may perform.
     pub fn authorized_operations(
@@ -815,6 +837,19 @@ mod tests {
         assert!(!t.authorize(&p, ALICE, ip(LOCAL), AclOperation::Read, ResourceType::Group, "payments"));
         // Topic ACLs do not reach groups of the same name.
         assert!(!t.authorize(&p, ALICE, ip(LOCAL), AclOperation::Describe, ResourceType::Group, "anything"));
+    }
+
+    #[test]
+    fn write_on_any_topic() {
+        let p = Policy::default();
+        let mut t = AclTable::default();
+        assert!(!t.authorize_any(&p, ALICE, ip(LOCAL), AclOperation::Write, ResourceType::Topic));
+        t.set(
+            ResourcePattern::new(ResourceType::Topic, "orders-", PatternType::Prefixed),
+            vec![entry(ALICE, "*", AclOperation::Write, PermissionType::Allow)],
+        );
+        assert!(t.authorize_any(&p, ALICE, ip(LOCAL), AclOperation::Write, ResourceType::Topic));
+        assert!(!t.authorize_any(&p, "User:bob", ip(LOCAL), AclOperation::Write, ResourceType::Topic));
     }
 
     #[test]

@@ -173,6 +173,14 @@ impl<'a> Authz<'a> {
         }
     }
 
+    /// May the requester perform `operation` on some resource of the type?
+    pub fn allows_any(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
+        match &self.checker {
+            None => true,
+            Some(c) => c.acls.authorize_any(c.authorizer.policy(), &c.principal, c.host, operation, resource_type),
+        }
+    }
+
     /// `allows` on the cluster resource.
     pub fn cluster(&self, operation: AclOperation) -> bool {
         self.allows(operation, ResourceType::Cluster, super::acl::CLUSTER_NAME)

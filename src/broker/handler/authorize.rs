@@ -594,3 +594,352 @@ pub fn delete_records_denied(
     }
     resp
 }
+
+// ---------- transactions and the rest ----------
+
+/// InitProducerId: TransactionalId:Write for a transactional producer;
+/// otherwise Cluster:IdempotentWrite or Write on some topic (KIP-679).
+pub fn init_producer_id(authz: &Authz<'_>, r: &InitProducerIdRequest) -> Option<InitProducerIdResponse> {
+    let code = match &r.transactional_id {
+        Some(id) if !authz.transactional_id(AclOperation::Write, id) => TXN_DENIED,
+        None if !authz.cluster(AclOperation::IdempotentWrite)
+            && !authz.allows_any(AclOperation::Write, ResourceType::Topic) =>
+        {
+            CLUSTER_DENIED
+        }
+        _ => return None,
+    };
+    Some(
+        InitProducerIdResponse::default()
+            .with_error_code(code)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    )
+}
+
+/// AddPartitionsToTxn (v0–3): TransactionalId:Write (every partition
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then Topic:Write: when a topic is
+/// refused nothing is added — refused partitions get TOPIC_AUTHORIZATION_FAILED,
+/// the others OPERATION_NOT_ATTEMPTED.
+pub fn add_partitions_to_txn(authz: &Authz<'_>, r: &AddPartitionsToTxnRequest) -> Option<AddPartitionsToTxnResponse> {
+    if !authz.enabled() {
+        return None;
+    }
+    let txn_ok = authz.transactional_id(AclOperation::Write, &r.v3_and_below_transactional_id);
+    let denied: Vec<bool> =
+        r.v3_and_below_topics.iter().map(|t| !txn_ok || !authz.topic(AclOperation::Write, t.name.0.as_str())).collect();
+    if !denied.iter().any(|d| *d) {
+        return None;
+    }
+    let results = r
+        .v3_and_below_topics
+        .iter()
+        .zip(denied)
+        .map(|(t, refused)| {
+            let code = match (txn_ok, refused) {
+                (false, _) => TXN_DENIED,
+                (true, true) => TOPIC_DENIED,
+                (true, false) => 55, // OPERATION_NOT_ATTEMPTED
+            };
+            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(*p)
+                                .with_partition_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    Some(AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results))
+}
+
+/// AddOffsetsToTxn: TransactionalId:Write, then Group:Read.
+pub fn add_offsets_to_txn(authz: &Authz<'_>, r: &AddOffsetsToTxnRequest) -> Option<AddOffsetsToTxnResponse> {
+    let code = if !authz.transactional_id(AclOperation::Write, &r.transactional_id) {
+        TXN_DENIED
+    } else if !authz.group(AclOperation::Read, &r.group_id) {
+        GROUP_DENIED
+    } else {
+        return None;
+    };
+    Some(AddOffsetsToTxnResponse::default().with_error_code(code))
+}
+
+/// EndTxn: TransactionalId:Write.
+pub fn end_txn(authz: &Authz<'_>, r: &EndTxnRequest) -> Option<EndTxnResponse> {
+    if authz.transactional_id(AclOperation::Write, &r.transactional_id) {
+        return None;
+    }
+    Some(EndTxnResponse::default().with_error_code(TXN_DENIED).with_producer_id(ProducerId(-1)).with_producer_epoch(-1))
+}
+
+/// TxnOffsetCommit: TransactionalId:Write and Group:Read (every partition
+/// refused otherwise), then Topic:Read per topic.
+pub fn txn_offset_commit(
+    authz: &Authz<'_>,
+    mut r: TxnOffsetCommitRequest,
+) -> Result<(TxnOffsetCommitRequest, Vec<(String, Vec<i32>)>), TxnOffsetCommitResponse> {
+    if !authz.enabled() {
+        return Ok((r, Vec::new()));
+    }
+    let partitions = |t: &txn_offset_commit_request::TxnOffsetCommitRequestTopic| -> Vec<i32> {
+        t.partitions.iter().map(|p| p.partition_index).collect()
+    };
+    let whole = if !authz.transactional_id(AclOperation::Write, &r.transactional_id) {
+        Some(TXN_DENIED)
+    } else if !authz.group(AclOperation::Read, &r.group_id) {
+        Some(GROUP_DENIED)
+    } else {
+        None
+    };
+    if let Some(code) = whole {
+        let all = r.topics.iter().map(|t| (t.name.0.to_string(), partitions(t))).collect();
+        return Err(txn_offset_commit_denied(TxnOffsetCommitResponse::default(), all, code));
+    }
+    let mut denied = Vec::new();
+    r.topics.retain(|t| {
+        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
+        if !ok {
+            denied.push((t.name.0.to_string(), partitions(t)));
+        }
+        ok
+    });
+    Ok((r, denied))
+}
+
+pub fn txn_offset_commit_denied(
+    mut resp: TxnOffsetCommitResponse,
+    denied: Vec<(String, Vec<i32>)>,
+    code: i16,
+) -> TxnOffsetCommitResponse {
+    for (name, partitions) in denied {
+        resp.topics.push(
+            txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|p| {
+                            txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                ),
+        );
+    }
+    resp
+}
+
+/// WriteTxnMarkers (from transaction coordinators): Cluster:ClusterAction.
+pub fn write_txn_markers_denied(r: &WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+    let markers = r
+        .markers
+        .iter()
+        .map(|m| {
+            write_txn_markers_response::WritableTxnMarkerResult::default().with_producer_id(m.producer_id).with_topics(
+                m.topics
+                    .iter()
+                    .map(|t| {
+                        write_txn_markers_response::WritableTxnMarkerTopicResult::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partition_indexes
+                                    .iter()
+                                    .map(|p| {
+                                        write_txn_markers_response::WritableTxnMarkerPartitionResult::default()
+                                            .with_partition_index(*p)
+                                            .with_error_code(CLUSTER_DENIED)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    WriteTxnMarkersResponse::default().with_markers(markers)
+}
+
+/// DescribeProducers: Topic:Read per topic.
+pub fn describe_producers(
+    authz: &Authz<'_>,
+    mut r: DescribeProducersRequest,
+) -> (DescribeProducersRequest, Vec<(String, Vec<i32>)>) {
+    if !authz.enabled() {
+        return (r, Vec::new());
+    }
+    let mut denied = Vec::new();
+    r.topics.retain(|t| {
+        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
+        if !ok {
+            denied.push((t.name.0.to_string(), t.partition_indexes.clone()));
+        }
+        ok
+    });
+    (r, denied)
+}
+
+pub fn describe_producers_denied(
+    mut resp: DescribeProducersResponse,
+    denied: Vec<(String, Vec<i32>)>,
+) -> DescribeProducersResponse {
+    for (name, partitions) in denied {
+        resp.topics.push(
+            describe_producers_response::TopicResponse::default().with_name(topic_name(name)).with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|p| {
+                        describe_producers_response::PartitionResponse::default()
+                            .with_partition_index(p)
+                            .with_error_code(TOPIC_DENIED)
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    resp
+}
+
+/// DescribeTransactions: TransactionalId:Describe per id.
+pub fn describe_transactions(
+    authz: &Authz<'_>,
+    mut r: DescribeTransactionsRequest,
+) -> (DescribeTransactionsRequest, Vec<String>) {
+    if !authz.enabled() {
+        return (r, Vec::new());
+    }
+    let (kept, denied) =
+        split(r.transactional_ids, |t| authz.transactional_id(AclOperation::Describe, t), |t| t.to_string());
+    r.transactional_ids = kept;
+    (r, denied)
+}
+
+pub fn describe_transactions_denied(
+    authz: &Authz<'_>,
+    mut resp: DescribeTransactionsResponse,
+    denied: Vec<String>,
+) -> DescribeTransactionsResponse {
+    // Topics the principal may not describe are left out of the answer.
+    if authz.enabled() {
+        for state in &mut resp.transaction_states {
+            state.topics.retain(|t| authz.topic(AclOperation::Describe, t.topic.0.as_str()));
+        }
+    }
+    for id in denied {
+        resp.transaction_states.push(
+            describe_transactions_response::TransactionState::default()
+                .with_error_code(TXN_DENIED)
+                .with_transactional_id(TransactionalId(sb(id)))
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1),
+        );
+    }
+    resp
+}
+
+/// ListTransactions: only the ids the principal may describe.
+pub fn list_transactions(authz: &Authz<'_>, mut resp: ListTransactionsResponse) -> ListTransactionsResponse {
+    if authz.enabled() {
+        resp.transaction_states.retain(|t| authz.transactional_id(AclOperation::Describe, &t.transactional_id));
+    }
+    resp
+}
+
+/// OffsetForLeaderEpoch: followers (`replica_id` ≥ 0) need
+/// Cluster:ClusterAction (every partition CLUSTER_AUTHORIZATION_FAILED),
+/// consumers Topic:Describe per topic.
+pub fn offset_for_leader_epoch(
+    authz: &Authz<'_>,
+    mut r: OffsetForLeaderEpochRequest,
+) -> (OffsetForLeaderEpochRequest, Vec<(String, Vec<i32>, i16)>) {
+    if !authz.enabled() {
+        return (r, Vec::new());
+    }
+    let follower = r.replica_id.0 >= 0;
+    let follower_ok = !follower || authz.cluster(AclOperation::ClusterAction);
+    let mut denied = Vec::new();
+    r.topics.retain(|t| {
+        let code = if !follower_ok {
+            CLUSTER_DENIED
+        } else if !follower && !authz.topic(AclOperation::Describe, t.topic.0.as_str()) {
+            TOPIC_DENIED
+        } else {
+            return true;
+        };
+        denied.push((t.topic.0.to_string(), t.partitions.iter().map(|p| p.partition).collect(), code));
+        false
+    });
+    (r, denied)
+}
+
+pub fn offset_for_leader_epoch_denied(
+    mut resp: OffsetForLeaderEpochResponse,
+    denied: Vec<(String, Vec<i32>, i16)>,
+) -> OffsetForLeaderEpochResponse {
+    for (name, partitions, code) in denied {
+        resp.topics.push(
+            offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
+                .with_topic(topic_name(name))
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|p| {
+                            offset_for_leader_epoch_response::EpochEndOffset::default()
+                                .with_error_code(code)
+                                .with_partition(p)
+                                .with_leader_epoch(-1)
+                                .with_end_offset(-1)
+                        })
+                        .collect(),
+                ),
+        );
+    }
+    resp
+}
+
+/// OffsetDelete: Group:Delete (whole request), then Topic:Read per topic.
+pub fn offset_delete(
+    authz: &Authz<'_>,
+    mut r: OffsetDeleteRequest,
+) -> Result<(OffsetDeleteRequest, Vec<(String, Vec<i32>)>), OffsetDeleteResponse> {
+    if !authz.enabled() {
+        return Ok((r, Vec::new()));
+    }
+    if !authz.group(AclOperation::Delete, &r.group_id) {
+        return Err(OffsetDeleteResponse::default().with_error_code(GROUP_DENIED));
+    }
+    let mut denied = Vec::new();
+    r.topics.retain(|t| {
+        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
+        if !ok {
+            denied.push((t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()));
+        }
+        ok
+    });
+    Ok((r, denied))
+}
+
+pub fn offset_delete_denied(mut resp: OffsetDeleteResponse, denied: Vec<(String, Vec<i32>)>) -> OffsetDeleteResponse {
+    for (name, partitions) in denied {
+        resp.topics.push(
+            offset_delete_response::OffsetDeleteResponseTopic::default().with_name(topic_name(name)).with_partitions(
+                partitions
+                    .into_iter()
+                    .map(|p| {
+                        offset_delete_response::OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_error_code(TOPIC_DENIED)
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    resp
+}

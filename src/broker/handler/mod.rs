@@ -237,11 +237,16 @@ impl RequestHandler for Broker {
                 let resp = describe_configs::handle(self, r, version);
                 ResponseKind::DescribeConfigs(authorize::describe_configs_denied(resp, denied))
             }
+            RequestKind::InitProducerId(r) if authorize::init_producer_id(&authz, &r).is_some() => {
+                ResponseKind::InitProducerId(authorize::init_producer_id(&authz, &r).unwrap_or_default())
+            }
             RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
                 init_producer_id::handle(self.transactions(), self.producer_ids(), r, version).await,
             ),
             RequestKind::OffsetForLeaderEpoch(r) => {
-                ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self.replicas(), r))
+                let (r, denied) = authorize::offset_for_leader_epoch(&authz, r);
+                let resp = offset_for_leader_epoch::handle(self.replicas(), r);
+                ResponseKind::OffsetForLeaderEpoch(authorize::offset_for_leader_epoch_denied(resp, denied))
             }
             RequestKind::ElectLeaders(r) if !authz.cluster(AclOperation::Alter) => {
                 ResponseKind::ElectLeaders(authorize::elect_leaders_denied(&r))
@@ -314,10 +319,22 @@ impl RequestHandler for Broker {
                 let resp = delete_groups::handle(self.groups(), r).await;
                 ResponseKind::DeleteGroups(authorize::delete_groups_denied(resp, denied))
             }
-            RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self.groups(), r).await),
+            RequestKind::OffsetDelete(r) => match authorize::offset_delete(&authz, r) {
+                Err(resp) => ResponseKind::OffsetDelete(resp),
+                Ok((r, denied)) => {
+                    let resp = offset_delete::handle(self.groups(), r).await;
+                    ResponseKind::OffsetDelete(authorize::offset_delete_denied(resp, denied))
+                }
+            },
+            RequestKind::AddPartitionsToTxn(r) if authorize::add_partitions_to_txn(&authz, &r).is_some() => {
+                ResponseKind::AddPartitionsToTxn(authorize::add_partitions_to_txn(&authz, &r).unwrap_or_default())
+            }
             RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
                 add_partitions_to_txn::handle(self.transactions(), self.metadata(), r, version).await,
             ),
+            RequestKind::AddOffsetsToTxn(r) if authorize::add_offsets_to_txn(&authz, &r).is_some() => {
+                ResponseKind::AddOffsetsToTxn(authorize::add_offsets_to_txn(&authz, &r).unwrap_or_default())
+            }
             RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(
                 add_offsets_to_txn::handle(
                     self.transactions(),
@@ -328,21 +345,36 @@ impl RequestHandler for Broker {
                 )
                 .await,
             ),
-            RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(self.transactions(), r, version).await),
+            RequestKind::EndTxn(r) => match authorize::end_txn(&authz, &r) {
+                Some(resp) => ResponseKind::EndTxn(resp),
+                None => ResponseKind::EndTxn(end_txn::handle(self.transactions(), r, version).await),
+            },
+            RequestKind::WriteTxnMarkers(r) if !authz.cluster(AclOperation::ClusterAction) => {
+                ResponseKind::WriteTxnMarkers(authorize::write_txn_markers_denied(&r))
+            }
             RequestKind::WriteTxnMarkers(r) => {
                 ResponseKind::WriteTxnMarkers(write_txn_markers::handle(self.replicas(), self.groups(), r).await)
             }
-            RequestKind::TxnOffsetCommit(r) => {
-                ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(self.groups(), r, version).await)
-            }
+            RequestKind::TxnOffsetCommit(r) => match authorize::txn_offset_commit(&authz, r) {
+                Err(resp) => ResponseKind::TxnOffsetCommit(resp),
+                Ok((r, denied)) => {
+                    let resp = txn_offset_commit::handle(self.groups(), r, version).await;
+                    ResponseKind::TxnOffsetCommit(authorize::txn_offset_commit_denied(resp, denied, 29))
+                }
+            },
             RequestKind::DescribeProducers(r) => {
-                ResponseKind::DescribeProducers(describe_producers::handle(self.replicas(), self.metadata(), r))
+                let (r, denied) = authorize::describe_producers(&authz, r);
+                let resp = describe_producers::handle(self.replicas(), self.metadata(), r);
+                ResponseKind::DescribeProducers(authorize::describe_producers_denied(resp, denied))
             }
             RequestKind::DescribeTransactions(r) => {
-                ResponseKind::DescribeTransactions(describe_transactions::handle(self.transactions(), r))
+                let (r, denied) = authorize::describe_transactions(&authz, r);
+                let resp = describe_transactions::handle(self.transactions(), r);
+                ResponseKind::DescribeTransactions(authorize::describe_transactions_denied(&authz, resp, denied))
             }
             RequestKind::ListTransactions(r) => {
-                ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
+                let resp = list_transactions::handle(self.transactions(), r, version);
+                ResponseKind::ListTransactions(authorize::list_transactions(&authz, resp))
             }
             RequestKind::AlterConfigs(r) => {
                 let (r, denied) = authorize::alter_configs(&authz, r);
