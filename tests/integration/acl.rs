@@ -143,7 +143,7 @@ async fn acl_apis_answer_security_disabled_without_an_authorizer() {
         return;
     };
     assert_eq!(out.trim(), "error SECURITY_DISABLED");
-    let out = acl_py(&b.bootstrap(), &["delete", "TOPIC", "t", "LITERAL"]).unwrap();
+    let out = acl_py(&b.bootstrap(), &["delete", "TOPIC", "t", "LITERAL"]).expect("confluent-kafka is installed");
     assert_eq!(out.trim(), "error SECURITY_DISABLED");
 }
 
@@ -179,10 +179,12 @@ async fn refused_without_acls_then_allowed_by_grants_prefixes_and_denies() {
 
     // Granted through CreateAcls.
     for op in ["WRITE", "READ"] {
-        let out = acl_py(&bs, &["create", "TOPIC", "acl-t", "LITERAL", "User:ANONYMOUS", "*", op, "ALLOW"]).unwrap();
+        let out = acl_py(&bs, &["create", "TOPIC", "acl-t", "LITERAL", "User:ANONYMOUS", "*", op, "ALLOW"])
+            .expect("confluent-kafka is installed");
         assert_eq!(out.trim(), "ok");
     }
-    let out = acl_py(&bs, &["create", "GROUP", "acl-g", "LITERAL", "User:ANONYMOUS", "*", "READ", "ALLOW"]).unwrap();
+    let out = acl_py(&bs, &["create", "GROUP", "acl-g", "LITERAL", "User:ANONYMOUS", "*", "READ", "ALLOW"])
+        .expect("confluent-kafka is installed");
     assert_eq!(out.trim(), "ok");
     produce_until(&bs, "acl-t", Ok(())).await;
     let consumer: BaseConsumer = ClientConfig::new()
@@ -212,7 +214,8 @@ async fn refused_without_acls_then_allowed_by_grants_prefixes_and_denies() {
     drop(refused);
 
     // A prefixed ACL covers every topic it starts.
-    let out = acl_py(&bs, &["create", "TOPIC", "pre-", "PREFIXED", "User:ANONYMOUS", "*", "WRITE", "ALLOW"]).unwrap();
+    let out = acl_py(&bs, &["create", "TOPIC", "pre-", "PREFIXED", "User:ANONYMOUS", "*", "WRITE", "ALLOW"])
+        .expect("confluent-kafka is installed");
     assert_eq!(out.trim(), "ok");
     create_topic(&bs, "pre-x").await.expect("create pre-x");
     create_topic(&bs, "hidden").await.expect("create hidden");
@@ -225,7 +228,8 @@ async fn refused_without_acls_then_allowed_by_grants_prefixes_and_denies() {
     assert!(!listed.lines().any(|l| l == "hidden"), "hidden must not be listed: {listed}");
 
     // A deny beats the allow.
-    let out = acl_py(&bs, &["create", "TOPIC", "acl-t", "LITERAL", "User:ANONYMOUS", "*", "WRITE", "DENY"]).unwrap();
+    let out = acl_py(&bs, &["create", "TOPIC", "acl-t", "LITERAL", "User:ANONYMOUS", "*", "WRITE", "DENY"])
+        .expect("confluent-kafka is installed");
     assert_eq!(out.trim(), "ok");
     produce_until(&bs, "acl-t", Err(RDKafkaErrorCode::TopicAuthorizationFailed)).await;
 
@@ -237,10 +241,10 @@ async fn refused_without_acls_then_allowed_by_grants_prefixes_and_denies() {
     assert!(out.contains("TOPIC acl-t LITERAL User:ANONYMOUS * WRITE DENY"), "{out}");
 
     // DeleteAcls reports what it removed, and the deny is gone.
-    let out = acl_py(&bs, &["delete", "TOPIC", "acl-t", "LITERAL"]).unwrap();
+    let out = acl_py(&bs, &["delete", "TOPIC", "acl-t", "LITERAL"]).expect("confluent-kafka is installed");
     assert!(out.contains("deleted TOPIC acl-t LITERAL User:ANONYMOUS * WRITE DENY"), "{out}");
     assert_eq!(out.matches("deleted").count(), 3, "{out}");
-    let out = acl_py(&bs, &["describe"]).unwrap();
+    let out = acl_py(&bs, &["describe"]).expect("confluent-kafka is installed");
     assert!(!out.contains("TOPIC acl-t"), "{out}");
 }
 

@@ -20,6 +20,9 @@ const GROUP_DENIED: i16 = 30;
 const CLUSTER_DENIED: i16 = 31;
 const TXN_DENIED: i16 = 53;
 
+/// The refused topics of a request, each with the partitions it named.
+type Refused = Vec<(String, Vec<i32>)>;
+
 /// Splits `items` into those `allowed` keeps and the names of the others.
 fn split<T>(items: Vec<T>, allowed: impl Fn(&T) -> bool, name: impl Fn(&T) -> String) -> (Vec<T>, Vec<String>) {
     let mut kept = Vec::with_capacity(items.len());
@@ -313,7 +316,7 @@ pub fn find_coordinator_denied(code: i16) -> FindCoordinatorResponse {
 pub fn offset_commit(
     authz: &Authz<'_>,
     mut r: OffsetCommitRequest,
-) -> Result<(OffsetCommitRequest, Vec<(String, Vec<i32>)>), OffsetCommitResponse> {
+) -> Result<(OffsetCommitRequest, Refused), OffsetCommitResponse> {
     if !authz.enabled() {
         return Ok((r, Vec::new()));
     }
@@ -683,7 +686,7 @@ pub fn end_txn(authz: &Authz<'_>, r: &EndTxnRequest) -> Option<EndTxnResponse> {
 pub fn txn_offset_commit(
     authz: &Authz<'_>,
     mut r: TxnOffsetCommitRequest,
-) -> Result<(TxnOffsetCommitRequest, Vec<(String, Vec<i32>)>), TxnOffsetCommitResponse> {
+) -> Result<(TxnOffsetCommitRequest, Refused), TxnOffsetCommitResponse> {
     if !authz.enabled() {
         return Ok((r, Vec::new()));
     }
@@ -908,7 +911,7 @@ pub fn offset_for_leader_epoch_denied(
 pub fn offset_delete(
     authz: &Authz<'_>,
     mut r: OffsetDeleteRequest,
-) -> Result<(OffsetDeleteRequest, Vec<(String, Vec<i32>)>), OffsetDeleteResponse> {
+) -> Result<(OffsetDeleteRequest, Refused), OffsetDeleteResponse> {
     if !authz.enabled() {
         return Ok((r, Vec::new()));
     }

@@ -1,6 +1,7 @@
 //! DescribeCluster (60): the cluster id, the controller and the live brokers
 //! (id, advertised host and port, rack), from the metadata cache, as Kafka
-//! 2.8+ answers it. Authorized operations are not computed (no ACLs): the
+//! 2.8+ answers it. Authorized operations are filled by the dispatcher
+//! (`authorize::describe_cluster`) when asked for; otherwise the
 //! field carries Kafka's "not requested" value, -2147483648.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
