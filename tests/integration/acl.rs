@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use gregor::client::{Admin, ClientConfig as OurConfig};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -171,9 +172,17 @@ async fn refused_without_acls_then_allowed_by_grants_prefixes_and_denies() {
     };
     assert_eq!(out.trim(), "error CLUSTER_AUTHORIZATION_FAILED");
 
+    let ours = Admin::connect(OurConfig::new(bs.clone())).await.expect("our admin connects");
+    let err = ours.describe_cluster().await.expect_err("DescribeCluster needs Cluster:Describe");
+    let text = format!("{err} {err:?}");
+    assert!(text.to_lowercase().contains("authorization"), "{text}");
+
     // The cluster rights, written to ZooKeeper by another process, reach the broker.
     grant_cluster_in_zookeeper(&coordinator_of(&b));
     describe_until(&bs, |out| out.contains("BROKER kafka-cluster LITERAL User:ANONYMOUS * CREATE ALLOW"));
+    let cluster = ours.describe_cluster().await.expect("Cluster:Describe granted");
+    assert_eq!(cluster.brokers.len(), 1);
+    drop(ours);
     create_topic(&bs, "acl-t").await.expect("Cluster:Create allows topic creation");
     assert_eq!(produce(&bs, "acl-t").await, Err(RDKafkaErrorCode::TopicAuthorizationFailed), "no Write yet");
 
@@ -260,6 +269,18 @@ async fn allow_everyone_if_no_acl_found_opens_resources_without_acls() {
     assert_eq!(out.trim(), "ok");
     // Now the topic has an ACL, and it is not for us.
     produce_until(&bs, "open", Err(RDKafkaErrorCode::TopicAuthorizationFailed)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn super_users_may_do_everything_whatever_the_acls() {
+    let b = TestBroker::start(&[AUTHORIZER, "super.users=User:admin;User:ANONYMOUS"]);
+    let bs = b.bootstrap();
+    create_topic(&bs, "su").await.expect("a super user creates topics");
+    let Some(out) = acl_py(&bs, &["create", "TOPIC", "su", "LITERAL", "User:ANONYMOUS", "*", "ALL", "DENY"]) else {
+        return;
+    };
+    assert_eq!(out.trim(), "ok");
+    produce(&bs, "su").await.expect("a deny does not stop a super user");
 }
 
 #[tokio::test(flavor = "multi_thread")]
