@@ -679,6 +679,17 @@ mod tests {
         assert_eq!(classify("/admin/unclean_leader_election"), PathKind::ElectionRequest(ElectionType::Unclean));
         assert_eq!(classify("/isr_change_notification/isr_change_0000000007"), PathKind::IsrChangeNotification);
         assert_eq!(classify("/isr_change_notification"), PathKind::Other);
+        use crate::security::acl::{PatternType, ResourcePattern, ResourceType};
+        assert_eq!(
+            classify("/kafka-acl/Topic/orders"),
+            PathKind::Acl(ResourcePattern::literal(ResourceType::Topic, "orders"))
+        );
+        assert_eq!(
+            classify("/kafka-acl-extended/prefixed/Group/g-"),
+            PathKind::Acl(ResourcePattern::new(ResourceType::Group, "g-", PatternType::Prefixed))
+        );
+        assert_eq!(classify("/kafka-acl/Topic"), PathKind::Other);
+        assert_eq!(classify("/kafka-acl-changes/acl_changes_0000000001"), PathKind::Other);
     }
 
     #[test]

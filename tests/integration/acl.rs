@@ -272,6 +272,34 @@ async fn allow_everyone_if_no_acl_found_opens_resources_without_acls() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_transactional_id_needs_its_acl() {
+    let b = TestBroker::start(&[
+        AUTHORIZER,
+        "allow.everyone.if.no.acl.found=true",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+    ]);
+    let bs = b.bootstrap();
+    let Some(out) = acl_py(&bs, &["create", "TRANSACTIONAL_ID", "tx-", "PREFIXED", "User:bob", "*", "WRITE", "ALLOW"])
+    else {
+        return;
+    };
+    assert_eq!(out.trim(), "ok");
+    let bs2 = bs.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let p: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &bs2)
+            .set("transactional.id", "tx-1")
+            .create()
+            .expect("producer");
+        rdkafka::producer::Producer::init_transactions(&p, Duration::from_secs(30)).map_err(|e| e.rdkafka_error_code())
+    })
+    .await
+    .expect("join");
+    assert_eq!(outcome, Err(Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn super_users_may_do_everything_whatever_the_acls() {
     let b = TestBroker::start(&[AUTHORIZER, "super.users=User:admin;User:ANONYMOUS"]);
     let bs = b.bootstrap();

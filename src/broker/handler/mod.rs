@@ -64,6 +64,17 @@
 //!   topics on first use), ControlledShutdown (the controller's request
 //!   queue, the config, and stopping the replica fetchers). ApiVersions
 //!   needs nothing.
+//!
+//! # Authorization
+//!
+//! With `authorizer.class.name` set, every request is checked against the
+//! ACLs (Kafka's rules per API) with the session's principal and the
+//! client's address, through one [`Authz`](crate::security::authorizer::Authz)
+//! handle built here: Produce, Fetch and Metadata check inside their
+//! handlers, the ACL APIs in theirs, ControlledShutdown in its own, and
+//! every other API in `authorize.rs` (refused items are split off before
+//! the handler runs and answered with Kafka's error). Without an
+//! authorizer the handle is an empty `Option` and nothing is checked.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
