@@ -82,7 +82,7 @@ mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod api_versions;
-mod authorize;
+pub(crate) mod authorize;
 pub(crate) mod controlled_shutdown;
 mod create_acls;
 mod create_partitions;

@@ -57,9 +57,17 @@ pub(super) fn parse(payload: &[u8], version: i16) -> Result<(i32, CreateTopicsRe
     Ok((correlation_id, req))
 }
 
-pub async fn handle(broker: &Broker, version: i16, payload: &[u8]) -> Result<Bytes, String> {
+pub async fn handle(
+    broker: &Broker,
+    authz: &crate::security::authorizer::Authz<'_>,
+    version: i16,
+    payload: &[u8],
+) -> Result<Bytes, String> {
+    use crate::broker::handler::authorize;
     let (correlation_id, req) = parse(payload, version)?;
+    let (req, denied) = authorize::create_topics(authz, req);
     let resp = crate::broker::handler::create_topics::handle(broker, req, version).await;
+    let resp = authorize::create_topics_denied(resp, denied);
     let mut out = Answer::new(correlation_id);
     out.count(resp.topics.len());
     for t in &resp.topics {

@@ -22,9 +22,16 @@ pub(super) fn parse(payload: &[u8]) -> Result<(i32, DeleteTopicsRequest), String
     Ok((correlation_id, req))
 }
 
-pub async fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+pub async fn handle(
+    broker: &Broker,
+    authz: &crate::security::authorizer::Authz<'_>,
+    payload: &[u8],
+) -> Result<Bytes, String> {
+    use crate::broker::handler::authorize;
     let (correlation_id, req) = parse(payload)?;
+    let (req, denied) = authorize::delete_topics(authz, req);
     let resp = crate::broker::handler::delete_topics::handle(broker, req, 0).await;
+    let resp = authorize::delete_topics_denied(resp, denied);
     let mut out = Answer::new(correlation_id);
     out.count(resp.responses.len());
     for t in &resp.responses {

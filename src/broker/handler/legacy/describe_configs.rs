@@ -37,9 +37,16 @@ pub(super) fn parse(payload: &[u8]) -> Result<(i32, DescribeConfigsRequest), Str
     Ok((correlation_id, req))
 }
 
-pub fn handle(broker: &Broker, payload: &[u8]) -> Result<Bytes, String> {
+pub fn handle(
+    broker: &Broker,
+    authz: &crate::security::authorizer::Authz<'_>,
+    payload: &[u8],
+) -> Result<Bytes, String> {
+    use crate::broker::handler::authorize;
     let (correlation_id, req) = parse(payload)?;
+    let (req, denied) = authorize::describe_configs(authz, req);
     let resp = crate::broker::handler::describe_configs::handle(broker, req, 0);
+    let resp = authorize::describe_configs_denied(resp, denied);
     let mut out = Answer::new(correlation_id);
     out.i32(0); // throttle_time_ms
     out.count(resp.results.len());

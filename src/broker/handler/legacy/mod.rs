@@ -47,10 +47,12 @@ pub async fn route(
         return None;
     }
     tracing::trace!(?api, version, "hand-coded request");
-    // Produce and Fetch go through the checked current paths. The other old
-    // versions are not checked item by item yet: with an authorizer they are
-    // refused (the connection closes) rather than served unchecked.
-    if authz.enabled() && !matches!(api, ApiKey::Produce | ApiKey::Fetch) {
+    // Produce, Fetch and the translated topic/config/epoch APIs are checked
+    // like their current versions. ListOffsets v0 and the old offset APIs
+    // (v0 keeps offsets in ZooKeeper) are not checked item by item yet: with
+    // an authorizer they are refused (the connection closes) rather than
+    // served unchecked.
+    if authz.enabled() && matches!(api, ApiKey::ListOffsets | ApiKey::OffsetCommit | ApiKey::OffsetFetch) {
         return Some(Outcome::Close(format!(
             "{api:?} v{version} is not served while an authorizer (authorizer.class.name) is configured"
         )));
@@ -71,10 +73,10 @@ pub async fn route(
             .await
         }
         ApiKey::OffsetFetch => offset_fetch::handle(broker.metadata(), payload).await,
-        ApiKey::CreateTopics => create_topics::handle(broker, version, payload).await,
-        ApiKey::DeleteTopics => delete_topics::handle(broker, payload).await,
-        ApiKey::DescribeConfigs => describe_configs::handle(broker, payload),
-        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(broker.replicas(), version, payload),
+        ApiKey::CreateTopics => create_topics::handle(broker, authz, version, payload).await,
+        ApiKey::DeleteTopics => delete_topics::handle(broker, authz, payload).await,
+        ApiKey::DescribeConfigs => describe_configs::handle(broker, authz, payload),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch::handle(broker.replicas(), authz, version, payload),
         _ => return None,
     };
     Some(match answer {

@@ -35,9 +35,17 @@ pub(super) fn parse(payload: &[u8]) -> Result<(i32, OffsetForLeaderEpochRequest)
     Ok((correlation_id, req))
 }
 
-pub fn handle(replicas: &ReplicaManager, version: i16, payload: &[u8]) -> Result<Bytes, String> {
+pub fn handle(
+    replicas: &ReplicaManager,
+    authz: &crate::security::authorizer::Authz<'_>,
+    version: i16,
+    payload: &[u8],
+) -> Result<Bytes, String> {
+    use crate::broker::handler::authorize;
     let (correlation_id, req) = parse(payload)?;
+    let (req, denied) = authorize::offset_for_leader_epoch(authz, req);
     let resp = crate::broker::handler::offset_for_leader_epoch::handle(replicas, req);
+    let resp = authorize::offset_for_leader_epoch_denied(resp, denied);
     let mut out = Answer::new(correlation_id);
     out.count(resp.topics.len());
     for t in &resp.topics {
