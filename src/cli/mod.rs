@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod acls;
 mod broker_api_versions;
 mod cluster;
 mod common;
@@ -218,6 +219,7 @@ static TOOLS: &[Tool] = &[
         run: mirror_maker::run,
     },
     Tool { name: "configs", scripts: &[script("kafka-configs")], command: configs::command, run: configs::run },
+    Tool { name: "acls", scripts: &[script("kafka-acls")], command: acls::command, run: acls::run },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },

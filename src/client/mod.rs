@@ -10,6 +10,7 @@
 //! - `connection`: one pipelined TCP connection per broker;
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
+//! - [`admin_acls`]: access control lists (create, describe, delete);
 //! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence and transactions;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
@@ -105,6 +106,7 @@
 //! ```
 
 pub mod admin;
+pub mod admin_acls;
 pub mod admin_configs;
 mod admin_elect;
 pub mod admin_groups;
@@ -121,6 +123,10 @@ pub mod producer;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
+};
+pub use admin_acls::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+    PatternType, ResourcePattern, ResourcePatternFilter, ResourceType,
 };
 pub use admin_configs::{AlterConfigOp, ConfigResource, ConfigSynonymInfo, DescribedConfig};
 pub use admin_elect::{ElectionResult, ElectionType};
