@@ -459,6 +459,13 @@ async fn zk_describe(admin: &ZkAdmin, entity: &Entity) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stores SCRAM credentials `(user, mechanism, password)` in ZooKeeper at
+/// `connect`, as `--zookeeper --alter --entity-type users` does (for `cluster up`).
+pub(super) async fn store_scram_users(connect: &str, users: &[(String, String, String)]) -> anyhow::Result<()> {
+    let _ = (connect, users);
+    bail!("SCRAM users are not supported yet")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -9,6 +9,7 @@
 mod acls;
 mod broker_api_versions;
 mod cluster;
+mod cluster_security;
 mod common;
 mod configs;
 mod connect_distributed;
