@@ -11,6 +11,7 @@
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
 //! - [`admin_acls`]: access control lists (create, describe, delete);
+//! - [`admin_scram`]: SCRAM credentials (describe, alter);
 //! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence and transactions;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
@@ -112,6 +113,7 @@ mod admin_elect;
 pub mod admin_groups;
 mod admin_reassign;
 mod admin_records;
+pub mod admin_scram;
 pub mod admin_txn;
 pub(crate) mod cluster;
 mod config;
@@ -135,6 +137,7 @@ pub use admin_groups::{
 };
 pub use admin_reassign::{PartitionReassignment, ReassignmentResult};
 pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
+pub use admin_scram::{ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,
 };
