@@ -106,6 +106,8 @@ pub struct Broker {
     coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
     txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
+    /// The ACL authorizer (`authorizer.class.name`); `None`: every request is allowed.
+    authorizer: Option<crate::security::authorizer::Authorizer>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -132,6 +134,8 @@ impl Broker {
         let log_dirs: Vec<PathBuf> = config.log_dirs.clone();
         let first_dir = log_dirs.first().cloned().ok_or_else(|| BrokerError::Other("log.dirs is empty".into()))?;
         let node_id = config.broker_id.max(0);
+        let authorizer = crate::security::authorizer::Authorizer::from_config(&config)
+            .map_err(|e| BrokerError::Other(e.to_string()))?;
 
         let bound = listeners::bind_all(&config).await?;
         let inter_broker = listeners::inter_broker(&config)?;
@@ -259,6 +263,7 @@ impl Broker {
                 effective: std::sync::RwLock::new(Arc::new(config.clone())),
                 applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
                 quotas: throttle::ReplicationQuotas::default(),
+                authorizer,
                 config,
             }
         });
@@ -297,6 +302,11 @@ impl Broker {
             "[KafkaServer id={node_id}] started"
         );
         Ok(RunningBroker { broker, addrs, trigger, tasks, coordinator })
+    }
+
+    /// The ACL authorizer, when `authorizer.class.name` turns it on.
+    pub fn authorizer(&self) -> Option<&crate::security::authorizer::Authorizer> {
+        self.authorizer.as_ref()
     }
 
     /// Host and port clients of the first listener are told to connect to.

@@ -88,6 +88,9 @@ pub struct ClusterView {
     pub unreadable: BTreeSet<String>,
     /// A pending `/admin/reassign_partitions` request.
     pub reassign_request: Option<ReassignRequest>,
+    /// Every ACL (`/kafka-acl`, `/kafka-acl-extended`), shared so the
+    /// authorizer takes a snapshot with one reference-count increment.
+    pub acls: std::sync::Arc<crate::security::acl::AclTable>,
 }
 
 impl ClusterView {

@@ -25,6 +25,7 @@
 //! This module knows nothing about logs or partitions on disk: the broker
 //! follows the cache (`MetadataStore::subscribe`) to create and delete them.
 
+mod acls;
 pub mod admin;
 pub mod assignment;
 mod cache;

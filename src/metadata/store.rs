@@ -46,7 +46,7 @@ const ELECTION_POLL: Duration = Duration::from_millis(50);
 
 /// Cluster metadata, kept in ZooKeeper.
 pub struct MetadataStore {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     /// ControlledShutdown requests for the task, answered while it is controller.
     shutdown_requests: mpsc::UnboundedSender<sync::ShutdownRequest>,

@@ -3,7 +3,8 @@
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
 //! (recursive on `/brokers`, `/config/topics`, `/config/brokers` (dynamic
 //! broker configs), `/admin` — deletion and
-//! election requests — and `/isr_change_notification`, plain on
+//! election requests — `/isr_change_notification`, and the ACL roots
+//! `/kafka-acl` and `/kafka-acl-extended`, plain on
 //! `/controller`), load the whole view into the
 //! cache, take part in the controller election and, while controller, apply
 //! the controller's plan after every batch of changes, and check the leader
@@ -520,6 +521,8 @@ async fn arm_watches(
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
         (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
+        (crate::security::acl::LITERAL_ROOT, AddWatchMode::PersistentRecursive),
+        (crate::security::acl::EXTENDED_ROOT, AddWatchMode::PersistentRecursive),
     ];
     for (path, mode) in specs {
         let watching = client.watch(path, mode).await;
@@ -588,7 +591,9 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         }
     }
     let reassign_request = zk.read_reassign_request().await?;
+    let acls = std::sync::Arc::new(zk.read_all_acls().await?);
     shared.cache.update(|v| {
+        v.acls = acls;
         v.reassign_request = reassign_request;
         v.brokers = brokers;
         v.controller = controller;
@@ -667,6 +672,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::ReassignRequest => {
             let request = zk.read_reassign_request().await?;
             shared.cache.update(|v| v.reassign_request = request);
+        }
+        PathKind::Acl(pattern) => {
+            let entries = zk.read_acl_entries(&pattern).await?.map(|(e, _)| e).unwrap_or_default();
+            shared.cache.update(|v| std::sync::Arc::make_mut(&mut v.acls).set(pattern, entries));
         }
         PathKind::Other => {}
     }

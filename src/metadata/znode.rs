@@ -87,6 +87,11 @@ pub const STARTUP_PATHS: &[&str] = &[
     "/config/clients",
     "/config/users",
     "/config/brokers",
+    // The ACL authorizer's roots (Kafka's `ZkAclStore` paths).
+    "/kafka-acl",
+    "/kafka-acl-changes",
+    "/kafka-acl-extended/prefixed",
+    "/kafka-acl-extended-changes",
 ];
 
 pub fn broker_path(id: i32) -> String {
@@ -162,6 +167,8 @@ pub enum PathKind {
     IsrChangeNotification,
     /// `/admin/reassign_partitions`.
     ReassignRequest,
+    /// An ACL znode (`/kafka-acl/<Type>/<name>`, `/kafka-acl-extended/prefixed/<Type>/<prefix>`).
+    Acl(crate::security::acl::ResourcePattern),
     Other,
 }
 
@@ -182,6 +189,9 @@ pub fn classify(path: &str) -> PathKind {
         ["admin", "unclean_leader_election"] => PathKind::ElectionRequest(ElectionType::Unclean),
         ["isr_change_notification", _] => PathKind::IsrChangeNotification,
         ["admin", "reassign_partitions"] => PathKind::ReassignRequest,
+        ["kafka-acl" | "kafka-acl-extended", ..] => {
+            crate::security::acl::pattern_of_path(path).map_or(PathKind::Other, PathKind::Acl)
+        }
         _ => PathKind::Other,
     }
 }

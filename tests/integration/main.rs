@@ -1,5 +1,6 @@
 //! Integration tests: real broker processes, real clients.
 
+mod acl;
 mod admin_records;
 mod appender;
 mod cli;

@@ -14,7 +14,8 @@
 //! empty name, iterations outside 4096..=16384, an empty salt or salted
 //! password → UNACCEPTABLE_CREDENTIAL; deleting a credential that does not
 //! exist → RESOURCE_NOT_FOUND. Salts and keys never reach a log line or an
-//! answer. (Who may ask — Alter on the cluster — is the authorizer's check.)
+//! answer. A principal without Alter on the cluster gets
+//! CLUSTER_AUTHORIZATION_FAILED for every user ([`denied`]).
 
 use std::collections::BTreeMap;
 
@@ -116,6 +117,25 @@ pub async fn handle(
             }
         });
     }
+    AlterUserScramCredentialsResponse::default().with_results(results)
+}
+
+/// The answer to a principal without Alter on the cluster: every user named refused.
+pub fn denied(req: &AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+    let mut users: Vec<String> = Vec::new();
+    for name in req.deletions.iter().map(|d| &d.name).chain(req.upsertions.iter().map(|u| &u.name)) {
+        if !users.iter().any(|u| u == name.as_str()) {
+            users.push(name.to_string());
+        }
+    }
+    let results = users
+        .into_iter()
+        .map(|u| {
+            AlterUserScramCredentialsResult::default()
+                .with_user(sb(u))
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+        })
+        .collect();
     AlterUserScramCredentialsResponse::default().with_results(results)
 }
 

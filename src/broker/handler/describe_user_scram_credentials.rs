@@ -6,8 +6,8 @@
 //!
 //! No users (null or empty): every user with at least one credential. Named
 //! users: RESOURCE_NOT_FOUND for one without credentials, DUPLICATE_RESOURCE
-//! for one named twice, with Kafka's messages. (Who may ask — Describe on the
-//! cluster — is the authorizer's check, made before this handler.)
+//! for one named twice, with Kafka's messages. A principal without Describe on
+//! the cluster gets CLUSTER_AUTHORIZATION_FAILED ([`denied`]).
 
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
     CredentialInfo, DescribeUserScramCredentialsResult,
@@ -31,6 +31,11 @@ pub async fn handle(
             .with_error_code(ErrorCode::UnknownServerError.code())
             .with_error_message(Some(sb(message))),
     }
+}
+
+/// The answer to a principal without Describe on the cluster.
+pub fn denied() -> DescribeUserScramCredentialsResponse {
+    DescribeUserScramCredentialsResponse::default().with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
 }
 
 /// The credentials stored for a user (sanitized name); `Ok(None)` when none.

@@ -33,7 +33,9 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 use crate::broker::now_ms;
 use crate::broker::replicas::ReplicaManager;
 use crate::broker::throttle::{is_throttled, ReplicationQuota};
-use crate::protocol::errors;
+use crate::protocol::{errors, ErrorCode};
+use crate::security::acl::AclOperation;
+use crate::security::authorizer::Authz;
 use crate::storage::StorageError;
 
 /// Waiting is capped so a request cannot pin a connection forever.
@@ -47,8 +49,8 @@ pub struct LeaderThrottle<'a> {
     pub quota: &'a ReplicationQuota,
 }
 
-pub async fn handle(replicas: &ReplicaManager, req: FetchRequest, version: i16) -> FetchResponse {
-    handle_throttled(replicas, None, req, version).await
+pub async fn handle(replicas: &ReplicaManager, authz: &Authz<'_>, req: FetchRequest, version: i16) -> FetchResponse {
+    handle_throttled(replicas, authz, None, req, version).await
 }
 
 /// [`handle`], with follower fetches of throttled replicas held to the
@@ -56,6 +58,7 @@ pub async fn handle(replicas: &ReplicaManager, req: FetchRequest, version: i16) 
 /// no error), as in Kafka.
 pub async fn handle_throttled(
     replicas: &ReplicaManager,
+    authz: &Authz<'_>,
     throttle: Option<LeaderThrottle<'_>>,
     req: FetchRequest,
     version: i16,
@@ -66,14 +69,23 @@ pub async fn handle_throttled(
     let max_bytes = if version >= 3 { usize::try_from(req.max_bytes).unwrap_or(0) } else { usize::MAX };
     let read_committed = req.isolation_level == 1;
     let replica = if version <= 14 { req.replica_id.0 } else { -1 };
+    // Kafka: followers need Cluster:ClusterAction (else every partition is
+    // TOPIC_AUTHORIZATION_FAILED), consumers Topic:Read per topic.
+    let follower_allowed = replica < 0 || authz.cluster(AclOperation::ClusterAction);
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| if replica >= 0 { !follower_allowed } else { !authz.topic(AclOperation::Read, t.topic.0.as_str()) })
+        .collect();
     let mut arrivals = replicas.data_arrived();
-    if replica >= 0 {
+    if replica >= 0 && follower_allowed {
         record_follower(replicas, &req, replica);
     }
     loop {
         arrivals.borrow_and_update();
         let throttle = throttle.filter(|t| replica >= 0 && t.quota.rate().is_some());
-        let (responses, bytes, any_error) = read_all(replicas, &req, max_bytes, read_committed, replica >= 0, throttle);
+        let (responses, bytes, any_error) =
+            read_all(replicas, &req, &denied, max_bytes, read_committed, replica >= 0, throttle);
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
@@ -118,6 +130,7 @@ fn record_follower(replicas: &ReplicaManager, req: &FetchRequest, replica: i32) 
 fn read_all(
     replicas: &ReplicaManager,
     req: &FetchRequest,
+    denied: &[bool],
     max_bytes: usize,
     read_committed: bool,
     from_replica: bool,
@@ -127,8 +140,9 @@ fn read_all(
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for topic in &req.topics {
+    for (t, topic) in req.topics.iter().enumerate() {
         let name = topic.topic.0.as_str();
+        let topic_denied = denied.get(t).copied().unwrap_or(false);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for fp in &topic.partitions {
             let mut pd = PartitionData::default()
@@ -136,6 +150,16 @@ fn read_all(
                 .with_preferred_read_replica(BrokerId(-1))
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(read_committed.then(Vec::new));
+            if topic_denied {
+                any_error = true;
+                partitions.push(
+                    pd.with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1),
+                );
+                continue;
+            }
             // Consumers and followers (replica_id ≥ 0) read from the leader.
             let partition = match replicas.leader_partition(name, fp.partition).and_then(|p| {
                 p.check_leader_epoch(fp.current_leader_epoch)?;

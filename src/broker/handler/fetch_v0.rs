@@ -108,9 +108,14 @@ fn to_fetch_request(p: &Parsed) -> FetchRequest {
 }
 
 /// The framed answer, or why the request is malformed (the connection closes).
-pub async fn handle(replicas: &ReplicaManager, payload: &[u8], version: i16) -> Result<Bytes, String> {
+pub async fn handle(
+    replicas: &ReplicaManager,
+    authz: &crate::security::authorizer::Authz<'_>,
+    payload: &[u8],
+    version: i16,
+) -> Result<Bytes, String> {
     let parsed = parse(payload, version)?;
-    let response = fetch::handle(replicas, to_fetch_request(&parsed), parsed.version).await;
+    let response = fetch::handle(replicas, authz, to_fetch_request(&parsed), parsed.version).await;
     let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     if multi_thread {
         // Decompressing and recompressing may take a while: keep it off the async worker.

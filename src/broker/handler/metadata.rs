@@ -5,6 +5,12 @@
 //! allows it (v4+ carries the client's wish; older versions always allow it,
 //! as in Kafka).
 //!
+//! With an authorizer (§4.4 of the security design, Kafka's rules): a named
+//! topic the client may not Describe is TOPIC_AUTHORIZATION_FAILED whether
+//! or not it exists, an all-topics request leaves such topics out, and
+//! auto-creation needs Cluster:Create or Topic:Create. Authorized-operation
+//! bitfields are filled when asked for.
+//!
 //! Leader epochs are the state znodes' (−1 before a partition has a state);
 //! clients validate their positions with OffsetForLeaderEpoch after a leader
 //! change.
@@ -20,12 +26,14 @@ use crate::broker::topics::NewTopic;
 use crate::broker::Broker;
 use crate::metadata::{validate_topic_name, ClusterView, TopicMetadata};
 use crate::protocol::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
+use crate::security::authorizer::{Authz, OPERATIONS_NOT_REQUESTED};
 
 /// How long an auto-created topic may take to get its leaders before the
 /// answer goes out anyway (then with LEADER_NOT_AVAILABLE, which clients retry).
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
 
-pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(broker: &Broker, authz: &Authz<'_>, req: MetadataRequest, version: i16) -> MetadataResponse {
     // v0: an empty list means all topics; v1+: null means all.
     let requested: Option<Vec<String>> = match req.topics {
         None => None,
@@ -37,14 +45,40 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     let mut found: Vec<(String, Result<(), ErrorCode>)> = Vec::new();
     if let Some(names) = &requested {
         for name in names {
+            // Kafka: an undescribable topic is TOPIC_AUTHORIZATION_FAILED whether
+            // it exists or not; auto-creation needs Cluster:Create or Topic:Create.
             let result = match broker.metadata().topic(name) {
+                _ if !authz.topic(AclOperation::Describe, name) => Err(ErrorCode::TopicAuthorizationFailed),
                 Some(_) => Ok(()),
-                None if allow_auto && broker.config().auto_create_topics_enable => auto_create(broker, name).await,
+                None if allow_auto && broker.config().auto_create_topics_enable => {
+                    if authz.cluster(AclOperation::Create) || authz.topic(AclOperation::Create, name) {
+                        auto_create(broker, name).await
+                    } else {
+                        Err(ErrorCode::TopicAuthorizationFailed)
+                    }
+                }
                 None => Err(ErrorCode::UnknownTopicOrPartition),
             };
             found.push((name.clone(), result));
         }
     }
+    let topic_operations = version >= 8 && req.include_topic_authorized_operations;
+    let cluster_operations = if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        if authz.cluster(AclOperation::Describe) {
+            authz.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+        } else {
+            0
+        }
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
+    let with_operations = |t: MetadataResponseTopic| {
+        if !topic_operations {
+            return t;
+        }
+        let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        t.with_topic_authorized_operations(authz.authorized_operations(ResourceType::Topic, &name))
+    };
     let view = broker.metadata().view();
     let brokers = view
         .brokers
@@ -61,8 +95,12 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
     match requested {
         None => {
             for name in view.topics.keys() {
+                // Undescribable topics are left out of an all-topics answer.
+                if !authz.topic(AclOperation::Describe, name) {
+                    continue;
+                }
                 if let Some(t) = view.topic(name) {
-                    topics.push(describe(&view, &t));
+                    topics.push(with_operations(describe(&view, &t)));
                 }
             }
         }
@@ -70,7 +108,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             for (name, result) in found {
                 let described = result.and_then(|()| view.topic(&name).ok_or(ErrorCode::UnknownTopicOrPartition));
                 topics.push(match described {
-                    Ok(t) => describe(&view, &t),
+                    Ok(t) => with_operations(describe(&view, &t)),
                     Err(code) => MetadataResponseTopic::default()
                         .with_error_code(code.code())
                         .with_name(Some(topic_name(name)))
@@ -84,7 +122,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         .with_cluster_id(Some(sb(view.cluster_id.clone())))
         .with_controller_id(BrokerId(view.controller.unwrap_or(-1)))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(cluster_operations)
 }
 
 async fn auto_create(broker: &Broker, name: &str) -> Result<(), ErrorCode> {

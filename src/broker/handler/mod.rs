@@ -73,12 +73,16 @@ mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod alter_user_scram_credentials;
 mod api_versions;
+mod authorize;
 pub(crate) mod controlled_shutdown;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -125,6 +129,7 @@ use super::session::Session;
 use super::Broker;
 use crate::network::{ConnInfo, Outcome, RequestHandler};
 use crate::protocol::{frame, versions};
+use crate::security::acl::AclOperation;
 
 impl RequestHandler for Broker {
     type Session = Session;
@@ -160,9 +165,16 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
+        // Without an authorizer this is an `Option` and nothing else.
+        let authz = crate::security::authorizer::Authz::new(
+            self.authorizer(),
+            || self.metadata().acls(),
+            &"User:ANONYMOUS",
+            peer.ip(),
+        );
         // Versions older than the codec's (ListOffsets v0, OffsetCommit v0–1…):
         // old clients send them without asking ApiVersions.
-        if let Some(outcome) = legacy::route(self, api, peek.api_version, &payload).await {
+        if let Some(outcome) = legacy::route(self, &authz, api, peek.api_version, &payload).await {
             return outcome;
         }
         if !versions::is_served(api, peek.api_version) {
@@ -182,8 +194,8 @@ impl RequestHandler for Broker {
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
-            RequestKind::Produce(r) => match produce::handle(self.replicas(), r, version) {
+            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, &authz, r, version).await),
+            RequestKind::Produce(r) => match produce::handle(self.replicas(), &authz, r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
                 produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
@@ -201,16 +213,32 @@ impl RequestHandler for Broker {
             RequestKind::Fetch(r) => {
                 let throttle =
                     fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
-                ResponseKind::Fetch(fetch::handle_throttled(self.replicas(), Some(throttle), r, version).await)
+                ResponseKind::Fetch(fetch::handle_throttled(self.replicas(), &authz, Some(throttle), r, version).await)
             }
-            RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(self.replicas(), r, version)),
-            RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(self, r, version).await),
-            RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(self, r, version).await),
+            RequestKind::ListOffsets(r) => {
+                let (r, denied) = authorize::list_offsets(&authz, r);
+                let resp = list_offsets::handle(self.replicas(), r, version);
+                ResponseKind::ListOffsets(authorize::list_offsets_denied(resp, denied))
+            }
+            RequestKind::CreateTopics(r) => {
+                let (r, denied) = authorize::create_topics(&authz, r);
+                let resp = create_topics::handle(self, r, version).await;
+                ResponseKind::CreateTopics(authorize::create_topics_denied(resp, denied))
+            }
+            RequestKind::DeleteTopics(r) => {
+                let (r, denied) = authorize::delete_topics(&authz, r);
+                let resp = delete_topics::handle(self, r, version).await;
+                ResponseKind::DeleteTopics(authorize::delete_topics_denied(resp, denied))
+            }
             RequestKind::CreatePartitions(r) => {
-                ResponseKind::CreatePartitions(create_partitions::handle(self, r, version).await)
+                let (r, denied) = authorize::create_partitions(&authz, r);
+                let resp = create_partitions::handle(self, r, version).await;
+                ResponseKind::CreatePartitions(authorize::create_partitions_denied(resp, denied))
             }
             RequestKind::DescribeConfigs(r) => {
-                ResponseKind::DescribeConfigs(describe_configs::handle(self, r, version))
+                let (r, denied) = authorize::describe_configs(&authz, r);
+                let resp = describe_configs::handle(self, r, version);
+                ResponseKind::DescribeConfigs(authorize::describe_configs_denied(resp, denied))
             }
             RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
                 init_producer_id::handle(self.transactions(), self.producer_ids(), r, version).await,
@@ -218,33 +246,77 @@ impl RequestHandler for Broker {
             RequestKind::OffsetForLeaderEpoch(r) => {
                 ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(self.replicas(), r))
             }
+            RequestKind::ElectLeaders(r) if !authz.cluster(AclOperation::Alter) => {
+                ResponseKind::ElectLeaders(authorize::elect_leaders_denied(&r))
+            }
             RequestKind::ElectLeaders(r) => {
                 ResponseKind::ElectLeaders(elect_leaders::handle(self.metadata(), r, version).await)
+            }
+            RequestKind::AlterPartitionReassignments(_) if !authz.cluster(AclOperation::Alter) => {
+                ResponseKind::AlterPartitionReassignments(authorize::alter_partition_reassignments_denied())
             }
             RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
                 alter_partition_reassignments::handle(self.metadata(), r).await,
             ),
+            RequestKind::ListPartitionReassignments(_) if !authz.cluster(AclOperation::Describe) => {
+                ResponseKind::ListPartitionReassignments(authorize::list_partition_reassignments_denied())
+            }
             RequestKind::ListPartitionReassignments(r) => {
                 ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(self.metadata(), r))
             }
-            RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
+            RequestKind::FindCoordinator(r) => match authorize::find_coordinator(&authz, &r) {
+                Some(code) => ResponseKind::FindCoordinator(authorize::find_coordinator_denied(code)),
+                None => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await),
+            },
+            RequestKind::JoinGroup(r) if !authorize::group_read(&authz, &r.group_id) => {
+                ResponseKind::JoinGroup(authorize::join_group_denied())
             }
             RequestKind::JoinGroup(r) => {
                 ResponseKind::JoinGroup(join_group::handle(self.groups(), r, version, &client_id, peer).await)
             }
+            RequestKind::SyncGroup(r) if !authorize::group_read(&authz, &r.group_id) => {
+                ResponseKind::SyncGroup(authorize::sync_group_denied())
+            }
             RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(self.groups(), r).await),
+            RequestKind::Heartbeat(r) if !authorize::group_read(&authz, &r.group_id) => {
+                ResponseKind::Heartbeat(authorize::heartbeat_denied())
+            }
             RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(self.groups(), r)),
+            RequestKind::LeaveGroup(r) if !authorize::group_read(&authz, &r.group_id) => {
+                ResponseKind::LeaveGroup(authorize::leave_group_denied())
+            }
             RequestKind::LeaveGroup(r) => {
                 ResponseKind::LeaveGroup(leave_group::handle(self.groups(), r, version).await)
             }
-            RequestKind::OffsetCommit(r) => {
-                ResponseKind::OffsetCommit(offset_commit::handle(self.groups(), r, version).await)
+            RequestKind::OffsetCommit(r) => match authorize::offset_commit(&authz, r) {
+                Err(resp) => ResponseKind::OffsetCommit(resp),
+                Ok((r, denied)) => {
+                    let resp = offset_commit::handle(self.groups(), r, version).await;
+                    ResponseKind::OffsetCommit(authorize::offset_commit_denied(resp, denied, 29))
+                }
+            },
+            RequestKind::OffsetFetch(r) => match authorize::offset_fetch_group(&authz, &r) {
+                Some(resp) => ResponseKind::OffsetFetch(resp),
+                None => {
+                    let named = r.topics.is_some();
+                    let resp = offset_fetch::handle(self.groups(), r, version);
+                    ResponseKind::OffsetFetch(authorize::offset_fetch_topics(&authz, named, resp))
+                }
+            },
+            RequestKind::DescribeGroups(r) => {
+                let include = r.include_authorized_operations;
+                let (r, denied) = authorize::describe_groups(&authz, r);
+                let resp = describe_groups::handle(self.groups(), r);
+                ResponseKind::DescribeGroups(authorize::describe_groups_denied(&authz, include, resp, denied))
             }
-            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(self.groups(), r, version)),
-            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(self.groups(), r)),
-            RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(self.groups(), r)),
-            RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(self.groups(), r).await),
+            RequestKind::ListGroups(r) => {
+                ResponseKind::ListGroups(authorize::list_groups(&authz, list_groups::handle(self.groups(), r)))
+            }
+            RequestKind::DeleteGroups(r) => {
+                let (r, denied) = authorize::delete_groups(&authz, r);
+                let resp = delete_groups::handle(self.groups(), r).await;
+                ResponseKind::DeleteGroups(authorize::delete_groups_denied(resp, denied))
+            }
             RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(self.groups(), r).await),
             RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
                 add_partitions_to_txn::handle(self.transactions(), self.metadata(), r, version).await,
@@ -275,27 +347,58 @@ impl RequestHandler for Broker {
             RequestKind::ListTransactions(r) => {
                 ResponseKind::ListTransactions(list_transactions::handle(self.transactions(), r, version))
             }
-            RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(self, r, version).await),
+            RequestKind::AlterConfigs(r) => {
+                let (r, denied) = authorize::alter_configs(&authz, r);
+                let resp = alter_configs::handle(self, r, version).await;
+                ResponseKind::AlterConfigs(authorize::alter_configs_denied(resp, denied))
+            }
             RequestKind::IncrementalAlterConfigs(r) => {
-                ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, version).await)
+                let (r, denied) = authorize::incremental_alter_configs(&authz, r);
+                let resp = incremental_alter_configs::handle(self, r, version).await;
+                ResponseKind::IncrementalAlterConfigs(authorize::incremental_alter_configs_denied(resp, denied))
             }
             RequestKind::DescribeCluster(r) => {
-                ResponseKind::DescribeCluster(describe_cluster::handle(self.metadata(), r, version))
+                let include = r.include_cluster_authorized_operations;
+                let resp = describe_cluster::handle(self.metadata(), r, version);
+                ResponseKind::DescribeCluster(authorize::describe_cluster(&authz, include, resp))
             }
             RequestKind::DeleteRecords(r) => {
-                ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
+                let (r, denied) = authorize::delete_records(&authz, r);
+                let resp = delete_records::handle(self.replicas(), self.logs(), r).await;
+                ResponseKind::DeleteRecords(authorize::delete_records_denied(resp, denied))
+            }
+            RequestKind::DescribeLogDirs(_) if !authz.cluster(AclOperation::Describe) => {
+                ResponseKind::DescribeLogDirs(authorize::describe_log_dirs_denied(version))
             }
             RequestKind::DescribeLogDirs(r) => {
                 ResponseKind::DescribeLogDirs(describe_log_dirs::handle(self.replicas(), self.logs(), r))
             }
+            RequestKind::AlterReplicaLogDirs(r) if !authz.cluster(AclOperation::Alter) => {
+                ResponseKind::AlterReplicaLogDirs(authorize::alter_replica_log_dirs_denied(&r))
+            }
             RequestKind::AlterReplicaLogDirs(r) => {
                 ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs::handle(self.replicas(), self.logs(), r).await)
+            }
+            RequestKind::DescribeUserScramCredentials(_) if !authz.cluster(AclOperation::Describe) => {
+                ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::denied())
+            }
+            RequestKind::AlterUserScramCredentials(r) if !authz.cluster(AclOperation::Alter) => {
+                ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::denied(&r))
             }
             RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
                 describe_user_scram_credentials::handle(self.metadata(), r).await,
             ),
             RequestKind::AlterUserScramCredentials(r) => {
                 ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(self.metadata(), r).await)
+            }
+            RequestKind::CreateAcls(r) => {
+                ResponseKind::CreateAcls(create_acls::handle(self.metadata(), &authz, r).await)
+            }
+            RequestKind::DescribeAcls(r) => {
+                ResponseKind::DescribeAcls(describe_acls::handle(self.metadata(), &authz, r))
+            }
+            RequestKind::DeleteAcls(r) => {
+                ResponseKind::DeleteAcls(delete_acls::handle(self.metadata(), &authz, r).await)
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };

@@ -57,8 +57,19 @@ pub enum Produced {
 /// Appends every partition's batch, in request order, before returning; an
 /// acks=all answer then waits without holding up the connection's next
 /// requests.
-pub fn handle(replicas: &ReplicaManager, req: ProduceRequest, version: i16) -> Produced {
+pub fn handle(
+    replicas: &ReplicaManager,
+    authz: &crate::security::authorizer::Authz<'_>,
+    req: ProduceRequest,
+    version: i16,
+) -> Produced {
+    use crate::security::acl::AclOperation;
     let acks = req.acks;
+    // Kafka: a transactional request without TransactionalId:Write is refused
+    // on every partition; then Topic:Write per topic (KIP-679: idempotence
+    // needs no extra right).
+    let txn_denied =
+        req.transactional_id.as_ref().is_some_and(|id| !authz.transactional_id(AclOperation::Write, id.as_str()));
     let acks_valid = (-1..=1).contains(&acks);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -68,8 +79,17 @@ pub fn handle(replicas: &ReplicaManager, req: ProduceRequest, version: i16) -> P
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        let denied = if txn_denied {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else if !authz.topic(AclOperation::Write, &name) {
+            Some(ErrorCode::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for pd in topic.partition_data {
-            let resp = if acks_valid {
+            let resp = if let Some(code) = denied {
+                error_response(pd.index, code, None)
+            } else if acks_valid {
                 let result = append_partition(replicas, &name, pd.index, pd.records, version, acks);
                 appended_any |= result.is_ok();
                 match result {

@@ -80,7 +80,12 @@ fn parse(payload: &Bytes) -> Result<Request, String> {
 }
 
 /// Handles one Produce v0–2 frame; a malformed request closes the connection.
-pub fn handle(replicas: &ReplicaManager, payload: &Bytes, version: i16) -> Outcome {
+pub fn handle(
+    replicas: &ReplicaManager,
+    authz: &crate::security::authorizer::Authz<'_>,
+    payload: &Bytes,
+    version: i16,
+) -> Outcome {
     let req = match parse(payload) {
         Ok(r) => r,
         Err(reason) => return Outcome::Close(format!("malformed Produce v{version} request: {reason}")),
@@ -121,7 +126,7 @@ pub fn handle(replicas: &ReplicaManager, payload: &Bytes, version: i16) -> Outco
     let request =
         ProduceRequest::default().with_acks(req.acks).with_timeout_ms(req.timeout_ms).with_topic_data(topic_data);
     let correlation_id = req.correlation_id;
-    match produce::handle(replicas, request, version) {
+    match produce::handle(replicas, authz, request, version) {
         // Only acks=0 answers nothing: an error only this path saw (conversion)
         // also closes, as Kafka does.
         Produced::Now(None) => match answers
