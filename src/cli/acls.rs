@@ -26,9 +26,12 @@ use std::process::ExitCode;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::common;
+use crate::client::admin_acls::{
+    any_binding, any_entry, describe_pattern_filter, entry_filter, pattern_filter, CLUSTER_RESOURCE_NAME, WILDCARD_HOST,
+};
 use crate::client::{
-    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation, AclPermissionType, Admin,
-    ClientConfig, ClientError, PatternType, ResourcePattern, ResourcePatternFilter, ResourceType, ResponseError,
+    AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, AclPermissionType, Admin, ClientConfig,
+    ClientError, PatternType, ResourcePattern, ResourcePatternFilter, ResourceType, ResponseError,
 };
 
 pub fn command() -> Command {
@@ -185,8 +188,8 @@ fn check_args(m: &ArgMatches) -> Result<Action, String> {
 
 fn pattern_type(m: &ArgMatches) -> Result<PatternType, String> {
     let raw = m.get_one::<String>("resource-pattern-type").map(String::as_str).unwrap_or("literal");
-    raw.parse::<PatternType>()
-        .map_err(|_| format!("--resource-pattern-type must be one of literal, prefixed, any, match; got '{raw}'"))
+    PatternType::parse(raw)
+        .ok_or_else(|| format!("--resource-pattern-type must be one of literal, prefixed, any, match; got '{raw}'"))
 }
 
 /// The resource filters named on the command line (Kafka's
@@ -208,7 +211,7 @@ fn resource_filters(m: &ArgMatches, pattern: PatternType) -> Vec<ResourcePattern
         push(named(ResourceType::Topic, t));
     }
     if pattern == PatternType::Literal && (has(m, "cluster") || has(m, "idempotent")) {
-        push(ResourcePattern::cluster().to_filter());
+        push(cluster_filter());
     }
     for g in values(m, "group") {
         push(named(ResourceType::Group, g));
@@ -232,7 +235,7 @@ fn entries(m: &ArgMatches, operations: &[AclOperation]) -> Result<BTreeSet<Acces
             values(m, principals_flag).into_iter().map(|p| parse_principal(p)).collect::<Result<Vec<_>, _>>()?;
         let mut hosts: Vec<String> = values(m, hosts_flag).into_iter().map(|h| h.trim().to_string()).collect();
         if hosts.is_empty() {
-            hosts.push(crate::client::admin_acls::WILDCARD_HOST.to_string());
+            hosts.push(WILDCARD_HOST.to_string());
         }
         for principal in &principals {
             for operation in operations {
@@ -258,7 +261,7 @@ fn operations(m: &ArgMatches) -> Result<Vec<AclOperation>, String> {
     }
     let mut out = Vec::new();
     for r in raw {
-        let op = r.trim().parse::<AclOperation>().ok().filter(|op| *op != AclOperation::Any).ok_or_else(|| {
+        let op = AclOperation::parse(r.trim()).filter(|op| *op != AclOperation::Any).ok_or_else(|| {
             format!(
                 "Invalid operation '{}'. Valid operations: Read, Write, Create, Delete, Alter, Describe, \
                  ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, All",
@@ -291,7 +294,10 @@ fn expand(m: &ArgMatches) -> Result<Plan, String> {
     let action = check_args(m)?;
     let pattern = pattern_type(m)?;
     if action == Action::Add && !matches!(pattern, PatternType::Literal | PatternType::Prefixed) {
-        return Err(format!("A '--resource-pattern-type' value of '{pattern}' is not valid when adding acls."));
+        return Err(format!(
+            "A '--resource-pattern-type' value of '{}' is not valid when adding acls.",
+            pattern.upper()
+        ));
     }
     let list_filters = resource_filters(m, pattern);
     let list_principals =
@@ -325,7 +331,7 @@ fn expand(m: &ArgMatches) -> Result<Plan, String> {
             }
         }
         if has(m, "idempotent") {
-            merge(&mut resources, ResourcePattern::cluster().to_filter(), entries(m, &[O::IdempotentWrite])?);
+            merge(&mut resources, cluster_filter(), entries(m, &[O::IdempotentWrite])?);
         }
     }
     if consumer {
@@ -343,16 +349,24 @@ fn expand(m: &ArgMatches) -> Result<Plan, String> {
     // Kafka's validateOperation: each resource type takes only its operations.
     for (filter, acls) in &resources {
         let supported = filter.resource_type.supported_operations();
-        if acls.iter().any(|a| a.operation != AclOperation::All && !supported.contains(&a.operation)) {
-            let mut valid: Vec<String> = supported.iter().map(ToString::to_string).collect();
-            valid.push(AclOperation::All.to_string());
-            return Err(format!("ResourceType {} only supports operations {}", filter.resource_type, valid.join(",")));
+        if acls.iter().any(|a| !supported.contains(&a.operation)) {
+            let valid: Vec<&str> = supported.iter().map(|o| o.upper()).collect();
+            return Err(format!(
+                "ResourceType {} only supports operations {}",
+                filter.resource_type.upper(),
+                valid.join(",")
+            ));
         }
     }
     if action == Action::Add && resources.iter().any(|(_, acls)| acls.is_empty()) {
         return Err("You must specify one of: --allow-principal, --deny-principal when trying to add ACLs.".into());
     }
     Ok(Plan { action, resources, list_filters, list_principals })
+}
+
+/// The cluster resource (`kafka-cluster`, literal) as a filter.
+fn cluster_filter() -> ResourcePatternFilter {
+    pattern_filter(&ResourcePattern::literal(ResourceType::Cluster, CLUSTER_RESOURCE_NAME))
 }
 
 /// A header and its entries as Kafka prints them: `header: ` then the
@@ -456,19 +470,22 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
             Action::Remove => {
                 for (filter, acls) in &plan.resources {
                     let question = if acls.is_empty() {
-                        format!("Are you sure you want to delete all ACLs for resource filter `{filter}`? (y/n)")
+                        format!(
+                            "Are you sure you want to delete all ACLs for resource filter `{}`? (y/n)",
+                            describe_pattern_filter(filter)
+                        )
                     } else {
                         let block = render_block("Are you sure you want to remove ACLs", acls);
-                        format!("{block} from resource filter `{filter}`? (y/n)")
+                        format!("{block} from resource filter `{}`? (y/n)", describe_pattern_filter(filter))
                     };
                     if !confirm(force, &question)? {
                         continue;
                     }
                     let filters: Vec<AclBindingFilter> = if acls.is_empty() {
-                        vec![AclBindingFilter { pattern: filter.clone(), entry: AccessControlEntryFilter::any() }]
+                        vec![AclBindingFilter { pattern: filter.clone(), entry: any_entry() }]
                     } else {
                         acls.iter()
-                            .map(|a| AclBindingFilter { pattern: filter.clone(), entry: a.to_filter() })
+                            .map(|a| AclBindingFilter { pattern: filter.clone(), entry: entry_filter(a) })
                             .collect()
                     };
                     admin.delete_acls(&filters).await.map_err(explain)?;
@@ -478,10 +495,10 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
         let mut bindings = Vec::new();
         if plan.list_filters.is_empty() {
-            bindings = admin.describe_acls(&AclBindingFilter::any()).await.map_err(explain)?;
+            bindings = admin.describe_acls(&any_binding()).await.map_err(explain)?;
         } else {
             for filter in &plan.list_filters {
-                let f = AclBindingFilter { pattern: filter.clone(), entry: AccessControlEntryFilter::any() };
+                let f = AclBindingFilter { pattern: filter.clone(), entry: any_entry() };
                 bindings.extend(admin.describe_acls(&f).await.map_err(explain)?);
             }
         }
@@ -587,7 +604,7 @@ mod tests {
         assert_eq!(ops(0), vec![Write, Create, Describe]);
         assert_eq!(p.resources[1].0.resource_type, ResourceType::TransactionalId);
         assert_eq!(ops(1), vec![Write, Describe]);
-        assert_eq!(p.resources[2].0, ResourcePattern::cluster().to_filter());
+        assert_eq!(p.resources[2].0, cluster_filter());
         assert_eq!(ops(2), vec![IdempotentWrite]);
         assert_eq!(p.resources.len(), 3);
     }

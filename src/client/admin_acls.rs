@@ -4,15 +4,14 @@
 //! Kafka's `org.apache.kafka.common.acl` and `…resource` packages: resource
 //! patterns, access control entries, bindings and their filters.
 //!
-//! The types print as Kafka's Java classes do (`ResourcePattern(resourceType=TOPIC,
-//! name=t, patternType=LITERAL)`, `(principal=User:alice, host=*, operation=READ,
+//! The model is the broker's own ([`crate::security::acl`], pure and shared),
+//! re-exported here with a few filter constructors. Patterns and entries print
+//! as Kafka's Java classes do (`ResourcePattern(resourceType=TOPIC, name=t,
+//! patternType=LITERAL)`, `(principal=User:alice, host=*, operation=READ,
 //! permissionType=ALLOW)`), because `kafka-acls` shows them and operators grep
 //! for those lines. Wire codes are Kafka's. As Kafka's admin client does, the
 //! requests go to any broker: ACLs live in ZooKeeper and every broker serves
 //! them. A broker without an authorizer answers `SECURITY_DISABLED`.
-
-use std::fmt;
-use std::str::FromStr;
 
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
@@ -22,310 +21,60 @@ use kafka_protocol::protocol::StrBytes;
 use super::admin::Admin;
 use super::ClientError;
 
-/// Declares a wire-coded enum with its Kafka enum name (what `toString`
-/// prints) and its code.
-macro_rules! acl_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $kafka:literal;)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)*
-        }
+pub use crate::security::acl::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation, PatternType,
+    PermissionType as AclPermissionType, ResourcePattern, ResourcePatternFilter, ResourceType,
+    CLUSTER_NAME as CLUSTER_RESOURCE_NAME, WILDCARD as WILDCARD_HOST,
+};
 
-        impl $name {
-            /// Every value, in code order.
-            pub const ALL_VALUES: &'static [$name] = &[$($name::$variant,)*];
-
-            /// The wire code.
-            pub fn code(self) -> i8 {
-                match self {
-                    $($name::$variant => $code,)*
-                }
-            }
-
-            /// The value of a wire code, `None` for codes this client does not know.
-            pub fn from_code(code: i8) -> Option<Self> {
-                match code {
-                    $($code => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-
-            /// Kafka's enum name, e.g. `TRANSACTIONAL_ID`.
-            pub fn kafka_name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $kafka,)*
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.kafka_name())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-
-            /// Kafka's name in any case, with or without underscores:
-            /// `IdempotentWrite`, `IDEMPOTENT_WRITE` and `idempotent-write`
-            /// are the same (Kafka's tools accept both spellings).
-            fn from_str(s: &str) -> Result<Self, String> {
-                let wanted = squash(s);
-                $name::ALL_VALUES
-                    .iter()
-                    .copied()
-                    .find(|v| squash(v.kafka_name()) == wanted)
-                    .ok_or_else(|| format!("unknown {} '{s}'", stringify!($name)))
-            }
-        }
-    };
+/// Every ACL (Kafka's `AclBindingFilter.ANY`).
+pub fn any_binding() -> AclBindingFilter {
+    AclBindingFilter { pattern: any_pattern(), entry: any_entry() }
 }
 
-/// Lower case without `_`, `-` and spaces, for spelling-tolerant matching.
-fn squash(s: &str) -> String {
-    s.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+/// Every resource pattern.
+pub fn any_pattern() -> ResourcePatternFilter {
+    ResourcePatternFilter { resource_type: ResourceType::Any, name: None, pattern_type: PatternType::Any }
 }
 
-acl_enum! {
-    /// What kind of resource an ACL protects.
-    ResourceType {
-        /// In filters: every type.
-        Any = 1, "ANY";
-        Topic = 2, "TOPIC";
-        Group = 3, "GROUP";
-        /// The cluster itself; its one resource is named `kafka-cluster`.
-        Cluster = 4, "CLUSTER";
-        TransactionalId = 5, "TRANSACTIONAL_ID";
-        DelegationToken = 6, "DELEGATION_TOKEN";
-        User = 7, "USER";
+/// Every entry.
+pub fn any_entry() -> AccessControlEntryFilter {
+    AccessControlEntryFilter {
+        principal: None,
+        host: None,
+        operation: AclOperation::Any,
+        permission: AclPermissionType::Any,
     }
 }
 
-acl_enum! {
-    /// How a pattern's name matches resource names.
-    PatternType {
-        /// In filters: any pattern type.
-        Any = 1, "ANY";
-        /// In filters: every pattern that would match the named resource
-        /// (the literal name, the wildcard `*`, and prefixes of it).
-        Match = 2, "MATCH";
-        /// The name as it is (or `*`: every resource of the type).
-        Literal = 3, "LITERAL";
-        /// Every resource whose name starts with the pattern's name.
-        Prefixed = 4, "PREFIXED";
+/// The filter that selects exactly `pattern`.
+pub fn pattern_filter(pattern: &ResourcePattern) -> ResourcePatternFilter {
+    ResourcePatternFilter {
+        resource_type: pattern.resource_type,
+        name: Some(pattern.name.clone()),
+        pattern_type: pattern.pattern_type,
     }
 }
 
-acl_enum! {
-    /// What an ACL allows or denies.
-    AclOperation {
-        /// In filters: every operation.
-        Any = 1, "ANY";
-        All = 2, "ALL";
-        Read = 3, "READ";
-        Write = 4, "WRITE";
-        Create = 5, "CREATE";
-        Delete = 6, "DELETE";
-        Alter = 7, "ALTER";
-        Describe = 8, "DESCRIBE";
-        ClusterAction = 9, "CLUSTER_ACTION";
-        DescribeConfigs = 10, "DESCRIBE_CONFIGS";
-        AlterConfigs = 11, "ALTER_CONFIGS";
-        IdempotentWrite = 12, "IDEMPOTENT_WRITE";
-        CreateTokens = 13, "CREATE_TOKENS";
-        DescribeTokens = 14, "DESCRIBE_TOKENS";
+/// The filter that selects exactly `entry`.
+pub fn entry_filter(entry: &AccessControlEntry) -> AccessControlEntryFilter {
+    AccessControlEntryFilter {
+        principal: Some(entry.principal.clone()),
+        host: Some(entry.host.clone()),
+        operation: entry.operation,
+        permission: entry.permission,
     }
 }
 
-acl_enum! {
-    /// Whether an ACL allows or denies.
-    AclPermissionType {
-        /// In filters: both.
-        Any = 1, "ANY";
-        Deny = 2, "DENY";
-        Allow = 3, "ALLOW";
-    }
-}
-
-/// The name of the one cluster resource.
-pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
-/// The host of an entry that applies from every host.
-pub const WILDCARD_HOST: &str = "*";
-
-impl ResourceType {
-    /// The operations an ACL on this resource type may name (besides `All`),
-    /// as Kafka's `AclEntry.supportedOperations`.
-    pub fn supported_operations(self) -> &'static [AclOperation] {
-        use AclOperation as O;
-        match self {
-            ResourceType::Topic => {
-                &[O::Read, O::Write, O::Create, O::Describe, O::Delete, O::Alter, O::DescribeConfigs, O::AlterConfigs]
-            }
-            ResourceType::Group => &[O::Read, O::Describe, O::Delete],
-            ResourceType::Cluster => &[
-                O::Create,
-                O::ClusterAction,
-                O::DescribeConfigs,
-                O::AlterConfigs,
-                O::IdempotentWrite,
-                O::Alter,
-                O::Describe,
-            ],
-            ResourceType::TransactionalId => &[O::Describe, O::Write],
-            ResourceType::DelegationToken => &[O::Describe],
-            ResourceType::User => &[O::CreateTokens, O::DescribeTokens],
-            ResourceType::Any => &[],
-        }
-    }
-}
-
-/// A resource or a set of resources an ACL is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ResourcePattern {
-    pub resource_type: ResourceType,
-    pub name: String,
-    /// `Literal` or `Prefixed`.
-    pub pattern_type: PatternType,
-}
-
-impl ResourcePattern {
-    pub fn new(resource_type: ResourceType, name: impl Into<String>, pattern_type: PatternType) -> Self {
-        ResourcePattern { resource_type, name: name.into(), pattern_type }
-    }
-
-    /// The cluster resource (`kafka-cluster`, literal).
-    pub fn cluster() -> Self {
-        ResourcePattern::new(ResourceType::Cluster, CLUSTER_RESOURCE_NAME, PatternType::Literal)
-    }
-
-    /// The filter that matches exactly this pattern.
-    pub fn to_filter(&self) -> ResourcePatternFilter {
-        ResourcePatternFilter {
-            resource_type: self.resource_type,
-            name: Some(self.name.clone()),
-            pattern_type: self.pattern_type,
-        }
-    }
-}
-
-impl fmt::Display for ResourcePattern {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ResourcePattern(resourceType={}, name={}, patternType={})",
-            self.resource_type, self.name, self.pattern_type
-        )
-    }
-}
-
-/// Who may or may not do what from where.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccessControlEntry {
-    /// `Type:name`, e.g. `User:alice` (`User:*`: every user).
-    pub principal: String,
-    /// An IP address or `*`.
-    pub host: String,
-    pub operation: AclOperation,
-    pub permission: AclPermissionType,
-}
-
-impl AccessControlEntry {
-    /// The filter that matches exactly this entry.
-    pub fn to_filter(&self) -> AccessControlEntryFilter {
-        AccessControlEntryFilter {
-            principal: Some(self.principal.clone()),
-            host: Some(self.host.clone()),
-            operation: self.operation,
-            permission: self.permission,
-        }
-    }
-}
-
-impl fmt::Display for AccessControlEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "(principal={}, host={}, operation={}, permissionType={})",
-            self.principal, self.host, self.operation, self.permission
-        )
-    }
-}
-
-/// One ACL: an entry bound to a resource pattern.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AclBinding {
-    pub pattern: ResourcePattern,
-    pub entry: AccessControlEntry,
-}
-
-impl fmt::Display for AclBinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "(pattern={}, entry={})", self.pattern, self.entry)
-    }
-}
-
-/// Which resource patterns a describe or delete is about; `None` names any.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ResourcePatternFilter {
-    pub resource_type: ResourceType,
-    pub name: Option<String>,
-    pub pattern_type: PatternType,
-}
-
-impl ResourcePatternFilter {
-    /// Every resource pattern.
-    pub fn any() -> Self {
-        ResourcePatternFilter { resource_type: ResourceType::Any, name: None, pattern_type: PatternType::Any }
-    }
-}
-
-impl fmt::Display for ResourcePatternFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ResourcePattern(resourceType={}, name={}, patternType={})",
-            self.resource_type,
-            self.name.as_deref().unwrap_or("<any>"),
-            self.pattern_type
-        )
-    }
-}
-
-/// Which entries a describe or delete is about; `None` names any.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccessControlEntryFilter {
-    pub principal: Option<String>,
-    pub host: Option<String>,
-    pub operation: AclOperation,
-    pub permission: AclPermissionType,
-}
-
-impl AccessControlEntryFilter {
-    /// Every entry.
-    pub fn any() -> Self {
-        AccessControlEntryFilter {
-            principal: None,
-            host: None,
-            operation: AclOperation::Any,
-            permission: AclPermissionType::Any,
-        }
-    }
-}
-
-/// A filter over ACL bindings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AclBindingFilter {
-    pub pattern: ResourcePatternFilter,
-    pub entry: AccessControlEntryFilter,
-}
-
-impl AclBindingFilter {
-    /// Every ACL.
-    pub fn any() -> Self {
-        AclBindingFilter { pattern: ResourcePatternFilter::any(), entry: AccessControlEntryFilter::any() }
-    }
+/// A pattern filter as Kafka's `ResourcePatternFilter.toString` prints it
+/// (`<any>` for no name).
+pub fn describe_pattern_filter(filter: &ResourcePatternFilter) -> String {
+    format!(
+        "ResourcePattern(resourceType={}, name={}, patternType={})",
+        filter.resource_type.upper(),
+        filter.name.as_deref().unwrap_or("<any>"),
+        filter.pattern_type.upper()
+    )
 }
 
 fn sb(s: &str) -> StrBytes {
@@ -397,7 +146,7 @@ impl Admin {
                 }
                 for (result, binding) in resp.results.iter().zip(bindings) {
                     ClientError::check(result.error_code, result.error_message.as_ref(), || {
-                        format!("create ACL {binding}")
+                        format!("create ACL {} {}", binding.pattern, binding.entry)
                     })?;
                 }
                 Ok(())
@@ -480,7 +229,7 @@ impl Admin {
                 let mut out = Vec::with_capacity(filters.len());
                 for (result, filter) in resp.filter_results.iter().zip(filters) {
                     ClientError::check(result.error_code, result.error_message.as_ref(), || {
-                        format!("delete ACLs matching {}", filter.pattern)
+                        format!("delete ACLs matching {}", describe_pattern_filter(&filter.pattern))
                     })?;
                     let mut deleted = Vec::with_capacity(result.matching_acls.len());
                     for m in &result.matching_acls {
@@ -494,7 +243,9 @@ impl Admin {
                             m.operation,
                             m.permission_type,
                         )?;
-                        ClientError::check(m.error_code, m.error_message.as_ref(), || format!("delete ACL {binding}"))?;
+                        ClientError::check(m.error_code, m.error_message.as_ref(), || {
+                            format!("delete ACL {} {}", binding.pattern, binding.entry)
+                        })?;
                         deleted.push(binding);
                     }
                     deleted.sort();
@@ -512,38 +263,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_in_either_spelling_and_print_as_kafka() {
-        assert_eq!("IdempotentWrite".parse::<AclOperation>().unwrap(), AclOperation::IdempotentWrite);
-        assert_eq!("IDEMPOTENT_WRITE".parse::<AclOperation>().unwrap(), AclOperation::IdempotentWrite);
-        assert_eq!("describeconfigs".parse::<AclOperation>().unwrap(), AclOperation::DescribeConfigs);
-        assert_eq!("All".parse::<AclOperation>().unwrap(), AclOperation::All);
-        assert!("Fly".parse::<AclOperation>().is_err());
-        assert_eq!("transactional-id".parse::<ResourceType>().unwrap(), ResourceType::TransactionalId);
-        assert_eq!("prefixed".parse::<PatternType>().unwrap(), PatternType::Prefixed);
-        assert_eq!(AclOperation::ClusterAction.to_string(), "CLUSTER_ACTION");
-        for op in AclOperation::ALL_VALUES {
-            assert_eq!(AclOperation::from_code(op.code()), Some(*op));
-        }
-        assert_eq!(AclOperation::from_code(0), None);
-        assert_eq!(ResourceType::from_code(99), None);
-    }
-
-    #[test]
-    fn patterns_and_entries_print_as_kafka_does() {
-        let p = ResourcePattern::new(ResourceType::Topic, "t", PatternType::Literal);
-        assert_eq!(p.to_string(), "ResourcePattern(resourceType=TOPIC, name=t, patternType=LITERAL)");
+    fn filters_print_as_kafka_does() {
+        assert_eq!(
+            describe_pattern_filter(&any_pattern()),
+            "ResourcePattern(resourceType=ANY, name=<any>, patternType=ANY)"
+        );
+        let p = ResourcePattern::new(ResourceType::Topic, "t", PatternType::Prefixed);
+        assert_eq!(describe_pattern_filter(&pattern_filter(&p)), p.to_string());
         let e = AccessControlEntry {
             principal: "User:alice".into(),
             host: "*".into(),
             operation: AclOperation::Read,
             permission: AclPermissionType::Allow,
         };
-        assert_eq!(e.to_string(), "(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)");
-        assert_eq!(
-            ResourcePatternFilter::any().to_string(),
-            "ResourcePattern(resourceType=ANY, name=<any>, patternType=ANY)"
-        );
-        assert_eq!(p.to_filter().name.as_deref(), Some("t"));
-        assert_eq!(e.to_filter().operation, AclOperation::Read);
+        assert!(entry_filter(&e).matches(&e));
+        assert!(any_binding().matches(&AclBinding { pattern: p, entry: e }));
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: real broker processes, real clients.
 
 mod acl;
+mod acl_tools;
 mod admin_records;
 mod appender;
 mod cli;
