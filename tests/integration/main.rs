@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod client_transactions;
 mod cluster;
+mod cluster_security;
 mod common;
 mod configs;
 mod connect_distributed;
