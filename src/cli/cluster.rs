@@ -95,7 +95,7 @@ pub fn command() -> Command {
                         .long("spec")
                         .value_name("cluster.yaml")
                         .value_parser(clap::value_parser!(PathBuf))
-                        .help("YAML spec: zookeeper port, brokers (id, port, overrides), topics to create"),
+                        .help("YAML spec: zookeeper port, brokers (id, port, overrides), topics to create, security (TLS, SASL, ACLs)"),
                 )
                 .arg(
                     Arg::new("base-port")
@@ -1288,6 +1288,35 @@ mod tests {
             (2181, vec![(0, 9092), (1, 9093), (2, 9094)]),
             "the tutorial's ports"
         );
+    }
+
+    #[test]
+    fn a_security_section_secures_every_broker_file_and_writes_client_properties() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let spec = tmp.path().join("cluster.yaml");
+        fs::write(
+            &spec,
+            "overrides: {super.users: User:root}\n\
+             security: {protocol: SASL_PLAINTEXT, mechanism: PLAIN, users: {admin: s3cret}, authorizer: true}\n",
+        )
+        .expect("spec");
+        let m = command()
+            .try_get_matches_from(["cluster", "up", "--spec", spec.to_str().expect("utf-8"), "--brokers", "2"])
+            .expect("args");
+        let plan = plan(m.subcommand_matches("up").expect("up")).expect("plan");
+        let state = write_files(tmp.path(), &plan).expect("files");
+        let props = fs::read_to_string(tmp.path().join("broker-1.properties")).expect("broker-1");
+        assert!(props.contains("\nlisteners=SASL_PLAINTEXT://127.0.0.1:9093\n"), "{props}");
+        assert!(!props.contains("PLAINTEXT://127.0.0.1:9093\nlisteners"), "one listeners line: {props}");
+        assert_eq!(props.matches("listeners=").count(), 1, "{props}");
+        assert!(props.contains("super.users=User:root\n"), "the spec's overrides win: {props}");
+        assert!(props.contains("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n"), "{props}");
+        let mode = fs::metadata(tmp.path().join("broker-1.properties")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "passwords: owner only");
+        assert_eq!(state.brokers[1].endpoint(), "SASL_PLAINTEXT://127.0.0.1:9093");
+        let client = state.client_properties.as_ref().expect("client.properties");
+        assert!(fs::read_to_string(client).expect("client").contains("sasl.mechanism=PLAIN\n"));
     }
 
     #[test]
