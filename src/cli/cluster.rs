@@ -20,6 +20,11 @@
 //! This module only starts and watches processes; it must not reach into the
 //! broker: everything it learns comes from ZooKeeper, the Kafka protocol and
 //! the operating system.
+//!
+//! A spec's `security:` section (see [`super::cluster_security`]) secures the
+//! brokers' one listener (SSL, SASL_PLAINTEXT or SASL_SSL), stores SCRAM users
+//! in ZooKeeper before the brokers start, and writes `client.properties` for
+//! the admin user, which `up` names and uses itself to create topics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -35,6 +40,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use comfy_table::Cell;
 use serde::{Deserialize, Serialize};
 
+use super::cluster_security::{Security, SecuritySpec};
 use super::common::{self, kv_arg};
 use super::output::{self, Format};
 use crate::client::{Admin, ClientConfig, NewTopic, ResponseError};
@@ -89,7 +95,7 @@ pub fn command() -> Command {
                         .long("spec")
                         .value_name("cluster.yaml")
                         .value_parser(clap::value_parser!(PathBuf))
-                        .help("YAML spec: zookeeper port, brokers (id, port, overrides), topics to create"),
+                        .help("YAML spec: zookeeper port, brokers (id, port, overrides), topics to create, security (TLS, SASL, ACLs)"),
                 )
                 .arg(
                     Arg::new("base-port")
@@ -193,6 +199,7 @@ fn default_dir() -> PathBuf {
 ///   - {id: 2, port: 9094}
 /// topics:
 ///   - {name: my-replicated-topic, partitions: 1, replication_factor: 3, configs: {retention.ms: "86400000"}}
+/// security: {protocol: SASL_PLAINTEXT, mechanism: SCRAM-SHA-512, users: {admin: admin-secret}, authorizer: true}
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +212,7 @@ struct Spec {
     brokers: Vec<BrokerSpec>,
     #[serde(default)]
     topics: Vec<TopicSpec>,
+    security: Option<SecuritySpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +322,9 @@ struct State {
     supervisor_pid: Option<u32>,
     zookeeper: Node,
     brokers: Vec<Node>,
+    /// The admin client's settings of a secured cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_properties: Option<PathBuf>,
 }
 
 /// One child process: the coordinator (`id: None`) or a broker.
@@ -326,6 +337,9 @@ struct Node {
     log: PathBuf,
     /// Where its data lives (`dataDir` / `log.dirs`), removed by `down --purge`.
     data: PathBuf,
+    /// A broker's listener protocol when it is not PLAINTEXT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    protocol: Option<String>,
 }
 
 impl Node {
@@ -338,7 +352,7 @@ impl Node {
 
     fn endpoint(&self) -> String {
         match self.id {
-            Some(_) => format!("PLAINTEXT://127.0.0.1:{}", self.port),
+            Some(_) => format!("{}://127.0.0.1:{}", self.protocol.as_deref().unwrap_or("PLAINTEXT"), self.port),
             None => format!("127.0.0.1:{}", self.port),
         }
     }
@@ -585,12 +599,21 @@ struct Plan {
     /// (id, port, overrides)
     brokers: Vec<(i32, u16, BTreeMap<String, String>)>,
     topics: Vec<TopicSpec>,
+    security: Option<Security>,
 }
 
 fn plan(m: &ArgMatches) -> anyhow::Result<Plan> {
-    let spec = match m.get_one::<PathBuf>("spec") {
+    let spec_path = m.get_one::<PathBuf>("spec");
+    let mut spec = match spec_path {
         Some(p) => Spec::read(p)?,
         None => Spec::default(),
+    };
+    // TLS paths in the spec are relative to the spec's own directory.
+    let base = spec_path.and_then(|p| p.parent()).map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let security = match spec.security.take() {
+        Some(s) => Some(s.validate(&base).context("invalid security section of the cluster spec")?),
+        None => None,
     };
     let count = m.get_one::<u16>("brokers").copied();
     let ephemeral = m.get_flag("ephemeral-ports");
@@ -624,7 +647,13 @@ fn plan(m: &ArgMatches) -> anyhow::Result<Plan> {
             brokers.push((b.id, pick(b.port, default)?, overrides));
         }
     }
-    Ok(Plan { zookeeper_port, zookeeper_overrides: strings(&spec.zookeeper.overrides), brokers, topics: spec.topics })
+    Ok(Plan {
+        zookeeper_port,
+        zookeeper_overrides: strings(&spec.zookeeper.overrides),
+        brokers,
+        topics: spec.topics,
+        security,
+    })
 }
 
 /// A port nobody listens on right now.
@@ -690,14 +719,20 @@ fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<State> {
         properties: zk_props,
         log: logs.join("zookeeper.log"),
         data: zk_data,
+        protocol: None,
     };
+    if let Some(security) = &plan.security {
+        security.write_files(dir, |entries| {
+            properties_text("The admin client of a local gregor cluster (--command-config)", entries)
+        })?;
+    }
 
     let mut brokers = Vec::new();
     for (id, port, overrides) in &plan.brokers {
         let data = dir.join(format!("kafka-logs-{id}"));
         let path = dir.join(format!("broker-{id}.properties"));
         // The tutorial's config/server.properties, one copy per broker.
-        let entries = merged(
+        let mut entries = merged(
             vec![
                 ("broker.id", id.to_string()),
                 ("listeners", format!("PLAINTEXT://127.0.0.1:{port}")),
@@ -713,8 +748,16 @@ fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<State> {
             ],
             overrides,
         );
-        fs::write(&path, properties_text(&format!("Broker {id} of a local gregor cluster"), &entries))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(security) = &plan.security {
+            secure(&mut entries, security.broker_properties(*port, dir), overrides);
+        }
+        let text = properties_text(&format!("Broker {id} of a local gregor cluster"), &entries);
+        if plan.security.is_some() {
+            // JAAS lines hold passwords.
+            super::cluster_security::write_private(&path, &text)?;
+        } else {
+            fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        }
         crate::config::BrokerConfig::load(Some(&path), &[]).with_context(|| format!("in {}", path.display()))?;
         brokers.push(Node {
             id: Some(*id),
@@ -723,9 +766,25 @@ fn write_files(dir: &Path, plan: &Plan) -> anyhow::Result<State> {
             properties: path,
             log: logs.join(format!("broker-{id}.log")),
             data,
+            protocol: plan.security.as_ref().map(|s| s.protocol.name().to_string()),
         });
     }
-    Ok(State { supervisor_pid: None, zookeeper, brokers })
+    let client_properties = plan.security.as_ref().map(|_| Security::client_properties_path(dir));
+    Ok(State { supervisor_pid: None, zookeeper, brokers, client_properties })
+}
+
+/// Puts the security keys into a broker's entries: `listeners` replaced in
+/// place, the rest appended; a key the spec's overrides set keeps the override.
+fn secure(entries: &mut Vec<(String, String)>, keys: Vec<(String, String)>, overrides: &BTreeMap<String, String>) {
+    for (k, v) in keys {
+        if overrides.contains_key(&k) {
+            continue;
+        }
+        match entries.iter_mut().find(|(key, _)| *key == k) {
+            Some(entry) => entry.1 = v,
+            None => entries.push((k, v)),
+        }
+    }
 }
 
 fn up(dir: &Path, m: &ArgMatches, timeout: Duration) -> anyhow::Result<ExitCode> {
@@ -782,6 +841,9 @@ fn up(dir: &Path, m: &ArgMatches, timeout: Duration) -> anyhow::Result<ExitCode>
         return result;
     }
     print!("{}", nodes_table(&state));
+    if let Some(path) = &state.client_properties {
+        eprintln!("Admin client settings: {} (pass it to the tools as --command-config)", path.display());
+    }
     if detach {
         eprintln!("Cluster running in {}; stop it with `gregor cluster down --dir {0}`", dir.display());
         // Dropping the children's handles neither kills nor waits for them.
@@ -826,6 +888,14 @@ async fn bring_up(
         }
         tokio::time::sleep(POLL).await;
     };
+    // Brokers that log in to each other with SCRAM need their user before they start.
+    if let Some(security) = &plan.security {
+        let users = security.scram_users();
+        if !users.is_empty() {
+            let connect = format!("127.0.0.1:{}", state.zookeeper.port);
+            super::configs::store_scram_users(&connect, &users).await.context("cannot store the SCRAM users")?;
+        }
+    }
     for b in &mut state.brokers {
         b.pid = Some(children.spawn(b, supervised)?);
     }
@@ -890,7 +960,9 @@ fn log_tail(path: &Path) -> String {
 
 async fn create_topics(state: &State, topics: &[TopicSpec]) -> anyhow::Result<()> {
     let bootstrap: Vec<String> = state.brokers.iter().map(|b| format!("127.0.0.1:{}", b.port)).collect();
-    let admin = Admin::connect(ClientConfig::new(bootstrap.join(","))).await?;
+    let mut config = ClientConfig::new(bootstrap.join(","));
+    common::apply_command_config(&mut config, state.client_properties.as_ref())?;
+    let admin = Admin::connect(config).await?;
     for t in topics {
         let topic = NewTopic {
             name: t.name.clone(),
@@ -1216,6 +1288,35 @@ mod tests {
             (2181, vec![(0, 9092), (1, 9093), (2, 9094)]),
             "the tutorial's ports"
         );
+    }
+
+    #[test]
+    fn a_security_section_secures_every_broker_file_and_writes_client_properties() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let spec = tmp.path().join("cluster.yaml");
+        fs::write(
+            &spec,
+            "overrides: {super.users: User:root}\n\
+             security: {protocol: SASL_PLAINTEXT, mechanism: PLAIN, users: {admin: s3cret}, authorizer: true}\n",
+        )
+        .expect("spec");
+        let m = command()
+            .try_get_matches_from(["cluster", "up", "--spec", spec.to_str().expect("utf-8"), "--brokers", "2"])
+            .expect("args");
+        let plan = plan(m.subcommand_matches("up").expect("up")).expect("plan");
+        let state = write_files(tmp.path(), &plan).expect("files");
+        let props = fs::read_to_string(tmp.path().join("broker-1.properties")).expect("broker-1");
+        assert!(props.contains("\nlisteners=SASL_PLAINTEXT://127.0.0.1:9093\n"), "{props}");
+        assert!(!props.contains("PLAINTEXT://127.0.0.1:9093\nlisteners"), "one listeners line: {props}");
+        assert_eq!(props.matches("listeners=").count(), 1, "{props}");
+        assert!(props.contains("super.users=User:root\n"), "the spec's overrides win: {props}");
+        assert!(props.contains("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n"), "{props}");
+        let mode = fs::metadata(tmp.path().join("broker-1.properties")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "passwords: owner only");
+        assert_eq!(state.brokers[1].endpoint(), "SASL_PLAINTEXT://127.0.0.1:9093");
+        let client = state.client_properties.as_ref().expect("client.properties");
+        assert!(fs::read_to_string(client).expect("client").contains("sasl.mechanism=PLAIN\n"));
     }
 
     #[test]

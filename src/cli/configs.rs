@@ -12,9 +12,21 @@
 //! config for entity: topic 't'.`).
 //!
 //! `--add-config 'k1=v1,k2=[a,b]'` takes Kafka's syntax: commas inside square
-//! brackets belong to the value and the brackets are dropped. Users, clients,
-//! IPs and broker loggers come with quotas and security, not yet: asking for
-//! them is an error (exit 1). Usage errors exit 2.
+//! brackets belong to the value and the brackets are dropped.
+//!
+//! Users (`--entity-type users --entity-name alice`, or `--user alice`) carry
+//! SCRAM credentials: `--add-config 'SCRAM-SHA-256=[iterations=8192,password=…]'`
+//! and `--delete-config SCRAM-SHA-512`. With `--bootstrap-server` they go
+//! through AlterUserScramCredentials (the client salts and hashes the
+//! password) and DescribeUserScramCredentials (`SCRAM credential configs for
+//! user-principal 'alice' are SCRAM-SHA-256=iterations=8192`); with
+//! `--zookeeper` the credential is derived here and written to
+//! `/config/users/<user>` with its change notification — the way to create the
+//! brokers' own SCRAM user before they start. Described credentials show the
+//! mechanism and iterations only, never salts or keys (Kafka's `--zookeeper`
+//! describe printed the stored keys; gregor does not). User quotas, clients,
+//! IPs and broker loggers come with quotas, not yet: asking for them is an
+//! error (exit 1). Usage errors exit 2.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,91 +37,104 @@ use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
 
 use super::common;
 use crate::client::{Admin, AlterConfigOp, ClientConfig, ConfigResource, DescribedConfig};
+use crate::client::{ScramMechanism, UserScramCredentialAlteration};
 use crate::config::dynamic::validate_dynamic_broker_configs;
 use crate::config::{validate_topic_configs, ConfigSource};
 use crate::metadata::admin::ZkAdmin;
 use crate::metadata::znode::DEFAULT_ENTITY;
+use crate::security::password::Password;
+use crate::security::scram::{
+    desanitize_user, sanitize_user, ScramCredential, UserConfigZnode, MAX_ITERATIONS, MIN_ITERATIONS,
+};
+
+/// Kafka's default SCRAM iterations when `--add-config` names none.
+const DEFAULT_SCRAM_ITERATIONS: u32 = 4096;
 
 const ENTITY_TYPES: &[&str] = &["topics", "brokers", "users", "clients", "ips", "broker-loggers"];
 
 pub fn command() -> Command {
-    let cmd = Command::new("configs")
-        .about("Describe and alter topic and broker configs (kafka-configs.sh)")
-        .arg(Arg::new("describe").long("describe").action(ArgAction::SetTrue).help("List configs for the entity"))
-        .arg(Arg::new("alter").long("alter").action(ArgAction::SetTrue).help("Alter the configs of the entity"))
-        .group(ArgGroup::new("action").args(["describe", "alter"]).required(true))
-        .arg(
-            Arg::new("entity-type")
-                .long("entity-type")
-                .value_name("TYPE")
-                .action(ArgAction::Append)
-                .help("topics, brokers (users, clients, ips and broker-loggers come with quotas and security)"),
-        )
-        .arg(
-            Arg::new("entity-name")
-                .long("entity-name")
-                .value_name("NAME")
-                .action(ArgAction::Append)
-                .help("Name of the entity: a topic name or a broker id"),
-        )
-        .arg(
-            Arg::new("entity-default")
-                .long("entity-default")
-                .action(ArgAction::SetTrue)
-                .help("The cluster-wide default (brokers: /config/brokers/<default>)"),
-        )
-        .arg(
-            Arg::new("topic")
-                .long("topic")
-                .value_name("TOPIC")
-                .help("The topic (same as --entity-type topics --entity-name TOPIC)"),
-        )
-        .arg(
-            Arg::new("broker")
-                .long("broker")
-                .value_name("ID")
-                .help("The broker (same as --entity-type brokers --entity-name ID)"),
-        )
-        .arg(
-            Arg::new("broker-defaults")
-                .long("broker-defaults")
-                .action(ArgAction::SetTrue)
-                .help("The cluster-wide broker default (same as --entity-type brokers --entity-default)"),
-        )
-        .arg(
-            Arg::new("all")
-                .long("all")
-                .action(ArgAction::SetTrue)
-                .help("With --describe: every config, not only the dynamic ones"),
-        )
-        .arg(
-            Arg::new("add-config")
-                .long("add-config")
-                .value_name("K1=V1,K2=[V1,V2,V3]")
-                .help("Configs to add or change; square brackets group list values"),
-        )
-        .arg(
-            Arg::new("add-config-file")
-                .long("add-config-file")
-                .value_name("FILE")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("A properties file of configs to add or change"),
-        )
-        .arg(
-            Arg::new("delete-config")
-                .long("delete-config")
-                .value_name("K1,K2")
-                .action(ArgAction::Append)
-                .help("Configs to remove (they fall back to the next layer)"),
-        )
-        .arg(common::config_file_arg("command-config", "Properties for the admin client"));
+    let cmd =
+        Command::new("configs")
+            .about("Describe and alter topic and broker configs (kafka-configs.sh)")
+            .arg(Arg::new("describe").long("describe").action(ArgAction::SetTrue).help("List configs for the entity"))
+            .arg(Arg::new("alter").long("alter").action(ArgAction::SetTrue).help("Alter the configs of the entity"))
+            .group(ArgGroup::new("action").args(["describe", "alter"]).required(true))
+            .arg(
+                Arg::new("entity-type").long("entity-type").value_name("TYPE").action(ArgAction::Append).help(
+                    "topics, brokers, users (SCRAM credentials; clients, ips and broker-loggers come with quotas)",
+                ),
+            )
+            .arg(
+                Arg::new("entity-name")
+                    .long("entity-name")
+                    .value_name("NAME")
+                    .action(ArgAction::Append)
+                    .help("Name of the entity: a topic name, a broker id or a user name"),
+            )
+            .arg(
+                Arg::new("entity-default")
+                    .long("entity-default")
+                    .action(ArgAction::SetTrue)
+                    .help("The cluster-wide default (brokers: /config/brokers/<default>)"),
+            )
+            .arg(
+                Arg::new("topic")
+                    .long("topic")
+                    .value_name("TOPIC")
+                    .help("The topic (same as --entity-type topics --entity-name TOPIC)"),
+            )
+            .arg(
+                Arg::new("broker")
+                    .long("broker")
+                    .value_name("ID")
+                    .help("The broker (same as --entity-type brokers --entity-name ID)"),
+            )
+            .arg(
+                Arg::new("user")
+                    .long("user")
+                    .value_name("USER")
+                    .help("The user (same as --entity-type users --entity-name USER): SCRAM credentials"),
+            )
+            .arg(
+                Arg::new("broker-defaults")
+                    .long("broker-defaults")
+                    .action(ArgAction::SetTrue)
+                    .help("The cluster-wide broker default (same as --entity-type brokers --entity-default)"),
+            )
+            .arg(
+                Arg::new("all")
+                    .long("all")
+                    .action(ArgAction::SetTrue)
+                    .help("With --describe: every config, not only the dynamic ones"),
+            )
+            .arg(
+                Arg::new("add-config")
+                    .long("add-config")
+                    .value_name("K1=V1,K2=[V1,V2,V3]")
+                    .help("Configs to add or change; square brackets group list values"),
+            )
+            .arg(
+                Arg::new("add-config-file")
+                    .long("add-config-file")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("A properties file of configs to add or change"),
+            )
+            .arg(
+                Arg::new("delete-config")
+                    .long("delete-config")
+                    .value_name("K1,K2")
+                    .action(ArgAction::Append)
+                    .help("Configs to remove (they fall back to the next layer)"),
+            )
+            .arg(common::config_file_arg("command-config", "Properties for the admin client"));
     common::with_bootstrap(cmd, false)
 }
 
 /// The entity a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entity {
-    /// `topics` or `brokers`.
+    /// `topics`, `brokers` or `users`.
     kind: &'static str,
     /// `None`: every entity of the kind (describe only); `Some("")`: the default.
     name: Option<String>,
@@ -168,6 +193,38 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     if zookeeper.is_some() && m.get_flag("all") {
         return usage("--all is only supported with --bootstrap-server");
     }
+    if entity.kind == "users" {
+        let changes = scram_changes(&adds, &deletes)?;
+        let rt = common::runtime()?;
+        return rt.block_on(async {
+            match zookeeper {
+                Some(zk) => {
+                    let admin = ZkAdmin::connect(&zk).await?;
+                    if alter {
+                        let name = entity.name.clone().unwrap_or_default();
+                        zk_alter_scram(&admin, &name, &changes).await?;
+                        println!("Completed Updating config for entity: {}.", zk_entity_name("users", &name));
+                    } else {
+                        zk_describe_users(&admin, entity.name.as_deref()).await?;
+                    }
+                }
+                None => {
+                    let bootstrap = common::bootstrap(m)?;
+                    let mut config = ClientConfig::new(bootstrap);
+                    common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
+                    let admin = Admin::connect(config).await?;
+                    if alter {
+                        let name = entity.name.clone().unwrap_or_default();
+                        alter_scram_via_admin(&admin, &name, changes).await?;
+                        println!("Completed updating config for user {name}.");
+                    } else {
+                        describe_users_via_admin(&admin, entity.name.as_deref()).await?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     let rt = common::runtime()?;
     rt.block_on(async {
         match zookeeper {
@@ -201,17 +258,21 @@ fn entity(m: &ArgMatches) -> Result<Result<Entity, String>, String> {
     let types: Vec<&String> = m.get_many::<String>("entity-type").into_iter().flatten().collect();
     let names: Vec<&String> = m.get_many::<String>("entity-name").into_iter().flatten().collect();
     let default = m.get_flag("entity-default");
-    let shortcuts = [m.contains_id("topic"), m.contains_id("broker"), m.get_flag("broker-defaults")];
+    let shortcuts =
+        [m.contains_id("topic"), m.contains_id("broker"), m.get_flag("broker-defaults"), m.contains_id("user")];
     let shortcut_count = shortcuts.iter().filter(|s| **s).count();
     if shortcut_count > 0 {
         if !types.is_empty() || !names.is_empty() || default || shortcut_count > 1 {
-            return Err("Only one entity can be given: --topic, --broker, --broker-defaults, or --entity-type with --entity-name/--entity-default".into());
+            return Err("Only one entity can be given: --topic, --broker, --broker-defaults, --user, or --entity-type with --entity-name/--entity-default".into());
         }
         if let Some(t) = m.get_one::<String>("topic") {
             return Ok(Ok(Entity { kind: "topics", name: Some(t.clone()) }));
         }
         if let Some(b) = m.get_one::<String>("broker") {
             return Ok(Ok(Entity { kind: "brokers", name: Some(b.clone()) }));
+        }
+        if let Some(u) = m.get_one::<String>("user") {
+            return Ok(Ok(Entity { kind: "users", name: Some(u.clone()) }));
         }
         return Ok(Ok(Entity { kind: "brokers", name: Some(String::new()) }));
     }
@@ -225,6 +286,8 @@ fn entity(m: &ArgMatches) -> Result<Result<Entity, String>, String> {
     let kind = match ENTITY_TYPES.iter().find(|t| *t == kind) {
         Some(&"topics") => "topics",
         Some(&"brokers") => "brokers",
+        Some(&"users") if default => return Ok(Err("the default user (quotas)".to_string())),
+        Some(&"users") => "users",
         Some(other) => return Ok(Err((*other).to_string())),
         None => return Err(format!("--entity-type must be one of {}", ENTITY_TYPES.join(", "))),
     };
@@ -246,8 +309,8 @@ fn entity(m: &ArgMatches) -> Result<Result<Entity, String>, String> {
             }
         }
     }
-    if kind == "topics" && name.as_deref() == Some("") {
-        return Err("an entity name must be specified for topics".into());
+    if kind != "brokers" && name.as_deref() == Some("") {
+        return Err(format!("an entity name must be specified for {kind}"));
     }
     Ok(Ok(Entity { kind, name }))
 }
@@ -404,9 +467,14 @@ fn render_entry(c: &DescribedConfig) -> String {
     )
 }
 
-/// The `--zookeeper` name of an entity: `topic 't'`, `brokers '0'`, `default brokers`.
+/// The `--zookeeper` name of an entity: `topic 't'`, `brokers '0'`,
+/// `default brokers`, `user-principal 'alice'`.
 fn zk_entity_name(kind: &str, name: &str) -> String {
-    let type_name = if kind == "topics" { "topic" } else { kind };
+    let type_name = match kind {
+        "topics" => "topic",
+        "users" => "user-principal",
+        other => other,
+    };
     if name == DEFAULT_ENTITY {
         format!("default {type_name}")
     } else {
@@ -459,6 +527,195 @@ async fn zk_describe(admin: &ZkAdmin, entity: &Entity) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stores SCRAM credentials `(user, mechanism, password)` in ZooKeeper at
+/// `connect`, as `--zookeeper --alter --entity-type users` does (for `cluster up`).
+pub(super) async fn store_scram_users(connect: &str, users: &[(String, String, String)]) -> anyhow::Result<()> {
+    let admin = ZkAdmin::connect(connect).await?;
+    let mut by_user: BTreeMap<&str, Vec<ScramChange>> = BTreeMap::new();
+    for (user, mechanism, password) in users {
+        let mechanism =
+            ScramMechanism::from_name(mechanism).with_context(|| format!("{mechanism} is not a SCRAM mechanism"))?;
+        by_user.entry(user).or_default().push(ScramChange::Upsert {
+            mechanism,
+            iterations: DEFAULT_SCRAM_ITERATIONS,
+            password: Password::new(password.clone()),
+        });
+    }
+    for (user, changes) in by_user {
+        zk_alter_scram(&admin, user, &changes).await?;
+    }
+    Ok(())
+}
+
+/// One SCRAM change asked for on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ScramChange {
+    Upsert { mechanism: ScramMechanism, iterations: u32, password: Password },
+    Delete(ScramMechanism),
+}
+
+/// What users' `--add-config` / `--delete-config` may name: SCRAM mechanisms.
+fn scram_mechanism(key: &str) -> anyhow::Result<ScramMechanism> {
+    ScramMechanism::from_name(key).with_context(|| {
+        format!(
+            "Only SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-512) can be configured for users; '{key}' is not \
+             supported yet (user quotas come with quotas)"
+        )
+    })
+}
+
+/// Kafka's credential value `[iterations=<n>,]password=<password>` (the
+/// password is the rest, commas included). Errors never repeat the value.
+fn parse_scram_value(mechanism: ScramMechanism, value: &str) -> anyhow::Result<(u32, Password)> {
+    let invalid =
+        || anyhow::anyhow!("Invalid credential property {mechanism}: expected [iterations=<n>,]password=<password>");
+    let (iterations, rest) = match value.strip_prefix("iterations=") {
+        Some(after) => {
+            let (n, rest) = after.split_once(',').ok_or_else(invalid)?;
+            (n.trim().parse::<u32>().map_err(|_| invalid())?, rest)
+        }
+        None => (DEFAULT_SCRAM_ITERATIONS, value),
+    };
+    let password = rest.strip_prefix("password=").ok_or_else(invalid)?;
+    if password.is_empty() {
+        bail!("Invalid credential property {mechanism}: the password is empty");
+    }
+    if iterations < MIN_ITERATIONS {
+        bail!("Iterations {iterations} is less than the minimum {MIN_ITERATIONS} required for {mechanism}");
+    }
+    if iterations > MAX_ITERATIONS {
+        bail!("Iterations {iterations} is more than the maximum {MAX_ITERATIONS} allowed for {mechanism}");
+    }
+    Ok((iterations, Password::new(password)))
+}
+
+/// The users' `--add-config` / `--delete-config` as SCRAM changes.
+fn scram_changes(adds: &BTreeMap<String, String>, deletes: &[String]) -> anyhow::Result<Vec<ScramChange>> {
+    let mut out = Vec::new();
+    for (key, value) in adds {
+        let mechanism = scram_mechanism(key)?;
+        let (iterations, password) = parse_scram_value(mechanism, value)?;
+        out.push(ScramChange::Upsert { mechanism, iterations, password });
+    }
+    for key in deletes {
+        out.push(ScramChange::Delete(scram_mechanism(key)?));
+    }
+    Ok(out)
+}
+
+/// `--zookeeper`: derives each credential (fresh salt) and rewrites the
+/// user's znode, keeping its other keys, with the change notification.
+async fn zk_alter_scram(admin: &ZkAdmin, user: &str, changes: &[ScramChange]) -> anyhow::Result<()> {
+    let sanitized = sanitize_user(user);
+    let mut znode = match admin.user_config_data(&sanitized).await? {
+        Some(data) => UserConfigZnode::decode(&data).with_context(|| format!("/config/users/{sanitized}"))?,
+        None => UserConfigZnode::default(),
+    };
+    let missing: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            ScramChange::Delete(m) if !znode.config.contains_key(m.name()) => Some(m.name()),
+            _ => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!("Invalid config(s): {}", missing.join(","));
+    }
+    for change in changes {
+        match change {
+            ScramChange::Upsert { mechanism, iterations, password } => {
+                let credential = ScramCredential::generate(*mechanism, password.expose(), *iterations)?;
+                znode.set_credential(*mechanism, &credential);
+            }
+            ScramChange::Delete(m) => {
+                znode.remove_credential(*m);
+            }
+        }
+    }
+    // Before any broker has run, /config/users and /config/changes may not exist yet.
+    admin.ensure_startup_paths().await?;
+    admin.set_entity_config("users", &sanitized, &znode.config).await?;
+    Ok(())
+}
+
+/// `--zookeeper --describe` of users: mechanisms and iterations, other keys as stored.
+async fn zk_describe_users(admin: &ZkAdmin, name: Option<&str>) -> anyhow::Result<()> {
+    let sanitized: Vec<String> = match name {
+        Some(n) => vec![sanitize_user(n)],
+        None => admin.config_entities("users").await?,
+    };
+    for s in sanitized {
+        let Some(user) = desanitize_user(&s) else { continue };
+        let znode = match admin.user_config_data(&s).await? {
+            Some(data) => UserConfigZnode::decode(&data).with_context(|| format!("/config/users/{s}"))?,
+            None => UserConfigZnode::default(),
+        };
+        println!("Configs for {} are {}", zk_entity_name("users", &user), render_user_config(&znode));
+    }
+    Ok(())
+}
+
+/// A user's stored keys for display: a credential as `iterations=<n>` only.
+fn render_user_config(znode: &UserConfigZnode) -> String {
+    znode
+        .config
+        .iter()
+        .map(|(k, v)| match ScramMechanism::from_name(k) {
+            Some(m) => match znode.credential(m) {
+                Some(Ok(c)) => format!("{k}=iterations={}", c.iterations),
+                _ => format!("{k}=<malformed>"),
+            },
+            None => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn alter_scram_via_admin(admin: &Admin, user: &str, changes: Vec<ScramChange>) -> anyhow::Result<()> {
+    let alterations: Vec<UserScramCredentialAlteration> = changes
+        .into_iter()
+        .map(|c| match c {
+            ScramChange::Upsert { mechanism, iterations, password } => {
+                UserScramCredentialAlteration::Upsert { user: user.to_string(), mechanism, iterations, password }
+            }
+            ScramChange::Delete(mechanism) => {
+                UserScramCredentialAlteration::Delete { user: user.to_string(), mechanism }
+            }
+        })
+        .collect();
+    for (_, outcome) in admin.alter_user_scram_credentials(&alterations).await? {
+        outcome?;
+    }
+    Ok(())
+}
+
+/// Kafka's `SCRAM credential configs for user-principal 'alice' are
+/// SCRAM-SHA-256=iterations=8192, …`; users without credentials print nothing.
+async fn describe_users_via_admin(admin: &Admin, name: Option<&str>) -> anyhow::Result<()> {
+    let named: Option<Vec<String>> = name.map(|n| vec![n.to_string()]);
+    let mut failed = 0;
+    for (user, outcome) in admin.describe_user_scram_credentials(named.as_deref()).await? {
+        match outcome {
+            Ok(infos) => {
+                println!("SCRAM credential configs for user-principal '{user}' are {}", render_scram_infos(&infos))
+            }
+            Err(e) if e.code() == Some(crate::client::ResponseError::ResourceNotFound) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("Error retrieving SCRAM credential configs for user-principal '{user}': {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("could not describe the SCRAM credentials of {failed} user(s)");
+    }
+    Ok(())
+}
+
+fn render_scram_infos(infos: &[crate::client::ScramCredentialInfo]) -> String {
+    infos.iter().map(|i| format!("{}=iterations={}", i.mechanism, i.iterations)).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -505,7 +762,17 @@ mod tests {
         assert_eq!(e.name.as_deref(), Some(""));
         let e = entity(&matches(&["--describe", "--entity-type", "brokers"])).unwrap().unwrap();
         assert_eq!(e.name, None);
-        assert_eq!(entity(&matches(&["--describe", "--entity-type", "users"])).unwrap(), Err("users".to_string()));
+        assert_eq!(
+            entity(&matches(&["--describe", "--entity-type", "users"])).unwrap(),
+            Ok(Entity { kind: "users", name: None })
+        );
+        assert_eq!(
+            entity(&matches(&["--alter", "--user", "alice"])).unwrap(),
+            Ok(Entity { kind: "users", name: Some("alice".into()) })
+        );
+        assert!(entity(&matches(&["--describe", "--entity-type", "users", "--entity-default"])).unwrap().is_err());
+        assert_eq!(entity(&matches(&["--describe", "--entity-type", "clients"])).unwrap(), Err("clients".to_string()));
+        assert!(entity(&matches(&["--describe", "--user", "a", "--topic", "t"])).is_err());
         assert!(entity(&matches(&["--describe", "--entity-type", "widgets"])).is_err());
         assert!(entity(&matches(&["--describe", "--entity-type", "brokers", "--entity-name", "x"])).is_err());
         assert!(entity(&matches(&["--describe", "--topic", "t", "--broker", "1"])).is_err());
@@ -538,5 +805,41 @@ mod tests {
         );
         assert_eq!(zk_entity_name("topics", "t"), "topic 't'");
         assert_eq!(zk_entity_name("brokers", "<default>"), "default brokers");
+    }
+
+    #[test]
+    fn scram_values_follow_kafkas_syntax_and_never_echo_the_password() {
+        let (i, p) = parse_scram_value(ScramMechanism::Sha256, "iterations=8192,password=alice-secret").unwrap();
+        assert_eq!((i, p.expose()), (8192, "alice-secret"));
+        let (i, p) = parse_scram_value(ScramMechanism::Sha512, "password=a,b=c").unwrap();
+        assert_eq!((i, p.expose()), (4096, "a,b=c"), "the password is the rest, commas included");
+        let e = parse_scram_value(ScramMechanism::Sha256, "iterations=100,password=hunter2").unwrap_err();
+        assert_eq!(e.to_string(), "Iterations 100 is less than the minimum 4096 required for SCRAM-SHA-256");
+        assert!(parse_scram_value(ScramMechanism::Sha256, "iterations=20000,password=x").is_err());
+        for bad in ["hunter2", "pass=hunter2", "iterations=x,password=hunter2", "password="] {
+            let e = parse_scram_value(ScramMechanism::Sha256, bad).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let adds = parse_add_config(
+            "SCRAM-SHA-256=[iterations=8192,password=alice-secret],SCRAM-SHA-512=[password=alice-secret]",
+        )
+        .unwrap();
+        let changes = scram_changes(&adds, &["SCRAM-SHA-512".to_string()]).unwrap();
+        assert_eq!(changes.len(), 3);
+        assert!(matches!(changes[0], ScramChange::Upsert { mechanism: ScramMechanism::Sha256, iterations: 8192, .. }));
+        assert_eq!(changes[2], ScramChange::Delete(ScramMechanism::Sha512));
+        let quota = parse_add_config("producer_byte_rate=1024").unwrap();
+        assert!(scram_changes(&quota, &[]).unwrap_err().to_string().contains("not supported yet"));
+        assert!(!format!("{changes:?}").contains("alice-secret"), "Debug hides passwords");
+    }
+
+    #[test]
+    fn user_configs_render_iterations_only() {
+        let mut znode = UserConfigZnode::default();
+        let c = ScramCredential::derive(ScramMechanism::Sha256, "pw", b"salt", 8192).unwrap();
+        znode.set_credential(ScramMechanism::Sha256, &c);
+        znode.config.insert("producer_byte_rate".into(), "1024".into());
+        assert_eq!(render_user_config(&znode), "SCRAM-SHA-256=iterations=8192,producer_byte_rate=1024");
+        assert_eq!(zk_entity_name("users", "alice"), "user-principal 'alice'");
     }
 }

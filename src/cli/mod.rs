@@ -6,8 +6,10 @@
 //! Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
 //! stdout carries data, stderr diagnostics.
 
+mod acls;
 mod broker_api_versions;
 mod cluster;
+mod cluster_security;
 mod common;
 mod configs;
 mod connect_distributed;
@@ -218,6 +220,7 @@ static TOOLS: &[Tool] = &[
         run: mirror_maker::run,
     },
     Tool { name: "configs", scripts: &[script("kafka-configs")], command: configs::command, run: configs::run },
+    Tool { name: "acls", scripts: &[script("kafka-acls")], command: acls::command, run: acls::run },
     Tool { name: "streams", scripts: &[], command: streams::command, run: streams::run },
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },

@@ -65,6 +65,7 @@ static CLASSES: &[ClassMapping] = &[
     class("org.apache.kafka.tools.EndToEndLatency", "e2e-latency", &[]),
     class("kafka.tools.MirrorMaker", "mirror-maker", &[]),
     class("kafka.admin.ConfigCommand", "configs", &[]),
+    class("kafka.admin.AclCommand", "acls", &[]),
     class("kafka.admin.DeleteRecordsCommand", "delete-records", &[]),
     class("org.apache.kafka.tools.DeleteRecordsCommand", "delete-records", &[]),
     class("kafka.tools.GetOffsetShell", "get-offsets", &[]),

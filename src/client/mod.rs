@@ -10,6 +10,8 @@
 //! - `connection`: one pipelined TCP connection per broker;
 //! - `cluster`: bootstrap, connection pool and metadata cache;
 //! - [`admin`]: topic and config administration;
+//! - [`admin_acls`]: access control lists (create, describe, delete);
+//! - [`admin_scram`]: SCRAM credentials (describe, alter);
 //! - [`admin_groups`]: consumer-group administration (list, describe, offsets);
 //! - [`producer`]: batching producer with idempotence and transactions;
 //! - [`consumer`]: consumer with prefetch, of assigned partitions or as a
@@ -105,11 +107,13 @@
 //! ```
 
 pub mod admin;
+pub mod admin_acls;
 pub mod admin_configs;
 mod admin_elect;
 pub mod admin_groups;
 mod admin_reassign;
 mod admin_records;
+pub mod admin_scram;
 pub mod admin_txn;
 pub(crate) mod cluster;
 mod config;
@@ -123,6 +127,10 @@ pub mod security;
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
 };
+pub use admin_acls::{
+    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+    PatternType, ResourcePattern, ResourcePatternFilter, ResourceType,
+};
 pub use admin_configs::{AlterConfigOp, ConfigResource, ConfigSynonymInfo, DescribedConfig};
 pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
@@ -130,6 +138,7 @@ pub use admin_groups::{
 };
 pub use admin_reassign::{PartitionReassignment, ReassignmentResult};
 pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
+pub use admin_scram::{ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,
 };

@@ -275,6 +275,19 @@ impl ZkAdmin {
         self.store.write_entity_config(entity_type, name, configs).await
     }
 
+    /// Creates Kafka's startup paths that are missing (`/config/users`,
+    /// `/config/changes`, …), as a broker's first start does: tools that write
+    /// before any broker ran (the first SCRAM user) need them.
+    pub async fn ensure_startup_paths(&self) -> Result<(), MetadataError> {
+        self.store.ensure_startup_paths().await
+    }
+
+    /// The raw data of `/config/users/<sanitized>` (SCRAM credentials and
+    /// quotas); `None` when absent.
+    pub async fn user_config_data(&self, sanitized: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        self.store.read_user_config_data(sanitized).await
+    }
+
     /// The names under `/config/<entity_type>`, sorted.
     pub async fn config_entities(&self, entity_type: &str) -> Result<Vec<String>, MetadataError> {
         let mut names = self.store.list(&format!("/config/{entity_type}")).await?;

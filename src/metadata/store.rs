@@ -222,6 +222,27 @@ impl MetadataStore {
         Ok(self.shared.zk.read_config(name).await?.unwrap_or_default())
     }
 
+    /// The raw data of a user's config znode (`/config/users/<sanitized>`,
+    /// SCRAM credentials and quotas), read from ZooKeeper; `None` when absent.
+    pub async fn read_user_config_data(&self, sanitized: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        self.shared.zk.read_user_config_data(sanitized).await
+    }
+
+    /// Replaces a user's config znode and writes the change notification
+    /// (`users/<sanitized>`), as Kafka's SCRAM admin APIs do.
+    pub async fn set_user_config(
+        &self,
+        sanitized: &str,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_entity_config("users", sanitized, configs).await
+    }
+
+    /// The (sanitized) user names under `/config/users`.
+    pub async fn user_config_names(&self) -> Result<Vec<String>, MetadataError> {
+        self.shared.zk.list("/config/users").await
+    }
+
     /// A dynamic broker config as stored in ZooKeeper (empty when none).
     pub async fn read_broker_config(
         &self,

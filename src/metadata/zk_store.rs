@@ -812,6 +812,22 @@ async fn connect(settings: &ZkSettings) -> Result<Client, MetadataError> {
     client.chroot(chroot.as_str()).map_err(|_| MetadataError::Invalid(format!("invalid chroot \"{chroot}\"")))
 }
 
+/// SCRAM credentials (`/config/users/<sanitized user>`): the znode's raw data,
+/// decoded by `security::scram::UserConfigZnode`, which keeps every key
+/// (quota keys share the znode). Writes go through
+/// [`ZkStore::write_entity_config`] with its change notification.
+impl ZkStore {
+    /// The raw data of `/config/users/<sanitized>`; `None` when absent.
+    pub async fn read_user_config_data(&self, sanitized: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        let path = format!("/config/users/{sanitized}");
+        match self.client()?.get_data(&path).await {
+            Ok((data, _)) => Ok(Some(data)),
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", &path)(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ConnectString;

@@ -1,5 +1,5 @@
-//! Who a client is and what it may do: principals, and (added beside this)
-//! the SASL mechanisms, JAAS-style login options and the ACL authorizer.
+//! Who a client is and what it may do: principals, the SASL mechanisms,
+//! JAAS-style login options and the ACL authorizer.
 //!
 //! Everything here is pure (no sockets, no ZooKeeper): the broker's
 //! connection sessions (`broker::session`) and the client's connections use
@@ -7,4 +7,8 @@
 
 pub mod acl;
 pub mod authorizer;
+pub mod jaas;
+pub mod password;
+pub mod plain;
 pub mod principal;
+pub mod scram;

@@ -201,7 +201,7 @@ async fn topic_and_broker_configs_through_the_tool_the_admin_api_and_librdkafka(
     assert!(stderr(&out).contains("Cannot update these configs dynamically: Set(log.dirs)"), "{}", stderr(&out));
     let out = configs(&bs, &["--alter", "--topic", "missing", "--add-config", "retention.ms=1"]);
     assert_eq!(out.status.code(), Some(1));
-    let out = configs(&bs, &["--describe", "--entity-type", "users"]);
+    let out = configs(&bs, &["--describe", "--entity-type", "clients"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not supported yet"), "{}", stderr(&out));
     let out = configs(&bs, &["--alter", "--topic", "cfg"]);

@@ -1,12 +1,14 @@
 //! Integration tests: real broker processes, real clients.
 
 mod acl;
+mod acl_tools;
 mod admin_records;
 mod appender;
 mod cli;
 mod client;
 mod client_transactions;
 mod cluster;
+mod cluster_security;
 mod common;
 mod configs;
 mod connect_distributed;
@@ -39,6 +41,7 @@ mod reassign;
 mod replication;
 mod resources;
 mod rough_edges;
+mod scram_tools;
 mod streams_dsl;
 mod streams_quickstart;
 mod streams_runtime;

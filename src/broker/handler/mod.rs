@@ -50,7 +50,8 @@
 //!   says which partitions are hosted and how far behind they are.
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments,
-//!   DescribeCluster.
+//!   DescribeCluster, DescribeUserScramCredentials and AlterUserScramCredentials
+//!   (the `/config/users` znodes).
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
 //!   combine several services: Metadata (the cache, the config, and
 //!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
@@ -81,6 +82,7 @@ mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
+mod alter_user_scram_credentials;
 mod api_versions;
 pub(crate) mod authorize;
 pub(crate) mod controlled_shutdown;
@@ -98,6 +100,7 @@ mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -418,6 +421,18 @@ impl RequestHandler for Broker {
             }
             RequestKind::AlterReplicaLogDirs(r) => {
                 ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs::handle(self.replicas(), self.logs(), r).await)
+            }
+            RequestKind::DescribeUserScramCredentials(_) if !authz.cluster(AclOperation::Describe) => {
+                ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::denied())
+            }
+            RequestKind::AlterUserScramCredentials(r) if !authz.cluster(AclOperation::Alter) => {
+                ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::denied(&r))
+            }
+            RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+                describe_user_scram_credentials::handle(self.metadata(), r).await,
+            ),
+            RequestKind::AlterUserScramCredentials(r) => {
+                ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(self.metadata(), r).await)
             }
             RequestKind::CreateAcls(r) => {
                 ResponseKind::CreateAcls(create_acls::handle(self.metadata(), &authz, r).await)
