@@ -25,6 +25,7 @@ pub mod partition_sync;
 pub mod producer_state;
 pub mod replicas;
 pub mod replication;
+pub mod sasl;
 pub mod tasks;
 pub mod throttle;
 pub mod topics;
