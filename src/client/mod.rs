@@ -118,6 +118,7 @@ pub mod consumer;
 mod error;
 pub mod partitioner;
 pub mod producer;
+pub mod sasl;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,

@@ -2,6 +2,7 @@
 //! JAAS login-module configs and the SASL mechanisms (PLAIN, SCRAM). Pure code, no I/O.
 
 pub mod jaas;
+pub mod mechanism;
 pub mod password;
 pub mod plain;
 pub mod scram;
