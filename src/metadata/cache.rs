@@ -88,6 +88,9 @@ pub struct ClusterView {
     pub unreadable: BTreeSet<String>,
     /// A pending `/admin/reassign_partitions` request.
     pub reassign_request: Option<ReassignRequest>,
+    /// SCRAM credentials from `/config/users/*`, by (desanitized) user name.
+    pub scram_users:
+        BTreeMap<String, BTreeMap<crate::security::scram::ScramMechanism, crate::security::scram::ScramCredential>>,
 }
 
 impl ClusterView {

@@ -14,10 +14,9 @@
 //! Secrets never reach a log line: failures are logged with peer, listener, mechanism,
 //! user name and a reason, rate-limited per address.
 //!
-//! It owns no I/O and no broker state beyond the SCRAM credential cache it reads.
+//! It owns no I/O and no broker state; SCRAM credentials are looked up through the context.
 
 pub mod config;
-pub mod credentials;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,9 +29,8 @@ use crate::network::warnings::PeerWarnings;
 use crate::network::Outcome;
 use crate::protocol::frame;
 use crate::security::plain;
-use crate::security::scram::{ct_eq, ScramServer, ServerStep};
+use crate::security::scram::{ct_eq, ScramCredential, ScramMechanism, ScramServer, ServerStep};
 pub use config::{ListenerSasl, SaslMechanism, SaslSettings};
-pub use credentials::ScramCredentials;
 
 /// Kafka error codes of the SASL APIs.
 const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
@@ -89,7 +87,8 @@ pub struct GateContext<'a> {
     /// The listener's SASL settings; `None` on a PLAINTEXT/SSL listener.
     pub listener: Option<&'a ListenerSasl>,
     pub listener_name: &'a str,
-    pub credentials: &'a ScramCredentials,
+    /// The SCRAM credential of a user (from ZooKeeper's `/config/users`, via the metadata cache).
+    pub scram: &'a (dyn Fn(ScramMechanism, &str) -> Option<ScramCredential> + Sync),
     pub peer: SocketAddr,
     pub failures: &'a PeerWarnings,
 }
@@ -311,7 +310,7 @@ impl SaslState {
             },
             Exchange::Scram(server) => {
                 let m = server.mechanism();
-                match server.step(token, |user| cx.credentials.get(m, user)) {
+                match server.step(token, |user| (cx.scram)(m, user)) {
                     Ok(ServerStep::Challenge(bytes)) => return Step::Challenge(bytes),
                     Ok(ServerStep::Success { server_final, username }) => Ok((username, server_final)),
                     Err(err) => Err((err.user, err.message, err.reason.to_string())),
@@ -444,7 +443,7 @@ mod tests {
 
     use super::*;
     use crate::security::password::Password;
-    use crate::security::scram::{ScramClient, ScramCredential, ScramMechanism, UserConfigZnode};
+    use crate::security::scram::ScramClient;
 
     fn request<T: Encodable>(api: ApiKey, version: i16, body: &T) -> Bytes {
         let mut out = BytesMut::new();
@@ -480,7 +479,7 @@ mod tests {
 
     struct Fixture {
         listener: ListenerSasl,
-        credentials: ScramCredentials,
+        bob: ScramCredential,
         failures: PeerWarnings,
     }
 
@@ -488,27 +487,30 @@ mod tests {
         fn new(reauth_ms: u64) -> Fixture {
             let mut plain_users = BTreeMap::new();
             plain_users.insert("alice".to_string(), Password::new("alice-secret"));
-            let credentials = ScramCredentials::default();
-            let mut znode = UserConfigZnode::default();
-            let cred = ScramCredential::generate(ScramMechanism::Sha512, "bob-secret", 4096).unwrap();
-            znode.set_credential(ScramMechanism::Sha512, &cred);
-            credentials.update_user("bob", Some(&znode));
+            let bob = ScramCredential::generate(ScramMechanism::Sha512, "bob-secret", 4096).unwrap();
             Fixture {
                 listener: ListenerSasl {
                     mechanisms: vec![SaslMechanism::Plain, SaslMechanism::Scram(ScramMechanism::Sha512)],
                     plain_users,
                     reauth_ms,
                 },
-                credentials,
+                bob,
                 failures: PeerWarnings::new("failed authentications", Duration::from_secs(10)),
             }
         }
 
-        fn cx(&self) -> GateContext<'_> {
+        fn lookup(&self) -> impl Fn(ScramMechanism, &str) -> Option<ScramCredential> + Sync + '_ {
+            |m, u| (m == ScramMechanism::Sha512 && u == "bob").then(|| self.bob.clone())
+        }
+
+        fn cx<'a>(
+            &'a self,
+            scram: &'a (dyn Fn(ScramMechanism, &str) -> Option<ScramCredential> + Sync),
+        ) -> GateContext<'a> {
             GateContext {
                 listener: Some(&self.listener),
                 listener_name: "SASL_PLAINTEXT",
-                credentials: &self.credentials,
+                scram,
                 peer: "127.0.0.1:1".parse().unwrap(),
                 failures: &self.failures,
             }
@@ -518,56 +520,59 @@ mod tests {
     #[test]
     fn plain_success_then_requests_pass() {
         let f = Fixture::new(0);
+        let lk = f.lookup();
         let mut s = SaslState::new(true);
         assert!(matches!(
-            s.gate(&f.cx(), &request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())),
+            s.gate(&f.cx(&lk), &request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())),
             Gate::Pass
         ));
-        assert!(matches!(s.gate(&f.cx(), &handshake("PLAIN", 1)), Gate::Answer(Outcome::Respond(_))));
-        let (resp, closing) = auth_response(s.gate(&f.cx(), &authenticate(b"\0alice\0alice-secret")));
+        assert!(matches!(s.gate(&f.cx(&lk), &handshake("PLAIN", 1)), Gate::Answer(Outcome::Respond(_))));
+        let (resp, closing) = auth_response(s.gate(&f.cx(&lk), &authenticate(b"\0alice\0alice-secret")));
         assert_eq!((resp.error_code, closing), (0, false));
         assert_eq!(s.take_new_user().as_deref(), Some("alice"));
-        assert!(matches!(s.gate(&f.cx(), &request(ApiKey::Metadata, 9, &MetadataRequest::default())), Gate::Pass));
+        assert!(matches!(s.gate(&f.cx(&lk), &request(ApiKey::Metadata, 9, &MetadataRequest::default())), Gate::Pass));
     }
 
     #[test]
     fn wrong_password_and_early_requests_close() {
         let f = Fixture::new(0);
+        let lk = f.lookup();
         let mut s = SaslState::new(true);
-        s.gate(&f.cx(), &handshake("PLAIN", 1));
-        let (resp, closing) = auth_response(s.gate(&f.cx(), &authenticate(b"\0alice\0nope")));
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 1));
+        let (resp, closing) = auth_response(s.gate(&f.cx(&lk), &authenticate(b"\0alice\0nope")));
         assert_eq!(resp.error_code, 58);
         assert!(closing);
         assert_eq!(resp.error_message.unwrap().as_str(), "Authentication failed: Invalid username or password");
 
         let mut s = SaslState::new(true);
         let metadata = request(ApiKey::Metadata, 9, &MetadataRequest::default());
-        assert!(matches!(s.gate(&f.cx(), &metadata), Gate::Answer(Outcome::Close(_))));
+        assert!(matches!(s.gate(&f.cx(&lk), &metadata), Gate::Answer(Outcome::Close(_))));
         let mut s = SaslState::new(true);
-        assert!(matches!(s.gate(&f.cx(), &handshake("GSSAPI", 1)), Gate::Answer(Outcome::RespondThenClose(_, _))));
+        assert!(matches!(s.gate(&f.cx(&lk), &handshake("GSSAPI", 1)), Gate::Answer(Outcome::RespondThenClose(_, _))));
     }
 
     #[test]
     fn scram_exchange_and_raw_v0_tokens() {
         let f = Fixture::new(0);
+        let lk = f.lookup();
         let mut s = SaslState::new(true);
-        s.gate(&f.cx(), &handshake("SCRAM-SHA-512", 1));
+        s.gate(&f.cx(&lk), &handshake("SCRAM-SHA-512", 1));
         let mut client = ScramClient::new(ScramMechanism::Sha512, "bob", Password::new("bob-secret"));
-        let (first, _) = auth_response(s.gate(&f.cx(), &authenticate(&client.client_first())));
+        let (first, _) = auth_response(s.gate(&f.cx(&lk), &authenticate(&client.client_first())));
         let fin = client.client_final(&first.auth_bytes).unwrap();
-        let (last, closing) = auth_response(s.gate(&f.cx(), &authenticate(&fin)));
+        let (last, closing) = auth_response(s.gate(&f.cx(&lk), &authenticate(&fin)));
         assert_eq!((last.error_code, closing), (0, false));
         client.verify_server_final(&last.auth_bytes).unwrap();
         assert_eq!(s.authenticated_user(), Some("bob"));
 
         // v0 handshake: raw tokens, even a 1-byte one (which fails and closes).
         let mut s = SaslState::new(true);
-        s.gate(&f.cx(), &handshake("PLAIN", 0));
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 0));
         assert_eq!(s.frame_bounds(524_288, 100 << 20), (1, 524_288));
-        assert!(matches!(s.gate(&f.cx(), &Bytes::from_static(b"x")), Gate::Answer(Outcome::Close(_))));
+        assert!(matches!(s.gate(&f.cx(&lk), &Bytes::from_static(b"x")), Gate::Answer(Outcome::Close(_))));
         let mut s = SaslState::new(true);
-        s.gate(&f.cx(), &handshake("PLAIN", 0));
-        match s.gate(&f.cx(), &Bytes::from_static(b"\0alice\0alice-secret")) {
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 0));
+        match s.gate(&f.cx(&lk), &Bytes::from_static(b"\0alice\0alice-secret")) {
             Gate::Answer(Outcome::Respond(b)) => assert_eq!(&b[..], &[0, 0, 0, 0]),
             other => panic!("{other:?}"),
         }
@@ -577,31 +582,34 @@ mod tests {
     #[test]
     fn reauthentication_keeps_the_principal_and_expiry_closes() {
         let f = Fixture::new(1);
+        let lk = f.lookup();
         let mut s = SaslState::new(true);
-        s.gate(&f.cx(), &handshake("PLAIN", 1));
-        let (resp, _) = auth_response(s.gate(&f.cx(), &authenticate(b"\0alice\0alice-secret")));
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 1));
+        let (resp, _) = auth_response(s.gate(&f.cx(&lk), &authenticate(b"\0alice\0alice-secret")));
         assert_eq!(resp.session_lifetime_ms, 1);
         std::thread::sleep(Duration::from_millis(5));
         let metadata = request(ApiKey::Metadata, 9, &MetadataRequest::default());
-        assert!(matches!(s.gate(&f.cx(), &metadata), Gate::Answer(Outcome::Close(_))));
+        assert!(matches!(s.gate(&f.cx(&lk), &metadata), Gate::Answer(Outcome::Close(_))));
         // Re-authenticate as the same user: fine; as another user: closed.
-        s.gate(&f.cx(), &handshake("PLAIN", 1));
-        let (resp, _) = auth_response(s.gate(&f.cx(), &authenticate(b"\0alice\0alice-secret")));
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 1));
+        let (resp, _) = auth_response(s.gate(&f.cx(&lk), &authenticate(b"\0alice\0alice-secret")));
         assert_eq!(resp.error_code, 0);
         assert_eq!(s.take_new_user().as_deref(), Some("alice"));
         let mut f2 = Fixture::new(0);
         f2.listener.plain_users.insert("carol".into(), Password::new("c"));
+        let lk2 = f2.lookup();
         let mut s = SaslState::new(true);
-        s.gate(&f2.cx(), &handshake("PLAIN", 1));
-        auth_response(s.gate(&f2.cx(), &authenticate(b"\0alice\0alice-secret")));
-        s.gate(&f2.cx(), &handshake("PLAIN", 1));
-        assert!(matches!(s.gate(&f2.cx(), &authenticate(b"\0carol\0c")), Gate::Answer(Outcome::Close(_))));
+        s.gate(&f2.cx(&lk2), &handshake("PLAIN", 1));
+        auth_response(s.gate(&f2.cx(&lk2), &authenticate(b"\0alice\0alice-secret")));
+        s.gate(&f2.cx(&lk2), &handshake("PLAIN", 1));
+        assert!(matches!(s.gate(&f2.cx(&lk2), &authenticate(b"\0carol\0c")), Gate::Answer(Outcome::Close(_))));
     }
 
     #[test]
     fn non_sasl_listener_answers_illegal_state() {
         let f = Fixture::new(0);
-        let cx = GateContext { listener: None, ..f.cx() };
+        let lk = f.lookup();
+        let cx = GateContext { listener: None, ..f.cx(&lk) };
         let mut s = SaslState::new(false);
         match s.gate(&cx, &handshake("PLAIN", 1)) {
             Gate::Answer(Outcome::Respond(b)) => {
