@@ -119,6 +119,7 @@ mod error;
 pub mod partitioner;
 pub mod producer;
 pub mod sasl;
+pub mod security;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
@@ -142,6 +143,7 @@ pub use consumer::{
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use security::Security;
 
 #[cfg(test)]
 mod tests {

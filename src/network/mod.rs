@@ -11,6 +11,6 @@ pub mod listener;
 pub mod shutdown;
 pub mod warnings;
 
-pub use connection::{Outcome, RequestHandler};
+pub use connection::{ConnInfo, Outcome, RequestHandler};
 pub use listener::serve;
 pub use shutdown::Shutdown;

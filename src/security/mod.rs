@@ -1,8 +1,13 @@
-//! Security building blocks shared by the broker and the client: principals, secrets,
-//! JAAS login-module configs and the SASL mechanisms (PLAIN, SCRAM). Pure code, no I/O.
+//! Who a client is and what it may do: principals, and (added beside this)
+//! the SASL mechanisms, JAAS-style login options and the ACL authorizer.
+//!
+//! Everything here is pure (no sockets, no ZooKeeper): the broker's
+//! connection sessions (`broker::session`) and the client's connections use
+//! it, and the network layer knows nothing of it.
 
 pub mod jaas;
 pub mod mechanism;
 pub mod password;
 pub mod plain;
+pub mod principal;
 pub mod scram;
