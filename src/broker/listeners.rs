@@ -68,7 +68,7 @@ pub(crate) async fn bind_all(config: &BrokerConfig) -> Result<Vec<(TcpListener, 
             }
         };
         let protocol = config.security_protocol(&listener.name).unwrap_or_default();
-        if protocol != SecurityProtocol::Plaintext {
+        if !matches!(protocol, SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext) {
             // Serving such a listener in plaintext would hand out what its
             // operator meant to protect.
             return Err(BrokerError::Other(format!(
@@ -85,7 +85,14 @@ pub(crate) async fn bind_all(config: &BrokerConfig) -> Result<Vec<(TcpListener, 
 pub(crate) fn inter_broker(config: &BrokerConfig) -> Result<InterBroker, BrokerError> {
     let listener = config.inter_broker_listener_name.clone();
     let protocol = config.security_protocol(&listener).unwrap_or_default();
-    let security = Security { protocol };
+    let login = super::sasl::config::inter_broker_login(config)
+        .map_err(|e| BrokerError::Other(format!("inter-broker listener {listener}: {e}")))?;
+    let sasl = login.map(|l| crate::client::sasl::SaslLogin {
+        mechanism: l.mechanism,
+        username: l.username,
+        password: l.password,
+    });
+    let security = Security { protocol, sasl };
     security.check_supported().map_err(|e| BrokerError::Other(format!("inter-broker listener {listener}: {e}")))?;
     Ok(InterBroker { listener, security })
 }

@@ -107,6 +107,10 @@ pub struct Broker {
     coordinator: Arc<crate::coordinator::GroupCoordinator>,
     /// The transaction coordinator for the transactional ids whose `__transaction_state` partition this broker leads.
     txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
+    /// What the SASL listeners accept (mechanisms, PLAIN users, re-authentication).
+    sasl: sasl::SaslSettings,
+    /// Rate limit for "Failed authentication" log lines, per client address.
+    sasl_failures: crate::network::warnings::PeerWarnings,
 }
 
 impl std::fmt::Debug for Broker {
@@ -134,6 +138,11 @@ impl Broker {
         let first_dir = log_dirs.first().cloned().ok_or_else(|| BrokerError::Other("log.dirs is empty".into()))?;
         let node_id = config.broker_id.max(0);
 
+        let (sasl_settings, sasl_warnings) =
+            sasl::config::build(&config).map_err(|e| BrokerError::Other(e.to_string()))?;
+        for warning in sasl_warnings {
+            tracing::warn!("{warning}");
+        }
         let bound = listeners::bind_all(&config).await?;
         let inter_broker = listeners::inter_broker(&config)?;
         let advertised = bound[0].1.advertised.clone();
@@ -229,6 +238,11 @@ impl Broker {
                 advertised,
                 listeners: contexts.clone(),
                 inter_broker,
+                sasl: sasl_settings,
+                sasl_failures: crate::network::warnings::PeerWarnings::new(
+                    "failed authentications",
+                    crate::network::warnings::WARN_INTERVAL,
+                ),
                 logs,
                 metadata,
                 replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
@@ -313,6 +327,16 @@ impl Broker {
     /// How this broker connects to the other brokers.
     pub fn inter_broker(&self) -> &listeners::InterBroker {
         &self.inter_broker
+    }
+
+    /// What the SASL listeners accept.
+    pub(crate) fn sasl_settings(&self) -> &sasl::SaslSettings {
+        &self.sasl
+    }
+
+    /// The rate limit of "Failed authentication" log lines.
+    pub(crate) fn sasl_failures(&self) -> &crate::network::warnings::PeerWarnings {
+        &self.sasl_failures
     }
 
     /// The partitions' logs on disk.

@@ -21,6 +21,13 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// `security.protocol`: PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
     pub security_protocol: crate::config::SecurityProtocol,
+    /// `sasl.mechanism` (librdkafka: `sasl.mechanisms`); unset means Kafka's GSSAPI.
+    pub sasl_mechanism: Option<String>,
+    /// `sasl.jaas.config`: `…PlainLoginModule required username="…" password="…";`.
+    pub sasl_jaas_config: Option<crate::security::password::Password>,
+    /// librdkafka's `sasl.username` / `sasl.password`, when no JAAS line is given.
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<crate::security::password::Password>,
 }
 
 impl ClientConfig {
@@ -33,6 +40,10 @@ impl ClientConfig {
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
             security_protocol: crate::config::SecurityProtocol::Plaintext,
+            sasl_mechanism: None,
+            sasl_jaas_config: None,
+            sasl_username: None,
+            sasl_password: None,
         }
     }
 
@@ -52,6 +63,10 @@ impl ClientConfig {
                     ))
                 })?
             }
+            "sasl.mechanism" | "sasl.mechanisms" => self.sasl_mechanism = Some(value.trim().to_string()),
+            "sasl.jaas.config" => self.sasl_jaas_config = Some(value.into()),
+            "sasl.username" => self.sasl_username = Some(value.to_string()),
+            "sasl.password" => self.sasl_password = Some(value.into()),
             _ => return Ok(false),
         }
         Ok(true)

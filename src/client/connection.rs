@@ -92,6 +92,10 @@ pub(crate) struct Connection {
     ranges: OnceLock<HashMap<i16, (i16, i16)>>,
     request_timeout: Duration,
     reader_task: JoinHandle<()>,
+    /// When a SASL session lifetime (`connections.max.reauth.ms`) was granted: the moment
+    /// (85% into it) after which the pool opens a fresh connection instead of reusing this
+    /// one, so no request reaches the broker after the session expired.
+    retire_at: OnceLock<std::time::Instant>,
 }
 
 impl Drop for Connection {
@@ -138,8 +142,14 @@ impl Connection {
             ranges: OnceLock::new(),
             request_timeout,
             reader_task,
+            retire_at: OnceLock::new(),
         });
         conn.negotiate().await?;
+        if let Some(login) = &security.sasl {
+            if let Some(lifetime) = super::sasl::authenticate(&conn, login).await? {
+                let _ = conn.retire_at.set(std::time::Instant::now() + lifetime.mul_f64(0.85));
+            }
+        }
         Ok(conn)
     }
 
@@ -153,8 +163,12 @@ impl Connection {
         self.request_timeout
     }
 
-    /// Whether the connection broke (it is then useless and must be replaced).
+    /// Whether the connection broke, or its SASL session is about to expire (it is then
+    /// useless for new requests and must be replaced).
     pub(crate) fn is_closed(&self) -> bool {
+        if self.retire_at.get().is_some_and(|at| std::time::Instant::now() >= *at) {
+            return true;
+        }
         let p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.closed.is_some()
     }

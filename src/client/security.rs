@@ -16,6 +16,8 @@ use super::{ClientConfig, ClientError};
 pub struct Security {
     /// `security.protocol`.
     pub protocol: SecurityProtocol,
+    /// The SASL login, for SASL_PLAINTEXT / SASL_SSL.
+    pub sasl: Option<super::sasl::SaslLogin>,
 }
 
 impl Security {
@@ -26,7 +28,16 @@ impl Security {
 
     /// The runtime settings for a client configured with `config`.
     pub fn for_client(config: &ClientConfig) -> Result<Security, ClientError> {
-        let security = Security { protocol: config.security_protocol };
+        let sasl = match config.security_protocol {
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => Some(super::sasl::SaslLogin::from_settings(
+                config.sasl_mechanism.as_deref(),
+                config.sasl_jaas_config.as_ref(),
+                config.sasl_username.as_deref(),
+                config.sasl_password.as_ref(),
+            )?),
+            _ => None,
+        };
+        let security = Security { protocol: config.security_protocol, sasl };
         security.check_supported()?;
         Ok(security)
     }
@@ -35,6 +46,7 @@ impl Security {
     pub(crate) fn check_supported(&self) -> Result<(), ClientError> {
         match self.protocol {
             SecurityProtocol::Plaintext => Ok(()),
+            SecurityProtocol::SaslPlaintext if self.sasl.is_some() => Ok(()),
             other => Err(ClientError::Config(format!("security.protocol={other} is not supported yet"))),
         }
     }

@@ -141,8 +141,30 @@ impl RequestHandler for Broker {
         Session::new(conn.peer, listener)
     }
 
+    fn frame_bounds(&self, session: &Session, max: usize) -> (usize, usize) {
+        session.sasl.frame_bounds(self.sasl.max_receive_size, max)
+    }
+
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
         let peer = session.peer;
+        // SASL first: before authentication only ApiVersions and the SASL exchange pass.
+        let scram = |m: crate::security::scram::ScramMechanism, user: &str| {
+            self.metadata().view().scram_users.get(user).and_then(|c| c.get(&m)).cloned()
+        };
+        let cx = crate::broker::sasl::GateContext {
+            listener: self.sasl_settings().listeners.get(&session.listener.name),
+            listener_name: &session.listener.name,
+            scram: &scram,
+            peer,
+            failures: self.sasl_failures(),
+        };
+        let gate = session.sasl.gate(&cx, &payload);
+        if let Some(user) = session.sasl.take_new_user() {
+            session.principal = crate::security::principal::Principal::user(user);
+        }
+        if let crate::broker::sasl::Gate::Answer(outcome) = gate {
+            return outcome;
+        }
         let peek = match frame::peek_header(&payload) {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),
