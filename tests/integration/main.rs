@@ -38,6 +38,7 @@ mod reassign;
 mod replication;
 mod resources;
 mod rough_edges;
+mod sasl;
 mod streams_dsl;
 mod streams_quickstart;
 mod streams_runtime;
