@@ -508,3 +508,78 @@ fn session_expiry_closes_idle_sessions_and_clients_keep_working() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "k1");
     }
 }
+
+/// Three brokers whose only listener is SASL_PLAINTEXT, so replication, controller traffic
+/// and clients all authenticate; the inter-broker login uses `mechanism`.
+fn sasl_cluster_reaches_full_isr(mechanism: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let zk = TestZk::start();
+    create_scram_user(&zk, "admin", "admin-secret");
+    let jaas = PLAIN_JAAS.replace("listener.name.sasl_plaintext.", "");
+    let plain_jaas = format!("listener.name.sasl_plaintext.{jaas}");
+    let scram_jaas = "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"admin-secret\";";
+    let inter = format!("sasl.mechanism.inter.broker.protocol={mechanism}");
+    let extra = [
+        "listeners=SASL_PLAINTEXT://127.0.0.1:0",
+        "security.inter.broker.protocol=SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+        plain_jaas.as_str(),
+        scram_jaas,
+        inter.as_str(),
+    ];
+    let brokers = crate::common::three_brokers(&zk, &extra);
+    let bs = crate::common::bootstrap_of(&brokers);
+    let config = || {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &bs)
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanisms", "PLAIN")
+            .set("sasl.username", "alice")
+            .set("sasl.password", "alice-secret");
+        c
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let admin: AdminClient<DefaultClientContext> = config().create().expect("admin");
+    let topic = format!("replicated-{}", mechanism.to_lowercase());
+    rt.block_on(async {
+        let created = admin
+            .create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(3))], &AdminOptions::new())
+            .await
+            .expect("create_topics");
+        assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    });
+    let full_isr = crate::common::zk::wait_for(Duration::from_secs(90), || {
+        admin
+            .inner()
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| md.topics().first().and_then(|t| t.partitions().first().map(|p| p.isr().len())))
+            == Some(3)
+    });
+    assert!(full_isr, "the ISR never reached 3 brokers with {mechanism} inter-broker authentication");
+    let producer: FutureProducer = config().set("acks", "all").create().expect("producer");
+    rt.block_on(async {
+        producer
+            .send(FutureRecord::<(), _>::to(&topic).partition(0).payload("replicated"), Duration::from_secs(60))
+            .await
+            .expect("acks=all produce");
+    });
+    for b in &brokers {
+        let log = b.log_text();
+        assert!(!log.contains("admin-secret") && !log.contains("alice-secret"), "{log}");
+    }
+}
+
+#[test]
+fn three_brokers_replicate_with_plain_inter_broker_login() {
+    sasl_cluster_reaches_full_isr("PLAIN");
+}
+
+#[test]
+fn three_brokers_replicate_with_scram_sha_512_inter_broker_login() {
+    sasl_cluster_reaches_full_isr("SCRAM-SHA-512");
+}
