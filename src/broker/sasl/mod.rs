@@ -296,6 +296,11 @@ impl SaslState {
         let mechanism = *mechanism;
         let outcome = match exchange {
             Exchange::Plain => match plain::parse(token) {
+                // A token that does not parse is a plain SaslException in Kafka: the client
+                // gets the generic text; the "Authentication failed: …" ones are sent as they are.
+                Err(err @ (plain::PlainError::TokenCount(_) | plain::PlainError::NotUtf8)) => {
+                    Err((None, generic_failure(mechanism, false), err.to_string()))
+                }
                 Err(err) => Err((None, err.to_string(), err.to_string())),
                 Ok(t) => match listener.plain_users.get(&t.username) {
                     Some(pw) if ct_eq(pw.expose().as_bytes(), t.password.expose().as_bytes()) => {
@@ -316,6 +321,13 @@ impl SaslState {
                     Err(err) => Err((err.user, err.message, err.reason.to_string())),
                 }
             }
+        };
+        // Kafka names the phase: "… during re-authentication …" for a live session.
+        let outcome = match outcome {
+            Err((user, message, why)) if self.user.is_some() => {
+                Err((user, message.replace("during authentication", "during re-authentication"), why))
+            }
+            other => other,
         };
         match outcome {
             Ok((user, bytes)) => Step::Success(user, mechanism, bytes),
@@ -347,7 +359,7 @@ impl SaslState {
         if let Some(previous) = &self.user {
             if *previous != user {
                 return Err(format!(
-                    "Cannot change principals during re-authentication from User:{previous}: User:{user}"
+                    "Cannot change principals during re-authentication from User.{previous}: User.{user}"
                 ));
             }
         } else {
@@ -377,6 +389,13 @@ fn log_failure(cx: &GateContext<'_>, mechanism: SaslMechanism, user: &str, why: 
         ),
         None => tracing::debug!(%peer, listener, mechanism, user, "Failed authentication (suppressed): {why}"),
     }
+}
+
+/// Kafka's text for a failed exchange whose cause must not be told (it could reveal
+/// whether the user exists).
+fn generic_failure(mechanism: SaslMechanism, reauthentication: bool) -> String {
+    let phase = if reauthentication { "re-authentication" } else { "authentication" };
+    format!("Authentication failed during {phase} due to invalid credentials with SASL mechanism {}", mechanism.name())
 }
 
 fn api_name(api: Option<ApiKey>, key: i16) -> String {
@@ -543,6 +562,15 @@ mod tests {
         assert_eq!(resp.error_code, 58);
         assert!(closing);
         assert_eq!(resp.error_message.unwrap().as_str(), "Authentication failed: Invalid username or password");
+
+        let mut s = SaslState::new(true);
+        s.gate(&f.cx(&lk), &handshake("PLAIN", 1));
+        let (resp, closing) = auth_response(s.gate(&f.cx(&lk), &authenticate(b"\0alice")));
+        assert_eq!((resp.error_code, closing), (58, true));
+        assert_eq!(
+            resp.error_message.unwrap().as_str(),
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism PLAIN"
+        );
 
         let mut s = SaslState::new(true);
         let metadata = request(ApiKey::Metadata, 9, &MetadataRequest::default());
