@@ -583,3 +583,24 @@ fn three_brokers_replicate_with_plain_inter_broker_login() {
 fn three_brokers_replicate_with_scram_sha_512_inter_broker_login() {
     sasl_cluster_reaches_full_isr("SCRAM-SHA-512");
 }
+
+#[test]
+fn startup_errors_name_the_key_and_never_echo_a_password() {
+    let listeners = "listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0";
+    let ib = "inter.broker.listener.name=PLAINTEXT";
+    // Kafka's default mechanism is GSSAPI, which gregor does not implement.
+    let (code, log) = TestBroker::run_to_exit(&[listeners, ib], Duration::from_secs(60));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("sasl.enabled.mechanisms") && log.contains("GSSAPI"), "{log}");
+    // PLAIN without a user table.
+    let (code, log) =
+        TestBroker::run_to_exit(&[listeners, ib, "sasl.enabled.mechanisms=PLAIN"], Duration::from_secs(60));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config"), "{log}");
+    // A JAAS line that does not parse: the position, not the value.
+    let bad = "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"s3cret-value";
+    let (code, log) =
+        TestBroker::run_to_exit(&[listeners, ib, "sasl.enabled.mechanisms=PLAIN", bad], Duration::from_secs(60));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("unterminated quoted value") && !log.contains("s3cret-value"), "{log}");
+}
