@@ -37,6 +37,7 @@ pub mod coordinator;
 pub mod metadata;
 pub mod network;
 pub mod protocol;
+pub mod security;
 pub mod storage;
 pub mod streams;
 pub mod zk;

@@ -1,6 +1,6 @@
 //! The broker: wiring and lifecycle. [`Broker::start`] starts the embedded
 //! ZooKeeper-compatible coordinator when `zookeeper.connect` is unset, opens
-//! the logs, binds the listener, joins the cluster through the metadata store
+//! the logs, binds every listener ([`listeners`]), joins the cluster through the metadata store
 //! (registration, cache, controller election), opens the partitions assigned
 //! to it and starts the named tasks; [`RunningBroker::shutdown`] first hands
 //! its leaderships over (controlled shutdown, while it still serves), then
@@ -19,12 +19,14 @@
 
 pub mod handler;
 pub mod internal_log;
+pub mod listeners;
 mod meta_properties;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
 pub mod replicas;
 pub mod replication;
+pub mod session;
 pub mod tasks;
 pub mod throttle;
 pub mod topics;
@@ -82,8 +84,12 @@ pub struct Broker {
     /// `leader.replication.throttled.rate` / `follower.replication.throttled.rate`.
     quotas: throttle::ReplicationQuotas,
     node_id: i32,
-    /// Host and port clients are told to connect to.
+    /// Host and port clients of the first listener are told to connect to.
     advertised: (String, u16),
+    /// Every bound listener, in `listeners` order.
+    listeners: Vec<Arc<listeners::ListenerContext>>,
+    /// How this broker connects to the other brokers.
+    inter_broker: listeners::InterBroker,
     logs: LogManager,
     metadata: MetadataStore,
     /// The hosted partitions and what goes with them.
@@ -127,23 +133,9 @@ impl Broker {
         let first_dir = log_dirs.first().cloned().ok_or_else(|| BrokerError::Other("log.dirs is empty".into()))?;
         let node_id = config.broker_id.max(0);
 
-        let listener_cfg = config.listeners.first().cloned().ok_or(BrokerError::NoListener)?;
-        let bind_host = if listener_cfg.host.is_empty() { "0.0.0.0".to_string() } else { listener_cfg.host.clone() };
-        let bind = format!("{bind_host}:{}", listener_cfg.port);
-        let listener =
-            TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { listener: bind.clone(), source })?;
-        let local = listener.local_addr().map_err(|source| BrokerError::Bind { listener: bind, source })?;
-        let advertised = match config.advertised_listeners.first() {
-            Some(adv) if adv.port != 0 => {
-                let host =
-                    if adv.host.is_empty() || adv.host == "0.0.0.0" { "127.0.0.1".into() } else { adv.host.clone() };
-                (host, adv.port)
-            }
-            _ => {
-                let host = if bind_host == "0.0.0.0" { "127.0.0.1".to_string() } else { bind_host.clone() };
-                (host, local.port())
-            }
-        };
+        let bound = listeners::bind_all(&config).await?;
+        let inter_broker = listeners::inter_broker(&config)?;
+        let advertised = bound[0].1.advertised.clone();
 
         // Brokers used to keep metadata in a JSON file: import it once.
         let legacy = crate::metadata::legacy::read(&first_dir)?;
@@ -164,12 +156,14 @@ impl Broker {
                 (Some(server), connect)
             }
         };
-        let protocol = config.security_protocol(&listener_cfg.name).map_or("PLAINTEXT", |p| p.name()).to_string();
         let registration = BrokerRegistration {
             id: node_id,
             host: advertised.0.clone(),
             port: advertised.1,
-            listeners: vec![(listener_cfg.name.clone(), protocol, advertised.0.clone(), advertised.1)],
+            listeners: bound
+                .iter()
+                .map(|(_, l)| (l.name.clone(), l.protocol.name().to_string(), l.advertised.0.clone(), l.advertised.1))
+                .collect(),
             rack: config.broker_rack.clone(),
             timestamp_ms: now_ms(),
         };
@@ -216,6 +210,8 @@ impl Broker {
             }
         };
 
+        let (sockets, contexts): (Vec<TcpListener>, Vec<Arc<listeners::ListenerContext>>) =
+            bound.into_iter().map(|(socket, context)| (socket, Arc::new(context))).unzip();
         let (synced, synced_rx) = watch::channel(0);
         let group_config = crate::coordinator::GroupConfig::from_broker(&config);
         let offsets_commit_timeout = Duration::from_millis(config.offsets_commit_timeout_ms);
@@ -230,6 +226,8 @@ impl Broker {
             Broker {
                 node_id,
                 advertised,
+                listeners: contexts.clone(),
+                inter_broker,
                 logs,
                 metadata,
                 replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
@@ -281,21 +279,39 @@ impl Broker {
             idle_timeout: Duration::from_millis(broker.config().connections_max_idle_ms),
             partial_request_timeout: Duration::from_millis(broker.config().partial_request_timeout_ms),
         };
-        let mut tasks = vec![tokio::spawn(network::serve(listener, broker.clone(), limits, shutdown.clone()))];
+        let addrs: Vec<SocketAddr> = contexts.iter().map(|l| l.local).collect();
+        let mut tasks: Vec<_> = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(index, socket)| {
+                tokio::spawn(network::serve(socket, index, broker.clone(), limits, shutdown.clone()))
+            })
+            .collect();
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
-            listener = %local,
+            listener = %addrs[0],
+            listeners = %listeners::describe(&contexts),
             advertised = %format!("{}:{}", broker.advertised().0, broker.advertised().1),
             cluster_id = %broker.metadata().cluster_id(),
             "[KafkaServer id={node_id}] started"
         );
-        Ok(RunningBroker { broker, addrs: vec![local], trigger, tasks, coordinator })
+        Ok(RunningBroker { broker, addrs, trigger, tasks, coordinator })
     }
 
-    /// Host and port clients are told to connect to.
+    /// Host and port clients of the first listener are told to connect to.
     pub fn advertised(&self) -> &(String, u16) {
         &self.advertised
+    }
+
+    /// Every bound listener, in `listeners` order.
+    pub fn listeners(&self) -> &[Arc<listeners::ListenerContext>] {
+        &self.listeners
+    }
+
+    /// How this broker connects to the other brokers.
+    pub fn inter_broker(&self) -> &listeners::InterBroker {
+        &self.inter_broker
     }
 
     /// The partitions' logs on disk.

@@ -228,7 +228,7 @@ async fn run_fetcher(broker: Arc<Broker>, leader: i32, addr: String, partitions:
     let timeout = Duration::from_millis(broker.config().replica_socket_timeout_ms.max(1000));
     let client_id = format!("broker-{}-fetcher-{leader}", broker.node_id());
     loop {
-        match Connection::connect(&addr, &client_id, timeout).await {
+        match Connection::connect(&addr, &client_id, timeout, &broker.inter_broker().security).await {
             Ok(conn) => {
                 if let Err(err) = fetch_loop(&broker, leader, &conn, &partitions, backoff).await {
                     tracing::debug!(leader, %addr, %err, "replica fetch failed; reconnecting");

@@ -96,10 +96,12 @@ impl BrokerMarkerSender {
                 _ => {
                     let addr = super::replication::broker_addr(broker, leader).ok_or(ErrorCode::BrokerNotAvailable)?;
                     let client_id = format!("broker-{}-txn-markers", broker.node_id());
-                    let c = Connection::connect(&addr, &client_id, timeout).await.map_err(|err| {
-                        tracing::debug!(leader, %addr, %err, "cannot connect to a partition leader for markers");
-                        ErrorCode::NetworkException
-                    })?;
+                    let c = Connection::connect(&addr, &client_id, timeout, &broker.inter_broker().security)
+                        .await
+                        .map_err(|err| {
+                            tracing::debug!(leader, %addr, %err, "cannot connect to a partition leader for markers");
+                            ErrorCode::NetworkException
+                        })?;
                     conns.insert(leader, c.clone());
                     c
                 }

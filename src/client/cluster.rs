@@ -131,6 +131,8 @@ struct Slot {
 /// Connections and metadata shared by one client.
 pub(crate) struct Cluster {
     pub(crate) config: ClientConfig,
+    /// What each connection does after connecting (TLS, SASL), built once from the config.
+    security: super::Security,
     bootstrap: Vec<String>,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     /// The established connections, readable without waiting on a connect in progress.
@@ -164,8 +166,10 @@ impl Cluster {
     pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
         config.validate()?;
         let bootstrap = config.bootstrap_addresses()?;
+        let security = super::Security::for_client(&config)?;
         Ok(Arc::new(Cluster {
             config,
+            security,
             bootstrap,
             slots: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
@@ -223,7 +227,7 @@ impl Cluster {
                 return Err(err.clone());
             }
         }
-        match Connection::connect(addr, &self.config.client_id, self.config.request_timeout).await {
+        match Connection::connect(addr, &self.config.client_id, self.config.request_timeout, &self.security).await {
             Ok(conn) => {
                 self.reached.store(true, Ordering::Release);
                 slot.conn = Some(conn.clone());

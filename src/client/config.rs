@@ -19,6 +19,8 @@ pub struct ClientConfig {
     pub metadata_max_age: Duration,
     /// Pause before retrying a failed request (`retry.backoff.ms`).
     pub retry_backoff: Duration,
+    /// `security.protocol`: PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
+    pub security_protocol: crate::config::SecurityProtocol,
 }
 
 impl ClientConfig {
@@ -30,6 +32,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(30),
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
+            security_protocol: crate::config::SecurityProtocol::Plaintext,
         }
     }
 
@@ -41,6 +44,14 @@ impl ClientConfig {
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "security.protocol" => {
+                self.security_protocol = crate::config::SecurityProtocol::from_name(value).ok_or_else(|| {
+                    ClientError::Config(format!(
+                        "Invalid value {value} for configuration security.protocol: \
+                         String must be one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+                    ))
+                })?
+            }
             _ => return Ok(false),
         }
         Ok(true)

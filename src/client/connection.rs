@@ -114,7 +114,9 @@ impl Connection {
         addr: &str,
         client_id: &str,
         request_timeout: Duration,
+        security: &super::Security,
     ) -> Result<Arc<Connection>, ClientError> {
+        security.check_supported()?;
         let connect_timeout = request_timeout.min(Duration::from_secs(10));
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,

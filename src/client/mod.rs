@@ -118,6 +118,7 @@ pub mod consumer;
 mod error;
 pub mod partitioner;
 pub mod producer;
+pub mod security;
 
 pub use admin::{
     Admin, BrokerInfo, ClusterInfo, ConfigEntryInfo, NewTopic, OffsetSpec, PartitionInfo, TopicDescription,
@@ -141,6 +142,7 @@ pub use consumer::{
 pub use error::{code_name, ClientError, ResponseError};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use security::Security;
 
 #[cfg(test)]
 mod tests {

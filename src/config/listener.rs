@@ -11,8 +11,9 @@ use std::fmt;
 use super::ConfigError;
 
 /// Kafka's `SecurityProtocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum SecurityProtocol {
+    #[default]
     Plaintext,
     Ssl,
     SaslPlaintext,

@@ -18,6 +18,13 @@
 //! timeout. A connection with nothing in flight that receives nothing for
 //! `connections.max.idle.ms` is closed. Warnings about bad clients are
 //! rate-limited per address ([`PeerWarnings`]).
+//!
+//! The handler keeps per-connection state (its [`RequestHandler::Session`]:
+//! who authenticated, how far a SASL exchange got). The read loop owns it and
+//! hands it to each request in turn, which is what keeps a connection's
+//! requests strictly ordered and lets the handler change the frame bounds for
+//! the next read (raw SASL tokens, a smaller cap before authentication). The
+//! stream is anything readable and writable, a TCP socket or a TLS session.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,8 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::budget::RequestBudget;
@@ -49,6 +55,9 @@ pub enum Outcome {
     NoResponse,
     /// Log the reason and close this connection; everyone else carries on.
     Close(String),
+    /// Send these bytes, then close (after a failed authentication, Kafka
+    /// answers with the error and then drops the connection).
+    RespondThenClose(Bytes, String),
 }
 
 impl std::fmt::Debug for Outcome {
@@ -58,6 +67,7 @@ impl std::fmt::Debug for Outcome {
             Outcome::Deferred(_) => f.write_str("Deferred"),
             Outcome::NoResponse => f.write_str("NoResponse"),
             Outcome::Close(reason) => write!(f, "Close({reason})"),
+            Outcome::RespondThenClose(b, reason) => write!(f, "RespondThenClose({} bytes, {reason})", b.len()),
         }
     }
 }
@@ -68,9 +78,34 @@ enum Queued {
     Later(DeferredResponse),
 }
 
+/// What the listener knows about a new connection.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Which of the server's listeners accepted it (an index into its list).
+    pub listener: usize,
+    /// The certificate chain the client presented in the TLS handshake (DER,
+    /// leaf first); `None` on plaintext listeners or without a client certificate.
+    pub peer_certificates: Option<Vec<Vec<u8>>>,
+}
+
 /// Turns one request payload (without its length prefix) into an outcome.
 pub trait RequestHandler: Send + Sync + 'static {
-    fn handle(&self, payload: Bytes, peer: SocketAddr) -> impl Future<Output = Outcome> + Send;
+    /// Per-connection state, owned by the connection's read loop.
+    type Session: Send + 'static;
+
+    /// The state of a connection that has just been accepted.
+    fn open(&self, conn: ConnInfo) -> Self::Session;
+
+    /// Handles one request; the next frame is not read until this returns.
+    fn handle(&self, payload: Bytes, session: &mut Self::Session) -> impl Future<Output = Outcome> + Send;
+
+    /// The smallest and largest frame accepted as the connection's next read;
+    /// `max` is the listener's `socket.request.max.bytes`.
+    fn frame_bounds(&self, _session: &Self::Session, max: usize) -> (usize, usize) {
+        (frame::MIN_REQUEST_FRAME, max)
+    }
 }
 
 /// Responses waiting to be written; bounds memory held per connection.
@@ -181,8 +216,8 @@ async fn read_prefix<R: AsyncRead + Unpin>(
 }
 
 /// Reads a frame body of `size` bytes, growing the buffer as bytes arrive.
-async fn read_body(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     size: usize,
     shared: &Shared,
     peer: SocketAddr,
@@ -225,17 +260,15 @@ fn grow(payload: &mut BytesMut, size: usize) {
 }
 
 /// Serves one connection until EOF, a protocol error, a timeout, or shutdown.
-pub async fn run<H: RequestHandler>(
-    stream: TcpStream,
-    peer: SocketAddr,
-    handler: Arc<H>,
-    shared: Arc<Shared>,
-    mut shutdown: Shutdown,
-) {
-    if let Err(err) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, %err, "set_nodelay failed");
-    }
-    let (read_half, mut write_half) = stream.into_split();
+pub async fn run<S, H>(stream: S, conn: ConnInfo, handler: Arc<H>, shared: Arc<Shared>, mut shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    H: RequestHandler,
+{
+    let peer = conn.peer;
+    let mut session = handler.open(conn);
+    // One task reads and one writes, so the split's lock is never contended.
+    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let (tx, mut rx) = mpsc::channel::<Queued>(MAX_QUEUED_RESPONSES);
     // Answers queued or being awaited by the writer: while any is owed the
@@ -265,9 +298,10 @@ pub async fn run<H: RequestHandler>(
     });
 
     loop {
+        let (min, max) = handler.frame_bounds(&session, shared.max_frame_bytes);
         let read = async {
             let prefix = read_prefix(&mut reader, &shared, &unanswered, peer, &mut shutdown).await?;
-            let size = match frame::frame_size(prefix, shared.max_frame_bytes) {
+            let size = match frame::frame_size(prefix, min, max) {
                 Ok(size) => size,
                 Err(err) => {
                     shared.malformed.closing(peer, &err);
@@ -299,7 +333,7 @@ pub async fn run<H: RequestHandler>(
                 break;
             }
         };
-        let outcome = handler.handle(payload.freeze(), peer).await;
+        let outcome = handler.handle(payload.freeze(), &mut session).await;
         // The handler is done with the request bytes (a deferred answer holds
         // only its response), so they go back to the budget here.
         drop(reservation);
@@ -309,6 +343,12 @@ pub async fn run<H: RequestHandler>(
             Outcome::NoResponse => continue,
             Outcome::Close(reason) => {
                 shared.malformed.closing(peer, &reason);
+                break;
+            }
+            Outcome::RespondThenClose(bytes, reason) => {
+                tracing::debug!(%peer, %reason, "closing after the answer");
+                unanswered.fetch_add(1, Ordering::AcqRel);
+                let _ = tx.send(Queued::Ready(bytes)).await;
                 break;
             }
         };

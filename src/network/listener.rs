@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::budget::RequestBudget;
-use super::connection::{self, RequestHandler, Shared};
+use super::connection::{self, ConnInfo, RequestHandler, Shared};
 use super::shutdown::Shutdown;
 
 /// Limits a listener enforces on its connections.
@@ -26,7 +26,15 @@ pub struct Limits {
 }
 
 /// Accepts connections until `shutdown`, serving each on its own task.
-pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, limits: Limits, mut shutdown: Shutdown) {
+/// `index` says which of the server's listeners this is (handed to the
+/// handler with each connection).
+pub async fn serve<H: RequestHandler>(
+    listener: TcpListener,
+    index: usize,
+    handler: Arc<H>,
+    limits: Limits,
+    mut shutdown: Shutdown,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     let shared = Arc::new(Shared::new(
         limits.max_frame_bytes,
@@ -54,7 +62,11 @@ pub async fn serve<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, li
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    connection::run(stream, peer, handler, shared, shutdown).await;
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, %err, "set_nodelay failed");
+                    }
+                    let conn = ConnInfo { peer, listener: index, peer_certificates: None };
+                    connection::run(stream, conn, handler, shared, shutdown).await;
                     drop(permit);
                 });
             }

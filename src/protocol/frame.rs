@@ -32,13 +32,18 @@ pub enum FrameError {
     Encode { api: ApiKey, version: i16, reason: String },
 }
 
-/// Checks a 4-byte length prefix against the frame size limit.
-pub fn frame_size(prefix: [u8; 4], max: usize) -> Result<usize, FrameError> {
+/// The smallest request frame: api key, version and correlation id.
+pub const MIN_REQUEST_FRAME: usize = 8;
+
+/// Checks a 4-byte length prefix against the frame size bounds: `min` is
+/// [`MIN_REQUEST_FRAME`] for requests, smaller where the connection expects
+/// raw bytes without a request header (SASL tokens after a v0 handshake).
+pub fn frame_size(prefix: [u8; 4], min: usize, max: usize) -> Result<usize, FrameError> {
     let size = i32::from_be_bytes(prefix);
-    if size < 8 {
+    let size_usize = usize::try_from(size).map_err(|_| FrameError::InvalidSize(size))?;
+    if size_usize < min {
         return Err(FrameError::InvalidSize(size));
     }
-    let size_usize = usize::try_from(size).map_err(|_| FrameError::InvalidSize(size))?;
     if size_usize > max {
         return Err(FrameError::TooLarge { size: i64::from(size), max });
     }
@@ -123,10 +128,12 @@ mod tests {
 
     #[test]
     fn size_limits() {
-        assert!(matches!(frame_size(100i32.to_be_bytes(), 1000), Ok(100)));
-        assert!(matches!(frame_size(2000i32.to_be_bytes(), 1000), Err(FrameError::TooLarge { .. })));
-        assert!(matches!(frame_size((-1i32).to_be_bytes(), 1000), Err(FrameError::InvalidSize(-1))));
-        assert!(matches!(frame_size(3i32.to_be_bytes(), 1000), Err(FrameError::InvalidSize(3))));
+        assert!(matches!(frame_size(100i32.to_be_bytes(), 8, 1000), Ok(100)));
+        assert!(matches!(frame_size(2000i32.to_be_bytes(), 8, 1000), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(frame_size((-1i32).to_be_bytes(), 8, 1000), Err(FrameError::InvalidSize(-1))));
+        assert!(matches!(frame_size(3i32.to_be_bytes(), 8, 1000), Err(FrameError::InvalidSize(3))));
+        assert!(matches!(frame_size(3i32.to_be_bytes(), 1, 1000), Ok(3)));
+        assert!(matches!(frame_size(0i32.to_be_bytes(), 1, 1000), Err(FrameError::InvalidSize(0))));
     }
 
     #[test]

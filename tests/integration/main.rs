@@ -30,6 +30,7 @@ mod legacy_clients;
 mod legacy_fetch;
 mod legacy_produce;
 mod lifecycle;
+mod listeners;
 mod ops_tools;
 mod protocol;
 mod quickstart;

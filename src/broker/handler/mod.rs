@@ -111,17 +111,38 @@ mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::listeners::ListenerContext;
+use super::session::Session;
 use super::Broker;
-use crate::network::{Outcome, RequestHandler};
+use crate::network::{ConnInfo, Outcome, RequestHandler};
 use crate::protocol::{frame, versions};
 
 impl RequestHandler for Broker {
-    async fn handle(&self, payload: Bytes, peer: SocketAddr) -> Outcome {
+    type Session = Session;
+
+    fn open(&self, conn: ConnInfo) -> Session {
+        // The network layer only ever passes indexes of listeners it was given.
+        let listener = self.listeners().get(conn.listener).or_else(|| self.listeners().first()).cloned();
+        let listener = listener.unwrap_or_else(|| {
+            Arc::new(ListenerContext {
+                index: conn.listener,
+                name: String::new(),
+                protocol: Default::default(),
+                local: conn.peer,
+                advertised: self.advertised().clone(),
+            })
+        });
+        Session::new(conn.peer, listener)
+    }
+
+    async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
+        let peer = session.peer;
         let peek = match frame::peek_header(&payload) {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),

@@ -87,6 +87,8 @@ pub struct TestBroker {
     pub overrides: Vec<String>,
     /// Extra environment of the process (test hooks).
     pub env: Vec<(String, String)>,
+    /// Every listener's name and bound address, from the `started` line.
+    pub listeners: Vec<(String, SocketAddr)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -106,13 +108,16 @@ impl TestBroker {
             dir,
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            listeners: Vec::new(),
             _tmp: Some(tmp),
         };
-        b.spawn("127.0.0.1:0");
+        b.spawn("127.0.0.1:0", None);
         b
     }
 
-    fn spawn(&mut self, listen: &str) {
+    /// `last` is a `listeners=` override given after the test's own (a restart
+    /// of a broker with several listeners keeps their ports).
+    fn spawn(&mut self, listen: &str, last: Option<String>) {
         let logs = self.dir.join("logs");
         let mut cmd = Command::new(gregor_bin());
         cmd.arg("server-start")
@@ -126,6 +131,9 @@ impl TestBroker {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for o in &self.overrides {
+            cmd.arg("--override").arg(o);
+        }
+        if let Some(o) = last {
             cmd.arg("--override").arg(o);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -142,18 +150,28 @@ impl TestBroker {
                 }
                 if !sent {
                     if let Some(addr) = parse_listener(&line) {
-                        let _ = tx.send(addr);
+                        let _ = tx.send((addr, parse_listeners(&line)));
                         sent = true;
                     }
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        let (addr, listeners) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
             let log = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
             panic!("broker did not start; its log:\n{log}")
         });
         self.addr = addr;
+        self.listeners = listeners;
         self.child = Some(child);
+    }
+
+    /// The bound address of the listener named `name` (`SSL`, `SASL_PLAINTEXT`, …).
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener {name}; the broker has {:?}", self.listeners))
     }
 
     /// `host:port` for clients.
@@ -184,7 +202,11 @@ impl TestBroker {
     pub fn restart(&mut self) {
         self.kill();
         let listen = self.addr.to_string();
-        self.spawn(&listen);
+        let last = (self.listeners.len() > 1).then(|| {
+            let all: Vec<String> = self.listeners.iter().map(|(n, a)| format!("{n}://{a}")).collect();
+            format!("listeners={}", all.join(","))
+        });
+        self.spawn(&listen, last);
     }
 
     pub fn log_text(&self) -> String {
@@ -249,6 +271,22 @@ fn parse_listener(line: &str) -> Option<SocketAddr> {
     let rest = &line[start..];
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     rest[..end].parse().ok()
+}
+
+/// The `listeners=NAME=ip:port,…` field of the `started` line.
+fn parse_listeners(line: &str) -> Vec<(String, SocketAddr)> {
+    let Some(start) = line.find("listeners=").map(|i| i + "listeners=".len()) else {
+        return Vec::new();
+    };
+    let rest = &line[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    rest[..end]
+        .split(',')
+        .filter_map(|entry| {
+            let (name, addr) = entry.split_once('=')?;
+            Some((name.to_string(), addr.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The bootstrap list of the brokers of `brokers` still running (a killed

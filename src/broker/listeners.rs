@@ -1,0 +1,96 @@
+//! The broker's listeners: every entry of `listeners` is bound, each with its
+//! security protocol (`listener.security.protocol.map`) and the endpoint
+//! clients are told to use (`advertised.listeners`, matched by name). A
+//! connection remembers which listener accepted it, so the broker can answer
+//! with that listener's endpoints and apply its security settings.
+//!
+//! It also builds what the broker itself uses to talk to other brokers
+//! ([`InterBroker`]): the listener named by `inter.broker.listener.name` (or
+//! implied by `security.inter.broker.protocol`) and the client-side security
+//! that listener needs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::BrokerError;
+use crate::client::Security;
+use crate::config::{BrokerConfig, SecurityProtocol};
+
+/// One bound listener, shared by its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerContext {
+    /// Position in `listeners` (the network layer's listener index).
+    pub index: usize,
+    /// Upper-case listener name (`PLAINTEXT`, `INTERNAL`, …).
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// The bound address (the real port when the config said 0).
+    pub local: SocketAddr,
+    /// Host and port clients of this listener are told to connect to.
+    pub advertised: (String, u16),
+}
+
+/// How this broker connects to the others.
+#[derive(Debug, Clone)]
+pub struct InterBroker {
+    /// `inter.broker.listener.name`: the other brokers' endpoint to dial.
+    pub listener: String,
+    /// What the connection does after connecting (TLS, SASL).
+    pub security: Security,
+}
+
+/// Binds every configured listener, in order; fails on the first that cannot be bound.
+pub(crate) async fn bind_all(config: &BrokerConfig) -> Result<Vec<(TcpListener, ListenerContext)>, BrokerError> {
+    if config.listeners.is_empty() {
+        return Err(BrokerError::NoListener);
+    }
+    let mut bound = Vec::with_capacity(config.listeners.len());
+    for (index, listener) in config.listeners.iter().enumerate() {
+        let bind_host = if listener.host.is_empty() { "0.0.0.0".to_string() } else { listener.host.clone() };
+        let bind = if bind_host.contains(':') {
+            format!("[{bind_host}]:{}", listener.port)
+        } else {
+            format!("{bind_host}:{}", listener.port)
+        };
+        let socket =
+            TcpListener::bind(&bind).await.map_err(|source| BrokerError::Bind { listener: bind.clone(), source })?;
+        let local = socket.local_addr().map_err(|source| BrokerError::Bind { listener: bind, source })?;
+        let advertised = match config.advertised_listeners.iter().find(|a| a.name == listener.name) {
+            Some(adv) if adv.port != 0 => {
+                let host = if adv.is_wildcard_host() { "127.0.0.1".to_string() } else { adv.host.clone() };
+                (host, adv.port)
+            }
+            _ => {
+                let host = if listener.is_wildcard_host() { "127.0.0.1".to_string() } else { bind_host.clone() };
+                (host, local.port())
+            }
+        };
+        let protocol = config.security_protocol(&listener.name).unwrap_or_default();
+        if protocol != SecurityProtocol::Plaintext {
+            // Serving such a listener in plaintext would hand out what its
+            // operator meant to protect.
+            return Err(BrokerError::Other(format!(
+                "listener {}: security protocol {protocol} is not supported yet",
+                listener.name
+            )));
+        }
+        bound.push((socket, ListenerContext { index, name: listener.name.clone(), protocol, local, advertised }));
+    }
+    Ok(bound)
+}
+
+/// What this broker uses to reach the others, from its own config.
+pub(crate) fn inter_broker(config: &BrokerConfig) -> Result<InterBroker, BrokerError> {
+    let listener = config.inter_broker_listener_name.clone();
+    let protocol = config.security_protocol(&listener).unwrap_or_default();
+    let security = Security { protocol };
+    security.check_supported().map_err(|e| BrokerError::Other(format!("inter-broker listener {listener}: {e}")))?;
+    Ok(InterBroker { listener, security })
+}
+
+/// The `listeners=NAME=ip:port,…` value of the broker's `started` log line.
+pub(crate) fn describe(listeners: &[Arc<ListenerContext>]) -> String {
+    listeners.iter().map(|l| format!("{}={}", l.name, l.local)).collect::<Vec<_>>().join(",")
+}

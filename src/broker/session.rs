@@ -1,0 +1,28 @@
+//! One client connection's state on the broker: where it came from, which
+//! listener accepted it, and who it is. The connection's read loop owns it
+//! and hands it to each request in turn (see `network::connection`), so it
+//! changes only between requests — what a SASL exchange needs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::listeners::ListenerContext;
+use crate::security::principal::Principal;
+
+/// What the broker knows about one connection.
+#[derive(Debug)]
+pub struct Session {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The listener that accepted the connection.
+    pub listener: Arc<ListenerContext>,
+    /// Who the client is: `User:ANONYMOUS` until it proves otherwise.
+    pub principal: Principal,
+}
+
+impl Session {
+    /// A new connection on `listener` that has proved nothing yet.
+    pub fn new(peer: SocketAddr, listener: Arc<ListenerContext>) -> Session {
+        Session { peer, listener, principal: Principal::anonymous() }
+    }
+}

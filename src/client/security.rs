@@ -1,0 +1,41 @@
+//! How a client's connections protect themselves: the security protocol
+//! (`security.protocol`) and, for TLS and SASL listeners, the settings the
+//! connection needs once the TCP connection is up.
+//!
+//! [`Security`] is the runtime form, built once per client (or once per
+//! broker for inter-broker traffic) from the string settings in
+//! [`ClientConfig`], so that a bad setting fails when the client is created,
+//! naming its key, rather than on every connection.
+
+use crate::config::SecurityProtocol;
+
+use super::{ClientConfig, ClientError};
+
+/// What every connection of one client does after connecting.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// `security.protocol`.
+    pub protocol: SecurityProtocol,
+}
+
+impl Security {
+    /// Plaintext, no authentication (the default).
+    pub fn plaintext() -> Security {
+        Security::default()
+    }
+
+    /// The runtime settings for a client configured with `config`.
+    pub fn for_client(config: &ClientConfig) -> Result<Security, ClientError> {
+        let security = Security { protocol: config.security_protocol };
+        security.check_supported()?;
+        Ok(security)
+    }
+
+    /// Refuses the protocols this build cannot speak yet.
+    pub(crate) fn check_supported(&self) -> Result<(), ClientError> {
+        match self.protocol {
+            SecurityProtocol::Plaintext => Ok(()),
+            other => Err(ClientError::Config(format!("security.protocol={other} is not supported yet"))),
+        }
+    }
+}
