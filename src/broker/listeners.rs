@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 
 use super::BrokerError;
 use crate::client::Security;
+use crate::config::security as config_security;
 use crate::config::{BrokerConfig, SecurityProtocol};
+use crate::network::tls::{self, TlsAcceptor};
 
 /// One bound listener, shared by its connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +70,7 @@ pub(crate) async fn bind_all(config: &BrokerConfig) -> Result<Vec<(TcpListener, 
             }
         };
         let protocol = config.security_protocol(&listener.name).unwrap_or_default();
-        if protocol != SecurityProtocol::Plaintext {
+        if matches!(protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
             // Serving such a listener in plaintext would hand out what its
             // operator meant to protect.
             return Err(BrokerError::Other(format!(
@@ -81,11 +83,42 @@ pub(crate) async fn bind_all(config: &BrokerConfig) -> Result<Vec<(TcpListener, 
     Ok(bound)
 }
 
+/// The TLS acceptor of each listener (`None` for PLAINTEXT and SASL_PLAINTEXT), built from
+/// its `ssl.*` settings; a listener whose key store cannot be read stops the start.
+pub(crate) fn tls_acceptors<'a>(
+    config: &BrokerConfig,
+    listeners: impl IntoIterator<Item = &'a ListenerContext>,
+) -> Result<Vec<Option<TlsAcceptor>>, BrokerError> {
+    listeners
+        .into_iter()
+        .map(|l| {
+            if !matches!(l.protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) {
+                return Ok(None);
+            }
+            let fail = |e: &dyn std::fmt::Display| BrokerError::Other(format!("listener {}: {e}", l.name));
+            let (settings, warnings) = config_security::listener_tls(config, &l.name).map_err(|e| fail(&e))?;
+            for w in warnings {
+                tracing::warn!(listener = %l.name, "{w}");
+            }
+            let server = tls::server_config(&settings).map_err(|e| fail(&e))?;
+            Ok(Some(TlsAcceptor::from(server)))
+        })
+        .collect()
+}
+
 /// What this broker uses to reach the others, from its own config.
 pub(crate) fn inter_broker(config: &BrokerConfig) -> Result<InterBroker, BrokerError> {
     let listener = config.inter_broker_listener_name.clone();
     let protocol = config.security_protocol(&listener).unwrap_or_default();
-    let security = Security { protocol };
+    let tls = match protocol {
+        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+            let fail = |e: &dyn std::fmt::Display| BrokerError::Other(format!("inter-broker listener {listener}: {e}"));
+            let (settings, _) = config_security::inter_broker_tls(config, &listener).map_err(|e| fail(&e))?;
+            Some(tls::client_config(&settings).map_err(|e| fail(&e))?)
+        }
+        _ => None,
+    };
+    let security = Security { protocol, tls };
     security.check_supported().map_err(|e| BrokerError::Other(format!("inter-broker listener {listener}: {e}")))?;
     Ok(InterBroker { listener, security })
 }

@@ -21,6 +21,9 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// `security.protocol`: PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
     pub security_protocol: crate::config::SecurityProtocol,
+    /// The `ssl.*` keys (Java client names, and librdkafka's `ssl.ca.location`,
+    /// `ssl.certificate.location`, `ssl.key.location`); used for SSL and SASL_SSL.
+    pub ssl: crate::config::security::ClientTlsKeys,
 }
 
 impl ClientConfig {
@@ -33,6 +36,7 @@ impl ClientConfig {
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
             security_protocol: crate::config::SecurityProtocol::Plaintext,
+            ssl: Default::default(),
         }
     }
 
@@ -52,6 +56,7 @@ impl ClientConfig {
                     ))
                 })?
             }
+            _ if key.starts_with("ssl.") => return Ok(self.ssl.set(key, value)),
             _ => return Ok(false),
         }
         Ok(true)

@@ -138,7 +138,18 @@ impl RequestHandler for Broker {
                 advertised: self.advertised().clone(),
             })
         });
-        Session::new(conn.peer, listener)
+        let mut session = Session::new(conn.peer, listener);
+        // Kafka's DEFAULT mapping: a verified client certificate makes the principal its
+        // Subject DN (`User:CN=client,OU=test,O=gregor`); no certificate stays ANONYMOUS.
+        if let Some(leaf) = conn.peer_certificates.as_ref().and_then(|chain| chain.first()) {
+            match crate::network::tls::principal_name(leaf) {
+                Some(dn) => session.principal = crate::security::principal::Principal::user(dn),
+                None => {
+                    tracing::debug!(peer = %conn.peer, "client certificate subject unreadable; principal stays ANONYMOUS")
+                }
+            }
+        }
+        session
     }
 
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
