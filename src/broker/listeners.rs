@@ -18,6 +18,7 @@ use super::BrokerError;
 use crate::client::Security;
 use crate::config::security as config_security;
 use crate::config::{BrokerConfig, SecurityProtocol};
+use crate::metadata::BrokerInfo;
 use crate::network::tls::{self, TlsAcceptor};
 
 /// One bound listener, shared by its connections.
@@ -121,6 +122,20 @@ pub(crate) fn inter_broker(config: &BrokerConfig) -> Result<InterBroker, BrokerE
     let security = Security { protocol, tls };
     security.check_supported().map_err(|e| BrokerError::Other(format!("inter-broker listener {listener}: {e}")))?;
     Ok(InterBroker { listener, security })
+}
+
+/// Where clients that came in on `listener` reach broker `info` (Kafka's rule: the
+/// endpoint of the same-named listener). `None` leaves that broker out of the answer: it
+/// has no such listener. This broker answers for itself from `listener` directly, and a
+/// registration without endpoints (written by an older gregor) falls back to its host.
+pub(crate) fn endpoint_for(listener: &ListenerContext, me: i32, info: &BrokerInfo) -> Option<(String, u16)> {
+    if info.id == me {
+        return Some(listener.advertised.clone());
+    }
+    if info.endpoints.is_empty() || listener.name.is_empty() {
+        return Some((info.host.clone(), info.port));
+    }
+    info.endpoint(&listener.name)
 }
 
 /// The `listeners=NAME=ip:port,…` value of the broker's `started` log line.

@@ -457,6 +457,13 @@ const CLIENT_KEYS: &[&str] = &[
     "ssl.enabled.protocols",
     "ssl.cipher.suites",
     "ssl.protocol",
+    // Java-only knobs with nothing to map to in rustls: accepted so a Java client config
+    // works unchanged, and ignored.
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
+    "ssl.secure.random.implementation",
+    "ssl.provider",
+    "ssl.engine.factory.class",
 ];
 
 impl ClientTlsKeys {

@@ -190,7 +190,9 @@ impl RequestHandler for Broker {
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
+            RequestKind::Metadata(r) => {
+                ResponseKind::Metadata(metadata::handle(self, r, version, &session.listener).await)
+            }
             RequestKind::Produce(r) => match produce::handle(self.replicas(), r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
@@ -236,7 +238,7 @@ impl RequestHandler for Broker {
                 ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(self.metadata(), r))
             }
             RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, &session.listener).await)
             }
             RequestKind::JoinGroup(r) => {
                 ResponseKind::JoinGroup(join_group::handle(self.groups(), r, version, &client_id, peer).await)
@@ -287,9 +289,13 @@ impl RequestHandler for Broker {
             RequestKind::IncrementalAlterConfigs(r) => {
                 ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, version).await)
             }
-            RequestKind::DescribeCluster(r) => {
-                ResponseKind::DescribeCluster(describe_cluster::handle(self.metadata(), r, version))
-            }
+            RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(
+                self.metadata(),
+                r,
+                version,
+                &session.listener,
+                self.node_id(),
+            )),
             RequestKind::DeleteRecords(r) => {
                 ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
             }

@@ -54,7 +54,8 @@ impl TestPki {
         let dir = tempfile::tempdir().expect("tempdir");
         let (ca_cert, ca_issuer) = ca("gregor test CA");
         let (other_cert, other_issuer) = ca("unrelated CA");
-        let (broker, broker_key) = leaf(&ca_issuer, &["localhost", "127.0.0.1"], &[(rcgen::DnType::CommonName, "broker")]);
+        let (broker, broker_key) =
+            leaf(&ca_issuer, &["localhost", "127.0.0.1"], &[(rcgen::DnType::CommonName, "broker")]);
         let (client, client_key) = leaf(
             &ca_issuer,
             &[],
@@ -96,10 +97,8 @@ impl TestPki {
     /// A client properties file (`--command-config`) for `security.protocol=SSL`, with
     /// the client certificate when `with_cert`.
     pub fn client_properties(&self, dir: &Path, ca: &Path, with_cert: bool) -> PathBuf {
-        let mut text = format!(
-            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
-            ca.display()
-        );
+        let mut text =
+            format!("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n", ca.display());
         if with_cert {
             text.push_str(&format!(
                 "ssl.keystore.type=PEM\nssl.keystore.location={}\n",
