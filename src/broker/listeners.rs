@@ -4,6 +4,10 @@
 //! connection remembers which listener accepted it, so the broker can answer
 //! with that listener's endpoints and apply its security settings.
 //!
+//! SSL and SASL_SSL listeners get a TLS acceptor from their `ssl.*` settings
+//! ([`tls_acceptors`]), and answers that name brokers use the endpoint of the
+//! listener the request came in on ([`endpoint_for`]).
+//!
 //! It also builds what the broker itself uses to talk to other brokers
 //! ([`InterBroker`]): the listener named by `inter.broker.listener.name` (or
 //! implied by `security.inter.broker.protocol`) and the client-side security
@@ -141,4 +145,48 @@ pub(crate) fn endpoint_for(listener: &ListenerContext, me: i32, info: &BrokerInf
 /// The `listeners=NAME=ip:port,…` value of the broker's `started` log line.
 pub(crate) fn describe(listeners: &[Arc<ListenerContext>]) -> String {
     listeners.iter().map(|l| format!("{}={}", l.name, l.local)).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn context(name: &str) -> ListenerContext {
+        ListenerContext {
+            index: 0,
+            name: name.into(),
+            protocol: SecurityProtocol::Ssl,
+            local: "127.0.0.1:9093".parse().unwrap(),
+            advertised: ("me.example".into(), 9093),
+        }
+    }
+
+    fn info(id: i32, endpoints: &[&str]) -> BrokerInfo {
+        BrokerInfo {
+            id,
+            host: "first.example".into(),
+            port: 9092,
+            rack: None,
+            endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+            epoch: 0,
+        }
+    }
+
+    #[test]
+    fn answers_use_the_endpoint_of_the_requests_listener() {
+        let ssl = context("SSL");
+        let other = info(2, &["PLAINTEXT://b2:9092", "SSL://b2:9093"]);
+        assert_eq!(endpoint_for(&ssl, 1, &other), Some(("b2".into(), 9093)));
+        // A broker without the listener is left out.
+        assert_eq!(endpoint_for(&ssl, 1, &info(3, &["PLAINTEXT://b3:9092"])), None);
+        // This broker answers from its own listener.
+        assert_eq!(endpoint_for(&ssl, 2, &other), Some(("me.example".into(), 9093)));
+        // Registrations without endpoints fall back to their host.
+        assert_eq!(endpoint_for(&ssl, 1, &info(4, &[])), Some(("first.example".into(), 9092)));
+        // Dialling: the named listener, else the first endpoint; IPv6 hosts bracketed.
+        assert_eq!(other.dial_addr("ssl"), "b2:9093");
+        assert_eq!(other.dial_addr("INTERNAL"), "first.example:9092");
+        assert_eq!(info(5, &["SSL://[::1]:9093"]).dial_addr("SSL"), "[::1]:9093");
+    }
 }

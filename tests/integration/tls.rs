@@ -270,3 +270,51 @@ fn brokers_replicate_over_tls_only_listeners() {
         assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), ["a", "b", "c"], "{}", stderr(&out));
     }
 }
+
+#[test]
+fn rdkafka_round_trip_over_tls_with_a_client_certificate() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let pki = TestPki::new();
+    let broker = ssl_broker(&pki, &["listener.name.ssl.ssl.client.auth=required"]);
+    let ssl = broker.listener_addr("SSL").to_string();
+    let config = |extra: &[(&str, &str)]| {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &ssl)
+            .set("security.protocol", "ssl")
+            .set("ssl.ca.location", pki.ca.to_str().expect("path"))
+            .set("ssl.certificate.location", pki.client_cert.to_str().expect("path"))
+            .set("ssl.key.location", pki.client_key.to_str().expect("path"));
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        c
+    };
+    let producer: ThreadedProducer<DefaultProducerContext> = config(&[]).create().expect("producer");
+    for i in 0..10 {
+        let value = format!("rdkafka tls {i}");
+        producer.send(BaseRecord::<(), _>::to("rdkafka-tls").partition(0).payload(&value)).expect("send");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush over TLS");
+
+    let consumer: BaseConsumer =
+        config(&[("group.id", "tls"), ("enable.auto.commit", "false")]).create().expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("rdkafka-tls", 0, Offset::Beginning).expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 10 {
+        assert!(Instant::now() < deadline, "consumed only {seen:?}");
+        if let Some(m) = consumer.poll(Duration::from_secs(1)) {
+            let m = m.expect("message over TLS");
+            seen.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string());
+        }
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("rdkafka tls {i}")).collect();
+    assert_eq!(seen, expected);
+}

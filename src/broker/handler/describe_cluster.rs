@@ -1,6 +1,6 @@
 //! DescribeCluster (60): the cluster id, the controller and the live brokers
-//! (id, advertised host and port, rack), from the metadata cache, as Kafka
-//! 2.8+ answers it. Authorized operations are not computed (no ACLs): the
+//! (id, host and port on the listener the request came in on, rack), from the
+//! metadata cache, as Kafka 2.8+ answers it. Authorized operations are not computed (no ACLs): the
 //! field carries Kafka's "not requested" value, -2147483648.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;

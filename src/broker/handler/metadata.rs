@@ -1,4 +1,5 @@
-//! Metadata (3): brokers (registered under `/brokers/ids`), the controller
+//! Metadata (3): brokers (registered under `/brokers/ids`; each with its endpoint on
+//! the listener the request came in on, Kafka's rule), the controller
 //! (`/controller`), and topics with their partitions: replicas from the
 //! assignment, leader and ISR from the partition state znodes. Unknown topics
 //! are auto-created when `auto.create.topics.enable` is on and the client
