@@ -318,3 +318,28 @@ fn rdkafka_round_trip_over_tls_with_a_client_certificate() {
     let expected: Vec<String> = (0..10).map(|i| format!("rdkafka tls {i}")).collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn a_tls_listener_without_a_usable_pem_key_store_stops_the_start_naming_the_key() {
+    let pki = TestPki::new();
+    let listeners = "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0";
+    // Kafka's default key store type is JKS, which gregor does not read.
+    let location = format!("ssl.keystore.location={}", pki.broker_keystore.display());
+    let (code, log) = TestBroker::run_to_exit(&[listeners, &location], Duration::from_secs(60));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("ssl.keystore.type") && log.contains("PEM"), "{log}");
+    // No key store at all.
+    let (code, log) = TestBroker::run_to_exit(&[listeners], Duration::from_secs(60));
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("ssl.keystore.location"), "{log}");
+    // A file that is not there: the error names the key and the path.
+    let (code, log) = TestBroker::run_to_exit(
+        &[listeners, "ssl.keystore.type=PEM", "listener.name.ssl.ssl.keystore.location=/nonexistent/broker.pem"],
+        Duration::from_secs(60),
+    );
+    assert_ne!(code, Some(0), "{log}");
+    assert!(
+        log.contains("listener.name.ssl.ssl.keystore.location") && log.contains("/nonexistent/broker.pem"),
+        "{log}"
+    );
+}
