@@ -145,6 +145,8 @@ impl Broker {
         }
         let bound = listeners::bind_all(&config).await?;
         let inter_broker = listeners::inter_broker(&config)?;
+        // Key stores are read before anything is registered, so a bad one stops the start cleanly.
+        let acceptors = listeners::tls_acceptors(&config, bound.iter().map(|(_, l)| l))?;
         let advertised = bound[0].1.advertised.clone();
 
         // Brokers used to keep metadata in a JSON file: import it once.
@@ -297,9 +299,10 @@ impl Broker {
         let addrs: Vec<SocketAddr> = contexts.iter().map(|l| l.local).collect();
         let mut tasks: Vec<_> = sockets
             .into_iter()
+            .zip(acceptors)
             .enumerate()
-            .map(|(index, socket)| {
-                tokio::spawn(network::serve(socket, index, broker.clone(), limits, shutdown.clone()))
+            .map(|(index, (socket, tls))| {
+                tokio::spawn(network::serve(socket, index, tls, broker.clone(), limits, shutdown.clone()))
             })
             .collect();
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));

@@ -28,6 +28,9 @@ pub struct ClientConfig {
     /// librdkafka's `sasl.username` / `sasl.password`, when no JAAS line is given.
     pub sasl_username: Option<String>,
     pub sasl_password: Option<crate::security::password::Password>,
+    /// The `ssl.*` keys (Java client names, and librdkafka's `ssl.ca.location`,
+    /// `ssl.certificate.location`, `ssl.key.location`); used for SSL and SASL_SSL.
+    pub ssl: crate::config::security::ClientTlsKeys,
 }
 
 impl ClientConfig {
@@ -44,6 +47,7 @@ impl ClientConfig {
             sasl_jaas_config: None,
             sasl_username: None,
             sasl_password: None,
+            ssl: Default::default(),
         }
     }
 
@@ -67,6 +71,7 @@ impl ClientConfig {
             "sasl.jaas.config" => self.sasl_jaas_config = Some(value.into()),
             "sasl.username" => self.sasl_username = Some(value.to_string()),
             "sasl.password" => self.sasl_password = Some(value.into()),
+            _ if key.starts_with("ssl.") => return Ok(self.ssl.set(key, value)),
             _ => return Ok(false),
         }
         Ok(true)

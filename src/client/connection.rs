@@ -1,4 +1,6 @@
-//! One TCP connection to one broker, shared by every request sent to it.
+//! One TCP connection to one broker, shared by every request sent to it;
+//! wrapped in TLS when the client's [`Security`](super::Security) says so (the
+//! certificate is checked against the host name dialled, or its IP address).
 //!
 //! Requests are pipelined: callers encode their request, register a oneshot
 //! under a fresh correlation id and hand the bytes to a writer task; a reader
@@ -20,13 +22,13 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::ClientError;
+use crate::network::tls;
 
 /// Largest response frame accepted; checked before allocating.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
@@ -129,11 +131,37 @@ impl Connection {
         };
         // Small requests (metadata, acks) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let (read_half, write_half) = stream.into_split();
         let shared = Arc::new(Shared { addr: addr.to_string(), pending: Mutex::new(Pending::default()) });
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(rx, write_half, shared.clone()));
-        let reader_task = tokio::spawn(read_loop(read_half, shared.clone()));
+        let reader_task = match &security.tls {
+            None => {
+                // Plaintext keeps the lock-free owned halves.
+                let (read_half, write_half) = stream.into_split();
+                tokio::spawn(write_loop(rx, write_half, shared.clone()));
+                tokio::spawn(read_loop(read_half, shared.clone()))
+            }
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let stream = match tokio::time::timeout(connect_timeout, tls::connect(tls.clone(), host, stream)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        let e = std::io::Error::new(e.kind(), format!("TLS handshake failed: {e}"));
+                        return Err(ClientError::io(addr, e));
+                    }
+                    Err(_) => {
+                        return Err(ClientError::timeout(
+                            format!("in the TLS handshake with broker {addr}"),
+                            connect_timeout,
+                        ))
+                    }
+                };
+                // One task reads and one writes, so the split's lock is never contended.
+                let (read_half, write_half) = tokio::io::split(stream);
+                tokio::spawn(write_loop(rx, write_half, shared.clone()));
+                tokio::spawn(read_loop(read_half, shared.clone()))
+            }
+        };
         let conn = Arc::new(Connection {
             shared,
             client_id: StrBytes::from_string(client_id.to_string()),
@@ -394,7 +422,11 @@ impl<T: Decodable + HeaderVersion> ResponseFuture<T> {
     }
 }
 
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<Outgoing>, write_half: OwnedWriteHalf, shared: Arc<Shared>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    write_half: W,
+    shared: Arc<Shared>,
+) {
     let mut w = BufWriter::with_capacity(IO_BUFFER, write_half);
     let mut notify: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -423,7 +455,7 @@ async fn write_loop(mut rx: mpsc::UnboundedReceiver<Outgoing>, write_half: Owned
     let _ = w.shutdown().await;
 }
 
-async fn read_loop(read_half: OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_loop<R: AsyncRead + Unpin>(read_half: R, shared: Arc<Shared>) {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read_half);
     let err = loop {
         match read_frame(&mut reader).await {
@@ -452,7 +484,7 @@ enum FrameReadError {
     Invalid(String),
 }
 
-async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> Result<Bytes, FrameReadError> {
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Bytes, FrameReadError> {
     let mut prefix = [0u8; 4];
     reader.read_exact(&mut prefix).await.map_err(FrameReadError::Io)?;
     let size = i32::from_be_bytes(prefix);

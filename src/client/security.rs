@@ -7,7 +7,10 @@
 //! [`ClientConfig`], so that a bad setting fails when the client is created,
 //! naming its key, rather than on every connection.
 
+use std::sync::Arc;
+
 use crate::config::SecurityProtocol;
+use crate::network::tls;
 
 use super::{ClientConfig, ClientError};
 
@@ -18,6 +21,8 @@ pub struct Security {
     pub protocol: SecurityProtocol,
     /// The SASL login, for SASL_PLAINTEXT / SASL_SSL.
     pub sasl: Option<super::sasl::SaslLogin>,
+    /// The TLS client config (SSL, SASL_SSL), built from the `ssl.*` keys.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Security {
@@ -37,7 +42,17 @@ impl Security {
             )?),
             _ => None,
         };
-        let security = Security { protocol: config.security_protocol, sasl };
+        let tls = match config.security_protocol {
+            SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+                let (settings, warnings) = config.ssl.settings().map_err(|e| ClientError::Config(e.to_string()))?;
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                Some(tls::client_config(&settings).map_err(|e| ClientError::Config(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let security = Security { protocol: config.security_protocol, tls, sasl };
         security.check_supported()?;
         Ok(security)
     }
@@ -46,7 +61,9 @@ impl Security {
     pub(crate) fn check_supported(&self) -> Result<(), ClientError> {
         match self.protocol {
             SecurityProtocol::Plaintext => Ok(()),
+            SecurityProtocol::Ssl if self.tls.is_some() => Ok(()),
             SecurityProtocol::SaslPlaintext if self.sasl.is_some() => Ok(()),
+            SecurityProtocol::SaslSsl if self.tls.is_some() && self.sasl.is_some() => Ok(()),
             other => Err(ClientError::Config(format!("security.protocol={other} is not supported yet"))),
         }
     }

@@ -44,6 +44,7 @@ mod streams_quickstart;
 mod streams_runtime;
 mod streams_standby;
 mod streams_tools;
+mod tls;
 mod tools;
 mod transactions;
 mod transactions_failover;

@@ -138,7 +138,18 @@ impl RequestHandler for Broker {
                 advertised: self.advertised().clone(),
             })
         });
-        Session::new(conn.peer, listener)
+        let mut session = Session::new(conn.peer, listener);
+        // Kafka's DEFAULT mapping: a verified client certificate makes the principal its
+        // Subject DN (`User:CN=client,OU=test,O=gregor`); no certificate stays ANONYMOUS.
+        if let Some(leaf) = conn.peer_certificates.as_ref().and_then(|chain| chain.first()) {
+            match crate::network::tls::principal_name(leaf) {
+                Some(dn) => session.principal = crate::security::principal::Principal::user(dn),
+                None => {
+                    tracing::debug!(peer = %conn.peer, "client certificate subject unreadable; principal stays ANONYMOUS")
+                }
+            }
+        }
+        session
     }
 
     fn frame_bounds(&self, session: &Session, max: usize) -> (usize, usize) {
@@ -201,7 +212,9 @@ impl RequestHandler for Broker {
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, r, version).await),
+            RequestKind::Metadata(r) => {
+                ResponseKind::Metadata(metadata::handle(self, r, version, &session.listener).await)
+            }
             RequestKind::Produce(r) => match produce::handle(self.replicas(), r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
@@ -247,7 +260,7 @@ impl RequestHandler for Broker {
                 ResponseKind::ListPartitionReassignments(list_partition_reassignments::handle(self.metadata(), r))
             }
             RequestKind::FindCoordinator(r) => {
-                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await)
+                ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, &session.listener).await)
             }
             RequestKind::JoinGroup(r) => {
                 ResponseKind::JoinGroup(join_group::handle(self.groups(), r, version, &client_id, peer).await)
@@ -298,9 +311,13 @@ impl RequestHandler for Broker {
             RequestKind::IncrementalAlterConfigs(r) => {
                 ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(self, r, version).await)
             }
-            RequestKind::DescribeCluster(r) => {
-                ResponseKind::DescribeCluster(describe_cluster::handle(self.metadata(), r, version))
-            }
+            RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(
+                self.metadata(),
+                r,
+                version,
+                &session.listener,
+                self.node_id(),
+            )),
             RequestKind::DeleteRecords(r) => {
                 ResponseKind::DeleteRecords(delete_records::handle(self.replicas(), self.logs(), r).await)
             }
