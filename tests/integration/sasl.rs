@@ -609,3 +609,69 @@ fn startup_errors_name_the_key_and_never_echo_a_password() {
     assert_ne!(code, Some(0), "{log}");
     assert!(log.contains("unterminated quoted value") && !log.contains("s3cret-value"), "{log}");
 }
+
+#[test]
+fn sasl_ssl_round_trip_with_our_tools_and_kcat() {
+    let pki = crate::common::tls::TestPki::new();
+    let mut overrides = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0".to_string(),
+        "num.partitions=1".to_string(),
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN".to_string(),
+        PLAIN_JAAS.replace("listener.name.sasl_plaintext.", "listener.name.sasl_ssl."),
+    ];
+    overrides.extend(pki.broker_overrides());
+    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    let b = TestBroker::start(&refs);
+    let bs = b.listener_addr("SASL_SSL").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = |name: &str, password: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "security.protocol=SASL_SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\nsasl.mechanism=PLAIN\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"{password}\";\n",
+                pki.ca.display()
+            ),
+        )
+        .expect("write properties");
+        path.display().to_string()
+    };
+    let good = props("good.properties", "alice-secret");
+    let out = tool(
+        &["kafka-console-producer", "--bootstrap-server", &bs, "--topic", "sasl-ssl", "--producer.config", &good],
+        Some("s1\ns2\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = tool(
+        &[
+            "kafka-console-consumer",
+            "--bootstrap-server",
+            &bs,
+            "--topic",
+            "sasl-ssl",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--consumer.config",
+            &good,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["s1", "s2"]);
+    let bad = props("bad.properties", "wrong-secret");
+    let out = tool(&["kafka-broker-api-versions", "--bootstrap-server", &bs, "--command-config", &bad], None);
+    assert!(!out.status.success() && text(&out).contains("Invalid username or password"), "{}", text(&out));
+    if let Some(kcat) = kcat() {
+        let ca = format!("ssl.ca.location={}", pki.ca.display());
+        let out = Command::new(&kcat)
+            .args(["-b", &bs, "-X", "security.protocol=SASL_SSL", "-X", &ca, "-X", "sasl.mechanisms=PLAIN"])
+            .args(["-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"])
+            .args(["-C", "-t", "sasl-ssl", "-p", "0", "-o", "beginning", "-e", "-q"])
+            .output()
+            .expect("kcat");
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["s1", "s2"]);
+    }
+}
