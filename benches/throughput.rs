@@ -3,7 +3,12 @@
 //! records with acks=1 and acks=all; prints records/s and MB/s, the broker's
 //! idle RSS, and the machine's loopback bandwidth (iperf3) for scale.
 //!
-//! Run: `cargo bench --bench throughput` (GREGOR_BENCH_SCALE=0.1 for a quick pass).
+//! Then TLS against plaintext: one broker with a PLAINTEXT and an SSL listener
+//! (certificates generated with rcgen), the same produce + consume run over each
+//! listener in turn, printing both MB/s and the TLS overhead in percent.
+//!
+//! Run: `cargo bench --bench throughput` (GREGOR_BENCH_SCALE=0.1 for a quick pass,
+//! GREGOR_BENCH_ONLY=tls for the TLS comparison alone).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +19,68 @@ use rdkafka::{Offset, TopicPartitionList};
 
 mod common;
 
-use common::{produce, start_broker};
+use common::{produce, produce_with, start_broker, start_broker_with};
+
+/// A CA and a broker certificate for 127.0.0.1/localhost, written into `dir`:
+/// `(ca.pem, broker.pem with key and certificate)`.
+fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().expect("broker key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    let cert = params.signed_by(&key, &issuer).expect("broker certificate");
+    let ca_path = dir.join("ca.pem");
+    let broker_path = dir.join("broker.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).expect("write CA");
+    std::fs::write(&broker_path, format!("{}{}", key.serialize_pem(), cert.pem())).expect("write broker PEM");
+    (ca_path, broker_path)
+}
+
+/// The same produce + consume over the PLAINTEXT and the SSL listener of one broker.
+fn tls_overhead(scale: f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, keystore) = certificates(dir.path());
+    let broker = start_broker_with(&[
+        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0".to_string(),
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={}", keystore.display()),
+    ]);
+    let addr_of = |name: &str| {
+        broker.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| a.clone()).expect("listener in the started line")
+    };
+    let tls = [("security.protocol", "ssl".to_string()), ("ssl.ca.location", ca.display().to_string())];
+    println!();
+    println!("TLS vs PLAINTEXT (one broker, both listeners; librdkafka/OpenSSL client, rustls broker)");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "workload", "plain P", "TLS P", "overhead", "plain C", "TLS C", "overhead"
+    );
+    for (count, size) in [(1_000_000usize, 100usize), (200_000, 1024)] {
+        let count = ((count as f64) * scale) as usize;
+        let mb = (count * size) as f64 / 1e6;
+        let plain = addr_of("PLAINTEXT");
+        let ssl = addr_of("SSL");
+        let pp = mb / produce(&plain, &format!("plain-{size}"), count, size, "1").as_secs_f64();
+        let pc = mb / consume(&plain, &format!("plain-{size}"), count).as_secs_f64();
+        let tp = mb / produce_with(&ssl, &format!("tls-{size}"), count, size, "1", &tls).as_secs_f64();
+        let tc = mb / consume_with(&ssl, &format!("tls-{size}"), count, &tls).as_secs_f64();
+        let overhead = |plain: f64, tls: f64| (plain - tls) / plain * 100.0;
+        println!(
+            "{:<28} {:>10.1} {:>10.1} {:>9.0}% {:>10.1} {:>10.1} {:>9.0}%",
+            format!("{count} x {size} B acks=1"),
+            pp,
+            tp,
+            overhead(pp, tp),
+            pc,
+            tc,
+            overhead(pc, tc)
+        );
+    }
+    println!("(MB/s; P = produce, C = consume; overhead = how much slower TLS is)");
+}
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -22,7 +88,15 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn consume(addr: &str, topic: &str, count: usize) -> Duration {
-    let c: BaseConsumer = ClientConfig::new()
+    consume_with(addr, topic, count, &[])
+}
+
+fn consume_with(addr: &str, topic: &str, count: usize, extra: &[(&str, String)]) -> Duration {
+    let mut config = ClientConfig::new();
+    for (k, v) in extra {
+        config.set(*k, v);
+    }
+    let c: BaseConsumer = config
         .set("bootstrap.servers", addr)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
@@ -71,6 +145,10 @@ fn iperf3_gbits() -> Option<f64> {
 
 fn main() {
     let scale: f64 = std::env::var("GREGOR_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    if std::env::var("GREGOR_BENCH_ONLY").as_deref() == Ok("tls") {
+        tls_overhead(scale);
+        return;
+    }
     let broker = start_broker();
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss_kib(broker.child.id());
@@ -102,4 +180,6 @@ fn main() {
     if let Some(kib) = rss_kib(broker.child.id()) {
         println!("broker RSS after the run: {:.1} MB", kib as f64 / 1024.0);
     }
+    drop(broker);
+    tls_overhead(scale);
 }

@@ -13,6 +13,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 pub struct Broker {
     pub child: Child,
     pub addr: String,
+    /// Every listener's `NAME` and `host:port`, from the `started` line.
+    #[allow(dead_code)] // only some benchmarks use several listeners
+    pub listeners: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -24,11 +27,17 @@ impl Drop for Broker {
 }
 
 pub fn start_broker() -> Broker {
+    start_broker_with(&[])
+}
+
+/// [`start_broker`] with extra `--override key=value` settings (they win).
+pub fn start_broker_with(overrides: &[String]) -> Broker {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
         .args(["server-start", "--override", "listeners=PLAINTEXT://127.0.0.1:0"])
         .arg("--override")
         .arg(format!("log.dirs={}", dir.path().join("logs").display()))
+        .args(overrides.iter().flat_map(|o| ["--override", o.as_str()]))
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -36,20 +45,44 @@ pub fn start_broker() -> Broker {
         .expect("spawn broker");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
+    let (addr, listeners) = loop {
         let line = lines.next().expect("broker exited").expect("read");
-        if let Some(i) = line.find("listener=") {
-            let rest = &line[i + 9..];
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        if let Some(i) = line.find(" listener=") {
+            let rest = &line[i + 10..];
+            let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+            let listeners = line
+                .find(" listeners=")
+                .map(|j| line[j + 11..].split_whitespace().next().unwrap_or_default())
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|p| p.split_once('=').map(|(n, a)| (n.to_string(), a.to_string())))
+                .collect();
+            break (addr, listeners);
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Broker { child, addr, _dir: dir }
+    Broker { child, addr, listeners, _dir: dir }
 }
 
 /// Produces `count` records of `size` bytes to partition 0 and waits for every acknowledgement.
 pub fn produce(addr: &str, topic: &str, count: usize, size: usize, acks: &str) -> Duration {
-    let p: BaseProducer = ClientConfig::new()
+    produce_with(addr, topic, count, size, acks, &[])
+}
+
+/// [`produce`] with extra librdkafka settings (e.g. `security.protocol=ssl`).
+pub fn produce_with(
+    addr: &str,
+    topic: &str,
+    count: usize,
+    size: usize,
+    acks: &str,
+    extra: &[(&str, String)],
+) -> Duration {
+    let mut config = ClientConfig::new();
+    for (k, v) in extra {
+        config.set(*k, v);
+    }
+    let p: BaseProducer = config
         .set("bootstrap.servers", addr)
         .set("acks", acks)
         .set("linger.ms", "5")

@@ -26,6 +26,7 @@ pub mod partition_sync;
 pub mod producer_state;
 pub mod replicas;
 pub mod replication;
+pub mod sasl;
 pub mod session;
 pub mod tasks;
 pub mod throttle;
@@ -108,6 +109,10 @@ pub struct Broker {
     txn_coordinator: Arc<crate::coordinator::txn::TxnCoordinator>,
     /// The ACL authorizer (`authorizer.class.name`); `None`: every request is allowed.
     authorizer: Option<crate::security::authorizer::Authorizer>,
+    /// What the SASL listeners accept (mechanisms, PLAIN users, re-authentication).
+    sasl: sasl::SaslSettings,
+    /// Rate limit for "Failed authentication" log lines, per client address.
+    sasl_failures: crate::network::warnings::PeerWarnings,
 }
 
 impl std::fmt::Debug for Broker {
@@ -137,8 +142,15 @@ impl Broker {
         let authorizer = crate::security::authorizer::Authorizer::from_config(&config)
             .map_err(|e| BrokerError::Other(e.to_string()))?;
 
+        let (sasl_settings, sasl_warnings) =
+            sasl::config::build(&config).map_err(|e| BrokerError::Other(e.to_string()))?;
+        for warning in sasl_warnings {
+            tracing::warn!("{warning}");
+        }
         let bound = listeners::bind_all(&config).await?;
         let inter_broker = listeners::inter_broker(&config)?;
+        // Key stores are read before anything is registered, so a bad one stops the start cleanly.
+        let acceptors = listeners::tls_acceptors(&config, bound.iter().map(|(_, l)| l))?;
         let advertised = bound[0].1.advertised.clone();
 
         // Brokers used to keep metadata in a JSON file: import it once.
@@ -232,6 +244,11 @@ impl Broker {
                 advertised,
                 listeners: contexts.clone(),
                 inter_broker,
+                sasl: sasl_settings,
+                sasl_failures: crate::network::warnings::PeerWarnings::new(
+                    "failed authentications",
+                    crate::network::warnings::WARN_INTERVAL,
+                ),
                 logs,
                 metadata,
                 replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
@@ -287,9 +304,10 @@ impl Broker {
         let addrs: Vec<SocketAddr> = contexts.iter().map(|l| l.local).collect();
         let mut tasks: Vec<_> = sockets
             .into_iter()
+            .zip(acceptors)
             .enumerate()
-            .map(|(index, socket)| {
-                tokio::spawn(network::serve(socket, index, broker.clone(), limits, shutdown.clone()))
+            .map(|(index, (socket, tls))| {
+                tokio::spawn(network::serve(socket, index, tls, broker.clone(), limits, shutdown.clone()))
             })
             .collect();
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
@@ -322,6 +340,16 @@ impl Broker {
     /// How this broker connects to the other brokers.
     pub fn inter_broker(&self) -> &listeners::InterBroker {
         &self.inter_broker
+    }
+
+    /// What the SASL listeners accept.
+    pub(crate) fn sasl_settings(&self) -> &sasl::SaslSettings {
+        &self.sasl
+    }
+
+    /// The rate limit of "Failed authentication" log lines.
+    pub(crate) fn sasl_failures(&self) -> &crate::network::warnings::PeerWarnings {
+        &self.sasl_failures
     }
 
     /// The partitions' logs on disk.

@@ -218,8 +218,10 @@ async fn fetcher_manager(broker: Arc<Broker>, mut shutdown: Shutdown) {
     }
 }
 
-pub(super) fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
-    broker.metadata().view().brokers.get(&id).map(|b| format!("{}:{}", b.host, b.port))
+pub(crate) fn broker_addr(broker: &Broker, id: i32) -> Option<String> {
+    // The other broker's endpoint on the inter-broker listener, which the security of
+    // `broker.inter_broker()` is made for.
+    broker.metadata().view().brokers.get(&id).map(|b| b.dial_addr(&broker.inter_broker().listener))
 }
 
 /// One leader's fetcher: reconnects with a backoff until aborted.

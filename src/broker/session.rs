@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::listeners::ListenerContext;
+use super::sasl::SaslState;
+use crate::config::SecurityProtocol;
 use crate::security::principal::Principal;
 
 /// What the broker knows about one connection.
@@ -18,11 +20,14 @@ pub struct Session {
     pub listener: Arc<ListenerContext>,
     /// Who the client is: `User:ANONYMOUS` until it proves otherwise.
     pub principal: Principal,
+    /// The SASL authentication state (already `Done` on a non-SASL listener).
+    pub sasl: SaslState,
 }
 
 impl Session {
     /// A new connection on `listener` that has proved nothing yet.
     pub fn new(peer: SocketAddr, listener: Arc<ListenerContext>) -> Session {
-        Session { peer, listener, principal: Principal::anonymous() }
+        let sasl_listener = matches!(listener.protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl);
+        Session { peer, listener, principal: Principal::anonymous(), sasl: SaslState::new(sasl_listener) }
     }
 }

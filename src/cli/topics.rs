@@ -30,6 +30,7 @@ pub fn command() -> Command {
                 .help("Alter the number of partitions, or (with --zookeeper) the configs, of a topic"),
         )
         .group(ArgGroup::new("action").args(["create", "list", "describe", "delete", "alter"]).required(true))
+        .arg(common::config_file_arg("command-config", "Properties for the admin client (e.g. security.protocol=SSL)"))
         .arg(Arg::new("topic").long("topic").value_name("TOPIC").help("The topic to create, alter, describe or delete"))
         .arg(
             Arg::new("partitions")
@@ -119,7 +120,11 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let backend = match (zookeeper, bootstrap) {
             (Some(zk), _) => Backend::Zk(ZkAdmin::connect(&zk).await?),
-            (None, Some(bs)) => Backend::Kafka(Admin::connect(ClientConfig::new(bs)).await?),
+            (None, Some(bs)) => {
+                let mut config = ClientConfig::new(bs);
+                common::apply_command_config(&mut config, m.get_one::<std::path::PathBuf>("command-config"))?;
+                Backend::Kafka(Admin::connect(config).await?)
+            }
             (None, None) => bail!("Missing required argument \"[bootstrap-server]\""),
         };
         let result = if m.get_flag("create") {

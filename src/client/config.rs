@@ -21,6 +21,16 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// `security.protocol`: PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
     pub security_protocol: crate::config::SecurityProtocol,
+    /// `sasl.mechanism` (librdkafka: `sasl.mechanisms`); unset means Kafka's GSSAPI.
+    pub sasl_mechanism: Option<String>,
+    /// `sasl.jaas.config`: `…PlainLoginModule required username="…" password="…";`.
+    pub sasl_jaas_config: Option<crate::security::password::Password>,
+    /// librdkafka's `sasl.username` / `sasl.password`, when no JAAS line is given.
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<crate::security::password::Password>,
+    /// The `ssl.*` keys (Java client names, and librdkafka's `ssl.ca.location`,
+    /// `ssl.certificate.location`, `ssl.key.location`); used for SSL and SASL_SSL.
+    pub ssl: crate::config::security::ClientTlsKeys,
 }
 
 impl ClientConfig {
@@ -33,6 +43,11 @@ impl ClientConfig {
             metadata_max_age: Duration::from_secs(300),
             retry_backoff: Duration::from_millis(100),
             security_protocol: crate::config::SecurityProtocol::Plaintext,
+            sasl_mechanism: None,
+            sasl_jaas_config: None,
+            sasl_username: None,
+            sasl_password: None,
+            ssl: Default::default(),
         }
     }
 
@@ -52,6 +67,11 @@ impl ClientConfig {
                     ))
                 })?
             }
+            "sasl.mechanism" | "sasl.mechanisms" => self.sasl_mechanism = Some(value.trim().to_string()),
+            "sasl.jaas.config" => self.sasl_jaas_config = Some(value.into()),
+            "sasl.username" => self.sasl_username = Some(value.to_string()),
+            "sasl.password" => self.sasl_password = Some(value.into()),
+            _ if key.starts_with("ssl.") => return Ok(self.ssl.set(key, value)),
             _ => return Ok(false),
         }
         Ok(true)

@@ -1,4 +1,6 @@
-//! One TCP connection to one broker, shared by every request sent to it.
+//! One TCP connection to one broker, shared by every request sent to it;
+//! wrapped in TLS when the client's [`Security`](super::Security) says so (the
+//! certificate is checked against the host name dialled, or its IP address).
 //!
 //! Requests are pipelined: callers encode their request, register a oneshot
 //! under a fresh correlation id and hand the bytes to a writer task; a reader
@@ -20,13 +22,13 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::ClientError;
+use crate::network::tls;
 
 /// Largest response frame accepted; checked before allocating.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
@@ -92,6 +94,10 @@ pub(crate) struct Connection {
     ranges: OnceLock<HashMap<i16, (i16, i16)>>,
     request_timeout: Duration,
     reader_task: JoinHandle<()>,
+    /// When a SASL session lifetime (`connections.max.reauth.ms`) was granted: the moment
+    /// (85% into it) after which the pool opens a fresh connection instead of reusing this
+    /// one, so no request reaches the broker after the session expired.
+    retire_at: OnceLock<std::time::Instant>,
 }
 
 impl Drop for Connection {
@@ -125,11 +131,37 @@ impl Connection {
         };
         // Small requests (metadata, acks) must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let (read_half, write_half) = stream.into_split();
         let shared = Arc::new(Shared { addr: addr.to_string(), pending: Mutex::new(Pending::default()) });
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(rx, write_half, shared.clone()));
-        let reader_task = tokio::spawn(read_loop(read_half, shared.clone()));
+        let reader_task = match &security.tls {
+            None => {
+                // Plaintext keeps the lock-free owned halves.
+                let (read_half, write_half) = stream.into_split();
+                tokio::spawn(write_loop(rx, write_half, shared.clone()));
+                tokio::spawn(read_loop(read_half, shared.clone()))
+            }
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let stream = match tokio::time::timeout(connect_timeout, tls::connect(tls.clone(), host, stream)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        let e = std::io::Error::new(e.kind(), format!("TLS handshake failed: {e}"));
+                        return Err(ClientError::io(addr, e));
+                    }
+                    Err(_) => {
+                        return Err(ClientError::timeout(
+                            format!("in the TLS handshake with broker {addr}"),
+                            connect_timeout,
+                        ))
+                    }
+                };
+                // One task reads and one writes, so the split's lock is never contended.
+                let (read_half, write_half) = tokio::io::split(stream);
+                tokio::spawn(write_loop(rx, write_half, shared.clone()));
+                tokio::spawn(read_loop(read_half, shared.clone()))
+            }
+        };
         let conn = Arc::new(Connection {
             shared,
             client_id: StrBytes::from_string(client_id.to_string()),
@@ -138,8 +170,14 @@ impl Connection {
             ranges: OnceLock::new(),
             request_timeout,
             reader_task,
+            retire_at: OnceLock::new(),
         });
         conn.negotiate().await?;
+        if let Some(login) = &security.sasl {
+            if let Some(lifetime) = super::sasl::authenticate(&conn, login).await? {
+                let _ = conn.retire_at.set(std::time::Instant::now() + lifetime.mul_f64(0.85));
+            }
+        }
         Ok(conn)
     }
 
@@ -153,8 +191,12 @@ impl Connection {
         self.request_timeout
     }
 
-    /// Whether the connection broke (it is then useless and must be replaced).
+    /// Whether the connection broke, or its SASL session is about to expire (it is then
+    /// useless for new requests and must be replaced).
     pub(crate) fn is_closed(&self) -> bool {
+        if self.retire_at.get().is_some_and(|at| std::time::Instant::now() >= *at) {
+            return true;
+        }
         let p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.closed.is_some()
     }
@@ -380,7 +422,11 @@ impl<T: Decodable + HeaderVersion> ResponseFuture<T> {
     }
 }
 
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<Outgoing>, write_half: OwnedWriteHalf, shared: Arc<Shared>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    write_half: W,
+    shared: Arc<Shared>,
+) {
     let mut w = BufWriter::with_capacity(IO_BUFFER, write_half);
     let mut notify: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -409,7 +455,7 @@ async fn write_loop(mut rx: mpsc::UnboundedReceiver<Outgoing>, write_half: Owned
     let _ = w.shutdown().await;
 }
 
-async fn read_loop(read_half: OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_loop<R: AsyncRead + Unpin>(read_half: R, shared: Arc<Shared>) {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read_half);
     let err = loop {
         match read_frame(&mut reader).await {
@@ -438,7 +484,7 @@ enum FrameReadError {
     Invalid(String),
 }
 
-async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> Result<Bytes, FrameReadError> {
+async fn read_frame<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Bytes, FrameReadError> {
     let mut prefix = [0u8; 4];
     reader.read_exact(&mut prefix).await.map_err(FrameReadError::Io)?;
     let size = i32::from_be_bytes(prefix);

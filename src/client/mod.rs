@@ -122,6 +122,7 @@ pub mod consumer;
 mod error;
 pub mod partitioner;
 pub mod producer;
+pub mod sasl;
 pub mod security;
 
 pub use admin::{

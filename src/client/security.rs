@@ -7,7 +7,10 @@
 //! [`ClientConfig`], so that a bad setting fails when the client is created,
 //! naming its key, rather than on every connection.
 
+use std::sync::Arc;
+
 use crate::config::SecurityProtocol;
+use crate::network::tls;
 
 use super::{ClientConfig, ClientError};
 
@@ -16,6 +19,10 @@ use super::{ClientConfig, ClientError};
 pub struct Security {
     /// `security.protocol`.
     pub protocol: SecurityProtocol,
+    /// The SASL login, for SASL_PLAINTEXT / SASL_SSL.
+    pub sasl: Option<super::sasl::SaslLogin>,
+    /// The TLS client config (SSL, SASL_SSL), built from the `ssl.*` keys.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Security {
@@ -26,7 +33,26 @@ impl Security {
 
     /// The runtime settings for a client configured with `config`.
     pub fn for_client(config: &ClientConfig) -> Result<Security, ClientError> {
-        let security = Security { protocol: config.security_protocol };
+        let sasl = match config.security_protocol {
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => Some(super::sasl::SaslLogin::from_settings(
+                config.sasl_mechanism.as_deref(),
+                config.sasl_jaas_config.as_ref(),
+                config.sasl_username.as_deref(),
+                config.sasl_password.as_ref(),
+            )?),
+            _ => None,
+        };
+        let tls = match config.security_protocol {
+            SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+                let (settings, warnings) = config.ssl.settings().map_err(|e| ClientError::Config(e.to_string()))?;
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                Some(tls::client_config(&settings).map_err(|e| ClientError::Config(e.to_string()))?)
+            }
+            _ => None,
+        };
+        let security = Security { protocol: config.security_protocol, tls, sasl };
         security.check_supported()?;
         Ok(security)
     }
@@ -35,6 +61,9 @@ impl Security {
     pub(crate) fn check_supported(&self) -> Result<(), ClientError> {
         match self.protocol {
             SecurityProtocol::Plaintext => Ok(()),
+            SecurityProtocol::Ssl if self.tls.is_some() => Ok(()),
+            SecurityProtocol::SaslPlaintext if self.sasl.is_some() => Ok(()),
+            SecurityProtocol::SaslSsl if self.tls.is_some() && self.sasl.is_some() => Ok(()),
             other => Err(ClientError::Config(format!("security.protocol={other} is not supported yet"))),
         }
     }

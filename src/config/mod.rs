@@ -37,6 +37,7 @@ pub mod broker;
 pub mod dynamic;
 pub mod listener;
 pub mod properties;
+pub mod security;
 pub mod topic;
 mod value;
 

@@ -91,6 +91,9 @@ pub struct ClusterView {
     /// Every ACL (`/kafka-acl`, `/kafka-acl-extended`), shared so the
     /// authorizer takes a snapshot with one reference-count increment.
     pub acls: std::sync::Arc<crate::security::acl::AclTable>,
+    /// SCRAM credentials from `/config/users/*`, by (desanitized) user name.
+    pub scram_users:
+        BTreeMap<String, BTreeMap<crate::security::scram::ScramMechanism, crate::security::scram::ScramCredential>>,
 }
 
 impl ClusterView {

@@ -123,6 +123,32 @@ pub struct BrokerInfo {
     pub epoch: i64,
 }
 
+impl BrokerInfo {
+    /// The advertised host and port of this broker's listener `name` (case-insensitive),
+    /// from its registered `NAME://host:port` endpoints; `None` when it has no such listener.
+    pub fn endpoint(&self, name: &str) -> Option<(String, u16)> {
+        self.endpoints.iter().find_map(|e| {
+            let (listener, rest) = e.split_once("://")?;
+            if !listener.eq_ignore_ascii_case(name) {
+                return None;
+            }
+            let (host, port) = rest.rsplit_once(':')?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Some((host.to_string(), port.parse().ok()?))
+        })
+    }
+
+    /// `host:port` to dial on listener `name`, falling back to the first endpoint (brokers
+    /// registered by older gregor versions list only that one).
+    pub fn dial_addr(&self, name: &str) -> String {
+        match self.endpoint(name) {
+            Some((host, port)) if host.contains(':') => format!("[{host}]:{port}"),
+            Some((host, port)) => format!("{host}:{port}"),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
 /// Topic-name rules shared by every path that creates topics (Kafka's):
 /// 1–249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {

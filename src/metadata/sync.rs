@@ -2,8 +2,8 @@
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
 //! (recursive on `/brokers`, `/config/topics`, `/config/brokers` (dynamic
-//! broker configs), `/admin` — deletion and
-//! election requests — `/isr_change_notification`, and the ACL roots
+//! broker configs), `/config/users` (SCRAM credentials), `/admin` — deletion
+//! and election requests — `/isr_change_notification`, and the ACL roots
 //! `/kafka-acl` and `/kafka-acl-extended`, plain on
 //! `/controller`), load the whole view into the
 //! cache, take part in the controller election and, while controller, apply
@@ -518,6 +518,7 @@ async fn arm_watches(
         (znode::BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_BROKERS, AddWatchMode::PersistentRecursive),
+        (znode::CONFIG_USERS, AddWatchMode::PersistentRecursive),
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
         (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
@@ -592,9 +593,20 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
     }
     let reassign_request = zk.read_reassign_request().await?;
     let acls = std::sync::Arc::new(zk.read_all_acls().await?);
+    let mut scram_users = std::collections::BTreeMap::new();
+    for sanitized in zk.list(znode::CONFIG_USERS).await? {
+        if let (Some(user), Some(creds)) =
+            (crate::security::scram::desanitize_user(&sanitized), zk.read_user_scram(&sanitized).await?)
+        {
+            if !creds.is_empty() {
+                scram_users.insert(user, creds);
+            }
+        }
+    }
     shared.cache.update(|v| {
         v.acls = acls;
         v.reassign_request = reassign_request;
+        v.scram_users = scram_users;
         v.brokers = brokers;
         v.controller = controller;
         v.topics = topics;
@@ -676,6 +688,13 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
         PathKind::Acl(pattern) => {
             let entries = zk.read_acl_entries(&pattern).await?.map(|(e, _)| e).unwrap_or_default();
             shared.cache.update(|v| std::sync::Arc::make_mut(&mut v.acls).set(pattern, entries));
+        }
+        PathKind::UserConfig(sanitized) => {
+            let Some(user) = crate::security::scram::desanitize_user(&sanitized) else {
+                return Ok(());
+            };
+            let creds = zk.read_user_scram(&sanitized).await?.filter(|c| !c.is_empty());
+            shared.cache.update(|v| put(&mut v.scram_users, user, creds));
         }
         PathKind::Other => {}
     }

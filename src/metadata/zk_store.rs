@@ -7,6 +7,7 @@
 //! operation takes the current one, so a request racing a session change
 //! fails with a retriable error instead of using a dead session.
 
+use crate::security::scram::{ScramCredential, ScramMechanism, UserConfigZnode};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -293,6 +294,23 @@ impl ZkStore {
             Ok((data, _)) => Ok(znode::decode_config(&data)
                 .map_err(|reason| tracing::warn!(entity, %reason, "ignoring a malformed dynamic broker config"))
                 .ok()),
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", &path)(e)),
+        }
+    }
+
+    /// The SCRAM credentials in `/config/users/<sanitized>` (`None`: no znode or a
+    /// malformed one, which is logged and ignored).
+    pub async fn read_user_scram(
+        &self,
+        sanitized: &str,
+    ) -> Result<Option<BTreeMap<ScramMechanism, ScramCredential>>, MetadataError> {
+        let path = format!("{}/{sanitized}", znode::CONFIG_USERS);
+        match self.client()?.get_data(&path).await {
+            Ok((data, _)) => Ok(UserConfigZnode::decode(&data)
+                .map_err(|reason| tracing::warn!(user = sanitized, %reason, "ignoring a malformed user config"))
+                .ok()
+                .map(|z| z.credentials())),
             Err(zkc::Error::NoNode) => Ok(None),
             Err(e) => Err(zk_err("read", &path)(e)),
         }

@@ -47,6 +47,8 @@ pub const BROKER_TOPICS: &str = "/brokers/topics";
 pub const CONFIG_TOPICS: &str = "/config/topics";
 /// Dynamic broker configs: `/config/brokers/<id>` and `/config/brokers/<default>`.
 pub const CONFIG_BROKERS: &str = "/config/brokers";
+/// SCRAM credentials (and user quotas) per sanitized user name.
+pub const CONFIG_USERS: &str = "/config/users";
 /// The entity name of the cluster-wide default broker config.
 pub const DEFAULT_ENTITY: &str = "<default>";
 /// A config change notification: a persistent sequential child of `/config/changes`.
@@ -169,6 +171,8 @@ pub enum PathKind {
     ReassignRequest,
     /// An ACL znode (`/kafka-acl/<Type>/<name>`, `/kafka-acl-extended/prefixed/<Type>/<prefix>`).
     Acl(crate::security::acl::ResourcePattern),
+    /// `/config/users/<sanitized user>` (SCRAM credentials).
+    UserConfig(String),
     Other,
 }
 
@@ -183,6 +187,7 @@ pub fn classify(path: &str) -> PathKind {
         }
         ["config", "topics", t] => PathKind::TopicConfig((*t).to_string()),
         ["config", "brokers", e] => PathKind::BrokerConfig((*e).to_string()),
+        ["config", "users", u] => PathKind::UserConfig((*u).to_string()),
         ["admin", "delete_topics", t] => PathKind::DeleteRequest((*t).to_string()),
         ["controller"] => PathKind::Controller,
         ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),

@@ -9,7 +9,9 @@ pub mod budget;
 pub mod connection;
 pub mod listener;
 pub mod shutdown;
+pub mod tls;
 pub mod warnings;
+mod x509;
 
 pub use connection::{ConnInfo, Outcome, RequestHandler};
 pub use listener::serve;

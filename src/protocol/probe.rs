@@ -123,6 +123,8 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::DeleteGroups => probe::<DeleteGroupsRequest>(b, version),
         ApiKey::OffsetDelete => probe::<OffsetDeleteRequest>(b, version),
         ApiKey::ApiVersions => probe::<ApiVersionsRequest>(b, version),
+        ApiKey::SaslHandshake => probe::<SaslHandshakeRequest>(b, version),
+        ApiKey::SaslAuthenticate => probe::<SaslAuthenticateRequest>(b, version),
         ApiKey::CreateTopics => probe::<CreateTopicsRequest>(b, version),
         ApiKey::DeleteTopics => probe::<DeleteTopicsRequest>(b, version),
         ApiKey::InitProducerId => probe::<InitProducerIdRequest>(b, version),

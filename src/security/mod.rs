@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod authorizer;
 pub mod jaas;
+pub mod mechanism;
 pub mod password;
 pub mod plain;
 pub mod principal;

@@ -257,12 +257,44 @@ pub async fn handle(
     Ok(encode_response(req.version, req.correlation_id, &answer))
 }
 
-/// Sends one request to `addr` and reads the answer, within `timeout`.
-pub async fn call(addr: &str, version: i16, broker_id: i32, epoch: i64, timeout: Duration) -> Result<Answer, String> {
+/// Sends one request to `addr` and reads the answer, within `timeout`, over TLS when the
+/// inter-broker `security` says so.
+pub async fn call(
+    addr: &str,
+    version: i16,
+    broker_id: i32,
+    epoch: i64,
+    timeout: Duration,
+    security: &crate::client::Security,
+) -> Result<Answer, String> {
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
+        match &security.tls {
+            None => exchange(tcp, version, broker_id, epoch).await,
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let stream = crate::network::tls::connect(tls.clone(), host, tcp)
+                    .await
+                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                exchange(stream, version, broker_id, epoch).await
+            }
+        }
+    };
+    tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+}
+
+/// One request and its answer on a connected stream.
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    version: i16,
+    broker_id: i32,
+    epoch: i64,
+) -> Result<Answer, String> {
+    {
         let frame = encode_request(version, 1, &format!("broker-{broker_id}-controlled-shutdown"), broker_id, epoch);
         stream.write_all(&frame).await.map_err(|e| format!("cannot send: {e}"))?;
+        // A TLS stream buffers until flushed.
+        stream.flush().await.map_err(|e| format!("cannot send: {e}"))?;
         let size = stream.read_i32().await.map_err(|e| format!("no answer: {e}"))?;
         let size = usize::try_from(size).ok().filter(|s| *s <= MAX_RESPONSE_BYTES).ok_or("an answer of bad size")?;
         let mut payload = vec![0u8; size];
@@ -272,8 +304,7 @@ pub async fn call(addr: &str, version: i16, broker_id: i32, epoch: i64, timeout:
             return Err(format!("an answer to correlation id {correlation_id}, not 1"));
         }
         Ok(answer)
-    };
-    tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+    }
 }
 
 /// Kafka's `controlledShutdown` of a broker that is stopping: asks the
@@ -305,9 +336,9 @@ pub(crate) async fn hand_over(broker: &Broker) -> bool {
             None => Err("no controller is elected".to_string()),
             Some(c) if c == me => Ok(answer(broker, me, epoch).await),
             Some(c) => {
-                let addr = broker.metadata().view().brokers.get(&c).map(|b| format!("{}:{}", b.host, b.port));
+                let addr = crate::broker::replication::broker_addr(broker, c);
                 match addr {
-                    Some(addr) => call(&addr, MAX_VERSION, me, epoch, timeout).await,
+                    Some(addr) => call(&addr, MAX_VERSION, me, epoch, timeout, &broker.inter_broker().security).await,
                     None => Err(format!("controller {c} is not registered")),
                 }
             }

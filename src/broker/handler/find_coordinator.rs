@@ -9,6 +9,7 @@
 //! briefly for the partition to load, so the client's next request is not
 //! told COORDINATOR_LOAD_IN_PROGRESS.
 
+use crate::broker::listeners::{endpoint_for, ListenerContext};
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -24,12 +25,26 @@ use crate::protocol::ErrorCode;
 /// Node id, host, port, or the error.
 type Found = Result<(i32, String, i32), ErrorCode>;
 
-pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub async fn handle(
+    broker: &Broker,
+    req: FindCoordinatorRequest,
+    version: i16,
+    listener: &ListenerContext,
+) -> FindCoordinatorResponse {
+    // The coordinator's endpoint on the listener the request came in on.
+    let on_listener = |found: Found| -> Found {
+        let (id, _, _) = found?;
+        let info = broker.metadata().brokers().into_iter().find(|b| b.id == id);
+        let own = (id == broker.node_id()).then(|| listener.advertised.clone());
+        own.or_else(|| info.and_then(|b| endpoint_for(listener, broker.node_id(), &b)))
+            .map(|(host, port)| (id, host, i32::from(port)))
+            .ok_or(ErrorCode::CoordinatorNotAvailable)
+    };
     let key_type = if version >= 1 { req.key_type } else { 0 };
     if version >= 4 {
         let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());
         for key in req.coordinator_keys {
-            let found = find(broker, &key, key_type).await;
+            let found = on_listener(find(broker, &key, key_type).await);
             let c = Coordinator::default().with_key(key);
             coordinators.push(match found {
                 Ok((id, host, port)) => c.with_node_id(BrokerId(id)).with_host(sb(host)).with_port(port),
@@ -38,7 +53,7 @@ pub async fn handle(broker: &Broker, req: FindCoordinatorRequest, version: i16) 
         }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match find(broker, &req.key, key_type).await {
+    match on_listener(find(broker, &req.key, key_type).await) {
         Ok((id, host, port)) => {
             FindCoordinatorResponse::default().with_node_id(BrokerId(id)).with_host(sb(host)).with_port(port)
         }

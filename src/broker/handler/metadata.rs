@@ -1,4 +1,5 @@
-//! Metadata (3): brokers (registered under `/brokers/ids`), the controller
+//! Metadata (3): brokers (registered under `/brokers/ids`; each with its endpoint on
+//! the listener the request came in on, Kafka's rule), the controller
 //! (`/controller`), and topics with their partitions: replicas from the
 //! assignment, leader and ISR from the partition state znodes. Unknown topics
 //! are auto-created when `auto.create.topics.enable` is on and the client
@@ -22,6 +23,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use std::time::Duration;
 
 use super::{sb, topic_name};
+use crate::broker::listeners::{endpoint_for, ListenerContext};
 use crate::broker::topics::NewTopic;
 use crate::broker::Broker;
 use crate::metadata::{validate_topic_name, ClusterView, TopicMetadata};
@@ -33,7 +35,13 @@ use crate::security::authorizer::{Authz, OPERATIONS_NOT_REQUESTED};
 /// answer goes out anyway (then with LEADER_NOT_AVAILABLE, which clients retry).
 const AUTO_CREATE_WAIT: Duration = Duration::from_secs(5);
 
-pub async fn handle(broker: &Broker, authz: &Authz<'_>, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    authz: &Authz<'_>,
+    req: MetadataRequest,
+    version: i16,
+    listener: &ListenerContext,
+) -> MetadataResponse {
     // v0: an empty list means all topics; v1+: null means all.
     let requested: Option<Vec<String>> = match req.topics {
         None => None,
@@ -80,15 +88,20 @@ pub async fn handle(broker: &Broker, authz: &Authz<'_>, req: MetadataRequest, ve
         t.with_topic_authorized_operations(authz.authorized_operations(ResourceType::Topic, &name))
     };
     let view = broker.metadata().view();
+    // Each broker's endpoint on the listener this request came in on; brokers without
+    // that listener are left out, as in Kafka.
     let brokers = view
         .brokers
         .values()
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(sb(b.host.clone()))
-                .with_port(i32::from(b.port))
-                .with_rack(b.rack.clone().map(sb))
+        .filter_map(|b| {
+            let (host, port) = endpoint_for(listener, broker.node_id(), b)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(sb(host))
+                    .with_port(i32::from(port))
+                    .with_rack(b.rack.clone().map(sb)),
+            )
         })
         .collect();
     let mut topics = Vec::new();

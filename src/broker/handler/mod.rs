@@ -157,11 +157,44 @@ impl RequestHandler for Broker {
                 advertised: self.advertised().clone(),
             })
         });
-        Session::new(conn.peer, listener)
+        let mut session = Session::new(conn.peer, listener);
+        // Kafka's DEFAULT mapping: a verified client certificate makes the principal its
+        // Subject DN (`User:CN=client,OU=test,O=gregor`); no certificate stays ANONYMOUS.
+        if let Some(leaf) = conn.peer_certificates.as_ref().and_then(|chain| chain.first()) {
+            match crate::network::tls::principal_name(leaf) {
+                Some(dn) => session.principal = crate::security::principal::Principal::user(dn),
+                None => {
+                    tracing::debug!(peer = %conn.peer, "client certificate subject unreadable; principal stays ANONYMOUS")
+                }
+            }
+        }
+        session
+    }
+
+    fn frame_bounds(&self, session: &Session, max: usize) -> (usize, usize) {
+        session.sasl.frame_bounds(self.sasl.max_receive_size, max)
     }
 
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
         let peer = session.peer;
+        // SASL first: before authentication only ApiVersions and the SASL exchange pass.
+        let scram = |m: crate::security::scram::ScramMechanism, user: &str| {
+            self.metadata().view().scram_users.get(user).and_then(|c| c.get(&m)).cloned()
+        };
+        let cx = crate::broker::sasl::GateContext {
+            listener: self.sasl_settings().listeners.get(&session.listener.name),
+            listener_name: &session.listener.name,
+            scram: &scram,
+            peer,
+            failures: self.sasl_failures(),
+        };
+        let gate = session.sasl.gate(&cx, &payload);
+        if let Some(user) = session.sasl.take_new_user() {
+            session.principal = crate::security::principal::Principal::user(user);
+        }
+        if let crate::broker::sasl::Gate::Answer(outcome) = gate {
+            return outcome;
+        }
         let peek = match frame::peek_header(&payload) {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),
@@ -205,7 +238,9 @@ impl RequestHandler for Broker {
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-            RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(self, &authz, r, version).await),
+            RequestKind::Metadata(r) => {
+                ResponseKind::Metadata(metadata::handle(self, &authz, r, version, &session.listener).await)
+            }
             RequestKind::Produce(r) => match produce::handle(self.replicas(), &authz, r, version) {
                 produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
                 produce::Produced::Now(None) => return Outcome::NoResponse,
@@ -282,7 +317,9 @@ impl RequestHandler for Broker {
             }
             RequestKind::FindCoordinator(r) => match authorize::find_coordinator(&authz, &r) {
                 Some(code) => ResponseKind::FindCoordinator(authorize::find_coordinator_denied(code)),
-                None => ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version).await),
+                None => {
+                    ResponseKind::FindCoordinator(find_coordinator::handle(self, r, version, &session.listener).await)
+                }
             },
             RequestKind::JoinGroup(r) if !authorize::group_read(&authz, &r.group_id) => {
                 ResponseKind::JoinGroup(authorize::join_group_denied())
@@ -402,7 +439,7 @@ impl RequestHandler for Broker {
             }
             RequestKind::DescribeCluster(r) => {
                 let include = r.include_cluster_authorized_operations;
-                let resp = describe_cluster::handle(self.metadata(), r, version);
+                let resp = describe_cluster::handle(self.metadata(), r, version, &session.listener, self.node_id());
                 ResponseKind::DescribeCluster(authorize::describe_cluster(&authz, include, resp))
             }
             RequestKind::DeleteRecords(r) => {

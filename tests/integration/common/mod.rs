@@ -7,6 +7,7 @@ pub mod http;
 pub mod postgres;
 pub mod producing;
 pub mod python;
+pub mod tls;
 pub mod txn;
 pub mod wire;
 pub mod zk;
