@@ -91,7 +91,6 @@ security:
 ";
 
 #[test]
-#[ignore = "needs tls+sasl: runs once the TLS and SASL brokers and clients are merged"]
 fn secured_cluster_up_replicates_and_enforces_acls() {
     let tmp = tempfile::tempdir().expect("tempdir");
     if !make_certificates(tmp.path()) {
