@@ -260,7 +260,7 @@ fn create_scram_user(zk: &TestZk, user: &str, password: &str) {
 }
 
 #[test]
-fn scram_sha_256_and_512_with_kcat_and_our_client() {
+fn scram_sha_256_and_512_with_kcat_rdkafka_kafka_python_and_our_client() {
     let zk = TestZk::start();
     create_scram_user(&zk, "carol", "carol-secret");
     let b = sasl_broker(Some(&zk), &[]);
@@ -268,6 +268,45 @@ fn scram_sha_256_and_512_with_kcat_and_our_client() {
     if let Some(kcat) = kcat() {
         kcat_round_trip(&kcat, &b, "SCRAM-SHA-256", "carol", "carol-secret", "scram-256");
         kcat_round_trip(&kcat, &b, "SCRAM-SHA-512", "carol", "carol-secret", "scram-512");
+    }
+    // librdkafka through rdkafka (built with OpenSSL, which its SCRAM needs).
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        use rdkafka::Message;
+        let topic = format!("rdkafka-{}", mechanism.to_ascii_lowercase());
+        let scram = |pw: &str| {
+            let mut c = ClientConfig::new();
+            c.set("bootstrap.servers", &bs)
+                .set("security.protocol", "SASL_PLAINTEXT")
+                .set("sasl.mechanisms", mechanism)
+                .set("sasl.username", "carol")
+                .set("sasl.password", pw);
+            c
+        };
+        let producer: ThreadedProducer<DefaultProducerContext> = scram("carol-secret").create().expect("producer");
+        producer.send(BaseRecord::<(), _>::to(&topic).partition(0).payload("s1")).expect("enqueue");
+        producer.flush(Duration::from_secs(60)).expect("flush");
+        let consumer: BaseConsumer = scram("carol-secret")
+            .set("group.id", format!("g-{topic}"))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[&topic]).expect("subscribe");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut got = None;
+        while got.is_none() && std::time::Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+                got = Some(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+            }
+        }
+        assert_eq!(got.as_deref(), Some("s1"), "rdkafka {mechanism}");
+        let bad: BaseConsumer = scram("wrong-secret").create().expect("consumer");
+        assert!(
+            bad.fetch_metadata(None, Duration::from_secs(3)).is_err(),
+            "rdkafka {mechanism}: a wrong password must fail"
+        );
     }
     if let Some(python) = crate::common::python::kafka_python() {
         for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
