@@ -9,7 +9,7 @@
 //! produced here, so a bad path or certificate is reported there, naming the key.
 //!
 //! Values of key material (`ssl.keystore.key`, inline certificates) are secrets: they are
-//! kept in [`Secret`], whose `Debug` prints `[hidden]`, and no error message echoes them.
+//! kept in [`Password`], whose `Debug` prints `[hidden]`, and no error message echoes them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,27 +17,7 @@ use std::path::PathBuf;
 
 use super::broker::BrokerConfig;
 use super::ConfigError;
-
-/// A value that must never reach a log line, an error message or `Debug` output.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the code that uses it (never for display).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[hidden]")
-    }
-}
+use crate::security::password::Password;
 
 /// Where a PEM private key and its certificate chain come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +25,7 @@ pub enum KeyStore {
     /// `ssl.keystore.location`: one PEM file holding the private key and the chain.
     File { key: String, path: PathBuf },
     /// `ssl.keystore.key` + `ssl.keystore.certificate.chain`, PEM text in the config.
-    Inline { key_key: String, key: Secret, chain_key: String, chain: Secret },
+    Inline { key_key: String, key: Password, chain_key: String, chain: Password },
     /// librdkafka's `ssl.key.location` + `ssl.certificate.location`: two PEM files.
     Files { key_key: String, key_path: PathBuf, chain_key: String, chain_path: PathBuf },
 }
@@ -56,7 +36,7 @@ pub enum TrustStore {
     /// `ssl.truststore.location`: a PEM bundle.
     File { key: String, path: PathBuf },
     /// `ssl.truststore.certificates`: PEM text in the config.
-    Inline { key: String, certificates: Secret },
+    Inline { key: String, certificates: Password },
 }
 
 /// `ssl.client.auth`.
@@ -291,9 +271,9 @@ fn keystore(keys: &Keys<'_>) -> Result<Option<KeyStore>, ConfigError> {
         (Some((name, path)), None, None) => Ok(Some(KeyStore::File { key: name, path: PathBuf::from(path) })),
         (None, Some((key_key, key)), Some((chain_key, chain))) => Ok(Some(KeyStore::Inline {
             key_key,
-            key: Secret::new(normalize_pem(&key)),
+            key: Password::new(normalize_pem(&key)),
             chain_key,
-            chain: Secret::new(normalize_pem(&chain)),
+            chain: Password::new(normalize_pem(&chain)),
         })),
         (Some((name, _)), _, _) => Err(ConfigError::invalid(
             name,
@@ -329,7 +309,7 @@ fn truststore(keys: &Keys<'_>) -> Result<Option<TrustStore>, ConfigError> {
     match (location, certificates) {
         (Some((key, path)), None) => Ok(Some(TrustStore::File { key, path: PathBuf::from(path) })),
         (None, Some((key, certs))) => {
-            Ok(Some(TrustStore::Inline { key, certificates: Secret::new(normalize_pem(&certs)) }))
+            Ok(Some(TrustStore::Inline { key, certificates: Password::new(normalize_pem(&certs)) }))
         }
         (Some((name, _)), Some(_)) => Err(ConfigError::invalid(
             name,
@@ -419,7 +399,7 @@ pub fn normalize_pem(text: &str) -> String {
 /// people coming from kcat.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ClientTlsKeys {
-    values: BTreeMap<String, Secret>,
+    values: BTreeMap<String, Password>,
 }
 
 impl fmt::Debug for ClientTlsKeys {
@@ -469,7 +449,7 @@ const CLIENT_KEYS: &[&str] = &[
 impl ClientTlsKeys {
     /// Takes `key` when it is a TLS client key; `false` otherwise.
     pub fn set(&mut self, key: &str, value: &str) -> bool {
-        let value = Secret::new(value.trim());
+        let value = Password::new(value.trim());
         if CLIENT_KEYS.contains(&key) {
             self.values.insert(key.to_string(), value);
             return true;

@@ -334,7 +334,7 @@ impl ServerCertVerifier for AnyHostName {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::security::Secret;
+    use crate::security::password::Password;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -525,9 +525,9 @@ mod tests {
         let secret = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nc2VjcmV0\n-----END ENCRYPTED PRIVATE KEY-----\n";
         s.keystore = KeyStore::Inline {
             key_key: "ssl.keystore.key".into(),
-            key: Secret::new(secret),
+            key: Password::new(secret),
             chain_key: "ssl.keystore.certificate.chain".into(),
-            chain: Secret::new(std::fs::read_to_string(pki.path("client.crt")).unwrap()),
+            chain: Password::new(std::fs::read_to_string(pki.path("client.crt")).unwrap()),
         };
         let err = server_config(&s).unwrap_err().to_string();
         assert!(err.contains("ssl.keystore.key") && err.contains("encrypted") && !err.contains("c2VjcmV0"), "{err}");

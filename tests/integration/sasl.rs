@@ -198,28 +198,7 @@ fn plain_with_kcat_rdkafka_and_our_tools() {
     // Our tools with --producer.config / --consumer.config / --command-config.
     let dir = tempfile::tempdir().expect("tempdir");
     let good = client_properties(dir.path(), "good.properties", "PLAIN", "alice", "alice-secret");
-    let out = tool(
-        &["kafka-console-producer", "--bootstrap-server", &bs, "--topic", "plain-cli", "--producer.config", &good],
-        Some("a\nb\n"),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = tool(
-        &[
-            "kafka-console-consumer",
-            "--bootstrap-server",
-            &bs,
-            "--topic",
-            "plain-cli",
-            "--from-beginning",
-            "--max-messages",
-            "2",
-            "--consumer.config",
-            &good,
-        ],
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["a", "b"]);
+    tools_round_trip(&bs, "plain-cli", &good, ["a", "b"]);
     let bad = client_properties(dir.path(), "bad.properties", "PLAIN", "alice", "wrong-secret");
     let out = tool(&["kafka-broker-api-versions", "--bootstrap-server", &bs, "--command-config", &bad], None);
     assert!(!out.status.success(), "{}", text(&out));
@@ -228,6 +207,32 @@ fn plain_with_kcat_rdkafka_and_our_tools() {
     let log = b.log_text();
     assert!(log.contains("Failed authentication") && log.contains("alice"), "{log}");
     assert!(!log.contains("wrong-secret") && !log.contains("alice-secret"), "a password reached the log:\n{log}");
+}
+
+/// Produces `lines` with the console producer and reads them back with the
+/// console consumer, both configured by the client properties file `props`.
+fn tools_round_trip(bs: &str, topic: &str, props: &str, lines: [&str; 2]) {
+    let input = format!("{}\n{}\n", lines[0], lines[1]);
+    let out = tool(
+        &["kafka-console-producer", "--bootstrap-server", bs, "--topic", topic, "--producer.config", props],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let consumer = [
+        "kafka-console-consumer",
+        "--bootstrap-server",
+        bs,
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        "2",
+        "--consumer.config",
+        props,
+    ];
+    let out = tool(&consumer, None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), lines);
 }
 
 /// Writes `/config/users/<user>` with credentials for both SCRAM mechanisms, as
@@ -677,28 +682,7 @@ fn sasl_ssl_round_trip_with_our_tools_and_kcat() {
         path.display().to_string()
     };
     let good = props("good.properties", "alice-secret");
-    let out = tool(
-        &["kafka-console-producer", "--bootstrap-server", &bs, "--topic", "sasl-ssl", "--producer.config", &good],
-        Some("s1\ns2\n"),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let out = tool(
-        &[
-            "kafka-console-consumer",
-            "--bootstrap-server",
-            &bs,
-            "--topic",
-            "sasl-ssl",
-            "--from-beginning",
-            "--max-messages",
-            "2",
-            "--consumer.config",
-            &good,
-        ],
-        None,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["s1", "s2"]);
+    tools_round_trip(&bs, "sasl-ssl", &good, ["s1", "s2"]);
     let bad = props("bad.properties", "wrong-secret");
     let out = tool(&["kafka-broker-api-versions", "--bootstrap-server", &bs, "--command-config", &bad], None);
     assert!(!out.status.success() && text(&out).contains("Invalid username or password"), "{}", text(&out));

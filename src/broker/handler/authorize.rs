@@ -23,18 +23,23 @@ const TXN_DENIED: i16 = 53;
 /// The refused topics of a request, each with the partitions it named.
 type Refused = Vec<(String, Vec<i32>)>;
 
-/// Splits `items` into those `allowed` keeps and the names of the others.
-fn split<T>(items: Vec<T>, allowed: impl Fn(&T) -> bool, name: impl Fn(&T) -> String) -> (Vec<T>, Vec<String>) {
-    let mut kept = Vec::with_capacity(items.len());
+/// Removes from `items` those `refused` gives a reason for, and returns the reasons.
+fn refuse<T, D>(items: &mut Vec<T>, mut refused: impl FnMut(&T) -> Option<D>) -> Vec<D> {
     let mut denied = Vec::new();
-    for item in items {
-        if allowed(&item) {
-            kept.push(item);
-        } else {
-            denied.push(name(&item));
+    items.retain(|item| match refused(item) {
+        Some(reason) => {
+            denied.push(reason);
+            false
         }
-    }
-    (kept, denied)
+        None => true,
+    });
+    denied
+}
+
+/// Splits `items` into those `allowed` keeps and the names of the others.
+fn split<T>(mut items: Vec<T>, allowed: impl Fn(&T) -> bool, name: impl Fn(&T) -> String) -> (Vec<T>, Vec<String>) {
+    let denied = refuse(&mut items, |item| (!allowed(item)).then(|| name(item)));
+    (items, denied)
 }
 
 // ---------- topics ----------
@@ -121,13 +126,9 @@ pub fn list_offsets(authz: &Authz<'_>, mut r: ListOffsetsRequest) -> (ListOffset
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Describe, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Describe, t.name.0.as_str()))
+            .then(|| (t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()))
     });
     (r, denied)
 }
@@ -171,15 +172,9 @@ pub fn describe_configs(
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.resources.retain(|res| {
-        match config_denied(authz, res.resource_type, &res.resource_name, AclOperation::DescribeConfigs) {
-            Some(code) => {
-                denied.push((res.resource_type, res.resource_name.to_string(), code));
-                false
-            }
-            None => true,
-        }
+    let denied = refuse(&mut r.resources, |res| {
+        config_denied(authz, res.resource_type, &res.resource_name, AclOperation::DescribeConfigs)
+            .map(|code| (res.resource_type, res.resource_name.to_string(), code))
     });
     (r, denied)
 }
@@ -205,15 +200,9 @@ pub fn alter_configs(authz: &Authz<'_>, mut r: AlterConfigsRequest) -> (AlterCon
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.resources.retain(|res| {
-        match config_denied(authz, res.resource_type, &res.resource_name, AclOperation::AlterConfigs) {
-            Some(code) => {
-                denied.push((res.resource_type, res.resource_name.to_string(), code));
-                false
-            }
-            None => true,
-        }
+    let denied = refuse(&mut r.resources, |res| {
+        config_denied(authz, res.resource_type, &res.resource_name, AclOperation::AlterConfigs)
+            .map(|code| (res.resource_type, res.resource_name.to_string(), code))
     });
     (r, denied)
 }
@@ -239,15 +228,9 @@ pub fn incremental_alter_configs(
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.resources.retain(|res| {
-        match config_denied(authz, res.resource_type, &res.resource_name, AclOperation::AlterConfigs) {
-            Some(code) => {
-                denied.push((res.resource_type, res.resource_name.to_string(), code));
-                false
-            }
-            None => true,
-        }
+    let denied = refuse(&mut r.resources, |res| {
+        config_denied(authz, res.resource_type, &res.resource_name, AclOperation::AlterConfigs)
+            .map(|code| (res.resource_type, res.resource_name.to_string(), code))
     });
     (r, denied)
 }
@@ -327,13 +310,8 @@ pub fn offset_commit(
         let all = r.topics.iter().map(|t| (t.name.0.to_string(), partitions(t))).collect();
         return Err(offset_commit_denied(OffsetCommitResponse::default(), all, GROUP_DENIED));
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), partitions(t)));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Read, t.name.0.as_str())).then(|| (t.name.0.to_string(), partitions(t)))
     });
     Ok((r, denied))
 }
@@ -565,13 +543,9 @@ pub fn delete_records(
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Delete, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Delete, t.name.0.as_str()))
+            .then(|| (t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()))
     });
     (r, denied)
 }
@@ -704,13 +678,8 @@ pub fn txn_offset_commit(
         let all = r.topics.iter().map(|t| (t.name.0.to_string(), partitions(t))).collect();
         return Err(txn_offset_commit_denied(TxnOffsetCommitResponse::default(), all, code));
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), partitions(t)));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Read, t.name.0.as_str())).then(|| (t.name.0.to_string(), partitions(t)))
     });
     Ok((r, denied))
 }
@@ -777,13 +746,9 @@ pub fn describe_producers(
     if !authz.enabled() {
         return (r, Vec::new());
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), t.partition_indexes.clone()));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Read, t.name.0.as_str()))
+            .then(|| (t.name.0.to_string(), t.partition_indexes.clone()))
     });
     (r, denied)
 }
@@ -867,17 +832,15 @@ pub fn offset_for_leader_epoch(
     }
     let follower = r.replica_id.0 >= 0;
     let follower_ok = !follower || authz.cluster(AclOperation::ClusterAction);
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
+    let denied = refuse(&mut r.topics, |t| {
         let code = if !follower_ok {
             CLUSTER_DENIED
         } else if !follower && !authz.topic(AclOperation::Describe, t.topic.0.as_str()) {
             TOPIC_DENIED
         } else {
-            return true;
+            return None;
         };
-        denied.push((t.topic.0.to_string(), t.partitions.iter().map(|p| p.partition).collect(), code));
-        false
+        Some((t.topic.0.to_string(), t.partitions.iter().map(|p| p.partition).collect(), code))
     });
     (r, denied)
 }
@@ -918,13 +881,9 @@ pub fn offset_delete(
     if !authz.group(AclOperation::Delete, &r.group_id) {
         return Err(OffsetDeleteResponse::default().with_error_code(GROUP_DENIED));
     }
-    let mut denied = Vec::new();
-    r.topics.retain(|t| {
-        let ok = authz.topic(AclOperation::Read, t.name.0.as_str());
-        if !ok {
-            denied.push((t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()));
-        }
-        ok
+    let denied = refuse(&mut r.topics, |t| {
+        (!authz.topic(AclOperation::Read, t.name.0.as_str()))
+            .then(|| (t.name.0.to_string(), t.partitions.iter().map(|p| p.partition_index).collect()))
     });
     Ok((r, denied))
 }
