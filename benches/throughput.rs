@@ -19,7 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 mod common;
 
-use common::{produce, produce_with, start_broker, start_broker_with};
+use common::{produce, produce_with, start_broker, start_broker_with, with_debug, StderrLog};
 
 /// A CA and a broker certificate for 127.0.0.1/localhost, written into `dir`:
 /// `(ca.pem, broker.pem with key and certificate)`.
@@ -27,10 +27,18 @@ fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBu
     let ca_key = rcgen::KeyPair::generate().expect("CA key");
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // Distinct subjects: rcgen's default DN is the same for both, and a leaf whose
+    // issuer equals its own subject looks self-signed to OpenSSL, which then
+    // refuses it ("certificate verify failed").
+    ca.distinguished_name = rcgen::DistinguishedName::new();
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "gregor bench CA");
     let ca_cert = ca.self_signed(&ca_key).expect("CA");
     let issuer = rcgen::Issuer::new(ca, ca_key);
     let key = rcgen::KeyPair::generate().expect("broker key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "broker");
     let cert = params.signed_by(&key, &issuer).expect("broker certificate");
     let ca_path = dir.join("ca.pem");
     let broker_path = dir.join("broker.pem");
@@ -96,7 +104,7 @@ fn consume_with(addr: &str, topic: &str, count: usize, extra: &[(&str, String)])
     for (k, v) in extra {
         config.set(*k, v);
     }
-    let c: BaseConsumer = config
+    let c: BaseConsumer<StderrLog> = with_debug(&mut config)
         .set("bootstrap.servers", addr)
         .set("group.id", "bench")
         .set("enable.auto.commit", "false")
@@ -106,7 +114,7 @@ fn consume_with(addr: &str, topic: &str, count: usize, extra: &[(&str, String)])
         .set("queued.min.messages", "10000000")
         .set("fetch.queue.backoff.ms", "1")
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .create_with_context(StderrLog)
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");

@@ -1,13 +1,42 @@
 //! Shared by the benchmarks: a release broker process on an ephemeral port
 //! and the librdkafka producer loop they time.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+/// Prints librdkafka's own log lines (its warnings, and its debug output when
+/// `GREGOR_BENCH_RDKAFKA_DEBUG` names contexts such as `broker,topic,msg,protocol`)
+/// to stderr: the benchmarks install no `log` logger, and without this a stuck
+/// run shows nothing about why.
+pub struct StderrLog;
+
+impl ClientContext for StderrLog {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        eprintln!("librdkafka {level:?} {fac}: {log_message}");
+    }
+}
+
+impl ProducerContext for StderrLog {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+impl ConsumerContext for StderrLog {}
+
+/// `config` with librdkafka's debug contexts from `GREGOR_BENCH_RDKAFKA_DEBUG`, if set.
+pub fn with_debug(config: &mut ClientConfig) -> &mut ClientConfig {
+    if let Ok(contexts) = std::env::var("GREGOR_BENCH_RDKAFKA_DEBUG") {
+        config.set("debug", contexts);
+    }
+    config
+}
 
 /// A broker started by [`start_broker`]; killed on drop.
 pub struct Broker {
@@ -38,7 +67,7 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
         .arg("--override")
         .arg(format!("log.dirs={}", dir.path().join("logs").display()))
         .args(overrides.iter().flat_map(|o| ["--override", o.as_str()]))
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", std::env::var("GREGOR_BENCH_RUST_LOG").unwrap_or_else(|_| "info".to_string()))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -47,6 +76,11 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
     let mut lines = BufReader::new(stderr).lines();
     let (addr, listeners) = loop {
         let line = lines.next().expect("broker exited").expect("read");
+        // Only the `[KafkaServer id=N] started` line: with GREGOR_BENCH_RUST_LOG=debug
+        // earlier lines carry `listener=` fields too.
+        if !line.contains("] started") {
+            continue;
+        }
         if let Some(i) = line.find(" listener=") {
             let rest = &line[i + 10..];
             let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
@@ -60,7 +94,23 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
             break (addr, listeners);
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining stderr so the broker never blocks on a full pipe; with
+    // GREGOR_BENCH_BROKER_LOG=path the lines are kept there for a post-mortem.
+    let mut keep = std::env::var_os("GREGOR_BENCH_BROKER_LOG").and_then(|p| std::fs::File::create(p).ok());
+    std::thread::spawn(move || {
+        for line in lines {
+            match line {
+                Ok(line) => {
+                    if let Some(f) = keep.as_mut() {
+                        let _ = writeln!(f, "{line}");
+                    }
+                }
+                // A line that is not UTF-8 is skipped, not the end of the stream.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
+                Err(_) => break,
+            }
+        }
+    });
     Broker { child, addr, listeners, _dir: dir }
 }
 
@@ -82,7 +132,7 @@ pub fn produce_with(
     for (k, v) in extra {
         config.set(*k, v);
     }
-    let p: BaseProducer = config
+    let p: BaseProducer<StderrLog> = with_debug(&mut config)
         .set("bootstrap.servers", addr)
         .set("acks", acks)
         .set("linger.ms", "5")
@@ -90,7 +140,7 @@ pub fn produce_with(
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("compression.codec", "none")
-        .create()
+        .create_with_context(StderrLog)
         .expect("producer");
     let payload = vec![b'x'; size];
     let start = Instant::now();
@@ -105,6 +155,10 @@ pub fn produce_with(
             }
         }
     }
-    p.flush(Duration::from_secs(300)).expect("flush");
+    // Name the address: a stuck flush (e.g. a TLS handshake that keeps failing, so
+    // the records wait out message.timeout.ms) must say which listener it was.
+    if let Err(e) = p.flush(Duration::from_secs(300)) {
+        panic!("flush to {addr}: {e} ({} records not acknowledged)", p.in_flight_count());
+    }
     start.elapsed()
 }
