@@ -131,7 +131,7 @@ fn consume_with(addr: &str, topic: &str, count: usize, extra: &[(&str, String)])
             }
             seen += 1;
         } else {
-            panic!("consume stalled at {seen}/{count}");
+            panic!("consume of {topic} from {addr} stalled at {seen}/{count}");
         }
     }
     start.elapsed()

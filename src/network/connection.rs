@@ -286,7 +286,15 @@ where
                         None => return,
                     },
                 };
-                let written = write_half.write_all(&bytes).await;
+                // Flush after every answer: over TLS, write_all returns once rustls has
+                // taken the plaintext, and the last records' ciphertext can stay in its
+                // buffer (the socket was full) until the next write, which never comes
+                // while the client waits for this answer: a fetch stalled for good.
+                // On a plain TcpStream flush does nothing.
+                let written = match write_half.write_all(&bytes).await {
+                    Ok(()) => write_half.flush().await,
+                    Err(e) => Err(e),
+                };
                 unanswered.fetch_sub(1, Ordering::AcqRel);
                 if let Err(err) = written {
                     tracing::debug!(%peer, %err, "write failed; closing");
