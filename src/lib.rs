@@ -35,6 +35,7 @@ pub mod config;
 pub mod connect;
 pub mod coordinator;
 pub mod metadata;
+pub mod metrics;
 pub mod network;
 pub mod protocol;
 pub mod security;

@@ -21,6 +21,7 @@ pub mod handler;
 pub mod internal_log;
 pub mod listeners;
 mod meta_properties;
+pub mod metrics;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
@@ -113,6 +114,8 @@ pub struct Broker {
     sasl: sasl::SaslSettings,
     /// Rate limit for "Failed authentication" log lines, per client address.
     sasl_failures: crate::network::warnings::PeerWarnings,
+    /// The Prometheus registry (`metrics.listener` serves it).
+    metrics: Arc<crate::metrics::BrokerMetrics>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -129,6 +132,8 @@ pub struct RunningBroker {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The embedded coordinator, when `zookeeper.connect` is unset.
     coordinator: Option<ZkServer>,
+    /// Where `/metrics` is served (`metrics.listener`).
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Broker {
@@ -152,6 +157,13 @@ impl Broker {
         // Key stores are read before anything is registered, so a bad one stops the start cleanly.
         let acceptors = listeners::tls_acceptors(&config, bound.iter().map(|(_, l)| l))?;
         let advertised = bound[0].1.advertised.clone();
+        // Side HTTP listeners are bound now too, so a taken port stops the start before registration.
+        let metrics_socket = match &config.metrics_listener {
+            Some(value) => {
+                Some(crate::metrics::http::bind("metrics.listener", value).await.map_err(BrokerError::Other)?)
+            }
+            None => None,
+        };
 
         // Brokers used to keep metadata in a JSON file: import it once.
         let legacy = crate::metadata::legacy::read(&first_dir)?;
@@ -280,6 +292,7 @@ impl Broker {
                 effective: std::sync::RwLock::new(Arc::new(config.clone())),
                 applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
                 quotas: throttle::ReplicationQuotas::default(),
+                metrics: Arc::new(crate::metrics::BrokerMetrics::new()),
                 authorizer,
                 config,
             }
@@ -310,16 +323,29 @@ impl Broker {
                 tokio::spawn(network::serve(socket, index, tls, broker.clone(), limits, shutdown.clone()))
             })
             .collect();
+        let mut metrics_addr = None;
+        if let Some(socket) = metrics_socket {
+            metrics_addr = socket.local_addr().ok();
+            let scraped = broker.clone();
+            let handler = crate::metrics::http::metrics_handler(Arc::new(move || scraped.scrape()));
+            tasks.push(tokio::spawn(crate::metrics::http::serve(socket, handler, shutdown.clone())));
+        }
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
             listener = %addrs[0],
+            metrics = %metrics_addr.map(|a| format!("http://{a}/metrics")).unwrap_or_else(|| "off".into()),
             listeners = %listeners::describe(&contexts),
             advertised = %format!("{}:{}", broker.advertised().0, broker.advertised().1),
             cluster_id = %broker.metadata().cluster_id(),
             "[KafkaServer id={node_id}] started"
         );
-        Ok(RunningBroker { broker, addrs, trigger, tasks, coordinator })
+        Ok(RunningBroker { broker, addrs, trigger, tasks, coordinator, metrics_addr })
+    }
+
+    /// The broker's Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::BrokerMetrics> {
+        &self.metrics
     }
 
     /// The ACL authorizer, when `authorizer.class.name` turns it on.
@@ -465,6 +491,11 @@ impl RunningBroker {
     /// The address the (first) listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// Where `/metrics` is served, when `metrics.listener` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// With `controlled.shutdown.enable`, hands this broker's leaderships

@@ -196,6 +196,12 @@ pub struct BrokerConfig {
     /// connection that has started sending a request and then sends nothing more
     /// for this long is closed, so a stalled partial frame stops holding memory.
     pub partial_request_timeout_ms: u64,
+    /// `metrics.listener` (*gregor*): where Prometheus scrapes `/metrics`
+    /// (`http://host:port`); `None`: no metrics endpoint.
+    pub metrics_listener: Option<String>,
+    /// `console.listener` (*gregor*): where the web console is served
+    /// (`http://host:port`); `None`: no console.
+    pub console_listener: Option<String>,
 
     // --- log ---
     pub log_dirs: Vec<PathBuf>,
@@ -657,6 +663,8 @@ fn build(raw: RawConfig) -> Result<BrokerConfig, ConfigError> {
         request_timeout_ms: r.u64("request.timeout.ms")?,
         connections_max_idle_ms: r.u64("connections.max.idle.ms")?,
         partial_request_timeout_ms: r.u64(PARTIAL_REQUEST_TIMEOUT_MS)?,
+        metrics_listener: http_listener(&r, "metrics.listener")?,
+        console_listener: http_listener(&r, "console.listener")?,
 
         log_dirs: read_log_dirs(&r)?,
         num_partitions: r.i32("num.partitions")?,
@@ -839,6 +847,16 @@ const PARTIAL_REQUEST_TIMEOUT_MS: &str = "gregor.partial.request.timeout.ms";
 /// being read or handled; -1 (Kafka's default) and any other value <= 0 mean no
 /// limit, as in Kafka. Like Kafka, a limit below `socket.request.max.bytes` is
 /// refused: the largest accepted request must fit in the budget.
+/// A side HTTP listener (`metrics.listener`, `console.listener`): unset or
+/// blank is off; otherwise `http://host:port`, checked here.
+fn http_listener(r: &Reader<'_>, key: &str) -> Result<Option<String>, ConfigError> {
+    let Some(value) = r.opt_string(key)?.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    crate::metrics::http::parse_listener(key, &value).map_err(|reason| ConfigError::invalid(key, &value, &reason))?;
+    Ok(Some(value))
+}
+
 fn queued_max_request_bytes(r: &Reader<'_>) -> Result<Option<u64>, ConfigError> {
     const KEY: &str = "queued.max.request.bytes";
     let limit = r.number(KEY)?;
@@ -1106,6 +1124,9 @@ pub(crate) static BROKER_KEYS: &[KeyDef] = &[
     k("connections.max.idle.ms", L, V("600000"), MIN(0), STATIC),
     // gregor's own: Kafka has no timeout for a request that stops arriving mid-frame.
     k(PARTIAL_REQUEST_TIMEOUT_MS, L, V("30000"), MIN(1), STATIC),
+    // gregor's own: the Prometheus endpoint and the web console (off unless set).
+    k("metrics.listener", S, NULL, ANY, STATIC),
+    k("console.listener", S, NULL, ANY, STATIC),
     k("connections.max.reauth.ms", L, V("0"), ANY, STATIC),
     k("connection.failed.authentication.delay.ms", I, V("100"), MIN(0), STATIC),
     k("fetch.max.bytes", I, V("57671680"), MIN(1024), STATIC),

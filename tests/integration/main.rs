@@ -34,6 +34,7 @@ mod legacy_fetch;
 mod legacy_produce;
 mod lifecycle;
 mod listeners;
+mod metrics;
 mod ops_tools;
 mod protocol;
 mod quickstart;

@@ -6,6 +6,7 @@
 pub mod http;
 pub mod postgres;
 pub mod producing;
+pub mod prom;
 pub mod python;
 pub mod tls;
 pub mod txn;
@@ -90,6 +91,10 @@ pub struct TestBroker {
     pub env: Vec<(String, String)>,
     /// Every listener's name and bound address, from the `started` line.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// Where `/metrics` is served (`metrics.listener`), from the `started` line.
+    pub metrics: Option<SocketAddr>,
+    /// Where the web console is served (`console.listener`), from the `started` line.
+    pub console: Option<SocketAddr>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -110,6 +115,8 @@ impl TestBroker {
             overrides: overrides.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             listeners: Vec::new(),
+            metrics: None,
+            console: None,
             _tmp: Some(tmp),
         };
         b.spawn("127.0.0.1:0", None);
@@ -151,18 +158,21 @@ impl TestBroker {
                 }
                 if !sent {
                     if let Some(addr) = parse_listener(&line) {
-                        let _ = tx.send((addr, parse_listeners(&line)));
+                        let side = (parse_http_field(&line, "metrics="), parse_http_field(&line, "console="));
+                        let _ = tx.send((addr, parse_listeners(&line), side));
                         sent = true;
                     }
                 }
             }
         });
-        let (addr, listeners) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        let (addr, listeners, (metrics, console)) = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
             let log = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
             panic!("broker did not start; its log:\n{log}")
         });
         self.addr = addr;
         self.listeners = listeners;
+        self.metrics = metrics;
+        self.console = console;
         self.child = Some(child);
     }
 
@@ -207,6 +217,12 @@ impl TestBroker {
             let all: Vec<String> = self.listeners.iter().map(|(n, a)| format!("{n}://{a}")).collect();
             format!("listeners={}", all.join(","))
         });
+        // Side listeners keep their ports too (a scraper keeps its target).
+        for (key, addr) in [("metrics.listener", self.metrics), ("console.listener", self.console)] {
+            if let Some(addr) = addr {
+                self.overrides.push(format!("{key}=http://{addr}"));
+            }
+        }
         self.spawn(&listen, last);
     }
 
@@ -272,6 +288,16 @@ fn parse_listener(line: &str) -> Option<SocketAddr> {
     let rest = &line[start..];
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     rest[..end].parse().ok()
+}
+
+/// A side listener's address from a `started` line field such as
+/// `metrics=http://127.0.0.1:9404/metrics` (`off` or absent: `None`).
+fn parse_http_field(line: &str, field: &str) -> Option<SocketAddr> {
+    let start = line.find(&format!(" {field}"))? + field.len() + 1;
+    let rest = &line[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let value = rest[..end].trim_start_matches("http://");
+    value.split('/').next()?.parse().ok()
 }
 
 /// The `listeners=NAME=ip:port,…` field of the `started` line.
