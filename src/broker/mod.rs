@@ -27,6 +27,7 @@ pub mod partition_sync;
 pub mod producer_state;
 pub mod replicas;
 pub mod replication;
+mod request_metrics;
 pub mod sasl;
 pub mod session;
 pub mod tasks;
@@ -297,6 +298,7 @@ impl Broker {
                 config,
             }
         });
+        broker.register_request_metrics();
         if let Err(e) = broker.sync_partitions().and_then(|()| broker.checkpoint_high_watermarks()) {
             // Leave the cluster cleanly so that a retry is not refused as a duplicate.
             broker.metadata().shutdown().await;

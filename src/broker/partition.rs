@@ -193,6 +193,8 @@ pub struct Partition {
     pub(crate) isr_update_in_flight: AtomicBool,
     /// Follows a new leader and has not yet truncated to where its log diverges.
     pending_truncation: AtomicBool,
+    /// This topic's `BrokerTopicMetrics` counters, once the data path first counted here.
+    pub(crate) topic_metrics: std::sync::OnceLock<crate::metrics::requests::TopicHandle>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -241,6 +243,7 @@ impl Partition {
             changed: watch::channel(0).0,
             isr_update_in_flight: AtomicBool::new(false),
             pending_truncation: AtomicBool::new(false),
+            topic_metrics: std::sync::OnceLock::new(),
         }
     }
 

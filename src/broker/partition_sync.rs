@@ -112,6 +112,7 @@ impl Broker {
         for name in doomed {
             self.remove_topic_partitions(&name)?;
             local.remove(&name);
+            self.replicas.metrics().forget_topic(&name);
             tracing::info!(topic = %name, "deleted the local partitions of a deleted topic");
         }
 

@@ -37,6 +37,8 @@ pub struct ReplicaManager {
     /// Set while a controlled shutdown moves this broker out of the ISRs, and
     /// after: it fetches for no partition, so that no leader takes it back.
     following_stopped: AtomicBool,
+    /// Per-topic byte and request counters and the purgatory gauges (registered by the broker).
+    metrics: Arc<crate::metrics::requests::DataPathMetrics>,
 }
 
 impl std::fmt::Debug for ReplicaManager {
@@ -57,6 +59,7 @@ impl ReplicaManager {
             isr_proposals_rx: Mutex::new(Some(isr_proposals_rx)),
             data_arrived: watch::channel(0u64).0,
             following_stopped: AtomicBool::new(false),
+            metrics: Arc::new(crate::metrics::requests::DataPathMetrics::new()),
         }
     }
 
@@ -75,6 +78,16 @@ impl ReplicaManager {
         } else {
             Err(ErrorCode::NotLeaderOrFollower)
         }
+    }
+
+    /// The data path's metrics: per-topic counters, replication bytes, purgatories.
+    pub(crate) fn metrics(&self) -> &crate::metrics::requests::DataPathMetrics {
+        &self.metrics
+    }
+
+    /// `partition`'s topic counters, looked up once per partition and kept on it.
+    pub(crate) fn topic_metrics<'a>(&self, partition: &'a Partition) -> &'a crate::metrics::requests::TopicHandle {
+        partition.topic_metrics.get_or_init(|| self.metrics.topic(&partition.tp.topic))
     }
 
     /// Every hosted partition.

@@ -336,6 +336,7 @@ async fn fetch_loop(
                         if throttled.contains(&(name.clone(), pd.partition_index)) {
                             quota.record(records.len());
                         }
+                        broker.replicas().metrics().replication_bytes_in.inc_by(records.len() as u64);
                         if let Err(err) = p.append_as_follower(&records, pd.high_watermark, now_ms()) {
                             tracing::warn!(partition = %p.tp, %err, "cannot append the leader's records");
                             any_error = true;

@@ -22,12 +22,21 @@ pub struct Session {
     pub principal: Principal,
     /// The SASL authentication state (already `Done` on a non-SASL listener).
     pub sasl: SaslState,
+    /// How the request being handled is recorded in the request metrics
+    /// (set by the dispatcher, taken by the connection after each request).
+    pub request: crate::network::RequestTag,
 }
 
 impl Session {
     /// A new connection on `listener` that has proved nothing yet.
     pub fn new(peer: SocketAddr, listener: Arc<ListenerContext>) -> Session {
         let sasl_listener = matches!(listener.protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl);
-        Session { peer, listener, principal: Principal::anonymous(), sasl: SaslState::new(sasl_listener) }
+        Session {
+            peer,
+            listener,
+            principal: Principal::anonymous(),
+            sasl: SaslState::new(sasl_listener),
+            request: Default::default(),
+        }
     }
 }

@@ -16,13 +16,17 @@
 //! already knows (partition states, log sizes, group states, lag) is read
 //! when Prometheus scrapes, not maintained on every request.
 
+pub mod flush;
 pub mod http;
+pub mod requests;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
 /// The metrics of one broker (or one coordinator process).
 pub struct BrokerMetrics {
     registry: Registry,
+    /// Per-API request metrics, request channel queues, connections (`requests.rs`).
+    pub requests: requests::RequestMetrics,
 }
 
 impl std::fmt::Debug for BrokerMetrics {
@@ -42,7 +46,7 @@ impl BrokerMetrics {
     pub fn new() -> BrokerMetrics {
         let registry = Registry::new();
         register_process_collector(&registry);
-        BrokerMetrics { registry }
+        BrokerMetrics { registry, requests: requests::RequestMetrics::new() }
     }
 
     /// Where this process's metrics are registered.

@@ -25,13 +25,23 @@
 //! requests strictly ordered and lets the handler change the frame bounds for
 //! the next read (raw SASL tokens, a smaller cap before authentication). The
 //! stream is anything readable and writable, a TCP socket or a TLS session.
+//!
+//! The connection measures each request's stages for the handler's metrics
+//! ([`RequestHandler::request_done`]): frame read → handler started →
+//! handler returned → answer ready (a deferred answer resolved) → writer
+//! started writing it → written. The handler classifies the request (a
+//! [`RequestTag`] it hands back after `handle`); this layer only keeps the
+//! clock, counts requests read but not answered and answers waiting for the
+//! writer, and says when connections open and close. A deferred answer is
+//! only polled once the writer reaches it (answers go out in order), so its
+//! readiness is seen no earlier than the answers before it are written.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -72,10 +82,80 @@ impl std::fmt::Debug for Outcome {
     }
 }
 
-/// An answer queued for the writer.
+/// An answer queued for the writer, with what its request's metrics need.
 enum Queued {
-    Ready(Bytes),
-    Later(DeferredResponse),
+    Ready(Bytes, Stamps),
+    Later(DeferredResponse, Stamps),
+}
+
+/// How the handler classified a request, handed back to
+/// [`RequestHandler::request_done`] with its times. Not interpreted here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestTag {
+    /// The handler's class of the request (say, an index into per-API
+    /// metrics); `None`: `request_done` is not called for it.
+    pub kind: Option<u16>,
+    /// The request's version, as the handler read it.
+    pub version: i16,
+    /// How long `handle` itself waited on others (a long poll), as opposed
+    /// to working: part of the handler's time that is not its own.
+    pub waited: Duration,
+}
+
+/// When one request passed each stage (monotonic clock).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimes {
+    /// Its frame was fully read.
+    pub read: Instant,
+    /// The handler was called.
+    pub started: Instant,
+    /// The handler returned.
+    pub handled: Instant,
+    /// The answer was ready: `handled`, or when a deferred answer resolved.
+    pub ready: Instant,
+    /// The writer began writing it.
+    pub writing: Instant,
+    /// Its last byte was written (or, without an answer, `handled`).
+    pub written: Instant,
+}
+
+/// A request's times so far, carried to the writer with its answer.
+#[derive(Clone, Copy, Debug)]
+struct Stamps {
+    tag: RequestTag,
+    read: Instant,
+    started: Instant,
+    handled: Instant,
+}
+
+impl Stamps {
+    fn times(&self, ready: Instant, writing: Instant, written: Instant) -> RequestTimes {
+        RequestTimes { read: self.read, started: self.started, handled: self.handled, ready, writing, written }
+    }
+}
+
+/// What this connection added to the handler's queue counts, so that what
+/// is left when it closes (answers never written) can be taken back.
+#[derive(Debug, Default)]
+struct QueueCounts {
+    requests: AtomicI64,
+    responses: AtomicI64,
+}
+
+impl QueueCounts {
+    fn change<H: RequestHandler>(&self, handler: &H, requests: i64, responses: i64) {
+        self.requests.fetch_add(requests, Ordering::Relaxed);
+        self.responses.fetch_add(responses, Ordering::Relaxed);
+        handler.queues_changed(requests, responses);
+    }
+
+    fn settle<H: RequestHandler>(&self, handler: &H) {
+        let requests = self.requests.swap(0, Ordering::Relaxed);
+        let responses = self.responses.swap(0, Ordering::Relaxed);
+        if requests != 0 || responses != 0 {
+            handler.queues_changed(-requests, -responses);
+        }
+    }
 }
 
 /// What the listener knows about a new connection.
@@ -106,6 +186,26 @@ pub trait RequestHandler: Send + Sync + 'static {
     fn frame_bounds(&self, _session: &Self::Session, max: usize) -> (usize, usize) {
         (frame::MIN_REQUEST_FRAME, max)
     }
+
+    /// Called right after `handle`: how the request just handled is to be
+    /// recorded (the default: not at all).
+    fn request_tag(&self, _session: &mut Self::Session) -> RequestTag {
+        RequestTag::default()
+    }
+
+    /// A request tagged with a `kind` was answered (its answer written, or it
+    /// had none), after `times`. Runs on the connection's writer: keep it cheap.
+    fn request_done(&self, _tag: RequestTag, _times: &RequestTimes) {}
+
+    /// Requests read and not yet answered, and answers ready and not yet being
+    /// written, changed by these amounts (over every connection).
+    fn queues_changed(&self, _requests: i64, _responses: i64) {}
+
+    /// A connection was accepted (after its TLS handshake).
+    fn connection_opened(&self, _conn: &ConnInfo) {}
+
+    /// A connection opened on listener `listener` (an index, as in [`ConnInfo`]) closed.
+    fn connection_closed(&self, _listener: usize) {}
 }
 
 /// Responses waiting to be written; bounds memory held per connection.
@@ -266,7 +366,10 @@ where
     H: RequestHandler,
 {
     let peer = conn.peer;
+    let listener = conn.listener;
+    handler.connection_opened(&conn);
     let mut session = handler.open(conn);
+    let queues = Arc::new(QueueCounts::default());
     // One task reads and one writes, so the split's lock is never contended.
     let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
@@ -277,15 +380,22 @@ where
 
     let writer = tokio::spawn({
         let unanswered = unanswered.clone();
+        let handler = handler.clone();
+        let queues = queues.clone();
         async move {
             while let Some(queued) = rx.recv().await {
-                let bytes = match queued {
-                    Queued::Ready(bytes) => bytes,
-                    Queued::Later(answer) => match answer.await {
-                        Some(bytes) => bytes,
+                let (bytes, stamps, ready) = match queued {
+                    Queued::Ready(bytes, stamps) => (bytes, stamps, stamps.handled),
+                    Queued::Later(answer, stamps) => match answer.await {
+                        Some(bytes) => {
+                            queues.change(&*handler, -1, 1);
+                            (bytes, stamps, Instant::now())
+                        }
                         None => return,
                     },
                 };
+                let writing = Instant::now();
+                queues.change(&*handler, 0, -1);
                 // Flush after every answer: over TLS, write_all returns once rustls has
                 // taken the plaintext, and the last records' ciphertext can stay in its
                 // buffer (the socket was full) until the next write, which never comes
@@ -299,6 +409,9 @@ where
                 if let Err(err) = written {
                     tracing::debug!(%peer, %err, "write failed; closing");
                     return;
+                }
+                if stamps.tag.kind.is_some() {
+                    handler.request_done(stamps.tag, &stamps.times(ready, writing, Instant::now()));
                 }
             }
             let _ = write_half.shutdown().await;
@@ -341,14 +454,27 @@ where
                 break;
             }
         };
+        let read_at = Instant::now();
+        queues.change(&*handler, 1, 0);
         let outcome = handler.handle(payload.freeze(), &mut session).await;
+        let handled = Instant::now();
+        let stamps = Stamps { tag: handler.request_tag(&mut session), read: read_at, started: read_at, handled };
         // The handler is done with the request bytes (a deferred answer holds
         // only its response), so they go back to the budget here.
         drop(reservation);
         let queued = match outcome {
-            Outcome::Respond(bytes) => Queued::Ready(bytes),
-            Outcome::Deferred(answer) => Queued::Later(answer),
-            Outcome::NoResponse => continue,
+            Outcome::Respond(bytes) => {
+                queues.change(&*handler, -1, 1);
+                Queued::Ready(bytes, stamps)
+            }
+            Outcome::Deferred(answer) => Queued::Later(answer, stamps),
+            Outcome::NoResponse => {
+                queues.change(&*handler, -1, 0);
+                if stamps.tag.kind.is_some() {
+                    handler.request_done(stamps.tag, &stamps.times(handled, handled, handled));
+                }
+                continue;
+            }
             Outcome::Close(reason) => {
                 shared.malformed.closing(peer, &reason);
                 break;
@@ -356,7 +482,8 @@ where
             Outcome::RespondThenClose(bytes, reason) => {
                 tracing::debug!(%peer, %reason, "closing after the answer");
                 unanswered.fetch_add(1, Ordering::AcqRel);
-                let _ = tx.send(Queued::Ready(bytes)).await;
+                queues.change(&*handler, -1, 1);
+                let _ = tx.send(Queued::Ready(bytes, stamps)).await;
                 break;
             }
         };
@@ -367,4 +494,6 @@ where
     }
     drop(tx);
     let _ = writer.await;
+    queues.settle(&*handler);
+    handler.connection_closed(listener);
 }

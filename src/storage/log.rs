@@ -128,10 +128,13 @@ impl PendingFlush {
 
     /// fsyncs the files and the partition directory. Call without the log's lock.
     pub fn run(&self) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         for (path, file) in &self.files {
             file.sync().at(path)?;
         }
-        self.io.sync_dir(&self.dir).at(&self.dir)
+        self.io.sync_dir(&self.dir).at(&self.dir)?;
+        crate::metrics::flush::observe(started.elapsed());
+        Ok(())
     }
 }
 
@@ -589,6 +592,7 @@ impl Log {
     }
 
     fn flush_inner(&mut self) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         let log_end = self.log_end_offset();
         let first = self.first_unflushed_segment();
         self.active()?.finish_time_index()?;
@@ -597,6 +601,7 @@ impl Log {
         }
         self.io.sync_dir(&self.dir).at(&self.dir)?;
         self.recovery_point = log_end;
+        crate::metrics::flush::observe(started.elapsed());
         Ok(())
     }
 

@@ -24,15 +24,16 @@
 //! follower's offsets are not recorded: it must not count towards the ISR of
 //! an epoch it does not know.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 
-use crate::broker::now_ms;
 use crate::broker::replicas::ReplicaManager;
 use crate::broker::throttle::{is_throttled, ReplicationQuota};
+use crate::broker::{now_ms, Partition};
 use crate::protocol::{errors, ErrorCode};
 use crate::security::acl::AclOperation;
 use crate::security::authorizer::Authz;
@@ -63,6 +64,18 @@ pub async fn handle_throttled(
     req: FetchRequest,
     version: i16,
 ) -> FetchResponse {
+    handle_timed(replicas, authz, throttle, req, version).await.0
+}
+
+/// [`handle_throttled`], also saying how long the request waited for data
+/// (its time in the fetch purgatory, which Kafka counts as remote time).
+pub async fn handle_timed(
+    replicas: &ReplicaManager,
+    authz: &Authz<'_>,
+    throttle: Option<LeaderThrottle<'_>>,
+    req: FetchRequest,
+    version: i16,
+) -> (FetchResponse, Duration) {
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
@@ -81,22 +94,56 @@ pub async fn handle_throttled(
     if replica >= 0 && follower_allowed {
         record_follower(replicas, &req, replica);
     }
+    // Set while the request waits for data: counted in the fetch purgatory.
+    let mut waiting: Option<(std::time::Instant, crate::metrics::requests::Delayed)> = None;
+    let waited =
+        |waiting: &Option<(std::time::Instant, _)>| waiting.as_ref().map_or(Duration::ZERO, |(t, _)| t.elapsed());
     loop {
         arrivals.borrow_and_update();
         let throttle = throttle.filter(|t| replica >= 0 && t.quota.rate().is_some());
+        let mut reads = Vec::new();
         let (responses, bytes, any_error) =
-            read_all(replicas, &req, &denied, max_bytes, read_committed, replica >= 0, throttle);
+            read_all(replicas, &req, &denied, max_bytes, read_committed, replica >= 0, throttle, &mut reads);
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
-            return FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
+            count_reads(replicas, &reads, replica >= 0);
+            let resp = FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
+            return (resp, waited(&waiting));
+        }
+        if waiting.is_none() {
+            let partitions = req.topics.iter().map(|t| t.partitions.len()).sum();
+            let delayed = replicas.metrics().delayed(crate::metrics::requests::Purgatory::Fetch, partitions);
+            waiting = Some((std::time::Instant::now(), delayed));
         }
         tokio::select! {
             changed = arrivals.changed() => {
                 if changed.is_err() {
-                    return FetchResponse::default().with_responses(responses);
+                    return (FetchResponse::default().with_responses(responses), waited(&waiting));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// One partition read of a fetch, for the topic counters: the partition
+/// when hosted here, the bytes read, whether it failed.
+type PartitionRead = (Option<Arc<Partition>>, u64, bool);
+
+/// The answer's partition reads in the topic counters: a consumer's bytes
+/// are bytes out, a follower's are replication bytes out.
+fn count_reads(replicas: &ReplicaManager, reads: &[PartitionRead], follower: bool) {
+    let metrics = replicas.metrics();
+    for (partition, bytes, failed) in reads {
+        let handle = match partition {
+            Some(p) => replicas.topic_metrics(p).clone(),
+            None => metrics.all_topics(),
+        };
+        if follower {
+            handle.follower_fetched(*failed);
+            metrics.replication_bytes_out.inc_by(*bytes);
+        } else {
+            handle.fetched(*bytes, *failed);
         }
     }
 }
@@ -127,6 +174,7 @@ fn record_follower(replicas: &ReplicaManager, req: &FetchRequest, replica: i32) 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_all(
     replicas: &ReplicaManager,
     req: &FetchRequest,
@@ -135,6 +183,7 @@ fn read_all(
     read_committed: bool,
     from_replica: bool,
     throttle: Option<LeaderThrottle<'_>>,
+    reads: &mut Vec<PartitionRead>,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let held_back = throttle.is_some_and(|t| t.quota.exceeded());
     let mut total = 0usize;
@@ -168,6 +217,7 @@ fn read_all(
                 Ok(p) => p,
                 Err(code) => {
                     any_error = true;
+                    reads.push((None, 0, true));
                     partitions.push(
                         pd.with_error_code(code.code())
                             .with_high_watermark(-1)
@@ -204,6 +254,7 @@ fn read_all(
             match read {
                 Ok(read) => {
                     total += read.records.len();
+                    reads.push((Some(partition.clone()), read.records.len() as u64, false));
                     if let Some(t) = throttled {
                         t.quota.record(read.records.len());
                     }
@@ -227,6 +278,7 @@ fn read_all(
                 }
                 Err(err) => {
                     any_error = true;
+                    reads.push((Some(partition.clone()), 0, true));
                     if !matches!(err, StorageError::OffsetOutOfRange { .. }) {
                         tracing::error!(partition = %partition.tp, error = %err, "read failed");
                     }

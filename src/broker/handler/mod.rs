@@ -138,7 +138,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::listeners::ListenerContext;
 use super::session::Session;
 use super::Broker;
-use crate::network::{ConnInfo, Outcome, RequestHandler};
+use crate::network::{ConnInfo, Outcome, RequestHandler, RequestTag, RequestTimes};
 use crate::protocol::{frame, versions};
 use crate::security::acl::AclOperation;
 
@@ -175,6 +175,26 @@ impl RequestHandler for Broker {
         session.sasl.frame_bounds(self.sasl.max_receive_size, max)
     }
 
+    fn request_tag(&self, session: &mut Session) -> RequestTag {
+        std::mem::take(&mut session.request)
+    }
+
+    fn request_done(&self, tag: RequestTag, times: &RequestTimes) {
+        self.metrics_request_done(tag, times);
+    }
+
+    fn queues_changed(&self, requests: i64, responses: i64) {
+        self.metrics().requests.queues_changed(requests, responses);
+    }
+
+    fn connection_opened(&self, conn: &ConnInfo) {
+        self.metrics_connection_opened(conn);
+    }
+
+    fn connection_closed(&self, listener: usize) {
+        self.metrics_connection_closed(listener);
+    }
+
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
         let peer = session.peer;
         // SASL first: before authentication only ApiVersions and the SASL exchange pass.
@@ -188,6 +208,12 @@ impl RequestHandler for Broker {
             peer,
             failures: self.sasl_failures(),
         };
+        // The SASL exchange's own requests are recorded even when the gate answers them.
+        if let Ok(p) = frame::peek_header(&payload) {
+            if matches!(p.api_key, 17 | 18 | 36) {
+                session.request = super::request_metrics::tag_for(p.api_key, p.api_version);
+            }
+        }
         let gate = session.sasl.gate(&cx, &payload);
         if let Some(user) = session.sasl.take_new_user() {
             session.principal = crate::security::principal::Principal::user(user);
@@ -199,6 +225,7 @@ impl RequestHandler for Broker {
             Ok(p) => p,
             Err(err) => return Outcome::Close(err.to_string()),
         };
+        session.request = super::request_metrics::tag_for(peek.api_key, peek.api_version);
         // Without an authorizer this is an `Option` and nothing else.
         let authz = crate::security::authorizer::Authz::new(
             self.authorizer(),
@@ -216,6 +243,12 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
+        if api == ApiKey::Fetch && super::request_metrics::legacy_fetch_is_follower(&payload) {
+            // Read from the header only for the hand-coded versions; the codec path knows for sure.
+            if versions::codec_min(api).is_some_and(|min| peek.api_version < min) {
+                session.request.kind = crate::metrics::requests::slot(peek.api_key, true);
+            }
+        }
         // Versions older than the codec's (ListOffsets v0, OffsetCommit v0–1…):
         // old clients send them without asking ApiVersions.
         if let Some(outcome) = legacy::route(self, &authz, api, peek.api_version, &payload).await {
@@ -247,8 +280,13 @@ impl RequestHandler for Broker {
                 produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
                 produce::Produced::Waiting(answer) => {
                     let correlation_id = peek.correlation_id;
+                    let metrics = self.metrics().clone();
+                    let slot = session.request.kind;
                     return Outcome::Deferred(Box::pin(async move {
                         let body = ResponseKind::Produce(answer.await);
+                        if let Some(slot) = slot {
+                            super::request_metrics::count_errors(&metrics.requests, slot, &body);
+                        }
                         match encode(api, version, correlation_id, &body) {
                             Outcome::Respond(bytes) => Some(bytes),
                             _ => None,
@@ -259,7 +297,11 @@ impl RequestHandler for Broker {
             RequestKind::Fetch(r) => {
                 let throttle =
                     fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
-                ResponseKind::Fetch(fetch::handle_throttled(self.replicas(), &authz, Some(throttle), r, version).await)
+                let follower = version <= 14 && r.replica_id.0 >= 0;
+                session.request.kind = crate::metrics::requests::slot(peek.api_key, follower);
+                let (resp, waited) = fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
+                session.request.waited = waited;
+                ResponseKind::Fetch(resp)
             }
             RequestKind::ListOffsets(r) => {
                 let (r, denied) = authorize::list_offsets(&authz, r);
@@ -482,6 +524,9 @@ impl RequestHandler for Broker {
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
+        if let Some(slot) = session.request.kind {
+            super::request_metrics::count_errors(&self.metrics().requests, slot, &body);
+        }
         encode(api, version, peek.correlation_id, &body)
     }
 }

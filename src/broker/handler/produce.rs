@@ -87,6 +87,7 @@ pub fn handle(
             None
         };
         for pd in topic.partition_data {
+            let size = pd.records.as_ref().map_or(0, |r| r.len() as u64);
             let resp = if let Some(code) = denied {
                 error_response(pd.index, code, None)
             } else if acks_valid {
@@ -94,12 +95,17 @@ pub fn handle(
                 appended_any |= result.is_ok();
                 match result {
                     Ok((resp, partition, last_offset)) => {
+                        let records = u64::try_from(last_offset - resp.base_offset + 1).unwrap_or(0);
+                        replicas.topic_metrics(&partition).produced(size, records);
                         if acks == -1 {
                             pending.push((responses.len(), partition_responses.len(), partition, last_offset));
                         }
                         resp
                     }
-                    Err(e) => error_response(pd.index, e.code, e.message).with_record_errors(e.record_errors),
+                    Err(e) => {
+                        count_failed(replicas, &name, pd.index, e.code, size);
+                        error_response(pd.index, e.code, e.message).with_record_errors(e.record_errors)
+                    }
                 }
             } else {
                 error_response(pd.index, ErrorCode::InvalidRequiredAcks, None)
@@ -121,7 +127,10 @@ pub fn handle(
     if pending.is_empty() {
         return Produced::Now(Some(ProduceResponse::default().with_responses(responses)));
     }
+    // Counted in the produce purgatory while the answer waits.
+    let delayed = replicas.metrics().delayed(crate::metrics::requests::Purgatory::Produce, pending.len());
     Produced::Waiting(Box::pin(async move {
+        let _delayed = delayed;
         for (t, p, partition, last_offset) in pending {
             if let Err(code) = wait_committed(&partition, last_offset, deadline).await {
                 let resp = &mut responses[t].partition_responses[p];
@@ -130,6 +139,17 @@ pub fn handle(
         }
         ProduceResponse::default().with_responses(responses)
     }))
+}
+
+/// A refused append in the topic's counters (hosted topics only: a client
+/// naming topics that do not exist must not create series), and in the
+/// all-topics ones. Kafka counts a batch refused for its size as rejected bytes.
+fn count_failed(replicas: &ReplicaManager, topic: &str, index: i32, code: ErrorCode, size: u64) {
+    let rejected = (code == ErrorCode::MessageTooLarge).then_some(size);
+    match replicas.partition(topic, index) {
+        Some(partition) => replicas.topic_metrics(&partition).produce_failed(rejected),
+        None => replicas.metrics().all_topics().produce_failed(rejected),
+    }
 }
 
 /// The first failed partition of an answer, as `topic-partition: ERROR`.
