@@ -139,6 +139,32 @@ fn three_brokers_report_state_lag_and_a_lost_follower() {
             && sum(s, "kafka_consumergroup_lag", &[("consumergroup", "g"), ("topic", TOPIC)]) == 11.0
     });
 
+    // A partition led by another broker than the group's coordinator: the
+    // coordinator asks that leader for its high watermark.
+    let coordinator = scrape_live(&brokers)
+        .iter()
+        .find(|(_, s)| s.value("kafka_consumergroup_lag", &[("consumergroup", "g")]).is_some())
+        .map(|(i, _)| *i)
+        .expect("the coordinator reports the lag");
+    let elsewhere = (coordinator + 1) % 3;
+    let assignment = format!("{elsewhere}:{coordinator}");
+    ok(run_tool("topics", &bs, &["--create", "--topic", "remote-led", "--replica-assignment", &assignment]));
+    let mut producer = Command::new(gregor_bin());
+    producer.args(["console-producer", "--bootstrap-server", &bs, "--topic", "remote-led"]).env("NO_COLOR", "1");
+    ok(pipe_into(producer, "a\nb\nc\n"));
+    ok(run_tool(
+        "consumer-groups",
+        &bs,
+        &["--reset-offsets", "--group", "g", "--topic", "remote-led", "--to-offset", "1", "--execute"],
+    ));
+    assert_eq!(leader_of(&bs, "remote-led"), Some(elsewhere));
+    wait_scrapes(&brokers, "the lag of a partition led elsewhere", |s| {
+        let Some((_, c)) = s.iter().find(|(i, _)| *i == coordinator) else { return false };
+        c.value("kafka_consumergroup_lag", &[("consumergroup", "g"), ("topic", "remote-led"), ("partition", "0")])
+            == Some(2.0)
+            && c.value("kafka_consumergroup_lag_sum", &[("consumergroup", "g")]) == Some(13.0)
+    });
+
     // Kill a follower of the topic's partition (not the controller when possible).
     let mut leader = None;
     assert!(wait_for(WAIT, || {
