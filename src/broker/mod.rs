@@ -117,6 +117,8 @@ pub struct Broker {
     sasl_failures: crate::network::warnings::PeerWarnings,
     /// The Prometheus registry (`metrics.listener` serves it).
     metrics: Arc<crate::metrics::BrokerMetrics>,
+    /// ISR counters and cached remote high watermarks for the `/metrics` scrape.
+    state_metrics: metrics::StateMetrics,
 }
 
 impl std::fmt::Debug for Broker {
@@ -294,6 +296,7 @@ impl Broker {
                 applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
                 quotas: throttle::ReplicationQuotas::default(),
                 metrics: Arc::new(crate::metrics::BrokerMetrics::new()),
+                state_metrics: metrics::StateMetrics::new(),
                 authorizer,
                 config,
             }

@@ -150,8 +150,12 @@ impl Broker {
             let key = (partition.tp.topic.clone(), partition.tp.partition);
             match states.get(&key) {
                 Some(update) => {
+                    // ISR shrinks/expands of a partition led here before and after (metrics).
+                    let led_isr = partition.is_leader().then(|| partition.isr());
                     if let Err(err) = partition.apply_state(self.node_id, update, now_ms()) {
                         tracing::error!(partition = %partition.tp, %err, "cannot apply the partition state");
+                    } else if let Some(before) = led_isr.filter(|_| partition.is_leader()) {
+                        self.state_metrics.record_isr_change(&before, &update.isr);
                     }
                 }
                 None => partition.clear_leadership(),

@@ -1,5 +1,7 @@
 //! `zookeeper-start` (zookeeper-server-start.sh): a single-node, persistent,
-//! ZooKeeper-compatible coordinator, until SIGINT or SIGTERM.
+//! ZooKeeper-compatible coordinator, until SIGINT or SIGTERM; with
+//! `metricsProvider.className=…PrometheusMetricsProvider`, its `/metrics` on
+//! `metricsProvider.httpHost`:`metricsProvider.httpPort` (named in the started line).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,9 +44,31 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
+        let metrics_provider = config.metrics_provider.clone();
         let server = ZkServer::start(config).await?;
-        tracing::info!(listener = %server.local_addr(), data_dir = %data_dir.display(), "ZooKeeper-compatible server started");
+        // metricsProvider: ZooKeeper's Prometheus endpoint, beside the client port.
+        let (trigger, shutdown) = crate::network::shutdown::channel();
+        let mut metrics = None;
+        if let Some((host, port)) = metrics_provider {
+            match crate::zk::metrics::serve(server.stats_source(), &host, port, shutdown).await {
+                Ok(served) => metrics = Some(served),
+                Err(err) => {
+                    let _ = server.shutdown().await;
+                    anyhow::bail!("{err}");
+                }
+            }
+        }
+        tracing::info!(
+            listener = %server.local_addr(),
+            metrics = %metrics.as_ref().map(|(a, _)| format!("http://{a}/metrics")).unwrap_or_else(|| "off".into()),
+            data_dir = %data_dir.display(),
+            "ZooKeeper-compatible server started"
+        );
         let stop = super::server_start::wait_for_signal_or_parent(exit_with_parent).await?;
+        trigger.trigger();
+        if let Some((_, task)) = metrics {
+            let _ = task.await;
+        }
         server.shutdown().await?;
         let interrupted = stop == super::server_start::Stop::Interrupted;
         Ok(if interrupted { ExitCode::from(super::EXIT_INTERRUPTED) } else { ExitCode::SUCCESS })

@@ -191,6 +191,15 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
+/// One group as the metrics scrape sees it.
+#[derive(Clone, Debug)]
+pub struct GroupSnapshot {
+    pub group_id: String,
+    pub state: GroupState,
+    /// Committed offsets: (topic, partition, offset), sorted.
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
 /// A group as ListGroups reports it.
 #[derive(Clone, Debug)]
 pub struct GroupListing {
@@ -838,6 +847,25 @@ impl GroupCoordinator {
                 })
                 .collect(),
         })
+    }
+
+    /// The groups of the loaded partitions, with their states and committed
+    /// offsets, for the metrics scrape (one lock, no I/O).
+    pub fn snapshot(&self) -> Vec<GroupSnapshot> {
+        let st = self.lock();
+        let mut out: Vec<GroupSnapshot> = st
+            .groups
+            .values()
+            .filter(|g| matches!(st.owned.get(&g.partition), Some(Ownership::Loaded(_))))
+            .map(|g| {
+                let mut offsets: Vec<(String, i32, i64)> =
+                    g.offsets.iter().map(|((t, p), v)| (t.clone(), *p, v.offset)).collect();
+                offsets.sort();
+                GroupSnapshot { group_id: g.id.clone(), state: g.state, offsets }
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
     }
 
     /// ListGroups: every group this broker coordinates; COORDINATOR_LOAD_IN_PROGRESS

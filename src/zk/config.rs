@@ -24,7 +24,14 @@ pub mod defaults {
     pub const SNAP_COUNT: u64 = 100_000;
     pub const SNAP_RETAIN_COUNT: usize = 3;
     pub const CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
+    /// `metricsProvider.httpPort` of the Prometheus provider.
+    pub const METRICS_HTTP_PORT: u16 = 7000;
+    /// `metricsProvider.httpHost` of the Prometheus provider.
+    pub const METRICS_HTTP_HOST: &str = "0.0.0.0";
 }
+
+/// `metricsProvider.className` that turns on the Prometheus endpoint, as in ZooKeeper 3.6+.
+pub const PROMETHEUS_PROVIDER: &str = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
 /// Validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +59,9 @@ pub struct ZkConfig {
     pub container_check_interval_ms: u64,
     /// Largest data/frame accepted (`jute.maxbuffer`); frames may exceed it by 1 KiB.
     pub jute_max_buffer: usize,
+    /// Where `/metrics` is served (`metricsProvider.httpHost`, `metricsProvider.httpPort`)
+    /// when `metricsProvider.className` is the Prometheus provider; `None`: off.
+    pub metrics_provider: Option<(String, u16)>,
 }
 
 impl Default for ZkConfig {
@@ -76,6 +86,7 @@ impl ZkConfig {
             four_letter_words: None,
             container_check_interval_ms: defaults::CONTAINER_CHECK_INTERVAL_MS,
             jute_max_buffer: DEFAULT_MAX_BUFFER,
+            metrics_provider: None,
         }
     }
 
@@ -106,6 +117,9 @@ impl ZkConfig {
         let mut cfg = ZkConfig::new(data_dir);
         let mut port = defaults::CLIENT_PORT;
         let mut host: Option<String> = None;
+        let mut metrics_class: Option<&str> = None;
+        let mut metrics_host = defaults::METRICS_HTTP_HOST.to_string();
+        let mut metrics_port = defaults::METRICS_HTTP_PORT;
         for (key, value) in map {
             let value = value.trim();
             match key.as_str() {
@@ -160,6 +174,13 @@ impl ZkConfig {
                         return Err(invalid(key, value, "must be at least 1024"));
                     }
                 }
+                "metricsProvider.className" => metrics_class = Some(value).filter(|v| !v.is_empty()),
+                "metricsProvider.httpPort" => metrics_port = parse_num(key, value)?,
+                "metricsProvider.httpHost" => {
+                    if !value.is_empty() {
+                        metrics_host = value.trim_start_matches('[').trim_end_matches(']').to_string();
+                    }
+                }
                 "autopurge.purgeInterval"
                 | "initLimit"
                 | "syncLimit"
@@ -181,8 +202,6 @@ impl ZkConfig {
                 | "localSessionsUpgradingEnabled"
                 | "audit.enable"
                 | "serverCnxnFactory"
-                | "metricsProvider.className"
-                | "metricsProvider.httpPort"
                 | "metricsProvider.exportJvmInfo"
                 | "extendedTypesEnabled"
                 | "connectToLearnerMasterLimit"
@@ -207,6 +226,13 @@ impl ZkConfig {
             }
         }
         cfg.client_port_address = resolve_listen(host.as_deref(), port)?;
+        match metrics_class {
+            Some(PROMETHEUS_PROVIDER) => cfg.metrics_provider = Some((metrics_host, metrics_port)),
+            Some("org.apache.zookeeper.metrics.impl.NullMetricsProvider") | None => {}
+            Some(other) => warnings.push(format!(
+                "metricsProvider.className={other}: only {PROMETHEUS_PROVIDER} is provided; metrics are off"
+            )),
+        }
         if cfg.min_session_timeout() > cfg.max_session_timeout() {
             return Err(ZkError::Config {
                 key: "minSessionTimeout".into(),
@@ -390,5 +416,28 @@ mod tests {
         assert_eq!(cfg.client_port_address.to_string(), "127.0.0.1:0");
         assert_eq!((cfg.min_session_timeout(), cfg.max_session_timeout()), (200, 2000));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn prometheus_provider_turns_the_endpoint_on() -> Result<(), ZkError> {
+        let base = "dataDir=/d\n";
+        let (cfg, _) = ZkConfig::from_map(&parse_properties(base))?;
+        assert_eq!(cfg.metrics_provider, None, "off unless configured");
+        let on = format!("{base}metricsProvider.className={PROMETHEUS_PROVIDER}\n");
+        let (cfg, warnings) = ZkConfig::from_map(&parse_properties(&on))?;
+        assert_eq!(cfg.metrics_provider, Some(("0.0.0.0".to_string(), 7000)));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let text = format!("{on}metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=0\n");
+        let (cfg, _) = ZkConfig::from_map(&parse_properties(&text))?;
+        assert_eq!(cfg.metrics_provider, Some(("127.0.0.1".to_string(), 0)));
+        let bad = format!("{on}metricsProvider.httpPort=seven\n");
+        assert!(
+            matches!(ZkConfig::from_map(&parse_properties(&bad)), Err(ZkError::Config { key, .. }) if key == "metricsProvider.httpPort")
+        );
+        let other = format!("{base}metricsProvider.className=com.example.Other\n");
+        let (cfg, warnings) = ZkConfig::from_map(&parse_properties(&other))?;
+        assert_eq!(cfg.metrics_provider, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        Ok(())
     }
 }

@@ -90,6 +90,8 @@ pub(crate) enum CoreMsg {
     Disconnected { conn: ConnId },
     /// A four-letter word from a fresh connection.
     FourLetter { word: String, peer: SocketAddr, reply: oneshot::Sender<String> },
+    /// The numbers `/metrics` shows (`metricsProvider`).
+    Metrics { reply: oneshot::Sender<super::metrics::ZkStats> },
     /// Stop: with a final snapshot (graceful) or without (simulated crash).
     Shutdown { snapshot: bool, done: Option<oneshot::Sender<Result<(), ZkError>>> },
 }
@@ -337,6 +339,9 @@ impl Core {
             CoreMsg::FourLetter { word, peer, reply } => {
                 debug!(%peer, word, "four-letter word");
                 let _ = reply.send(super::fourlw::respond(self, &word));
+            }
+            CoreMsg::Metrics { reply } => {
+                let _ = reply.send(super::metrics::ZkStats::read(self));
             }
             CoreMsg::Shutdown { snapshot, done } => return Some((snapshot, done)),
         }

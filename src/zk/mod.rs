@@ -48,6 +48,7 @@ pub mod db;
 pub mod error;
 pub mod fourlw;
 pub mod jute;
+pub mod metrics;
 mod ops;
 pub mod persist;
 pub mod proto;

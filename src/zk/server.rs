@@ -136,6 +136,11 @@ impl ZkServer {
         self.local_addr
     }
 
+    /// A handle that reads the server's stats for `/metrics` (see [`super::metrics`]).
+    pub fn stats_source(&self) -> super::metrics::StatsSource {
+        super::metrics::StatsSource { core_tx: self.core_tx.clone() }
+    }
+
     /// Resolves when the server stopped on its own (its request processor ended).
     async fn stopped_on_its_own(&self) {
         let mut rx = self.stop_tx.subscribe();
