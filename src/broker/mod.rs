@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
+pub mod quotas;
 pub mod replicas;
 pub mod replication;
 pub mod sasl;
@@ -116,6 +117,8 @@ pub struct Broker {
     sasl_failures: crate::network::warnings::PeerWarnings,
     /// The Prometheus registry (`metrics.listener` serves it).
     metrics: Arc<crate::metrics::BrokerMetrics>,
+    /// Client quotas (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage`).
+    client_quotas: Arc<quotas::ClientQuotas>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -293,6 +296,7 @@ impl Broker {
                 applied_layers: Mutex::new(crate::config::DynamicLayers::default()),
                 quotas: throttle::ReplicationQuotas::default(),
                 metrics: Arc::new(crate::metrics::BrokerMetrics::new()),
+                client_quotas: Arc::new(quotas::ClientQuotas::from_config(&config)),
                 authorizer,
                 config,
             }
@@ -304,6 +308,15 @@ impl Broker {
                 let _ = server.shutdown().await;
             }
             return Err(e);
+        }
+        // The client quota metrics are read from the sensors at each scrape.
+        match quotas::QuotaCollector::new(broker.client_quotas.clone()) {
+            Ok(collector) => {
+                if let Err(err) = broker.metrics().registry().register(Box::new(collector)) {
+                    tracing::warn!(%err, "client quota metrics not registered");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "client quota metrics not created"),
         }
 
         let (trigger, shutdown) = shutdown::channel();
@@ -402,6 +415,11 @@ impl Broker {
     /// The replication throttles.
     pub fn replication_quotas(&self) -> &throttle::ReplicationQuotas {
         &self.quotas
+    }
+
+    /// The client quota manager.
+    pub fn client_quotas(&self) -> &Arc<quotas::ClientQuotas> {
+        &self.client_quotas
     }
 
     /// Applies the dynamic broker configs found in the cache when they changed;
