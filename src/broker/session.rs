@@ -22,12 +22,24 @@ pub struct Session {
     pub principal: Principal,
     /// The SASL authentication state (already `Done` on a non-SASL listener).
     pub sasl: SaslState,
+    /// The client id of the last request (what request quotas account to).
+    pub client_id: String,
+    /// How long to mute the connection after the current answer (a client quota's
+    /// throttle, KIP-219); the read loop takes it.
+    pub mute: Option<std::time::Duration>,
 }
 
 impl Session {
     /// A new connection on `listener` that has proved nothing yet.
     pub fn new(peer: SocketAddr, listener: Arc<ListenerContext>) -> Session {
         let sasl_listener = matches!(listener.protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl);
-        Session { peer, listener, principal: Principal::anonymous(), sasl: SaslState::new(sasl_listener) }
+        Session {
+            peer,
+            listener,
+            principal: Principal::anonymous(),
+            sasl: SaslState::new(sasl_listener),
+            client_id: String::new(),
+            mute: None,
+        }
     }
 }

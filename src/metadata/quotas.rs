@@ -154,10 +154,7 @@ mod tests {
 
     #[test]
     fn paths_round_trip() {
-        let e = QuotaEntity {
-            user: Some(QuotaName::Named("alice@x y".into())),
-            client: Some(QuotaName::Default),
-        };
+        let e = QuotaEntity { user: Some(QuotaName::Named("alice@x y".into())), client: Some(QuotaName::Default) };
         let path = e.znode_path().unwrap();
         assert_eq!(path, "/config/users/alice%40x%20y/clients/<default>");
         assert_eq!(QuotaEntity::from_path(&path), Some(e));

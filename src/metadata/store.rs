@@ -260,8 +260,7 @@ impl MetadataStore {
     /// cache, so a describe right after an alter sees it).
     pub async fn read_all_quotas(
         &self,
-    ) -> Result<std::collections::BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>, MetadataError>
-    {
+    ) -> Result<std::collections::BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>, MetadataError> {
         super::sync::read_all_quotas(&self.shared.zk).await
     }
 

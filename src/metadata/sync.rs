@@ -726,9 +726,10 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
                 return Ok(());
             };
             let creds = zk.read_user_scram(&sanitized).await?.filter(|c| !c.is_empty());
-            let entity = super::quotas::QuotaEntity::user(super::quotas::QuotaName::from_node(&sanitized).unwrap_or(
-                super::quotas::QuotaName::Named(user.clone()),
-            ));
+            let entity = super::quotas::QuotaEntity::user(
+                super::quotas::QuotaName::from_node(&sanitized)
+                    .unwrap_or(super::quotas::QuotaName::Named(user.clone())),
+            );
             let quotas = zk.read_quotas(&entity).await?;
             shared.cache.update(|v| {
                 put(&mut v.scram_users, user, creds);

@@ -25,6 +25,11 @@
 //! requests strictly ordered and lets the handler change the frame bounds for
 //! the next read (raw SASL tokens, a smaller cap before authentication). The
 //! stream is anything readable and writable, a TCP socket or a TLS session.
+//!
+//! A handler may also ask for the connection to be muted after an answer
+//! ([`RequestHandler::mute_for`]): the loop then reads nothing for that long,
+//! which is how a throttled client is held back (the network layer does not
+//! know why).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -105,6 +110,16 @@ pub trait RequestHandler: Send + Sync + 'static {
     /// `max` is the listener's `socket.request.max.bytes`.
     fn frame_bounds(&self, _session: &Self::Session, max: usize) -> (usize, usize) {
         (frame::MIN_REQUEST_FRAME, max)
+    }
+
+    /// Called after each `handle` with the time it took (a handler that accounts
+    /// for its clients' time, as request quotas do, records it here).
+    fn handled(&self, _session: &mut Self::Session, _elapsed: Duration) {}
+
+    /// How long to stop reading this connection's requests once the last answer
+    /// is queued (a throttled client is muted this way); taken, so it applies once.
+    fn mute_for(&self, _session: &mut Self::Session) -> Option<Duration> {
+        None
     }
 }
 
@@ -341,7 +356,9 @@ where
                 break;
             }
         };
+        let handle_started = std::time::Instant::now();
         let outcome = handler.handle(payload.freeze(), &mut session).await;
+        handler.handled(&mut session, handle_started.elapsed());
         // The handler is done with the request bytes (a deferred answer holds
         // only its response), so they go back to the budget here.
         drop(reservation);
@@ -363,6 +380,13 @@ where
         unanswered.fetch_add(1, Ordering::AcqRel);
         if tx.send(queued).await.is_err() {
             break;
+        }
+        // Muted: the next request stays in the socket until the time is up.
+        if let Some(mute) = handler.mute_for(&mut session) {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep(mute) => {}
+            }
         }
     }
     drop(tx);

@@ -84,6 +84,7 @@ mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod alter_user_scram_credentials;
 mod api_versions;
+pub(crate) mod client_quotas;
 pub(crate) mod authorize;
 pub(crate) mod controlled_shutdown;
 mod create_acls;
@@ -175,6 +176,14 @@ impl RequestHandler for Broker {
         session.sasl.frame_bounds(self.sasl.max_receive_size, max)
     }
 
+    fn handled(&self, session: &mut Session, elapsed: std::time::Duration) {
+        client_quotas::record_request_time(self, session, elapsed);
+    }
+
+    fn mute_for(&self, session: &mut Session) -> Option<std::time::Duration> {
+        session.mute.take()
+    }
+
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
         let peer = session.peer;
         // SASL first: before authentication only ApiVersions and the SASL exchange pass.
@@ -235,31 +244,57 @@ impl RequestHandler for Broker {
         };
         let version = request.version;
         let client_id = request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        if session.client_id != client_id {
+            session.client_id.clone_from(&client_id);
+        }
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => {
                 ResponseKind::Metadata(metadata::handle(self, &authz, r, version, &session.listener).await)
             }
-            RequestKind::Produce(r) => match produce::handle(self.replicas(), &authz, r, version) {
-                produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
-                produce::Produced::Now(None) => return Outcome::NoResponse,
-                produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
-                produce::Produced::Waiting(answer) => {
-                    let correlation_id = peek.correlation_id;
-                    return Outcome::Deferred(Box::pin(async move {
-                        let body = ResponseKind::Produce(answer.await);
-                        match encode(api, version, correlation_id, &body) {
-                            Outcome::Respond(bytes) => Some(bytes),
-                            _ => None,
-                        }
-                    }));
-                }
-            },
+            RequestKind::Produce(r) => {
+                // Client quota: the records count before they are appended (Kafka's order).
+                let quota = client_quotas::record_produce(self, session, &client_id, &r);
+                let kip219 = version >= client_quotas::PRODUCE_KIP219;
+                let throttle_ms = client_quotas::throttle_ms(quota);
+                let outcome = match produce::handle(self.replicas(), &authz, r, version) {
+                    produce::Produced::Now(Some(mut resp)) => {
+                        resp.throttle_time_ms = throttle_ms;
+                        encode(api, version, peek.correlation_id, &ResponseKind::Produce(resp))
+                    }
+                    produce::Produced::Now(None) => Outcome::NoResponse,
+                    produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
+                    produce::Produced::Waiting(answer) => {
+                        let correlation_id = peek.correlation_id;
+                        Outcome::Deferred(Box::pin(async move {
+                            let mut resp = answer.await;
+                            resp.throttle_time_ms = throttle_ms;
+                            let body = ResponseKind::Produce(resp);
+                            match encode(api, version, correlation_id, &body) {
+                                Outcome::Respond(bytes) => Some(bytes),
+                                _ => None,
+                            }
+                        }))
+                    }
+                };
+                return client_quotas::throttled(outcome, quota, kip219, session);
+            }
             RequestKind::Fetch(r) => {
                 let throttle =
                     fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
-                ResponseKind::Fetch(fetch::handle_throttled(self.replicas(), &authz, Some(throttle), r, version).await)
+                let consumer = client_quotas::is_consumer_fetch(&r, version);
+                let mut resp = fetch::handle_throttled(self.replicas(), &authz, Some(throttle), r, version).await;
+                if consumer {
+                    let quota = client_quotas::record_fetch(self, session, &client_id, &mut resp);
+                    if !quota.is_zero() {
+                        resp.throttle_time_ms = client_quotas::throttle_ms(quota);
+                        let outcome = encode(api, version, peek.correlation_id, &ResponseKind::Fetch(resp));
+                        let kip219 = version >= client_quotas::FETCH_KIP219;
+                        return client_quotas::throttled(outcome, quota, kip219, session);
+                    }
+                }
+                ResponseKind::Fetch(resp)
             }
             RequestKind::ListOffsets(r) => {
                 let (r, denied) = authorize::list_offsets(&authz, r);

@@ -31,7 +31,10 @@ impl QuotaCollector {
             (
                 QuotaType::Produce,
                 gauge("kafka_server_produce_byte_rate", "Bytes per second a client produced, over the quota window.")?,
-                gauge("kafka_server_produce_throttle_time", "Average produce throttle time in ms over the quota window.")?,
+                gauge(
+                    "kafka_server_produce_throttle_time",
+                    "Average produce throttle time in ms over the quota window.",
+                )?,
             ),
             (
                 QuotaType::Fetch,
@@ -44,7 +47,10 @@ impl QuotaCollector {
                     "kafka_server_request_request_time",
                     "Percent of one request handler's time a client used, over the quota window.",
                 )?,
-                gauge("kafka_server_request_throttle_time", "Average request-quota throttle time in ms over the window.")?,
+                gauge(
+                    "kafka_server_request_throttle_time",
+                    "Average request-quota throttle time in ms over the window.",
+                )?,
             ),
         ];
         Ok(QuotaCollector { quotas, gauges })
