@@ -51,7 +51,8 @@
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments,
 //!   DescribeCluster, DescribeUserScramCredentials and AlterUserScramCredentials
-//!   (the `/config/users` znodes).
+//!   (the `/config/users` znodes), DescribeClientQuotas and AlterClientQuotas
+//!   (`/config/clients`, `/config/users`).
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
 //!   combine several services: Metadata (the cache, the config, and
 //!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
@@ -79,13 +80,14 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod alter_user_scram_credentials;
 mod api_versions;
-pub(crate) mod client_quotas;
 pub(crate) mod authorize;
+pub(crate) mod client_quotas;
 pub(crate) mod controlled_shutdown;
 mod create_acls;
 mod create_partitions;
@@ -95,6 +97,7 @@ mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -505,6 +508,18 @@ impl RequestHandler for Broker {
             ),
             RequestKind::AlterUserScramCredentials(r) => {
                 ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(self.metadata(), r).await)
+            }
+            RequestKind::DescribeClientQuotas(_) if !authz.cluster(AclOperation::DescribeConfigs) => {
+                ResponseKind::DescribeClientQuotas(describe_client_quotas::denied())
+            }
+            RequestKind::DescribeClientQuotas(r) => {
+                ResponseKind::DescribeClientQuotas(describe_client_quotas::handle(self.metadata(), r).await)
+            }
+            RequestKind::AlterClientQuotas(r) if !authz.cluster(AclOperation::AlterConfigs) => {
+                ResponseKind::AlterClientQuotas(alter_client_quotas::denied(&r))
+            }
+            RequestKind::AlterClientQuotas(r) => {
+                ResponseKind::AlterClientQuotas(alter_client_quotas::handle(self.metadata(), r).await)
             }
             RequestKind::CreateAcls(r) => {
                 ResponseKind::CreateAcls(create_acls::handle(self.metadata(), &authz, r).await)
