@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod partition;
 pub mod partition_sync;
 pub mod producer_state;
+pub mod quotas;
 pub mod replicas;
 pub mod replication;
 mod request_metrics;
@@ -119,6 +120,8 @@ pub struct Broker {
     metrics: Arc<crate::metrics::BrokerMetrics>,
     /// ISR counters and cached remote high watermarks for the `/metrics` scrape.
     state_metrics: metrics::StateMetrics,
+    /// Client quotas (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage`).
+    client_quotas: Arc<quotas::ClientQuotas>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -297,6 +300,7 @@ impl Broker {
                 quotas: throttle::ReplicationQuotas::default(),
                 metrics: Arc::new(crate::metrics::BrokerMetrics::new()),
                 state_metrics: metrics::StateMetrics::new(),
+                client_quotas: Arc::new(quotas::ClientQuotas::from_config(&config)),
                 authorizer,
                 config,
             }
@@ -309,6 +313,15 @@ impl Broker {
                 let _ = server.shutdown().await;
             }
             return Err(e);
+        }
+        // The client quota metrics are read from the sensors at each scrape.
+        match quotas::QuotaCollector::new(broker.client_quotas.clone()) {
+            Ok(collector) => {
+                if let Err(err) = broker.metrics().registry().register(Box::new(collector)) {
+                    tracing::warn!(%err, "client quota metrics not registered");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "client quota metrics not created"),
         }
 
         let (trigger, shutdown) = shutdown::channel();
@@ -407,6 +420,11 @@ impl Broker {
     /// The replication throttles.
     pub fn replication_quotas(&self) -> &throttle::ReplicationQuotas {
         &self.quotas
+    }
+
+    /// The client quota manager.
+    pub fn client_quotas(&self) -> &Arc<quotas::ClientQuotas> {
+        &self.client_quotas
     }
 
     /// Applies the dynamic broker configs found in the cache when they changed;

@@ -25,6 +25,11 @@ pub struct Session {
     /// How the request being handled is recorded in the request metrics
     /// (set by the dispatcher, taken by the connection after each request).
     pub request: crate::network::RequestTag,
+    /// The client id of the last request (what request quotas account to).
+    pub client_id: String,
+    /// How long to mute the connection after the current answer (a client quota's
+    /// throttle, KIP-219); the read loop takes it.
+    pub mute: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -37,6 +42,8 @@ impl Session {
             principal: Principal::anonymous(),
             sasl: SaslState::new(sasl_listener),
             request: Default::default(),
+            client_id: String::new(),
+            mute: None,
         }
     }
 }

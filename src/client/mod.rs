@@ -111,6 +111,7 @@ pub mod admin_acls;
 pub mod admin_configs;
 mod admin_elect;
 pub mod admin_groups;
+pub mod admin_quotas;
 mod admin_reassign;
 mod admin_records;
 pub mod admin_scram;
@@ -139,6 +140,7 @@ pub use admin_groups::{
 };
 pub use admin_reassign::{PartitionReassignment, ReassignmentResult};
 pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
+pub use admin_quotas::{QuotaEntity, QuotaMatch, QuotaOp};
 pub use admin_scram::{ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,

@@ -94,6 +94,9 @@ pub struct ClusterView {
     /// SCRAM credentials from `/config/users/*`, by (desanitized) user name.
     pub scram_users:
         BTreeMap<String, BTreeMap<crate::security::scram::ScramMechanism, crate::security::scram::ScramCredential>>,
+    /// Client quotas (`/config/clients/*`, `/config/users/*`, `/config/users/*/clients/*`):
+    /// the quota keys of every entity that sets any.
+    pub quotas: BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>,
 }
 
 impl ClusterView {

@@ -20,6 +20,8 @@
 //!   watches, reloads after reconnects, session expiry, election, and running
 //!   the controller's plan.
 //! - `store.rs`: [`MetadataStore`], the one interface the broker uses.
+//! - `quotas.rs`: client quota entities (`/config/clients`, `/config/users`), their
+//!   znode names and Kafka's precedence (pure).
 //! - `legacy.rs`: the one-time import of the JSON file brokers used before.
 //!
 //! This module knows nothing about logs or partitions on disk: the broker
@@ -31,6 +33,7 @@ pub mod assignment;
 mod cache;
 mod controller;
 pub mod legacy;
+pub mod quotas;
 pub mod reassignment;
 mod store;
 mod sync;

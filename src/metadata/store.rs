@@ -238,6 +238,37 @@ impl MetadataStore {
         self.shared.zk.write_entity_config("users", sanitized, configs).await
     }
 
+    /// Every key of a client quota entity's znode, read from ZooKeeper (a user's
+    /// SCRAM credentials included, so that a quota write keeps them); `None` when absent.
+    pub async fn read_quota_entity_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, MetadataError> {
+        self.shared.zk.read_entity_config(entity).await
+    }
+
+    /// Replaces a client quota entity's znode and writes Kafka's change notification.
+    pub async fn set_quota_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+        configs: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.shared.zk.write_quota_config(entity, configs).await
+    }
+
+    /// Every client quota entity with its quota keys, read from ZooKeeper (not the
+    /// cache, so a describe right after an alter sees it).
+    pub async fn read_all_quotas(
+        &self,
+    ) -> Result<std::collections::BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>, MetadataError> {
+        super::sync::read_all_quotas(&self.shared.zk).await
+    }
+
+    /// The client quotas as the watches last saw them.
+    pub fn quotas(&self) -> std::collections::BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues> {
+        self.view().quotas.clone()
+    }
+
     /// The (sanitized) user names under `/config/users`.
     pub async fn user_config_names(&self) -> Result<Vec<String>, MetadataError> {
         self.shared.zk.list("/config/users").await

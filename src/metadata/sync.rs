@@ -2,7 +2,8 @@
 //!
 //! Per session: register `/brokers/ids/<id>`, arm persistent watches
 //! (recursive on `/brokers`, `/config/topics`, `/config/brokers` (dynamic
-//! broker configs), `/config/users` (SCRAM credentials), `/admin` — deletion
+//! broker configs), `/config/users` (SCRAM credentials and quotas),
+//! `/config/clients` (client-id quotas), `/admin` — deletion
 //! and election requests — `/isr_change_notification`, and the ACL roots
 //! `/kafka-acl` and `/kafka-acl-extended`, plain on
 //! `/controller`), load the whole view into the
@@ -519,6 +520,7 @@ async fn arm_watches(
         (znode::CONFIG_TOPICS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_BROKERS, AddWatchMode::PersistentRecursive),
         (znode::CONFIG_USERS, AddWatchMode::PersistentRecursive),
+        (znode::CONFIG_CLIENTS, AddWatchMode::PersistentRecursive),
         (znode::ADMIN, AddWatchMode::PersistentRecursive),
         (znode::ISR_CHANGE_NOTIFICATION, AddWatchMode::PersistentRecursive),
         (znode::CONTROLLER, AddWatchMode::Persistent),
@@ -603,7 +605,9 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
             }
         }
     }
+    let quotas = read_all_quotas(zk).await?;
     shared.cache.update(|v| {
+        v.quotas = quotas;
         v.acls = acls;
         v.reassign_request = reassign_request;
         v.scram_users = scram_users;
@@ -619,6 +623,34 @@ async fn full_reload(shared: &Shared) -> Result<(), MetadataError> {
         v.isr_change_notifications = isr_change_notifications;
     });
     Ok(())
+}
+
+/// Every client quota entity's quota keys (`/config/clients/*`, `/config/users/*` and
+/// `/config/users/*/clients/*`); entities without quota keys are left out.
+pub(super) async fn read_all_quotas(
+    zk: &ZkStore,
+) -> Result<BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>, MetadataError> {
+    use super::quotas::{QuotaEntity, QuotaName};
+    let mut entities = Vec::new();
+    for node in zk.list(znode::CONFIG_CLIENTS).await? {
+        entities.extend(QuotaName::from_node(&node).map(QuotaEntity::client));
+    }
+    for node in zk.list(znode::CONFIG_USERS).await? {
+        let Some(user) = QuotaName::from_node(&node) else { continue };
+        for client in zk.list(&format!("{}/{node}/clients", znode::CONFIG_USERS)).await? {
+            if let Some(client) = QuotaName::from_node(&client) {
+                entities.push(QuotaEntity { user: Some(user.clone()), client: Some(client) });
+            }
+        }
+        entities.push(QuotaEntity::user(user));
+    }
+    let mut quotas = BTreeMap::new();
+    for entity in entities {
+        if let Some(q) = zk.read_quotas(&entity).await? {
+            quotas.insert(entity, q);
+        }
+    }
+    Ok(quotas)
 }
 
 /// Keeps a cached znode's value, or forgets it once the znode is gone.
@@ -694,7 +726,19 @@ async fn reread(shared: &Shared, kind: PathKind) -> Result<(), MetadataError> {
                 return Ok(());
             };
             let creds = zk.read_user_scram(&sanitized).await?.filter(|c| !c.is_empty());
-            shared.cache.update(|v| put(&mut v.scram_users, user, creds));
+            let entity = super::quotas::QuotaEntity::user(
+                super::quotas::QuotaName::from_node(&sanitized)
+                    .unwrap_or(super::quotas::QuotaName::Named(user.clone())),
+            );
+            let quotas = zk.read_quotas(&entity).await?;
+            shared.cache.update(|v| {
+                put(&mut v.scram_users, user, creds);
+                put(&mut v.quotas, entity, quotas);
+            });
+        }
+        PathKind::QuotaConfig(entity) => {
+            let quotas = zk.read_quotas(&entity).await?;
+            shared.cache.update(|v| put(&mut v.quotas, entity, quotas));
         }
         PathKind::Other => {}
     }

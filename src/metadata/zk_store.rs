@@ -846,6 +846,63 @@ impl ZkStore {
     }
 }
 
+/// Client quotas (`/config/clients/…`, `/config/users/…[/clients/…]`, see `quotas.rs`).
+impl ZkStore {
+    /// Every key of a quota entity's znode (a user's SCRAM credentials included);
+    /// `None` when absent. A malformed znode is an error: a write must not drop it.
+    pub async fn read_entity_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+    ) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
+        let Some(path) = entity.znode_path() else { return Ok(None) };
+        match self.client()?.get_data(&path).await {
+            Ok((data, _)) => UserConfigZnode::decode(&data)
+                .map(|z| Some(z.config))
+                .map_err(|e| MetadataError::Corrupt { path, reason: e.to_string() }),
+            Err(zkc::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("read", &path)(e)),
+        }
+    }
+
+    /// The quota keys of an entity (`None`: no znode, or a malformed one, which is logged).
+    pub async fn read_quotas(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+    ) -> Result<Option<super::quotas::QuotaValues>, MetadataError> {
+        match self.read_entity_config(entity).await {
+            Ok(c) => Ok(c.map(|c| super::quotas::quota_values(&c)).filter(|q| !q.is_empty())),
+            Err(MetadataError::Corrupt { path, reason }) => {
+                tracing::warn!(%path, %reason, "ignoring a malformed quota config");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces a quota entity's znode with `configs` (every key: the caller kept the
+    /// ones it does not own) and writes the change notification Kafka writes
+    /// (`entity_path` `clients/<c>`, `users/<u>` or `users/<u>/clients/<c>`). The
+    /// parents of a user+client znode are created first, empty, as Kafka does.
+    pub async fn write_quota_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        let Some(path) = entity.entity_path() else {
+            return Err(MetadataError::Invalid("a quota entity needs a user or a client id".into()));
+        };
+        let (entity_type, name) = path.rsplit_once('/').unwrap_or(("clients", path.as_str()));
+        if let Some(user) = &entity.user {
+            if entity.client.is_some() {
+                let user_path = format!("{}/{}", znode::CONFIG_USERS, user.node());
+                self.create_if_missing(&user_path).await?;
+                self.create_if_missing(&format!("{user_path}/clients")).await?;
+            }
+        }
+        self.write_entity_config(entity_type, name, configs).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ConnectString;

@@ -49,6 +49,8 @@ pub const CONFIG_TOPICS: &str = "/config/topics";
 pub const CONFIG_BROKERS: &str = "/config/brokers";
 /// SCRAM credentials (and user quotas) per sanitized user name.
 pub const CONFIG_USERS: &str = "/config/users";
+/// Client-id quotas per sanitized client id (`<default>` for every client).
+pub const CONFIG_CLIENTS: &str = "/config/clients";
 /// The entity name of the cluster-wide default broker config.
 pub const DEFAULT_ENTITY: &str = "<default>";
 /// A config change notification: a persistent sequential child of `/config/changes`.
@@ -173,6 +175,9 @@ pub enum PathKind {
     Acl(crate::security::acl::ResourcePattern),
     /// `/config/users/<sanitized user>` (SCRAM credentials).
     UserConfig(String),
+    /// `/config/clients/<c>` or `/config/users/<u>/clients/<c>` (quotas only; a user's own
+    /// znode is `UserConfig`, whose re-read covers its quotas too).
+    QuotaConfig(super::quotas::QuotaEntity),
     Other,
 }
 
@@ -188,6 +193,9 @@ pub fn classify(path: &str) -> PathKind {
         ["config", "topics", t] => PathKind::TopicConfig((*t).to_string()),
         ["config", "brokers", e] => PathKind::BrokerConfig((*e).to_string()),
         ["config", "users", u] => PathKind::UserConfig((*u).to_string()),
+        ["config", "clients", _] | ["config", "users", _, "clients", _] => {
+            super::quotas::QuotaEntity::from_path(path).map_or(PathKind::Other, PathKind::QuotaConfig)
+        }
         ["admin", "delete_topics", t] => PathKind::DeleteRequest((*t).to_string()),
         ["controller"] => PathKind::Controller,
         ["admin", "preferred_replica_election"] => PathKind::ElectionRequest(ElectionType::Preferred),

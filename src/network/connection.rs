@@ -35,6 +35,11 @@
 //! writer, and says when connections open and close. A deferred answer is
 //! only polled once the writer reaches it (answers go out in order), so its
 //! readiness is seen no earlier than the answers before it are written.
+//!
+//! A handler may also ask for the connection to be muted after an answer
+//! ([`RequestHandler::mute_for`]): the loop then reads nothing for that long,
+//! which is how a throttled client is held back (the network layer does not
+//! know why).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -206,6 +211,16 @@ pub trait RequestHandler: Send + Sync + 'static {
 
     /// A connection opened on listener `listener` (an index, as in [`ConnInfo`]) closed.
     fn connection_closed(&self, _listener: usize) {}
+
+    /// Called after each `handle` with the time it took (a handler that accounts
+    /// for its clients' time, as request quotas do, records it here).
+    fn handled(&self, _session: &mut Self::Session, _elapsed: Duration) {}
+
+    /// How long to stop reading this connection's requests once the last answer
+    /// is queued (a throttled client is muted this way); taken, so it applies once.
+    fn mute_for(&self, _session: &mut Self::Session) -> Option<Duration> {
+        None
+    }
 }
 
 /// Responses waiting to be written; bounds memory held per connection.
@@ -419,6 +434,14 @@ where
     });
 
     loop {
+        // Muted after the last request (even one without an answer, acks=0): the
+        // next request stays in the socket until the time is up.
+        if let Some(mute) = handler.mute_for(&mut session) {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep(mute) => {}
+            }
+        }
         let (min, max) = handler.frame_bounds(&session, shared.max_frame_bytes);
         let read = async {
             let prefix = read_prefix(&mut reader, &shared, &unanswered, peer, &mut shutdown).await?;
@@ -457,6 +480,7 @@ where
         let read_at = Instant::now();
         queues.change(&*handler, 1, 0);
         let outcome = handler.handle(payload.freeze(), &mut session).await;
+        handler.handled(&mut session, read_at.elapsed());
         let handled = Instant::now();
         let stamps = Stamps { tag: handler.request_tag(&mut session), read: read_at, started: read_at, handled };
         // The handler is done with the request bytes (a deferred answer holds

@@ -150,6 +150,8 @@ pub fn check(api: ApiKey, payload: &Bytes, header_version: i16, version: i16) ->
         ApiKey::AlterReplicaLogDirs => probe::<AlterReplicaLogDirsRequest>(b, version),
         ApiKey::DescribeUserScramCredentials => probe::<DescribeUserScramCredentialsRequest>(b, version),
         ApiKey::AlterUserScramCredentials => probe::<AlterUserScramCredentialsRequest>(b, version),
+        ApiKey::DescribeClientQuotas => probe::<DescribeClientQuotasRequest>(b, version),
+        ApiKey::AlterClientQuotas => probe::<AlterClientQuotasRequest>(b, version),
         ApiKey::DescribeAcls => probe::<DescribeAclsRequest>(b, version),
         ApiKey::CreateAcls => probe::<CreateAclsRequest>(b, version),
         ApiKey::DeleteAcls => probe::<DeleteAclsRequest>(b, version),

@@ -51,7 +51,8 @@
 //! - **Cluster metadata only → [`MetadataStore`](crate::metadata::MetadataStore)**:
 //!   ElectLeaders, AlterPartitionReassignments, ListPartitionReassignments,
 //!   DescribeCluster, DescribeUserScramCredentials and AlterUserScramCredentials
-//!   (the `/config/users` znodes).
+//!   (the `/config/users` znodes), DescribeClientQuotas and AlterClientQuotas
+//!   (`/config/clients`, `/config/users`).
 //! - **The whole [`Broker`]**, through its accessors, for the APIs that
 //!   combine several services: Metadata (the cache, the config, and
 //!   auto-creating topics), CreateTopics / DeleteTopics / CreatePartitions
@@ -79,12 +80,14 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_replica_log_dirs;
 mod alter_user_scram_credentials;
 mod api_versions;
 pub(crate) mod authorize;
+pub(crate) mod client_quotas;
 pub(crate) mod controlled_shutdown;
 mod create_acls;
 mod create_partitions;
@@ -94,6 +97,7 @@ mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -195,6 +199,14 @@ impl RequestHandler for Broker {
         self.metrics_connection_closed(listener);
     }
 
+    fn handled(&self, session: &mut Session, elapsed: std::time::Duration) {
+        client_quotas::record_request_time(self, session, elapsed);
+    }
+
+    fn mute_for(&self, session: &mut Session) -> Option<std::time::Duration> {
+        session.mute.take()
+    }
+
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
         let peer = session.peer;
         // SASL first: before authentication only ApiVersions and the SASL exchange pass.
@@ -268,39 +280,71 @@ impl RequestHandler for Broker {
         };
         let version = request.version;
         let client_id = request.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        if session.client_id != client_id {
+            session.client_id.clone_from(&client_id);
+        }
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
         let body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => {
                 ResponseKind::Metadata(metadata::handle(self, &authz, r, version, &session.listener).await)
             }
-            RequestKind::Produce(r) => match produce::handle(self.replicas(), &authz, r, version) {
-                produce::Produced::Now(Some(resp)) => ResponseKind::Produce(resp),
-                produce::Produced::Now(None) => return Outcome::NoResponse,
-                produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
-                produce::Produced::Waiting(answer) => {
-                    let correlation_id = peek.correlation_id;
-                    let metrics = self.metrics().clone();
-                    let slot = session.request.kind;
-                    return Outcome::Deferred(Box::pin(async move {
-                        let body = ResponseKind::Produce(answer.await);
+            RequestKind::Produce(r) => {
+                // Client quota: the records count before they are appended (Kafka's order).
+                let quota = client_quotas::record_produce(self, session, &client_id, &r);
+                let kip219 = version >= client_quotas::PRODUCE_KIP219;
+                let throttle_ms = client_quotas::throttle_ms(quota);
+                let slot = session.request.kind;
+                let outcome = match produce::handle(self.replicas(), &authz, r, version) {
+                    produce::Produced::Now(Some(mut resp)) => {
+                        resp.throttle_time_ms = throttle_ms;
+                        let body = ResponseKind::Produce(resp);
                         if let Some(slot) = slot {
-                            super::request_metrics::count_errors(&metrics.requests, slot, &body);
+                            super::request_metrics::count_errors(&self.metrics().requests, slot, &body);
                         }
-                        match encode(api, version, correlation_id, &body) {
-                            Outcome::Respond(bytes) => Some(bytes),
-                            _ => None,
-                        }
-                    }));
-                }
-            },
+                        encode(api, version, peek.correlation_id, &body)
+                    }
+                    produce::Produced::Now(None) => Outcome::NoResponse,
+                    produce::Produced::CloseConnection(reason) => return Outcome::Close(reason),
+                    produce::Produced::Waiting(answer) => {
+                        let correlation_id = peek.correlation_id;
+                        let metrics = self.metrics().clone();
+                        Outcome::Deferred(Box::pin(async move {
+                            let mut resp = answer.await;
+                            resp.throttle_time_ms = throttle_ms;
+                            let body = ResponseKind::Produce(resp);
+                            if let Some(slot) = slot {
+                                super::request_metrics::count_errors(&metrics.requests, slot, &body);
+                            }
+                            match encode(api, version, correlation_id, &body) {
+                                Outcome::Respond(bytes) => Some(bytes),
+                                _ => None,
+                            }
+                        }))
+                    }
+                };
+                return client_quotas::throttled(outcome, quota, kip219, session);
+            }
             RequestKind::Fetch(r) => {
                 let throttle =
                     fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
-                let follower = version <= 14 && r.replica_id.0 >= 0;
-                session.request.kind = crate::metrics::requests::slot(peek.api_key, follower);
-                let (resp, waited) = fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
+                let consumer = client_quotas::is_consumer_fetch(&r, version);
+                session.request.kind = crate::metrics::requests::slot(peek.api_key, !consumer);
+                let (mut resp, waited) = fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
                 session.request.waited = waited;
+                if consumer {
+                    let quota = client_quotas::record_fetch(self, session, &client_id, &mut resp);
+                    if !quota.is_zero() {
+                        resp.throttle_time_ms = client_quotas::throttle_ms(quota);
+                        let body = ResponseKind::Fetch(resp);
+                        if let Some(slot) = session.request.kind {
+                            super::request_metrics::count_errors(&self.metrics().requests, slot, &body);
+                        }
+                        let outcome = encode(api, version, peek.correlation_id, &body);
+                        let kip219 = version >= client_quotas::FETCH_KIP219;
+                        return client_quotas::throttled(outcome, quota, kip219, session);
+                    }
+                }
                 ResponseKind::Fetch(resp)
             }
             RequestKind::ListOffsets(r) => {
@@ -512,6 +556,18 @@ impl RequestHandler for Broker {
             ),
             RequestKind::AlterUserScramCredentials(r) => {
                 ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(self.metadata(), r).await)
+            }
+            RequestKind::DescribeClientQuotas(_) if !authz.cluster(AclOperation::DescribeConfigs) => {
+                ResponseKind::DescribeClientQuotas(describe_client_quotas::denied())
+            }
+            RequestKind::DescribeClientQuotas(r) => {
+                ResponseKind::DescribeClientQuotas(describe_client_quotas::handle(self.metadata(), r).await)
+            }
+            RequestKind::AlterClientQuotas(r) if !authz.cluster(AclOperation::AlterConfigs) => {
+                ResponseKind::AlterClientQuotas(alter_client_quotas::denied(&r))
+            }
+            RequestKind::AlterClientQuotas(r) => {
+                ResponseKind::AlterClientQuotas(alter_client_quotas::handle(self.metadata(), r).await)
             }
             RequestKind::CreateAcls(r) => {
                 ResponseKind::CreateAcls(create_acls::handle(self.metadata(), &authz, r).await)

@@ -1,0 +1,130 @@
+//! Client quota enforcement on the request path (the quota manager is
+//! `broker::quotas`): what Produce and Fetch count, and what a throttle does to the
+//! answer and the connection.
+//!
+//! As in Kafka (KIP-219): versions that came after it (Produce v6+, Fetch v8+) get
+//! their answer at once with `throttle_time_ms` and the connection is then muted for
+//! that long (no next request is read); older versions have the answer itself held
+//! back for the throttle time, still with `throttle_time_ms` set. A throttled Fetch
+//! answers without records, which are then not counted (Kafka's "unrecord"). Produce
+//! with acks=0 has no answer: the connection is muted. Request-time quotas
+//! (`request_percentage`) mute the connection after any request.
+//!
+//! Produce v0–2 and Fetch v0–3 (the hand-coded message-format-v0/v1 paths) are not
+//! counted.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProduceRequest};
+
+use crate::broker::quotas::{QuotaType, SensorKey};
+use crate::broker::session::Session;
+use crate::broker::Broker;
+use crate::network::Outcome;
+
+/// Produce v6 and Fetch v8 are the first versions whose throttle is sent before muting.
+pub const PRODUCE_KIP219: i16 = 6;
+pub const FETCH_KIP219: i16 = 8;
+
+/// The user a session's quotas are looked up by (its principal's name).
+fn user(session: &Session) -> &str {
+    &session.principal.name
+}
+
+/// The sensor and quota of a client, `None` when no quota applies (nothing is recorded).
+fn sensor(broker: &Broker, session: &Session, client_id: &str, quota: QuotaType) -> Option<(SensorKey, f64)> {
+    let quotas = broker.client_quotas();
+    let view = broker.metadata().view();
+    quotas.quota_for(&view.quotas, quota, user(session), client_id)
+}
+
+fn ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Counts a Produce request's record bytes; the throttle time it earns.
+pub fn record_produce(broker: &Broker, session: &Session, client_id: &str, req: &ProduceRequest) -> Duration {
+    let Some((key, quota)) = sensor(broker, session, client_id, QuotaType::Produce) else {
+        return Duration::ZERO;
+    };
+    let bytes: usize = req
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    broker.client_quotas().record(&key, quota, bytes as f64)
+}
+
+/// Whether a Fetch comes from a consumer (followers are not subject to client quotas).
+pub fn is_consumer_fetch(req: &FetchRequest, version: i16) -> bool {
+    let replica = if version <= 14 { req.replica_id.0 } else { req.replica_state.replica_id.0 };
+    replica < 0
+}
+
+/// Counts a consumer Fetch answer's record bytes. When that takes the client over its
+/// quota, the records are taken out of the answer (and out of the count) and the
+/// throttle time is returned.
+pub fn record_fetch(broker: &Broker, session: &Session, client_id: &str, resp: &mut FetchResponse) -> Duration {
+    let Some((key, quota)) = sensor(broker, session, client_id, QuotaType::Fetch) else {
+        return Duration::ZERO;
+    };
+    let bytes: usize = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let quotas = broker.client_quotas();
+    let throttle = quotas.record(&key, quota, bytes as f64);
+    if !throttle.is_zero() {
+        quotas.unrecord(&key, bytes as f64);
+        for p in resp.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if p.records.is_some() {
+                p.records = Some(bytes::Bytes::new());
+            }
+        }
+    }
+    throttle
+}
+
+/// Counts the time a request took against the client's `request_percentage`; a
+/// throttle mutes the connection.
+pub fn record_request_time(broker: &Broker, session: &mut Session, elapsed: Duration) {
+    let client_id = session.client_id.clone();
+    let Some((key, quota)) = sensor(broker, session, &client_id, QuotaType::Request) else { return };
+    // Percent of one thread over a second: nanoseconds × 100 / 10⁹.
+    let percent_seconds = elapsed.as_secs_f64() * 100.0;
+    let throttle = broker.client_quotas().record(&key, quota, percent_seconds);
+    if !throttle.is_zero() {
+        session.mute = Some(session.mute.map_or(throttle, |m| m.max(throttle)));
+    }
+}
+
+/// Applies a throttle to an answer: KIP-219 versions are answered at once and the
+/// connection muted; older ones have their answer held back.
+pub fn throttled(outcome: Outcome, throttle: Duration, kip219: bool, session: &mut Session) -> Outcome {
+    if throttle.is_zero() {
+        return outcome;
+    }
+    match outcome {
+        Outcome::Respond(bytes) if !kip219 => Outcome::Deferred(Box::pin(async move {
+            tokio::time::sleep(throttle).await;
+            Some(bytes)
+        })),
+        Outcome::Deferred(answer) if !kip219 => Outcome::Deferred(Box::pin(async move {
+            let bytes = answer.await;
+            tokio::time::sleep(throttle).await;
+            bytes
+        })),
+        other => {
+            session.mute = Some(session.mute.map_or(throttle, |m| m.max(throttle)));
+            other
+        }
+    }
+}
+
+/// `throttle_time_ms` for an answer.
+pub fn throttle_ms(throttle: Duration) -> i32 {
+    ms(throttle)
+}
