@@ -18,6 +18,10 @@ use crate::client::{ClientError, ConsumerConfig, OffsetSpec, ResponseError, Seek
 pub const MAX_RECORDS: usize = 500;
 /// Records returned when `limit` is not given.
 const DEFAULT_RECORDS: usize = 50;
+/// The most bytes of one key, value or header value sent to the page.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// A record page stops growing past this many bytes of keys and values.
+const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How long a record request keeps fetching before it answers with what it has.
 const RECORDS_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -243,18 +247,29 @@ fn config_source(source: i8) -> &'static str {
 }
 
 /// Bytes as the page shows them: UTF-8 text when valid, else base64 and hex.
+/// Only the first [`MAX_FIELD_BYTES`] are sent (`truncated` says so): a page
+/// of large records must stay a page.
 fn bytes_json(b: &Option<Bytes>) -> Value {
-    match b {
-        None => Value::Null,
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(text) => json!({ "encoding": "utf8", "text": text, "size": b.len() }),
-            Err(_) => json!({
-                "encoding": "binary",
-                "base64": base64::engine::general_purpose::STANDARD.encode(b),
-                "hex": b.iter().take(4096).map(|x| format!("{x:02x}")).collect::<String>(),
-                "size": b.len(),
-            }),
-        },
+    let Some(b) = b else { return Value::Null };
+    let shown = &b[..b.len().min(MAX_FIELD_BYTES)];
+    let truncated = shown.len() < b.len();
+    // A cut may split a UTF-8 character: accept a valid prefix that lacks at most 3 bytes.
+    let text = match std::str::from_utf8(shown) {
+        Ok(t) => Some(t),
+        Err(e) if truncated && e.error_len().is_none() && shown.len() - e.valid_up_to() < 4 => {
+            std::str::from_utf8(&shown[..e.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    };
+    match text {
+        Some(text) => json!({ "encoding": "utf8", "text": text, "size": b.len(), "truncated": truncated }),
+        None => json!({
+            "encoding": "binary",
+            "base64": base64::engine::general_purpose::STANDARD.encode(shown),
+            "hex": shown.iter().take(4096).map(|x| format!("{x:02x}")).collect::<String>(),
+            "size": b.len(),
+            "truncated": truncated,
+        }),
     }
 }
 
@@ -306,12 +321,15 @@ async fn records(console: &Console, name: &str, query: &Query) -> ApiResult {
         consumer.seek(name, partition, SeekTo::Offset(from)).await?;
         let deadline = Instant::now() + RECORDS_DEADLINE;
         let mut next = from;
+        let mut page_bytes = 0usize;
         'fetch: while out.len() < limit && next < end && Instant::now() < deadline {
             for r in consumer.poll(Duration::from_millis(300)).await? {
                 if r.offset < from {
                     continue;
                 }
                 next = r.offset + 1;
+                let size = |b: &Option<Bytes>| b.as_ref().map_or(0, |b| b.len().min(MAX_FIELD_BYTES));
+                page_bytes += size(&r.key) + size(&r.value);
                 out.push(json!({
                     "partition": r.partition,
                     "offset": r.offset,
@@ -324,7 +342,7 @@ async fn records(console: &Console, name: &str, query: &Query) -> ApiResult {
                     "value": bytes_json(&r.value),
                     "headers": r.headers.iter().map(|(k, v)| json!({ "key": k, "value": bytes_json(v) })).collect::<Vec<_>>(),
                 }));
-                if out.len() >= limit {
+                if out.len() >= limit || page_bytes >= MAX_PAGE_BYTES {
                     break 'fetch;
                 }
             }
@@ -464,5 +482,11 @@ mod tests {
         assert_eq!(bin["hex"], "ff00");
         assert_eq!(bin["base64"], "/wA=");
         assert_eq!(bytes_json(&None), Value::Null);
+        let mut long = "é".repeat(MAX_FIELD_BYTES).into_bytes();
+        long.truncate(MAX_FIELD_BYTES + 1); // the cut falls inside a character
+        let cut = bytes_json(&Some(Bytes::from(long)));
+        assert_eq!(cut["truncated"], true);
+        assert_eq!(cut["encoding"], "utf8");
+        assert_eq!(cut["text"].as_str().map(str::len), Some(MAX_FIELD_BYTES));
     }
 }

@@ -23,6 +23,8 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 pub const KEEP: usize = 300;
 /// Topics whose end offsets are sampled (the largest clusters are charted in part).
 const MAX_TOPICS: usize = 200;
+/// Groups whose lag is sampled.
+const MAX_GROUPS: usize = 100;
 /// How long one metrics endpoint may take to answer.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest metrics page read.
@@ -189,7 +191,7 @@ async fn sample(console: &Console) -> (Raw, BTreeMap<String, i64>) {
     }
     let mut lags = BTreeMap::new();
     if let Ok(groups) = console.admin.list_groups(&[]).await {
-        for g in groups {
+        for g in groups.into_iter().take(MAX_GROUPS) {
             let Ok(offsets) = console.admin.list_group_offsets(&g.group_id, None).await else { continue };
             let mut lag = 0i64;
             for (tp, c) in &offsets {

@@ -64,6 +64,10 @@ function prettyJson(value) {
 // A record's key or value: JSON pretty-printed, text as is, binary as hex + base64.
 function renderBytes(b) {
   if (b === null || b === undefined) return '<pre class="null muted">null</pre>';
+  if (b.truncated) {
+    const shown = b.encoding === 'utf8' ? b.text : b.hex;
+    return `<pre class="truncated">${esc(shown)}</pre><p class="muted small">showing the start of ${fmtBytes(b.size)}</p>`;
+  }
   if (b.encoding === 'utf8') {
     const t = b.text.trim();
     if ((t.startsWith('{') && t.endsWith('}')) || (t.startsWith('[') && t.endsWith(']'))) {
