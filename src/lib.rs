@@ -24,6 +24,8 @@
 //! - [`client`]: the Rust Kafka client (Admin, Producer, Consumer) with its
 //!   own pipelined connections; builds on [`protocol`], never on the broker
 //!   or storage.
+//! - [`console`]: the web console (a JSON API over [`client`] and an
+//!   embedded page), served by `gregor console` or a broker's `console.listener`.
 //! - [`appender`]: application logs into a Kafka topic — a log4rs appender
 //!   (`kind: kafka`) and a tracing layer on our producer.
 
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod connect;
+pub mod console;
 pub mod coordinator;
 pub mod metadata;
 pub mod metrics;

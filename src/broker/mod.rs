@@ -17,6 +17,7 @@
 //! broker configs from ZooKeeper over it ([`Broker::effective_config`]), which
 //! topics inherit from. The broker never touches terminals or OS signals.
 
+mod console;
 pub mod handler;
 pub mod internal_log;
 pub mod listeners;
@@ -167,6 +168,12 @@ impl Broker {
         let metrics_socket = match &config.metrics_listener {
             Some(value) => {
                 Some(crate::metrics::http::bind("metrics.listener", value).await.map_err(BrokerError::Other)?)
+            }
+            None => None,
+        };
+        let console_socket = match &config.console_listener {
+            Some(value) => {
+                Some(crate::metrics::http::bind("console.listener", value).await.map_err(BrokerError::Other)?)
             }
             None => None,
         };
@@ -348,11 +355,17 @@ impl Broker {
             let handler = crate::metrics::http::metrics_handler(Arc::new(move || scraped.scrape()));
             tasks.push(tokio::spawn(crate::metrics::http::serve(socket, handler, shutdown.clone())));
         }
+        let mut console_addr = None;
+        if let Some(socket) = console_socket {
+            console_addr = socket.local_addr().ok();
+            tasks.push(tokio::spawn(console::serve(broker.clone(), &contexts, socket, shutdown.clone())));
+        }
         tasks.extend(tasks::spawn_all(broker.clone(), shutdown));
         tracing::info!(
             node_id,
             listener = %addrs[0],
             metrics = %metrics_addr.map(|a| format!("http://{a}/metrics")).unwrap_or_else(|| "off".into()),
+            console = %console_addr.map(|a| format!("http://{a}/")).unwrap_or_else(|| "off".into()),
             listeners = %listeners::describe(&contexts),
             advertised = %format!("{}:{}", broker.advertised().0, broker.advertised().1),
             cluster_id = %broker.metadata().cluster_id(),

@@ -14,6 +14,7 @@ mod common;
 mod configs;
 mod connect_distributed;
 mod connect_standalone;
+mod console;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
@@ -225,6 +226,7 @@ static TOOLS: &[Tool] = &[
     Tool { name: "run-class", scripts: &[script("kafka-run-class")], command: run_class::command, run: run_class::run },
     Tool { name: "cluster", scripts: &[], command: cluster::command, run: cluster::run },
     Tool { name: "generate", scripts: &[], command: generate::command, run: generate::run },
+    Tool { name: "console", scripts: &[], command: console::command, run: console::run },
 ];
 
 /// Exit code for a runtime error.

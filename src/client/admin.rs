@@ -173,6 +173,14 @@ impl Admin {
         Ok(Admin { cluster })
     }
 
+    /// Connects with connection security built by the caller (a broker's
+    /// inter-broker settings) rather than from `config`'s `security.*` keys.
+    pub async fn connect_with_security(config: ClientConfig, security: super::Security) -> Result<Admin, ClientError> {
+        let cluster = Cluster::with_security(config, false, security)?;
+        cluster.retry(|| cluster.refresh()).await?;
+        Ok(Admin { cluster })
+    }
+
     /// Creates a topic (or only validates the request). An existing topic is
     /// an error whose [`ClientError::code`] is `TopicAlreadyExists`.
     pub async fn create_topic(&self, topic: NewTopic, validate_only: bool) -> Result<(), ClientError> {

@@ -164,9 +164,20 @@ const UNREACHABLE_GRACE: Duration = Duration::from_millis(1500);
 
 impl Cluster {
     pub(crate) fn new(config: ClientConfig, allow_auto_create: bool) -> Result<Arc<Cluster>, ClientError> {
+        let security = super::Security::for_client(&config)?;
+        Cluster::with_security(config, allow_auto_create, security)
+    }
+
+    /// Like [`Cluster::new`] with connection security built elsewhere (a
+    /// broker's inter-broker settings) instead of from `config`'s keys.
+    pub(crate) fn with_security(
+        config: ClientConfig,
+        allow_auto_create: bool,
+        security: super::Security,
+    ) -> Result<Arc<Cluster>, ClientError> {
         config.validate()?;
         let bootstrap = config.bootstrap_addresses()?;
-        let security = super::Security::for_client(&config)?;
+        security.check_supported()?;
         Ok(Arc::new(Cluster {
             config,
             security,

@@ -16,6 +16,7 @@ mod connect_quickstart;
 mod connect_rest;
 mod connect_sql;
 mod connect_transforms;
+mod console;
 mod consumer_groups_tool;
 mod controlled_shutdown;
 mod coordinator;

@@ -168,9 +168,19 @@ impl std::fmt::Debug for Consumer {
 impl Consumer {
     /// Checks the config and connects to the cluster.
     pub async fn new(config: ConsumerConfig) -> Result<Consumer, ClientError> {
+        let security = crate::client::Security::for_client(&config.client)?;
+        Consumer::with_security(config, security).await
+    }
+
+    /// Like [`Consumer::new`] with connection security built by the caller (a
+    /// broker's inter-broker settings) rather than from the `security.*` keys.
+    pub async fn with_security(
+        config: ConsumerConfig,
+        security: crate::client::Security,
+    ) -> Result<Consumer, ClientError> {
         config.validate()?;
         let config_auto_commit_interval = config.auto_commit_interval;
-        let cluster = Cluster::new(config.client.clone(), false)?;
+        let cluster = Cluster::with_security(config.client.clone(), false, security)?;
         cluster.retry(|| cluster.refresh()).await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Ok(Consumer {
