@@ -17,7 +17,7 @@
 //! watermarks of partitions led elsewhere are asked of their leaders
 //! (ListOffsets, bounded by [`REMOTE_TIMEOUT`]) and kept for [`HW_CACHE_TTL`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, Tex
 use super::Broker;
 use crate::client::connection::Connection;
 use crate::coordinator::GroupState;
+use crate::storage::TopicPartition;
 
 /// How long the leaders of other partitions get to answer a scrape's
 /// ListOffsets, all of them together.
@@ -49,6 +50,8 @@ pub struct StateMetrics {
     isr_shrinks: AtomicU64,
     isr_expands: AtomicU64,
     remote_hws: Mutex<Option<(Instant, HighWatermarks)>>,
+    /// Per followed partition: the leader's HW minus our LEO after the last fetch.
+    fetcher_lags: Mutex<HashMap<TopicPartition, i64>>,
 }
 
 impl StateMetrics {
@@ -66,6 +69,26 @@ impl StateMetrics {
         if after.iter().any(|r| !before.contains(r)) {
             self.isr_expands.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Notes how far behind the leader's high watermark the fetched
+    /// partitions are (one lock per fetch answer).
+    pub(crate) fn record_fetcher_lags(&self, lags: Vec<(TopicPartition, i64)>) {
+        if lags.is_empty() {
+            return;
+        }
+        let mut all = self.fetcher_lags.lock().unwrap_or_else(|e| e.into_inner());
+        for (tp, lag) in lags {
+            all.insert(tp, lag.max(0));
+        }
+    }
+
+    /// The largest recorded lag among `followed` (0 when none).
+    fn max_fetcher_lag(&self, followed: &HashSet<(&str, i32)>) -> i64 {
+        let mut all = self.fetcher_lags.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget partitions no longer followed here, so the map stays bounded.
+        all.retain(|tp, _| followed.contains(&(tp.topic.as_str(), tp.partition)));
+        all.values().copied().max().unwrap_or(0)
     }
 
     /// ISR shrinks counted so far.
@@ -247,6 +270,14 @@ impl Broker {
             "Replicas hosted here whose log directory has failed.",
             hosted.iter().filter(|h| h.log.is_some_and(|l| l.4)).count() as i64,
         );
+        let followed: HashSet<(&str, i32)> =
+            hosted.iter().filter(|h| !h.leader).map(|h| (h.topic.as_str(), h.partition)).collect();
+        let max_lag = g.gauge_vec(
+            "kafka_server_replicafetchermanager_maxlag",
+            "The most messages a partition followed here is behind its leader's high watermark.",
+            &["clientId"],
+        );
+        set(&max_lag, &["Replica"], self.state_metrics.max_fetcher_lag(&followed));
     }
 
     fn controller_gauges(&self, g: &Gauges) {
@@ -545,6 +576,18 @@ mod tests {
         assert_eq!((m.isr_shrinks(), m.isr_expands()), (1, 1), "reordering is no change");
         m.record_isr_change(&[0, 1], &[0, 2]);
         assert_eq!((m.isr_shrinks(), m.isr_expands()), (2, 2));
+    }
+
+    #[test]
+    fn max_lag_is_over_the_partitions_still_followed() {
+        let m = StateMetrics::new();
+        m.record_fetcher_lags(vec![(TopicPartition::new("a", 0), 5), (TopicPartition::new("b", 0), 9)]);
+        m.record_fetcher_lags(vec![(TopicPartition::new("a", 1), -3)]);
+        let both: HashSet<(&str, i32)> = [("a", 0), ("b", 0), ("a", 1)].into_iter().collect();
+        assert_eq!(m.max_fetcher_lag(&both), 9);
+        let only_a: HashSet<(&str, i32)> = [("a", 0), ("a", 1)].into_iter().collect();
+        assert_eq!(m.max_fetcher_lag(&only_a), 5, "b is no longer followed");
+        assert_eq!(m.max_fetcher_lag(&HashSet::new()), 0);
     }
 
     #[test]

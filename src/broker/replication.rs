@@ -322,6 +322,8 @@ async fn fetch_loop(
         }
         let mut any_error = false;
         let mut appended = false;
+        // Leader HW − our LEO per partition, for the `maxlag` metric.
+        let mut lags: Vec<(TopicPartition, i64)> = Vec::new();
         for topic in resp.responses {
             let name = topic.topic.0.to_string();
             for pd in topic.partitions {
@@ -344,6 +346,8 @@ async fn fetch_loop(
                             // Kafka's followers move their start with the leader's (DeleteRecords).
                             tracing::warn!(partition = %p.tp, %err, "cannot adopt the leader's log start offset");
                             any_error = true;
+                        } else {
+                            lags.push((p.tp.clone(), pd.high_watermark - p.log_end_offset()));
                         }
                     }
                     code if code == ErrorCode::OffsetOutOfRange.code() => {
@@ -368,6 +372,7 @@ async fn fetch_loop(
         if appended {
             broker.replicas().notify_data_arrived();
         }
+        broker.state_metrics.record_fetcher_lags(lags);
         if any_error {
             tokio::time::sleep(backoff).await;
         }

@@ -85,24 +85,25 @@ pub(crate) fn respond(core: &mut Core, word: &str) -> String {
             out.push('\n');
         }
         "mntr" => {
-            let s = &core.stats;
+            // The same numbers `/metrics` shows (metricsProvider), read the same way.
+            let s = super::metrics::ZkStats::read(core);
             let lines: [(&str, String); 17] = [
                 ("zk_version", VERSION.to_string()),
                 ("zk_server_state", "standalone".into()),
-                ("zk_avg_latency", format!("{:.4}", s.avg_latency_ms())),
-                ("zk_max_latency", s.max_latency_ms.to_string()),
-                ("zk_min_latency", s.min_latency_ms.to_string()),
-                ("zk_packets_received", s.received.to_string()),
-                ("zk_packets_sent", s.sent.to_string()),
-                ("zk_num_alive_connections", core.conns.len().to_string()),
-                ("zk_outstanding_requests", "0".into()),
-                ("zk_znode_count", core.db.tree.node_count().to_string()),
-                ("zk_watch_count", core.watches.watch_count().to_string()),
-                ("zk_ephemerals_count", core.db.tree.ephemeral_count().to_string()),
-                ("zk_approximate_data_size", core.db.tree.approximate_data_size().to_string()),
-                ("zk_global_sessions", core.sessions.len().to_string()),
-                ("zk_uptime", core.started.elapsed().as_millis().to_string()),
-                ("zk_last_zxid", format!("{:#x}", core.db.last_zxid)),
+                ("zk_avg_latency", format!("{:.4}", s.avg_latency)),
+                ("zk_max_latency", s.max_latency.to_string()),
+                ("zk_min_latency", s.min_latency.to_string()),
+                ("zk_packets_received", s.packets_received.to_string()),
+                ("zk_packets_sent", s.packets_sent.to_string()),
+                ("zk_num_alive_connections", s.num_alive_connections.to_string()),
+                ("zk_outstanding_requests", s.outstanding_requests.to_string()),
+                ("zk_znode_count", s.znode_count.to_string()),
+                ("zk_watch_count", s.watch_count.to_string()),
+                ("zk_ephemerals_count", s.ephemerals_count.to_string()),
+                ("zk_approximate_data_size", s.approximate_data_size.to_string()),
+                ("zk_global_sessions", s.global_sessions.to_string()),
+                ("zk_uptime", s.uptime.to_string()),
+                ("zk_last_zxid", format!("{:#x}", s.last_zxid)),
                 ("zk_max_file_descriptor_count", "-1".into()),
             ];
             for (k, v) in lines {

@@ -119,6 +119,9 @@ fn three_brokers_report_state_lag_and_a_lost_follower() {
             && sum(s, "kafka_coordinator_group_groupmetadatamanager_numgroups", &[]) == 1.0
             && sum(s, "kafka_coordinator_group_groupmetadatamanager_numgroupsempty", &[]) == 1.0
             && sum(s, "kafka_coordinator_group_groupmetadatamanager_numoffsets", &[]) == 1.0
+            && s.iter().all(|(_, x)| {
+                x.value("kafka_server_replicafetchermanager_maxlag", &[("clientId", "Replica")]) == Some(0.0)
+            })
     });
     let scrapes = scrape_live(&brokers);
     for (_, s) in &scrapes {
