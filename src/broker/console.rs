@@ -40,7 +40,12 @@ pub(super) fn serve(
     async move {
         let console = loop {
             let config = ConsoleConfig { client: client.clone(), security: security.clone(), metrics: metrics.clone() };
-            match Console::connect(config).await {
+            // A shutdown must not wait out the client's retries.
+            let connected = tokio::select! {
+                c = Console::connect(config) => c,
+                _ = shutdown.wait() => return,
+            };
+            match connected {
                 Ok(console) => break console,
                 Err(e) => tracing::debug!(error = %e, "console: this broker is not reachable yet"),
             }
