@@ -38,6 +38,7 @@ mod metrics;
 mod ops_tools;
 mod protocol;
 mod quickstart;
+mod quotas;
 mod reassign;
 mod replication;
 mod resources;

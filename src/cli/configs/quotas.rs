@@ -68,7 +68,12 @@ pub fn target(m: &ArgMatches) -> Result<Option<Target>, String> {
     }
     // Pair each --entity-type with the --entity-name / --entity-default that follows it.
     let names = indexed(m, "entity-name");
-    let defaults: Vec<usize> = m.indices_of("entity-default").map(Iterator::collect).unwrap_or_default();
+    // A flag that was not given still has an index (its default value's): only real occurrences count.
+    let defaults: Vec<usize> = if m.get_count("entity-default") > 0 {
+        m.indices_of("entity-default").map(Iterator::collect).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut target = Target { user: None, client: None };
     for (i, (at, kind)) in types.iter().enumerate() {
         let next = types.get(i + 1).map_or(usize::MAX, |(n, _)| *n);
@@ -330,5 +335,63 @@ mod tests {
         assert!(zk_value("producer_byte_rate", "abc").unwrap_err().to_string().contains("Not a number of type LONG"));
         assert!(zk_value("producer_byte_rate", "-5").is_err());
         assert_eq!(zk_value("bogus", "1").unwrap_err().to_string(), "Unknown Dynamic Configuration 'bogus'.");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod target_tests {
+    use super::*;
+
+    fn target_of(args: &[&str]) -> Result<Option<Target>, String> {
+        let mut all = vec!["configs", "--describe"];
+        all.extend_from_slice(args);
+        target(&super::super::command().try_get_matches_from(all).unwrap())
+    }
+
+    #[test]
+    fn entity_types_pair_with_the_names_that_follow_them() {
+        let named = |n: &str| Some(Side::Named(n.into()));
+        assert_eq!(
+            target_of(&["--entity-type", "clients", "--entity-name", "c"]).unwrap(),
+            Some(Target { user: None, client: named("c") })
+        );
+        assert_eq!(
+            target_of(&[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "u",
+                "--entity-type",
+                "clients",
+                "--entity-default"
+            ])
+            .unwrap(),
+            Some(Target { user: named("u"), client: Some(Side::Default) })
+        );
+        assert_eq!(
+            target_of(&[
+                "--entity-type",
+                "users",
+                "--entity-default",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "c"
+            ])
+            .unwrap(),
+            Some(Target { user: Some(Side::Default), client: named("c") })
+        );
+        assert_eq!(target_of(&["--user-defaults"]).unwrap(), Some(Target { user: Some(Side::Default), client: None }));
+        assert_eq!(
+            target_of(&["--user", "u", "--client", "c"]).unwrap(),
+            Some(Target { user: named("u"), client: named("c") })
+        );
+        assert_eq!(
+            target_of(&["--entity-type", "clients"]).unwrap(),
+            Some(Target { user: None, client: Some(Side::All) })
+        );
+        assert_eq!(target_of(&["--user", "u"]).unwrap(), None, "a user alone goes the users way");
+        assert_eq!(target_of(&["--entity-type", "topics", "--entity-name", "t"]).unwrap(), None);
     }
 }
