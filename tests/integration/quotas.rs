@@ -120,6 +120,7 @@ fn producer_byte_rate_holds_a_producer_to_its_quota_and_leaves_others_alone() {
     let slow_rate = (s1 - s0) as f64 / s_secs;
     let fast_rate = (f1 - f0) as f64 / f_secs;
     let q = QUOTA as f64;
+    eprintln!("slow {slow_rate:.0} B/s, fast {fast_rate:.0} B/s, quota {q} B/s");
     assert!(
         slow_rate > 0.8 * q && slow_rate < 1.2 * q,
         "the throttled producer runs at its quota: {slow_rate:.0} B/s against {q} B/s"
@@ -203,7 +204,7 @@ fn consumer_byte_rate_holds_a_consumer_to_its_quota() {
         .set("client.id", "reader")
         .set("group.id", "readers")
         .set("auto.offset.reset", "earliest")
-        .set("max.partition.fetch.bytes", "32768")
+        .set("max.partition.fetch.bytes", "16384")
         .create()
         .expect("consumer");
     consumer.subscribe(&["c"]).expect("subscribe");
@@ -223,6 +224,7 @@ fn consumer_byte_rate_holds_a_consumer_to_its_quota() {
     let rate = (bytes - b0) as f64 / t0.elapsed().as_secs_f64();
     assert!(bytes < produced, "the consumer did not read everything: {bytes} of {produced}");
     let q = QUOTA as f64;
+    eprintln!("consumer {rate:.0} B/s, quota {q} B/s");
     assert!(rate > 0.8 * q && rate < 1.2 * q, "the throttled consumer runs at its quota: {rate:.0} B/s against {q}");
 }
 

@@ -45,7 +45,7 @@ pub fn target(m: &ArgMatches) -> Result<Option<Target>, String> {
     let types: Vec<(usize, String)> = indexed(m, "entity-type");
     let shortcut_user = user_flag.is_some() || user_defaults;
     let shortcut_client = client_flag.is_some() || client_defaults;
-    if shortcut_client || user_defaults || (shortcut_user && shortcut_client) {
+    if shortcut_client || user_defaults {
         if !types.is_empty() {
             return Err(
                 "--entity-type cannot be combined with --client, --client-defaults, --user or --user-defaults".into()
