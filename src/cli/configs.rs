@@ -24,9 +24,13 @@
 //! `/config/users/<user>` with its change notification — the way to create the
 //! brokers' own SCRAM user before they start. Described credentials show the
 //! mechanism and iterations only, never salts or keys (Kafka's `--zookeeper`
-//! describe printed the stored keys; gregor does not). User quotas, clients,
-//! IPs and broker loggers come with quotas, not yet: asking for them is an
-//! error (exit 1). Usage errors exit 2.
+//! describe printed the stored keys; gregor does not).
+//!
+//! Client quotas (`--entity-type clients`, users' `producer_byte_rate`,
+//! `consumer_byte_rate`, `request_percentage`, `--client`, `--user-defaults`, a
+//! user's client id with both entity types) are `quotas.rs`'s. IPs and broker
+//! loggers are not supported: asking for them is an error (exit 1). Usage errors
+//! exit 2.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,6 +38,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
+
+mod quotas;
 
 use super::common;
 use crate::client::{Admin, AlterConfigOp, ClientConfig, ConfigResource, DescribedConfig};
@@ -53,81 +59,100 @@ const DEFAULT_SCRAM_ITERATIONS: u32 = 4096;
 const ENTITY_TYPES: &[&str] = &["topics", "brokers", "users", "clients", "ips", "broker-loggers"];
 
 pub fn command() -> Command {
-    let cmd =
-        Command::new("configs")
-            .about("Describe and alter topic and broker configs (kafka-configs.sh)")
-            .arg(Arg::new("describe").long("describe").action(ArgAction::SetTrue).help("List configs for the entity"))
-            .arg(Arg::new("alter").long("alter").action(ArgAction::SetTrue).help("Alter the configs of the entity"))
-            .group(ArgGroup::new("action").args(["describe", "alter"]).required(true))
-            .arg(
-                Arg::new("entity-type").long("entity-type").value_name("TYPE").action(ArgAction::Append).help(
-                    "topics, brokers, users (SCRAM credentials; clients, ips and broker-loggers come with quotas)",
-                ),
-            )
-            .arg(
-                Arg::new("entity-name")
-                    .long("entity-name")
-                    .value_name("NAME")
-                    .action(ArgAction::Append)
-                    .help("Name of the entity: a topic name, a broker id or a user name"),
-            )
-            .arg(
-                Arg::new("entity-default")
-                    .long("entity-default")
-                    .action(ArgAction::SetTrue)
-                    .help("The cluster-wide default (brokers: /config/brokers/<default>)"),
-            )
-            .arg(
-                Arg::new("topic")
-                    .long("topic")
-                    .value_name("TOPIC")
-                    .help("The topic (same as --entity-type topics --entity-name TOPIC)"),
-            )
-            .arg(
-                Arg::new("broker")
-                    .long("broker")
-                    .value_name("ID")
-                    .help("The broker (same as --entity-type brokers --entity-name ID)"),
-            )
-            .arg(
-                Arg::new("user")
-                    .long("user")
-                    .value_name("USER")
-                    .help("The user (same as --entity-type users --entity-name USER): SCRAM credentials"),
-            )
-            .arg(
-                Arg::new("broker-defaults")
-                    .long("broker-defaults")
-                    .action(ArgAction::SetTrue)
-                    .help("The cluster-wide broker default (same as --entity-type brokers --entity-default)"),
-            )
-            .arg(
-                Arg::new("all")
-                    .long("all")
-                    .action(ArgAction::SetTrue)
-                    .help("With --describe: every config, not only the dynamic ones"),
-            )
-            .arg(
-                Arg::new("add-config")
-                    .long("add-config")
-                    .value_name("K1=V1,K2=[V1,V2,V3]")
-                    .help("Configs to add or change; square brackets group list values"),
-            )
-            .arg(
-                Arg::new("add-config-file")
-                    .long("add-config-file")
-                    .value_name("FILE")
-                    .value_parser(clap::value_parser!(PathBuf))
-                    .help("A properties file of configs to add or change"),
-            )
-            .arg(
-                Arg::new("delete-config")
-                    .long("delete-config")
-                    .value_name("K1,K2")
-                    .action(ArgAction::Append)
-                    .help("Configs to remove (they fall back to the next layer)"),
-            )
-            .arg(common::config_file_arg("command-config", "Properties for the admin client"));
+    let cmd = Command::new("configs")
+        .about("Describe and alter topic and broker configs (kafka-configs.sh)")
+        .arg(Arg::new("describe").long("describe").action(ArgAction::SetTrue).help("List configs for the entity"))
+        .arg(Arg::new("alter").long("alter").action(ArgAction::SetTrue).help("Alter the configs of the entity"))
+        .group(ArgGroup::new("action").args(["describe", "alter"]).required(true))
+        .arg(
+            Arg::new("entity-type")
+                .long("entity-type")
+                .value_name("TYPE")
+                .action(ArgAction::Append)
+                .help("topics, brokers, users (SCRAM credentials and quotas), clients (quotas)"),
+        )
+        .arg(
+            Arg::new("entity-name")
+                .long("entity-name")
+                .value_name("NAME")
+                .action(ArgAction::Append)
+                .help("Name of the entity: a topic name, a broker id or a user name"),
+        )
+        .arg(
+            Arg::new("entity-default")
+                .long("entity-default")
+                .action(ArgAction::Count)
+                .help("The cluster-wide default (brokers: /config/brokers/<default>)"),
+        )
+        .arg(
+            Arg::new("topic")
+                .long("topic")
+                .value_name("TOPIC")
+                .help("The topic (same as --entity-type topics --entity-name TOPIC)"),
+        )
+        .arg(
+            Arg::new("broker")
+                .long("broker")
+                .value_name("ID")
+                .help("The broker (same as --entity-type brokers --entity-name ID)"),
+        )
+        .arg(
+            Arg::new("user")
+                .long("user")
+                .value_name("USER")
+                .help("The user (same as --entity-type users --entity-name USER): SCRAM credentials and quotas"),
+        )
+        .arg(
+            Arg::new("client")
+                .long("client")
+                .value_name("CLIENT_ID")
+                .help("The client id (same as --entity-type clients --entity-name CLIENT_ID): quotas"),
+        )
+        .arg(
+            Arg::new("client-defaults")
+                .long("client-defaults")
+                .action(ArgAction::SetTrue)
+                .help("The default client id's quotas (same as --entity-type clients --entity-default)"),
+        )
+        .arg(
+            Arg::new("user-defaults")
+                .long("user-defaults")
+                .action(ArgAction::SetTrue)
+                .help("The default user's quotas (same as --entity-type users --entity-default)"),
+        )
+        .arg(
+            Arg::new("broker-defaults")
+                .long("broker-defaults")
+                .action(ArgAction::SetTrue)
+                .help("The cluster-wide broker default (same as --entity-type brokers --entity-default)"),
+        )
+        .arg(
+            Arg::new("all")
+                .long("all")
+                .action(ArgAction::SetTrue)
+                .help("With --describe: every config, not only the dynamic ones"),
+        )
+        .arg(
+            Arg::new("add-config")
+                .long("add-config")
+                .value_name("K1=V1,K2=[V1,V2,V3]")
+                .help("Configs to add or change; square brackets group list values"),
+        )
+        .arg(
+            Arg::new("add-config-file")
+                .long("add-config-file")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("A properties file of configs to add or change"),
+        )
+        .arg(
+            Arg::new("delete-config")
+                .long("delete-config")
+                .value_name("K1,K2")
+                .action(ArgAction::Append)
+                .help("Configs to remove (they fall back to the next layer)"),
+        )
+        .arg(common::config_file_arg("command-config", "Properties for the admin client"));
     common::with_bootstrap(cmd, false)
 }
 
@@ -140,6 +165,9 @@ struct Entity {
     name: Option<String>,
 }
 
+/// What `entity` stands for once the flags name a quota entity (handled by `quotas`).
+const QUOTA_PLACEHOLDER: Entity = Entity { kind: "clients", name: Some(String::new()) };
+
 /// A usage error: printed with exit code 2.
 fn usage(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
     eprintln!("{message}");
@@ -147,12 +175,15 @@ fn usage(message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let entity = match entity(m) {
+    let quota_target = match quotas::target(m) {
+        Ok(t) => t,
+        Err(message) => return usage(message),
+    };
+    let entity = match quota_target.as_ref().map_or_else(|| entity(m), |_| Ok(Ok(QUOTA_PLACEHOLDER))) {
         Ok(Ok(e)) => e,
-        Ok(Err(unsupported)) => bail!(
-            "Configs for {unsupported} are not supported yet: they come with quotas and security (TLS/SASL/ACLs). \
-             Topics and brokers are supported."
-        ),
+        Ok(Err(unsupported)) => {
+            bail!("Configs for {unsupported} are not supported: topics, brokers, users and clients are.")
+        }
         Err(message) => return usage(message),
     };
     let alter = m.get_flag("alter");
@@ -193,7 +224,47 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     if zookeeper.is_some() && m.get_flag("all") {
         return usage("--all is only supported with --bootstrap-server");
     }
+    if let Some(target) = quota_target.clone() {
+        let rt = common::runtime()?;
+        return rt.block_on(async {
+            match zookeeper {
+                Some(zk) => {
+                    let admin = ZkAdmin::connect(&zk).await?;
+                    if alter {
+                        quotas::zk_alter(&admin, &target, &adds, &deletes).await?;
+                    } else {
+                        quotas::zk_describe(&admin, &target).await?;
+                    }
+                }
+                None => {
+                    let bootstrap = common::bootstrap(m)?;
+                    let mut config = ClientConfig::new(bootstrap);
+                    common::apply_command_config(&mut config, m.get_one::<PathBuf>("command-config"))?;
+                    let admin = Admin::connect(config).await?;
+                    if alter {
+                        quotas::alter_via_admin(&admin, &target, &adds, &deletes).await?;
+                    } else {
+                        quotas::describe_via_admin(&admin, &target).await?;
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     if entity.kind == "users" {
+        // A user's quota keys go the quota way, SCRAM mechanisms the SCRAM way (as Kafka's tool splits them).
+        let is_quota = |k: &String| crate::metadata::quotas::QUOTA_KEYS.contains(&k.as_str());
+        let quota_adds: BTreeMap<String, String> =
+            adds.iter().filter(|(k, _)| is_quota(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let quota_deletes: Vec<String> = deletes.iter().filter(|k| is_quota(k)).cloned().collect();
+        let adds: BTreeMap<String, String> = adds.into_iter().filter(|(k, _)| !is_quota(k)).collect();
+        let deletes: Vec<String> = deletes.into_iter().filter(|k| !is_quota(k)).collect();
+        let user_target = quotas::Target {
+            user: Some(entity.name.clone().map_or(quotas::Side::All, quotas::Side::Named)),
+            client: None,
+        };
+        let scram_part = !alter || !adds.is_empty() || !deletes.is_empty();
+        let quota_part = !alter || !quota_adds.is_empty() || !quota_deletes.is_empty();
         let changes = scram_changes(&adds, &deletes)?;
         let rt = common::runtime()?;
         return rt.block_on(async {
@@ -202,8 +273,15 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
                     let admin = ZkAdmin::connect(&zk).await?;
                     if alter {
                         let name = entity.name.clone().unwrap_or_default();
-                        zk_alter_scram(&admin, &name, &changes).await?;
-                        println!("Completed Updating config for entity: {}.", zk_entity_name("users", &name));
+                        if scram_part {
+                            zk_alter_scram(&admin, &name, &changes).await?;
+                            if !quota_part {
+                                println!("Completed Updating config for entity: {}.", zk_entity_name("users", &name));
+                            }
+                        }
+                        if quota_part {
+                            quotas::zk_alter(&admin, &user_target, &quota_adds, &quota_deletes).await?;
+                        }
                     } else {
                         zk_describe_users(&admin, entity.name.as_deref()).await?;
                     }
@@ -215,9 +293,17 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
                     let admin = Admin::connect(config).await?;
                     if alter {
                         let name = entity.name.clone().unwrap_or_default();
-                        alter_scram_via_admin(&admin, &name, changes).await?;
-                        println!("Completed updating config for user {name}.");
+                        if scram_part {
+                            alter_scram_via_admin(&admin, &name, changes).await?;
+                            if !quota_part {
+                                println!("Completed updating config for user {name}.");
+                            }
+                        }
+                        if quota_part {
+                            quotas::alter_via_admin(&admin, &user_target, &quota_adds, &quota_deletes).await?;
+                        }
                     } else {
+                        quotas::describe_via_admin(&admin, &user_target).await?;
                         describe_users_via_admin(&admin, entity.name.as_deref()).await?;
                     }
                 }
@@ -253,11 +339,11 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 /// The entity from the flags: `Err` is a usage message, `Ok(Err(kind))` an
-/// entity type that is not supported yet.
+/// entity type that is not supported.
 fn entity(m: &ArgMatches) -> Result<Result<Entity, String>, String> {
     let types: Vec<&String> = m.get_many::<String>("entity-type").into_iter().flatten().collect();
     let names: Vec<&String> = m.get_many::<String>("entity-name").into_iter().flatten().collect();
-    let default = m.get_flag("entity-default");
+    let default = m.get_count("entity-default") > 0;
     let shortcuts =
         [m.contains_id("topic"), m.contains_id("broker"), m.get_flag("broker-defaults"), m.contains_id("user")];
     let shortcut_count = shortcuts.iter().filter(|s| **s).count();
@@ -558,8 +644,8 @@ enum ScramChange {
 fn scram_mechanism(key: &str) -> anyhow::Result<ScramMechanism> {
     ScramMechanism::from_name(key).with_context(|| {
         format!(
-            "Only SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-512) can be configured for users; '{key}' is not \
-             supported yet (user quotas come with quotas)"
+            "Invalid configuration key {key}: users take SCRAM credentials (SCRAM-SHA-256, SCRAM-SHA-512) and \
+             quotas (producer_byte_rate, consumer_byte_rate, request_percentage)"
         )
     })
 }
@@ -829,7 +915,7 @@ mod tests {
         assert!(matches!(changes[0], ScramChange::Upsert { mechanism: ScramMechanism::Sha256, iterations: 8192, .. }));
         assert_eq!(changes[2], ScramChange::Delete(ScramMechanism::Sha512));
         let quota = parse_add_config("producer_byte_rate=1024").unwrap();
-        assert!(scram_changes(&quota, &[]).unwrap_err().to_string().contains("not supported yet"));
+        assert!(scram_changes(&quota, &[]).unwrap_err().to_string().contains("Invalid configuration key"));
         assert!(!format!("{changes:?}").contains("alice-secret"), "Debug hides passwords");
     }
 

@@ -138,9 +138,9 @@ pub use admin_elect::{ElectionResult, ElectionType};
 pub use admin_groups::{
     CommittedOffset, Coordinator, GroupDescription, GroupListing, MemberDescription, TopicPartition,
 };
+pub use admin_quotas::{QuotaEntity, QuotaMatch, QuotaOp};
 pub use admin_reassign::{PartitionReassignment, ReassignmentResult};
 pub use admin_records::{ApiVersionRange, DeleteRecordsResult, LogDirInfo, LogDirReplica};
-pub use admin_quotas::{QuotaEntity, QuotaMatch, QuotaOp};
 pub use admin_scram::{ScramCredentialInfo, ScramMechanism, UserScramCredentialAlteration};
 pub use admin_txn::{
     AbortTransactionSpec, ListTransactionsOptions, ProducerState, TransactionDescription, TransactionListing,

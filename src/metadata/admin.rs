@@ -288,6 +288,30 @@ impl ZkAdmin {
         self.store.read_user_config_data(sanitized).await
     }
 
+    /// Every key of a client quota entity's znode (a user's SCRAM credentials too).
+    pub async fn quota_entity_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+    ) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
+        self.store.read_entity_config(entity).await
+    }
+
+    /// Replaces a client quota entity's znode and writes Kafka's change notification.
+    pub async fn set_quota_config(
+        &self,
+        entity: &super::quotas::QuotaEntity,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.store.write_quota_config(entity, configs).await
+    }
+
+    /// Every client quota entity with its quota keys.
+    pub async fn all_quotas(
+        &self,
+    ) -> Result<BTreeMap<super::quotas::QuotaEntity, super::quotas::QuotaValues>, MetadataError> {
+        super::sync::read_all_quotas(&self.store).await
+    }
+
     /// The names under `/config/<entity_type>`, sorted.
     pub async fn config_entities(&self, entity_type: &str) -> Result<Vec<String>, MetadataError> {
         let mut names = self.store.list(&format!("/config/{entity_type}")).await?;

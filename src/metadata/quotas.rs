@@ -135,8 +135,8 @@ pub fn precedence(user: &str, client_id: &str) -> [QuotaEntity; 8] {
 
 /// The quota `key` for (`user`, `client_id`): the value of the most specific entity that
 /// sets it, with that entity (the one whose sensors Kafka shares between its clients).
-pub fn resolve<'a>(
-    quotas: &'a BTreeMap<QuotaEntity, QuotaValues>,
+pub fn resolve(
+    quotas: &BTreeMap<QuotaEntity, QuotaValues>,
     user: &str,
     client_id: &str,
     key: &str,

@@ -40,6 +40,7 @@ mod metrics_cluster;
 mod ops_tools;
 mod protocol;
 mod quickstart;
+mod quotas;
 mod reassign;
 mod replication;
 mod resources;

@@ -75,7 +75,7 @@ pub async fn handle(metadata: &MetadataStore, req: DescribeClientQuotasRequest) 
         .filter(|(entity, values)| !values.is_empty() && filter(entity, user.as_ref(), client.as_ref(), req.strict))
         .map(|(entity, values)| {
             let side = |t: &str, n: &QuotaName| {
-                EntityData::default().with_entity_type(sb(t)).with_entity_name(n.name().map(|s| sb(s)))
+                EntityData::default().with_entity_type(sb(t)).with_entity_name(n.name().map(sb))
             };
             let mut e = Vec::new();
             e.extend(entity.user.as_ref().map(|n| side(USER, n)));
