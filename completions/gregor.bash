@@ -34,6 +34,9 @@ _gregor() {
             gregor,connect-standalone)
                 cmd="gregor__subcmd__connect__subcmd__standalone"
                 ;;
+            gregor,console)
+                cmd="gregor__subcmd__console"
+                ;;
             gregor,console-consumer)
                 cmd="gregor__subcmd__console__subcmd__consumer"
                 ;;
@@ -186,6 +189,9 @@ _gregor() {
                 ;;
             gregor__subcmd__help,connect-standalone)
                 cmd="gregor__subcmd__help__subcmd__connect__subcmd__standalone"
+                ;;
+            gregor__subcmd__help,console)
+                cmd="gregor__subcmd__help__subcmd__console"
                 ;;
             gregor__subcmd__help,console-consumer)
                 cmd="gregor__subcmd__help__subcmd__console__subcmd__consumer"
@@ -386,7 +392,7 @@ _gregor() {
 
     case "${cmd}" in
         gregor)
-            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs acls streams run-class cluster generate help"
+            opts="-h -V --help --version server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs acls streams run-class cluster generate console help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -730,7 +736,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__configs)
-            opts="-h --describe --alter --entity-type --entity-name --entity-default --topic --broker --user --broker-defaults --all --add-config --add-config-file --delete-config --command-config --bootstrap-server --zookeeper --help"
+            opts="-h --describe --alter --entity-type --entity-name --entity-default --topic --broker --user --client --client-defaults --user-defaults --broker-defaults --all --add-config --add-config-file --delete-config --command-config --bootstrap-server --zookeeper --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -753,6 +759,10 @@ _gregor() {
                     return 0
                     ;;
                 --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -808,6 +818,36 @@ _gregor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__console)
+            opts="-h --bootstrap-server --listen --command-config --metrics-url --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1256,7 +1296,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help)
-            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs acls streams run-class cluster generate help"
+            opts="server-start zookeeper-start topics console-producer console-consumer consumer-groups perf leader-election preferred-replica-election transactions streams-application-reset connect-standalone connect-distributed delete-records get-offsets broker-api-versions dump-log log-dirs reassign-partitions verifiable-producer verifiable-consumer zookeeper-shell server-stop zookeeper-server-stop e2e-latency mirror-maker configs acls streams run-class cluster generate console help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1410,6 +1450,20 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help__subcmd__connect__subcmd__standalone)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__console)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
