@@ -35,6 +35,7 @@ mod legacy_produce;
 mod lifecycle;
 mod listeners;
 mod metrics;
+mod metrics_requests;
 mod ops_tools;
 mod protocol;
 mod quickstart;
