@@ -172,7 +172,7 @@ fn metrics_overhead(scale: f64) {
         // is larger than what is measured.
         let (mut best_off, mut best_on) = (0f64, 0f64);
         for round in 0..2 {
-            let mut run = |broker: &common::Broker, which: &str| {
+            let run = |broker: &common::Broker, which: &str| {
                 mb / produce(&broker.addr, &format!("metrics-{which}-{size}-{round}"), count, size, "1").as_secs_f64()
             };
             if round == 0 {
