@@ -7,8 +7,13 @@
 //! (certificates generated with rcgen), the same produce + consume run over each
 //! listener in turn, printing both MB/s and the TLS overhead in percent.
 //!
+//! Then metrics on against off: the instrumentation's own cost per request
+//! (a loop recording what one request records), and the same produce run
+//! against a broker with `metrics.listener` set and scraped every second and
+//! against one without, printing both MB/s and the difference.
+//!
 //! Run: `cargo bench --bench throughput` (GREGOR_BENCH_SCALE=0.1 for a quick pass,
-//! GREGOR_BENCH_ONLY=tls for the TLS comparison alone).
+//! GREGOR_BENCH_ONLY=tls or GREGOR_BENCH_ONLY=metrics for one comparison alone).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,6 +95,107 @@ fn tls_overhead(scale: f64) {
     println!("(MB/s; P = produce, C = consume; overhead = how much slower TLS is)");
 }
 
+/// What one request costs the request metrics: the connection's six clock
+/// reads and queue-gauge changes, the dispatcher's error count, the produce
+/// handler's topic counters, and the six stage histograms plus version counter.
+fn instrumentation_ns_per_request() -> f64 {
+    use gregor::metrics::requests::{DataPathMetrics, RequestMetrics, StageTimes};
+    let requests = RequestMetrics::new();
+    let data = DataPathMetrics::new();
+    let topic = data.topic("bench");
+    let n = 1_000_000u32;
+    let start = Instant::now();
+    for i in 0..n {
+        let read = Instant::now();
+        requests.queues_changed(1, 0);
+        let started = Instant::now();
+        topic.produced(1024, 10);
+        requests.record_error(0, 0, 1);
+        let handled = Instant::now();
+        requests.queues_changed(-1, 1);
+        let writing = Instant::now();
+        requests.queues_changed(0, -1);
+        let written = Instant::now();
+        let times = StageTimes {
+            request_queue: started - read,
+            local: handled - started,
+            remote: Duration::ZERO,
+            response_queue: writing - handled,
+            response_send: written - writing,
+            total: Instant::now() - read,
+        };
+        requests.record(0, (i % 10) as i16, &times);
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// GETs `/metrics` from `addr` every second until `stop`; returns how many scrapes succeeded.
+fn scrape_every_second(
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let mut scrapes = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+                let mut body = Vec::new();
+                if s.write_all(request.as_bytes()).is_ok()
+                    && s.read_to_end(&mut body).is_ok()
+                    && body.starts_with(b"HTTP/1.1 200")
+                {
+                    scrapes += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        scrapes
+    })
+}
+
+/// The same produce workload against a broker whose metrics are served and
+/// scraped every second and against one without `metrics.listener`.
+fn metrics_overhead(scale: f64) {
+    println!();
+    println!("request instrumentation alone: {:.0} ns per request (one thread)", instrumentation_ns_per_request());
+    let on = start_broker_with(&["metrics.listener=http://127.0.0.1:0".to_string()]);
+    let off = start_broker();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = scrape_every_second(on.metrics.clone().expect("metrics endpoint in the started line"), stop.clone());
+    println!("metrics on (metrics.listener, scraped every second) vs off (one broker each, librdkafka, acks=1)");
+    println!("{:<28} {:>10} {:>10} {:>10}", "workload", "off MB/s", "on MB/s", "difference");
+    for (count, size) in [(1_000_000usize, 100usize), (200_000, 1024)] {
+        let count = ((count as f64) * scale) as usize;
+        let mb = (count * size) as f64 / 1e6;
+        // Two rounds in alternating order, best of each: the machine's noise
+        // is larger than what is measured.
+        let (mut best_off, mut best_on) = (0f64, 0f64);
+        for round in 0..2 {
+            let run = |broker: &common::Broker, which: &str| {
+                mb / produce(&broker.addr, &format!("metrics-{which}-{size}-{round}"), count, size, "1").as_secs_f64()
+            };
+            if round == 0 {
+                best_off = best_off.max(run(&off, "off"));
+                best_on = best_on.max(run(&on, "on"));
+            } else {
+                best_on = best_on.max(run(&on, "on"));
+                best_off = best_off.max(run(&off, "off"));
+            }
+        }
+        println!(
+            "{:<28} {:>10.1} {:>10.1} {:>9.1}%",
+            format!("{count} x {size} B acks=1"),
+            best_off,
+            best_on,
+            (best_on - best_off) / best_off * 100.0
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let scrapes = scraper.join().unwrap_or(0);
+    println!("(MB/s, best of 2 rounds; difference = on relative to off; {scrapes} scrapes during the run)");
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
@@ -157,6 +263,10 @@ fn main() {
         tls_overhead(scale);
         return;
     }
+    if std::env::var("GREGOR_BENCH_ONLY").as_deref() == Ok("metrics") {
+        metrics_overhead(scale);
+        return;
+    }
     let broker = start_broker();
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss_kib(broker.child.id());
@@ -190,4 +300,5 @@ fn main() {
     }
     drop(broker);
     tls_overhead(scale);
+    metrics_overhead(scale);
 }

@@ -45,6 +45,9 @@ pub struct Broker {
     /// Every listener's `NAME` and `host:port`, from the `started` line.
     #[allow(dead_code)] // only some benchmarks use several listeners
     pub listeners: Vec<(String, String)>,
+    /// `host:port` of `/metrics`, when `metrics.listener` is set.
+    #[allow(dead_code)] // only the metrics comparison scrapes
+    pub metrics: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -74,12 +77,17 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
         .expect("spawn broker");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
+    let mut metrics = None;
     let (addr, listeners) = loop {
         let line = lines.next().expect("broker exited").expect("read");
         // Only the `[KafkaServer id=N] started` line: with GREGOR_BENCH_RUST_LOG=debug
         // earlier lines carry `listener=` fields too.
         if !line.contains("] started") {
             continue;
+        }
+        if let Some(i) = line.find(" metrics=http://") {
+            let rest = &line[i + 16..];
+            metrics = rest.split_whitespace().next().and_then(|a| a.strip_suffix("/metrics")).map(str::to_string);
         }
         if let Some(i) = line.find(" listener=") {
             let rest = &line[i + 10..];
@@ -111,7 +119,7 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
             }
         }
     });
-    Broker { child, addr, listeners, _dir: dir }
+    Broker { child, addr, listeners, metrics, _dir: dir }
 }
 
 /// Produces `count` records of `size` bytes to partition 0 and waits for every acknowledgement.

@@ -37,6 +37,7 @@ mod lifecycle;
 mod listeners;
 mod metrics;
 mod metrics_cluster;
+mod metrics_requests;
 mod ops_tools;
 mod protocol;
 mod quickstart;
