@@ -18,7 +18,6 @@
 //! ([`MAX_BODY`]) and how long a client may take to send its headers.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,15 +28,15 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::api;
 use super::herder::{Herder, HerderError};
 use super::Config;
+use crate::metrics::http;
 
 /// Kafka's default listener, on loopback.
 pub const DEFAULT_LISTENERS: &str = "http://127.0.0.1:8083";
@@ -45,8 +44,8 @@ pub const DEFAULT_LISTENERS: &str = "http://127.0.0.1:8083";
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an open connection may take to finish its request once the worker stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What goes wrong setting up the REST server.
 #[derive(Debug, thiserror::Error)]
@@ -167,15 +166,20 @@ impl RestListeners {
     /// Serves `herder` until `shutdown` completes; connections then finish
     /// the request in hand and close.
     pub fn serve<H: Herder>(self, herder: Arc<H>, shutdown: impl Future<Output = ()> + Send + 'static) -> RestServer {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (trigger, stop) = crate::network::shutdown::channel();
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let handler: http::RawHandler = Arc::new(move |req| {
+            let herder = herder.clone();
+            Box::pin(async move { handle(herder.as_ref(), req).await })
+        });
         let mut accept_loops = Vec::new();
         for listener in self.listeners {
-            accept_loops.push(tokio::spawn(accept_loop(listener, herder.clone(), limit.clone(), stop_rx.clone())));
+            let serving = http::serve_raw(listener, handler.clone(), limit.clone(), SHUTDOWN_GRACE, stop.clone());
+            accept_loops.push(tokio::spawn(serving));
         }
         let stopper = tokio::spawn(async move {
             shutdown.await;
-            let _ = stop_tx.send(true);
+            trigger.trigger();
         });
         RestServer {
             addrs: self.addrs,
@@ -237,67 +241,6 @@ pub async fn serve<H: Herder>(
 ) -> Result<RestServer, RestError> {
     let config = RestConfig { listeners: parse_listeners(listeners)?, advertised_host: None, advertised_port: None };
     Ok(RestListeners::bind(&config).await?.serve(herder, shutdown))
-}
-
-async fn accept_loop<H: Herder>(
-    listener: TcpListener,
-    herder: Arc<H>,
-    limit: Arc<Semaphore>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut connections = tokio::task::JoinSet::new();
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = stopped(&mut stop) => break,
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopped(&mut stop) => break,
-        };
-        let (stream, _) = match accepted {
-            Ok(a) => {
-                backoff = Duration::from_millis(5);
-                a
-            }
-            Err(e) => {
-                // Out of descriptors and the like: back off rather than spin.
-                tracing::warn!(error = %e, "REST server: accepting a connection failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let herder = herder.clone();
-        let mut stop = stop.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let herder = herder.clone();
-                async move { Ok::<_, Infallible>(handle(herder.as_ref(), req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "REST connection ended"); } }
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        });
-    }
-    while connections.join_next().await.is_some() {}
-}
-
-/// Completes once the server is told to stop (or its stopper is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// A request's target, decoded from its path.

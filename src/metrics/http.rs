@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,7 +26,7 @@ use crate::network::Shutdown;
 
 /// The largest request body read.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Connections served at once; more wait to be accepted.
+/// Connections a side listener serves at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,9 +66,37 @@ pub async fn bind(key: &str, value: &str) -> Result<TcpListener, String> {
     TcpListener::bind((host.as_str(), port)).await.map_err(|e| format!("{key}: cannot bind {value}: {e}"))
 }
 
-/// Serves `handler` on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, handler: Handler, mut shutdown: Shutdown) {
+/// Serves `handler` on `listener` until `shutdown`, at most 64 connections at once.
+pub async fn serve(listener: TcpListener, handler: Handler, shutdown: Shutdown) {
+    let raw: RawHandler = Arc::new(move |req: Request<Incoming>| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = match Limited::new(body, MAX_BODY).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"),
+            };
+            handler(Request::from_parts(parts, body)).await
+        })
+    });
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    serve_raw(listener, raw, limit, Duration::from_secs(2), shutdown).await
+}
+
+/// Routes one request whose body is still to be read (the handler reads and bounds it).
+pub type RawHandler = Arc<dyn Fn(Request<Incoming>) -> HandlerFuture + Send + Sync>;
+
+/// The accept loop behind every HTTP server of ours (side listeners, Kafka Connect's REST
+/// API): at most `limit` connections at once (more wait to be accepted), a header
+/// timeout, backoff on accept errors instead of spinning; on `shutdown` each connection
+/// finishes the request in hand within `grace`, and this returns once all are closed.
+pub async fn serve_raw(
+    listener: TcpListener,
+    handler: RawHandler,
+    limit: Arc<Semaphore>,
+    grace: Duration,
+    mut shutdown: Shutdown,
+) {
     let mut connections = tokio::task::JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -85,6 +114,7 @@ pub async fn serve(listener: TcpListener, handler: Handler, mut shutdown: Shutdo
                 stream
             }
             Err(e) => {
+                // Out of descriptors and the like: back off rather than spin.
                 tracing::warn!(error = %e, "HTTP listener: accepting a connection failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -96,16 +126,9 @@ pub async fn serve(listener: TcpListener, handler: Handler, mut shutdown: Shutdo
         let mut shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let handler = handler.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = match Limited::new(body, MAX_BODY).collect().await {
-                        Ok(collected) => collected.to_bytes(),
-                        Err(_) => return Ok::<_, Infallible>(text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n")),
-                    };
-                    Ok(handler(Request::from_parts(parts, body)).await)
-                }
+                async move { Ok::<_, Infallible>(handler(req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -116,12 +139,12 @@ pub async fn serve(listener: TcpListener, handler: Handler, mut shutdown: Shutdo
                 r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "HTTP connection ended"); } }
                 _ = shutdown.wait() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+                    let _ = tokio::time::timeout(grace, conn).await;
                 }
             }
         });
     }
-    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 /// A response with `content_type` and `body`.

@@ -2,15 +2,12 @@
 //! controller, logs, group coordinator, consumer lag) as records flow and a
 //! follower dies and comes back; and `zookeeper-start`'s own `/metrics`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use crate::common::prom::{self, Scrape};
 use crate::common::zk::{wait_for, TestZk};
-use crate::common::{bootstrap_of, gregor_bin, ok, pipe_into, run_tool, three_brokers, ChildGuard, TestBroker};
+use crate::common::{bootstrap_of, gregor_bin, ok, pipe_into, run_tool, three_brokers, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "metered";
@@ -197,73 +194,14 @@ fn three_brokers_report_state_lag_and_a_lost_follower() {
     });
 }
 
-/// `zookeeper-start` with ZooKeeper's Prometheus provider on a free port.
-struct MeteredZk {
-    _child: ChildGuard,
-    addr: SocketAddr,
-    metrics: SocketAddr,
-    _tmp: tempfile::TempDir,
-}
-
-impl MeteredZk {
-    fn start() -> MeteredZk {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let props = tmp.path().join("zookeeper.properties");
-        std::fs::write(
-            &props,
-            format!(
-                "dataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\n\
-                 metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
-                 metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=0\n",
-                tmp.path().join("data").display()
-            ),
-        )
-        .expect("write properties");
-        let mut child = Command::new(gregor_bin())
-            .arg("zookeeper-start")
-            .arg(&props)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn zookeeper-start");
-        let stderr = child.stderr.take().expect("stderr");
-        let log_path = tmp.path().join("zookeeper.log");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut log = std::fs::File::create(&log_path).ok();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(f) = log.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                }
-                if line.contains("server started") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let guard = ChildGuard(Some(child));
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!(
-                "zookeeper-start did not start: {}",
-                std::fs::read_to_string(tmp.path().join("zookeeper.log")).unwrap_or_default()
-            )
-        });
-        let field = |name: &str| -> SocketAddr {
-            let start =
-                line.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name}= in {line}")) + name.len() + 1;
-            let value = line[start..].split_whitespace().next().expect("value").trim_start_matches("http://");
-            value.split('/').next().expect("addr").parse().unwrap_or_else(|e| panic!("{value}: {e}"))
-        };
-        MeteredZk { addr: field("listener"), metrics: field("metrics"), _child: guard, _tmp: tmp }
-    }
-}
-
 #[test]
 fn zookeeper_start_serves_zookeeper_metrics() {
-    let zk = MeteredZk::start();
-    let before = prom::scrape(zk.metrics);
+    let zk = TestZk::start_with(
+        "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+         metricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=0\n",
+    );
+    let metrics = zk.metrics.expect("the started line names the metrics endpoint");
+    let before = prom::scrape(metrics);
     let znodes = before.get("znode_count", &[]);
     assert!(znodes >= 1.0, "{}", before.text);
     assert_eq!(before.get("quorum_size", &[]), 1.0);
@@ -274,14 +212,14 @@ fn zookeeper_start_serves_zookeeper_metrics() {
     }
     assert!(before.text.contains("# TYPE znode_count gauge"), "{}", before.text);
     assert!(before.get("process_open_fds", &[]) > 0.0);
-    assert_eq!(crate::common::http::request(zk.metrics, "GET", "/nope", None).status, 404);
+    assert_eq!(crate::common::http::request(metrics, "GET", "/nope", None).status, 404);
 
     // A broker registering itself creates znodes (Kafka's layout), one of them ephemeral.
     let _broker = TestBroker::start(&[&format!("zookeeper.connect={}", zk.addr)]);
     let mut last = before;
     assert!(
         wait_for(WAIT, || {
-            last = prom::scrape(zk.metrics);
+            last = prom::scrape(metrics);
             last.get("znode_count", &[]) > znodes
                 && last.get("ephemerals_count", &[]) >= 1.0
                 && last.get("num_alive_connections", &[]) >= 1.0

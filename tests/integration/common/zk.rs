@@ -24,22 +24,29 @@ pub struct TestZk {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    /// Where `/metrics` is served (`metricsProvider.*`), from the started line.
+    pub metrics: Option<SocketAddr>,
     _tmp: tempfile::TempDir,
 }
 
 impl TestZk {
     pub fn start() -> TestZk {
+        TestZk::start_with("")
+    }
+
+    /// [`TestZk::start`] with more lines of `zookeeper.properties` (`key=value\n`…).
+    pub fn start_with(extra: &str) -> TestZk {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         // tickTime 500 ms: sessions may be as short as 1 s (the expiry test needs that).
         let props = format!(
-            "dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\ntickTime=500\n",
+            "dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\ntickTime=500\n{extra}",
             dir.join("data").display(),
             addr.port()
         );
         std::fs::write(dir.join("zookeeper.properties"), props).expect("write properties");
-        let mut zk = TestZk { child: None, addr, dir, _tmp: tmp };
+        let mut zk = TestZk { child: None, addr, dir, metrics: None, _tmp: tmp };
         zk.spawn();
         zk
     }
@@ -65,14 +72,17 @@ impl TestZk {
                     let _ = writeln!(f, "{line}");
                 }
                 if !sent && line.contains("server started") && line.contains("listener=") {
-                    let _ = tx.send(());
+                    let _ = tx.send(metrics_field(&line));
                     sent = true;
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-            let log = std::fs::read_to_string(self.dir.join("zookeeper.log")).unwrap_or_default();
-            panic!("zookeeper-start did not start; its log:\n{log}");
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(metrics) => self.metrics = metrics,
+            Err(_) => {
+                let log = std::fs::read_to_string(self.dir.join("zookeeper.log")).unwrap_or_default();
+                panic!("zookeeper-start did not start; its log:\n{log}");
+            }
         }
         self.child = Some(child);
     }
@@ -95,6 +105,13 @@ impl TestZk {
         self.kill();
         self.spawn();
     }
+}
+
+/// The `metrics=http://ip:port/metrics` field of a started line (`off`: `None`).
+fn metrics_field(line: &str) -> Option<SocketAddr> {
+    let start = line.find(" metrics=")? + " metrics=".len();
+    let value = line[start..].split_whitespace().next()?.trim_start_matches("http://");
+    value.split('/').next()?.parse().ok()
 }
 
 impl Drop for TestZk {
