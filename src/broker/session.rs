@@ -30,6 +30,9 @@ pub struct Session {
     /// How long to mute the connection after the current answer (a client quota's
     /// throttle, KIP-219); the read loop takes it.
     pub mute: Option<std::time::Duration>,
+    /// The current request's handling time is already counted against the
+    /// request quota (the dispatcher did it to report the throttle in the answer).
+    pub request_time_recorded: bool,
 }
 
 impl Session {
@@ -44,6 +47,7 @@ impl Session {
             request: Default::default(),
             client_id: String::new(),
             mute: None,
+            request_time_recorded: false,
         }
     }
 }

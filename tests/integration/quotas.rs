@@ -183,6 +183,75 @@ fn throttled_answers_carry_throttle_time_ms_and_a_throttled_fetch_has_no_records
     assert!(p.high_watermark >= 2, "{p:?}");
 }
 
+#[test]
+fn request_percentage_throttle_is_in_throttle_time_ms() {
+    let broker = TestBroker::start(&["quota.window.num=2"]);
+    let bs = broker.bootstrap();
+    // A hundredth of a percent of one thread: a few requests go over it.
+    ok(configs(&bs, &["--alter", "--client", "gregor-tests", "--add-config", "request_percentage=0.01"]));
+    let mut w = Wire::connect(broker.addr);
+    let mut throttled = None;
+    for _ in 0..50 {
+        let resp: kafka_protocol::messages::MetadataResponse =
+            w.call(ApiKey::Metadata, 9, &kafka_protocol::messages::MetadataRequest::default());
+        if resp.throttle_time_ms > 0 {
+            throttled = Some(resp.throttle_time_ms);
+            break;
+        }
+    }
+    let ms = throttled.expect("a Metadata answer reports the request quota's throttle");
+    assert!(ms <= 2_000, "at most the quota window's span: {ms}");
+    // Another client id has no request quota: never throttled.
+    ok(configs(&bs, &["--alter", "--client", "gregor-tests", "--delete-config", "request_percentage"]));
+    let mut w = Wire::connect(broker.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp: kafka_protocol::messages::MetadataResponse =
+            w.call(ApiKey::Metadata, 9, &kafka_protocol::messages::MetadataRequest::default());
+        if resp.throttle_time_ms == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still throttled after the quota was removed");
+    }
+}
+
+/// argv: bootstrap topic client_id count; kafka-python speaking 0.10.1 (Produce v2,
+/// message format v1); prints the seconds from the first send to the last ack.
+const OLD_PRODUCER: &str = r#"
+import sys, time
+from kafka import KafkaProducer
+bootstrap, topic, client_id, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+p = KafkaProducer(bootstrap_servers=bootstrap, api_version=(0, 10, 1), client_id=client_id, acks=1,
+                  linger_ms=5, batch_size=16384, request_timeout_ms=60000)
+value = b'x' * 1024
+start = time.time()
+for i in range(count):
+    p.send(topic, value)
+p.flush(timeout=120)
+print(time.time() - start)
+p.close()
+"#;
+
+#[test]
+fn old_produce_versions_are_held_to_the_quota() {
+    let Some(py) = crate::common::python::kafka_python() else { return };
+    let broker = TestBroker::start(&["quota.window.num=2"]);
+    let bs = broker.bootstrap();
+    ok(run_tool("topics", &bs, &["--create", "--topic", "old", "--partitions", "1", "--replication-factor", "1"]));
+    ok(configs(&bs, &["--alter", "--client", "old-slow", "--add-config", "producer_byte_rate=65536"]));
+    let seconds = |client: &str| -> f64 {
+        let out =
+            crate::common::python::run_ok(py, OLD_PRODUCER, &[&bs, "old", client, "320"], Duration::from_secs(150));
+        out.trim().parse().unwrap_or_else(|e| panic!("{out:?}: {e}"))
+    };
+    // 320 KiB at 64 KiB/s, less the one window a fresh client may send at once: about 4 s.
+    let slow = seconds("old-slow");
+    let fast = seconds("old-fast");
+    eprintln!("kafka-python 0.10.1, 320 KiB: {slow:.2} s with a 64 KiB/s quota, {fast:.2} s without");
+    assert!(slow >= 2.5, "Produce v2 over its quota must be held back: {slow:.2} s for 320 KiB at 64 KiB/s");
+    assert!(fast < slow / 2.0, "a client without a quota is not held back: {fast:.2} s against {slow:.2} s");
+}
+
 fn gregor_broker_id(id: i32) -> kafka_protocol::messages::BrokerId {
     kafka_protocol::messages::BrokerId(id)
 }

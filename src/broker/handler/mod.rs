@@ -208,6 +208,7 @@ impl RequestHandler for Broker {
     }
 
     async fn handle(&self, payload: Bytes, session: &mut Session) -> Outcome {
+        let started = std::time::Instant::now();
         let peer = session.peer;
         // SASL first: before authentication only ApiVersions and the SASL exchange pass.
         let scram = |m: crate::security::scram::ScramMechanism, user: &str| {
@@ -264,6 +265,10 @@ impl RequestHandler for Broker {
         // Versions older than the codec's (ListOffsets v0, OffsetCommit v0–1…):
         // old clients send them without asking ApiVersions.
         if let Some(outcome) = legacy::route(self, &authz, api, peek.api_version, &payload).await {
+            if matches!(api, ApiKey::Produce | ApiKey::Fetch) {
+                let follower = api == ApiKey::Fetch && super::request_metrics::legacy_fetch_is_follower(&payload);
+                return client_quotas::legacy_data(self, session, api, &payload, follower, outcome);
+            }
             return outcome;
         }
         if !versions::is_served(api, peek.api_version) {
@@ -284,7 +289,7 @@ impl RequestHandler for Broker {
             session.client_id.clone_from(&client_id);
         }
         tracing::trace!(%peer, ?api, version, correlation_id = peek.correlation_id, "request");
-        let body = match request.body {
+        let mut body = match request.body {
             RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
             RequestKind::Metadata(r) => {
                 ResponseKind::Metadata(metadata::handle(self, &authz, r, version, &session.listener).await)
@@ -293,9 +298,12 @@ impl RequestHandler for Broker {
                 // Client quota: the records count before they are appended (Kafka's order).
                 let quota = client_quotas::record_produce(self, session, &client_id, &r);
                 let kip219 = version >= client_quotas::PRODUCE_KIP219;
-                let throttle_ms = client_quotas::throttle_ms(quota);
                 let slot = session.request.kind;
-                let outcome = match produce::handle(self.replicas(), &authz, r, version) {
+                let produced = produce::handle(self.replicas(), &authz, r, version);
+                // The request quota counts the handling, not the wait for replication.
+                let quota = quota.max(client_quotas::request_throttle(self, session, started.elapsed()));
+                let throttle_ms = client_quotas::throttle_ms(quota);
+                let outcome = match produced {
                     produce::Produced::Now(Some(mut resp)) => {
                         resp.throttle_time_ms = throttle_ms;
                         let body = ResponseKind::Produce(resp);
@@ -332,8 +340,13 @@ impl RequestHandler for Broker {
                 session.request.kind = crate::metrics::requests::slot(peek.api_key, !consumer);
                 let (mut resp, waited) = fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
                 session.request.waited = waited;
+                // Followers are not subject to client quotas (not even the request quota).
+                session.request_time_recorded = !consumer;
                 if consumer {
-                    let quota = client_quotas::record_fetch(self, session, &client_id, &mut resp);
+                    // Request time excludes the long poll.
+                    let handling = started.elapsed().saturating_sub(waited);
+                    let request_quota = client_quotas::request_throttle(self, session, handling);
+                    let quota = client_quotas::record_fetch(self, session, &client_id, &mut resp).max(request_quota);
                     if !quota.is_zero() {
                         resp.throttle_time_ms = client_quotas::throttle_ms(quota);
                         let body = ResponseKind::Fetch(resp);
@@ -580,10 +593,14 @@ impl RequestHandler for Broker {
             }
             _ => return Outcome::Close(format!("{api:?} is not supported")),
         };
+        let throttle = client_quotas::request_throttle(self, session, started.elapsed());
+        if !throttle.is_zero() {
+            client_quotas::set_throttle_time(&mut body, client_quotas::throttle_ms(throttle));
+        }
         if let Some(slot) = session.request.kind {
             super::request_metrics::count_errors(&self.metrics().requests, slot, &body);
         }
-        encode(api, version, peek.correlation_id, &body)
+        client_quotas::throttled(encode(api, version, peek.correlation_id, &body), throttle, true, session)
     }
 }
 
