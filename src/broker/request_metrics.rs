@@ -71,8 +71,7 @@ pub(crate) fn tag_for(api_key: i16, version: i16) -> RequestTag {
 /// api key, version, correlation id, client id (i16 length, −1 null), then
 /// `replica_id`.
 pub(crate) fn legacy_fetch_is_follower(payload: &[u8]) -> bool {
-    let Some(len) = payload.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]])) else { return false };
-    let at = 10 + usize::try_from(len).unwrap_or(0);
+    let Some(at) = crate::protocol::frame::header_v1_client_id_end(payload) else { return false };
     payload.get(at..at + 4).is_some_and(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) >= 0)
 }
 

@@ -70,6 +70,14 @@ pub fn peek_header(payload: &[u8]) -> Result<HeaderPeek, FrameError> {
     })
 }
 
+/// Where a request header v1's client id ends (its INT16 length follows the first
+/// 8 bytes; a null id, -1, is empty): the offset of the request body in header v1.
+/// `None` when the payload is too short to say.
+pub fn header_v1_client_id_end(payload: &[u8]) -> Option<usize> {
+    let len = payload.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]]))?;
+    Some(10 + usize::try_from(len).unwrap_or(0))
+}
+
 /// A decoded request with its header.
 #[derive(Debug)]
 pub struct RequestFrame {

@@ -149,13 +149,8 @@ pub fn legacy_data(
 /// The client id of a request header v1 (every version of every API but
 /// ControlledShutdown v0): an INT16-length string after the first 8 bytes.
 fn header_client_id(payload: &[u8]) -> String {
-    let Some(len) = payload.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
-        return String::new();
-    };
-    let Ok(len) = usize::try_from(len) else {
-        return String::new();
-    };
-    payload.get(10..10 + len).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+    let end = crate::protocol::frame::header_v1_client_id_end(payload).unwrap_or(10);
+    payload.get(10..end).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
 }
 
 /// Puts a request quota's throttle into an answer's `throttle_time_ms` (the larger

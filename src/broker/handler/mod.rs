@@ -256,7 +256,10 @@ impl RequestHandler for Broker {
         let Ok(api) = ApiKey::try_from(peek.api_key) else {
             return Outcome::Close(format!("unknown API key {}", peek.api_key));
         };
-        if api == ApiKey::Fetch && super::request_metrics::legacy_fetch_is_follower(&payload) {
+        // A follower's old-version Fetch, read from the header: it counts as FetchFollower
+        // and is not subject to client quotas.
+        let legacy_follower = api == ApiKey::Fetch && super::request_metrics::legacy_fetch_is_follower(&payload);
+        if legacy_follower {
             // Read from the header only for the hand-coded versions; the codec path knows for sure.
             if versions::codec_min(api).is_some_and(|min| peek.api_version < min) {
                 session.request.kind = crate::metrics::requests::slot(peek.api_key, true);
@@ -266,8 +269,7 @@ impl RequestHandler for Broker {
         // old clients send them without asking ApiVersions.
         if let Some(outcome) = legacy::route(self, &authz, api, peek.api_version, &payload).await {
             if matches!(api, ApiKey::Produce | ApiKey::Fetch) {
-                let follower = api == ApiKey::Fetch && super::request_metrics::legacy_fetch_is_follower(&payload);
-                return client_quotas::legacy_data(self, session, api, &payload, follower, outcome);
+                return client_quotas::legacy_data(self, session, api, &payload, legacy_follower, outcome);
             }
             return outcome;
         }
