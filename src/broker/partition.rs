@@ -42,7 +42,7 @@ use super::producer_state::{ActiveProducer, CompletedTxn, Marker, ProducerStateM
 use crate::config::TopicConfig;
 use crate::protocol::batch::{self, BatchHeader, BatchIter};
 use crate::protocol::{errors, ErrorCode};
-use crate::storage::{AbortedTxn, Log, StorageError, TopicPartition};
+use crate::storage::{AbortedTxn, FileRecords, Log, StorageError, TopicPartition};
 
 /// The result of a successful append (or of a recognised duplicate).
 #[derive(Clone, Copy, Debug)]
@@ -55,14 +55,28 @@ pub struct Appended {
 
 /// What a read returns.
 #[derive(Clone, Debug)]
-pub struct ReadInfo {
-    pub records: Bytes,
+pub struct ReadInfo<R = Bytes> {
+    /// The batches read, or where they are ([`FileRecords`]).
+    pub records: R,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     /// The last stable offset when the read was made.
     pub last_stable_offset: i64,
     /// read_committed: the aborted transactions overlapping the records read.
     pub aborted: Vec<AbortedTxn>,
+}
+
+impl ReadInfo<FileRecords> {
+    /// The same read with its bytes read from the file.
+    pub fn read(self) -> Result<ReadInfo, StorageError> {
+        Ok(ReadInfo {
+            records: self.records.read()?,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            last_stable_offset: self.last_stable_offset,
+            aborted: self.aborted,
+        })
+    }
 }
 
 /// What the leader knows about one follower.
@@ -783,6 +797,17 @@ impl Partition {
     /// Reads whole batches from `offset`, never past the high watermark
     /// (`to_leo`: a follower's fetch, up to the log end offset).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool, to_leo: bool) -> Result<ReadInfo, StorageError> {
+        self.read_file(offset, max_bytes, min_one, to_leo)?.read()
+    }
+
+    /// [`Partition::read`] without reading the bytes: where they are in a segment file.
+    pub fn read_file(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        to_leo: bool,
+    ) -> Result<ReadInfo<FileRecords>, StorageError> {
         let upto = if to_leo { ReadUpto::LogEnd } else { ReadUpto::HighWatermark };
         self.read_upto(offset, max_bytes, min_one, upto)
     }
@@ -792,6 +817,16 @@ impl Partition {
     /// (Kafka's `collectAbortedTransactions`: marker at or after `offset`,
     /// first record before the end of what is returned).
     pub fn read_committed(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, StorageError> {
+        self.read_committed_file(offset, max_bytes, min_one)?.read()
+    }
+
+    /// [`Partition::read_committed`] without reading the bytes.
+    pub fn read_committed_file(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadInfo<FileRecords>, StorageError> {
         self.read_upto(offset, max_bytes, min_one, ReadUpto::LastStable)
     }
 
@@ -802,7 +837,7 @@ impl Partition {
         max_bytes: usize,
         min_one: bool,
         upto: ReadUpto,
-    ) -> Result<ReadInfo, StorageError> {
+    ) -> Result<ReadInfo<FileRecords>, StorageError> {
         let last_stable_offset = self.last_stable_offset();
         let log = self.lock_log();
         let high_watermark = self.high_watermark();
@@ -811,10 +846,9 @@ impl Partition {
             ReadUpto::HighWatermark => high_watermark,
             ReadUpto::LastStable => last_stable_offset.min(high_watermark),
         };
-        let records = log.read(offset, max_bytes, bound, min_one)?;
-        let aborted = if upto == ReadUpto::LastStable {
-            let upper = BatchIter::new(&records).last().map(|(h, _)| h.next_offset());
-            upper.map_or_else(Vec::new, |upper| log.aborted_txns(offset, upper))
+        let records = log.read_file(offset, max_bytes, bound, min_one)?;
+        let aborted = if upto == ReadUpto::LastStable && !records.is_empty() {
+            log.aborted_txns(offset, records.next_offset)
         } else {
             Vec::new()
         };

@@ -77,24 +77,11 @@ pub(crate) fn legacy_fetch_is_follower(payload: &[u8]) -> bool {
 
 /// Counts the error codes in `body` under `slot`.
 pub(crate) fn count_errors(metrics: &requests::RequestMetrics, slot: u16, body: &ResponseKind) {
-    // Runs of one code are counted together: most answers are all NONE.
-    let mut run: Option<(i16, u64)> = None;
-    let mut add = |code: i16| match &mut run {
-        Some((c, n)) if *c == code => *n += 1,
-        _ => {
-            if let Some((c, n)) = run.replace((code, 1)) {
-                metrics.record_error(slot, c, n);
-            }
-        }
-    };
-    match body {
+    record_codes(metrics, slot, |add| match body {
         ResponseKind::Produce(r) => {
             r.responses.iter().flat_map(|t| &t.partition_responses).for_each(|p| add(p.error_code))
         }
-        ResponseKind::Fetch(r) => {
-            add(r.error_code);
-            r.responses.iter().flat_map(|t| &t.partitions).for_each(|p| add(p.error_code));
-        }
+        ResponseKind::Fetch(r) => fetch_codes(r, add),
         ResponseKind::Metadata(r) => {
             for t in &r.topics {
                 add(t.error_code);
@@ -116,7 +103,36 @@ pub(crate) fn count_errors(metrics: &requests::RequestMetrics, slot: u16, body: 
         ResponseKind::ListGroups(r) => add(r.error_code),
         ResponseKind::DescribeCluster(r) => add(r.error_code),
         _ => {}
-    }
+    });
+}
+
+/// [`count_errors`] for a Fetch answer not (yet) wrapped in a `ResponseKind`.
+pub(crate) fn count_fetch_errors(
+    metrics: &requests::RequestMetrics,
+    slot: u16,
+    resp: &kafka_protocol::messages::FetchResponse,
+) {
+    record_codes(metrics, slot, |add| fetch_codes(resp, add));
+}
+
+fn fetch_codes(r: &kafka_protocol::messages::FetchResponse, add: &mut dyn FnMut(i16)) {
+    add(r.error_code);
+    r.responses.iter().flat_map(|t| &t.partitions).for_each(|p| add(p.error_code));
+}
+
+/// Counts the codes `codes` hands to its argument; runs of one code are counted
+/// together (most answers are all NONE).
+fn record_codes(metrics: &requests::RequestMetrics, slot: u16, codes: impl FnOnce(&mut dyn FnMut(i16))) {
+    let mut run: Option<(i16, u64)> = None;
+    let mut add = |code: i16| match &mut run {
+        Some((c, n)) if *c == code => *n += 1,
+        _ => {
+            if let Some((c, n)) = run.replace((code, 1)) {
+                metrics.record_error(slot, c, n);
+            }
+        }
+    };
+    codes(&mut add);
     if let Some((c, n)) = run {
         metrics.record_error(slot, c, n);
     }

@@ -42,10 +42,12 @@
 //! know why).
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -64,6 +66,8 @@ pub type DeferredResponse = Pin<Box<dyn Future<Output = Option<Bytes>> + Send + 
 pub enum Outcome {
     /// Send these bytes (a whole framed response).
     Respond(Bytes),
+    /// Send these pieces in order (a whole framed response, some of it in files).
+    RespondChunks(Vec<Chunk>),
     /// Send these bytes once they are ready, before any later answer.
     Deferred(DeferredResponse),
     /// Send nothing (Produce with acks=0).
@@ -79,6 +83,7 @@ impl std::fmt::Debug for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Outcome::Respond(b) => write!(f, "Respond({} bytes)", b.len()),
+            Outcome::RespondChunks(c) => write!(f, "RespondChunks({} bytes)", c.iter().map(Chunk::len).sum::<usize>()),
             Outcome::Deferred(_) => f.write_str("Deferred"),
             Outcome::NoResponse => f.write_str("NoResponse"),
             Outcome::Close(reason) => write!(f, "Close({reason})"),
@@ -87,9 +92,157 @@ impl std::fmt::Debug for Outcome {
     }
 }
 
+/// One piece of an answer.
+#[derive(Clone)]
+pub enum Chunk {
+    Bytes(Bytes),
+    /// Bytes of an open file, sent from the file.
+    File(FileChunk),
+}
+
+impl Chunk {
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Bytes(b) => b.len(),
+            Chunk::File(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `len` bytes of `file` from `position`. A plain TCP connection sends them with
+/// `sendfile`, never copying them into this process; other streams (TLS) read
+/// them into a buffer first. The file must hold them all: a file cut short
+/// meanwhile closes the connection (the answer's length was already promised).
+#[derive(Clone)]
+pub struct FileChunk {
+    pub file: Arc<dyn FileSource>,
+    pub position: u64,
+    pub len: usize,
+}
+
+/// A file an answer's bytes can come from.
+pub trait FileSource: Send + Sync + 'static {
+    /// Fills `buf` from `position` (the copying path).
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()>;
+    /// The operating system's file, for `sendfile`; `None` to always copy.
+    fn as_file(&self) -> Option<&std::fs::File>;
+}
+
+/// The write side of a connection: where answers go.
+pub trait AnswerSink: AsyncWrite + Unpin + Send + 'static {
+    /// Writes a file's bytes; the default reads them and writes them.
+    fn write_file(&mut self, chunk: &FileChunk) -> impl Future<Output = io::Result<()>> + Send {
+        copy_file(self, chunk)
+    }
+}
+
+/// Pieces read from a file at a time on the copying path.
+const COPY_PIECE: usize = 256 * 1024;
+
+async fn copy_file<W: AsyncWrite + Unpin + Send + ?Sized>(writer: &mut W, chunk: &FileChunk) -> io::Result<()> {
+    let mut buf = vec![0u8; chunk.len.min(COPY_PIECE)];
+    let mut done = 0usize;
+    while done < chunk.len {
+        let n = (chunk.len - done).min(buf.len());
+        chunk.file.read_exact_at(&mut buf[..n], chunk.position + done as u64)?;
+        writer.write_all(&buf[..n]).await?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Any stream's write half: files are copied (TLS must encrypt them anyway).
+pub struct Copying<W>(pub W);
+
+/// A plain TCP connection's write half: files go out with `sendfile`.
+pub struct TcpSink(pub tokio::net::tcp::OwnedWriteHalf);
+
+macro_rules! delegate_async_write {
+    ($t:ty, $($g:tt)*) => {
+        impl<$($g)*> AsyncWrite for $t {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                self.0.is_write_vectored()
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().0).poll_flush(cx)
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+            }
+        }
+    };
+}
+
+delegate_async_write!(Copying<W>, W: AsyncWrite + Unpin);
+delegate_async_write!(TcpSink,);
+
+impl<W: AsyncWrite + Unpin + Send + 'static> AnswerSink for Copying<W> {}
+
+impl AnswerSink for TcpSink {
+    async fn write_file(&mut self, chunk: &FileChunk) -> io::Result<()> {
+        let Some(file) = chunk.file.as_file() else { return copy_file(self, chunk).await };
+        let stream: &tokio::net::TcpStream = self.0.as_ref();
+        let mut position = chunk.position;
+        let end = chunk.position + chunk.len as u64;
+        while position < end {
+            stream.writable().await?;
+            let remaining = (end - position) as usize;
+            let sent = stream.try_io(tokio::io::Interest::WRITABLE, || {
+                rustix::fs::sendfile(stream, file, Some(&mut position), remaining).map_err(io::Error::from)
+            });
+            match sent {
+                Ok(0) => {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than the answer promised"))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An answer ready to write.
+enum Answer {
+    Bytes(Bytes),
+    Chunks(Vec<Chunk>),
+}
+
+/// Writes one answer and flushes it.
+async fn write_answer<W: AnswerSink>(sink: &mut W, answer: &Answer) -> io::Result<()> {
+    match answer {
+        Answer::Bytes(bytes) => sink.write_all(bytes).await?,
+        Answer::Chunks(chunks) => {
+            for chunk in chunks {
+                match chunk {
+                    Chunk::Bytes(bytes) => sink.write_all(bytes).await?,
+                    Chunk::File(file) => sink.write_file(file).await?,
+                }
+            }
+        }
+    }
+    sink.flush().await
+}
+
 /// An answer queued for the writer, with what its request's metrics need.
 enum Queued {
-    Ready(Bytes, Stamps),
+    Ready(Answer, Stamps),
     Later(DeferredResponse, Stamps),
 }
 
@@ -374,10 +527,41 @@ fn grow(payload: &mut BytesMut, size: usize) {
     *payload = bigger;
 }
 
-/// Serves one connection until EOF, a protocol error, a timeout, or shutdown.
-pub async fn run<S, H>(stream: S, conn: ConnInfo, handler: Arc<H>, shared: Arc<Shared>, mut shutdown: Shutdown)
+/// Serves one connection until EOF, a protocol error, a timeout, or shutdown;
+/// file bytes in answers are copied (the stream may be TLS).
+pub async fn run<S, H>(stream: S, conn: ConnInfo, handler: Arc<H>, shared: Arc<Shared>, shutdown: Shutdown)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    H: RequestHandler,
+{
+    // One task reads and one writes, so the split's lock is never contended.
+    let (read_half, write_half) = tokio::io::split(stream);
+    run_halves(read_half, Copying(write_half), conn, handler, shared, shutdown).await;
+}
+
+/// [`run`] for a plain TCP connection: owned halves (no lock between reader
+/// and writer), and file bytes in answers sent with `sendfile`.
+pub async fn run_tcp<H: RequestHandler>(
+    stream: tokio::net::TcpStream,
+    conn: ConnInfo,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+) {
+    let (read_half, write_half) = stream.into_split();
+    run_halves(read_half, TcpSink(write_half), conn, handler, shared, shutdown).await;
+}
+
+async fn run_halves<R, W, H>(
+    read_half: R,
+    mut write_half: W,
+    conn: ConnInfo,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    mut shutdown: Shutdown,
+) where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AnswerSink,
     H: RequestHandler,
 {
     let peer = conn.peer;
@@ -385,8 +569,6 @@ where
     handler.connection_opened(&conn);
     let mut session = handler.open(conn);
     let queues = Arc::new(QueueCounts::default());
-    // One task reads and one writes, so the split's lock is never contended.
-    let (read_half, mut write_half) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let (tx, mut rx) = mpsc::channel::<Queued>(MAX_QUEUED_RESPONSES);
     // Answers queued or being awaited by the writer: while any is owed the
@@ -399,12 +581,12 @@ where
         let queues = queues.clone();
         async move {
             while let Some(queued) = rx.recv().await {
-                let (bytes, stamps, ready) = match queued {
-                    Queued::Ready(bytes, stamps) => (bytes, stamps, stamps.handled),
+                let (answer, stamps, ready) = match queued {
+                    Queued::Ready(answer, stamps) => (answer, stamps, stamps.handled),
                     Queued::Later(answer, stamps) => match answer.await {
                         Some(bytes) => {
                             queues.change(&*handler, -1, 1);
-                            (bytes, stamps, Instant::now())
+                            (Answer::Bytes(bytes), stamps, Instant::now())
                         }
                         None => return,
                     },
@@ -416,10 +598,7 @@ where
                 // buffer (the socket was full) until the next write, which never comes
                 // while the client waits for this answer: a fetch stalled for good.
                 // On a plain TcpStream flush does nothing.
-                let written = match write_half.write_all(&bytes).await {
-                    Ok(()) => write_half.flush().await,
-                    Err(e) => Err(e),
-                };
+                let written = write_answer(&mut write_half, &answer).await;
                 unanswered.fetch_sub(1, Ordering::AcqRel);
                 if let Err(err) = written {
                     tracing::debug!(%peer, %err, "write failed; closing");
@@ -489,7 +668,11 @@ where
         let queued = match outcome {
             Outcome::Respond(bytes) => {
                 queues.change(&*handler, -1, 1);
-                Queued::Ready(bytes, stamps)
+                Queued::Ready(Answer::Bytes(bytes), stamps)
+            }
+            Outcome::RespondChunks(chunks) => {
+                queues.change(&*handler, -1, 1);
+                Queued::Ready(Answer::Chunks(chunks), stamps)
             }
             Outcome::Deferred(answer) => Queued::Later(answer, stamps),
             Outcome::NoResponse => {
@@ -507,7 +690,7 @@ where
                 tracing::debug!(%peer, %reason, "closing after the answer");
                 unanswered.fetch_add(1, Ordering::AcqRel);
                 queues.change(&*handler, -1, 1);
-                let _ = tx.send(Queued::Ready(bytes, stamps)).await;
+                let _ = tx.send(Queued::Ready(Answer::Bytes(bytes), stamps)).await;
                 break;
             }
         };
@@ -520,4 +703,123 @@ where
     let _ = writer.await;
     queues.settle(&*handler);
     handler.connection_closed(listener);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write;
+
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A file on disk (so `sendfile` has a real descriptor), or the same bytes
+    /// without one (the copying path).
+    struct TestFile {
+        file: std::fs::File,
+        real: bool,
+    }
+
+    impl FileSource for TestFile {
+        fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
+            std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, position)
+        }
+        fn as_file(&self) -> Option<&std::fs::File> {
+            self.real.then_some(&self.file)
+        }
+    }
+
+    /// Answers every request with a 4-byte length prefix, `b"head"`, `len`
+    /// bytes of the file from `position`, and `b"tail"`.
+    struct FileAnswers {
+        file: Arc<TestFile>,
+        position: u64,
+        len: usize,
+    }
+
+    impl RequestHandler for FileAnswers {
+        type Session = ();
+        fn open(&self, _conn: ConnInfo) {}
+        async fn handle(&self, _payload: Bytes, _session: &mut ()) -> Outcome {
+            let size = (8 + self.len) as i32;
+            let mut head = size.to_be_bytes().to_vec();
+            head.extend_from_slice(b"head");
+            let file = FileChunk { file: self.file.clone(), position: self.position, len: self.len };
+            Outcome::RespondChunks(vec![
+                Chunk::Bytes(Bytes::from(head)),
+                Chunk::File(file),
+                Chunk::Bytes(Bytes::from_static(b"tail")),
+            ])
+        }
+    }
+
+    fn content() -> Vec<u8> {
+        (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    }
+
+    /// Serves one connection with `handler` over plain TCP (`sendfile`) or the
+    /// generic path (copying), sends one request, and reads until EOF.
+    async fn exchange(handler: FileAnswers, tcp: bool) -> Vec<u8> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_trigger, shutdown) = crate::network::shutdown::channel();
+        let server = tokio::spawn(async move {
+            let (stream, peer) = listener.accept().await.unwrap();
+            let conn = ConnInfo { peer, listener: 0, peer_certificates: None };
+            let shared = Arc::new(Shared::new(
+                1 << 20,
+                Duration::from_secs(30),
+                Duration::from_secs(30),
+                RequestBudget::unlimited(),
+            ));
+            if tcp {
+                run_tcp(stream, conn, Arc::new(handler), shared, shutdown).await;
+            } else {
+                run(stream, conn, Arc::new(handler), shared, shutdown).await;
+            }
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        server.await.unwrap();
+        got
+    }
+
+    async fn check(real: bool, tcp: bool) {
+        let bytes = content();
+        let mut tmp = tempfile::tempfile().unwrap();
+        tmp.write_all(&bytes).unwrap();
+        let file = Arc::new(TestFile { file: tmp, real });
+        let (position, len) = (12_345u64, 2_500_000usize);
+        let got = exchange(FileAnswers { file, position, len }, tcp).await;
+        let mut want = ((8 + len) as i32).to_be_bytes().to_vec();
+        want.extend_from_slice(b"head");
+        want.extend_from_slice(&bytes[position as usize..position as usize + len]);
+        want.extend_from_slice(b"tail");
+        assert_eq!(got.len(), want.len(), "real={real} tcp={tcp}");
+        assert!(got == want, "bytes differ (real={real} tcp={tcp})");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn file_chunks_go_out_whole_by_sendfile_and_by_copying() {
+        check(true, true).await; // sendfile
+        check(false, true).await; // no descriptor: copied
+        check(true, false).await; // generic stream (as TLS): copied
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_shorter_than_promised_closes_the_connection() {
+        for (real, tcp) in [(true, true), (false, true)] {
+            let mut tmp = tempfile::tempfile().unwrap();
+            tmp.write_all(&[7u8; 1000]).unwrap();
+            let file = Arc::new(TestFile { file: tmp, real });
+            let got = exchange(FileAnswers { file, position: 500, len: 100_000 }, tcp).await;
+            // The prefix promised 100,008 bytes; the connection closes after what the file had.
+            assert!(got.len() < 4 + 100_008, "real={real}: got {} bytes", got.len());
+            assert_eq!(&got[4..8], b"head");
+        }
+    }
 }

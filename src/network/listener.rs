@@ -80,7 +80,7 @@ pub async fn serve<H: RequestHandler>(
                     match tls {
                         None => {
                             let conn = ConnInfo { peer, listener: index, peer_certificates: None };
-                            connection::run(stream, conn, handler, shared, shutdown).await;
+                            connection::run_tcp(stream, conn, handler, shared, shutdown).await;
                         }
                         Some(acceptor) => {
                             let handshake =

@@ -13,6 +13,6 @@ pub mod tls;
 pub mod warnings;
 mod x509;
 
-pub use connection::{ConnInfo, Outcome, RequestHandler, RequestTag, RequestTimes};
+pub use connection::{Chunk, ConnInfo, FileChunk, FileSource, Outcome, RequestHandler, RequestTag, RequestTimes};
 pub use listener::serve;
 pub use shutdown::Shutdown;

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod down_convert;
 pub mod election;
 pub mod errors;
+pub mod fetch_response;
 pub mod frame;
 pub mod internal_topics;
 pub mod message_set;

@@ -89,6 +89,17 @@ impl OffsetIndex {
         }
     }
 
+    /// The largest indexed position at or below `position` (0 when none is): always
+    /// the start of a batch.
+    pub(crate) fn floor_position(&self, position: u64) -> u64 {
+        let i = self.entries.partition_point(|e| u64::from(e.1) <= position);
+        if i == 0 {
+            0
+        } else {
+            u64::from(self.entries[i - 1].1)
+        }
+    }
+
     /// Appends entries with one write.
     pub(crate) fn append(&mut self, new: &[(u32, u32)]) -> Result<(), StorageError> {
         if new.is_empty() {

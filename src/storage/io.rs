@@ -31,6 +31,11 @@ pub trait LogFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Last modification time, ms since the epoch.
     fn modified_ms(&self) -> io::Result<i64>;
+    /// The operating system's file behind this handle, when there is one: the
+    /// network layer then sends its bytes with `sendfile` instead of reading them.
+    fn as_file(&self) -> Option<&File> {
+        None
+    }
 
     /// Fills `buf` from `pos` or fails with `UnexpectedEof`.
     fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
@@ -110,6 +115,9 @@ impl LogFile for StdFile {
     fn modified_ms(&self) -> io::Result<i64> {
         let modified = self.0.metadata()?.modified()?;
         Ok(modified.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+    fn as_file(&self) -> Option<&File> {
+        Some(&self.0)
     }
 }
 

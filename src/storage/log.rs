@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::error::{IoContext, StorageError};
+use super::file_records::FileRecords;
 use super::io::{FileIo, LogFile};
 use super::manager::TopicPartition;
 use super::producer_snapshot::{self, SnapshotEntry};
@@ -524,22 +525,43 @@ impl Log {
     /// alone (KIP-74); never a batch whose base offset is >= `max_offset`. Data comes
     /// from one segment only. `offset == log_end_offset` gives empty bytes.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<Bytes, StorageError> {
+        self.read_file(offset, max_bytes, max_offset, min_one)?.read()
+    }
+
+    /// Where [`Log::read`]'s bytes are, without reading them: the segment file and
+    /// the byte range, for a caller that sends them straight from the file.
+    pub fn read_file(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<FileRecords, StorageError> {
         let log_end = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end {
             return Err(StorageError::OffsetOutOfRange { offset, log_start: self.log_start_offset, log_end });
         }
-        if offset == log_end {
-            return Ok(Bytes::new());
-        }
         let first = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
-        for segment in &self.segments[first..] {
-            if let Some(bytes) =
-                segment.read(offset, max_bytes, max_offset, min_one, self.config.index_interval_bytes)?
-            {
-                return Ok(bytes);
+        if offset < log_end {
+            for (i, segment) in self.segments.iter().enumerate().skip(first) {
+                if let Some(range) = segment.read_range(offset, max_bytes, max_offset, min_one)? {
+                    // A range that ends with its segment is followed by the next one's first offset.
+                    let next_offset = if range.position + range.len as u64 == segment.size && range.len > 0 {
+                        self.segments.get(i + 1).map_or(log_end, |s| s.base_offset)
+                    } else {
+                        range.next_offset
+                    };
+                    return Ok(FileRecords::new(
+                        segment.log_file(),
+                        segment.log_path().to_path_buf(),
+                        range.position,
+                        range.len,
+                        next_offset,
+                    ));
+                }
             }
         }
-        Ok(Bytes::new())
+        Ok(FileRecords::empty(offset))
     }
 
     /// ListOffsets by timestamp: `(offset, timestamp)` of the earliest record whose

@@ -85,6 +85,7 @@
 
 mod cleaner;
 mod error;
+mod file_records;
 mod index;
 pub mod inspect;
 mod io;
@@ -98,6 +99,7 @@ mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use error::StorageError;
+pub use file_records::FileRecords;
 pub use io::{replace_file, CrashFileIo, DirEntry, FileIo, LogFile, StdFileIo};
 pub use log::{AppendInfo, Log, LogConfig, PendingFlush};
 pub use manager::{

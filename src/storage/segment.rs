@@ -8,8 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::error::{IoContext, StorageError};
 use super::index::{OffsetIndex, TimeIndex};
 use super::io::{FileIo, LogFile};
@@ -17,8 +15,6 @@ use crate::protocol::batch::{self, BatchHeader, Compression, HEADER_SIZE, LOG_OV
 
 /// Reads during scans are done in chunks of this size (or one batch, if bigger).
 const SCAN_CHUNK: usize = 256 * 1024;
-/// Extra bytes read ahead of `max_bytes` when locating a batch from an index entry.
-const LOCATE_SLACK: usize = 16 * 1024;
 
 pub(crate) fn segment_file_name(base_offset: i64, ext: &str) -> String {
     format!("{base_offset:020}.{ext}")
@@ -79,6 +75,79 @@ pub(crate) enum Scan {
         position: u64,
         reason: String,
     },
+}
+
+/// Where whole batches lie in a segment's `.log` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchRange {
+    pub(crate) position: u64,
+    pub(crate) len: usize,
+    /// The offset after the last batch in the range (for an empty range, the
+    /// base offset of the batch it stops at); for the last batch of a segment,
+    /// the segment's next offset.
+    pub(crate) next_offset: i64,
+}
+
+/// Reads batch headers only, a small chunk at a time: finding where a fetch's
+/// batches start and end costs a few small reads, whatever their size.
+struct HeaderScan<'a> {
+    segment: &'a Segment,
+    buf: Vec<u8>,
+    buf_pos: u64,
+}
+
+/// Bytes read per header lookup: several small batches' headers at once.
+const HEADER_CHUNK: usize = 8 * 1024;
+
+impl<'a> HeaderScan<'a> {
+    fn new(segment: &'a Segment) -> Self {
+        HeaderScan { segment, buf: Vec::new(), buf_pos: 0 }
+    }
+
+    /// The header of the batch starting at `pos`; `None` at the committed end.
+    fn header_at(&mut self, pos: u64) -> Result<Option<BatchHeader>, StorageError> {
+        let end = self.segment.size;
+        if pos >= end {
+            return Ok(None);
+        }
+        let buffered = pos >= self.buf_pos && pos + HEADER_SIZE as u64 <= self.buf_pos + self.buf.len() as u64;
+        if !buffered {
+            let len = (HEADER_CHUNK as u64).min(end - pos) as usize;
+            if len < HEADER_SIZE {
+                return Err(corrupt(
+                    &self.segment.log_path,
+                    format!("partial batch at {pos} below the committed size {end}"),
+                ));
+            }
+            self.buf = self.segment.read_vec(pos, len)?;
+            self.buf_pos = pos;
+        }
+        let at = (pos - self.buf_pos) as usize;
+        let header = batch::parse_header(&self.buf[at..at + HEADER_SIZE])
+            .map_err(|e| corrupt(&self.segment.log_path, format!("at {pos}: {e}")))?;
+        if pos + header.total_size() as u64 > end {
+            return Err(corrupt(
+                &self.segment.log_path,
+                format!("batch at {pos} extends past the committed size {end}"),
+            ));
+        }
+        Ok(Some(header))
+    }
+
+    /// From the batch at `pos`, the first whose last offset is >= `offset`.
+    fn first_ending_at_or_after(
+        &mut self,
+        mut pos: u64,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        while let Some(header) = self.header_at(pos)? {
+            if header.last_offset() >= offset {
+                return Ok(Some((pos, header)));
+            }
+            pos += header.total_size() as u64;
+        }
+        Ok(None)
+    }
 }
 
 /// Sequential batch reader over `[start, end)` of a file, in large chunks.
@@ -339,6 +408,11 @@ impl Segment {
         self.time_index.sync()
     }
 
+    /// The `.log` file's handle (reads of committed bytes may go on after a roll or a deletion).
+    pub(crate) fn log_file(&self) -> Arc<dyn LogFile> {
+        self.log.clone()
+    }
+
     pub(crate) fn reader(&self, start: u64) -> BatchReader<'_> {
         BatchReader::new(self.log.as_ref(), &self.log_path, start, self.size)
     }
@@ -349,75 +423,68 @@ impl Segment {
         Ok(buf)
     }
 
-    /// Whole batches starting with the one that holds `offset` (see `Log::read`).
-    /// `None` when this segment has no batch with a last offset >= `offset`.
-    pub(crate) fn read(
+    /// Where the whole batches starting with the one that holds `offset` are in
+    /// the `.log` file (see `Log::read`), found from batch
+    /// headers and the offset index without reading the records themselves:
+    /// the batch holding `offset` is found from the index entry below it, the end
+    /// from the high bound (`max_offset`'s batch) or from the index entry below
+    /// the byte budget, each followed by a short scan of headers. `None` when this
+    /// segment has no batch with a last offset >= `offset`.
+    pub(crate) fn read_range(
         &self,
         offset: i64,
         max_bytes: usize,
         max_offset: i64,
         min_one: bool,
-        index_interval: u32,
-    ) -> Result<Option<Bytes>, StorageError> {
+    ) -> Result<Option<BatchRange>, StorageError> {
         if offset >= self.next_offset || self.size == 0 {
             return Ok(None);
         }
-        let end = self.size;
-        let mut pos = u64::from(self.index.lookup(self.relative(offset)));
-        let window = max_bytes.saturating_add(LOCATE_SLACK).saturating_add(index_interval as usize);
-        // Phase 1: find the batch holding `offset`, usually within the first read.
-        let (buf, buf_pos, start, header) = loop {
-            if pos >= end {
-                return Ok(None);
+        let mut scan = HeaderScan::new(self);
+        let Some((start, header)) =
+            scan.first_ending_at_or_after(u64::from(self.index.lookup(self.relative(offset))), offset)?
+        else {
+            return Ok(None);
+        };
+        let empty = |position| Ok(Some(BatchRange { position, len: 0, next_offset: header.base_offset }));
+        if header.base_offset >= max_offset {
+            return empty(start);
+        }
+        let first = header.total_size() as u64;
+        if first > max_bytes as u64 && !min_one {
+            return empty(start);
+        }
+        // Batches from `max_offset`'s on are not returned; a batch that straddles it is.
+        let high = if max_offset >= self.next_offset {
+            self.size
+        } else {
+            match scan.first_ending_at_or_after(u64::from(self.index.lookup(self.relative(max_offset))), max_offset)? {
+                Some((pos, h)) if h.base_offset < max_offset => pos + h.total_size() as u64,
+                Some((pos, _)) => pos,
+                None => self.size,
             }
-            let len = (window as u64).min(end - pos) as usize;
-            let buf = self.read_vec(pos, len)?;
-            let mut c = 0usize;
-            let mut found = None;
-            while buf.len().saturating_sub(c) >= HEADER_SIZE {
-                let header = batch::parse_header(&buf[c..])
-                    .map_err(|e| corrupt(&self.log_path, format!("at {}: {e}", pos + c as u64)))?;
-                if header.last_offset() >= offset {
-                    found = Some(header);
+        };
+        let budget = start.saturating_add((max_bytes as u64).max(first));
+        let stop = if high <= budget {
+            high
+        } else {
+            // Every batch between the first and an indexed position within the budget fits.
+            let mut pos = self.index.floor_position(budget).max(start + first);
+            while let Some(h) = scan.header_at(pos)? {
+                let next = pos + h.total_size() as u64;
+                if next > budget || h.base_offset >= max_offset {
                     break;
                 }
-                c += header.total_size();
+                pos = next;
             }
-            match found {
-                Some(header) => break (buf, pos, c, header),
-                None if c == 0 => {
-                    return Err(corrupt(
-                        &self.log_path,
-                        format!("partial batch at {pos} below the committed size {end}"),
-                    ))
-                }
-                None => pos += c as u64,
-            }
+            pos
         };
-        // Phase 2: collect whole batches within the byte budget.
-        if header.base_offset >= max_offset {
-            return Ok(Some(Bytes::new()));
-        }
-        let first = header.total_size();
-        let limit = if first > max_bytes {
-            if !min_one {
-                return Ok(Some(Bytes::new()));
-            }
-            first
-        } else {
-            max_bytes
+        // The offset after the range: the next batch's base offset, or the segment's end.
+        let next_offset = match scan.header_at(stop)? {
+            Some(h) => h.base_offset,
+            None => self.next_offset,
         };
-        let file_start = buf_pos + start as u64;
-        let span = (limit as u64).min(end - file_start) as usize;
-        let (buf, start) = if start + span <= buf.len() { (buf, start) } else { (self.read_vec(file_start, span)?, 0) };
-        let mut stop = start;
-        for (h, range) in batch::BatchIter::new(&buf[start..start + span]) {
-            if h.base_offset >= max_offset {
-                break;
-            }
-            stop = start + range.end;
-        }
-        Ok(Some(Bytes::from(buf).slice(start..stop)))
+        Ok(Some(BatchRange { position: start, len: (stop - start) as usize, next_offset }))
     }
 
     /// Position and header of the first batch whose last offset is >= `offset`.

@@ -18,12 +18,14 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProduceRequest, ResponseKind};
+use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest, ResponseKind};
 
 use crate::broker::quotas::{QuotaType, SensorKey};
 use crate::broker::session::Session;
 use crate::broker::Broker;
 use crate::network::Outcome;
+
+use super::fetch::FetchAnswer;
 
 /// Produce v6 and Fetch v8 are the first versions whose throttle is sent before muting.
 pub const PRODUCE_KIP219: i16 = 6;
@@ -68,25 +70,16 @@ pub fn is_consumer_fetch(req: &FetchRequest, version: i16) -> bool {
 /// Counts a consumer Fetch answer's record bytes. When that takes the client over its
 /// quota, the records are taken out of the answer (and out of the count) and the
 /// throttle time is returned.
-pub fn record_fetch(broker: &Broker, session: &Session, client_id: &str, resp: &mut FetchResponse) -> Duration {
+pub fn record_fetch(broker: &Broker, session: &Session, client_id: &str, answer: &mut FetchAnswer) -> Duration {
     let Some((key, quota)) = sensor(broker, session, client_id, QuotaType::Fetch) else {
         return Duration::ZERO;
     };
-    let bytes: usize = resp
-        .responses
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-        .sum();
+    let bytes = answer.record_bytes();
     let quotas = broker.client_quotas();
     let throttle = quotas.record(&key, quota, bytes as f64);
     if !throttle.is_zero() {
         quotas.unrecord(&key, bytes as f64);
-        for p in resp.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
-            if p.records.is_some() {
-                p.records = Some(bytes::Bytes::new());
-            }
-        }
+        answer.drop_records();
     }
     throttle
 }

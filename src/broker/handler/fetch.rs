@@ -34,10 +34,12 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId
 use crate::broker::replicas::ReplicaManager;
 use crate::broker::throttle::{is_throttled, ReplicationQuota};
 use crate::broker::{now_ms, Partition};
+use crate::network::{Chunk, FileChunk, FileSource};
+use crate::protocol::fetch_response::{self, Part};
 use crate::protocol::{errors, ErrorCode};
 use crate::security::acl::AclOperation;
 use crate::security::authorizer::Authz;
-use crate::storage::StorageError;
+use crate::storage::{FileRecords, LogFile, StorageError};
 
 /// Waiting is capped so a request cannot pin a connection forever.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(300);
@@ -50,24 +52,96 @@ pub struct LeaderThrottle<'a> {
     pub quota: &'a ReplicationQuota,
 }
 
+/// The answer with its records read into memory (the old versions' path, which
+/// converts them).
 pub async fn handle(replicas: &ReplicaManager, authz: &Authz<'_>, req: FetchRequest, version: i16) -> FetchResponse {
-    handle_throttled(replicas, authz, None, req, version).await
+    handle_timed(replicas, authz, None, req, version).await.0.into_response()
 }
 
-/// [`handle`], with follower fetches of throttled replicas held to the
-/// leader's replication quota: while it is used up they get no records (and
-/// no error), as in Kafka.
-pub async fn handle_throttled(
-    replicas: &ReplicaManager,
-    authz: &Authz<'_>,
-    throttle: Option<LeaderThrottle<'_>>,
-    req: FetchRequest,
-    version: i16,
-) -> FetchResponse {
-    handle_timed(replicas, authz, throttle, req, version).await.0
+/// A Fetch answer whose records are still in the segment files: `resp` has
+/// empty records for those partitions, `files` says where they are.
+pub struct FetchAnswer {
+    pub resp: FetchResponse,
+    /// `(topic index, partition index, records)` in the order of `resp`.
+    pub files: Vec<(usize, usize, FileRecords)>,
 }
 
-/// [`handle_throttled`], also saying how long the request waited for data
+/// A segment file as the network layer sends it.
+struct SegmentFile(Arc<dyn LogFile>);
+
+impl FileSource for SegmentFile {
+    fn read_exact_at(&self, buf: &mut [u8], position: u64) -> std::io::Result<()> {
+        self.0.read_exact_at(buf, position)
+    }
+    fn as_file(&self) -> Option<&std::fs::File> {
+        self.0.as_file()
+    }
+}
+
+impl FetchAnswer {
+    /// Bytes of records in the answer.
+    pub fn record_bytes(&self) -> usize {
+        let inline: usize = self
+            .resp
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+            .sum();
+        inline + self.files.iter().map(|(_, _, f)| f.len).sum::<usize>()
+    }
+
+    /// Drops every partition's records (a throttled answer has none).
+    pub fn drop_records(&mut self) {
+        self.files.clear();
+        for p in self.resp.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if p.records.is_some() {
+                p.records = Some(Bytes::new());
+            }
+        }
+    }
+
+    /// The answer with the records read from the files (the copying path). A
+    /// partition whose file cannot be read answers with the storage error.
+    pub fn into_response(self) -> FetchResponse {
+        let mut resp = self.resp;
+        for (t, p, file) in self.files {
+            let Some(pd) = resp.responses.get_mut(t).and_then(|t| t.partitions.get_mut(p)) else { continue };
+            match file.read() {
+                Ok(bytes) => pd.records = Some(bytes),
+                Err(err) => {
+                    tracing::error!(path = %file.path().display(), error = %err, "read failed");
+                    pd.error_code = errors::from_storage(&err).code();
+                }
+            }
+        }
+        resp
+    }
+
+    /// The framed answer with its records left in the files (`None` when it has
+    /// something only the codec writes; then use [`FetchAnswer::into_response`]).
+    pub fn encode(&self, version: i16, correlation_id: i32) -> Option<Vec<Chunk>> {
+        let mut files = self.files.iter().peekable();
+        let parts = fetch_response::encode(version, correlation_id, &self.resp, |t, p| {
+            let (_, _, f) = files.next_if(|(ft, fp, _)| (*ft, *fp) == (t, p))?;
+            let file: Arc<dyn FileSource> = Arc::new(SegmentFile(f.file()?.clone()));
+            Some((f.len, FileChunk { file, position: f.position, len: f.len }))
+        })?;
+        Some(
+            parts
+                .into_iter()
+                .map(|part| match part {
+                    Part::Bytes(b) => Chunk::Bytes(b),
+                    Part::Records(f) => Chunk::File(f),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Serves a Fetch, with follower fetches of throttled replicas held to the
+/// leader's replication quota (while it is used up they get no records, and
+/// no error, as in Kafka), also saying how long the request waited for data
 /// (its time in the fetch purgatory, which Kafka counts as remote time).
 pub async fn handle_timed(
     replicas: &ReplicaManager,
@@ -75,7 +149,7 @@ pub async fn handle_timed(
     throttle: Option<LeaderThrottle<'_>>,
     req: FetchRequest,
     version: i16,
-) -> (FetchResponse, Duration) {
+) -> (FetchAnswer, Duration) {
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
@@ -102,13 +176,23 @@ pub async fn handle_timed(
         arrivals.borrow_and_update();
         let throttle = throttle.filter(|t| replica >= 0 && t.quota.rate().is_some());
         let mut reads = Vec::new();
-        let (responses, bytes, any_error) =
-            read_all(replicas, &req, &denied, max_bytes, read_committed, replica >= 0, throttle, &mut reads);
+        let mut files = Vec::new();
+        let (responses, bytes, any_error) = read_all(
+            replicas,
+            &req,
+            &denied,
+            max_bytes,
+            read_committed,
+            replica >= 0,
+            throttle,
+            &mut reads,
+            &mut files,
+        );
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             count_reads(replicas, &reads, replica >= 0);
             let resp = FetchResponse::default().with_error_code(0).with_session_id(0).with_responses(responses);
-            return (resp, waited(&waiting));
+            return (FetchAnswer { resp, files }, waited(&waiting));
         }
         if waiting.is_none() {
             let partitions = req.topics.iter().map(|t| t.partitions.len()).sum();
@@ -118,7 +202,8 @@ pub async fn handle_timed(
         tokio::select! {
             changed = arrivals.changed() => {
                 if changed.is_err() {
-                    return (FetchResponse::default().with_responses(responses), waited(&waiting));
+                    let resp = FetchResponse::default().with_responses(responses);
+                    return (FetchAnswer { resp, files }, waited(&waiting));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
@@ -184,6 +269,7 @@ fn read_all(
     from_replica: bool,
     throttle: Option<LeaderThrottle<'_>>,
     reads: &mut Vec<PartitionRead>,
+    files: &mut Vec<(usize, usize, FileRecords)>,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let held_back = throttle.is_some_and(|t| t.quota.exceeded());
     let mut total = 0usize;
@@ -247,16 +333,17 @@ fn read_all(
             }
             let min_one = total == 0;
             let read = if read_committed && !from_replica {
-                partition.read_committed(fp.fetch_offset, limit, min_one)
+                partition.read_committed_file(fp.fetch_offset, limit, min_one)
             } else {
-                partition.read(fp.fetch_offset, limit, min_one, from_replica)
+                partition.read_file(fp.fetch_offset, limit, min_one, from_replica)
             };
             match read {
                 Ok(read) => {
-                    total += read.records.len();
-                    reads.push((Some(partition.clone()), read.records.len() as u64, false));
+                    let len = read.records.len;
+                    total += len;
+                    reads.push((Some(partition.clone()), len as u64, false));
                     if let Some(t) = throttled {
-                        t.quota.record(read.records.len());
+                        t.quota.record(len);
                     }
                     let aborted = read_committed.then(|| {
                         read.aborted
@@ -273,8 +360,10 @@ fn read_all(
                         .with_high_watermark(read.high_watermark)
                         .with_last_stable_offset(read.last_stable_offset)
                         .with_log_start_offset(read.log_start_offset)
-                        .with_aborted_transactions(aborted)
-                        .with_records(Some(read.records));
+                        .with_aborted_transactions(aborted);
+                    if !read.records.is_empty() {
+                        files.push((t, partitions.len(), read.records));
+                    }
                 }
                 Err(err) => {
                     any_error = true;

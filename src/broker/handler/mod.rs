@@ -340,27 +340,32 @@ impl RequestHandler for Broker {
                     fetch::LeaderThrottle { broker_id: self.node_id(), quota: &self.replication_quotas().leader };
                 let consumer = client_quotas::is_consumer_fetch(&r, version);
                 session.request.kind = crate::metrics::requests::slot(peek.api_key, !consumer);
-                let (mut resp, waited) = fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
+                let (mut answer, waited) =
+                    fetch::handle_timed(self.replicas(), &authz, Some(throttle), r, version).await;
                 session.request.waited = waited;
                 // Followers are not subject to client quotas (not even the request quota).
-                session.request_time_recorded = !consumer;
+                let mut quota = std::time::Duration::ZERO;
                 if consumer {
                     // Request time excludes the long poll.
                     let handling = started.elapsed().saturating_sub(waited);
                     let request_quota = client_quotas::request_throttle(self, session, handling);
-                    let quota = client_quotas::record_fetch(self, session, &client_id, &mut resp).max(request_quota);
-                    if !quota.is_zero() {
-                        resp.throttle_time_ms = client_quotas::throttle_ms(quota);
-                        let body = ResponseKind::Fetch(resp);
-                        if let Some(slot) = session.request.kind {
-                            super::request_metrics::count_errors(&self.metrics().requests, slot, &body);
-                        }
-                        let outcome = encode(api, version, peek.correlation_id, &body);
-                        let kip219 = version >= client_quotas::FETCH_KIP219;
-                        return client_quotas::throttled(outcome, quota, kip219, session);
-                    }
+                    quota = client_quotas::record_fetch(self, session, &client_id, &mut answer).max(request_quota);
                 }
-                ResponseKind::Fetch(resp)
+                session.request_time_recorded = true;
+                if !quota.is_zero() {
+                    answer.resp.throttle_time_ms = client_quotas::throttle_ms(quota);
+                }
+                let kip219 = version >= client_quotas::FETCH_KIP219;
+                if let Some(slot) = session.request.kind {
+                    super::request_metrics::count_fetch_errors(&self.metrics().requests, slot, &answer.resp);
+                }
+                // Record bytes go from the segment files to the socket; an answer the
+                // spliced writer cannot write, or one held back, is read into memory.
+                let outcome = match (quota.is_zero() || kip219).then(|| answer.encode(version, peek.correlation_id)) {
+                    Some(Some(chunks)) => Outcome::RespondChunks(chunks),
+                    _ => encode(api, version, peek.correlation_id, &ResponseKind::Fetch(answer.into_response())),
+                };
+                return client_quotas::throttled(outcome, quota, kip219, session);
             }
             RequestKind::ListOffsets(r) => {
                 let (r, denied) = authorize::list_offsets(&authz, r);
