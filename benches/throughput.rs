@@ -249,12 +249,25 @@ fn partitions_memory() {
     println!("{:<36} {:>9} {:>12}", "state", "RSS MB", "KB/partition");
     println!("{:<36} {:>9.1} {:>12}", "idle", idle, "-");
     let mut total = 0usize;
+    // Creating thousands of partitions can outlast the admin client's default 30 s.
+    let admin = dir.path().join("admin.properties");
+    std::fs::write(&admin, "request.timeout.ms=600000\n").expect("write admin config");
     for (topic, count) in [("parts-a", 1000usize), ("parts-b", 2000)] {
         let started = Instant::now();
         gregor_tool(
             "kafka-topics",
             &broker.addr,
-            &["--create", "--topic", topic, "--partitions", &count.to_string(), "--replication-factor", "1"],
+            &[
+                "--create",
+                "--topic",
+                topic,
+                "--partitions",
+                &count.to_string(),
+                "--replication-factor",
+                "1",
+                "--command-config",
+                admin.to_str().expect("utf-8 path"),
+            ],
         );
         wait_partitions_served(&broker.addr, topic, count);
         total += count;

@@ -68,10 +68,25 @@ fn three_thousand_empty_partitions_stay_small_across_a_restart() {
     let mut b = TestBroker::start(&[]);
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss_kib(b.pid().expect("pid"));
+    // Creating 3,000 partitions (a directory, three files and a synced
+    // leader-epoch checkpoint each) can take longer than the admin client's
+    // default 30 s on a loaded machine.
+    let admin = b.dir.join("admin.properties");
+    std::fs::write(&admin, "request.timeout.ms=300000\n").expect("write admin config");
     ok(run_tool(
         "kafka-topics",
         &b.bootstrap(),
-        &["--create", "--topic", "many", "--partitions", &PARTITIONS.to_string(), "--replication-factor", "1"],
+        &[
+            "--create",
+            "--topic",
+            "many",
+            "--partitions",
+            &PARTITIONS.to_string(),
+            "--replication-factor",
+            "1",
+            "--command-config",
+            admin.to_str().expect("utf-8 path"),
+        ],
     ));
     wait_all_served(&b, "many");
     let created = rss_kib(b.pid().expect("pid"));
