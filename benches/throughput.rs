@@ -14,6 +14,11 @@
 //!
 //! Run: `cargo bench --bench throughput` (GREGOR_BENCH_SCALE=0.1 for a quick pass,
 //! GREGOR_BENCH_ONLY=tls or GREGOR_BENCH_ONLY=metrics for one comparison alone).
+//!
+//! `GREGOR_BENCH_ONLY=partitions` runs only the memory-per-partition check: the
+//! broker's RSS idle, after creating 1,000 and then 3,000 empty partitions
+//! (`kafka-topics` through the binary) and after a clean restart that reopens
+//! them (goal: 3,000 partitions within 64 MB).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -196,6 +201,103 @@ fn metrics_overhead(scale: f64) {
     println!("(MB/s, best of 2 rounds; difference = on relative to off; {scrapes} scrapes during the run)");
 }
 
+/// Runs a `gregor` tool against `addr`; its stdout, or a panic with its stderr.
+fn gregor_tool(tool: &str, addr: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg(tool)
+        .args(["--bootstrap-server", addr])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run gregor");
+    assert!(out.status.success(), "gregor {tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until the broker answers ListOffsets for all `count` partitions of
+/// `topic`, i.e. it has opened their logs and leads them.
+fn wait_partitions_served(addr: &str, topic: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .args(["kafka-get-offsets", "--bootstrap-server", addr, "--topic", topic])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run gregor");
+        let prefix = format!("{topic}:");
+        let served = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(&prefix)).count();
+        if served >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {served}/{count} partitions of {topic} served after 10 minutes");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// RSS of one broker idle, after creating 1,000 and then 3,000 empty partitions
+/// (RF=1), and after a clean restart (SIGTERM) that reopens them.
+fn partitions_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = format!("log.dirs={}", dir.path().join("logs").display());
+    let mut broker = start_broker_with(std::slice::from_ref(&logs));
+    std::thread::sleep(Duration::from_secs(1));
+    let mb = |pid: u32| rss_kib(pid).map_or(f64::NAN, |k| k as f64 / 1024.0);
+    let idle = mb(broker.child.id());
+    println!("memory per partition (one broker, empty partitions, RF=1; goal: 3,000 partitions <= 64 MB RSS)");
+    println!("{:<36} {:>9} {:>12}", "state", "RSS MB", "KB/partition");
+    println!("{:<36} {:>9.1} {:>12}", "idle", idle, "-");
+    let mut total = 0usize;
+    // Creating thousands of partitions can outlast the admin client's default 30 s.
+    let admin = dir.path().join("admin.properties");
+    std::fs::write(&admin, "request.timeout.ms=600000\n").expect("write admin config");
+    for (topic, count) in [("parts-a", 1000usize), ("parts-b", 2000)] {
+        let started = Instant::now();
+        gregor_tool(
+            "kafka-topics",
+            &broker.addr,
+            &[
+                "--create",
+                "--topic",
+                topic,
+                "--partitions",
+                &count.to_string(),
+                "--replication-factor",
+                "1",
+                "--command-config",
+                admin.to_str().expect("utf-8 path"),
+            ],
+        );
+        wait_partitions_served(&broker.addr, topic, count);
+        total += count;
+        std::thread::sleep(Duration::from_secs(2));
+        let rss = mb(broker.child.id());
+        println!(
+            "{:<36} {:>9.1} {:>12.1}",
+            format!("after creating {total} partitions ({:.1} s)", started.elapsed().as_secs_f64()),
+            rss,
+            (rss - idle) * 1024.0 / total as f64
+        );
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(broker.child.id().to_string()).status();
+    let _ = broker.child.wait();
+    drop(broker);
+    let started = Instant::now();
+    let broker = start_broker_with(&[logs]);
+    wait_partitions_served(&broker.addr, "parts-a", 1000);
+    wait_partitions_served(&broker.addr, "parts-b", 2000);
+    std::thread::sleep(Duration::from_secs(2));
+    let rss = mb(broker.child.id());
+    println!(
+        "{:<36} {:>9.1} {:>12.1}",
+        format!("after a restart ({:.1} s to serve all)", started.elapsed().as_secs_f64()),
+        rss,
+        (rss - idle) * 1024.0 / total as f64
+    );
+    println!("(KB/partition: growth over the idle broker divided by the partitions it hosts)");
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
@@ -265,6 +367,10 @@ fn main() {
     }
     if std::env::var("GREGOR_BENCH_ONLY").as_deref() == Ok("metrics") {
         metrics_overhead(scale);
+        return;
+    }
+    if std::env::var("GREGOR_BENCH_ONLY").as_deref() == Ok("partitions") {
+        partitions_memory();
         return;
     }
     let broker = start_broker();

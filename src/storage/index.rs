@@ -139,6 +139,12 @@ impl OffsetIndex {
         self.file.sync().at(&self.path)
     }
 
+    /// Gives back the growth slack of the in-memory mirror (a sealed segment's
+    /// index does not grow again; up to half its capacity would be unused).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -252,6 +258,12 @@ impl TimeIndex {
 
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
         self.file.sync().at(&self.path)
+    }
+
+    /// Gives back the growth slack of the in-memory mirror (a sealed segment's
+    /// index does not grow again; up to half its capacity would be unused).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
     }
 
     pub(crate) fn path(&self) -> &Path {

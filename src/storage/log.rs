@@ -471,6 +471,7 @@ impl Log {
             return Ok(());
         }
         active.finish_time_index()?;
+        active.shrink_indexes();
         let segment = Segment::create(self.io.as_ref(), &self.dir, new_base, now_ms)?;
         tracing::debug!(partition = %self.tp, base_offset = new_base, "rolled segment");
         self.segments.push(segment);

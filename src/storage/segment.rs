@@ -397,6 +397,13 @@ impl Segment {
         Ok(())
     }
 
+    /// Called when the segment is sealed (a roll): its index mirrors stop growing,
+    /// so their spare capacity is released.
+    pub(crate) fn shrink_indexes(&mut self) {
+        self.index.shrink_to_fit();
+        self.time_index.shrink_to_fit();
+    }
+
     /// The three files, for an fsync done without holding the log's lock.
     pub(crate) fn handles(&self) -> [(PathBuf, Arc<dyn LogFile>); 3] {
         [(self.log_path.clone(), Arc::clone(&self.log)), self.index.handle(), self.time_index.handle()]

@@ -182,6 +182,9 @@ pub(crate) struct Core {
     pending: Vec<Queued>,
     /// Undo records of the transactions applied since the last fsync, oldest first.
     undo: Vec<Undo>,
+    /// Paths whose node `undo` already holds a copy of (one copy per path suffices,
+    /// see [`super::tree::DataTree::capture_once`]); emptied with `undo`.
+    undo_paths: HashSet<String>,
     /// The zxid the last successful fsync covers.
     durable_zxid: i64,
     /// Index in `pending` of the first output queued after the batch's first
@@ -229,6 +232,7 @@ impl Core {
             started: now,
             pending: Vec::new(),
             undo: Vec::new(),
+            undo_paths: HashSet::new(),
             durable_zxid,
             first_txn_output: None,
             resume_at: now,
@@ -421,6 +425,7 @@ impl Core {
         match committed {
             Ok(()) => {
                 self.undo.clear();
+                self.undo_paths.clear();
                 self.durable_zxid = self.db.last_zxid;
             }
             Err(e) => self.undo_batch(&e),
@@ -475,7 +480,7 @@ impl Core {
         let mut sessions = Vec::new();
         touched(&self.db, txn, &mut paths, &mut sessions);
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let saved = self.db.tree.capture(&refs);
+        let saved = self.db.tree.capture_once(&refs, &mut self.undo_paths);
         let mark = self.undo.len();
         self.undo.push(Undo::Nodes(saved));
         for id in sessions {
@@ -485,7 +490,13 @@ impl Core {
         let applied = self.db.apply(txn, zxid, time);
         if applied.is_err() {
             // `apply` changed nothing: the saved copies are not needed.
-            self.undo.truncate(mark);
+            for undo in self.undo.drain(mark..) {
+                if let Undo::Nodes(saved) = undo {
+                    for (path, _) in saved {
+                        self.undo_paths.remove(&path);
+                    }
+                }
+            }
         }
         applied
     }
@@ -541,6 +552,7 @@ impl Core {
              (retrying every {} s), reads and sessions are still served",
             RESUME_EVERY.as_secs()
         );
+        self.undo_paths.clear();
         for undo in std::mem::take(&mut self.undo).into_iter().rev() {
             match undo {
                 Undo::Nodes(saved) => self.db.tree.restore(saved),

@@ -39,6 +39,7 @@ mod metrics;
 mod metrics_cluster;
 mod metrics_requests;
 mod ops_tools;
+mod partition_memory;
 mod protocol;
 mod quickstart;
 mod quotas;

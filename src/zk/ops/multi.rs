@@ -41,6 +41,7 @@ pub(super) fn multi(core: &mut Core, ctx: &Ctx, ops: Vec<MultiOp>) {
     let zxid = core.db.last_zxid + 1;
     let time = now_ms();
     let mut saved = Vec::new();
+    let mut captured = std::collections::HashSet::new();
     let mut txns = Vec::with_capacity(ops.len());
     let mut results = Vec::with_capacity(ops.len());
     let mut changes = Vec::new();
@@ -63,7 +64,7 @@ pub(super) fn multi(core: &mut Core, ctx: &Ctx, ops: Vec<MultiOp>) {
         };
         let touched = touched_paths(&txn);
         let refs: Vec<&str> = touched.iter().map(String::as_str).collect();
-        saved.extend(core.db.tree.capture(&refs));
+        saved.extend(core.db.tree.capture_once(&refs, &mut captured));
         match core.apply_txn(&txn, zxid, time) {
             Ok(applied) => {
                 results.push(match &txn {
