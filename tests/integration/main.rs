@@ -39,6 +39,7 @@ mod metrics;
 mod metrics_cluster;
 mod metrics_requests;
 mod ops_tools;
+mod perf_machine;
 mod protocol;
 mod quickstart;
 mod quotas;
