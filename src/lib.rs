@@ -28,6 +28,8 @@
 //!   embedded page), served by `gregor console` or a broker's `console.listener`.
 //! - [`appender`]: application logs into a Kafka topic — a log4rs appender
 //!   (`kind: kafka`) and a tracing layer on our producer.
+//! - [`machine`]: the machine's own limits (loopback bandwidth, disk write
+//!   rate, a process's CPU time) for `gregor perf machine` and the benchmarks.
 
 pub mod appender;
 pub mod broker;
@@ -37,6 +39,7 @@ pub mod config;
 pub mod connect;
 pub mod console;
 pub mod coordinator;
+pub mod machine;
 pub mod metadata;
 pub mod metrics;
 pub mod network;

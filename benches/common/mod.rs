@@ -58,6 +58,15 @@ impl Drop for Broker {
     }
 }
 
+/// The broker binary the benchmarks run: `GREGOR_BENCH_BROKER` when set (to
+/// compare another build, e.g. a copy of an older binary as "before"), else
+/// the one cargo built beside this benchmark.
+pub fn broker_bin() -> std::path::PathBuf {
+    std::env::var_os("GREGOR_BENCH_BROKER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_gregor")))
+}
+
 pub fn start_broker() -> Broker {
     start_broker_with(&[])
 }
@@ -65,7 +74,7 @@ pub fn start_broker() -> Broker {
 /// [`start_broker`] with extra `--override key=value` settings (they win).
 pub fn start_broker_with(overrides: &[String]) -> Broker {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+    let mut child = Command::new(broker_bin())
         .args(["server-start", "--override", "listeners=PLAINTEXT://127.0.0.1:0"])
         .arg("--override")
         .arg(format!("log.dirs={}", dir.path().join("logs").display()))

@@ -1,6 +1,11 @@
 //! `perf producer` / `perf consumer` (kafka-producer-perf-test.sh,
 //! kafka-consumer-perf-test.sh): Kafka's load tools with Kafka's flags and
 //! output lines, on our client library. A progress bar shows on a terminal.
+//!
+//! `perf machine` (no Kafka counterpart): the machine's own limits a broker
+//! figure should be read against — loopback TCP bandwidth and the disk's
+//! write rate with fdatasync (ours, and iperf3's / dd's when installed), from
+//! [`crate::machine`], the same code the `perf` benchmark prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,10 +24,124 @@ const MB: f64 = 1024.0 * 1024.0;
 
 pub fn command() -> Command {
     Command::new("perf")
-        .about("Measure producer or consumer throughput and latency")
+        .about("Measure producer or consumer throughput and latency, or the machine's limits")
         .subcommand_required(true)
         .subcommand(producer_command())
         .subcommand(consumer_command())
+        .subcommand(machine_command())
+}
+
+/// The default `--bytes` of `perf machine`: large enough to get past the
+/// disk's and the page cache's write-back bursts on a typical machine.
+const MACHINE_DEFAULT_BYTES: u64 = 2 << 30;
+
+fn machine_command() -> Command {
+    Command::new("machine")
+        .about("Measure this machine's loopback bandwidth and disk write rate")
+        .long_about(
+            "Measure this machine's loopback bandwidth (one TCP stream over 127.0.0.1 in 1 MiB writes) \
+             and the write rate of the file system holding --dir (--bytes in 1 MiB writes, then fdatasync, \
+             like dd with conv=fdatasync). iperf3's and dd's figures are printed beside ours when they are \
+             installed. The test file is removed afterwards.",
+        )
+        .arg(
+            Arg::new("dir")
+                .long("dir")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Directory on the file system to measure, e.g. the broker's log.dirs [default: the temp dir]"),
+        )
+        .arg(
+            Arg::new("bytes")
+                .long("bytes")
+                .value_name("N")
+                .default_value("2G")
+                .value_parser(parse_bytes)
+                .help("Bytes to write for the disk test; K, M, G suffixes are powers of 1024"),
+        )
+        .arg(
+            Arg::new("seconds")
+                .long("seconds")
+                .value_name("S")
+                .default_value("3")
+                .value_parser(clap::value_parser!(u32).range(1..=600))
+                .help("How long the loopback test runs"),
+        )
+}
+
+/// A byte count: digits with an optional K, M or G (powers of 1024; a
+/// trailing `B` or `iB` is accepted too). Zero is refused: nothing to time.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let upper = t.to_ascii_uppercase();
+    let stripped = upper.strip_suffix("IB").or_else(|| upper.strip_suffix('B')).unwrap_or(&upper);
+    let (digits, shift) = match stripped.chars().last() {
+        Some('K') => (&stripped[..stripped.len() - 1], 10),
+        Some('M') => (&stripped[..stripped.len() - 1], 20),
+        Some('G') => (&stripped[..stripped.len() - 1], 30),
+        _ => (stripped, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("'{s}' is not a byte count (e.g. 1048576, 512M, 2G)"))?;
+    let bytes = n.checked_mul(1u64 << shift).ok_or_else(|| format!("'{s}' is too large"))?;
+    if bytes == 0 {
+        return Err("the byte count must be at least 1".to_string());
+    }
+    Ok(bytes)
+}
+
+fn run_machine(m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    use crate::machine;
+    let dir = m.get_one::<PathBuf>("dir").cloned().unwrap_or_else(std::env::temp_dir);
+    let bytes = m.get_one::<u64>("bytes").copied().unwrap_or(MACHINE_DEFAULT_BYTES);
+    let seconds = m.get_one::<u32>("seconds").copied().unwrap_or(3);
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let free = machine::free_bytes(&dir).with_context(|| format!("cannot read free space of {}", dir.display()))?;
+    // Room for the file plus some slack, so the test never fills the disk.
+    if free < bytes.saturating_add(bytes / 4) {
+        bail!(
+            "{} has {:.1} MB free, too little to write {:.1} MB safely; pass a smaller --bytes",
+            dir.display(),
+            free as f64 / 1e6,
+            bytes as f64 / 1e6
+        );
+    }
+    let rate = machine::loopback(Duration::from_secs(u64::from(seconds))).context("loopback test failed")?;
+    println!(
+        "loopback: {:.1} MB/s (one TCP stream over 127.0.0.1, 1 MiB writes, {:.1} MB in {:.2} s)",
+        rate.mb_per_sec(),
+        rate.bytes as f64 / 1e6,
+        rate.elapsed.as_secs_f64()
+    );
+    match machine::iperf3_loopback(seconds) {
+        Some(r) => println!(
+            "loopback (iperf3): {:.1} MB/s ({:.1} Gbit/s, one stream)",
+            r.mb_per_sec(),
+            r.bytes_per_sec() * 8.0 / 1e9
+        ),
+        None => println!("loopback (iperf3): not measured (iperf3 is not installed or did not run)"),
+    }
+    let disk = machine::disk_write(&dir, bytes).with_context(|| format!("disk test in {} failed", dir.display()))?;
+    println!(
+        "disk write: {:.1} MB/s ({} bytes in 1 MiB writes + fdatasync in {}, {:.2} s)",
+        disk.mb_per_sec(),
+        disk.bytes,
+        dir.display(),
+        disk.elapsed.as_secs_f64()
+    );
+    match machine::dd_write(&dir, bytes) {
+        Some(r) => println!(
+            "disk write (dd bs=1M conv=fdatasync): {:.1} MB/s ({} bytes, {:.2} s)",
+            r.mb_per_sec(),
+            r.bytes,
+            r.elapsed.as_secs_f64()
+        ),
+        None => println!("disk write (dd bs=1M conv=fdatasync): not measured (dd is not installed or failed)"),
+    }
+    println!("free space: {:.1} GB in {}", free as f64 / 1e9, dir.display());
+    println!("CPU clock ticks: {} per second (getconf CLK_TCK)", machine::clock_ticks_per_sec());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn producer_command() -> Command {
@@ -168,7 +287,8 @@ pub fn run(m: &ArgMatches) -> anyhow::Result<ExitCode> {
     match m.subcommand() {
         Some(("producer", sub)) => run_producer(sub),
         Some(("consumer", sub)) => run_consumer(sub),
-        _ => bail!("perf needs a subcommand: producer or consumer"),
+        Some(("machine", sub)) => run_machine(sub),
+        _ => bail!("perf needs a subcommand: producer, consumer or machine"),
     }
 }
 
@@ -493,7 +613,7 @@ fn run_consumer(m: &ArgMatches) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::{format_time, parse_bytes};
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -501,5 +621,19 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_764_072_000_123);
         assert_eq!(format_time(t), "2025-11-25 12:00:00:123");
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00:00:000");
+    }
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("8k"), Ok(8192));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1MB"), Ok(1 << 20));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-5").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
     }
 }

@@ -40,6 +40,7 @@ mod metrics_cluster;
 mod metrics_requests;
 mod ops_tools;
 mod partition_memory;
+mod perf_machine;
 mod protocol;
 mod quickstart;
 mod quotas;
