@@ -39,6 +39,8 @@ pub struct ReplicaManager {
     following_stopped: AtomicBool,
     /// Per-topic byte and request counters and the purgatory gauges (registered by the broker).
     metrics: Arc<crate::metrics::requests::DataPathMetrics>,
+    /// The storage-I/O slots (`num.io.threads`) every blocking storage call goes through.
+    storage_io: super::storage_io::StorageIo,
 }
 
 impl std::fmt::Debug for ReplicaManager {
@@ -60,7 +62,20 @@ impl ReplicaManager {
             data_arrived: watch::channel(0u64).0,
             following_stopped: AtomicBool::new(false),
             metrics: Arc::new(crate::metrics::requests::DataPathMetrics::new()),
+            storage_io: super::storage_io::StorageIo::default(),
         }
+    }
+
+    /// With `threads` storage-I/O slots (`num.io.threads`) instead of Kafka's default 8.
+    pub(crate) fn with_io_threads(mut self, threads: usize) -> ReplicaManager {
+        self.storage_io = super::storage_io::StorageIo::new(threads);
+        self
+    }
+
+    /// The storage-I/O slots: run blocking storage calls through
+    /// [`StorageIo::run`](super::storage_io::StorageIo::run).
+    pub fn storage_io(&self) -> &super::storage_io::StorageIo {
+        &self.storage_io
     }
 
     /// The partition object, if this broker hosts it.

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::storage_io::StorageIo;
 use super::{now_ms, Broker, BrokerError};
 use crate::network::Shutdown;
 
@@ -69,7 +70,29 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
         if !self.names.insert(name) {
             return Err(DuplicateTask(name));
         }
-        self.handles.push(spawn(name, every, last, self.context.clone(), self.shutdown.clone(), tick));
+        self.handles.push(spawn(name, every, last, None, self.context.clone(), self.shutdown.clone(), tick));
+        Ok(())
+    }
+
+    /// As [`TaskRegistry::every`], for storage work: each tick first waits for
+    /// one of the broker's storage-I/O slots (`num.io.threads`) and holds it
+    /// while it runs, so the chores count against the same bound as appends.
+    pub fn every_io<F>(
+        &mut self,
+        name: &'static str,
+        every: Duration,
+        last: FinalTick,
+        io: &StorageIo,
+        tick: F,
+    ) -> Result<(), DuplicateTask>
+    where
+        F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
+    {
+        if !self.names.insert(name) {
+            return Err(DuplicateTask(name));
+        }
+        let io = Some(io.clone());
+        self.handles.push(spawn(name, every, last, io, self.context.clone(), self.shutdown.clone(), tick));
         Ok(())
     }
 
@@ -136,16 +159,17 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
     let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
     let cleaner_enabled = cfg.log_cleaner_enable;
     let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
+    let io = broker.replicas().storage_io();
     log_failures([
-        registry.every("log-retention", retention, FinalTick::Run, |b: &Broker| {
+        registry.every_io("log-retention", retention, FinalTick::Run, io, |b: &Broker| {
             let deleted = b.logs().enforce_retention(now_ms())?;
             if deleted > 0 {
                 tracing::info!(deleted, "retention deleted segments");
             }
             Ok(())
         }),
-        registry.every("log-flusher", flush, FinalTick::Skip, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
-        registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Skip, |b: &Broker| {
+        registry.every_io("log-flusher", flush, FinalTick::Skip, io, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
+        registry.every_io("recovery-point-checkpoint", checkpoint, FinalTick::Skip, io, |b: &Broker| {
             Ok(b.logs().checkpoint_recovery_points()?)
         }),
         registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {
@@ -197,6 +221,7 @@ fn spawn<C, F>(
     name: &'static str,
     every: Duration,
     last: FinalTick,
+    io: Option<StorageIo>,
     context: Arc<C>,
     mut shutdown: Shutdown,
     tick: F,
@@ -219,8 +244,17 @@ where
                 return;
             }
             let (c, t) = (context.clone(), tick.clone());
+            let slot = match &io {
+                Some(io) => io.slot().await,
+                None => None,
+            };
             // Storage work blocks: keep it off the async workers.
-            match tokio::task::spawn_blocking(move || t(&c)).await {
+            let run = move || {
+                let result = t(&c);
+                drop(slot);
+                result
+            };
+            match tokio::task::spawn_blocking(run).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::error!(task = name, %err, "task failed"),
                 Err(err) => {
