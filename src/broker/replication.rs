@@ -348,6 +348,9 @@ async fn fetch_loop(
                             .run(|| {
                                 p.append_as_follower(&records, pd.high_watermark, now_ms())
                                     .map_err(|e| (e, "cannot append the leader's records"))?;
+                                if p.has_unflushed_rolled() {
+                                    broker.replicas().notify_rolled();
+                                }
                                 p.adopt_leader_log_start(pd.log_start_offset)
                                     .map_err(|e| (e, "cannot adopt the leader's log start offset"))
                             })

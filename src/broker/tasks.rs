@@ -145,6 +145,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
         registry.service("txn-coordinator", move |_, shutdown| crate::coordinator::txn::service::run(txns, shutdown)),
     ]);
     register_storage_chores(&mut registry, &broker);
+    log_failures([registry.service("log-roll-flusher", flush_rolled_segments)]);
     tracing::debug!(tasks = ?registry.names(), "started the broker's tasks");
     registry.into_handles()
 }
@@ -186,6 +187,38 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
             Ok(())
         },
     ]);
+}
+
+/// After every roll (`ReplicaManager::notify_rolled`), fsyncs the sealed
+/// segments and moves the recovery point, in a storage-I/O slot and off the
+/// produce path, as Kafka flushes a rolled segment asynchronously. Without
+/// it, sealed segments waited for the `log-flusher` tick (at most a minute
+/// here; `log.flush.scheduler.interval.ms` is Long.MAX_VALUE by default), so
+/// under sustained writes gigabytes of dirty pages piled up until the kernel
+/// throttled the appending thread. Rolls during a pass wake it once more.
+/// At shutdown the logs' close flushes everything, so there is no last pass.
+async fn flush_rolled_segments(broker: Arc<Broker>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = broker.replicas().rolled() => {}
+        }
+        let slot = broker.replicas().storage_io().slot().await;
+        let b = broker.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let result = b.logs().flush_rolled();
+            drop(slot);
+            result
+        });
+        match pass.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(task = "log-roll-flusher", %err, "task failed"),
+            Err(err) => {
+                tracing::error!(task = "log-roll-flusher", %err, "task panicked; stopping it");
+                return;
+            }
+        }
+    }
 }
 
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments

@@ -142,3 +142,46 @@ fn producers_wait_for_the_one_io_slot_and_every_acked_record_is_read_back_in_ord
         .count();
     assert!(segments > 1, "the appends rolled segments too ({segments})");
 }
+
+/// The recovery point of `topic`-0 in the broker's `recovery-point-offset-checkpoint`.
+fn checkpointed_recovery_point(log_dir: &std::path::Path, topic: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(log_dir.join("recovery-point-offset-checkpoint")).ok()?;
+    text.lines().skip(2).find_map(|line| {
+        let mut parts = line.split_whitespace();
+        (parts.next() == Some(topic) && parts.next() == Some("0")).then(|| parts.next()?.parse().ok())?
+    })
+}
+
+#[test]
+fn a_rolled_segment_is_flushed_right_after_the_roll_not_at_the_flusher_tick() {
+    // The flusher ticks once a minute here (log.flush.scheduler.interval.ms is
+    // Long.MAX_VALUE, capped); the checkpoint is written every 100 ms.
+    let broker = TestBroker::start(&[
+        "num.partitions=1",
+        "log.segment.bytes=16384",
+        "log.flush.offset.checkpoint.interval.ms=100",
+    ]);
+    let mut w = Wire::connect_when_led(broker.addr, TOPIC);
+    let mut last = 0;
+    for n in 0..40 {
+        send_batch(&mut w, 0, &values(0, n));
+        let (_, code, base) = read_answer(&mut w);
+        assert_eq!(code, 0);
+        last = base;
+    }
+    assert!(last > 0);
+    let segments: Vec<i64> = std::fs::read_dir(broker.log_dir().join(format!("{TOPIC}-0")))
+        .expect("partition dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    let active = segments.iter().copied().max().expect("segments");
+    assert!(active > 0, "the appends rolled: {segments:?}");
+    let flushed = crate::common::zk::wait_for(Duration::from_secs(20), || {
+        checkpointed_recovery_point(&broker.log_dir(), TOPIC).is_some_and(|rp| rp >= active)
+    });
+    assert!(
+        flushed,
+        "recovery point {:?} did not reach the active segment {active} soon after the roll",
+        checkpointed_recovery_point(&broker.log_dir(), TOPIC)
+    );
+}

@@ -251,7 +251,12 @@ async fn append_partition(
                 .map_err(|e| records_error(e, version, &partition.tp))?;
             // The one copy of the record bytes: into a buffer we may patch.
             let mut buf = records.to_vec();
-            Ok(partition.append(&mut buf, header, now_ms())?)
+            let appended = partition.append(&mut buf, header, now_ms())?;
+            if partition.has_unflushed_rolled() {
+                // The sealed segment's fsync runs in the background, not here.
+                replicas.notify_rolled();
+            }
+            Ok(appended)
         })
         .await?;
     let resp = PartitionProduceResponse::default()
