@@ -32,6 +32,7 @@ pub mod replication;
 mod request_metrics;
 pub mod sasl;
 pub mod session;
+pub mod storage_io;
 pub mod tasks;
 pub mod throttle;
 pub mod topics;
@@ -276,7 +277,8 @@ impl Broker {
                 ),
                 logs,
                 metadata,
-                replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs)),
+                replicas: replicas::ReplicaManager::new(replication::read_hw_checkpoints(&log_dirs))
+                    .with_io_threads(config.num_io_threads),
                 local_topics: Mutex::new(HashMap::new()),
                 synced,
                 producer_ids: producer_ids.clone(),

@@ -630,6 +630,12 @@ impl Partition {
         self.producers.lock().unwrap_or_else(|e| e.into_inner()).active_producers()
     }
 
+    /// Whether a segment rolled by an append still waits for its fsync
+    /// (see `ReplicaManager::notify_rolled`).
+    pub fn has_unflushed_rolled(&self) -> bool {
+        self.lock_log().has_unflushed_rolled()
+    }
+
     fn lock_log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -39,6 +39,10 @@ pub struct ReplicaManager {
     following_stopped: AtomicBool,
     /// Per-topic byte and request counters and the purgatory gauges (registered by the broker).
     metrics: Arc<crate::metrics::requests::DataPathMetrics>,
+    /// The storage-I/O slots (`num.io.threads`) every blocking storage call goes through.
+    storage_io: super::storage_io::StorageIo,
+    /// Raised after an append rolled a segment: wakes the `log-roll-flusher`.
+    rolled: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for ReplicaManager {
@@ -60,7 +64,34 @@ impl ReplicaManager {
             data_arrived: watch::channel(0u64).0,
             following_stopped: AtomicBool::new(false),
             metrics: Arc::new(crate::metrics::requests::DataPathMetrics::new()),
+            storage_io: super::storage_io::StorageIo::default(),
+            rolled: tokio::sync::Notify::new(),
         }
+    }
+
+    /// An append rolled a segment: the `log-roll-flusher` fsyncs it soon, in
+    /// the background (Kafka flushes the old segment asynchronously right
+    /// after a roll), instead of at the next `log.flush.scheduler.interval.ms` tick.
+    pub(crate) fn notify_rolled(&self) {
+        self.rolled.notify_one();
+    }
+
+    /// Resolves after the next [`ReplicaManager::notify_rolled`] (or at once if
+    /// one came since the last wait).
+    pub(crate) async fn rolled(&self) {
+        self.rolled.notified().await;
+    }
+
+    /// With `threads` storage-I/O slots (`num.io.threads`) instead of Kafka's default 8.
+    pub(crate) fn with_io_threads(mut self, threads: usize) -> ReplicaManager {
+        self.storage_io = super::storage_io::StorageIo::new(threads);
+        self
+    }
+
+    /// The storage-I/O slots: run blocking storage calls through
+    /// [`StorageIo::run`](super::storage_io::StorageIo::run).
+    pub fn storage_io(&self) -> &super::storage_io::StorageIo {
+        &self.storage_io
     }
 
     /// The partition object, if this broker hosts it.

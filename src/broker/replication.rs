@@ -339,12 +339,25 @@ async fn fetch_loop(
                             quota.record(records.len());
                         }
                         broker.replicas().metrics().replication_bytes_in.inc_by(records.len() as u64);
-                        if let Err(err) = p.append_as_follower(&records, pd.high_watermark, now_ms()) {
-                            tracing::warn!(partition = %p.tp, %err, "cannot append the leader's records");
-                            any_error = true;
-                        } else if let Err(err) = p.adopt_leader_log_start(pd.log_start_offset) {
-                            // Kafka's followers move their start with the leader's (DeleteRecords).
-                            tracing::warn!(partition = %p.tp, %err, "cannot adopt the leader's log start offset");
+                        // The append (and any roll or fsync it brings) and the start
+                        // offset's segment deletion: in one storage-I/O slot, in
+                        // partition order as before.
+                        let stored = broker
+                            .replicas()
+                            .storage_io()
+                            .run(|| {
+                                p.append_as_follower(&records, pd.high_watermark, now_ms())
+                                    .map_err(|e| (e, "cannot append the leader's records"))?;
+                                if p.has_unflushed_rolled() {
+                                    broker.replicas().notify_rolled();
+                                }
+                                p.adopt_leader_log_start(pd.log_start_offset)
+                                    .map_err(|e| (e, "cannot adopt the leader's log start offset"))
+                            })
+                            .await;
+                        if let Err((err, what)) = stored {
+                            // Kafka's followers also move their start with the leader's (DeleteRecords).
+                            tracing::warn!(partition = %p.tp, %err, "{what}");
                             any_error = true;
                         } else {
                             lags.push((p.tp.clone(), pd.high_watermark - p.log_end_offset()));
@@ -356,11 +369,12 @@ async fn fetch_loop(
                         let hw = p.high_watermark();
                         let target = if p.log_end_offset() > hw { hw } else { pd.log_start_offset.max(0) };
                         tracing::warn!(partition = %p.tp, target, "fetch offset out of range at the leader; truncating");
+                        let io = broker.replicas().storage_io();
                         if target < p.log_end_offset() {
-                            if let Err(err) = p.truncate_to(target) {
+                            if let Err(err) = io.run(|| p.truncate_to(target)).await {
                                 tracing::warn!(partition = %p.tp, %err, "cannot truncate");
                             }
-                        } else if let Err(err) = p.reset_to(target) {
+                        } else if let Err(err) = io.run(|| p.reset_to(target)).await {
                             tracing::warn!(partition = %p.tp, %err, "cannot restart the log at the leader's start");
                         }
                         any_error = true;
@@ -435,7 +449,7 @@ async fn truncate_diverged(
         if answer.is_some_and(|(e, _)| e == i32::MIN) {
             continue;
         }
-        if let Err(err) = p.truncate_to_divergence(answer) {
+        if let Err(err) = broker.replicas().storage_io().run(|| p.truncate_to_divergence(answer)).await {
             tracing::warn!(partition = %p.tp, %err, "cannot truncate before following the new leader");
         }
     }

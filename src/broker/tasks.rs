@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::storage_io::StorageIo;
 use super::{now_ms, Broker, BrokerError};
 use crate::network::Shutdown;
 
@@ -69,7 +70,29 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
         if !self.names.insert(name) {
             return Err(DuplicateTask(name));
         }
-        self.handles.push(spawn(name, every, last, self.context.clone(), self.shutdown.clone(), tick));
+        self.handles.push(spawn(name, every, last, None, self.context.clone(), self.shutdown.clone(), tick));
+        Ok(())
+    }
+
+    /// As [`TaskRegistry::every`], for storage work: each tick first waits for
+    /// one of the broker's storage-I/O slots (`num.io.threads`) and holds it
+    /// while it runs, so the chores count against the same bound as appends.
+    pub fn every_io<F>(
+        &mut self,
+        name: &'static str,
+        every: Duration,
+        last: FinalTick,
+        io: &StorageIo,
+        tick: F,
+    ) -> Result<(), DuplicateTask>
+    where
+        F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
+    {
+        if !self.names.insert(name) {
+            return Err(DuplicateTask(name));
+        }
+        let io = Some(io.clone());
+        self.handles.push(spawn(name, every, last, io, self.context.clone(), self.shutdown.clone(), tick));
         Ok(())
     }
 
@@ -122,6 +145,7 @@ pub fn spawn_all(broker: Arc<Broker>, shutdown: Shutdown) -> Vec<JoinHandle<()>>
         registry.service("txn-coordinator", move |_, shutdown| crate::coordinator::txn::service::run(txns, shutdown)),
     ]);
     register_storage_chores(&mut registry, &broker);
+    log_failures([registry.service("log-roll-flusher", flush_rolled_segments)]);
     tracing::debug!(tasks = ?registry.names(), "started the broker's tasks");
     registry.into_handles()
 }
@@ -136,16 +160,17 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
     let cleaner = Duration::from_millis(cfg.log_cleaner_backoff_ms.max(1));
     let cleaner_enabled = cfg.log_cleaner_enable;
     let producer_expiry = Duration::from_millis(cfg.producer_id_expiration_check_interval_ms.max(1));
+    let io = broker.replicas().storage_io();
     log_failures([
-        registry.every("log-retention", retention, FinalTick::Run, |b: &Broker| {
+        registry.every_io("log-retention", retention, FinalTick::Run, io, |b: &Broker| {
             let deleted = b.logs().enforce_retention(now_ms())?;
             if deleted > 0 {
                 tracing::info!(deleted, "retention deleted segments");
             }
             Ok(())
         }),
-        registry.every("log-flusher", flush, FinalTick::Skip, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
-        registry.every("recovery-point-checkpoint", checkpoint, FinalTick::Skip, |b: &Broker| {
+        registry.every_io("log-flusher", flush, FinalTick::Skip, io, |b: &Broker| Ok(b.logs().flush_due(now_ms())?)),
+        registry.every_io("recovery-point-checkpoint", checkpoint, FinalTick::Skip, io, |b: &Broker| {
             Ok(b.logs().checkpoint_recovery_points()?)
         }),
         registry.every("producer-id-expiration", producer_expiry, FinalTick::Run, |b: &Broker| {
@@ -162,6 +187,38 @@ fn register_storage_chores(registry: &mut TaskRegistry<Broker>, broker: &Broker)
             Ok(())
         },
     ]);
+}
+
+/// After every roll (`ReplicaManager::notify_rolled`), fsyncs the sealed
+/// segments and moves the recovery point, in a storage-I/O slot and off the
+/// produce path, as Kafka flushes a rolled segment asynchronously. Without
+/// it, sealed segments waited for the `log-flusher` tick (at most a minute
+/// here; `log.flush.scheduler.interval.ms` is Long.MAX_VALUE by default), so
+/// under sustained writes gigabytes of dirty pages piled up until the kernel
+/// throttled the appending thread. Rolls during a pass wake it once more.
+/// At shutdown the logs' close flushes everything, so there is no last pass.
+async fn flush_rolled_segments(broker: Arc<Broker>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = broker.replicas().rolled() => {}
+        }
+        let slot = broker.replicas().storage_io().slot().await;
+        let b = broker.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let result = b.logs().flush_rolled();
+            drop(slot);
+            result
+        });
+        match pass.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(task = "log-roll-flusher", %err, "task failed"),
+            Err(err) => {
+                tracing::error!(task = "log-roll-flusher", %err, "task panicked; stopping it");
+                return;
+            }
+        }
+    }
 }
 
 /// Compacts the logs of `cleanup.policy=compact` topics whose closed segments
@@ -197,6 +254,7 @@ fn spawn<C, F>(
     name: &'static str,
     every: Duration,
     last: FinalTick,
+    io: Option<StorageIo>,
     context: Arc<C>,
     mut shutdown: Shutdown,
     tick: F,
@@ -219,8 +277,17 @@ where
                 return;
             }
             let (c, t) = (context.clone(), tick.clone());
+            let slot = match &io {
+                Some(io) => io.slot().await,
+                None => None,
+            };
             // Storage work blocks: keep it off the async workers.
-            match tokio::task::spawn_blocking(move || t(&c)).await {
+            let run = move || {
+                let result = t(&c);
+                drop(slot);
+                result
+            };
+            match tokio::task::spawn_blocking(run).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::error!(task = name, %err, "task failed"),
                 Err(err) => {

@@ -478,6 +478,13 @@ impl Log {
         Ok(())
     }
 
+    /// Whether a rolled segment waits for its fsync (the recovery point is
+    /// below the active segment): the cue to run a rolled flush soon, as
+    /// Kafka schedules one right after each roll.
+    pub fn has_unflushed_rolled(&self) -> bool {
+        self.state == LogState::Open && self.segments.last().is_some_and(|s| self.recovery_point < s.base_offset)
+    }
+
     /// Takes the fsync work for rolled segments that are not yet synced (`None` if
     /// there are none). Run it with [`PendingFlush::run`] outside the log's lock,
     /// then hand the result to [`Log::finish_rolled_flush`]. `LogManager::flush_due`

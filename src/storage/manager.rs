@@ -358,6 +358,22 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The rolled-segment part of [`LogManager::flush_due`] alone, for the logs
+    /// that have one waiting (`Log::has_unflushed_rolled`): run right after a
+    /// roll. Returns the first error after trying every log.
+    pub fn flush_rolled(&self) -> Result<(), StorageError> {
+        let mut first_error = None;
+        for (tp, entry) in self.snapshot() {
+            let Some(flush) = lock(&entry.log).begin_rolled_flush() else { continue };
+            let outcome = flush.run();
+            if let Err(e) = lock(&entry.log).finish_rolled_flush(flush, outcome) {
+                tracing::error!(partition = %tp, error = %e, "flush of a rolled segment failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// `Log::enforce_retention` on every log; returns the number of segments deleted,
     /// or the first error after trying all.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {

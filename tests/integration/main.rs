@@ -50,6 +50,7 @@ mod resources;
 mod rough_edges;
 mod sasl;
 mod scram_tools;
+mod storage_io;
 mod streams_dsl;
 mod streams_quickstart;
 mod streams_runtime;

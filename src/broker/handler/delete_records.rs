@@ -40,10 +40,15 @@ pub async fn handle(replicas: &ReplicaManager, logs: &LogManager, req: DeleteRec
         let name = topic.name.0.to_string();
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let outcome = replicas.leader_partition(&name, p.partition_index).and_then(|partition| {
-                let start = partition.delete_records_before(p.offset)?;
-                Ok((partition, start))
-            });
+            // Deleting segments and syncing the directory: in a storage-I/O slot.
+            let outcome = match replicas.leader_partition(&name, p.partition_index) {
+                Ok(partition) => replicas
+                    .storage_io()
+                    .run(|| partition.delete_records_before(p.offset))
+                    .await
+                    .map(|start| (partition, start)),
+                Err(code) => Err(code),
+            };
             match outcome {
                 Ok((partition, start)) => {
                     changed = true;
@@ -55,7 +60,7 @@ pub async fn handle(replicas: &ReplicaManager, logs: &LogManager, req: DeleteRec
         results.push((name, partitions));
     }
     if changed {
-        if let Err(err) = logs.checkpoint_log_start_offsets() {
+        if let Err(err) = replicas.storage_io().run(|| logs.checkpoint_log_start_offsets()).await {
             tracing::warn!(%err, "cannot checkpoint the log start offsets after DeleteRecords");
         }
     }

@@ -4,6 +4,8 @@
 //! max-timestamp (-3, v7) the record with the largest timestamp, and any
 //! other value the first record whose timestamp is at least that value,
 //! found through the time index. No match answers offset -1, as Kafka does.
+//! A request with a timestamp or max-timestamp lookup reads index and segment
+//! files, so it is answered in one of the broker's storage-I/O slots.
 
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
@@ -15,7 +17,17 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
-pub fn handle(replicas: &ReplicaManager, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub async fn handle(replicas: &ReplicaManager, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let reads_files =
+        req.topics.iter().flat_map(|t| &t.partitions).any(|p| p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP);
+    if reads_files {
+        replicas.storage_io().run(|| answer(replicas, req)).await
+    } else {
+        answer(replicas, req)
+    }
+}
+
+fn answer(replicas: &ReplicaManager, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
     let topics = req
         .topics

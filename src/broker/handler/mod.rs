@@ -301,7 +301,7 @@ impl RequestHandler for Broker {
                 let quota = client_quotas::record_produce(self, session, &client_id, &r);
                 let kip219 = version >= client_quotas::PRODUCE_KIP219;
                 let slot = session.request.kind;
-                let produced = produce::handle(self.replicas(), &authz, r, version);
+                let produced = produce::handle(self.replicas(), &authz, r, version).await;
                 // The request quota counts the handling, not the wait for replication.
                 let quota = quota.max(client_quotas::request_throttle(self, session, started.elapsed()));
                 let throttle_ms = client_quotas::throttle_ms(quota);
@@ -369,7 +369,7 @@ impl RequestHandler for Broker {
             }
             RequestKind::ListOffsets(r) => {
                 let (r, denied) = authorize::list_offsets(&authz, r);
-                let resp = list_offsets::handle(self.replicas(), r, version);
+                let resp = list_offsets::handle(self.replicas(), r, version).await;
                 ResponseKind::ListOffsets(authorize::list_offsets_denied(resp, denied))
             }
             RequestKind::CreateTopics(r) => {

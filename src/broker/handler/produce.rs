@@ -56,8 +56,11 @@ pub enum Produced {
 
 /// Appends every partition's batch, in request order, before returning; an
 /// acks=all answer then waits without holding up the connection's next
-/// requests.
-pub fn handle(
+/// requests. Each partition's validation and append run in one of the
+/// broker's storage-I/O slots (`storage_io`): when the disk falls behind the
+/// request waits for a slot, and the connection reads no further request
+/// meanwhile (back-pressure, as Kafka's request handlers block on the write).
+pub async fn handle(
     replicas: &ReplicaManager,
     authz: &crate::security::authorizer::Authz<'_>,
     req: ProduceRequest,
@@ -91,7 +94,7 @@ pub fn handle(
             let resp = if let Some(code) = denied {
                 error_response(pd.index, code, None)
             } else if acks_valid {
-                let result = append_partition(replicas, &name, pd.index, pd.records, version, acks);
+                let result = append_partition(replicas, &name, pd.index, pd.records, version, acks).await;
                 appended_any |= result.is_ok();
                 match result {
                     Ok((resp, partition, last_offset)) => {
@@ -183,7 +186,7 @@ impl From<ErrorCode> for PartitionError {
     }
 }
 
-fn append_partition(
+async fn append_partition(
     replicas: &ReplicaManager,
     topic: &str,
     index: i32,
@@ -235,27 +238,27 @@ fn append_partition(
                 .into());
         }
     }
-    let multi_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
     let rules = RecordRules {
         require_keys: config.cleanup_policy.compact,
         max_decompressed_bytes: decompressed_limit(config.max_message_bytes),
     };
-    let checked = if header.compression() != Compression::None && multi_thread {
-        // Decompressing may take a while: keep it off the async worker.
-        tokio::task::block_in_place(|| records::validate_records(&records, header, &rules))
-    } else {
-        records::validate_records(&records, header, &rules)
-    };
-    checked.map_err(|e| records_error(e, version, &partition.tp))?;
-    // The one copy of the record bytes: into a buffer we may patch.
-    let mut buf = records.to_vec();
-    let now = now_ms();
-    let appended = if config.flush_messages < 1000 && multi_thread {
-        // Frequent fsyncs: keep them off the async worker.
-        tokio::task::block_in_place(|| partition.append(&mut buf, header, now))
-    } else {
-        partition.append(&mut buf, header, now)
-    }?;
+    // Decompressing, the append and whatever it brings (a segment roll, a
+    // flush.messages fsync) may block: one storage-I/O slot for all of it.
+    let appended = replicas
+        .storage_io()
+        .run(|| -> Result<_, PartitionError> {
+            records::validate_records(&records, header, &rules)
+                .map_err(|e| records_error(e, version, &partition.tp))?;
+            // The one copy of the record bytes: into a buffer we may patch.
+            let mut buf = records.to_vec();
+            let appended = partition.append(&mut buf, header, now_ms())?;
+            if partition.has_unflushed_rolled() {
+                // The sealed segment's fsync runs in the background, not here.
+                replicas.notify_rolled();
+            }
+            Ok(appended)
+        })
+        .await?;
     let resp = PartitionProduceResponse::default()
         .with_index(index)
         .with_error_code(0)

@@ -80,7 +80,7 @@ fn parse(payload: &Bytes) -> Result<Request, String> {
 }
 
 /// Handles one Produce v0–2 frame; a malformed request closes the connection.
-pub fn handle(
+pub async fn handle(
     replicas: &ReplicaManager,
     authz: &crate::security::authorizer::Authz<'_>,
     payload: &Bytes,
@@ -126,7 +126,7 @@ pub fn handle(
     let request =
         ProduceRequest::default().with_acks(req.acks).with_timeout_ms(req.timeout_ms).with_topic_data(topic_data);
     let correlation_id = req.correlation_id;
-    match produce::handle(replicas, authz, request, version) {
+    match produce::handle(replicas, authz, request, version).await {
         // Only acks=0 answers nothing: an error only this path saw (conversion)
         // also closes, as Kafka does.
         Produced::Now(None) => match answers

@@ -59,9 +59,12 @@ pub async fn route(
     }
     let answer = match api {
         // Message formats v0/v1, converted to and from record batches v2.
-        ApiKey::Produce => return Some(super::produce_v0::handle(broker.replicas(), authz, payload, version)),
+        ApiKey::Produce => return Some(super::produce_v0::handle(broker.replicas(), authz, payload, version).await),
         ApiKey::Fetch => super::fetch_v0::handle(broker.replicas(), authz, payload, version).await,
-        ApiKey::ListOffsets => super::list_offsets_v0::handle(broker.replicas(), payload),
+        ApiKey::ListOffsets => {
+            // Timestamp lookups read index and segment files.
+            broker.replicas().storage_io().run(|| super::list_offsets_v0::handle(broker.replicas(), payload)).await
+        }
         ApiKey::OffsetCommit => {
             offset_commit::handle(
                 broker.groups(),
