@@ -298,6 +298,9 @@ _gregor() {
             gregor__subcmd__help__subcmd__perf,consumer)
                 cmd="gregor__subcmd__help__subcmd__perf__subcmd__consumer"
                 ;;
+            gregor__subcmd__help__subcmd__perf,machine)
+                cmd="gregor__subcmd__help__subcmd__perf__subcmd__machine"
+                ;;
             gregor__subcmd__help__subcmd__perf,producer)
                 cmd="gregor__subcmd__help__subcmd__perf__subcmd__producer"
                 ;;
@@ -325,6 +328,9 @@ _gregor() {
             gregor__subcmd__perf,help)
                 cmd="gregor__subcmd__perf__subcmd__help"
                 ;;
+            gregor__subcmd__perf,machine)
+                cmd="gregor__subcmd__perf__subcmd__machine"
+                ;;
             gregor__subcmd__perf,producer)
                 cmd="gregor__subcmd__perf__subcmd__producer"
                 ;;
@@ -333,6 +339,9 @@ _gregor() {
                 ;;
             gregor__subcmd__perf__subcmd__help,help)
                 cmd="gregor__subcmd__perf__subcmd__help__subcmd__help"
+                ;;
+            gregor__subcmd__perf__subcmd__help,machine)
+                cmd="gregor__subcmd__perf__subcmd__help__subcmd__machine"
                 ;;
             gregor__subcmd__perf__subcmd__help,producer)
                 cmd="gregor__subcmd__perf__subcmd__help__subcmd__producer"
@@ -1674,7 +1683,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help__subcmd__perf)
-            opts="producer consumer"
+            opts="producer consumer machine"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1688,6 +1697,20 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__help__subcmd__perf__subcmd__consumer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__help__subcmd__perf__subcmd__machine)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2106,7 +2129,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__perf)
-            opts="-h --help producer consumer help"
+            opts="-h --help producer consumer machine help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2166,7 +2189,7 @@ _gregor() {
             return 0
             ;;
         gregor__subcmd__perf__subcmd__help)
-            opts="producer consumer help"
+            opts="producer consumer machine help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2207,6 +2230,20 @@ _gregor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        gregor__subcmd__perf__subcmd__help__subcmd__machine)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         gregor__subcmd__perf__subcmd__help__subcmd__producer)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2214,6 +2251,32 @@ _gregor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        gregor__subcmd__perf__subcmd__machine)
+            opts="-h --dir --bytes --seconds --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

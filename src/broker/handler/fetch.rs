@@ -177,17 +177,23 @@ pub async fn handle_timed(
         let throttle = throttle.filter(|t| replica >= 0 && t.quota.rate().is_some());
         let mut reads = Vec::new();
         let mut files = Vec::new();
-        let (responses, bytes, any_error) = read_all(
-            replicas,
-            &req,
-            &denied,
-            max_bytes,
-            read_committed,
-            replica >= 0,
-            throttle,
-            &mut reads,
-            &mut files,
-        );
+        // Finding the batches reads headers and index entries from disk: in a storage-I/O slot.
+        let (responses, bytes, any_error) = replicas
+            .storage_io()
+            .run(|| {
+                read_all(
+                    replicas,
+                    &req,
+                    &denied,
+                    max_bytes,
+                    read_committed,
+                    replica >= 0,
+                    throttle,
+                    &mut reads,
+                    &mut files,
+                )
+            })
+            .await;
         let done = bytes >= min_bytes || any_error || tokio::time::Instant::now() >= deadline;
         if done {
             count_reads(replicas, &reads, replica >= 0);
