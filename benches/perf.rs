@@ -104,18 +104,7 @@ fn producer(addr: &str, acks: &str) -> BaseProducer<StderrLog> {
 }
 
 fn send_all(p: &BaseProducer<StderrLog>, topic: &str, partition: i32, count: usize, size: usize) {
-    let payload = vec![b'x'; size];
-    for _ in 0..count {
-        loop {
-            match p.send(BaseRecord::<(), _>::to(topic).partition(partition).payload(&payload)) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    p.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("produce to {topic}/{partition} failed: {e}"),
-            }
-        }
-    }
+    common::send(p, topic, partition, count, size);
     if let Err(e) = p.flush(Duration::from_secs(600)) {
         panic!("flush to {topic}/{partition}: {e} ({} records not acknowledged)", p.in_flight_count());
     }
@@ -380,16 +369,7 @@ fn run_produce(rt: &tokio::runtime::Runtime, scale: f64, loopback: f64, results:
 }
 
 fn consumer(addr: &str) -> BaseConsumer<StderrLog> {
-    with_debug(&mut ClientConfig::new())
-        .set("bootstrap.servers", addr)
-        .set("group.id", "bench-perf")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "2097151")
-        .set("queued.min.messages", "10000000")
-        .set("fetch.queue.backoff.ms", "1")
-        .set("fetch.wait.max.ms", "10")
+    common::streaming_consumer(&mut ClientConfig::new(), addr, "bench-perf")
         .create_with_context(StderrLog)
         .expect("consumer")
 }

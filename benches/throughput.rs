@@ -29,7 +29,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 mod common;
 
-use common::{produce, produce_with, start_broker, start_broker_with, with_debug, StderrLog};
+use common::{produce, produce_with, start_broker, start_broker_with, StderrLog};
 
 /// A CA and a broker certificate for 127.0.0.1/localhost, written into `dir`:
 /// `(ca.pem, broker.pem with key and certificate)`.
@@ -312,18 +312,8 @@ fn consume_with(addr: &str, topic: &str, count: usize, extra: &[(&str, String)])
     for (k, v) in extra {
         config.set(*k, v);
     }
-    let c: BaseConsumer<StderrLog> = with_debug(&mut config)
-        .set("bootstrap.servers", addr)
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "2097151")
-        .set("queued.min.messages", "10000000")
-        .set("fetch.queue.backoff.ms", "1")
-        .set("fetch.wait.max.ms", "10")
-        .create_with_context(StderrLog)
-        .expect("consumer");
+    let c: BaseConsumer<StderrLog> =
+        common::streaming_consumer(&mut config, addr, "bench").create_with_context(StderrLog).expect("consumer");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
     c.assign(&tpl).expect("assign");

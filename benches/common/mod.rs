@@ -132,6 +132,39 @@ pub fn start_broker_with(overrides: &[String]) -> Broker {
 }
 
 /// Produces `count` records of `size` bytes to partition 0 and waits for every acknowledgement.
+/// Queues `count` records of `size` bytes for `topic`/`partition`, polling while
+/// librdkafka's queue is full (the caller flushes).
+pub fn send(p: &BaseProducer<StderrLog>, topic: &str, partition: i32, count: usize, size: usize) {
+    let payload = vec![b'x'; size];
+    for _ in 0..count {
+        loop {
+            match p.send(BaseRecord::<(), _>::to(topic).partition(partition).payload(&payload)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    p.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce to {topic}/{partition} failed: {e}"),
+            }
+        }
+    }
+}
+
+/// librdkafka consumer settings for streaming as fast as it can: big fetches,
+/// a deep queue, short waits.
+#[allow(dead_code)] // the consuming benchmarks use it
+pub fn streaming_consumer<'a>(config: &'a mut ClientConfig, addr: &str, group: &str) -> &'a mut ClientConfig {
+    with_debug(config)
+        .set("bootstrap.servers", addr)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "2097151")
+        .set("queued.min.messages", "10000000")
+        .set("fetch.queue.backoff.ms", "1")
+        .set("fetch.wait.max.ms", "10")
+}
+
 pub fn produce(addr: &str, topic: &str, count: usize, size: usize, acks: &str) -> Duration {
     produce_with(addr, topic, count, size, acks, &[])
 }
@@ -159,19 +192,8 @@ pub fn produce_with(
         .set("compression.codec", "none")
         .create_with_context(StderrLog)
         .expect("producer");
-    let payload = vec![b'x'; size];
     let start = Instant::now();
-    for _ in 0..count {
-        loop {
-            match p.send(BaseRecord::<(), _>::to(topic).partition(0).payload(&payload)) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    p.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("produce failed: {e}"),
-            }
-        }
-    }
+    send(&p, topic, 0, count, size);
     // Name the address: a stuck flush (e.g. a TLS handshake that keeps failing, so
     // the records wait out message.timeout.ms) must say which listener it was.
     if let Err(e) = p.flush(Duration::from_secs(300)) {

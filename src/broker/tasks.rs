@@ -67,11 +67,7 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
     where
         F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
     {
-        if !self.names.insert(name) {
-            return Err(DuplicateTask(name));
-        }
-        self.handles.push(spawn(name, every, last, None, self.context.clone(), self.shutdown.clone(), tick));
-        Ok(())
+        self.periodic(name, every, last, None, tick)
     }
 
     /// As [`TaskRegistry::every`], for storage work: each tick first waits for
@@ -88,10 +84,24 @@ impl<C: Send + Sync + 'static> TaskRegistry<C> {
     where
         F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
     {
+        self.periodic(name, every, last, Some(io.clone()), tick)
+    }
+
+    /// What [`TaskRegistry::every`] and [`TaskRegistry::every_io`] register.
+    fn periodic<F>(
+        &mut self,
+        name: &'static str,
+        every: Duration,
+        last: FinalTick,
+        io: Option<StorageIo>,
+        tick: F,
+    ) -> Result<(), DuplicateTask>
+    where
+        F: Fn(&C) -> Result<(), BrokerError> + Send + Sync + 'static,
+    {
         if !self.names.insert(name) {
             return Err(DuplicateTask(name));
         }
-        let io = Some(io.clone());
         self.handles.push(spawn(name, every, last, io, self.context.clone(), self.shutdown.clone(), tick));
         Ok(())
     }
