@@ -91,16 +91,7 @@ fn producer_child() {
 }
 
 fn producer(addr: &str, acks: &str) -> BaseProducer<StderrLog> {
-    with_debug(&mut ClientConfig::new())
-        .set("bootstrap.servers", addr)
-        .set("acks", acks)
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("compression.codec", "none")
-        .create_with_context(StderrLog)
-        .expect("producer")
+    common::batching_producer(&mut ClientConfig::new(), addr, acks).create_with_context(StderrLog).expect("producer")
 }
 
 fn send_all(p: &BaseProducer<StderrLog>, topic: &str, partition: i32, count: usize, size: usize) {

@@ -151,6 +151,19 @@ pub fn send(p: &BaseProducer<StderrLog>, topic: &str, partition: i32, count: usi
 
 /// librdkafka consumer settings for streaming as fast as it can: big fetches,
 /// a deep queue, short waits.
+/// librdkafka producer settings the benchmarks share: 5 ms linger, 1 MB batches,
+/// a deep queue, no compression.
+pub fn batching_producer<'a>(config: &'a mut ClientConfig, addr: &str, acks: &str) -> &'a mut ClientConfig {
+    with_debug(config)
+        .set("bootstrap.servers", addr)
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("compression.codec", "none")
+}
+
 #[allow(dead_code)] // the consuming benchmarks use it
 pub fn streaming_consumer<'a>(config: &'a mut ClientConfig, addr: &str, group: &str) -> &'a mut ClientConfig {
     with_debug(config)
@@ -182,16 +195,8 @@ pub fn produce_with(
     for (k, v) in extra {
         config.set(*k, v);
     }
-    let p: BaseProducer<StderrLog> = with_debug(&mut config)
-        .set("bootstrap.servers", addr)
-        .set("acks", acks)
-        .set("linger.ms", "5")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("compression.codec", "none")
-        .create_with_context(StderrLog)
-        .expect("producer");
+    let p: BaseProducer<StderrLog> =
+        batching_producer(&mut config, addr, acks).create_with_context(StderrLog).expect("producer");
     let start = Instant::now();
     send(&p, topic, 0, count, size);
     // Name the address: a stuck flush (e.g. a TLS handshake that keeps failing, so
