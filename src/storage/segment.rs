@@ -448,9 +448,7 @@ impl Segment {
             return Ok(None);
         }
         let mut scan = HeaderScan::new(self);
-        let Some((start, header)) =
-            scan.first_ending_at_or_after(u64::from(self.index.lookup(self.relative(offset))), offset)?
-        else {
+        let Some((start, header)) = self.locate_with(&mut scan, offset)? else {
             return Ok(None);
         };
         let empty = |position| Ok(Some(BatchRange { position, len: 0, next_offset: header.base_offset }));
@@ -465,7 +463,7 @@ impl Segment {
         let high = if max_offset >= self.next_offset {
             self.size
         } else {
-            match scan.first_ending_at_or_after(u64::from(self.index.lookup(self.relative(max_offset))), max_offset)? {
+            match self.locate_with(&mut scan, max_offset)? {
                 Some((pos, h)) if h.base_offset < max_offset => pos + h.total_size() as u64,
                 Some((pos, _)) => pos,
                 None => self.size,
@@ -496,21 +494,13 @@ impl Segment {
 
     /// Position and header of the first batch whose last offset is >= `offset`.
     pub(crate) fn locate(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
-        let pos = u64::from(self.index.lookup(self.relative(offset)));
-        let mut reader = self.reader(pos);
-        loop {
-            match reader.next_batch()? {
-                Scan::Batch { header, position } => {
-                    if header.last_offset() >= offset {
-                        return Ok(Some((position, header)));
-                    }
-                }
-                Scan::End => return Ok(None),
-                Scan::Invalid { position, reason } => {
-                    return Err(corrupt(&self.log_path, format!("at {position}: {reason}")))
-                }
-            }
-        }
+        self.locate_with(&mut HeaderScan::new(self), offset)
+    }
+
+    /// [`Segment::locate`] through `scan` (whose buffer later lookups may reuse):
+    /// from the index entry below `offset`, batch headers only.
+    fn locate_with(&self, scan: &mut HeaderScan<'_>, offset: i64) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        scan.first_ending_at_or_after(u64::from(self.index.lookup(self.relative(offset))), offset)
     }
 
     /// The first record with timestamp >= `ts` and offset >= `min_offset`:
